@@ -1,0 +1,678 @@
+//! The admin API (scope `admin:manage`). Every change runs through
+//! [`Inner::admin_change`](crate::state::Inner::admin_change), which applies the
+//! privilege rule to every signed-in user after the change.
+
+use std::collections::BTreeSet;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use rusqlite::Connection;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::db::{self, LinkTable, NewAudit};
+use crate::error::{AppError, Reason};
+use crate::extract::{AdminCaller, JsonBody, PathParam, QueryParam};
+use crate::state::{end_with_audit, AppState, Effects};
+
+/// Records one admin action in the caller's transaction.
+fn audit(
+    conn: &Connection,
+    now: i64,
+    actor: i64,
+    kind: &str,
+    session_id: Option<&str>,
+    detail: Value,
+) -> Result<(), AppError> {
+    db::audit(
+        conn,
+        now,
+        &NewAudit {
+            actor_user_id: Some(actor),
+            kind,
+            session_id,
+            tab_id: None,
+            detail,
+        },
+    )?;
+    Ok(())
+}
+
+fn not_found(what: &str) -> AppError {
+    AppError::NotFound(format!("No such {what}."))
+}
+
+fn require_user(conn: &Connection, id: i64) -> Result<db::UserRow, AppError> {
+    db::user_by_id(conn, id)?.ok_or_else(|| not_found("user"))
+}
+
+fn require_role(conn: &Connection, id: i64) -> Result<db::Role, AppError> {
+    db::role(conn, id)?.ok_or_else(|| not_found("role"))
+}
+
+fn require_group(conn: &Connection, id: i64) -> Result<db::Group, AppError> {
+    db::group(conn, id)?.ok_or_else(|| not_found("group"))
+}
+
+/// Maps a unique-constraint failure to `409`, anything else to `500`.
+fn conflict_or(e: rusqlite::Error, what: &str) -> AppError {
+    if db::is_constraint(&e) {
+        AppError::Conflict(format!("A {what} with this name already exists."))
+    } else {
+        e.into()
+    }
+}
+
+/// Scope names follow `^[a-z][a-z0-9_.:-]{0,63}$`.
+fn valid_scope(scope: &str) -> bool {
+    let mut bytes = scope.bytes();
+    matches!(bytes.next(), Some(b'a'..=b'z'))
+        && scope.len() <= 64
+        && bytes.all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':' | b'-')
+        })
+}
+
+fn check_scope(scope: &str) -> Result<(), AppError> {
+    if valid_scope(scope) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "Invalid scope `{}`: scopes match ^[a-z][a-z0-9_.:-]{{0,63}}$.",
+            scope.chars().take(80).collect::<String>()
+        )))
+    }
+}
+
+/// Role, group and display names: trimmed, 1 to `max` characters, no control characters.
+fn clean_name(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(format!(
+            "{field} must be 1 to {max} characters without control characters."
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+/// Usernames: `^[A-Za-z0-9_.@-]{1,64}$`, so they are safe in logs and URLs.
+fn clean_username(value: &str) -> Result<String, AppError> {
+    let v = value.trim();
+    let ok = (1..=64).contains(&v.len())
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'@' | b'-'));
+    if ok {
+        Ok(v.to_owned())
+    } else {
+        Err(AppError::BadRequest(
+            "username must match ^[A-Za-z0-9_.@-]{1,64}$.".into(),
+        ))
+    }
+}
+
+// ---- sessions ----
+
+#[derive(serde::Serialize)]
+struct AdminSession {
+    session_id: String,
+    user_id: i64,
+    username: String,
+    issued_at: i64,
+    expires_at: i64,
+    last_activity_at: i64,
+    recording_consent: String,
+    tabs: Vec<db::Tab>,
+}
+
+/// `GET /api/admin/sessions`: live sessions.
+pub(crate) async fn list_sessions(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Response, AppError> {
+    let conn = state.inner.db();
+    let mut out = Vec::new();
+    for s in db::live_sessions(&conn)? {
+        let username = db::user_by_id(&conn, s.user_id)?
+            .map(|u| u.username)
+            .unwrap_or_default();
+        let tabs = db::tabs(&conn, &s.id)?;
+        out.push(AdminSession {
+            session_id: s.id,
+            user_id: s.user_id,
+            username,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+            last_activity_at: s.last_activity_at,
+            recording_consent: s.consent,
+            tabs,
+        });
+    }
+    Ok(Json(out).into_response())
+}
+
+/// Ends one live session with `remote_terminated` in the admin transaction.
+fn terminate(
+    conn: &Connection,
+    session: &db::SessionRow,
+    actor: i64,
+    now: i64,
+    effects: &mut Effects,
+) -> Result<bool, AppError> {
+    let ended = end_with_audit(conn, session, Reason::RemoteTerminated, Some(actor), now)?;
+    if ended {
+        effects
+            .ended
+            .push((session.id.clone(), Reason::RemoteTerminated));
+    }
+    Ok(ended)
+}
+
+/// `DELETE /api/admin/sessions/{session_id}`.
+pub(crate) async fn delete_session(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam(session_id): PathParam<String>,
+) -> Result<Response, AppError> {
+    let actor = admin.user.id;
+    state.inner.admin_change(actor, |conn, now, effects| {
+        let session = db::session_by_id(conn, &session_id)?
+            .filter(|s| s.ended_at.is_none())
+            .ok_or_else(|| not_found("live session"))?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_session_terminated",
+            Some(&session.id),
+            json!({ "user_id": session.user_id }),
+        )?;
+        terminate(conn, &session, actor, now, effects)
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
+pub(crate) async fn terminate_user_sessions(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam(user_id): PathParam<i64>,
+) -> Result<Response, AppError> {
+    let actor = admin.user.id;
+    let n = state.inner.admin_change(actor, |conn, now, effects| {
+        require_user(conn, user_id)?;
+        let mut n = 0u64;
+        for id in db::live_session_ids_of_user(conn, user_id)? {
+            if let Some(session) = db::session_by_id(conn, &id)? {
+                if terminate(conn, &session, actor, now, effects)? {
+                    n += 1;
+                }
+            }
+        }
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_user_sessions_terminated",
+            None,
+            json!({ "user_id": user_id, "terminated": n }),
+        )?;
+        Ok(n)
+    })?;
+    Ok(Json(json!({ "terminated": n })).into_response())
+}
+
+// ---- users ----
+
+/// `GET /api/admin/users`.
+pub(crate) async fn list_users(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Response, AppError> {
+    let conn = state.inner.db();
+    let users = db::all_users(&conn)?
+        .iter()
+        .map(|u| db::admin_user(&conn, u))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(users).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewUser {
+    username: String,
+    display_name: String,
+    password: String,
+}
+
+/// `POST /api/admin/users`.
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    JsonBody(req): JsonBody<NewUser>,
+) -> Result<Response, AppError> {
+    let username = clean_username(&req.username)?;
+    let display_name = clean_name("display_name", &req.display_name, 128)?;
+    if !(8..=1024).contains(&req.password.len()) {
+        return Err(AppError::BadRequest(
+            "password must be 8 to 1024 bytes long.".into(),
+        ));
+    }
+    let inner = state.inner.clone();
+    let password = req.password;
+    let hash = tokio::task::spawn_blocking(move || inner.passwords.hash(&password))
+        .await
+        .map_err(|e| AppError::Internal(format!("hash task: {e}")))??;
+    let actor = admin.user.id;
+    let user = state.inner.admin_change(actor, |conn, now, _| {
+        let id = db::insert_user(conn, &username, &display_name, &hash, now)
+            .map_err(|e| conflict_or(e, "user"))?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_user_created",
+            None,
+            json!({ "user_id": id, "username": username }),
+        )?;
+        Ok(db::admin_user(conn, &require_user(conn, id)?)?)
+    })?;
+    Ok((StatusCode::CREATED, Json(user)).into_response())
+}
+
+async fn set_suspended(
+    state: AppState,
+    admin: AdminCaller,
+    user_id: i64,
+    suspended: bool,
+) -> Result<Response, AppError> {
+    let actor = admin.0.user.id;
+    if suspended && user_id == actor {
+        return Err(AppError::Conflict(
+            "Administrators cannot suspend themselves.".into(),
+        ));
+    }
+    let user = state.inner.admin_change(actor, |conn, now, _| {
+        require_user(conn, user_id)?;
+        db::set_suspended(conn, user_id, suspended)?;
+        let kind = if suspended {
+            "admin_user_suspended"
+        } else {
+            "admin_user_unsuspended"
+        };
+        audit(conn, now, actor, kind, None, json!({ "user_id": user_id }))?;
+        Ok(db::admin_user(conn, &require_user(conn, user_id)?)?)
+    })?;
+    Ok(Json(user).into_response())
+}
+
+/// `POST /api/admin/users/{id}/suspend`: every session of the user ends with `suspended`.
+pub(crate) async fn suspend_user(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    PathParam(user_id): PathParam<i64>,
+) -> Result<Response, AppError> {
+    set_suspended(state, admin, user_id, true).await
+}
+
+/// `POST /api/admin/users/{id}/unsuspend`.
+pub(crate) async fn unsuspend_user(
+    State(state): State<AppState>,
+    admin: AdminCaller,
+    PathParam(user_id): PathParam<i64>,
+) -> Result<Response, AppError> {
+    set_suspended(state, admin, user_id, false).await
+}
+
+// ---- roles ----
+
+/// `GET /api/admin/roles`.
+pub(crate) async fn list_roles(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Response, AppError> {
+    Ok(Json(db::all_roles(&state.inner.db())?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewRole {
+    name: String,
+    #[serde(default)]
+    scopes: Vec<String>,
+}
+
+/// `POST /api/admin/roles`.
+pub(crate) async fn create_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    JsonBody(req): JsonBody<NewRole>,
+) -> Result<Response, AppError> {
+    let name = clean_name("name", &req.name, 64)?;
+    if req.scopes.len() > 64 {
+        return Err(AppError::BadRequest(
+            "A role holds at most 64 scopes.".into(),
+        ));
+    }
+    for scope in &req.scopes {
+        check_scope(scope)?;
+    }
+    let scopes: BTreeSet<String> = req.scopes.into_iter().collect();
+    let actor = admin.user.id;
+    let role = state.inner.admin_change(actor, |conn, now, _| {
+        let id = db::insert_role(conn, &name, &scopes).map_err(|e| conflict_or(e, "role"))?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_role_created",
+            None,
+            json!({ "role_id": id, "name": name, "scopes": scopes }),
+        )?;
+        require_role(conn, id)
+    })?;
+    Ok((StatusCode::CREATED, Json(role)).into_response())
+}
+
+/// `DELETE /api/admin/roles/{id}`.
+pub(crate) async fn delete_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam(role_id): PathParam<i64>,
+) -> Result<Response, AppError> {
+    let actor = admin.user.id;
+    state.inner.admin_change(actor, |conn, now, _| {
+        let role = require_role(conn, role_id)?;
+        db::delete_role(conn, role_id)?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_role_deleted",
+            None,
+            json!({ "role_id": role_id, "name": role.name }),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ScopeRequest {
+    scope: String,
+}
+
+/// `POST /api/admin/roles/{id}/scopes`: idempotent.
+pub(crate) async fn add_scope(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam(role_id): PathParam<i64>,
+    JsonBody(req): JsonBody<ScopeRequest>,
+) -> Result<Response, AppError> {
+    check_scope(&req.scope)?;
+    let actor = admin.user.id;
+    let role = state.inner.admin_change(actor, |conn, now, _| {
+        require_role(conn, role_id)?;
+        if db::add_scope(conn, role_id, &req.scope)? {
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_role_scope_added",
+                None,
+                json!({ "role_id": role_id, "scope": req.scope }),
+            )?;
+        }
+        require_role(conn, role_id)
+    })?;
+    Ok(Json(role).into_response())
+}
+
+/// `DELETE /api/admin/roles/{id}/scopes/{scope}`: idempotent.
+pub(crate) async fn remove_scope(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((role_id, scope)): PathParam<(i64, String)>,
+) -> Result<Response, AppError> {
+    check_scope(&scope)?;
+    let actor = admin.user.id;
+    let role = state.inner.admin_change(actor, |conn, now, _| {
+        require_role(conn, role_id)?;
+        if db::remove_scope(conn, role_id, &scope)? {
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_role_scope_removed",
+                None,
+                json!({ "role_id": role_id, "scope": scope }),
+            )?;
+        }
+        require_role(conn, role_id)
+    })?;
+    Ok(Json(role).into_response())
+}
+
+/// Assigns or unassigns a role to a user, or a user or role to a group; idempotent.
+fn set_link(
+    state: &AppState,
+    actor: i64,
+    table: LinkTable,
+    a: i64,
+    b: i64,
+    present: bool,
+) -> Result<Response, AppError> {
+    state.inner.admin_change(actor, |conn, now, _| {
+        let (kind, detail) = match table {
+            LinkTable::UserRoles => {
+                require_user(conn, a)?;
+                require_role(conn, b)?;
+                let kind = if present {
+                    "admin_user_role_assigned"
+                } else {
+                    "admin_user_role_unassigned"
+                };
+                (kind, json!({ "user_id": a, "role_id": b }))
+            }
+            LinkTable::GroupMembers => {
+                require_group(conn, a)?;
+                require_user(conn, b)?;
+                let kind = if present {
+                    "admin_group_member_added"
+                } else {
+                    "admin_group_member_removed"
+                };
+                (kind, json!({ "group_id": a, "user_id": b }))
+            }
+            LinkTable::GroupRoles => {
+                require_group(conn, a)?;
+                require_role(conn, b)?;
+                let kind = if present {
+                    "admin_group_role_assigned"
+                } else {
+                    "admin_group_role_unassigned"
+                };
+                (kind, json!({ "group_id": a, "role_id": b }))
+            }
+        };
+        if db::link(conn, table, a, b, present)? {
+            audit(conn, now, actor, kind, None, detail)?;
+        }
+        Ok(())
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/admin/users/{uid}/roles/{rid}`.
+pub(crate) async fn assign_user_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((uid, rid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, true)
+}
+
+/// `DELETE /api/admin/users/{uid}/roles/{rid}`.
+pub(crate) async fn unassign_user_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((uid, rid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, false)
+}
+
+// ---- groups ----
+
+/// `GET /api/admin/groups`.
+pub(crate) async fn list_groups(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+) -> Result<Response, AppError> {
+    Ok(Json(db::all_groups(&state.inner.db())?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct NewGroup {
+    name: String,
+}
+
+/// `POST /api/admin/groups`.
+pub(crate) async fn create_group(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    JsonBody(req): JsonBody<NewGroup>,
+) -> Result<Response, AppError> {
+    let name = clean_name("name", &req.name, 64)?;
+    let actor = admin.user.id;
+    let group = state.inner.admin_change(actor, |conn, now, _| {
+        let id = db::insert_group(conn, &name).map_err(|e| conflict_or(e, "group"))?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_group_created",
+            None,
+            json!({ "group_id": id, "name": name }),
+        )?;
+        require_group(conn, id)
+    })?;
+    Ok((StatusCode::CREATED, Json(group)).into_response())
+}
+
+/// `DELETE /api/admin/groups/{id}`.
+pub(crate) async fn delete_group(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam(group_id): PathParam<i64>,
+) -> Result<Response, AppError> {
+    let actor = admin.user.id;
+    state.inner.admin_change(actor, |conn, now, _| {
+        let group = require_group(conn, group_id)?;
+        db::delete_group(conn, group_id)?;
+        audit(
+            conn,
+            now,
+            actor,
+            "admin_group_deleted",
+            None,
+            json!({ "group_id": group_id, "name": group.name }),
+        )
+    })?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `POST /api/admin/groups/{gid}/members/{uid}`.
+pub(crate) async fn add_member(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, uid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::GroupMembers,
+        gid,
+        uid,
+        true,
+    )
+}
+
+/// `DELETE /api/admin/groups/{gid}/members/{uid}`.
+pub(crate) async fn remove_member(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, uid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::GroupMembers,
+        gid,
+        uid,
+        false,
+    )
+}
+
+/// `POST /api/admin/groups/{gid}/roles/{rid}`.
+pub(crate) async fn assign_group_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, rid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(&state, admin.user.id, LinkTable::GroupRoles, gid, rid, true)
+}
+
+/// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
+pub(crate) async fn unassign_group_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, rid)): PathParam<(i64, i64)>,
+) -> Result<Response, AppError> {
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::GroupRoles,
+        gid,
+        rid,
+        false,
+    )
+}
+
+// ---- audit ----
+
+#[derive(Deserialize)]
+pub(crate) struct AuditQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/admin/audit?limit=n`: newest first; `limit` defaults to 100, at most 1000.
+pub(crate) async fn audit_log(
+    State(state): State<AppState>,
+    _admin: AdminCaller,
+    QueryParam(q): QueryParam<AuditQuery>,
+) -> Result<Response, AppError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
+    }
+    Ok(Json(db::audit_log(&state.inner.db(), limit)?).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_validate() {
+        for ok in [
+            "a",
+            "admin:manage",
+            "console.access",
+            "x-1_2",
+            &"a".repeat(64),
+        ] {
+            assert!(valid_scope(ok), "{ok}");
+        }
+        for bad in ["", "A", "1a", "a b", "a/b", "é", &"a".repeat(65)] {
+            assert!(!valid_scope(bad), "{bad}");
+        }
+    }
+}

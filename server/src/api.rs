@@ -1,0 +1,391 @@
+//! The session endpoints: login, logout, view, keepalive, consent, tabs and events.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header::SET_COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::stream::{self, Stream};
+use serde::Deserialize;
+use serde_json::json;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::auth;
+use crate::db::{self, NewAudit, SessionRow};
+use crate::error::{AppError, Reason};
+use crate::extract::{JsonBody, OptionalJson};
+use crate::state::{end_with_audit, AppState, Current, Effects, Push};
+
+/// Longest username or password considered at all; longer input cannot match and is
+/// refused before hashing so it cannot be used to burn CPU.
+const MAX_CREDENTIAL_LEN: usize = 1024;
+
+/// Whether the cookie gets `Secure`: forced by config, or the request came through a
+/// TLS-terminating proxy.
+fn secure(state: &AppState, headers: &HeaderMap) -> bool {
+    state.inner.policy.secure_cookies
+        || headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginRequest {
+    username: String,
+    password: String,
+}
+
+/// `POST /api/login`.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(req): JsonBody<LoginRequest>,
+) -> Result<Response, AppError> {
+    let inner = state.inner.clone();
+    let user = if req.username.len() > MAX_CREDENTIAL_LEN || req.password.len() > MAX_CREDENTIAL_LEN
+    {
+        None
+    } else {
+        db::user_by_username(&inner.db(), req.username.trim())?
+    };
+    // Argon2 is CPU-bound: keep it off the async workers. Unknown users are verified
+    // against a dummy hash so both failures cost the same.
+    let verify_inner = inner.clone();
+    let password = req.password;
+    let hash = user.as_ref().map(|u| u.password_hash.clone());
+    let ok = tokio::task::spawn_blocking(move || {
+        verify_inner.passwords.verify(&password, hash.as_deref())
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("verify task: {e}")))?;
+
+    let now = inner.now();
+    let refuse = |actor: Option<i64>, why: &str| -> Result<(), AppError> {
+        db::audit(
+            &inner.db(),
+            now,
+            &NewAudit {
+                actor_user_id: actor,
+                kind: "login_refused",
+                detail: json!({ "username": truncate(&req.username, 64), "why": why }),
+                ..NewAudit::default()
+            },
+        )?;
+        Ok(())
+    };
+    let user = match user {
+        Some(user) if ok => user,
+        Some(user) => {
+            refuse(Some(user.id), "wrong_password")?;
+            return Err(AppError::InvalidCredentials);
+        }
+        None => {
+            refuse(None, "unknown_user")?;
+            return Err(AppError::InvalidCredentials);
+        }
+    };
+    if user.suspended {
+        refuse(Some(user.id), "suspended")?;
+        return Err(AppError::Suspended);
+    }
+
+    let secret = auth::new_secret()?;
+    let session = SessionRow {
+        id: auth::new_session_id()?,
+        user_id: user.id,
+        issued_at: now,
+        expires_at: now.saturating_add(inner.policy.lifetime_ms),
+        last_activity_at: now,
+        recording_required: inner.policy.recording,
+        consent: if inner.policy.recording {
+            "pending"
+        } else {
+            "not_required"
+        }
+        .to_owned(),
+        ended_at: None,
+        end_reason: None,
+    };
+    let current = {
+        let mut conn = inner.db();
+        let tx = conn.transaction()?;
+        db::insert_session(&tx, &session, &auth::secret_hash(&secret))?;
+        db::audit(
+            &tx,
+            now,
+            &NewAudit {
+                actor_user_id: Some(user.id),
+                kind: "login",
+                session_id: Some(&session.id),
+                detail: json!({ "username": user.username }),
+                ..NewAudit::default()
+            },
+        )?;
+        let scopes = db::user_scopes(&tx, user.id)?;
+        tx.commit()?;
+        Current {
+            session,
+            user,
+            scopes,
+        }
+    };
+    let cookie = auth::set_cookie(&secret, secure(&state, &headers));
+    Ok(([(SET_COOKIE, cookie)], Json(inner.view(&current))).into_response())
+}
+
+fn truncate(s: &str, max_chars: usize) -> String {
+    s.chars().take(max_chars).collect()
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct LogoutRequest {
+    reason: Option<String>,
+}
+
+/// `POST /api/logout`: always `204` and a cleared cookie, so signing out is idempotent
+/// even when the session already ended on the server.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    OptionalJson(req): OptionalJson<LogoutRequest>,
+) -> Result<Response, AppError> {
+    let reason = match req.reason.as_deref() {
+        None => Reason::LoggedOut,
+        Some(name) => match Reason::parse(name) {
+            Some(
+                r @ (Reason::LoggedOut
+                | Reason::IdleTimeout
+                | Reason::SessionExpired
+                | Reason::ConsentDeclined),
+            ) => r,
+            _ => return Err(AppError::BadRequest(
+                "reason must be one of logged_out, idle_timeout, session_expired, consent_declined"
+                    .into(),
+            )),
+        },
+    };
+    if let Some(secret) = auth::session_secret(&headers) {
+        let hash = auth::secret_hash(&secret);
+        let session = db::session_by_token_hash(&state.inner.db(), &hash)?;
+        if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
+            state
+                .inner
+                .end_now(&session, reason, Some(session.user_id), "logout")?;
+        }
+    }
+    let cookie = auth::clear_cookie(secure(&state, &headers));
+    Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
+}
+
+/// `GET /api/session`.
+pub(crate) async fn session(State(state): State<AppState>, current: Current) -> Response {
+    Json(state.inner.view(&current)).into_response()
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActivityRequest {
+    idle_ms: i64,
+}
+
+/// `POST /api/session/activity`: the client reports how long ago the user was last
+/// active, so its clock never has to agree with ours.
+pub(crate) async fn activity(
+    State(state): State<AppState>,
+    current: Current,
+    JsonBody(req): JsonBody<ActivityRequest>,
+) -> Result<Response, AppError> {
+    let inner = &state.inner;
+    let now = inner.now();
+    let idle = req.idle_ms.clamp(0, inner.policy.idle_ms);
+    let at = now.saturating_sub(idle);
+    let conn = inner.db();
+    db::set_last_activity(&conn, &current.session.id, at)?;
+    let current = inner
+        .reload(&conn, &current.session.id)?
+        .ok_or(AppError::Unauthenticated(None))?;
+    drop(conn);
+    Ok(Json(inner.view(&current)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ConsentRequest {
+    accepted: bool,
+}
+
+/// `POST /api/session/consent`: accepting records consent and tells the other tabs;
+/// declining ends the session with `consent_declined`.
+pub(crate) async fn consent(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    current: Current,
+    JsonBody(req): JsonBody<ConsentRequest>,
+) -> Result<Response, AppError> {
+    let inner = &state.inner;
+    let now = inner.now();
+    let audit = NewAudit {
+        actor_user_id: Some(current.user.id),
+        kind: "consent",
+        session_id: Some(&current.session.id),
+        detail: json!({ "accepted": req.accepted }),
+        ..NewAudit::default()
+    };
+    if !req.accepted {
+        let mut effects = Effects::default();
+        {
+            let mut conn = inner.db();
+            let tx = conn.transaction()?;
+            db::audit(&tx, now, &audit)?;
+            if end_with_audit(
+                &tx,
+                &current.session,
+                Reason::ConsentDeclined,
+                Some(current.user.id),
+                now,
+            )? {
+                effects
+                    .ended
+                    .push((current.session.id.clone(), Reason::ConsentDeclined));
+            }
+            tx.commit()?;
+        }
+        inner.publish(effects);
+        let cookie = auth::clear_cookie(secure(&state, &headers));
+        return Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response());
+    }
+    let changed = current.session.consent == "pending";
+    let current = {
+        let conn = inner.db();
+        if changed {
+            db::set_consent(&conn, &current.session.id, "accepted")?;
+            db::audit(&conn, now, &audit)?;
+        }
+        inner
+            .reload(&conn, &current.session.id)?
+            .ok_or(AppError::Unauthenticated(None))?
+    };
+    if changed {
+        inner.push_view(&current);
+    }
+    Ok(Json(inner.view(&current)).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TabRequest {
+    tab_id: String,
+    #[serde(default)]
+    opener_tab_id: Option<String>,
+}
+
+/// Tab ids follow `^[A-Za-z0-9_-]{8,64}$`.
+fn valid_tab_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `POST /api/session/tabs`: each tab is audited as its own recorded sub-session.
+pub(crate) async fn register_tab(
+    State(state): State<AppState>,
+    current: Current,
+    JsonBody(req): JsonBody<TabRequest>,
+) -> Result<Response, AppError> {
+    if !valid_tab_id(&req.tab_id) {
+        return Err(AppError::BadRequest(
+            "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
+        ));
+    }
+    if let Some(opener) = &req.opener_tab_id {
+        if !valid_tab_id(opener) {
+            return Err(AppError::BadRequest(
+                "opener_tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
+            ));
+        }
+    }
+    let inner = &state.inner;
+    let now = inner.now();
+    let created = {
+        let mut conn = inner.db();
+        let tx = conn.transaction()?;
+        let created = db::insert_tab(
+            &tx,
+            &current.session.id,
+            &req.tab_id,
+            req.opener_tab_id.as_deref(),
+            now,
+        )?;
+        if created {
+            db::audit(
+                &tx,
+                now,
+                &NewAudit {
+                    actor_user_id: Some(current.user.id),
+                    kind: "tab_registered",
+                    session_id: Some(&current.session.id),
+                    tab_id: Some(&req.tab_id),
+                    detail: json!({ "opener_tab_id": req.opener_tab_id }),
+                },
+            )?;
+        }
+        tx.commit()?;
+        created
+    };
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    let body = json!({ "tab_id": req.tab_id, "recording": current.session.recording_required });
+    Ok((status, Json(body)).into_response())
+}
+
+/// `GET /api/session/events`: `terminated` and `session` events, `: ping` every 15 s.
+pub(crate) async fn events(
+    State(state): State<AppState>,
+    current: Current,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let inner = &state.inner;
+    // Subscribe first, then re-check: an end between the cookie check and the
+    // subscription is then either seen here or delivered on the channel.
+    let rx = inner.subscribe(&current.session.id);
+    let still_live = db::session_by_id(&inner.db(), &current.session.id)?;
+    match still_live {
+        Some(s) if s.ended_at.is_none() => {}
+        Some(s) => {
+            return Err(AppError::Unauthenticated(
+                s.end_reason.as_deref().and_then(Reason::parse),
+            ))
+        }
+        None => return Err(AppError::Unauthenticated(None)),
+    }
+    let stream = stream::unfold(Some(rx), |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(Push::Terminated(reason)) => {
+                    let event = Event::default()
+                        .event("terminated")
+                        .data(json!({ "reason": reason }).to_string());
+                    // `None` as the next state ends the stream after this event.
+                    return Some((Ok(event), None));
+                }
+                Ok(Push::Session(view)) => {
+                    let event = Event::default().event("session").data(view.to_string());
+                    return Some((Ok(event), Some(rx)));
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return None,
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(
+        KeepAlive::new()
+            .interval(Duration::from_secs(15))
+            .text(" ping"),
+    ))
+}

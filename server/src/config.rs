@@ -1,0 +1,200 @@
+//! Command-line and environment configuration.
+//!
+//! Every flag has an `SG_*` environment twin so that container deployments need no
+//! arguments. Durations are written `900ms`, `5s`, `15m` or `24h`: short values matter
+//! because the end-to-end tests run the real binary with second-scale timeouts.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Parser, ValueEnum};
+
+/// Whether sessions must be recorded (and so ask the user for consent) before use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Recording {
+    /// New sessions start with `recording.consent = "pending"`.
+    On,
+    /// New sessions start with `recording.consent = "not_required"`.
+    Off,
+}
+
+/// Server configuration, parsed from flags and `SG_*` environment variables.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "session-guard-server",
+    version,
+    about = "Reference session server for session-guard"
+)]
+pub struct Config {
+    /// Address to listen on.
+    #[arg(long, env = "SG_ADDR", default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+
+    /// SQLite database file; `:memory:` keeps everything in memory (tests).
+    #[arg(long, env = "SG_DB", default_value = "session-guard.sqlite")]
+    pub db: String,
+
+    /// Directory of the built console, served with an `index.html` fallback for
+    /// every path outside `/api`.
+    #[arg(long, env = "SG_STATIC_DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// Inactivity timeout for privileged users.
+    #[arg(long, env = "SG_IDLE_TIMEOUT", default_value = "15m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Absolute session lifetime, whatever the activity.
+    #[arg(long, env = "SG_SESSION_LIFETIME", default_value = "24h", value_parser = parse_duration)]
+    pub session_lifetime: Duration,
+
+    /// How long before the idle deadline clients show their warning.
+    #[arg(long, env = "SG_WARNING_LEAD", default_value = "60s", value_parser = parse_duration)]
+    pub warning_lead: Duration,
+
+    /// How often clients should send activity keepalives.
+    #[arg(long, env = "SG_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    pub keepalive_interval: Duration,
+
+    /// Whether sessions are recorded (and need the user's consent).
+    #[arg(long, env = "SG_RECORDING", value_enum, default_value_t = Recording::On)]
+    pub recording: Recording,
+
+    /// Seed the demo accounts when the users table is empty (`--seed-demo false` to skip).
+    #[arg(long, env = "SG_SEED_DEMO", default_value_t = true, action = ArgAction::Set)]
+    pub seed_demo: bool,
+
+    /// Always mark the session cookie `Secure` (it is also set when the request carries
+    /// `X-Forwarded-Proto: https`).
+    #[arg(long, env = "SG_SECURE_COOKIES")]
+    pub secure_cookies: bool,
+
+    /// Use very cheap argon2 parameters. For tests only: hashes made this way are weak.
+    #[arg(long, env = "SG_FAST_PASSWORD_HASHING", hide = true)]
+    pub fast_password_hashing: bool,
+}
+
+impl Default for Config {
+    /// The documented defaults, identical to running the binary without flags.
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            db: "session-guard.sqlite".to_owned(),
+            static_dir: None,
+            idle_timeout: Duration::from_secs(15 * 60),
+            session_lifetime: Duration::from_secs(24 * 60 * 60),
+            warning_lead: Duration::from_secs(60),
+            keepalive_interval: Duration::from_secs(60),
+            recording: Recording::On,
+            seed_demo: true,
+            secure_cookies: false,
+            fast_password_hashing: false,
+        }
+    }
+}
+
+impl Config {
+    /// An in-memory configuration with cheap password hashing and the demo seed: what
+    /// integration tests start from before shortening the timeouts they exercise.
+    pub fn for_tests() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db: ":memory:".to_owned(),
+            fast_password_hashing: true,
+            ..Self::default()
+        }
+    }
+
+    /// Rejects combinations that would make every session end at once.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.idle_timeout.is_zero() {
+            return Err("--idle-timeout must be greater than zero".into());
+        }
+        if self.session_lifetime.is_zero() {
+            return Err("--session-lifetime must be greater than zero".into());
+        }
+        Ok(())
+    }
+}
+
+/// Parses `900ms`, `5s`, `15m`, `24h` (and `2d`). A unit is required so that a bare
+/// `15` is never silently read as seconds when minutes were meant.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("duration `{input}` needs a unit (ms, s, m, h or d)"))?;
+    let (digits, unit) = s.split_at(split);
+    if digits.is_empty() {
+        return Err(format!("duration `{input}` must start with a number"));
+    }
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("duration `{input}` is out of range"))?;
+    let millis_per_unit: u64 = match unit {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(format!("duration `{input}` has an unknown unit `{unit}`")),
+    };
+    let ms = n
+        .checked_mul(millis_per_unit)
+        .filter(|ms| i64::try_from(*ms).is_ok())
+        .ok_or_else(|| format!("duration `{input}` is out of range"))?;
+    Ok(Duration::from_millis(ms))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse() {
+        assert_eq!(parse_duration("900ms"), Ok(Duration::from_millis(900)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("15m"), Ok(Duration::from_secs(900)));
+        assert_eq!(parse_duration("24h"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(parse_duration(" 2d "), Ok(Duration::from_secs(172_800)));
+        for bad in [
+            "",
+            "15",
+            "m",
+            "5x",
+            "-5s",
+            "1.5s",
+            "99999999999999999999s",
+            "5 s",
+        ] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn defaults_match_clap() {
+        let parsed = Config::try_parse_from(["session-guard-server"]).expect("defaults parse");
+        let default = Config::default();
+        assert_eq!(parsed.addr, default.addr);
+        assert_eq!(parsed.db, default.db);
+        assert_eq!(parsed.idle_timeout, default.idle_timeout);
+        assert_eq!(parsed.session_lifetime, default.session_lifetime);
+        assert_eq!(parsed.warning_lead, default.warning_lead);
+        assert_eq!(parsed.keepalive_interval, default.keepalive_interval);
+        assert_eq!(parsed.recording, default.recording);
+        assert_eq!(parsed.seed_demo, default.seed_demo);
+        let custom = Config::try_parse_from([
+            "x",
+            "--idle-timeout",
+            "2s",
+            "--recording",
+            "off",
+            "--seed-demo",
+            "false",
+        ])
+        .expect("flags parse");
+        assert_eq!(custom.idle_timeout, Duration::from_secs(2));
+        assert_eq!(custom.recording, Recording::Off);
+        assert!(!custom.seed_demo);
+    }
+}

@@ -1,0 +1,223 @@
+//! The JSON errors of the contract, and the reasons a session ends.
+
+use std::fmt;
+
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+/// Why a session ended. The wire names are stable (`docs/CONTRACT.md`, "Reasons").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// No activity for the idle timeout (privileged users only).
+    IdleTimeout,
+    /// The absolute lifetime ended.
+    SessionExpired,
+    /// The user lost privileged access.
+    RoleChanged,
+    /// An administrator suspended the user.
+    Suspended,
+    /// An administrator ended the session.
+    RemoteTerminated,
+    /// The user declined session recording.
+    ConsentDeclined,
+    /// The user signed out.
+    LoggedOut,
+}
+
+impl Reason {
+    /// The wire name, as stored in the database and sent to clients.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::IdleTimeout => "idle_timeout",
+            Self::SessionExpired => "session_expired",
+            Self::RoleChanged => "role_changed",
+            Self::Suspended => "suspended",
+            Self::RemoteTerminated => "remote_terminated",
+            Self::ConsentDeclined => "consent_declined",
+            Self::LoggedOut => "logged_out",
+        }
+    }
+
+    /// Reads a wire name back; `None` for anything unknown.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "idle_timeout" => Self::IdleTimeout,
+            "session_expired" => Self::SessionExpired,
+            "role_changed" => Self::RoleChanged,
+            "suspended" => Self::Suspended,
+            "remote_terminated" => Self::RemoteTerminated,
+            "consent_declined" => Self::ConsentDeclined,
+            "logged_out" => Self::LoggedOut,
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Every failure a handler can answer with; each maps to one status and stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Malformed or invalid input (`400 bad_request`).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The method is not served on this path (`405`, code `bad_request`).
+    #[error("This method is not allowed here.")]
+    MethodNotAllowed,
+    /// Unknown user or wrong password (`401 invalid_credentials`).
+    #[error("Invalid username or password.")]
+    InvalidCredentials,
+    /// Correct credentials of a suspended account (`403 suspended`).
+    #[error("Your account has been suspended. Contact your administrator.")]
+    Suspended,
+    /// No session, or the session ended for the given reason (`401 unauthenticated`).
+    #[error("{}", if .0.is_some() { "Your session has ended." } else { "You are not signed in." })]
+    Unauthenticated(Option<Reason>),
+    /// Signed in without the needed scope (`403 forbidden`).
+    #[error("You do not have permission to do this.")]
+    Forbidden,
+    /// Unknown id or path (`404 not_found`).
+    #[error("{0}")]
+    NotFound(String),
+    /// Duplicate name or an action that contradicts the current state (`409 conflict`).
+    #[error("{0}")]
+    Conflict(String),
+    /// Body over the 16 KiB limit (`413 payload_too_large`).
+    #[error("The request body is too large (limit 16 KiB).")]
+    PayloadTooLarge,
+    /// State-changing request without `Content-Type: application/json` (`415`).
+    #[error("State-changing requests must use Content-Type: application/json.")]
+    UnsupportedMediaType,
+    /// Anything unexpected; the detail goes to the log, never to the client.
+    #[error("Internal server error.")]
+    Internal(String),
+}
+
+impl AppError {
+    /// The HTTP status of this error.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::InvalidCredentials | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            Self::Suspended | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The stable `error` code of the contract.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) | Self::MethodNotAllowed => "bad_request",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::Suspended => "suspended",
+            Self::Unauthenticated(_) => "unauthenticated",
+            Self::Forbidden => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::Internal(_) => "internal",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    error: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<Reason>,
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        if let Self::Internal(detail) = &self {
+            // The client gets a generic message; operators need the cause.
+            eprintln!("session-guard-server: internal error: {detail}");
+        }
+        let reason = match &self {
+            Self::Unauthenticated(reason) => *reason,
+            _ => None,
+        };
+        let body = ErrorBody {
+            error: self.code(),
+            message: self.to_string(),
+            reason,
+        };
+        (self.status(), Json(body)).into_response()
+    }
+}
+
+impl From<rusqlite::Error> for AppError {
+    fn from(e: rusqlite::Error) -> Self {
+        Self::Internal(format!("database: {e}"))
+    }
+}
+
+impl From<BytesRejection> for AppError {
+    fn from(rejection: BytesRejection) -> Self {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Self::PayloadTooLarge
+        } else {
+            Self::BadRequest(rejection.body_text())
+        }
+    }
+}
+
+impl From<JsonRejection> for AppError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            _ => Self::BadRequest(rejection.body_text()),
+        }
+    }
+}
+
+impl From<PathRejection> for AppError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+impl From<QueryRejection> for AppError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::BadRequest(rejection.body_text())
+    }
+}
+
+/// Failures while building the state at startup (bad config, unusable database).
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    /// The configuration is inconsistent.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// The database could not be opened, migrated or seeded.
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// Hashing or randomness failed while seeding.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<AppError> for InitError {
+    fn from(e: AppError) -> Self {
+        match e {
+            AppError::Internal(detail) => Self::Other(detail),
+            other => Self::Other(other.to_string()),
+        }
+    }
+}

@@ -1,0 +1,562 @@
+//! Shared state: the database, the clock, the SSE hub and the background enforcer.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::http::HeaderMap;
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::Value;
+use tokio::sync::broadcast;
+
+use crate::auth::{self, Passwords};
+use crate::config::{Config, Recording};
+use crate::db::{self, NewAudit, SessionRow, UserRow};
+use crate::error::{AppError, InitError, Reason};
+
+/// How often the background task looks for sessions past a deadline. Four times a second
+/// keeps the contract's "within a second" for pushed `terminated` events.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+
+/// Source of "now" in epoch milliseconds; replaceable so that tests control time.
+pub trait Clock: Send + Sync + 'static {
+    /// Current time in epoch milliseconds (UTC).
+    fn now_ms(&self) -> i64;
+}
+
+/// The real wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_ms(&self) -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+}
+
+/// A clock that only moves when told to: deterministic timeout tests.
+#[derive(Debug)]
+pub struct ManualClock(AtomicI64);
+
+impl ManualClock {
+    /// Starts at `start_ms`.
+    pub fn new(start_ms: i64) -> Self {
+        Self(AtomicI64::new(start_ms))
+    }
+
+    /// Moves time forward by `ms`.
+    pub fn advance(&self, ms: i64) {
+        self.0.fetch_add(ms, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_ms(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What a session's SSE streams receive.
+#[derive(Debug, Clone)]
+pub(crate) enum Push {
+    /// The session ended; the stream sends `event: terminated` and closes.
+    Terminated(Reason),
+    /// The session view changed; the stream sends `event: session`.
+    Session(Arc<Value>),
+}
+
+/// One broadcast channel per session with open streams, so every tab hears the end.
+#[derive(Default)]
+struct Hub {
+    channels: Mutex<HashMap<String, broadcast::Sender<Push>>>,
+}
+
+impl Hub {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Push>>> {
+        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn subscribe(&self, session_id: &str) -> broadcast::Receiver<Push> {
+        let mut map = self.lock();
+        if let Some(tx) = map.get(session_id) {
+            return tx.subscribe();
+        }
+        let (tx, rx) = broadcast::channel(16);
+        map.insert(session_id.to_owned(), tx);
+        rx
+    }
+
+    fn send(&self, session_id: &str, push: Push) {
+        let mut map = self.lock();
+        let terminal = matches!(push, Push::Terminated(_));
+        if let Some(tx) = map.get(session_id) {
+            // No receivers is fine: nobody is listening.
+            let _ = tx.send(push);
+        }
+        if terminal {
+            // Dropping the sender closes every stream once it has read the event.
+            map.remove(session_id);
+        }
+    }
+
+    fn prune(&self) {
+        self.lock().retain(|_, tx| tx.receiver_count() > 0);
+    }
+
+    fn close_all(&self) {
+        self.lock().clear();
+    }
+}
+
+/// Policy values in milliseconds, derived once from the config.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Policy {
+    pub idle_ms: i64,
+    pub lifetime_ms: i64,
+    pub warning_lead_ms: i64,
+    pub keepalive_ms: i64,
+    pub recording: bool,
+    pub secure_cookies: bool,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+pub(crate) struct Inner {
+    pub policy: Policy,
+    db: Mutex<Connection>,
+    hub: Hub,
+    clock: Arc<dyn Clock>,
+    pub passwords: Passwords,
+}
+
+/// Everything the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+/// The signed-in caller of a request, after the deadlines were checked.
+#[derive(Debug, Clone)]
+pub(crate) struct Current {
+    pub session: SessionRow,
+    pub user: UserRow,
+    pub scopes: BTreeSet<String>,
+}
+
+/// Sessions ended and users whose view changed during one operation; published after the
+/// database transaction commits so that no stream hears of an end that was rolled back.
+#[derive(Debug, Default)]
+pub(crate) struct Effects {
+    pub ended: Vec<(String, Reason)>,
+    pub changed_users: Vec<i64>,
+}
+
+/// The `user` object of the session view.
+#[derive(Debug, Serialize)]
+struct ViewUser<'a> {
+    id: i64,
+    username: &'a str,
+    display_name: &'a str,
+}
+
+/// The `recording` object of the session view.
+#[derive(Debug, Serialize)]
+struct ViewRecording<'a> {
+    required: bool,
+    consent: &'a str,
+}
+
+/// `GET /api/session` (contract: "Session view").
+#[derive(Debug, Serialize)]
+pub(crate) struct SessionView<'a> {
+    session_id: &'a str,
+    user: ViewUser<'a>,
+    privileged: bool,
+    scopes: &'a BTreeSet<String>,
+    issued_at: i64,
+    expires_at: i64,
+    idle_timeout_ms: Option<i64>,
+    warning_lead_ms: i64,
+    keepalive_interval_ms: i64,
+    last_activity_at: i64,
+    recording: ViewRecording<'a>,
+    server_time: i64,
+}
+
+impl AppState {
+    /// Opens the database named by the config, migrates and seeds it, and starts the
+    /// background deadline enforcer when called inside a Tokio runtime.
+    pub fn new(config: &Config) -> Result<Self, InitError> {
+        Self::with_clock(config, Arc::new(SystemClock))
+    }
+
+    /// Like [`AppState::new`] with a caller-supplied clock (tests use [`ManualClock`]).
+    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, InitError> {
+        config.validate().map_err(InitError::Config)?;
+        let conn = db::open(&config.db)?;
+        let passwords = Passwords::new(config.fast_password_hashing)?;
+        let policy = Policy {
+            idle_ms: ms(config.idle_timeout),
+            lifetime_ms: ms(config.session_lifetime),
+            warning_lead_ms: ms(config.warning_lead),
+            keepalive_ms: ms(config.keepalive_interval),
+            recording: config.recording == Recording::On,
+            secure_cookies: config.secure_cookies,
+        };
+        let inner = Arc::new(Inner {
+            policy,
+            db: Mutex::new(conn),
+            hub: Hub::default(),
+            clock,
+            passwords,
+        });
+        if config.seed_demo {
+            crate::seed::seed_demo(&inner)?;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            handle.spawn(sweeper(Arc::downgrade(&inner)));
+        }
+        Ok(Self { inner })
+    }
+
+    /// Ends every session whose idle (privileged users) or absolute deadline has passed
+    /// and pushes `terminated` to its streams. The background task calls this every
+    /// 250 ms; tests with a manual clock call it directly. Returns how many ended.
+    pub fn sweep(&self) -> usize {
+        self.inner.sweep()
+    }
+
+    /// Closes every open event stream, so that graceful shutdown is not held up by
+    /// long-lived SSE connections.
+    pub fn close_streams(&self) {
+        self.inner.hub.close_all();
+    }
+
+    /// The database schema version (for diagnostics and the migration test).
+    pub fn schema_version(&self) -> Result<i64, AppError> {
+        Ok(db::schema_version(&self.inner.db())?)
+    }
+}
+
+async fn sweeper(inner: Weak<Inner>) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // The task ends with the last handle to the state.
+        let Some(inner) = inner.upgrade() else { break };
+        inner.sweep();
+        inner.hub.prune();
+    }
+}
+
+/// Which deadline, if any, a live session has passed: the earlier one is the cause.
+fn overdue(session: &SessionRow, privileged: bool, now: i64, idle_ms: i64) -> Option<Reason> {
+    let idle_deadline = privileged.then(|| session.last_activity_at.saturating_add(idle_ms));
+    match idle_deadline {
+        Some(idle) if idle <= now && idle < session.expires_at => Some(Reason::IdleTimeout),
+        _ if session.expires_at <= now => Some(Reason::SessionExpired),
+        _ => None,
+    }
+}
+
+impl Inner {
+    pub fn now(&self) -> i64 {
+        self.clock.now_ms()
+    }
+
+    /// The database, recovering from a poisoned lock: SQLite rolls back any transaction
+    /// a panicking holder left open, so the connection is still consistent.
+    pub fn db(&self) -> MutexGuard<'_, Connection> {
+        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn subscribe(&self, session_id: &str) -> broadcast::Receiver<Push> {
+        self.hub.subscribe(session_id)
+    }
+
+    fn sweep(&self) -> usize {
+        let now = self.now();
+        let ended = {
+            let conn = self.db();
+            let result = (|| -> Result<Vec<(String, Reason)>, AppError> {
+                let mut ended = Vec::new();
+                for (session, privileged) in db::overdue_sessions(&conn, now, self.policy.idle_ms)?
+                {
+                    if let Some(reason) = overdue(&session, privileged, now, self.policy.idle_ms) {
+                        end_with_audit(&conn, &session, reason, None, now)?;
+                        ended.push((session.id, reason));
+                    }
+                }
+                Ok(ended)
+            })();
+            match result {
+                Ok(ended) => ended,
+                Err(e) => {
+                    eprintln!("session-guard-server: sweep failed: {e:?}");
+                    Vec::new()
+                }
+            }
+        };
+        let count = ended.len();
+        self.publish(Effects {
+            ended,
+            changed_users: Vec::new(),
+        });
+        count
+    }
+
+    /// Resolves the request's cookie to a live session, ending it first when a deadline
+    /// has passed (the server enforces the limits itself, whatever the client does).
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Current, AppError> {
+        let secret = auth::session_secret(headers).ok_or(AppError::Unauthenticated(None))?;
+        let hash = auth::secret_hash(&secret);
+        let now = self.now();
+        let mut effects = Effects::default();
+        let result = {
+            let conn = self.db();
+            (|| {
+                let session = db::session_by_token_hash(&conn, &hash)?
+                    .ok_or(AppError::Unauthenticated(None))?;
+                if session.ended_at.is_some() {
+                    let reason = session.end_reason.as_deref().and_then(Reason::parse);
+                    return Err(AppError::Unauthenticated(reason));
+                }
+                let user = db::user_by_id(&conn, session.user_id)?
+                    .ok_or(AppError::Unauthenticated(None))?;
+                let scopes = db::user_scopes(&conn, user.id)?;
+                let reason = if user.suspended {
+                    Some(Reason::Suspended)
+                } else {
+                    overdue(&session, !scopes.is_empty(), now, self.policy.idle_ms)
+                };
+                if let Some(reason) = reason {
+                    end_with_audit(&conn, &session, reason, None, now)?;
+                    effects.ended.push((session.id.clone(), reason));
+                    return Err(AppError::Unauthenticated(Some(reason)));
+                }
+                Ok(Current {
+                    session,
+                    user,
+                    scopes,
+                })
+            })()
+        };
+        self.publish(effects);
+        result
+    }
+
+    /// Re-reads the caller's session and user (after an update) for a fresh view.
+    pub fn reload(&self, conn: &Connection, session_id: &str) -> Result<Option<Current>, AppError> {
+        let Some(session) = db::session_by_id(conn, session_id)? else {
+            return Ok(None);
+        };
+        let Some(user) = db::user_by_id(conn, session.user_id)? else {
+            return Ok(None);
+        };
+        let scopes = db::user_scopes(conn, user.id)?;
+        Ok(Some(Current {
+            session,
+            user,
+            scopes,
+        }))
+    }
+
+    pub fn view<'a>(&self, cur: &'a Current) -> SessionView<'a> {
+        let privileged = !cur.scopes.is_empty();
+        let s = &cur.session;
+        SessionView {
+            session_id: &s.id,
+            user: ViewUser {
+                id: cur.user.id,
+                username: &cur.user.username,
+                display_name: &cur.user.display_name,
+            },
+            privileged,
+            scopes: &cur.scopes,
+            issued_at: s.issued_at,
+            expires_at: s.expires_at,
+            idle_timeout_ms: privileged.then_some(self.policy.idle_ms),
+            warning_lead_ms: self.policy.warning_lead_ms,
+            keepalive_interval_ms: self.policy.keepalive_ms,
+            last_activity_at: s.last_activity_at,
+            recording: ViewRecording {
+                required: s.recording_required,
+                consent: &s.consent,
+            },
+            server_time: self.now(),
+        }
+    }
+
+    /// Sends `terminated` for every ended session and a fresh `session` view to every live
+    /// session of each user whose permissions changed.
+    pub fn publish(&self, effects: Effects) {
+        for (session_id, reason) in effects.ended {
+            self.hub.send(&session_id, Push::Terminated(reason));
+        }
+        if effects.changed_users.is_empty() {
+            return;
+        }
+        let mut views = Vec::new();
+        {
+            let conn = self.db();
+            for user_id in effects.changed_users {
+                let sessions = match db::live_session_ids_of_user(&conn, user_id) {
+                    Ok(ids) => ids,
+                    Err(e) => {
+                        eprintln!("session-guard-server: view push failed: {e}");
+                        continue;
+                    }
+                };
+                for session_id in sessions {
+                    if let Ok(Some(cur)) = self.reload(&conn, &session_id) {
+                        if let Ok(value) = serde_json::to_value(self.view(&cur)) {
+                            views.push((session_id, value));
+                        }
+                    }
+                }
+            }
+        }
+        for (session_id, value) in views {
+            self.hub.send(&session_id, Push::Session(Arc::new(value)));
+        }
+    }
+
+    /// Pushes the current view of one session to its streams (consent given in one tab
+    /// reaches the others).
+    pub fn push_view(&self, cur: &Current) {
+        if let Ok(value) = serde_json::to_value(self.view(cur)) {
+            self.hub
+                .send(&cur.session.id, Push::Session(Arc::new(value)));
+        }
+    }
+
+    /// Runs one admin change in a transaction, then recomputes the privilege of every
+    /// user with a live session and applies the product rule:
+    /// - suspended: every session ends with `suspended`;
+    /// - privileged before, not after: every session ends with `role_changed`;
+    /// - scopes changed otherwise (kept or raised): nothing ends, views are pushed.
+    ///
+    /// Diffing before/after over all signed-in users, rather than reasoning per action,
+    /// covers every path (direct role, group membership, group role, scope removal,
+    /// deletions) with one piece of code.
+    pub fn admin_change<R>(
+        &self,
+        actor: i64,
+        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
+    ) -> Result<R, AppError> {
+        let now = self.now();
+        let mut effects = Effects::default();
+        let result = {
+            let mut conn = self.db();
+            let tx = conn.transaction()?;
+            let users = db::users_with_live_sessions(&tx)?;
+            let before = db::privileges(&tx, &users)?;
+            let result = f(&tx, now, &mut effects)?;
+            let after = db::privileges(&tx, &users)?;
+            for user_id in users {
+                let (Some((scopes_before, _)), Some((scopes_after, suspended))) =
+                    (before.get(&user_id), after.get(&user_id))
+                else {
+                    continue;
+                };
+                let end_reason = if *suspended {
+                    Some(Reason::Suspended)
+                } else if !scopes_before.is_empty() && scopes_after.is_empty() {
+                    Some(Reason::RoleChanged)
+                } else {
+                    None
+                };
+                if let Some(reason) = end_reason {
+                    for session_id in db::live_session_ids_of_user(&tx, user_id)? {
+                        if let Some(session) = db::session_by_id(&tx, &session_id)? {
+                            end_with_audit(&tx, &session, reason, Some(actor), now)?;
+                            effects.ended.push((session_id, reason));
+                        }
+                    }
+                } else if scopes_before != scopes_after {
+                    if scopes_before.is_empty() {
+                        // Newly privileged: the idle timeout starts now, not at the
+                        // session's last recorded activity, so the raise ends nothing.
+                        for session_id in db::live_session_ids_of_user(&tx, user_id)? {
+                            db::set_last_activity(&tx, &session_id, now)?;
+                        }
+                    }
+                    effects.changed_users.push(user_id);
+                }
+            }
+            tx.commit()?;
+            result
+        };
+        self.publish(effects);
+        Ok(result)
+    }
+
+    /// Ends one session with `reason` (no-op when already ended) and records why.
+    pub fn end_now(
+        &self,
+        session: &SessionRow,
+        reason: Reason,
+        actor: Option<i64>,
+        kind: &str,
+    ) -> Result<(), AppError> {
+        let now = self.now();
+        let ended = {
+            let conn = self.db();
+            let ended = db::end_session(&conn, &session.id, reason, now)?;
+            if ended {
+                db::audit(
+                    &conn,
+                    now,
+                    &NewAudit {
+                        actor_user_id: actor,
+                        kind,
+                        session_id: Some(&session.id),
+                        detail: serde_json::json!({ "reason": reason }),
+                        ..NewAudit::default()
+                    },
+                )?;
+            }
+            ended
+        };
+        if ended {
+            self.publish(Effects {
+                ended: vec![(session.id.clone(), reason)],
+                changed_users: Vec::new(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Ends `session` and writes the `session_ended` audit entry in the caller's transaction.
+pub(crate) fn end_with_audit(
+    conn: &Connection,
+    session: &SessionRow,
+    reason: Reason,
+    actor: Option<i64>,
+    now: i64,
+) -> Result<bool, AppError> {
+    let ended = db::end_session(conn, &session.id, reason, now)?;
+    if ended {
+        db::audit(
+            conn,
+            now,
+            &NewAudit {
+                actor_user_id: actor,
+                kind: "session_ended",
+                session_id: Some(&session.id),
+                detail: serde_json::json!({ "reason": reason, "user_id": session.user_id }),
+                ..NewAudit::default()
+            },
+        )?;
+    }
+    Ok(ended)
+}

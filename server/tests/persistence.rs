@@ -1,0 +1,159 @@
+//! Restart safety (the same database file opened twice) and the static console.
+
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use axum::http::{Method, StatusCode};
+use common::{TestApp, T0};
+use serde_json::json;
+use session_guard_server::{app, app_with_static, AppState, Config, ManualClock};
+
+/// A fresh directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> Self {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let dir = std::env::temp_dir().join(format!("sg-{tag}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn open(config: &Config, clock: &Arc<ManualClock>) -> TestApp {
+    let state = AppState::with_clock(config, clock.clone()).expect("state");
+    TestApp {
+        router: app(state.clone()),
+        state,
+        clock: clock.clone(),
+    }
+}
+
+#[tokio::test]
+async fn sessions_audit_and_admin_changes_survive_a_restart() {
+    let dir = TempDir::new("restart");
+    let mut config = Config::for_tests();
+    config.db = dir.0.join("sg.sqlite").to_string_lossy().into_owned();
+    let clock = Arc::new(ManualClock::new(T0));
+
+    let (admin, operator, ended, sid) = {
+        let t = open(&config, &clock);
+        assert_eq!(t.state.schema_version().expect("version"), 1);
+        let admin = t.login("admin").await;
+        let operator = t.login("operator").await;
+        let ended = t.login("viewer").await;
+        t.post(
+            "/api/session/consent",
+            &operator,
+            json!({ "accepted": true }),
+        )
+        .await;
+        t.post(
+            "/api/session/tabs",
+            &operator,
+            json!({ "tab_id": "tab-persisted" }),
+        )
+        .await;
+        t.clock.advance(5_000);
+        t.post(
+            "/api/session/activity",
+            &operator,
+            json!({ "idle_ms": 1_000 }),
+        )
+        .await;
+        t.post("/api/logout", &ended, json!({})).await;
+        t.post(
+            "/api/admin/roles",
+            &admin,
+            json!({ "name": "Kept", "scopes": ["k:v"] }),
+        )
+        .await;
+        let sid = t.get("/api/session", &operator).await.body["session_id"].clone();
+        (admin, operator, ended, sid)
+    };
+
+    // Second open of the same file: migrations are not re-applied, seed does not rerun.
+    let t = open(&config, &clock);
+    assert_eq!(t.state.schema_version().expect("version"), 1);
+    let view = t.get("/api/session", &operator).await;
+    assert_eq!(view.status, StatusCode::OK);
+    assert_eq!(view.body["session_id"], sid);
+    assert_eq!(view.body["recording"]["consent"], "accepted");
+    assert_eq!(view.body["last_activity_at"], T0 + 4_000);
+    t.assert_ended(&ended, "logged_out").await;
+    let roles = t.get("/api/admin/roles", &admin).await;
+    assert_eq!(roles.body.as_array().map(Vec::len), Some(3));
+    let users = t.get("/api/admin/users", &admin).await;
+    assert_eq!(users.body.as_array().map(Vec::len), Some(3));
+    let sessions = t.get("/api/admin/sessions", &admin).await.body;
+    let op = sessions
+        .as_array()
+        .expect("array")
+        .iter()
+        .find(|s| s["session_id"] == sid)
+        .expect("operator session listed")
+        .clone();
+    assert_eq!(op["tabs"][0]["tab_id"], "tab-persisted");
+    let audit = t.audit(&admin).await;
+    for kind in [
+        "seeded",
+        "login",
+        "consent",
+        "tab_registered",
+        "logout",
+        "admin_role_created",
+    ] {
+        assert!(audit.iter().any(|e| e["kind"] == kind), "{kind} survived");
+    }
+    // Still enforced after the restart.
+    let r = t
+        .call(Method::POST, "/api/logout", Some(&operator), None)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.assert_ended(&operator, "logged_out").await;
+}
+
+#[tokio::test]
+async fn seed_can_be_disabled() {
+    let t = TestApp::with(|c| c.seed_demo = false);
+    let r = t.try_login("admin", "admin-demo-pass").await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn static_console_with_spa_fallback() {
+    let dir = TempDir::new("static");
+    std::fs::write(dir.0.join("index.html"), "<html>console</html>").expect("index");
+    std::fs::write(dir.0.join("app.js"), "console.log(1)").expect("asset");
+    let state = AppState::new(&Config::for_tests()).expect("state");
+    let t = TestApp {
+        router: app_with_static(state.clone(), Some(&dir.0)),
+        state,
+        clock: Arc::new(ManualClock::new(T0)),
+    };
+    let r = t.call(Method::GET, "/app.js", None, None).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!("console.log(1)"));
+    for path in ["/", "/admin/sessions", "/login?reason=idle_timeout"] {
+        let r = t.call(Method::GET, path, None, None).await;
+        assert_eq!(r.status, StatusCode::OK, "{path}");
+        assert_eq!(r.body, json!("<html>console</html>"), "{path}");
+    }
+    // API paths never fall back to the console.
+    let r = t.call(Method::GET, "/api/nope", None, None).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body["error"], "not_found");
+    let r = t.call(Method::GET, "/api/session", None, None).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,170 @@
+//! The cross-tab channel: BroadcastChannel, or `localStorage` `storage` events where
+//! BroadcastChannel is missing.
+
+use std::rc::Rc;
+
+use gloo_events::EventListener;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::BrowserError;
+
+/// Longest message relayed to the engine; the protocol's own messages are far shorter.
+const MAX_MESSAGE_BYTES: usize = 4096;
+
+/// Which transport to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ChannelKind {
+    /// BroadcastChannel where the browser has it, else the storage fallback.
+    #[default]
+    Auto,
+    /// Always the `localStorage` fallback (tests, and browsers without BroadcastChannel).
+    Storage,
+}
+
+/// The storage fallback's envelope: the nonce makes every write a change, so two identical
+/// messages in a row both fire a `storage` event.
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    nonce: String,
+    msg: String,
+}
+
+enum Transport {
+    Broadcast {
+        channel: web_sys::BroadcastChannel,
+        _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+    },
+    Storage {
+        storage: web_sys::Storage,
+        key: String,
+        _listener: EventListener,
+    },
+}
+
+/// One tab's end of the per-session channel; dropping it closes the channel.
+pub struct TabChannel {
+    transport: Transport,
+}
+
+impl TabChannel {
+    /// Opens `session-guard:{session_id}`; `on_message` receives every string another tab
+    /// posts (never this tab's own), unvalidated: the engine validates.
+    pub fn open(
+        session_id: &str,
+        kind: ChannelKind,
+        on_message: Rc<dyn Fn(String)>,
+    ) -> Result<Self, BrowserError> {
+        let name = format!("session-guard:{session_id}");
+        let window = super::window()?;
+        let has_broadcast =
+            js_sys::Reflect::has(&window, &JsValue::from_str("BroadcastChannel")).unwrap_or(false);
+        let transport = if kind == ChannelKind::Auto && has_broadcast {
+            let channel = web_sys::BroadcastChannel::new(&name).map_err(BrowserError::from_js)?;
+            let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
+                move |event: web_sys::MessageEvent| {
+                    if let Some(text) = event.data().as_string() {
+                        if text.len() <= MAX_MESSAGE_BYTES {
+                            on_message(text);
+                        }
+                    }
+                },
+            );
+            channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+            Transport::Broadcast {
+                channel,
+                _on_message: on_message,
+            }
+        } else {
+            let storage = window
+                .local_storage()
+                .map_err(BrowserError::from_js)?
+                .ok_or_else(|| BrowserError::Js("localStorage unavailable".to_string()))?;
+            let key = name;
+            let listened_key = key.clone();
+            let listener = EventListener::new(&window, "storage", move |event| {
+                let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
+                    return;
+                };
+                if event.key().as_deref() != Some(listened_key.as_str()) {
+                    return;
+                }
+                let Some(value) = event.new_value() else {
+                    return;
+                };
+                if value.len() > 2 * MAX_MESSAGE_BYTES {
+                    return;
+                }
+                if let Ok(envelope) = serde_json::from_str::<Envelope>(&value) {
+                    if envelope.msg.len() <= MAX_MESSAGE_BYTES {
+                        on_message(envelope.msg);
+                    }
+                }
+            });
+            Transport::Storage {
+                storage,
+                key,
+                _listener: listener,
+            }
+        };
+        Ok(TabChannel { transport })
+    }
+
+    /// Which transport this channel ended up using.
+    pub fn kind(&self) -> ChannelKind {
+        match self.transport {
+            Transport::Broadcast { .. } => ChannelKind::Auto,
+            Transport::Storage { .. } => ChannelKind::Storage,
+        }
+    }
+
+    /// Sends `message` to every other tab of the session.
+    pub fn post(&self, message: &str) -> Result<(), BrowserError> {
+        match &self.transport {
+            Transport::Broadcast { channel, .. } => channel
+                .post_message(&JsValue::from_str(message))
+                .map_err(BrowserError::from_js),
+            Transport::Storage { storage, key, .. } => {
+                let envelope = Envelope {
+                    nonce: random_id(),
+                    msg: message.to_string(),
+                };
+                let text = serde_json::to_string(&envelope)
+                    .map_err(|e| BrowserError::Js(e.to_string()))?;
+                storage.set_item(key, &text).map_err(BrowserError::from_js)
+            }
+        }
+    }
+}
+
+impl Drop for TabChannel {
+    fn drop(&mut self) {
+        match &self.transport {
+            Transport::Broadcast { channel, .. } => {
+                channel.set_onmessage(None);
+                channel.close();
+            }
+            Transport::Storage { storage, key, .. } => {
+                // Not strictly needed, but leaves no session traces in localStorage.
+                let _ = storage.remove_item(key);
+            }
+        }
+    }
+}
+
+/// A random 128-bit identifier in hex, from `crypto.getRandomValues`, falling back to
+/// `Math.random` where crypto is unavailable (identifiers, not secrets).
+pub(crate) fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    let filled = web_sys::window()
+        .and_then(|w| w.crypto().ok())
+        .map(|crypto| crypto.get_random_values_with_u8_array(&mut bytes).is_ok())
+        .unwrap_or(false);
+    if !filled {
+        for byte in bytes.iter_mut() {
+            *byte = (js_sys::Math::random() * 256.0) as u8;
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,245 @@
+//! The page itself: wake-up events, this tab's identity, navigation, and the recording
+//! marks on the tab (title and favicon).
+
+use std::rc::Rc;
+
+use gloo_events::EventListener;
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::JsCast;
+
+use super::channel::random_id;
+use super::BrowserError;
+
+/// Events after which deadlines must be re-checked at once: background tabs get timers
+/// throttled to one a minute or frozen, and a tab restored from the back/forward cache
+/// resumes with stale state.
+const WAKE_EVENTS: &[&str] = &["focus", "pageshow", "online"];
+
+/// Listeners for "the page may have slept"; dropping it removes them.
+pub struct PageListeners {
+    _listeners: Vec<EventListener>,
+}
+
+impl PageListeners {
+    /// Calls `on_wake` when the page becomes visible, gains focus, is restored from the
+    /// back/forward cache or comes back online.
+    pub fn new(on_wake: Rc<dyn Fn()>) -> Result<Self, BrowserError> {
+        let window = super::window()?;
+        let document = window
+            .document()
+            .ok_or_else(|| BrowserError::Js("no document".to_string()))?;
+        let mut listeners: Vec<EventListener> = WAKE_EVENTS
+            .iter()
+            .map(|event| {
+                let on_wake = on_wake.clone();
+                EventListener::new(&window, *event, move |_| on_wake())
+            })
+            .collect();
+        let watched = document.clone();
+        listeners.push(EventListener::new(
+            &document,
+            "visibilitychange",
+            move |_| {
+                if watched.visibility_state() == web_sys::VisibilityState::Visible {
+                    on_wake();
+                }
+            },
+        ));
+        Ok(PageListeners {
+            _listeners: listeners,
+        })
+    }
+}
+
+/// This tab's id and the tab it was opened from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TabIdentity {
+    /// Stable for the life of the tab, across reloads and same-tab navigation.
+    pub tab_id: String,
+    /// The tab this one was opened from, when the browser copied its session storage.
+    pub opener_tab_id: Option<String>,
+}
+
+const WINDOW_NAME_PREFIX: &str = "sg-tab:";
+const LAST_TAB_KEY: &str = "session-guard:tab";
+
+/// Works out this tab's identity.
+///
+/// `window.name` survives reloads and navigation within a tab but starts empty in a new
+/// tab, so it holds the tab id. `sessionStorage` is copied into a tab opened from a link of
+/// this one, so the id found there in a tab with a fresh `window.name` is the opener's.
+pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
+    let window = super::window()?;
+    let existing = window
+        .name()
+        .ok()
+        .and_then(|name| name.strip_prefix(WINDOW_NAME_PREFIX).map(str::to_string))
+        .filter(|id| is_valid_tab_id(id));
+    let storage = window.session_storage().ok().flatten();
+    let stored = storage
+        .as_ref()
+        .and_then(|s| s.get_item(LAST_TAB_KEY).ok().flatten())
+        .filter(|id| is_valid_tab_id(id));
+    let tab_id = match existing {
+        Some(id) => id,
+        None => {
+            let id = format!("t_{}", random_id());
+            let _ = window.set_name(&format!("{WINDOW_NAME_PREFIX}{id}"));
+            id
+        }
+    };
+    let opener_tab_id = stored.filter(|id| *id != tab_id);
+    if let Some(storage) = storage {
+        let _ = storage.set_item(LAST_TAB_KEY, &tab_id);
+    }
+    Ok(TabIdentity {
+        tab_id,
+        opener_tab_id,
+    })
+}
+
+/// The contract's tab id shape: `^[A-Za-z0-9_-]{8,64}$`.
+fn is_valid_tab_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The current path, query and fragment: where to come back to after signing in again.
+pub fn current_path() -> String {
+    web_sys::window()
+        .map(|w| w.location())
+        .map(|l| {
+            format!(
+                "{}{}{}",
+                l.pathname().unwrap_or_default(),
+                l.search().unwrap_or_default(),
+                l.hash().unwrap_or_default()
+            )
+        })
+        .unwrap_or_else(|| "/".to_string())
+}
+
+/// Replaces the page with `url` (a login URL built by [`crate::redirect::login_url`]);
+/// `replace` keeps the protected page out of the back button's history.
+pub fn navigate_to_login(url: &str) -> Result<(), BrowserError> {
+    super::window()?
+        .location()
+        .replace(url)
+        .map_err(BrowserError::from_js)
+}
+
+/// The prefix a recorded tab's title carries.
+pub const RECORDING_TITLE_PREFIX: &str = "● REC ";
+
+/// A red dot, as the recorded tab's favicon.
+const RECORDING_FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%23d40000'/%3E%3C/svg%3E";
+
+struct SavedTab {
+    favicon: Option<web_sys::Element>,
+    previous_favicon_href: Option<String>,
+    created_favicon: bool,
+}
+
+/// Marks the tab as recorded (title prefix, red-dot favicon) while it lives; dropping it
+/// restores both. A host app that changes the title later gets the prefix re-applied.
+pub struct RecordingMarker {
+    document: web_sys::Document,
+    saved: SavedTab,
+    observer: Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)>,
+}
+
+impl RecordingMarker {
+    /// Applies the marks to the current document.
+    pub fn apply() -> Result<Self, BrowserError> {
+        let document = super::window()?
+            .document()
+            .ok_or_else(|| BrowserError::Js("no document".to_string()))?;
+        prefix_title(&document);
+        let existing = document
+            .query_selector("link[rel~='icon']")
+            .map_err(BrowserError::from_js)?;
+        let (favicon, previous_favicon_href, created_favicon) = match existing {
+            Some(link) => {
+                let previous = link.get_attribute("href");
+                (Some(link), previous, false)
+            }
+            None => {
+                let link = document
+                    .create_element("link")
+                    .map_err(BrowserError::from_js)?;
+                let _ = link.set_attribute("rel", "icon");
+                if let Some(head) = document.head() {
+                    let _ = head.append_child(&link);
+                }
+                (Some(link), None, true)
+            }
+        };
+        if let Some(link) = &favicon {
+            let _ = link.set_attribute("href", RECORDING_FAVICON);
+        }
+        let observer = watch_title(&document);
+        Ok(RecordingMarker {
+            document,
+            saved: SavedTab {
+                favicon,
+                previous_favicon_href,
+                created_favicon,
+            },
+            observer,
+        })
+    }
+}
+
+fn prefix_title(document: &web_sys::Document) {
+    let title = document.title();
+    if !title.starts_with(RECORDING_TITLE_PREFIX) {
+        document.set_title(&format!("{RECORDING_TITLE_PREFIX}{title}"));
+    }
+}
+
+/// Re-applies the prefix when the host app rewrites the title (SPA route changes).
+/// Our own write wakes the observer once more and finds the prefix in place, so it settles.
+fn watch_title(
+    document: &web_sys::Document,
+) -> Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)> {
+    let head = document.head()?;
+    let watched = document.clone();
+    let callback = Closure::<dyn FnMut()>::new(move || prefix_title(&watched));
+    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+    let options = web_sys::MutationObserverInit::new();
+    options.set_child_list(true);
+    options.set_character_data(true);
+    options.set_subtree(true);
+    observer
+        .observe_with_options(&head, &options)
+        .ok()
+        .map(|()| (observer, callback))
+}
+
+impl Drop for RecordingMarker {
+    fn drop(&mut self) {
+        if let Some((observer, _)) = &self.observer {
+            observer.disconnect();
+        }
+        let title = self.document.title();
+        if let Some(rest) = title.strip_prefix(RECORDING_TITLE_PREFIX) {
+            self.document.set_title(rest);
+        }
+        if let Some(link) = &self.saved.favicon {
+            if self.saved.created_favicon {
+                link.remove();
+            } else {
+                match &self.saved.previous_favicon_href {
+                    Some(href) => {
+                        let _ = link.set_attribute("href", href);
+                    }
+                    None => {
+                        let _ = link.remove_attribute("href");
+                    }
+                }
+            }
+        }
+    }
+}

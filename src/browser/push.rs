@@ -1,0 +1,96 @@
+//! Server push over server-sent events: immediate termination and view updates.
+
+use std::rc::Rc;
+
+use gloo_events::EventListener;
+use serde::Deserialize;
+use wasm_bindgen::JsCast;
+
+use super::BrowserError;
+use crate::core::{Reason, SessionView};
+
+/// Event data larger than this is ignored.
+const MAX_EVENT_BYTES: usize = 64 * 1024;
+
+/// What the stream reported.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushEvent {
+    /// The stream is connected.
+    Up,
+    /// The stream dropped; `closed` is true when the browser will not reconnect by itself
+    /// (the server refused it), false while it retries.
+    Down {
+        /// Whether the browser gave up on this stream.
+        closed: bool,
+    },
+    /// `event: terminated`: the session ended for this reason.
+    Terminated(Reason),
+    /// `event: session`: the session's view changed.
+    View(SessionView),
+}
+
+#[derive(Deserialize)]
+struct TerminatedData {
+    reason: String,
+}
+
+/// An open EventSource; dropping it closes the connection.
+pub struct PushStream {
+    source: web_sys::EventSource,
+    _listeners: Vec<EventListener>,
+}
+
+impl PushStream {
+    /// Connects to `url`; `on_event` receives validated events only.
+    pub fn connect(url: &str, on_event: Rc<dyn Fn(PushEvent)>) -> Result<Self, BrowserError> {
+        let source = web_sys::EventSource::new(url).map_err(BrowserError::from_js)?;
+        let data_of = |event: &web_sys::Event| -> Option<String> {
+            let data = event
+                .dyn_ref::<web_sys::MessageEvent>()?
+                .data()
+                .as_string()?;
+            (data.len() <= MAX_EVENT_BYTES).then_some(data)
+        };
+        let listeners = vec![
+            {
+                let on_event = on_event.clone();
+                EventListener::new(&source, "open", move |_| on_event(PushEvent::Up))
+            },
+            {
+                let on_event = on_event.clone();
+                let watched = source.clone();
+                EventListener::new(&source, "error", move |_| {
+                    let closed = watched.ready_state() == web_sys::EventSource::CLOSED;
+                    on_event(PushEvent::Down { closed });
+                })
+            },
+            {
+                let on_event = on_event.clone();
+                EventListener::new(&source, "terminated", move |event| {
+                    if let Some(data) = data_of(event) {
+                        if let Ok(parsed) = serde_json::from_str::<TerminatedData>(&data) {
+                            on_event(PushEvent::Terminated(Reason::from_wire(&parsed.reason)));
+                        }
+                    }
+                })
+            },
+            EventListener::new(&source, "session", move |event| {
+                if let Some(data) = data_of(event) {
+                    if let Ok(view) = SessionView::from_json(&data) {
+                        on_event(PushEvent::View(view));
+                    }
+                }
+            }),
+        ];
+        Ok(PushStream {
+            source,
+            _listeners: listeners,
+        })
+    }
+}
+
+impl Drop for PushStream {
+    fn drop(&mut self) {
+        self.source.close();
+    }
+}

@@ -1,0 +1,237 @@
+//! The session API client (see docs/CONTRACT.md), behind a trait so tests can stand in a
+//! scripted server.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_timers::callback::Timeout;
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+
+use super::BrowserError;
+use crate::core::{Millis, Reason, SessionView};
+
+/// A boxed, single-threaded future (the browser has one thread).
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Longest a request may take before it counts as a network problem.
+const REQUEST_TIMEOUT_MS: u32 = 10_000;
+
+/// Bodies larger than this are not parsed.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// What the server said about the session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SessionReply {
+    /// The session is live; here is its current view.
+    View(SessionView),
+    /// `401`: the session ended for `Some(reason)`, or there is none (`None`).
+    Ended(Option<Reason>),
+}
+
+/// One browser tab, registered with the server as its own recorded sub-session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TabRegistration {
+    /// This tab's id.
+    pub tab_id: String,
+    /// The tab this one was opened from, when known.
+    pub opener_tab_id: Option<String>,
+}
+
+/// The calls the guard makes to the session server.
+pub trait SessionServer {
+    /// `GET /api/session`.
+    fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>>;
+    /// `POST /api/session/activity`: the user was last active `idle_ms` ago.
+    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>>;
+    /// `POST /api/session/consent`; `Ok(None)` when declining ended the session.
+    fn send_consent(
+        &self,
+        accepted: bool,
+    ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>>;
+    /// `POST /api/logout {reason}`, delivered even while the page navigates away.
+    fn end_session(&self, reason: &Reason);
+    /// `POST /api/session/tabs`.
+    fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>>;
+    /// The server-sent events URL, or `None` where there is no push channel.
+    fn events_url(&self) -> Option<String>;
+}
+
+/// The real server over HTTP (same-origin cookies, JSON bodies).
+#[derive(Debug, Clone)]
+pub struct HttpSessionServer {
+    base: String,
+}
+
+impl HttpSessionServer {
+    /// A client for the API under `base` (`""` for the page's own origin).
+    pub fn new(base: impl Into<String>) -> Self {
+        let base = base.into();
+        HttpSessionServer {
+            base: base.trim_end_matches('/').to_string(),
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    reason: Option<String>,
+}
+
+#[derive(Serialize)]
+struct ActivityBody {
+    idle_ms: Millis,
+}
+
+#[derive(Serialize)]
+struct ConsentBody {
+    accepted: bool,
+}
+
+#[derive(Serialize)]
+struct LogoutBody<'a> {
+    reason: &'a str,
+}
+
+/// Sends `request` with a deadline: a request that hangs becomes a network error instead
+/// of leaving the guard waiting forever.
+async fn send(build: RequestBuilder, body: Option<String>) -> Result<Response, BrowserError> {
+    let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
+    let build = build.abort_signal(Some(&controller.signal()));
+    let request = match body {
+        Some(body) => build.header("Content-Type", "application/json").body(body),
+        None => build.build(),
+    }
+    .map_err(|e| BrowserError::Js(e.to_string()))?;
+    let abort_on_timeout = Timeout::new(REQUEST_TIMEOUT_MS, move || controller.abort());
+    let response = request
+        .send()
+        .await
+        .map_err(|e| BrowserError::Network(e.to_string()));
+    drop(abort_on_timeout);
+    response
+}
+
+async fn body_text(response: &Response) -> Result<String, BrowserError> {
+    let text = response
+        .text()
+        .await
+        .map_err(|e| BrowserError::Network(e.to_string()))?;
+    if text.len() > MAX_BODY_BYTES {
+        return Err(BrowserError::InvalidResponse("body too large".to_string()));
+    }
+    Ok(text)
+}
+
+/// Reads a reply that is either a session view or a `401`.
+async fn session_reply(response: Response) -> Result<SessionReply, BrowserError> {
+    match response.status() {
+        200 => {
+            let text = body_text(&response).await?;
+            SessionView::from_json(&text)
+                .map(SessionReply::View)
+                .map_err(|e| BrowserError::InvalidResponse(e.to_string()))
+        }
+        401 => {
+            // A 401 whose body cannot be read still means "no session".
+            let reason = body_text(&response)
+                .await
+                .ok()
+                .and_then(|text| serde_json::from_str::<ErrorBody>(&text).ok())
+                .and_then(|body| body.reason)
+                .map(|wire| Reason::from_wire(&wire));
+            Ok(SessionReply::Ended(reason))
+        }
+        status => Err(BrowserError::Status(status)),
+    }
+}
+
+fn json<T: Serialize>(value: &T) -> Result<String, BrowserError> {
+    serde_json::to_string(value).map_err(|e| BrowserError::Js(e.to_string()))
+}
+
+impl SessionServer for HttpSessionServer {
+    fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        let url = self.url("/api/session");
+        Box::pin(async move { session_reply(send(Request::get(&url), None).await?).await })
+    }
+
+    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        let url = self.url("/api/session/activity");
+        Box::pin(async move {
+            let body = json(&ActivityBody { idle_ms })?;
+            session_reply(send(Request::post(&url), Some(body)).await?).await
+        })
+    }
+
+    fn send_consent(
+        &self,
+        accepted: bool,
+    ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
+        let url = self.url("/api/session/consent");
+        Box::pin(async move {
+            let body = json(&ConsentBody { accepted })?;
+            let response = send(Request::post(&url), Some(body)).await?;
+            if response.status() == 204 {
+                Ok(None)
+            } else {
+                session_reply(response).await.map(Some)
+            }
+        })
+    }
+
+    fn end_session(&self, reason: &Reason) {
+        let url = self.url("/api/logout");
+        let Ok(body) = json(&LogoutBody {
+            reason: reason.wire_name(),
+        }) else {
+            return;
+        };
+        // A beacon survives the navigation to the login page that follows at once; a
+        // plain fetch would be cancelled by it.
+        if send_beacon(&url, &body) {
+            return;
+        }
+        wasm_bindgen_futures::spawn_local(async move {
+            let _ = send(Request::post(&url), Some(body)).await;
+        });
+    }
+
+    fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
+        let url = self.url("/api/session/tabs");
+        let body = json(tab);
+        Box::pin(async move {
+            let response = send(Request::post(&url), Some(body?)).await?;
+            match response.status() {
+                200 | 201 => Ok(()),
+                status => Err(BrowserError::Status(status)),
+            }
+        })
+    }
+
+    fn events_url(&self) -> Option<String> {
+        Some(self.url("/api/session/events"))
+    }
+}
+
+/// `navigator.sendBeacon` with a JSON body; false where the browser refused or lacks it.
+fn send_beacon(url: &str, body: &str) -> bool {
+    let Some(window) = web_sys::window() else {
+        return false;
+    };
+    let parts = js_sys::Array::of1(&JsValue::from_str(body));
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("application/json");
+    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+        return false;
+    };
+    window
+        .navigator()
+        .send_beacon_with_opt_blob(url, Some(&blob))
+        .unwrap_or(false)
+}

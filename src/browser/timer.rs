@@ -1,0 +1,48 @@
+//! The engine's single wake-up, on a browser timer.
+
+use gloo_timers::callback::Timeout;
+
+use crate::core::Millis;
+
+/// setTimeout fires at once for delays above 2^31-1 ms; a longer wait is split, and the
+/// early wake-up is a spurious timeout the engine ignores.
+const MAX_DELAY_MS: Millis = i32::MAX as Millis;
+
+/// Holds at most one pending timeout; re-arming or dropping it cancels the previous one.
+#[derive(Default)]
+pub struct DeadlineTimer {
+    armed: Option<(Millis, Timeout)>,
+}
+
+impl DeadlineTimer {
+    /// An idle timer.
+    pub fn new() -> Self {
+        DeadlineTimer::default()
+    }
+
+    /// Makes `at` (local epoch ms) the one pending wake-up, calling `on_fire` then; `None`
+    /// cancels. Asking again for the instant already armed keeps the running timer, so an
+    /// activity storm does not churn timers.
+    pub fn arm(&mut self, at: Option<Millis>, now: Millis, on_fire: impl FnOnce() + 'static) {
+        match at {
+            None => self.armed = None,
+            Some(at) if self.armed_at() == Some(at) => {}
+            Some(at) => {
+                let delay = at.saturating_sub(now).clamp(0, MAX_DELAY_MS);
+                // The clamp above keeps the value within u32.
+                let timeout = Timeout::new(delay as u32, on_fire);
+                self.armed = Some((at, timeout));
+            }
+        }
+    }
+
+    /// The instant currently armed, if any.
+    pub fn armed_at(&self) -> Option<Millis> {
+        self.armed.as_ref().map(|(at, _)| *at)
+    }
+
+    /// Forgets the timer that just fired, so the next `arm` for the same instant re-arms.
+    pub fn fired(&mut self) {
+        self.armed = None;
+    }
+}

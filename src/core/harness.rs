@@ -1,0 +1,304 @@
+//! A simulated browser with N tabs and a reference server, for multi-tab tests.
+//!
+//! str0m-style: the harness owns the engines and one real-time clock, delivers every
+//! `Broadcast` to the other tabs, answers HTTP effects like the reference server, and
+//! advances time straight to the earliest requested wake-up. Each tab's local clock is the
+//! real time plus its `skew`, which tests may change to simulate clock jumps.
+
+use std::collections::VecDeque;
+
+use super::{
+    ConsentState, Effect, Engine, EngineConfig, LeaderMode, Millis, Reason, RecordingView,
+    SessionView, State, UserView,
+};
+
+/// The reference server's session, reduced to what the engine sees.
+#[derive(Debug, Clone)]
+pub(crate) struct Server {
+    /// Server clock = real time + `offset`.
+    pub offset: Millis,
+    pub privileged: bool,
+    pub expires_at: Millis,
+    pub idle_timeout: Millis,
+    pub warning_lead: Millis,
+    pub keepalive_interval: Millis,
+    pub recording_required: bool,
+    pub consent: ConsentState,
+    pub last_activity: Millis,
+    pub ended: Option<Reason>,
+    pub issued_at: Millis,
+}
+
+pub(crate) const SESSION_ID: &str = "ses_test";
+pub(crate) const MINUTE: Millis = 60_000;
+
+impl Server {
+    /// A privileged 24 h session issued at server time `issued_at`: 15 min idle, 1 min lead.
+    pub fn privileged(issued_at: Millis) -> Server {
+        Server {
+            offset: 0,
+            privileged: true,
+            expires_at: issued_at + 24 * 60 * MINUTE,
+            idle_timeout: 15 * MINUTE,
+            warning_lead: MINUTE,
+            keepalive_interval: MINUTE,
+            recording_required: false,
+            consent: ConsentState::NotRequired,
+            last_activity: issued_at,
+            ended: None,
+            issued_at,
+        }
+    }
+
+    pub fn view(&self, real: Millis) -> SessionView {
+        SessionView {
+            session_id: SESSION_ID.into(),
+            user: UserView {
+                id: 1,
+                username: "admin".into(),
+                display_name: "Ada Admin".into(),
+            },
+            privileged: self.privileged,
+            scopes: vec!["admin:manage".into()],
+            issued_at: self.issued_at,
+            expires_at: self.expires_at,
+            idle_timeout_ms: self.privileged.then_some(self.idle_timeout),
+            warning_lead_ms: self.warning_lead,
+            keepalive_interval_ms: self.keepalive_interval,
+            last_activity_at: self.last_activity,
+            recording: RecordingView {
+                required: self.recording_required,
+                consent: self.consent,
+            },
+            server_time: real + self.offset,
+        }
+    }
+
+    /// Enforces the deadlines on a request, as the real server does.
+    fn check(&mut self, real: Millis) -> Option<Reason> {
+        let now = real + self.offset;
+        if self.ended.is_none() {
+            if now >= self.expires_at {
+                self.ended = Some(Reason::SessionExpired);
+            } else if self.privileged && now >= self.last_activity + self.idle_timeout {
+                self.ended = Some(Reason::IdleTimeout);
+            }
+        }
+        self.ended.clone()
+    }
+}
+
+/// One simulated tab and what the harness observed of it.
+#[derive(Debug)]
+pub(crate) struct Tab {
+    pub engine: Engine,
+    /// Local clock = real time + `skew`.
+    pub skew: Millis,
+    /// Real time at which the engine entered `Ended`.
+    pub ended_at: Option<Millis>,
+    /// (real time, local deadline) of every entry into `Warning`.
+    pub warnings: Vec<(Millis, Millis)>,
+    pub redirects: Vec<Option<Reason>>,
+    pub keepalives: usize,
+    pub push_connected: bool,
+}
+
+enum Input {
+    View,
+    Terminated(Reason),
+    Peer(String),
+}
+
+/// N tabs of one session, one server, one real clock.
+pub(crate) struct Harness {
+    pub now: Millis,
+    pub tabs: Vec<Tab>,
+    pub server: Server,
+    queue: VecDeque<(usize, Input)>,
+}
+
+impl Harness {
+    /// `n` tabs (ids `tab_00`...) configured by `configure`; none has its view yet.
+    pub fn new(
+        server: Server,
+        n: usize,
+        mode: LeaderMode,
+        configure: impl Fn(&mut EngineConfig),
+    ) -> Harness {
+        let tabs = (0..n)
+            .map(|i| {
+                let mut config = EngineConfig::new(format!("tab_{i:02}"));
+                config.leader_mode = mode;
+                configure(&mut config);
+                Tab {
+                    engine: Engine::new(config),
+                    skew: 0,
+                    ended_at: None,
+                    warnings: Vec::new(),
+                    redirects: Vec::new(),
+                    keepalives: 0,
+                    push_connected: true,
+                }
+            })
+            .collect();
+        Harness {
+            now: server.issued_at - server.offset,
+            tabs,
+            server,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Opens every tab: first view, push stream up, tab 0 holds the lock in lock mode.
+    pub fn start_all(&mut self) {
+        for i in 0..self.tabs.len() {
+            self.start(i);
+        }
+        self.input(0, |engine, now| engine.handle_leadership(true, now));
+    }
+
+    /// Opens one tab: first view, then its push stream state.
+    pub fn start(&mut self, i: usize) {
+        let view = self.server.view(self.now);
+        let connected = self.tabs[i].push_connected;
+        self.input(i, |engine, now| {
+            engine.handle_server_view(view, now);
+            engine.handle_push_stream(connected, now);
+        });
+    }
+
+    pub fn local(&self, i: usize) -> Millis {
+        self.now + self.tabs[i].skew
+    }
+
+    /// Feeds an input to tab `i` at its local time and delivers all consequences.
+    pub fn input(&mut self, i: usize, f: impl FnOnce(&mut Engine, Millis)) {
+        let local = self.local(i);
+        let before = self.tabs[i].engine.state().clone();
+        f(&mut self.tabs[i].engine, local);
+        self.after(i, before);
+        self.deliver();
+    }
+
+    pub fn activity(&mut self, i: usize) {
+        self.input(i, |engine, now| engine.handle_activity(now));
+    }
+
+    /// The real time at which tab `i` wants to be woken.
+    pub fn wake_at(&self, i: usize) -> Option<Millis> {
+        let tab = &self.tabs[i];
+        tab.engine.poll_timeout().map(|local| local - tab.skew)
+    }
+
+    /// Advances real time to `end`, waking tabs exactly when they asked.
+    pub fn run_until(&mut self, end: Millis) {
+        for _ in 0..1_000_000 {
+            let next = (0..self.tabs.len()).filter_map(|i| self.wake_at(i)).min();
+            match next {
+                Some(at) if at <= end => {
+                    self.now = self.now.max(at);
+                    for i in 0..self.tabs.len() {
+                        if self.wake_at(i).is_some_and(|at| at <= self.now) {
+                            self.input(i, |engine, now| engine.handle_timeout(now));
+                            if let Some(again) = self.wake_at(i) {
+                                assert!(again > self.now, "tab {i} re-armed a past wake-up");
+                            }
+                        }
+                    }
+                }
+                _ => {
+                    self.now = self.now.max(end);
+                    return;
+                }
+            }
+        }
+        panic!("simulation did not reach {end}");
+    }
+
+    pub fn states(&self) -> Vec<State> {
+        self.tabs.iter().map(|t| t.engine.state().clone()).collect()
+    }
+
+    fn after(&mut self, i: usize, before: State) {
+        let now = self.now;
+        let tab = &mut self.tabs[i];
+        match tab.engine.state() {
+            State::Warning { deadline } if !matches!(before, State::Warning { .. }) => {
+                tab.warnings.push((now, *deadline));
+            }
+            State::Ended { .. } if tab.ended_at.is_none() => tab.ended_at = Some(now),
+            _ => {}
+        }
+        while let Some(effect) = self.tabs[i].engine.poll_effect() {
+            match effect {
+                Effect::Broadcast(text) => {
+                    for j in (0..self.tabs.len()).filter(|j| *j != i) {
+                        self.queue.push_back((j, Input::Peer(text.clone())));
+                    }
+                }
+                Effect::SendKeepalive { idle_ms } => {
+                    self.tabs[i].keepalives += 1;
+                    if self.server.check(now).is_none() {
+                        let server_now = now + self.server.offset;
+                        let idle_ms = idle_ms.clamp(0, self.server.idle_timeout);
+                        self.server.last_activity =
+                            self.server.last_activity.max(server_now - idle_ms);
+                    }
+                    self.respond(i);
+                }
+                Effect::FetchSession => {
+                    self.server.check(now);
+                    self.respond(i);
+                }
+                Effect::SendConsent { accepted: true } => {
+                    if self.server.check(now).is_none() {
+                        self.server.consent = ConsentState::Accepted;
+                        for j in 0..self.tabs.len() {
+                            self.queue.push_back((j, Input::View));
+                        }
+                    }
+                }
+                Effect::SendConsent { accepted: false } => {
+                    self.end_server(Reason::ConsentDeclined, i);
+                }
+                Effect::EndServerSession { reason } => self.end_server(reason, i),
+                Effect::Redirect { reason } => self.tabs[i].redirects.push(reason),
+            }
+        }
+    }
+
+    fn respond(&mut self, i: usize) {
+        let input = match &self.server.ended {
+            Some(reason) => Input::Terminated(reason.clone()),
+            None => Input::View,
+        };
+        self.queue.push_back((i, input));
+    }
+
+    /// Ends the server session and pushes `terminated` to every other tab's stream.
+    fn end_server(&mut self, reason: Reason, from: usize) {
+        if self.server.ended.is_none() {
+            self.server.ended = Some(reason);
+        }
+        if let Some(reason) = self.server.ended.clone() {
+            for j in (0..self.tabs.len()).filter(|j| *j != from && self.tabs[*j].push_connected) {
+                self.queue.push_back((j, Input::Terminated(reason.clone())));
+            }
+        }
+    }
+
+    fn deliver(&mut self) {
+        while let Some((j, input)) = self.queue.pop_front() {
+            let local = self.local(j);
+            let before = self.tabs[j].engine.state().clone();
+            let view = self.server.view(self.now);
+            let engine = &mut self.tabs[j].engine;
+            match input {
+                Input::View => engine.handle_server_view(view, local),
+                Input::Terminated(reason) => engine.handle_server_terminated(reason, local),
+                Input::Peer(text) => engine.handle_peer(&text, local),
+            }
+            self.after(j, before);
+        }
+    }
+}

@@ -1,0 +1,67 @@
+//! The sans-IO session engine.
+//!
+//! Plain Rust with no clock and no I/O: the browser layer feeds inputs through the
+//! `handle_*` methods of [`Engine`], each carrying the local time `now` in epoch
+//! milliseconds, and carries out what the engine asks for: it drains [`Engine::poll_effect`]
+//! after every input and arms a single timer for [`Engine::poll_timeout`], whose expiry is fed
+//! back as [`Engine::handle_timeout`]. The wire shapes follow `docs/CONTRACT.md`.
+//!
+//! ```
+//! use session_guard::core::{Effect, Engine, EngineConfig, SessionView, State};
+//!
+//! let view = SessionView::from_json(r#"{
+//!     "session_id": "ses_demo", "privileged": true, "scopes": ["admin:manage"],
+//!     "user": { "id": 1, "username": "admin", "display_name": "Ada Admin" },
+//!     "issued_at": 0, "expires_at": 86400000, "idle_timeout_ms": 900000,
+//!     "warning_lead_ms": 60000, "keepalive_interval_ms": 60000, "last_activity_at": 0,
+//!     "recording": { "required": false, "consent": "not_required" }, "server_time": 0
+//! }"#).unwrap();
+//!
+//! let mut engine = Engine::new(EngineConfig::new("tab_one"));
+//! let mut now = 0; // the browser passes Date.now()
+//! engine.handle_server_view(view, now);
+//! assert_eq!(engine.state(), &State::Active);
+//!
+//! // The driving loop: feed an input, carry out every effect, re-arm the one timer.
+//! let mut redirected = None;
+//! while redirected.is_none() {
+//!     while let Some(effect) = engine.poll_effect() {
+//!         match effect {
+//!             Effect::Broadcast(_message) => { /* BroadcastChannel.postMessage */ }
+//!             Effect::Redirect { reason } => redirected = Some(reason),
+//!             _ => { /* HTTP requests; their answers come back as handle_server_* */ }
+//!         }
+//!     }
+//!     let Some(wake_at) = engine.poll_timeout() else { break };
+//!     now = wake_at.max(now); // setTimeout(wake_at - Date.now())
+//!     engine.handle_timeout(now);
+//! }
+//! // Nobody touched the page: the warning showed at 14 min, the session ended at 15.
+//! assert_eq!(now, 900_000);
+//! assert_eq!(redirected, Some(Some(session_guard::core::Reason::IdleTimeout)));
+//! ```
+
+mod config;
+mod engine;
+mod error;
+// The simulated-clock harness and the property tests run natively (proptest is a native
+// dev-dependency); the browser suites cover the wasm build.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod harness;
+mod peer;
+mod reason;
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+mod view;
+
+pub use config::{EngineConfig, LeaderMode, PolicyOverride};
+pub use engine::{Effect, Engine, State};
+pub use error::CoreError;
+pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
+pub use reason::Reason;
+pub use view::{
+    ConsentState, RecordingView, SessionPolicy, SessionView, UserView, DEFAULT_IDLE_TIMEOUT,
+};
+
+/// Epoch milliseconds, or a duration in milliseconds.
+pub type Millis = i64;

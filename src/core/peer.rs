@@ -1,0 +1,239 @@
+//! The cross-tab protocol (contract "Cross-tab protocol"): versioned, internally tagged JSON.
+
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize};
+
+use super::{CoreError, Millis, Reason};
+
+/// Version carried in the `v` field; messages of any other version are ignored.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// Longer messages are rejected unparsed: the largest legitimate one is a few hundred bytes.
+pub const MAX_PEER_MESSAGE_BYTES: usize = 4 * 1024;
+/// Longest tab id accepted from a peer.
+const MAX_TAB_ID_LEN: usize = 128;
+
+/// One cross-tab message: the envelope fields of the contract plus the typed body.
+/// Serializes flat, e.g. `{"v":1,"session_id":"s","tab_id":"t","type":"hello"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PeerMessage {
+    /// Protocol version ([`PROTOCOL_VERSION`]).
+    pub v: u32,
+    /// Session the message belongs to.
+    pub session_id: String,
+    /// Sending tab.
+    pub tab_id: String,
+    /// What the message says.
+    #[serde(flatten)]
+    pub body: PeerBody,
+}
+
+/// The typed part of a [`PeerMessage`]; times are server time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum PeerBody {
+    /// The user was active in the sender at `at`.
+    Activity {
+        /// Server time of the activity.
+        at: Millis,
+    },
+    /// The user clicked "stay signed in" in the sender at `at`.
+    StaySignedIn {
+        /// Server time of the click.
+        at: Millis,
+    },
+    /// The session ended; every tab must end with this reason.
+    Logout {
+        /// Why it ended.
+        reason: Reason,
+    },
+    /// The user decided on recording in the sender.
+    Consent {
+        /// Whether recording was accepted.
+        accepted: bool,
+    },
+    /// A new tab joined and asks for the current state.
+    Hello,
+    /// The heartbeat leader is alive (heartbeat election only).
+    LeaderHeartbeat {
+        /// Server time of the heartbeat.
+        at: Millis,
+    },
+}
+
+/// Borrowing mirror of the wire shape: decoding the common messages allocates nothing.
+#[derive(Deserialize)]
+struct Wire<'a> {
+    v: u32,
+    #[serde(borrow)]
+    session_id: Cow<'a, str>,
+    #[serde(borrow)]
+    tab_id: Cow<'a, str>,
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default)]
+    at: Option<Millis>,
+    #[serde(default, borrow)]
+    reason: Option<Cow<'a, str>>,
+    #[serde(default)]
+    accepted: Option<bool>,
+}
+
+impl PeerMessage {
+    /// Encodes the message as the JSON string other tabs receive.
+    pub fn encode(&self) -> String {
+        encode(&self.session_id, &self.tab_id, &self.body)
+    }
+
+    /// Decodes a message meant for `session_id`. Rejects oversize input, malformed JSON,
+    /// another version or session, unknown types and missing fields.
+    pub fn decode(text: &str, session_id: &str) -> Result<PeerMessage, CoreError> {
+        let (tab_id, body) = parse(text, session_id)?;
+        Ok(PeerMessage {
+            v: PROTOCOL_VERSION,
+            session_id: session_id.to_owned(),
+            tab_id: tab_id.into_owned(),
+            body,
+        })
+    }
+}
+
+/// Borrowed envelope for encoding without cloning the engine's ids.
+#[derive(Serialize)]
+struct Outgoing<'a> {
+    v: u32,
+    session_id: &'a str,
+    tab_id: &'a str,
+    #[serde(flatten)]
+    body: &'a PeerBody,
+}
+
+pub(crate) fn encode(session_id: &str, tab_id: &str, body: &PeerBody) -> String {
+    let message = Outgoing {
+        v: PROTOCOL_VERSION,
+        session_id,
+        tab_id,
+        body,
+    };
+    // Serializing strings, integers and booleans into a String cannot fail; should it ever,
+    // an empty message is simply ignored by every receiver.
+    serde_json::to_string(&message).unwrap_or_default()
+}
+
+/// Decodes and checks a message, returning the sender's tab id and the body.
+pub(crate) fn parse<'a>(
+    text: &'a str,
+    session_id: &str,
+) -> Result<(Cow<'a, str>, PeerBody), CoreError> {
+    if text.len() > MAX_PEER_MESSAGE_BYTES {
+        return Err(CoreError::TooLarge {
+            size: text.len(),
+            limit: MAX_PEER_MESSAGE_BYTES,
+        });
+    }
+    let wire: Wire<'a> = serde_json::from_str(text)?;
+    if wire.v != PROTOCOL_VERSION {
+        return Err(CoreError::PeerRejected("unsupported protocol version"));
+    }
+    if wire.session_id != session_id {
+        return Err(CoreError::PeerRejected("message for another session"));
+    }
+    if wire.tab_id.is_empty() || wire.tab_id.len() > MAX_TAB_ID_LEN {
+        return Err(CoreError::PeerRejected("invalid tab_id"));
+    }
+    let missing = CoreError::PeerRejected("missing field for message type");
+    let body = match wire.kind.as_ref() {
+        "activity" => PeerBody::Activity {
+            at: wire.at.ok_or(missing)?,
+        },
+        "stay_signed_in" => PeerBody::StaySignedIn {
+            at: wire.at.ok_or(missing)?,
+        },
+        "leader_heartbeat" => PeerBody::LeaderHeartbeat {
+            at: wire.at.ok_or(missing)?,
+        },
+        "logout" => PeerBody::Logout {
+            reason: Reason::from_wire(wire.reason.as_deref().ok_or(missing)?),
+        },
+        "consent" => PeerBody::Consent {
+            accepted: wire.accepted.ok_or(missing)?,
+        },
+        "hello" => PeerBody::Hello,
+        _ => return Err(CoreError::PeerRejected("unknown message type")),
+    };
+    Ok((wire.tab_id, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(body: PeerBody) -> PeerMessage {
+        PeerMessage {
+            v: PROTOCOL_VERSION,
+            session_id: "ses_1".into(),
+            tab_id: "tab_a".into(),
+            body,
+        }
+    }
+
+    #[test]
+    fn every_type_round_trips() {
+        for body in [
+            PeerBody::Activity { at: 5 },
+            PeerBody::StaySignedIn { at: 6 },
+            PeerBody::Logout {
+                reason: Reason::IdleTimeout,
+            },
+            PeerBody::Consent { accepted: true },
+            PeerBody::Hello,
+            PeerBody::LeaderHeartbeat { at: 7 },
+        ] {
+            let sent = message(body);
+            assert_eq!(PeerMessage::decode(&sent.encode(), "ses_1").unwrap(), sent);
+        }
+    }
+
+    #[test]
+    fn matches_the_contract_text() {
+        let text = r#"{"v":1,"session_id":"ses_1","tab_id":"t_1","type":"logout","reason":"idle_timeout"}"#;
+        let decoded = PeerMessage::decode(text, "ses_1").unwrap();
+        assert_eq!(
+            decoded.body,
+            PeerBody::Logout {
+                reason: Reason::IdleTimeout
+            }
+        );
+        assert_eq!(
+            message(PeerBody::Activity { at: 42 }).encode(),
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_a","type":"activity","at":42}"#
+        );
+    }
+
+    #[test]
+    fn rejects_what_the_contract_says_to_ignore() {
+        let ok = r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#;
+        assert!(PeerMessage::decode(ok, "ses_1").is_ok());
+        assert!(PeerMessage::decode(ok, "ses_2").is_err());
+        for bad in [
+            r#"{"v":2,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"reboot"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"activity"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","type":"hello"}"#,
+            r#"{"v":1,"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
+            "[1,2]",
+            "",
+        ] {
+            assert!(PeerMessage::decode(bad, "ses_1").is_err(), "{bad}");
+        }
+        let padded = format!(
+            r#"{{"v":1,"session_id":"ses_1","tab_id":"t","type":"hello","pad":"{}"}}"#,
+            "x".repeat(MAX_PEER_MESSAGE_BYTES)
+        );
+        assert!(matches!(
+            PeerMessage::decode(&padded, "ses_1"),
+            Err(CoreError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,563 @@
+//! One example per input and per reason, on one engine or through the harness.
+
+use crate::core::harness::{Harness, Server, MINUTE, SESSION_ID};
+use crate::core::{
+    ConsentState, Effect, Engine, EngineConfig, LeaderMode, PeerBody, PeerMessage, PolicyOverride,
+    Reason, State, PROTOCOL_VERSION,
+};
+
+const T0: i64 = 1_764_000_000_000;
+
+fn engine(server: &Server) -> Engine {
+    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    engine.handle_server_view(server.view(T0), T0);
+    engine.handle_push_stream(true, T0);
+    drain(&mut engine);
+    engine
+}
+
+fn drain(engine: &mut Engine) -> Vec<Effect> {
+    std::iter::from_fn(|| engine.poll_effect()).collect()
+}
+
+fn peer(body: PeerBody) -> String {
+    PeerMessage {
+        v: PROTOCOL_VERSION,
+        session_id: SESSION_ID.into(),
+        tab_id: "tab_other".into(),
+        body,
+    }
+    .encode()
+}
+
+fn decoded(effects: &[Effect]) -> Vec<PeerBody> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Broadcast(text) => PeerMessage::decode(text, SESSION_ID).ok().map(|m| m.body),
+            _ => None,
+        })
+        .collect()
+}
+
+fn ended(reason: Reason) -> State {
+    State::Ended {
+        reason: Some(reason),
+    }
+}
+
+#[test]
+fn starting_renders_nothing_and_retries_when_unreachable() {
+    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    assert_eq!(engine.poll_timeout(), None);
+    engine.handle_server_unreachable(T0);
+    assert_eq!(engine.state(), &State::Starting);
+    assert!(engine.connection_problem());
+    assert_eq!(engine.poll_timeout(), Some(T0 + 5_000));
+    engine.handle_timeout(T0 + 5_000);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 5_100), T0 + 5_100);
+    assert_eq!(engine.state(), &State::Active);
+    assert!(!engine.connection_problem());
+    assert_eq!(decoded(&drain(&mut engine)), [PeerBody::Hello]);
+}
+
+#[test]
+fn idle_session_warns_then_ends_everywhere() {
+    let mut h = Harness::new(Server::privileged(T0), 2, LeaderMode::Lock, |_| {});
+    h.start_all();
+    h.run_until(T0 + 14 * MINUTE);
+    assert_eq!(h.tabs[1].warnings, [(T0 + 14 * MINUTE, T0 + 15 * MINUTE)]);
+    assert_eq!(h.tabs[0].engine.remaining_ms(h.now), Some(MINUTE));
+    h.run_until(T0 + 16 * MINUTE);
+    for tab in &h.tabs {
+        assert_eq!(tab.engine.state(), &ended(Reason::IdleTimeout));
+        assert_eq!(tab.ended_at, Some(T0 + 15 * MINUTE));
+        assert_eq!(tab.redirects, [Some(Reason::IdleTimeout)]);
+    }
+    assert_eq!(h.server.ended, Some(Reason::IdleTimeout));
+}
+
+#[test]
+fn idle_ending_tells_peers_and_server_then_redirects() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_timeout(T0 + 15 * MINUTE);
+    let effects = drain(&mut engine);
+    assert_eq!(
+        decoded(&effects),
+        [PeerBody::Logout {
+            reason: Reason::IdleTimeout
+        }]
+    );
+    assert_eq!(
+        effects[1..],
+        [
+            Effect::EndServerSession {
+                reason: Reason::IdleTimeout
+            },
+            Effect::Redirect {
+                reason: Some(Reason::IdleTimeout)
+            }
+        ]
+    );
+}
+
+#[test]
+fn activity_in_one_tab_cancels_the_warning_in_all() {
+    let mut h = Harness::new(Server::privileged(T0), 3, LeaderMode::Lock, |_| {});
+    h.start_all();
+    h.run_until(T0 + 14 * MINUTE + 10_000);
+    assert!(h
+        .states()
+        .iter()
+        .all(|s| matches!(s, State::Warning { .. })));
+    h.activity(2);
+    assert_eq!(h.states(), vec![State::Active; 3]);
+    assert_eq!(
+        h.tabs[0].keepalives, 1,
+        "the leader reports the rescue at once"
+    );
+    h.run_until(T0 + 29 * MINUTE);
+    assert!(h.states().iter().all(|s| *s != State::Active));
+    assert!(h.tabs.iter().all(|t| t.ended_at.is_none()));
+}
+
+#[test]
+fn stay_signed_in_from_a_follower_reaches_the_server_at_once() {
+    let mut h = Harness::new(Server::privileged(T0), 2, LeaderMode::Lock, |_| {});
+    h.start_all();
+    h.run_until(T0 + 14 * MINUTE + 30_000);
+    h.input(1, |engine, now| engine.handle_stay_signed_in(now));
+    assert_eq!(h.tabs[1].keepalives, 0, "only the leader sends keepalives");
+    assert_eq!(h.tabs[0].keepalives, 1);
+    assert_eq!(h.server.last_activity, T0 + 14 * MINUTE + 30_000);
+    assert_eq!(h.states(), vec![State::Active; 2]);
+}
+
+#[test]
+fn keepalives_are_spaced_and_carry_idle_time() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_leadership(true, T0);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 14 * MINUTE));
+    engine.handle_activity(T0 + 1_000);
+    let effects = drain(&mut engine);
+    assert!(effects.contains(&Effect::SendKeepalive { idle_ms: 0 }));
+    engine.handle_activity(T0 + 2_000);
+    assert!(drain(&mut engine).is_empty());
+    assert_eq!(
+        engine.poll_timeout(),
+        Some(T0 + 3_000),
+        "trailing broadcast"
+    );
+    engine.handle_timeout(T0 + 3_000);
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Activity { at: T0 + 2_000 }]
+    );
+    assert_eq!(
+        engine.poll_timeout(),
+        Some(T0 + 61_000),
+        "next keepalive slot"
+    );
+    engine.handle_timeout(T0 + 61_000);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::SendKeepalive { idle_ms: 59_000 }]
+    );
+    assert_eq!(engine.poll_timeout(), Some(T0 + 2_000 + 14 * MINUTE));
+}
+
+#[test]
+fn activity_broadcasts_are_throttled_without_ticking() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_activity(T0 + 100);
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Activity { at: T0 + 100 }]
+    );
+    assert_eq!(engine.poll_timeout(), Some(T0 + 100 + 14 * MINUTE));
+    engine.handle_activity(T0 + 2_099);
+    assert!(drain(&mut engine).is_empty());
+    engine.handle_timeout(T0 + 2_099);
+    assert!(drain(&mut engine).is_empty(), "spurious wake-up is a no-op");
+    // The trailing flush falls due first and carries the activity it was waiting for.
+    engine.handle_activity(T0 + 2_100);
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Activity { at: T0 + 2_099 }]
+    );
+    assert_eq!(engine.poll_timeout(), Some(T0 + 4_100));
+}
+
+#[test]
+fn absolute_expiry_ends_even_an_active_session() {
+    let mut server = Server::privileged(T0);
+    server.expires_at = T0 + 10 * MINUTE;
+    let mut h = Harness::new(server, 2, LeaderMode::Lock, |_| {});
+    h.start_all();
+    for minute in 1..12 {
+        h.run_until(T0 + minute * MINUTE);
+        h.activity(minute as usize % 2);
+    }
+    for tab in &h.tabs {
+        assert_eq!(tab.engine.state(), &ended(Reason::SessionExpired));
+        assert_eq!(tab.ended_at, Some(T0 + 10 * MINUTE));
+    }
+}
+
+#[test]
+fn non_privileged_sessions_never_idle_out() {
+    let mut server = Server::privileged(T0);
+    server.privileged = false;
+    let mut engine = engine(&server);
+    assert_eq!(engine.policy().and_then(|p| p.idle_timeout), None);
+    assert_eq!(engine.poll_timeout(), Some(server.expires_at));
+    engine.handle_timeout(T0 + 23 * 60 * MINUTE);
+    assert_eq!(engine.state(), &State::Active);
+    engine.handle_timeout(server.expires_at);
+    assert_eq!(engine.state(), &ended(Reason::SessionExpired));
+}
+
+#[test]
+fn server_terminations_end_without_telling_the_server() {
+    for reason in [
+        Reason::RoleChanged,
+        Reason::Suspended,
+        Reason::RemoteTerminated,
+        Reason::from_wire("future_reason"),
+    ] {
+        let mut h = Harness::new(Server::privileged(T0), 2, LeaderMode::Lock, |_| {});
+        h.start_all();
+        h.tabs[1].push_connected = false;
+        let r = reason.clone();
+        h.input(0, move |engine, now| {
+            engine.handle_server_terminated(r, now)
+        });
+        assert_eq!(h.server.ended, None, "no logout request for {reason:?}");
+        assert_eq!(h.states(), vec![ended(reason.clone()); 2]);
+        assert_eq!(h.tabs[1].redirects, [Some(reason)]);
+    }
+}
+
+#[test]
+fn unauthenticated_redirects_without_reason() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_server_unauthenticated(T0 + 1);
+    assert_eq!(engine.state(), &State::Ended { reason: None });
+    assert_eq!(drain(&mut engine), [Effect::Redirect { reason: None }]);
+}
+
+#[test]
+fn unreachable_server_is_not_a_logout() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_server_unreachable(T0 + 1);
+    assert!(engine.connection_problem());
+    assert_eq!(engine.state(), &State::Active);
+    assert!(drain(&mut engine).is_empty());
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 2), T0 + 2);
+    assert!(!engine.connection_problem());
+}
+
+#[test]
+fn polls_only_while_the_push_stream_is_down() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_push_stream(false, T0 + 1_000);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
+    engine.handle_timeout(T0 + 6_000);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 11_000));
+    engine.handle_push_stream(true, T0 + 7_000);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 14 * MINUTE));
+}
+
+#[test]
+fn logout_ends_every_tab_and_the_server_session() {
+    let mut h = Harness::new(Server::privileged(T0), 3, LeaderMode::Lock, |_| {});
+    h.start_all();
+    h.input(1, |engine, now| engine.handle_logout(now));
+    assert_eq!(h.server.ended, Some(Reason::LoggedOut));
+    assert_eq!(h.states(), vec![ended(Reason::LoggedOut); 3]);
+    assert!(h
+        .tabs
+        .iter()
+        .all(|t| t.redirects == [Some(Reason::LoggedOut)]));
+}
+
+#[test]
+fn visible_checks_deadlines_at_once_and_refreshes() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_visible(T0 + MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    // A throttled background tab wakes up late: the old state must not act first.
+    engine.handle_visible(T0 + 40 * MINUTE);
+    assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
+    assert!(!drain(&mut engine).contains(&Effect::FetchSession));
+}
+
+#[test]
+fn consent_accepted_in_one_tab_starts_all() {
+    let mut server = Server::privileged(T0);
+    server.recording_required = true;
+    server.consent = ConsentState::Pending;
+    let mut h = Harness::new(server, 2, LeaderMode::Lock, |_| {});
+    h.start_all();
+    assert_eq!(h.states(), vec![State::AwaitingConsent; 2]);
+    assert!(!h.tabs[0].engine.is_recording());
+    h.input(1, |engine, now| engine.handle_consent(true, now));
+    assert_eq!(h.states(), vec![State::Active; 2]);
+    assert!(h.tabs.iter().all(|t| t.engine.is_recording()));
+    assert_eq!(h.server.consent, ConsentState::Accepted);
+}
+
+#[test]
+fn consent_declined_ends_every_tab() {
+    let mut server = Server::privileged(T0);
+    server.recording_required = true;
+    server.consent = ConsentState::Pending;
+    let mut engine = engine(&server);
+    engine.handle_consent(false, T0 + 1);
+    let effects = drain(&mut engine);
+    assert_eq!(effects[0], Effect::SendConsent { accepted: false });
+    assert_eq!(
+        decoded(&effects),
+        [PeerBody::Logout {
+            reason: Reason::ConsentDeclined
+        }]
+    );
+    assert_eq!(
+        effects.last(),
+        Some(&Effect::Redirect {
+            reason: Some(Reason::ConsentDeclined)
+        })
+    );
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::EndServerSession { .. })));
+
+    let mut other = engine_awaiting(&server);
+    other.handle_peer(&peer(PeerBody::Consent { accepted: false }), T0 + 2);
+    assert_eq!(other.state(), &ended(Reason::ConsentDeclined));
+}
+
+fn engine_awaiting(server: &Server) -> Engine {
+    let engine = engine(server);
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    engine
+}
+
+#[test]
+fn a_late_tab_learns_consent_and_activity_from_hello() {
+    let mut server = Server::privileged(T0);
+    server.recording_required = true;
+    server.consent = ConsentState::Pending;
+    let mut h = Harness::new(server, 2, LeaderMode::Lock, |_| {});
+    h.start(0);
+    h.input(0, |engine, now| engine.handle_consent(true, now));
+    h.run_until(T0 + 5 * MINUTE);
+    h.activity(0);
+    // The second tab's view is stale: it predates consent and the activity.
+    h.server.consent = ConsentState::Pending;
+    h.start(1);
+    assert_eq!(h.tabs[1].engine.state(), &State::Active);
+    assert_eq!(h.tabs[1].engine.remaining_ms(h.now), Some(15 * MINUTE));
+}
+
+#[test]
+fn heartbeat_mode_elects_the_lowest_tab() {
+    let mut h = Harness::new(Server::privileged(T0), 3, LeaderMode::Heartbeat, |_| {});
+    for i in [2, 1, 0] {
+        h.start(i);
+    }
+    h.run_until(T0 + MINUTE);
+    let leaders: Vec<bool> = h.tabs.iter().map(|t| t.engine.is_leader()).collect();
+    assert_eq!(leaders, [true, false, false]);
+    // Lock mode ignores the election input in heartbeat mode and vice versa.
+    h.input(1, |engine, now| engine.handle_leadership(true, now));
+    assert!(!h.tabs[1].engine.is_leader());
+}
+
+#[test]
+fn a_lone_heartbeat_tab_claims_after_three_silent_intervals() {
+    let mut engine = Engine::new(EngineConfig {
+        leader_mode: LeaderMode::Heartbeat,
+        ..EngineConfig::new("tab_me")
+    });
+    engine.handle_server_view(Server::privileged(T0).view(T0), T0);
+    engine.handle_push_stream(true, T0);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
+    engine.handle_timeout(T0 + 6_000);
+    assert!(engine.is_leader());
+    assert!(decoded(&drain(&mut engine)).contains(&PeerBody::LeaderHeartbeat { at: T0 + 6_000 }));
+    engine.handle_peer(
+        &peer(PeerBody::LeaderHeartbeat { at: T0 + 6_500 }),
+        T0 + 6_500,
+    );
+    assert!(engine.is_leader(), "tab_me < tab_other keeps the lead");
+    let lower = PeerMessage {
+        v: PROTOCOL_VERSION,
+        session_id: SESSION_ID.into(),
+        tab_id: "tab_a".into(),
+        body: PeerBody::LeaderHeartbeat { at: T0 + 7_000 },
+    };
+    engine.handle_peer(&lower.encode(), T0 + 7_000);
+    assert!(!engine.is_leader(), "tab_a < tab_me takes over");
+}
+
+#[test]
+fn lock_mode_only_the_leader_sends_keepalives() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_activity(T0 + 1);
+    engine.handle_timeout(T0 + 10 * MINUTE);
+    assert!(!drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    engine.handle_leadership(true, T0 + 10 * MINUTE);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::SendKeepalive {
+            idle_ms: 10 * MINUTE - 1
+        }]
+    );
+    engine.handle_leadership(false, T0 + 10 * MINUTE);
+    assert!(!engine.is_leader());
+}
+
+#[test]
+fn ended_is_sticky_and_silent() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_server_terminated(Reason::Suspended, T0 + 1);
+    drain(&mut engine);
+    engine.handle_logout(T0 + 2);
+    engine.handle_activity(T0 + 3);
+    engine.handle_visible(T0 + 4);
+    engine.handle_server_view(server.view(T0 + 5), T0 + 5);
+    engine.handle_peer(
+        &peer(PeerBody::Logout {
+            reason: Reason::LoggedOut,
+        }),
+        T0 + 6,
+    );
+    engine.handle_timeout(T0 + 99 * MINUTE);
+    assert_eq!(engine.state(), &ended(Reason::Suspended));
+    assert!(drain(&mut engine).is_empty());
+    assert_eq!(engine.poll_timeout(), None);
+    assert_eq!(engine.remaining_ms(T0 + 7), None);
+}
+
+#[test]
+fn a_view_of_another_session_ends_this_one() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    let mut other = server.view(T0 + 1);
+    other.session_id = "ses_other".into();
+    engine.handle_server_view(other, T0 + 1);
+    assert_eq!(engine.state(), &State::Ended { reason: None });
+}
+
+#[test]
+fn peer_times_too_far_ahead_are_ignored() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 5_001 }), T0);
+    assert_eq!(engine.remaining_ms(T0), Some(15 * MINUTE));
+    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 4_000 }), T0);
+    // Accepted, but never counted later than the receiver's own now.
+    assert_eq!(engine.remaining_ms(T0), Some(15 * MINUTE));
+    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 4_000 }), T0 + 4_000);
+    assert_eq!(engine.remaining_ms(T0 + 4_000), Some(15 * MINUTE));
+}
+
+#[test]
+fn own_echo_and_foreign_sessions_are_ignored() {
+    let mut engine = engine(&Server::privileged(T0));
+    let own = PeerMessage {
+        v: PROTOCOL_VERSION,
+        session_id: SESSION_ID.into(),
+        tab_id: "tab_me".into(),
+        body: PeerBody::Logout {
+            reason: Reason::LoggedOut,
+        },
+    };
+    engine.handle_peer(&own.encode(), T0 + 1);
+    let foreign = PeerMessage {
+        session_id: "ses_other".into(),
+        tab_id: "tab_x".into(),
+        ..own
+    };
+    engine.handle_peer(&foreign.encode(), T0 + 1);
+    assert_eq!(engine.state(), &State::Active);
+}
+
+#[test]
+fn policy_override_only_shortens() {
+    let server = Server::privileged(T0);
+    for (idle, expected) in [
+        (Some(2 * MINUTE), 2 * MINUTE),
+        (Some(60 * MINUTE), 15 * MINUTE),
+    ] {
+        let mut engine = Engine::new(EngineConfig {
+            policy_override: Some(PolicyOverride {
+                idle_timeout: idle,
+                warning_lead: Some(10_000),
+            }),
+            ..EngineConfig::new("tab_me")
+        });
+        engine.handle_server_view(server.view(T0), T0);
+        let policy = engine.policy().cloned().unwrap();
+        assert_eq!(policy.idle_timeout, Some(expected));
+        assert_eq!(policy.warning_lead, 10_000);
+    }
+}
+
+#[test]
+fn skewed_local_clock_ends_at_the_right_real_time() {
+    let mut h = Harness::new(Server::privileged(T0), 2, LeaderMode::Lock, |_| {});
+    h.tabs[1].skew = -3 * 60 * MINUTE;
+    h.server.offset = 17_000;
+    h.now -= 17_000;
+    h.server.last_activity = h.now + h.server.offset;
+    let start = h.now;
+    h.start_all();
+    h.run_until(start + 20 * MINUTE);
+    for tab in &h.tabs {
+        assert_eq!(tab.ended_at, Some(start + 15 * MINUTE));
+        assert_eq!(tab.warnings[0].0, start + 14 * MINUTE);
+    }
+    assert_eq!(
+        h.tabs[1].warnings[0].1,
+        start + 15 * MINUTE - 3 * 60 * MINUTE
+    );
+}
+
+#[test]
+fn a_backward_clock_jump_resumes_from_the_last_instant() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_activity(T0 + MINUTE);
+    // The wall clock goes back an hour; the browser timer still fires on time (real 15 min).
+    let jumped = T0 + 15 * MINUTE - 60 * MINUTE;
+    engine.handle_timeout(jumped);
+    assert_eq!(engine.state(), &State::Active);
+    // Time resumed at the last instant seen (1 min) instead of freezing for an hour.
+    assert_eq!(engine.poll_timeout(), Some(jumped + 14 * MINUTE));
+    engine.handle_timeout(jumped + 15 * MINUTE);
+    assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
+}
+
+#[test]
+fn a_view_after_a_forward_jump_pulls_deadlines_back() {
+    let mut engine = engine(&Server::privileged(T0));
+    let ahead = 10 * MINUTE;
+    engine.handle_activity(T0 + MINUTE + ahead);
+    // The server's clock says only 2 min passed: the activity stamped 10 min ahead moves back.
+    engine.handle_server_view(
+        Server::privileged(T0).view(T0 + 2 * MINUTE),
+        T0 + 2 * MINUTE + ahead,
+    );
+    assert_eq!(
+        engine.remaining_ms(T0 + 2 * MINUTE + ahead),
+        Some(14 * MINUTE)
+    );
+}

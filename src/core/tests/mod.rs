@@ -1,0 +1,4 @@
+//! Engine tests driven through the multi-tab harness: examples and property tests.
+
+mod examples;
+mod props;

@@ -1,0 +1,219 @@
+//! The login redirect: building `/login?reason=..&return_to=..` and accepting `return_to`
+//! back only as a same-origin path.
+//!
+//! Plain Rust, like the core, so the sanitising rules are tested natively and in browsers.
+
+use crate::core::Reason;
+
+/// Where a rejected `return_to` sends the user.
+pub const DEFAULT_RETURN: &str = "/";
+
+/// Longest `return_to` kept; a longer one is replaced, not cut (a cut path may mean something
+/// else).
+const MAX_RETURN_LEN: usize = 2048;
+
+/// Returns `candidate` when it is a same-origin absolute path, otherwise [`DEFAULT_RETURN`].
+///
+/// Accepted: a single leading `/` followed by a path, query or fragment. Rejected: `//host`,
+/// `/\host` and every other backslash, schemes (`javascript:`, `https:`), control
+/// characters (browsers drop tabs and newlines, turning `/\t/host` into `//host`), and percent-encoded forms of any of these (checked on the
+/// decoded text too, repeatedly, so double encoding does not slip through).
+///
+/// ```
+/// use session_guard::redirect::same_origin_path;
+/// assert_eq!(same_origin_path("/admin/sessions?page=2"), "/admin/sessions?page=2");
+/// assert_eq!(same_origin_path("//evil.example/"), "/");
+/// assert_eq!(same_origin_path("/%2F%2Fevil.example"), "/");
+/// ```
+pub fn same_origin_path(candidate: &str) -> &str {
+    if candidate.len() <= MAX_RETURN_LEN && is_safe_path(candidate) {
+        candidate
+    } else {
+        DEFAULT_RETURN
+    }
+}
+
+fn is_safe_path(candidate: &str) -> bool {
+    let mut text = candidate.to_string();
+    // Each round peels one layer of percent-encoding; a path that still decodes after a few
+    // rounds is hostile or broken, and either way not a place to send anyone.
+    for _ in 0..4 {
+        if !is_safe_decoded(&text) {
+            return false;
+        }
+        match percent_decode(&text) {
+            Some(decoded) if decoded == text => return true,
+            Some(decoded) => text = decoded,
+            None => return false,
+        }
+    }
+    false
+}
+
+fn is_safe_decoded(text: &str) -> bool {
+    let mut chars = text.chars();
+    if chars.next() != Some('/') {
+        return false;
+    }
+    if matches!(chars.next(), Some('/') | Some('\\')) {
+        return false;
+    }
+    if text.chars().any(|c| c == '\\' || c.is_control()) {
+        return false;
+    }
+    // A scheme can only hide before the first '/', '?' or '#'; a leading '/' already rules
+    // it out, but a ':' in the first segment still confuses some URL parsers.
+    let first_segment = text[1..].split(['/', '?', '#']).next().unwrap_or("");
+    !first_segment.contains(':')
+}
+
+/// Percent-decodes `text`; `None` when the result is not UTF-8 or an escape is malformed.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = bytes.get(i + 1..i + 3)?;
+            let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
+            out.push(value);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes everything but unreserved characters, for a query value.
+fn percent_encode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+/// The login URL for an ended session: `{login_path}?reason=..&return_to=..`.
+///
+/// `reason` is `None` when the user simply is not signed in; `return_to` is sanitised with
+/// [`same_origin_path`] here too, so a caller cannot build an open redirect by mistake.
+///
+/// ```
+/// use session_guard::core::Reason;
+/// use session_guard::redirect::login_url;
+/// assert_eq!(
+///     login_url("/login", Some(&Reason::IdleTimeout), "/admin?tab=users"),
+///     "/login?reason=idle_timeout&return_to=/admin%3Ftab%3Dusers"
+/// );
+/// ```
+pub fn login_url(login_path: &str, reason: Option<&Reason>, return_to: &str) -> String {
+    let login_path = same_origin_path(login_path);
+    let mut url = format!("{login_path}?");
+    if let Some(reason) = reason {
+        url.push_str("reason=");
+        url.push_str(&percent_encode(reason.wire_name()));
+        url.push('&');
+    }
+    url.push_str("return_to=");
+    url.push_str(&percent_encode(same_origin_path(return_to)));
+    url
+}
+
+/// One query parameter of `search` (with or without the leading `?`), percent-decoded
+/// (`+` as space). The first occurrence wins.
+pub fn query_param(search: &str, name: &str) -> Option<String> {
+    search
+        .trim_start_matches('?')
+        .split('&')
+        .filter_map(|pair| pair.split_once('=').or(Some((pair, ""))))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| percent_decode(&value.replace('+', " ")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_same_origin_paths() {
+        for path in [
+            "/",
+            "/dashboard",
+            "/admin/sessions?page=2#top",
+            "/a/b%20c",
+            "/search?q=a:b",
+        ] {
+            assert_eq!(same_origin_path(path), path, "{path}");
+        }
+    }
+
+    #[test]
+    fn rejects_everything_that_can_leave_the_origin() {
+        for hostile in [
+            "",
+            "dashboard",
+            "//evil.example",
+            "/\\evil.example",
+            "\\\\evil.example",
+            "https://evil.example/",
+            "javascript:alert(1)",
+            "/javascript:alert(1)",
+            "/%2F%2Fevil.example",
+            "/%2fevil.example",
+            "%2F%2Fevil.example",
+            "/%5Cevil.example",
+            "/%252F%252Fevil.example",
+            "/%25252F%25252Fevil.example%2525252F",
+            "/\t/evil.example",
+            "/%09/evil.example",
+            "/%E0%A4%A",
+            "/%ff",
+            "/\u{0000}",
+        ] {
+            assert_eq!(same_origin_path(hostile), DEFAULT_RETURN, "{hostile:?}");
+        }
+        assert_eq!(same_origin_path(&format!("/{}", "a".repeat(5000))), "/");
+    }
+
+    #[test]
+    fn login_url_encodes_and_sanitises() {
+        assert_eq!(
+            login_url("/login", None, "//evil.example"),
+            "/login?return_to=/"
+        );
+        assert_eq!(
+            login_url("/login", Some(&Reason::RoleChanged), "/admin"),
+            "/login?reason=role_changed&return_to=/admin"
+        );
+        assert_eq!(
+            login_url("https://evil.example/login", None, "/"),
+            "/?return_to=/"
+        );
+    }
+
+    #[test]
+    fn login_url_round_trips_through_query_param() {
+        let url = login_url("/login", Some(&Reason::Suspended), "/a?b=c&d=e f#g");
+        let search = url.split_once('?').map(|(_, s)| s).unwrap_or("");
+        assert_eq!(query_param(search, "reason").as_deref(), Some("suspended"));
+        assert_eq!(
+            query_param(search, "return_to").as_deref(),
+            Some("/a?b=c&d=e f#g")
+        );
+    }
+
+    #[test]
+    fn query_param_handles_odd_input() {
+        assert_eq!(query_param("?a=1&a=2", "a").as_deref(), Some("1"));
+        assert_eq!(query_param("flag&x=%41", "x").as_deref(), Some("A"));
+        assert_eq!(query_param("flag", "flag").as_deref(), Some(""));
+        assert_eq!(query_param("x=%zz", "x"), None);
+        assert_eq!(query_param("", "x"), None);
+    }
+}

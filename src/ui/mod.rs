@@ -1,0 +1,21 @@
+//! The Leptos view layer (wasm32 only): the [`SessionGuard`] component and its parts.
+//!
+//! ```text
+//! view! {
+//!     <SessionGuard login_path="/login">
+//!         <Console />
+//!     </SessionGuard>
+//! }
+//! ```
+//! Inside, [`use_session`] gives the state, countdown, recording flag and the actions.
+
+mod dialogs;
+mod guard;
+mod notices;
+
+pub use dialogs::{format_countdown, ConsentModal, IdleWarning};
+pub use guard::{
+    use_session, use_session_guard, SessionContext, SessionGuard, UseSessionGuardOptions,
+    UseSessionGuardReturn,
+};
+pub use notices::{login_return_path, LogoutNotice, RecordingIndicator, DEFAULT_IDLE_TIMEOUT_MS};

@@ -1,0 +1,69 @@
+//! The recording indicator and the login page's logout notice.
+
+use leptos::prelude::*;
+
+use crate::core::{Millis, Reason};
+use crate::redirect::{query_param, same_origin_path};
+
+/// The product's inactivity limit for privileged users, named by the timeout message when
+/// the login page is not told otherwise.
+pub const DEFAULT_IDLE_TIMEOUT_MS: Millis = 15 * 60 * 1000;
+
+/// The in-page recording badge. The tab's title prefix and favicon are set by the guard
+/// itself, for as long as recording lasts.
+#[component]
+pub fn RecordingIndicator() -> impl IntoView {
+    view! {
+        <div class="sg-recording" role="status">
+            <span class="sg-recording-dot" aria-hidden="true"></span>
+            "Recording: this session is recorded"
+        </div>
+    }
+}
+
+/// The page's own query string.
+fn page_search() -> String {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .unwrap_or_default()
+}
+
+/// The `return_to` of a login URL, accepted only as a same-origin path (`/` otherwise).
+/// Reads the page's own query string when `search` is `None`.
+pub fn login_return_path(search: Option<&str>) -> String {
+    let search = search.map(str::to_string).unwrap_or_else(page_search);
+    let candidate = query_param(&search, "return_to").unwrap_or_default();
+    same_origin_path(&candidate).to_string()
+}
+
+/// Tells the user on the login page why their session ended.
+///
+/// The text is fixed per reason; the raw `reason` parameter is never shown, and an unknown
+/// one gets the generic message.
+#[component]
+pub fn LogoutNotice(
+    /// The inactivity limit the timeout message names.
+    #[prop(default = DEFAULT_IDLE_TIMEOUT_MS)]
+    idle_timeout_ms: Millis,
+    /// The query string to read `reason` from; the page's own when not given.
+    #[prop(optional, into)]
+    search: Option<String>,
+) -> impl IntoView {
+    let search = search.unwrap_or_else(page_search);
+    let reason = query_param(&search, "reason")
+        .filter(|wire| !wire.is_empty())
+        .map(|wire| Reason::from_wire(&wire));
+    reason.map(|reason| {
+        let kind = match reason {
+            Reason::Other(_) => "other",
+            ref known => known.wire_name(),
+        }
+        .to_string();
+        let message = reason.message(Some(idle_timeout_ms));
+        view! {
+            <div class="sg-notice" role="alert" data-reason=kind>
+                {message}
+            </div>
+        }
+    })
+}

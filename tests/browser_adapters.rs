@@ -1,0 +1,149 @@
+//! Browser adapters on their own: the storage fallback channel, the login redirect rules in
+//! a real URL parser, the deadline timer.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "support/wait.rs"]
+mod wait;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+
+use session_guard::browser::{ChannelKind, DeadlineTimer, TabChannel};
+use session_guard::redirect::{login_url, same_origin_path};
+use wait::{unique, wait_for};
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+#[wasm_bindgen_test]
+async fn storage_fallback_writes_envelopes_and_reads_other_tabs_messages() {
+    let session = unique("ses");
+    let received = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = received.clone();
+    let channel = TabChannel::open(
+        &session,
+        ChannelKind::Storage,
+        Rc::new(move |m: String| sink.borrow_mut().push(m)),
+    )
+    .expect("channel");
+    assert_eq!(channel.kind(), ChannelKind::Storage);
+
+    // Sending: an envelope with a fresh nonce each time, so repeats still fire events.
+    let storage = web_sys::window()
+        .and_then(|w| w.local_storage().ok().flatten())
+        .expect("localStorage");
+    let key = format!("session-guard:{session}");
+    channel.post("hello").expect("post");
+    let first = storage.get_item(&key).ok().flatten().expect("written");
+    channel.post("hello").expect("post");
+    let second = storage.get_item(&key).ok().flatten().expect("written");
+    assert_ne!(first, second);
+    assert!(first.contains("\"msg\":\"hello\""), "{first}");
+
+    // Receiving: `storage` events only fire in other tabs, so play one.
+    let deliver = |key: &str, value: Option<&str>| {
+        let init = web_sys::StorageEventInit::new();
+        init.set_key(Some(key));
+        init.set_new_value(value);
+        let event =
+            web_sys::StorageEvent::new_with_event_init_dict("storage", &init).expect("event");
+        web_sys::window()
+            .expect("window")
+            .dispatch_event(&event)
+            .expect("dispatch");
+    };
+    deliver(&key, Some(r#"{"nonce":"1","msg":"from another tab"}"#));
+    deliver(&key, Some("not an envelope"));
+    deliver(&key, None);
+    deliver("some-other-key", Some(r#"{"nonce":"2","msg":"not ours"}"#));
+    assert!(wait_for(500, || !received.borrow().is_empty()).await);
+    assert_eq!(
+        received.borrow().as_slice(),
+        ["from another tab".to_string()]
+    );
+
+    drop(channel);
+    assert_eq!(
+        storage.get_item(&key).ok().flatten(),
+        None,
+        "cleaned up on drop"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn broadcast_channel_delivers_to_other_instances_only() {
+    let session = unique("ses");
+    let got_a = Rc::new(RefCell::new(Vec::<String>::new()));
+    let got_b = Rc::new(RefCell::new(Vec::<String>::new()));
+    let (sink_a, sink_b) = (got_a.clone(), got_b.clone());
+    let a = TabChannel::open(
+        &session,
+        ChannelKind::Auto,
+        Rc::new(move |m| sink_a.borrow_mut().push(m)),
+    )
+    .expect("a");
+    let b = TabChannel::open(
+        &session,
+        ChannelKind::Auto,
+        Rc::new(move |m| sink_b.borrow_mut().push(m)),
+    )
+    .expect("b");
+    a.post("ping").expect("post");
+    assert!(wait_for(1_000, || !got_b.borrow().is_empty()).await);
+    assert_eq!(got_b.borrow().as_slice(), ["ping".to_string()]);
+    assert!(got_a.borrow().is_empty());
+    drop(b);
+}
+
+#[wasm_bindgen_test]
+fn return_to_is_same_origin_in_the_browsers_own_url_parser() {
+    let base = "https://console.example/login";
+    let origin = "https://console.example";
+    for candidate in [
+        "/admin",
+        "//evil.example",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "/\t/evil.example",
+        "javascript:alert(1)",
+        "https://evil.example",
+        "/.//evil.example",
+    ] {
+        let kept = same_origin_path(candidate);
+        let resolved = web_sys::Url::new_with_base(kept, base).expect("url");
+        assert_eq!(resolved.origin(), origin, "{candidate:?} -> {kept:?}");
+        let url = login_url("/login", None, candidate);
+        let resolved = web_sys::Url::new_with_base(&url, base).expect("url");
+        let back = resolved
+            .search_params()
+            .get("return_to")
+            .unwrap_or_default();
+        let target = web_sys::Url::new_with_base(&back, base).expect("url");
+        assert_eq!(target.origin(), origin, "{candidate:?} via {url}");
+    }
+}
+
+#[wasm_bindgen_test]
+async fn deadline_timer_fires_once_and_rearming_cancels() {
+    let fired = Rc::new(RefCell::new(Vec::<&str>::new()));
+    let mut timer = DeadlineTimer::new();
+    let now = session_guard::browser::now_ms();
+    let log = fired.clone();
+    timer.arm(Some(now + 50), now, move || log.borrow_mut().push("first"));
+    let log = fired.clone();
+    timer.arm(Some(now + 100), now, move || {
+        log.borrow_mut().push("second")
+    });
+    // Same instant again: keeps the running timer.
+    timer.arm(Some(now + 100), now, || panic!("not re-armed"));
+    assert_eq!(timer.armed_at(), Some(now + 100));
+    wait::sleep(250).await;
+    assert_eq!(fired.borrow().as_slice(), ["second"]);
+    let log = fired.clone();
+    timer.arm(Some(now + 10_000), now, move || {
+        log.borrow_mut().push("third")
+    });
+    drop(timer);
+    wait::sleep(50).await;
+    assert_eq!(fired.borrow().len(), 1);
+}

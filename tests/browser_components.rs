@@ -1,0 +1,257 @@
+//! The Leptos components in a real page: consent dialog, recording marks, idle warning and
+//! the login page's notice.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "support/fake_server.rs"]
+mod fake_server;
+#[path = "support/wait.rs"]
+mod wait;
+
+use std::rc::Rc;
+
+use fake_server::{FakeServer, ViewSpec};
+use leptos::prelude::*;
+use session_guard::browser::{SessionServer, RECORDING_TITLE_PREFIX};
+use session_guard::core::PolicyOverride;
+use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard};
+use wait::{unique, wait_for};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn document() -> web_sys::Document {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document")
+}
+
+/// A fresh container in the body for one test's view.
+fn container() -> web_sys::HtmlElement {
+    let element = document().create_element("div").expect("div");
+    document()
+        .body()
+        .expect("body")
+        .append_child(&element)
+        .expect("append");
+    element.unchecked_into()
+}
+
+fn find(root: &web_sys::Element, selector: &str) -> Option<web_sys::Element> {
+    root.query_selector(selector).ok().flatten()
+}
+
+fn click(element: &web_sys::Element) {
+    element.unchecked_ref::<web_sys::HtmlElement>().click();
+}
+
+fn press(target: &web_sys::Element, key: &str) {
+    let init = web_sys::KeyboardEventInit::new();
+    init.set_key(key);
+    init.set_bubbles(true);
+    init.set_cancelable(true);
+    let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
+        .expect("keyboard event");
+    target.dispatch_event(&event).expect("dispatch");
+}
+
+fn guarded(
+    server: Rc<FakeServer>,
+    policy: Option<PolicyOverride>,
+) -> (web_sys::HtmlElement, impl Drop) {
+    let root = container();
+    let handle = leptos::mount::mount_to(root.clone(), move || {
+        let server: Rc<dyn SessionServer> = server;
+        view! {
+            <SessionGuard
+                server=server
+                navigate=false
+                activity_events=Vec::new()
+                policy_override=policy.unwrap_or_default()
+            >
+                <p id="protected">"Privileged content"</p>
+            </SessionGuard>
+        }
+    });
+    (root, handle)
+}
+
+fn recording_spec() -> ViewSpec {
+    let mut spec = ViewSpec::privileged(&unique("ses"));
+    spec.recording_required = true;
+    spec.consent = "pending";
+    spec
+}
+
+#[wasm_bindgen_test]
+async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
+    let server = FakeServer::new(recording_spec());
+    let (root, _handle) = guarded(server.clone(), None);
+    assert!(wait_for(2_000, || find(&root, "[role=dialog]").is_some()).await);
+    let dialog = find(&root, "[role=dialog]").expect("dialog");
+    assert_eq!(dialog.get_attribute("aria-modal").as_deref(), Some("true"));
+    assert!(dialog
+        .text_content()
+        .unwrap_or_default()
+        .contains("recorded"));
+    assert!(
+        find(&root, "#protected").is_none(),
+        "nothing protected before consent"
+    );
+
+    // Escape and clicks outside do not dismiss it.
+    press(&dialog, "Escape");
+    click(&find(&root, ".sg-backdrop").expect("backdrop"));
+    wait::sleep(100).await;
+    assert!(find(&root, "[role=dialog]").is_some());
+
+    // Focus starts inside and Tab wraps around the two buttons.
+    let active = || document().active_element().and_then(|e| e.text_content());
+    assert!(wait_for(1_000, || active().as_deref() == Some("Accept and continue")).await);
+    press(&dialog, "Tab");
+    assert_eq!(active().as_deref(), Some("Decline"));
+
+    let decline = find(&root, ".sg-dialog button.sg-secondary").expect("decline");
+    click(&decline);
+    assert!(wait_for(2_000, || find(&root, "[role=dialog]").is_none()).await);
+    assert!(
+        find(&root, "#protected").is_none(),
+        "declined: nothing protected"
+    );
+    assert!(server.calls().iter().any(|c| c == "consent:false"));
+}
+
+#[wasm_bindgen_test]
+async fn accepted_recording_shows_badge_title_and_favicon_until_unmounted() {
+    let original_title = "Console test";
+    document().set_title(original_title);
+    let server = FakeServer::new(recording_spec());
+    let (root, handle) = guarded(server.clone(), None);
+    assert!(wait_for(2_000, || find(&root, "[role=dialog]").is_some()).await);
+    click(&find(&root, ".sg-dialog button.sg-primary").expect("accept"));
+
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    let badge = find(&root, ".sg-recording[role=status]").expect("badge");
+    assert!(badge
+        .text_content()
+        .unwrap_or_default()
+        .contains("Recording"));
+    assert_eq!(
+        document().title(),
+        format!("{RECORDING_TITLE_PREFIX}{original_title}")
+    );
+    let icon = document()
+        .query_selector("link[rel~='icon']")
+        .ok()
+        .flatten()
+        .and_then(|l| l.get_attribute("href"))
+        .unwrap_or_default();
+    assert!(icon.starts_with("data:image/svg+xml"), "{icon}");
+
+    // A host app retitling the page keeps the prefix.
+    document().set_title("Other page");
+    assert!(
+        wait_for(1_000, || document().title()
+            == format!("{RECORDING_TITLE_PREFIX}Other page"))
+        .await
+    );
+
+    drop(handle);
+    assert!(wait_for(1_000, || document().title() == "Other page").await);
+}
+
+#[wasm_bindgen_test]
+async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(5_000),
+        warning_lead: Some(4_000),
+    };
+    let (root, _handle) = guarded(server.clone(), Some(policy));
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
+    let countdown = find(&root, ".sg-countdown")
+        .and_then(|c| c.text_content())
+        .unwrap_or_default();
+    assert!(countdown.starts_with("0:0"), "{countdown}");
+    assert!(
+        find(&root, "#protected").is_some(),
+        "content stays during the warning"
+    );
+
+    let stay = find(&root, "[role=alertdialog] button.sg-primary").expect("stay");
+    assert_eq!(stay.text_content().as_deref(), Some("Stay signed in"));
+    click(&stay);
+    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
+    assert!(find(&root, "#protected").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn ended_session_removes_protected_content() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(1_000),
+        warning_lead: Some(500),
+    };
+    let (root, _handle) = guarded(server, Some(policy));
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    assert!(wait_for(3_000, || find(&root, "#protected").is_none()).await);
+    assert!(root
+        .text_content()
+        .unwrap_or_default()
+        .contains("Your session has ended"));
+}
+
+fn notice_text(search: &str) -> (String, Option<String>, bool) {
+    let root = container();
+    let search = search.to_string();
+    let handle = leptos::mount::mount_to(root.clone(), move || {
+        view! { <LogoutNotice search=search /> }
+    });
+    let notice = find(&root, ".sg-notice[role=alert]");
+    let result = (
+        notice
+            .as_ref()
+            .and_then(|n| n.text_content())
+            .unwrap_or_default(),
+        notice.as_ref().and_then(|n| n.get_attribute("data-reason")),
+        find(&root, "script, img, b").is_some(),
+    );
+    drop(handle);
+    result
+}
+
+#[wasm_bindgen_test]
+fn logout_notice_shows_fixed_messages_and_never_echoes_the_parameter() {
+    let (text, kind, _) = notice_text("?reason=role_changed&return_to=/admin");
+    assert!(text.contains("role permissions were updated"), "{text}");
+    assert_eq!(kind.as_deref(), Some("role_changed"));
+
+    let (text, _, _) = notice_text("?reason=idle_timeout");
+    assert!(text.contains("15 minutes"), "{text}");
+
+    for hostile in [
+        "?reason=%3Cscript%3Ealert(1)%3C/script%3E",
+        "?reason=%3Cimg%20src=x%20onerror=alert(1)%3E",
+        "?reason=Your%20account%20was%20hacked,%20call%20555",
+    ] {
+        let (text, kind, injected) = notice_text(hostile);
+        assert!(!injected, "{hostile}");
+        assert!(
+            !text.contains("script") && !text.contains("img") && !text.contains("555"),
+            "{text}"
+        );
+        assert_eq!(kind.as_deref(), Some("other"));
+        assert!(text.contains("Your session has ended"), "{text}");
+    }
+
+    let (text, _, _) = notice_text("?return_to=/admin");
+    assert!(text.is_empty(), "no reason, no notice");
+}
+
+#[wasm_bindgen_test]
+fn countdown_formats_minutes_and_seconds() {
+    assert_eq!(format_countdown(61_000), "1:01");
+    assert_eq!(format_countdown(999), "0:01");
+    assert_eq!(format_countdown(-5), "0:00");
+}

@@ -1,0 +1,254 @@
+//! Two guards in one page, each with its own tab identity, talking over BroadcastChannel
+//! to a scripted server.
+#![cfg(target_arch = "wasm32")]
+
+#[path = "support/fake_server.rs"]
+mod fake_server;
+#[path = "support/wait.rs"]
+mod wait;
+
+use std::rc::Rc;
+
+use fake_server::{FakeServer, ViewSpec};
+use session_guard::browser::{ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity};
+use session_guard::core::{PolicyOverride, Reason, State};
+use wait::{unique, wait_for};
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn start(
+    server: Rc<FakeServer>,
+    tab: &str,
+    policy: Option<PolicyOverride>,
+    locks: bool,
+) -> GuardRuntime {
+    let options = GuardOptions {
+        server: server as Rc<dyn SessionServer>,
+        login_path: "/login".to_string(),
+        // No DOM events: the tests decide when there is activity.
+        activity_events: Vec::new(),
+        throttle_ms: 0,
+        policy_override: policy,
+        channel: ChannelKind::Auto,
+        use_web_locks: locks,
+        navigate: false,
+        tab: Some(TabIdentity {
+            tab_id: tab.to_string(),
+            opener_tab_id: None,
+        }),
+    };
+    match GuardRuntime::start(options, Box::new(|_| {}), None) {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("guard did not start: {error}"),
+    }
+}
+
+fn is_active(guard: &GuardRuntime) -> bool {
+    guard.snapshot().state == State::Active
+}
+
+fn ended_with(guard: &GuardRuntime, reason: Reason) -> bool {
+    guard.snapshot().state
+        == State::Ended {
+            reason: Some(reason),
+        }
+}
+
+#[wasm_bindgen_test]
+async fn logout_in_one_tab_ends_the_other() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    let b = start(server.clone(), "tab_bbbbbbbb", None, true);
+    assert!(wait_for(2_000, || is_active(&a) && is_active(&b)).await);
+
+    a.logout();
+    assert!(ended_with(&a, Reason::LoggedOut));
+    assert!(wait_for(2_000, || ended_with(&b, Reason::LoggedOut)).await);
+    let redirect = b.snapshot().redirect_to.unwrap_or_default();
+    assert!(
+        redirect.starts_with("/login?reason=logged_out&return_to=/"),
+        "{redirect}"
+    );
+    let logouts = server
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("logout:"))
+        .count();
+    assert_eq!(
+        logouts, 1,
+        "only the tab where the user signed out tells the server"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn activity_in_one_tab_closes_the_warning_in_every_tab() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let short = Some(PolicyOverride {
+        idle_timeout: Some(4_000),
+        warning_lead: Some(3_000),
+    });
+    let a = start(server.clone(), "tab_aaaaaaaa", short, true);
+    let b = start(server.clone(), "tab_bbbbbbbb", short, true);
+    let warned = |g: &GuardRuntime| matches!(g.snapshot().state, State::Warning { .. });
+    assert!(
+        wait_for(3_000, || warned(&a) && warned(&b)).await,
+        "both tabs warn"
+    );
+
+    a.activity();
+    assert!(is_active(&a));
+    assert!(
+        wait_for(1_000, || is_active(&b)).await,
+        "the other tab's warning closes"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let short = Some(PolicyOverride {
+        idle_timeout: Some(1_500),
+        warning_lead: Some(1_000),
+    });
+    let a = start(server.clone(), "tab_aaaaaaaa", short, true);
+    let b = start(server.clone(), "tab_bbbbbbbb", short, true);
+    assert!(
+        wait_for(4_000, || ended_with(&a, Reason::IdleTimeout)
+            && ended_with(&b, Reason::IdleTimeout))
+        .await
+    );
+}
+
+#[wasm_bindgen_test]
+async fn server_termination_reaches_every_tab() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    let b = start(server.clone(), "tab_bbbbbbbb", None, true);
+    assert!(wait_for(2_000, || is_active(&a) && is_active(&b)).await);
+
+    *server.ended.borrow_mut() = Some(Some("role_changed".to_string()));
+    // A wake-up (focus) makes the guard ask the server again.
+    let window = web_sys::window().expect("window");
+    let focus = web_sys::Event::new("focus").expect("event");
+    window.dispatch_event(&focus).expect("dispatch");
+    assert!(
+        wait_for(2_000, || ended_with(&a, Reason::RoleChanged)
+            && ended_with(&b, Reason::RoleChanged))
+        .await
+    );
+    let redirect = a.snapshot().redirect_to.unwrap_or_default();
+    assert!(redirect.contains("reason=role_changed"), "{redirect}");
+}
+
+#[wasm_bindgen_test]
+async fn a_network_error_is_a_connection_problem_not_a_logout() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    assert!(wait_for(2_000, || is_active(&a)).await);
+    server.unreachable.set(true);
+    let window = web_sys::window().expect("window");
+    window
+        .dispatch_event(&web_sys::Event::new("online").expect("event"))
+        .expect("dispatch");
+    assert!(wait_for(2_000, || a.snapshot().connection_problem).await);
+    assert!(is_active(&a));
+    server.unreachable.set(false);
+    window
+        .dispatch_event(&web_sys::Event::new("online").expect("event"))
+        .expect("dispatch");
+    assert!(wait_for(2_000, || !a.snapshot().connection_problem).await);
+}
+
+#[wasm_bindgen_test]
+async fn malformed_channel_messages_change_nothing() {
+    let session = unique("ses");
+    let server = FakeServer::new(ViewSpec::privileged(&session));
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    assert!(wait_for(2_000, || is_active(&a)).await);
+    let before = a.snapshot();
+
+    let raw = web_sys::BroadcastChannel::new(&format!("session-guard:{session}")).expect("channel");
+    let hostile = [
+        JsValue::from_str("not json"),
+        JsValue::from_str("{}"),
+        JsValue::from_str(
+            r#"{"v":1,"session_id":"other","tab_id":"tab_xxxxxxxx","type":"logout","reason":"suspended"}"#,
+        ),
+        JsValue::from_str(&format!(
+            r#"{{"v":2,"session_id":"{session}","tab_id":"tab_xxxxxxxx","type":"logout","reason":"suspended"}}"#
+        )),
+        JsValue::from_str(&format!(
+            r#"{{"v":1,"session_id":"{session}","tab_id":"tab_xxxxxxxx","type":"explode"}}"#
+        )),
+        JsValue::from_str(&"x".repeat(100_000)),
+        JsValue::from_f64(42.0),
+        JsValue::NULL,
+    ];
+    for message in hostile {
+        raw.post_message(&message).expect("post");
+    }
+    wait::sleep(300).await;
+    assert_eq!(a.snapshot(), before);
+
+    // A well-formed logout from a peer of the same session is obeyed, so the channel
+    // itself works.
+    raw.post_message(&JsValue::from_str(&format!(
+        r#"{{"v":1,"session_id":"{session}","tab_id":"tab_xxxxxxxx","type":"logout","reason":"suspended"}}"#
+    )))
+    .expect("post");
+    assert!(wait_for(2_000, || ended_with(&a, Reason::Suspended)).await);
+    raw.close();
+}
+
+#[wasm_bindgen_test]
+async fn exactly_one_tab_leads_with_web_locks_and_with_heartbeats() {
+    for locks in [true, false] {
+        let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+        let a = start(server.clone(), "tab_aaaaaaaa", None, locks);
+        let b = start(server.clone(), "tab_bbbbbbbb", None, locks);
+        let one_leader = || a.snapshot().is_leader != b.snapshot().is_leader;
+        assert!(
+            wait_for(8_000, one_leader).await,
+            "one leader (web locks: {locks})"
+        );
+
+        // The leader goes away; the other tab takes over.
+        let (leader, follower) = if a.snapshot().is_leader {
+            (a, b)
+        } else {
+            (b, a)
+        };
+        leader.stop();
+        drop(leader);
+        assert!(
+            wait_for(10_000, || follower.snapshot().is_leader).await,
+            "the follower takes over (web locks: {locks})"
+        );
+        follower.stop();
+    }
+}
+
+#[wasm_bindgen_test]
+async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
+    let mut spec = ViewSpec::privileged(&unique("ses"));
+    spec.recording_required = true;
+    spec.consent = "pending";
+    let server = FakeServer::new(spec);
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    assert!(wait_for(2_000, || a.snapshot().state == State::AwaitingConsent).await);
+    a.consent(true);
+    assert!(wait_for(2_000, || is_active(&a) && a.snapshot().is_recording).await);
+
+    let b = start(server.clone(), "tab_bbbbbbbb", None, true);
+    assert!(wait_for(2_000, || is_active(&b) && b.snapshot().is_recording).await);
+    let calls = server.calls();
+    assert!(calls.iter().any(|c| c == "tab:tab_bbbbbbbb:"), "{calls:?}");
+    assert_eq!(
+        calls.iter().filter(|c| c.starts_with("consent:")).count(),
+        1
+    );
+    a.stop();
+    b.stop();
+}

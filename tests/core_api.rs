@@ -1,0 +1,61 @@
+//! Black-box checks of the public core API as the browser layer uses it.
+
+use session_guard::core::{
+    CoreError, Effect, Engine, EngineConfig, PeerBody, PeerMessage, Reason, SessionPolicy,
+    SessionView, State,
+};
+
+const VIEW: &str = r#"{
+  "session_id": "ses_api", "privileged": true, "scopes": ["console:access"],
+  "user": { "id": 7, "username": "ops", "display_name": "Ops" },
+  "issued_at": 1000, "expires_at": 86401000, "idle_timeout_ms": null,
+  "warning_lead_ms": 60000, "keepalive_interval_ms": 60000, "last_activity_at": 1000,
+  "recording": { "required": true, "consent": "pending" }, "server_time": 1000
+}"#;
+
+#[test]
+fn consent_flow_through_the_public_api() {
+    let view = SessionView::from_json(VIEW).expect("contract view");
+    assert_eq!(SessionPolicy::from_view(&view).idle_timeout, Some(900_000));
+    let mut engine = Engine::new(EngineConfig::new("tab_api"));
+    engine.handle_server_view(view, 50);
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    assert_eq!(engine.session_id(), Some("ses_api"));
+    assert_eq!(engine.remaining_ms(50), None);
+    let hello = engine.poll_effect();
+    assert!(matches!(hello, Some(Effect::Broadcast(_))));
+    engine.handle_consent(true, 60);
+    assert_eq!(
+        engine.poll_effect(),
+        Some(Effect::SendConsent { accepted: true })
+    );
+    let Some(Effect::Broadcast(text)) = engine.poll_effect() else {
+        panic!("consent is broadcast");
+    };
+    assert_eq!(
+        PeerMessage::decode(&text, "ses_api").map(|m| m.body).ok(),
+        Some(PeerBody::Consent { accepted: true })
+    );
+    assert!(engine.is_recording());
+    // Local time 60 is server time 1010: 15 minutes of idleness are left.
+    assert_eq!(engine.remaining_ms(60), Some(900_000 - 10));
+}
+
+#[test]
+fn errors_are_values() {
+    assert!(matches!(
+        SessionView::from_json("{}"),
+        Err(CoreError::Json(_))
+    ));
+    assert!(matches!(
+        PeerMessage::decode(
+            r#"{"v":9,"session_id":"s","tab_id":"t","type":"hello"}"#,
+            "s"
+        ),
+        Err(CoreError::PeerRejected(_))
+    ));
+    assert_eq!(
+        Reason::from_wire("remote_terminated").message(None),
+        "An administrator ended your session."
+    );
+}

@@ -1,0 +1,139 @@
+//! A scripted session server for the browser suites.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use session_guard::browser::BrowserError;
+use session_guard::browser::{LocalFuture, SessionReply, SessionServer, TabRegistration};
+use session_guard::core::{Millis, Reason, SessionView};
+
+/// Fields of the session view the tests vary.
+#[derive(Clone)]
+pub struct ViewSpec {
+    pub session_id: String,
+    pub privileged: bool,
+    pub idle_timeout_ms: Option<Millis>,
+    pub warning_lead_ms: Millis,
+    pub lifetime_ms: Millis,
+    pub recording_required: bool,
+    pub consent: &'static str,
+}
+
+impl ViewSpec {
+    /// A privileged session that needs no consent.
+    pub fn privileged(session_id: &str) -> Self {
+        ViewSpec {
+            session_id: session_id.to_string(),
+            privileged: true,
+            idle_timeout_ms: Some(15 * 60_000),
+            warning_lead_ms: 60_000,
+            lifetime_ms: 24 * 3_600_000,
+            recording_required: false,
+            consent: "not_required",
+        }
+    }
+
+    /// The view as the server would send it now.
+    pub fn to_json(&self) -> String {
+        let now = js_sys::Date::now() as Millis;
+        serde_json::json!({
+            "session_id": self.session_id,
+            "user": {"id": 7, "username": "ada", "display_name": "Ada <b>Admin</b>"},
+            "privileged": self.privileged,
+            "scopes": if self.privileged { vec!["console:access"] } else { vec![] },
+            "issued_at": now - 1_000,
+            "expires_at": now - 1_000 + self.lifetime_ms,
+            "idle_timeout_ms": self.idle_timeout_ms,
+            "warning_lead_ms": self.warning_lead_ms,
+            "keepalive_interval_ms": 60_000,
+            "last_activity_at": now,
+            "recording": {"required": self.recording_required, "consent": self.consent},
+            "server_time": now,
+        })
+        .to_string()
+    }
+}
+
+/// A session server scripted by the test: answers from `spec`, or 401 once `ended` is set,
+/// or a network error while `unreachable`; records every call.
+pub struct FakeServer {
+    pub spec: RefCell<ViewSpec>,
+    pub ended: RefCell<Option<Option<String>>>,
+    pub unreachable: Cell<bool>,
+    pub calls: RefCell<Vec<String>>,
+}
+
+impl FakeServer {
+    pub fn new(spec: ViewSpec) -> Rc<Self> {
+        Rc::new(FakeServer {
+            spec: RefCell::new(spec),
+            ended: RefCell::new(None),
+            unreachable: Cell::new(false),
+            calls: RefCell::new(Vec::new()),
+        })
+    }
+
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.borrow().clone()
+    }
+
+    fn reply(&self) -> Result<SessionReply, BrowserError> {
+        if self.unreachable.get() {
+            return Err(BrowserError::Network("scripted outage".to_string()));
+        }
+        if let Some(reason) = self.ended.borrow().clone() {
+            return Ok(SessionReply::Ended(reason.map(|r| Reason::from_wire(&r))));
+        }
+        let view = SessionView::from_json(&self.spec.borrow().to_json())
+            .map_err(|e| BrowserError::InvalidResponse(e.to_string()))?;
+        Ok(SessionReply::View(view))
+    }
+}
+
+impl SessionServer for FakeServer {
+    fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        self.calls.borrow_mut().push("fetch".to_string());
+        let reply = self.reply();
+        Box::pin(async move { reply })
+    }
+
+    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        self.calls.borrow_mut().push(format!("activity:{idle_ms}"));
+        let reply = self.reply();
+        Box::pin(async move { reply })
+    }
+
+    fn send_consent(
+        &self,
+        accepted: bool,
+    ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
+        self.calls.borrow_mut().push(format!("consent:{accepted}"));
+        if accepted {
+            self.spec.borrow_mut().consent = "accepted";
+            let reply = self.reply().map(Some);
+            Box::pin(async move { reply })
+        } else {
+            *self.ended.borrow_mut() = Some(Some("consent_declined".to_string()));
+            Box::pin(async move { Ok(None) })
+        }
+    }
+
+    fn end_session(&self, reason: &Reason) {
+        self.calls
+            .borrow_mut()
+            .push(format!("logout:{}", reason.wire_name()));
+    }
+
+    fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
+        self.calls.borrow_mut().push(format!(
+            "tab:{}:{}",
+            tab.tab_id,
+            tab.opener_tab_id.clone().unwrap_or_default()
+        ));
+        Box::pin(async { Ok(()) })
+    }
+
+    fn events_url(&self) -> Option<String> {
+        None
+    }
+}

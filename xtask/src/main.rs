@@ -1,0 +1,190 @@
+//! Project tasks for session-guard.
+//!
+//! - `cargo xtask demo [--addr HOST:PORT] [-- SERVER_ARGS...]`: installs what is missing,
+//!   builds the console with trunk and serves it with the reference server.
+//! - `cargo xtask test`: installs what is missing, then runs every check and test suite and
+//!   ends with one line `N passed, N failed`.
+//!
+//! Every install step looks first and installs only what is absent, so both commands are
+//! safe to run again and again on a fresh or a prepared machine.
+
+mod run;
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+use run::Suite;
+
+const USAGE: &str = "usage: cargo xtask <demo|test> [options]
+  demo [--addr HOST:PORT] [-- SERVER_ARGS...]   build the console and serve it with the reference server
+  test [--skip-e2e]                             install what is missing, run every check and test suite";
+
+const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): Admin Console + Dashboard, 15 min idle timeout
+  operator / operator-demo-pass  privileged through the Operators group: Admin Console + Dashboard, 15 min idle timeout
+  viewer   / viewer-demo-pass    not privileged: Dashboard only, no idle timeout";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("demo") => demo(&args[1..]),
+        Some("test") => test(&args[1..]),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("xtask: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The workspace root: xtask lives one level below it.
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+fn demo(args: &[String]) -> Result<ExitCode, String> {
+    let mut addr = "127.0.0.1:8080".to_string();
+    let mut server_args = Vec::new();
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        match arg.as_str() {
+            "--addr" => addr = rest.next().ok_or("--addr needs HOST:PORT")?.clone(),
+            "--" => server_args.extend(rest.by_ref().cloned()),
+            other => return Err(format!("unknown demo option {other}\n{USAGE}")),
+        }
+    }
+    let root = workspace_root();
+    let toolbox = tools::Toolbox::new(&root)?;
+    toolbox.ensure_build_tools()?;
+    build_console(&root)?;
+    run::status(
+        Command::new("cargo")
+            .args(["build", "--release", "--package", "session-guard-server"])
+            .current_dir(&root),
+    )?;
+    println!("\nSecure Access Console: http://{addr}/\nDemo accounts:\n{DEMO_ACCOUNTS}\nCtrl-C stops the server.\n");
+    // The server handles Ctrl-C itself (graceful shutdown); it shares our terminal's
+    // process group, so the same keypress reaches it.
+    let status = Command::new(root.join("target/release/session-guard-server"))
+        .arg("--addr")
+        .arg(&addr)
+        .arg("--static-dir")
+        .arg(root.join("dist"))
+        .args(&server_args)
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("starting the server: {e}"))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// `trunk build --release` into `dist/`, never downloading a tool.
+fn build_console(root: &Path) -> Result<(), String> {
+    run::status(
+        Command::new("trunk")
+            .args(["build", "--release", "--offline"])
+            .current_dir(root),
+    )
+}
+
+fn test(args: &[String]) -> Result<ExitCode, String> {
+    let mut with_e2e = true;
+    for arg in args {
+        match arg.as_str() {
+            "--skip-e2e" => with_e2e = false,
+            other => return Err(format!("unknown test option {other}\n{USAGE}")),
+        }
+    }
+    let root = workspace_root();
+    let toolbox = tools::Toolbox::new(&root)?;
+    toolbox.ensure_build_tools()?;
+    toolbox.ensure_browsers()?;
+    let e2e_dir = root.join("e2e");
+    let e2e_present = e2e_dir.join("package.json").is_file();
+    if with_e2e && e2e_present {
+        toolbox.ensure_node_packages(&e2e_dir)?;
+    }
+
+    let wasm = "wasm32-unknown-unknown";
+    let mut suite = Suite::new(&root);
+    suite.check("rustfmt", &["cargo", "fmt", "--all", "--check"], &[]);
+    suite.check(
+        "clippy (native)",
+        &[
+            "cargo",
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    );
+    suite.check(
+        "clippy (wasm32)",
+        &[
+            "cargo",
+            "clippy",
+            "--package",
+            "session-guard",
+            "--target",
+            wasm,
+            "--lib",
+            "--bins",
+            "--tests",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    );
+    suite.tests(
+        "native tests",
+        &["cargo", "test", "--workspace", "--all-targets"],
+        &[],
+    );
+    suite.tests("doc tests", &["cargo", "test", "--workspace", "--doc"], &[]);
+    let browser_tests = [
+        "cargo",
+        "test",
+        "--package",
+        "session-guard",
+        "--target",
+        wasm,
+        "--lib",
+        "--tests",
+    ];
+    let chromedriver = toolbox.chromedriver()?;
+    suite.tests(
+        "wasm tests (headless Chromium)",
+        &browser_tests,
+        &[("CHROMEDRIVER", chromedriver.as_str())],
+    );
+    let geckodriver = toolbox.geckodriver()?;
+    suite.tests(
+        "wasm tests (headless Firefox)",
+        &browser_tests,
+        &[("GECKODRIVER", geckodriver.as_str())],
+    );
+    if with_e2e && e2e_present {
+        match build_console(&root) {
+            Ok(()) => suite.tests(
+                "end-to-end (playwright-core, Chromium)",
+                &["npm", "test", "--prefix", "e2e"],
+                &[],
+            ),
+            Err(message) => suite.fail_step("console build for end-to-end", &message),
+        }
+    }
+    Ok(suite.finish())
+}

@@ -1,0 +1,196 @@
+//! Finding and installing the tools the builds and tests need.
+//!
+//! Everything comes from the registries this project may reach: rustup's target, crates.io
+//! (`cargo install`), Debian's packages (`apt-get`) and npm (`npm ci` from a lock file).
+//! Nothing downloads a prebuilt binary or a browser of its own; trunk runs offline and finds
+//! wasm-bindgen and wasm-opt on PATH.
+//!
+//! wasm-opt comes from npm's `binaryen` (pinned in `tools/package.json`): Debian bookworm's
+//! binaryen 108 cannot parse the wasm that current rustc emits.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::run;
+
+/// trunk 0.22 needs a newer rustc than this project's toolchain.
+const TRUNK_VERSION: &str = "0.21.14";
+
+/// What is installed where, and the one-time `apt-get update`.
+pub struct Toolbox {
+    root: PathBuf,
+    cargo_bin: PathBuf,
+    is_root_user: bool,
+    apt_updated: Cell<bool>,
+}
+
+impl Toolbox {
+    /// Puts cargo's bin folder on PATH for everything started later, so a tool installed
+    /// a moment ago is found by trunk and the test runners.
+    pub fn new(root: &Path) -> Result<Self, String> {
+        let cargo_home = std::env::var_os("CARGO_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".cargo")))
+            .ok_or("neither CARGO_HOME nor HOME is set")?;
+        let cargo_bin = cargo_home.join("bin");
+        let npm_bin = root.join("tools/node_modules/.bin");
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+        for dir in [cargo_bin.clone(), npm_bin] {
+            if !dirs.contains(&dir) {
+                dirs.insert(0, dir);
+            }
+        }
+        let joined = std::env::join_paths(dirs).map_err(|e| e.to_string())?;
+        std::env::set_var("PATH", joined);
+        let is_root_user = run::output(Command::new("id").arg("-u"))
+            .map(|uid| uid.trim() == "0")
+            .unwrap_or(false);
+        Ok(Toolbox {
+            root: root.to_path_buf(),
+            cargo_bin,
+            is_root_user,
+            apt_updated: Cell::new(false),
+        })
+    }
+
+    /// wasm32 target, wasm-bindgen-cli matching Cargo.lock, trunk, wasm-opt (npm).
+    pub fn ensure_build_tools(&self) -> Result<(), String> {
+        let targets = run::output(Command::new("rustup").args(["target", "list", "--installed"]))
+            .unwrap_or_default();
+        if !targets
+            .lines()
+            .any(|t| t.trim() == "wasm32-unknown-unknown")
+        {
+            run::status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+        }
+        let bindgen = self.locked_version("wasm-bindgen")?;
+        if !self.has_version("wasm-bindgen", &bindgen) {
+            // Without --locked: the CLI's own lock file pins crates this toolchain may not build.
+            run::status(Command::new("cargo").args([
+                "install",
+                "wasm-bindgen-cli",
+                "--version",
+                &bindgen,
+            ]))?;
+        }
+        if !self.has_version("trunk", TRUNK_VERSION) {
+            run::status(Command::new("cargo").args([
+                "install",
+                "trunk",
+                "--version",
+                TRUNK_VERSION,
+                "--locked",
+            ]))?;
+        }
+        self.ensure_node_packages(&self.root.join("tools"))?;
+        Ok(())
+    }
+
+    /// Chromium with its driver, Firefox ESR, geckodriver.
+    pub fn ensure_browsers(&self) -> Result<(), String> {
+        let mut missing = Vec::new();
+        if find_on_path("chromium").is_none() {
+            missing.push("chromium");
+        }
+        if find_on_path("chromedriver").is_none() {
+            missing.push("chromium-driver");
+        }
+        if find_on_path("firefox-esr").is_none() && find_on_path("firefox").is_none() {
+            missing.push("firefox-esr");
+        }
+        if !missing.is_empty() {
+            self.apt_install(&missing)?;
+        }
+        if find_on_path("geckodriver").is_none() {
+            run::status(Command::new("cargo").args(["install", "geckodriver"]))?;
+        }
+        Ok(())
+    }
+
+    /// Node.js with npm, and the packages of `dir` from its lock file.
+    pub fn ensure_node_packages(&self, dir: &Path) -> Result<(), String> {
+        if find_on_path("npm").is_none() {
+            self.apt_install(&["nodejs", "npm"])?;
+        }
+        if !dir.join("node_modules/.package-lock.json").is_file() {
+            run::status(
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund"])
+                    .current_dir(dir),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// The chromedriver binary, from Debian's chromium-driver.
+    pub fn chromedriver(&self) -> Result<String, String> {
+        find_on_path("chromedriver")
+            .map(|p| p.to_string_lossy().into_owned())
+            .ok_or_else(|| "chromedriver not found".to_string())
+    }
+
+    /// The geckodriver binary, from `cargo install geckodriver`.
+    pub fn geckodriver(&self) -> Result<String, String> {
+        find_on_path("geckodriver")
+            .or_else(|| Some(self.cargo_bin.join("geckodriver")).filter(|p| p.is_file()))
+            .map(|p| p.to_string_lossy().into_owned())
+            .ok_or_else(|| "geckodriver not found".to_string())
+    }
+
+    /// The version of `package` that Cargo.lock resolved.
+    fn locked_version(&self, package: &str) -> Result<String, String> {
+        let lock = std::fs::read_to_string(self.root.join("Cargo.lock"))
+            .map_err(|e| format!("reading Cargo.lock: {e}"))?;
+        let wanted = format!("name = \"{package}\"");
+        let mut lines = lock.lines();
+        while let Some(line) = lines.next() {
+            if line.trim() == wanted {
+                if let Some(version) = lines
+                    .next()
+                    .and_then(|l| l.trim().strip_prefix("version = \""))
+                    .and_then(|v| v.strip_suffix('"'))
+                {
+                    return Ok(version.to_string());
+                }
+            }
+        }
+        Err(format!("{package} is not in Cargo.lock"))
+    }
+
+    /// Whether `tool --version` names exactly `version`.
+    fn has_version(&self, tool: &str, version: &str) -> bool {
+        run::output(Command::new(tool).arg("--version"))
+            .map(|out| out.split_whitespace().any(|word| word == version))
+            .unwrap_or(false)
+    }
+
+    fn apt_install(&self, packages: &[&str]) -> Result<(), String> {
+        if !self.is_root_user {
+            return Err(format!(
+                "missing {}: install with `sudo apt-get install {}` and run again",
+                packages.join(", "),
+                packages.join(" ")
+            ));
+        }
+        if !self.apt_updated.get() {
+            run::status(Command::new("apt-get").args(["update", "-qq"]))?;
+            self.apt_updated.set(true);
+        }
+        run::status(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "-qq"])
+                .args(packages),
+        )
+    }
+}
+
+/// The first executable named `name` on PATH.
+fn find_on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+}
