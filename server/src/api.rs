@@ -94,6 +94,15 @@ pub(crate) async fn login(
         return Err(AppError::Suspended);
     }
 
+    // Rotation: the session this browser held before is replaced, so end it rather than
+    // leave it alive, unreachable, until it times out.
+    if let Some(old_secret) = auth::session_secret(&headers) {
+        let old = db::session_by_token_hash(&inner.db(), &auth::secret_hash(&old_secret))?;
+        if let Some(old) = old.filter(|s| s.ended_at.is_none()) {
+            inner.end_now(&old, Reason::LoggedOut, Some(old.user_id), "logout")?;
+        }
+    }
+
     let secret = auth::new_secret()?;
     let session = SessionRow {
         id: auth::new_session_id()?,

@@ -76,6 +76,25 @@ async fn every_login_rotates_the_secret_and_session() {
 }
 
 #[tokio::test]
+async fn signing_in_again_from_the_same_browser_ends_the_replaced_session() {
+    let t = TestApp::new();
+    let old = t.login("operator").await;
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/login")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::COOKIE, &old)
+        .body(Body::from(
+            json!({ "username": "operator", "password": "operator-demo-pass" }).to_string(),
+        ))
+        .expect("request");
+    let fresh = t.send(req).await;
+    assert_eq!(fresh.status, StatusCode::OK);
+    t.assert_ended(&old, "logged_out").await;
+    t.assert_live(&fresh.cookie()).await;
+}
+
+#[tokio::test]
 async fn secure_cookie_behind_tls_proxy_or_by_flag() {
     let t = TestApp::new();
     let req = Request::builder()
