@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
-use session_guard::browser::{SessionServer, RECORDING_TITLE_PREFIX};
+use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
 use session_guard::core::PolicyOverride;
 use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard};
 use wait::{unique, wait_for};
@@ -59,6 +59,16 @@ fn guarded(
     server: Rc<FakeServer>,
     policy: Option<PolicyOverride>,
 ) -> (web_sys::HtmlElement, impl Drop) {
+    guarded_with_events(server, policy, Vec::new())
+}
+
+/// Mounts a guard listening for `activity_events` (none: the test decides when the user is
+/// active).
+fn guarded_with_events(
+    server: Rc<FakeServer>,
+    policy: Option<PolicyOverride>,
+    activity_events: Vec<String>,
+) -> (web_sys::HtmlElement, impl Drop) {
     let root = container();
     let handle = leptos::mount::mount_to(root.clone(), move || {
         let server: Rc<dyn SessionServer> = server;
@@ -66,7 +76,7 @@ fn guarded(
             <SessionGuard
                 server=server
                 navigate=false
-                activity_events=Vec::new()
+                activity_events=activity_events
                 policy_override=policy.unwrap_or_default()
             >
                 <p id="protected">"Privileged content"</p>
@@ -184,6 +194,37 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
     click(&stay);
     assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
     assert!(find(&root, "#protected").is_some());
+}
+
+#[wasm_bindgen_test]
+async fn the_warning_focusing_its_button_is_not_activity_but_the_user_is() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(6_000),
+        warning_lead: Some(5_000),
+    };
+    let events = DEFAULT_ACTIVITY_EVENTS
+        .iter()
+        .map(|e| e.to_string())
+        .collect();
+    let (root, _handle) = guarded_with_events(server, Some(policy), events);
+    assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
+    // The dialog moved focus to its own button; that must not count as the user.
+    wait::sleep(600).await;
+    assert!(find(&root, "[role=alertdialog]").is_some());
+    // Scrolling inside an element by code is not the user either.
+    let pane = document().create_element("div").expect("div");
+    root.append_child(&pane).expect("append");
+    pane.dispatch_event(&web_sys::Event::new("scroll").expect("event"))
+        .expect("dispatch");
+    wait::sleep(200).await;
+    assert!(find(&root, "[role=alertdialog]").is_some());
+    // A pointer moving is.
+    let window = web_sys::window().expect("window");
+    window
+        .dispatch_event(&web_sys::Event::new("pointermove").expect("event"))
+        .expect("dispatch");
+    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
 }
 
 #[wasm_bindgen_test]

@@ -4,12 +4,17 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
+use wasm_bindgen::JsCast;
 
 use super::BrowserError;
 use crate::core::Millis;
 
-/// The events that count as activity. Listened to on the window in the capture phase, so
-/// events that do not bubble (scroll inside an element, focus) are seen too.
+/// The events that count as activity, listened to on the window in the capture phase.
+///
+/// Focus is deliberately absent: code moves focus too (the idle warning focuses its own
+/// button, which would dismiss it at once), and a user moving focus does so with a key or a
+/// pointer, which count. The user coming back to the tab or window counts as activity
+/// through [`super::PageListeners`].
 pub const DEFAULT_ACTIVITY_EVENTS: &[&str] = &[
     "pointerdown",
     "pointermove",
@@ -17,8 +22,17 @@ pub const DEFAULT_ACTIVITY_EVENTS: &[&str] = &[
     "wheel",
     "touchstart",
     "scroll",
-    "focus",
 ];
+
+/// Whether `event` is the user's doing. `scroll` counts only for the document itself: an
+/// auto-scrolling log pane scrolls by code and must not keep a session alive forever, while
+/// a user scrolling such a pane uses the wheel, touch, keys or a pointer, which count.
+fn is_user_activity(event: &web_sys::Event) -> bool {
+    event.type_() != "scroll"
+        || event
+            .target()
+            .is_some_and(|target| target.has_type::<web_sys::Document>())
+}
 
 /// Passive, throttled activity listeners; dropping it removes them.
 ///
@@ -49,11 +63,11 @@ impl ActivityListener {
             .map(|event| {
                 let last_forwarded = last_forwarded.clone();
                 let on_activity = on_activity.clone();
-                EventListener::new_with_options(&window, event.clone(), options, move |_| {
+                EventListener::new_with_options(&window, event.clone(), options, move |event| {
                     let now = js_sys::Date::now();
                     let since = now - last_forwarded.get();
                     // A negative gap is a clock set back: forward rather than go deaf.
-                    if !(0.0..throttle).contains(&since) {
+                    if !(0.0..throttle).contains(&since) && is_user_activity(event) {
                         last_forwarded.set(now);
                         on_activity();
                     }

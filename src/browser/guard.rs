@@ -12,7 +12,7 @@ use gloo_timers::callback::Timeout;
 use super::{
     current_path, navigate_to_login, now_ms, tab_identity, ActivityListener, BrowserError,
     ChannelKind, DeadlineTimer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
-    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration,
+    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
 };
 use crate::core::{
     Effect, Engine, EngineConfig, LeaderMode, Millis, PolicyOverride, Reason, SessionView, State,
@@ -156,7 +156,16 @@ impl GuardRuntime {
         let weak = Rc::downgrade(&inner);
         *inner.page.borrow_mut() = Some(PageListeners::new(Rc::new({
             let weak = weak.clone();
-            move || Inner::input_weak(&weak, |engine, now| engine.handle_visible(now))
+            move |wake: Wake| {
+                Inner::input_weak(&weak, move |engine, now| {
+                    // Deadlines first: a tab coming back after its session ran out must end,
+                    // not be revived by the user's return.
+                    engine.handle_visible(now);
+                    if wake == Wake::UserReturned {
+                        engine.handle_activity(now);
+                    }
+                })
+            }
         }))?);
         *inner.activity.borrow_mut() = Some(ActivityListener::new(
             &inner.options.activity_events,

@@ -22,7 +22,7 @@ pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, Snapsho
 pub use leader::LeaderLock;
 pub use page::{
     current_path, navigate_to_login, tab_identity, PageListeners, RecordingMarker, TabIdentity,
-    RECORDING_TITLE_PREFIX,
+    Wake, RECORDING_TITLE_PREFIX,
 };
 pub use push::{PushEvent, PushStream};
 pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};

@@ -13,7 +13,17 @@ use super::BrowserError;
 /// Events after which deadlines must be re-checked at once: background tabs get timers
 /// throttled to one a minute or frozen, and a tab restored from the back/forward cache
 /// resumes with stale state.
-const WAKE_EVENTS: &[&str] = &["focus", "pageshow", "online"];
+const WAKE_EVENTS: &[&str] = &["pageshow", "online"];
+
+/// Why the page woke up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The user came back: the tab became visible or the window got focus. Counts as
+    /// activity once deadlines are checked.
+    UserReturned,
+    /// Restored from the back/forward cache or back online.
+    Resumed,
+}
 
 /// Listeners for "the page may have slept"; dropping it removes them.
 pub struct PageListeners {
@@ -21,9 +31,9 @@ pub struct PageListeners {
 }
 
 impl PageListeners {
-    /// Calls `on_wake` when the page becomes visible, gains focus, is restored from the
-    /// back/forward cache or comes back online.
-    pub fn new(on_wake: Rc<dyn Fn()>) -> Result<Self, BrowserError> {
+    /// Calls `on_wake` when the page becomes visible, the window gains focus, the page is
+    /// restored from the back/forward cache or comes back online.
+    pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window
             .document()
@@ -32,16 +42,28 @@ impl PageListeners {
             .iter()
             .map(|event| {
                 let on_wake = on_wake.clone();
-                EventListener::new(&window, *event, move |_| on_wake())
+                EventListener::new(&window, *event, move |_| on_wake(Wake::Resumed))
             })
             .collect();
+        // Window focus only: focus events of elements do not reach a non-capturing window
+        // listener, and code focusing a button is not the user coming back.
+        let focus_wake = on_wake.clone();
+        let focused = window.clone();
+        listeners.push(EventListener::new(&window, "focus", move |event| {
+            let on_window = event
+                .target()
+                .is_some_and(|target| target == *focused.unchecked_ref::<web_sys::EventTarget>());
+            if on_window {
+                focus_wake(Wake::UserReturned);
+            }
+        }));
         let watched = document.clone();
         listeners.push(EventListener::new(
             &document,
             "visibilitychange",
             move |_| {
                 if watched.visibility_state() == web_sys::VisibilityState::Visible {
-                    on_wake();
+                    on_wake(Wake::UserReturned);
                 }
             },
         ));

@@ -63,11 +63,7 @@ fn demo(args: &[String]) -> Result<ExitCode, String> {
     let toolbox = tools::Toolbox::new(&root)?;
     toolbox.ensure_build_tools()?;
     build_console(&root)?;
-    run::status(
-        Command::new("cargo")
-            .args(["build", "--release", "--package", "session-guard-server"])
-            .current_dir(&root),
-    )?;
+    build_server(&root)?;
     println!("\nSecure Access Console: http://{addr}/\nDemo accounts:\n{DEMO_ACCOUNTS}\nCtrl-C stops the server.\n");
     // The server handles Ctrl-C itself (graceful shutdown); it shares our terminal's
     // process group, so the same keypress reaches it.
@@ -92,6 +88,15 @@ fn build_console(root: &Path) -> Result<(), String> {
     run::status(
         Command::new("trunk")
             .args(["build", "--release", "--offline"])
+            .current_dir(root),
+    )
+}
+
+/// The release server binary, `target/release/session-guard-server`.
+fn build_server(root: &Path) -> Result<(), String> {
+    run::status(
+        Command::new("cargo")
+            .args(["build", "--release", "--package", "session-guard-server"])
             .current_dir(root),
     )
 }
@@ -177,13 +182,15 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         &[("GECKODRIVER", geckodriver.as_str())],
     );
     if with_e2e && e2e_present {
-        match build_console(&root) {
+        // The suite drives the release console through the release server it starts itself.
+        let built = build_console(&root).and_then(|()| build_server(&root));
+        match built {
             Ok(()) => suite.tests(
                 "end-to-end (playwright-core, Chromium)",
                 &["npm", "test", "--prefix", "e2e"],
                 &[],
             ),
-            Err(message) => suite.fail_step("console build for end-to-end", &message),
+            Err(message) => suite.fail_step("builds for end-to-end", &message),
         }
     }
     Ok(suite.finish())
