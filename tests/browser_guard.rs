@@ -7,10 +7,13 @@ mod fake_server;
 #[path = "support/wait.rs"]
 mod wait;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use fake_server::{FakeServer, ViewSpec};
-use session_guard::browser::{ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity};
+use session_guard::browser::{
+    BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity,
+};
 use session_guard::core::{PolicyOverride, Reason, State};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsValue;
@@ -23,6 +26,16 @@ fn start(
     tab: &str,
     policy: Option<PolicyOverride>,
     locks: bool,
+) -> GuardRuntime {
+    start_with_hook(server, tab, policy, locks, None)
+}
+
+fn start_with_hook(
+    server: Rc<FakeServer>,
+    tab: &str,
+    policy: Option<PolicyOverride>,
+    locks: bool,
+    before_logout: Option<BeforeLogout>,
 ) -> GuardRuntime {
     let options = GuardOptions {
         server: server as Rc<dyn SessionServer>,
@@ -39,7 +52,7 @@ fn start(
             opener_tab_id: None,
         }),
     };
-    match GuardRuntime::start(options, Box::new(|_| {}), None) {
+    match GuardRuntime::start(options, Box::new(|_| {}), before_logout) {
         Ok(runtime) => runtime,
         Err(error) => panic!("guard did not start: {error}"),
     }
@@ -79,6 +92,35 @@ async fn logout_in_one_tab_ends_the_other() {
     assert_eq!(
         logouts, 1,
         "only the tab where the user signed out tells the server"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_host_saves_drafts_in_every_tab_before_it_leaves() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let saved = Rc::new(RefCell::new(Vec::<(String, Option<String>)>::new()));
+    let hook = |tab: &'static str| -> Option<BeforeLogout> {
+        let saved = saved.clone();
+        Some(Box::new(move |reason: &Reason| {
+            saved
+                .borrow_mut()
+                .push((tab.to_string(), Some(reason.wire_name().to_string())));
+        }))
+    };
+    let a = start_with_hook(server.clone(), "tab_aaaaaaaa", None, true, hook("a"));
+    let b = start_with_hook(server.clone(), "tab_bbbbbbbb", None, true, hook("b"));
+    assert!(wait_for(2_000, || is_active(&a) && is_active(&b)).await);
+    a.logout();
+    assert!(wait_for(2_000, || ended_with(&b, Reason::LoggedOut)).await);
+    let mut calls = saved.borrow().clone();
+    calls.sort();
+    assert_eq!(
+        calls,
+        vec![
+            ("a".to_string(), Some("logged_out".to_string())),
+            ("b".to_string(), Some("logged_out".to_string())),
+        ],
+        "once per tab, before it leaves"
     );
 }
 
