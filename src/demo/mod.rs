@@ -1,6 +1,7 @@
 //! Pages of the demo console. Routing is by path with full page loads: every page load
 //! starts the guard afresh from the server's view, as a console opened in a new tab would.
 
+mod admin;
 mod login;
 mod pages;
 
@@ -37,7 +38,7 @@ pub fn App() -> impl IntoView {
             <SessionGuard login_path="/login">
                 <pages::Shell>
                     {match page {
-                        Route::Admin => view! { <pages::AdminConsole /> }.into_any(),
+                        Route::Admin => view! { <admin::AdminConsole /> }.into_any(),
                         Route::NotFound => view! { <pages::NotFound /> }.into_any(),
                         _ => view! { <pages::Dashboard /> }.into_any(),
                     }}

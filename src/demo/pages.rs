@@ -1,4 +1,5 @@
-//! The signed-in pages: the shell with navigation, the Dashboard and the Admin Console.
+//! The signed-in pages: the shell with navigation and the Dashboard (the Admin Console
+//! lives in `admin`).
 
 use leptos::prelude::*;
 use session_guard::ui::use_session;
@@ -10,6 +11,10 @@ pub fn Shell(
     children: Children,
 ) -> impl IntoView {
     let session = use_session();
+    let current_path = web_sys::window()
+        .map(|w| w.location())
+        .and_then(|l| Some(format!("{}{}", l.pathname().ok()?, l.search().ok()?)))
+        .unwrap_or_else(|| "/dashboard".to_string());
     let name = move || {
         session
             .user
@@ -25,7 +30,11 @@ pub fn Shell(
                 <Show when=move || session.privileged.get()>
                     <a href="/admin">"Admin Console"</a>
                 </Show>
-                <a href="/dashboard" target="_blank">"Open in new tab"</a>
+                // `rel="opener"` makes the browser copy sessionStorage into the new tab, so it
+                // knows which tab opened it; the same path and query keep the navigation context.
+                <a id="open-new-tab" href=current_path target="_blank" rel="opener">
+                    "Open in new tab"
+                </a>
             </nav>
             <span class="user">{name}</span>
             <button type="button" class="sg-secondary" on:click=move |_| session.logout.run(())>
@@ -47,25 +56,48 @@ pub fn Dashboard() -> impl IntoView {
         ),
         None => "Your session has no inactivity timeout.".to_string(),
     };
+    let user = move || {
+        session
+            .user
+            .get()
+            .map(|u| format!("{} ({})", u.display_name, u.username))
+            .unwrap_or_default()
+    };
+    let scopes = Memo::new(move |_| session.snapshot.with(|s| s.scopes.clone()));
     view! {
         <h1>"Dashboard"</h1>
+        <dl class="facts">
+            <dt>"Signed in as"</dt>
+            <dd id="dashboard-user">{user}</dd>
+            <dt>"Privileged"</dt>
+            <dd id="dashboard-privileged">
+                {move || if session.privileged.get() { "Yes" } else { "No" }}
+            </dd>
+            <dt>"Scopes"</dt>
+            <dd id="dashboard-scopes">
+                <Show
+                    when=move || !scopes.with(Vec::is_empty)
+                    fallback=|| view! { <span class="muted">"None"</span> }
+                >
+                    <ul class="chips">
+                        <For
+                            each=move || scopes.get()
+                            key=|s| s.clone()
+                            children=|scope| view! { <li class="chip"><code>{scope}</code></li> }
+                        />
+                    </ul>
+                </Show>
+            </dd>
+            <dt>"Idle limit"</dt>
+            <dd id="dashboard-idle-limit">
+                {move || match session.idle_timeout.get() {
+                    Some(ms) => format!("{} minutes", ms / 60_000),
+                    None => "None".to_string(),
+                }}
+            </dd>
+        </dl>
         <p>{limit}</p>
         <p>"Sessions last at most 24 hours."</p>
-    }
-}
-
-/// Privileged users only; everyone else is told so (the server refuses them anyway).
-#[component]
-pub fn AdminConsole() -> impl IntoView {
-    let session = use_session();
-    view! {
-        <h1>"Admin Console"</h1>
-        <Show
-            when=move || session.privileged.get()
-            fallback=|| view! { <p role="alert">"The Admin Console needs a privileged role."</p> }
-        >
-            <p>"Manage users, roles, groups and sessions."</p>
-        </Show>
     }
 }
 

@@ -1,0 +1,194 @@
+// Shared pieces of the end-to-end suite: a reference server per scenario (with the timing
+// the scenario needs), Debian's Chromium through playwright-core, sign-in helpers, and
+// screenshots of every open tab when a scenario fails.
+
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const serverBinary = join(root, 'target', 'release', 'session-guard-server');
+const distDir = join(root, 'dist');
+export const artifactsDir = join(root, 'e2e', 'artifacts');
+
+// Ports 8200-8299 belong to this suite; each scenario takes the next one.
+let nextPort = 8200 + (process.pid % 50);
+
+export const ACCOUNTS = {
+  admin: 'admin-demo-pass',
+  operator: 'operator-demo-pass',
+  viewer: 'viewer-demo-pass',
+};
+
+/** Starts the reference server on a fresh database with `flags`; resolves once it listens. */
+export async function startServer(flags = {}) {
+  for (const path of [serverBinary, join(distDir, 'index.html')]) {
+    if (!existsSync(path)) {
+      throw new Error(`${path} is missing: run \`cargo xtask test\`, which builds it first`);
+    }
+  }
+  const port = nextPort++;
+  const dataDir = mkdtempSync(join(tmpdir(), 'sg-e2e-'));
+  const args = [
+    '--addr', `127.0.0.1:${port}`,
+    '--db', join(dataDir, 'e2e.sqlite'),
+    '--static-dir', distDir,
+    '--fast-password-hashing',
+  ];
+  for (const [flag, value] of Object.entries(flags)) {
+    args.push(`--${flag}`, String(value));
+  }
+  const child = spawn(serverBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  await new Promise((resolveListening, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
+    const watch = (chunk) => {
+      output += chunk;
+      if (output.includes('listening on')) {
+        clearTimeout(timer);
+        resolveListening();
+      }
+    };
+    child.stdout.on('data', watch);
+    child.stderr.on('data', watch);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited with ${code}:\n${output}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  return {
+    url: `http://127.0.0.1:${port}`,
+    async stop() {
+      if (child.exitCode === null) {
+        child.kill('SIGINT');
+        await new Promise((done) => {
+          const force = setTimeout(() => child.kill('SIGKILL'), 5_000);
+          child.on('exit', () => {
+            clearTimeout(force);
+            done();
+          });
+        });
+      }
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Headless Debian Chromium, with the flags this machine's closed network needs. */
+export async function launchBrowser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-dev-shm-usage',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--disable-quic',
+      '--no-first-run',
+    ],
+  });
+}
+
+/**
+ * Runs `body` with a server and a browser; on failure saves a screenshot of every open tab
+ * under e2e/artifacts/ before rethrowing, and always stops what it started.
+ */
+export async function scenario(name, serverFlags, body) {
+  const server = await startServer(serverFlags);
+  const browser = await launchBrowser();
+  try {
+    await body({ server, browser });
+  } catch (error) {
+    mkdirSync(artifactsDir, { recursive: true });
+    const safe = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+    let n = 0;
+    for (const context of browser.contexts()) {
+      for (const page of context.pages()) {
+        n += 1;
+        await page
+          .screenshot({ path: join(artifactsDir, `${safe}-${n}.png`), fullPage: true })
+          .catch(() => {});
+      }
+    }
+    throw error;
+  } finally {
+    await browser.close().catch(() => {});
+    await server.stop();
+  }
+}
+
+/** Signs `user` in on `page` (at `path`, following the login redirect) and answers consent. */
+export async function signIn(
+  page,
+  server,
+  user,
+  { path = '/dashboard', consent = 'accept', password = ACCOUNTS[user] } = {},
+) {
+  await page.goto(`${server.url}${path}`);
+  await page.waitForURL(/\/login\?/);
+  await page.getByLabel('Username').fill(user);
+  await page.getByLabel('Password').fill(password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL((url) => !url.pathname.startsWith('/login'));
+  if (consent === 'accept') {
+    await page.getByRole('button', { name: 'Accept and continue' }).click();
+  } else if (consent === 'decline') {
+    await page.getByRole('button', { name: 'Decline' }).click();
+  }
+}
+
+/** Opens another tab of the same browser context (same cookies, same channel). */
+export async function openTab(context, server, path = '/dashboard') {
+  const page = await context.newPage();
+  await page.goto(`${server.url}${path}`);
+  return page;
+}
+
+/** Waits for the tab to land on the login page with `reason`; returns the notice text. */
+export async function expectLoggedOut(page, reason, timeout = 5_000) {
+  await page.waitForURL(
+    (url) => url.pathname === '/login' && url.searchParams.get('reason') === reason,
+    { timeout },
+  );
+  const notice = page.locator('.sg-notice[role=alert]');
+  await notice.waitFor({ timeout });
+  return notice.innerText();
+}
+
+/** A small pointer movement: user activity as the browser reports it. */
+export async function wiggle(page) {
+  const x = 100 + Math.floor(Math.random() * 200);
+  const y = 100 + Math.floor(Math.random() * 200);
+  await page.mouse.move(x, y);
+  await page.mouse.move(x + 5, y + 5);
+}
+
+/** Calls the admin API from `context` (an admin's signed-in browser context). */
+export async function adminCall(context, server, method, path, body = {}) {
+  const response = await context.request.fetch(`${server.url}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    data: method === 'GET' ? undefined : JSON.stringify(body),
+  });
+  const text = await response.text();
+  if (!response.ok()) {
+    throw new Error(`${method} ${path}: ${response.status()} ${text}`);
+  }
+  return text ? JSON.parse(text) : null;
+}
+
+/** An admin's own browser context, signed in, for admin actions. */
+export async function adminContext(browser, server) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  await signIn(page, server, 'admin');
+  return { context, page };
+}
+
+export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));

@@ -1,0 +1,69 @@
+// Recording consent, and the recording marks in every tab of a session.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { adminCall, expectLoggedOut, openTab, scenario, signIn } from '../lib/harness.js';
+
+const REC = '● REC ';
+
+test('declining recording starts no session', () =>
+  scenario('consent decline', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, server, 'operator', { consent: 'decline' });
+    const notice = await expectLoggedOut(page, 'consent_declined');
+    assert.match(notice, /recording was declined/);
+    // Nothing protected was ever shown, and the session is really gone.
+    await page.goto(`${server.url}/dashboard`);
+    await page.waitForURL(/\/login\?/);
+    assert.equal(await page.locator('h1', { hasText: 'Dashboard' }).count(), 0);
+  }));
+
+test('the consent dialog holds back protected content until accepted', () =>
+  scenario('consent gate', {}, async ({ server, browser }) => {
+    const page = await (await browser.newContext()).newPage();
+    await signIn(page, server, 'operator', { consent: 'none' });
+    const dialog = page.getByRole('dialog');
+    await dialog.waitFor();
+    assert.equal(await dialog.getAttribute('aria-modal'), 'true');
+    assert.match(await dialog.innerText(), /will be recorded/);
+    assert.equal(await page.getByRole('heading', { name: 'Dashboard' }).count(), 0);
+    await page.keyboard.press('Escape');
+    await page.mouse.click(5, 5);
+    assert.equal(await dialog.isVisible(), true, 'Escape and outside clicks do not dismiss');
+    await page.getByRole('button', { name: 'Accept and continue' }).click();
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+  }));
+
+test('every tab shows the recording badge and title, including one opened from a link', () =>
+  scenario('recording in every tab', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const first = await context.newPage();
+    await signIn(first, server, 'operator');
+    const second = await openTab(context, server, '/dashboard');
+    const [linked] = await Promise.all([
+      context.waitForEvent('page'),
+      first.getByRole('link', { name: 'Open in new tab' }).click(),
+    ]);
+    await linked.waitForLoadState();
+    for (const page of [first, second, linked]) {
+      const badge = page.locator('.sg-recording[role=status]');
+      await badge.waitFor();
+      assert.match(await badge.innerText(), /Recording/);
+      assert.equal(await page.getByRole('dialog').count(), 0, 'consent is asked once per session');
+      await page.waitForFunction((prefix) => document.title.startsWith(prefix), REC);
+      const icon = await page.locator('link[rel~=icon]').getAttribute('href');
+      assert.ok(icon.startsWith('data:image/svg+xml'), icon);
+    }
+    // Each tab is its own recorded sub-session; the linked one knows its opener.
+    const admin = await browser.newContext();
+    await signIn(await admin.newPage(), server, 'admin');
+    const sessions = await adminCall(admin, server, 'GET', '/api/admin/sessions');
+    const operator = sessions.find((s) => s.username === 'operator');
+    assert.ok(operator, JSON.stringify(sessions));
+    assert.equal(operator.tabs.length, 3, JSON.stringify(operator.tabs));
+    assert.ok(
+      operator.tabs.some((t) => t.opener_tab_id),
+      `the linked tab names its opener: ${JSON.stringify(operator.tabs)}`,
+    );
+  }));

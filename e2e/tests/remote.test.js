@@ -1,0 +1,101 @@
+// Endings decided elsewhere: sign-out in another tab, an administrator ending sessions,
+// suspension.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  adminCall,
+  adminContext,
+  expectLoggedOut,
+  openTab,
+  scenario,
+  signIn,
+} from '../lib/harness.js';
+
+async function userTabs(browser, server, user, count = 2) {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await signIn(first, server, user);
+  const pages = [first];
+  for (let i = 1; i < count; i += 1) {
+    const page = await openTab(context, server);
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    pages.push(page);
+  }
+  return { context, pages };
+}
+
+/** Waits until every tab shows the login page for `reason`; returns the slowest time. */
+async function allLoggedOut(pages, reason, since) {
+  const times = await Promise.all(
+    pages.map(async (page) => {
+      await expectLoggedOut(page, reason);
+      return Date.now() - since;
+    }),
+  );
+  return Math.max(...times);
+}
+
+test('signing out in one tab signs out every tab', () =>
+  scenario('logout everywhere', {}, async ({ server, browser }) => {
+    const { pages } = await userTabs(browser, server, 'operator', 3);
+    await pages[1].getByRole('button', { name: 'Sign out' }).click();
+    for (const page of pages) {
+      assert.match(await expectLoggedOut(page, 'logged_out'), /signed out/);
+    }
+  }));
+
+test('an administrator ending a session reaches every tab within a second', () =>
+  scenario('remote terminate', {}, async ({ server, browser }) => {
+    const { pages } = await userTabs(browser, server, 'operator', 2);
+    const admin = await adminContext(browser, server);
+    await admin.page.goto(`${server.url}/admin`);
+    const row = admin.page.locator('#sessions tr[data-username="operator"]');
+    await row.first().waitFor();
+    const started = Date.now();
+    await row.first().locator('button.terminate').click();
+    const slowest = await allLoggedOut(pages, 'remote_terminated', started);
+    assert.ok(slowest < 1_000, `every tab on the login page after ${slowest} ms`);
+    assert.match(await pages[0].locator('.sg-notice').innerText(), /administrator ended your session/);
+  }));
+
+test('the emergency panel ends every session of a user', () =>
+  scenario('emergency terminate', {}, async ({ server, browser }) => {
+    const one = await userTabs(browser, server, 'operator', 1);
+    const two = await userTabs(browser, server, 'operator', 1);
+    const admin = await adminContext(browser, server);
+    await admin.page.goto(`${server.url}/admin`);
+    const users = await adminCall(admin.context, server, 'GET', '/api/admin/users');
+    const operator = users.find((u) => u.username === 'operator');
+    await admin.page.locator('#emergency-user').selectOption(String(operator.id));
+    await admin.page.locator('#emergency-terminate').click();
+    const started = Date.now();
+    await admin.page.locator('#emergency-confirm').click();
+    const slowest = await allLoggedOut([...one.pages, ...two.pages], 'remote_terminated', started);
+    assert.ok(slowest < 1_000, `${slowest} ms`);
+    assert.match(await admin.page.locator('#emergency-result').innerText(), /2/);
+  }));
+
+test('a suspended user is signed out at once and refused at sign-in', () =>
+  scenario('suspension', {}, async ({ server, browser }) => {
+    const { pages } = await userTabs(browser, server, 'operator', 2);
+    const admin = await adminContext(browser, server);
+    const users = await adminCall(admin.context, server, 'GET', '/api/admin/users');
+    const operator = users.find((u) => u.username === 'operator');
+    await adminCall(admin.context, server, 'POST', `/api/admin/users/${operator.id}/suspend`);
+    for (const page of pages) {
+      assert.match(await expectLoggedOut(page, 'suspended'), /suspended/);
+    }
+    const page = pages[0];
+    await page.getByLabel('Username').fill('operator');
+    await page.getByLabel('Password').fill('operator-demo-pass');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    const refusal = page.locator('.form-error[role=alert]');
+    await refusal.waitFor();
+    assert.match(await refusal.innerText(), /suspended/);
+    assert.equal(new URL(page.url()).pathname, '/login');
+
+    await adminCall(admin.context, server, 'POST', `/api/admin/users/${operator.id}/unsuspend`);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.waitForURL((url) => url.pathname === '/dashboard');
+  }));

@@ -1,0 +1,352 @@
+//! Client for the admin API of `docs/CONTRACT.md` (scope `admin:manage`).
+
+use gloo_net::http::{Request, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Longer server messages are replaced by a generic one: a message is for a person to read
+/// in a small alert, not a place to dump a stack trace.
+const MAX_MESSAGE_LEN: usize = 300;
+
+/// Why an admin request failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiError {
+    /// `403`: the signed-in user lacks the `admin:manage` scope.
+    Forbidden,
+    /// `401`: the session has ended (the guard sends the tab to the login page).
+    Unauthenticated,
+    /// Anything else, with the text to show.
+    Failed(String),
+}
+
+/// One registered browser tab of a session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Tab {
+    /// The tab's id.
+    pub tab_id: String,
+    /// The tab it was opened from, if any.
+    pub opener_tab_id: Option<String>,
+    /// When it registered (epoch ms).
+    pub registered_at: i64,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Session {
+    /// Public session id.
+    pub session_id: String,
+    /// Whose session it is.
+    pub username: String,
+    /// Sign-in time (epoch ms).
+    pub issued_at: i64,
+    /// End of the absolute lifetime (epoch ms).
+    pub expires_at: i64,
+    /// Last activity the server knows of (epoch ms).
+    pub last_activity_at: i64,
+    /// `not_required`, `pending` or `accepted`.
+    pub recording_consent: String,
+    /// The session's registered tabs.
+    pub tabs: Vec<Tab>,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct User {
+    /// Server id.
+    pub id: i64,
+    /// Login name.
+    pub username: String,
+    /// Name shown in the UI.
+    pub display_name: String,
+    /// Whether sign-in is refused.
+    pub suspended: bool,
+    /// Whether the user holds any scope.
+    pub privileged: bool,
+    /// Directly assigned role ids.
+    pub roles: Vec<i64>,
+    /// Ids of the groups the user is a member of.
+    pub groups: Vec<i64>,
+}
+
+/// A role and its scopes.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Role {
+    /// Server id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Scopes the role grants.
+    pub scopes: Vec<String>,
+}
+
+/// A group, its members and its roles.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Group {
+    /// Server id.
+    pub id: i64,
+    /// Unique name.
+    pub name: String,
+    /// Member user ids.
+    pub members: Vec<i64>,
+    /// Role ids every member holds.
+    pub roles: Vec<i64>,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct AuditEntry {
+    /// Server id, increasing.
+    pub id: i64,
+    /// When it happened (epoch ms).
+    pub at: i64,
+    /// Who did it; `None` when the server itself acted.
+    pub actor_user_id: Option<i64>,
+    /// What happened (`login`, `admin_user_suspended`, ...).
+    pub kind: String,
+    /// The session concerned, if any.
+    pub session_id: Option<String>,
+    /// The tab concerned, if any.
+    pub tab_id: Option<String>,
+    /// Details, a JSON object.
+    pub detail: Value,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    message: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Terminated {
+    terminated: u64,
+}
+
+#[derive(Serialize)]
+struct Empty {}
+
+#[derive(Serialize)]
+struct NewUser<'a> {
+    username: &'a str,
+    display_name: &'a str,
+    password: &'a str,
+}
+
+#[derive(Serialize)]
+struct NewRole<'a> {
+    name: &'a str,
+    scopes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct NewScope<'a> {
+    scope: &'a str,
+}
+
+#[derive(Serialize)]
+struct NewGroup<'a> {
+    name: &'a str,
+}
+
+/// Ids and scopes go into paths; encoding keeps any character from changing the route.
+fn segment(value: &str) -> String {
+    String::from(js_sys::encode_uri_component(value))
+}
+
+async fn error_of(response: Response) -> ApiError {
+    match response.status() {
+        401 => return ApiError::Unauthenticated,
+        403 => return ApiError::Forbidden,
+        _ => {}
+    }
+    let status = response.status();
+    let message = response
+        .json::<ErrorBody>()
+        .await
+        .ok()
+        .and_then(|body| body.message)
+        .filter(|m| !m.trim().is_empty() && m.len() <= MAX_MESSAGE_LEN);
+    ApiError::Failed(message.unwrap_or_else(|| format!("The request failed (HTTP {status}).")))
+}
+
+async fn send(request: Result<Request, gloo_net::Error>) -> Result<Response, ApiError> {
+    let request =
+        request.map_err(|_| ApiError::Failed("The request could not be built.".into()))?;
+    let response = request.send().await.map_err(|_| {
+        ApiError::Failed("The server cannot be reached. Try again in a moment.".into())
+    })?;
+    if response.ok() {
+        Ok(response)
+    } else {
+        Err(error_of(response).await)
+    }
+}
+
+async fn parse<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
+    response
+        .json::<T>()
+        .await
+        .map_err(|_| ApiError::Failed("The server sent an unexpected response.".into()))
+}
+
+async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
+    parse(send(Request::get(url).build()).await?).await
+}
+
+async fn post<B: Serialize>(url: &str, body: &B) -> Result<Response, ApiError> {
+    send(Request::post(url).json(body)).await
+}
+
+/// The contract wants `Content-Type: application/json` on every state-changing request
+/// (the CSRF defence), so even a bodiless `DELETE` sends `{}`.
+async fn delete(url: &str) -> Result<Response, ApiError> {
+    send(Request::delete(url).json(&Empty {})).await
+}
+
+/// Live sessions.
+pub async fn sessions() -> Result<Vec<Session>, ApiError> {
+    get("/api/admin/sessions").await
+}
+
+/// Ends one session with `remote_terminated`.
+pub async fn terminate_session(session_id: String) -> Result<(), ApiError> {
+    delete(&format!("/api/admin/sessions/{}", segment(&session_id))).await?;
+    Ok(())
+}
+
+/// Ends every session of a user; returns how many were live.
+pub async fn terminate_user_sessions(user_id: i64) -> Result<u64, ApiError> {
+    let response = post(
+        &format!("/api/admin/users/{user_id}/terminate-sessions"),
+        &Empty {},
+    )
+    .await?;
+    Ok(parse::<Terminated>(response).await?.terminated)
+}
+
+/// Every user.
+pub async fn users() -> Result<Vec<User>, ApiError> {
+    get("/api/admin/users").await
+}
+
+/// Creates a user.
+pub async fn create_user(
+    username: String,
+    display_name: String,
+    password: String,
+) -> Result<(), ApiError> {
+    let body = NewUser {
+        username: &username,
+        display_name: &display_name,
+        password: &password,
+    };
+    post("/api/admin/users", &body).await?;
+    Ok(())
+}
+
+/// Suspends (`true`) or unsuspends a user.
+pub async fn set_suspended(user_id: i64, suspended: bool) -> Result<(), ApiError> {
+    let action = if suspended { "suspend" } else { "unsuspend" };
+    post(&format!("/api/admin/users/{user_id}/{action}"), &Empty {}).await?;
+    Ok(())
+}
+
+/// Assigns (`true`) or unassigns a role directly to a user.
+pub async fn set_user_role(user_id: i64, role_id: i64, assigned: bool) -> Result<(), ApiError> {
+    link(
+        &format!("/api/admin/users/{user_id}/roles/{role_id}"),
+        assigned,
+    )
+    .await
+}
+
+/// Every role.
+pub async fn roles() -> Result<Vec<Role>, ApiError> {
+    get("/api/admin/roles").await
+}
+
+/// Creates a role.
+pub async fn create_role(name: String, scopes: Vec<String>) -> Result<(), ApiError> {
+    let body = NewRole {
+        name: &name,
+        scopes: &scopes,
+    };
+    post("/api/admin/roles", &body).await?;
+    Ok(())
+}
+
+/// Deletes a role.
+pub async fn delete_role(role_id: i64) -> Result<(), ApiError> {
+    delete(&format!("/api/admin/roles/{role_id}")).await?;
+    Ok(())
+}
+
+/// Adds a scope to a role.
+pub async fn add_scope(role_id: i64, scope: String) -> Result<(), ApiError> {
+    post(
+        &format!("/api/admin/roles/{role_id}/scopes"),
+        &NewScope { scope: &scope },
+    )
+    .await?;
+    Ok(())
+}
+
+/// Removes a scope from a role.
+pub async fn remove_scope(role_id: i64, scope: String) -> Result<(), ApiError> {
+    delete(&format!(
+        "/api/admin/roles/{role_id}/scopes/{}",
+        segment(&scope)
+    ))
+    .await?;
+    Ok(())
+}
+
+/// Every group.
+pub async fn groups() -> Result<Vec<Group>, ApiError> {
+    get("/api/admin/groups").await
+}
+
+/// Creates a group.
+pub async fn create_group(name: String) -> Result<(), ApiError> {
+    post("/api/admin/groups", &NewGroup { name: &name }).await?;
+    Ok(())
+}
+
+/// Deletes a group.
+pub async fn delete_group(group_id: i64) -> Result<(), ApiError> {
+    delete(&format!("/api/admin/groups/{group_id}")).await?;
+    Ok(())
+}
+
+/// Adds (`true`) or removes a group member.
+pub async fn set_member(group_id: i64, user_id: i64, member: bool) -> Result<(), ApiError> {
+    link(
+        &format!("/api/admin/groups/{group_id}/members/{user_id}"),
+        member,
+    )
+    .await
+}
+
+/// Assigns (`true`) or unassigns a role to a group.
+pub async fn set_group_role(group_id: i64, role_id: i64, assigned: bool) -> Result<(), ApiError> {
+    link(
+        &format!("/api/admin/groups/{group_id}/roles/{role_id}"),
+        assigned,
+    )
+    .await
+}
+
+/// The newest audit entries first.
+pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
+    get(&format!("/api/admin/audit?limit={limit}")).await
+}
+
+/// The link endpoints share one shape: `POST` adds, `DELETE` removes.
+async fn link(url: &str, present: bool) -> Result<(), ApiError> {
+    if present {
+        post(url, &Empty {}).await?;
+    } else {
+        delete(url).await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,393 @@
+//! The Admin Console: live sessions, the emergency panel, users, roles, groups and the
+//! audit log, over the admin API (scope `admin:manage`).
+//!
+//! Every server string is rendered as text (never as HTML), and nothing here unwraps
+//! server data: a panic in wasm takes the whole page down, guard included.
+
+mod api;
+mod audit;
+mod groups;
+mod roles;
+mod sessions;
+mod users;
+
+use std::future::Future;
+
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use session_guard::ui::use_session;
+
+use api::ApiError;
+
+/// How many audit entries the log shows.
+const AUDIT_LIMIT: u32 = 100;
+
+/// Shown instead of the console when the server answers `403`.
+const FORBIDDEN: &str = "Your account is privileged but lacks the admin:manage scope, so it \
+                         cannot manage sessions, users, roles or groups. Ask an administrator \
+                         for the Administrator role.";
+
+/// Shown when the server answers `401`; the guard is already on its way to the login page.
+const ENDED: &str = "Your session has ended. Sign in again to continue.";
+
+/// One list the console shows, as the server last answered it.
+pub struct List<T: Send + Sync + 'static> {
+    /// The items of the latest answer.
+    pub items: RwSignal<Vec<T>>,
+    /// Whether any answer arrived yet.
+    pub loaded: RwSignal<bool>,
+    /// Why the latest load failed.
+    pub error: RwSignal<Option<String>>,
+    /// Numbers the loads, so that a slow older answer cannot overwrite a newer one.
+    ticket: StoredValue<u64>,
+}
+
+// Derived impls would demand `T: Copy`; the signals are handles and copy regardless.
+impl<T: Send + Sync + 'static> Clone for List<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: Send + Sync + 'static> Copy for List<T> {}
+
+impl<T: Send + Sync + 'static> List<T> {
+    fn new() -> Self {
+        List {
+            items: RwSignal::new(Vec::new()),
+            loaded: RwSignal::new(false),
+            error: RwSignal::new(None),
+            ticket: StoredValue::new(0),
+        }
+    }
+
+    /// Replaces the items with the answer of `fetch`, unless a newer load started since.
+    fn load(
+        self,
+        denied: RwSignal<Option<String>>,
+        fetch: impl Future<Output = Result<Vec<T>, ApiError>> + 'static,
+    ) {
+        let Some(ticket) = self.ticket.try_update_value(|t| {
+            *t += 1;
+            *t
+        }) else {
+            return;
+        };
+        spawn_local(async move {
+            let result = fetch.await;
+            if self.ticket.try_get_value() != Some(ticket) {
+                return;
+            }
+            match result {
+                Ok(items) => {
+                    self.items.try_set(items);
+                    self.error.try_set(None);
+                }
+                Err(error) => {
+                    self.error.try_set(explain(denied, error));
+                }
+            }
+            self.loaded.try_set(true);
+        });
+    }
+}
+
+/// Turns a failure into the text a section shows. `401` and `403` are not a section's
+/// problem: they replace the whole console with one clear message instead.
+fn explain(denied: RwSignal<Option<String>>, error: ApiError) -> Option<String> {
+    match error {
+        ApiError::Forbidden => {
+            denied.try_set(Some(FORBIDDEN.to_string()));
+            None
+        }
+        ApiError::Unauthenticated => {
+            denied.try_set(Some(ENDED.to_string()));
+            None
+        }
+        ApiError::Failed(message) => Some(message),
+    }
+}
+
+/// The state of one section's actions.
+#[derive(Clone, Copy)]
+pub struct Panel {
+    /// How many actions are on their way. Buttons stay enabled meanwhile: disabling the
+    /// clicked button would throw keyboard focus back to the top of the page.
+    pub pending: RwSignal<u32>,
+    /// Why the last action failed.
+    pub error: RwSignal<Option<String>>,
+    /// What the last action did.
+    pub notice: RwSignal<String>,
+}
+
+impl Panel {
+    /// A panel with nothing going on.
+    fn new() -> Self {
+        Panel {
+            pending: RwSignal::new(0),
+            error: RwSignal::new(None),
+            notice: RwSignal::new(String::new()),
+        }
+    }
+
+    /// For `aria-busy` on the panel's section, tracked.
+    pub fn busy(self) -> String {
+        (self.pending.get() > 0).to_string()
+    }
+}
+
+/// Everything the sections share: the lists and whether the console may be used at all.
+#[derive(Clone, Copy)]
+pub struct Console {
+    /// Set once the server refused the console (`403`) or the session ended (`401`).
+    pub denied: RwSignal<Option<String>>,
+    /// Live sessions.
+    pub sessions: List<api::Session>,
+    /// Users.
+    pub users: List<api::User>,
+    /// Roles.
+    pub roles: List<api::Role>,
+    /// Groups.
+    pub groups: List<api::Group>,
+    /// The newest audit entries.
+    pub audit: List<api::AuditEntry>,
+}
+
+impl Console {
+    fn new() -> Self {
+        Console {
+            denied: RwSignal::new(None),
+            sessions: List::new(),
+            users: List::new(),
+            roles: List::new(),
+            groups: List::new(),
+            audit: List::new(),
+        }
+    }
+
+    /// Reloads the live sessions.
+    pub fn refresh_sessions(self) {
+        self.sessions.load(self.denied, api::sessions());
+    }
+
+    /// Reloads the users.
+    pub fn refresh_users(self) {
+        self.users.load(self.denied, api::users());
+    }
+
+    /// Reloads the roles.
+    pub fn refresh_roles(self) {
+        self.roles.load(self.denied, api::roles());
+    }
+
+    /// Reloads the groups.
+    pub fn refresh_groups(self) {
+        self.groups.load(self.denied, api::groups());
+    }
+
+    /// Reloads the audit log.
+    pub fn refresh_audit(self) {
+        self.audit.load(self.denied, api::audit(AUDIT_LIMIT));
+    }
+
+    /// Reloads every list.
+    pub fn refresh_all(self) {
+        self.refresh_sessions();
+        self.refresh_users();
+        self.refresh_roles();
+        self.refresh_groups();
+        self.refresh_audit();
+    }
+
+    /// Runs one admin action for `panel`, shows its error there, then reloads every list:
+    /// any change can end sessions (the server recomputes privilege), rename what a list
+    /// shows by id, and always writes to the audit log.
+    pub fn act(self, panel: Panel, action: impl Future<Output = Result<(), ApiError>> + 'static) {
+        panel.pending.update(|n| *n += 1);
+        panel.error.set(None);
+        panel.notice.set(String::new());
+        spawn_local(async move {
+            let outcome = action.await;
+            panel.pending.try_update(|n| *n = n.saturating_sub(1));
+            if let Err(error) = outcome {
+                panel.error.try_set(explain(self.denied, error));
+            }
+            self.refresh_all();
+        });
+    }
+
+    /// A role's name for display, tracked.
+    pub fn role_name(self, role_id: i64) -> String {
+        self.roles
+            .items
+            .with(|roles| {
+                roles
+                    .iter()
+                    .find(|r| r.id == role_id)
+                    .map(|r| r.name.clone())
+            })
+            .unwrap_or_else(|| format!("role #{role_id}"))
+    }
+
+    /// A group's name for display, tracked.
+    pub fn group_name(self, group_id: i64) -> String {
+        self.groups
+            .items
+            .with(|groups| {
+                groups
+                    .iter()
+                    .find(|g| g.id == group_id)
+                    .map(|g| g.name.clone())
+            })
+            .unwrap_or_else(|| format!("group #{group_id}"))
+    }
+
+    /// A user's login name for display, tracked.
+    pub fn username(self, user_id: i64) -> String {
+        self.users
+            .items
+            .with(|users| {
+                users
+                    .iter()
+                    .find(|u| u.id == user_id)
+                    .map(|u| u.username.clone())
+            })
+            .unwrap_or_else(|| format!("user #{user_id}"))
+    }
+}
+
+/// Local time as `YYYY-MM-DD HH:MM:SS`: readable, sortable, the same in every locale.
+pub fn format_time(epoch_ms: i64) -> String {
+    // Beyond this a JavaScript Date is invalid and its getters answer NaN.
+    const MAX_DATE_MS: u64 = 8_640_000_000_000_000;
+    if epoch_ms.unsigned_abs() > MAX_DATE_MS {
+        return "—".to_string();
+    }
+    let date = js_sys::Date::new(&(epoch_ms as f64).into());
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        date.get_full_year(),
+        date.get_month() + 1,
+        date.get_date(),
+        date.get_hours(),
+        date.get_minutes(),
+        date.get_seconds()
+    )
+}
+
+/// A section's heading with its "Refresh" button.
+#[component]
+pub fn SectionHead(
+    /// The heading's id, for the section's `aria-labelledby`.
+    id: &'static str,
+    /// The heading text.
+    title: &'static str,
+    /// Accessible name of the refresh button ("Refresh users").
+    refresh_label: &'static str,
+    /// Reloads the section's list.
+    on_refresh: Callback<()>,
+) -> impl IntoView {
+    view! {
+        <div class="section-head">
+            <h2 id=id>{title}</h2>
+            <button
+                type="button"
+                class="sg-secondary refresh"
+                aria-label=refresh_label
+                on:click=move |_| on_refresh.run(())
+            >
+                "Refresh"
+            </button>
+        </div>
+    }
+}
+
+/// A list's loading, failure and empty states.
+#[component]
+pub fn ListStatus<T: Send + Sync + 'static>(
+    /// The list.
+    list: List<T>,
+    /// What to say when the list is empty.
+    empty_text: &'static str,
+) -> impl IntoView {
+    view! {
+        <Show when=move || list.error.with(Option::is_some)>
+            <p class="form-error" role="alert">{move || list.error.get().unwrap_or_default()}</p>
+        </Show>
+        <Show when=move || !list.loaded.get()>
+            <p class="muted" role="status">"Loading…"</p>
+        </Show>
+        <Show when=move || list.loaded.get() && list.items.with(Vec::is_empty)>
+            <p class="muted">{empty_text}</p>
+        </Show>
+    }
+}
+
+/// A panel's action error and notice.
+#[component]
+pub fn PanelMessages(
+    /// The panel.
+    panel: Panel,
+) -> impl IntoView {
+    view! {
+        <Show when=move || panel.error.with(Option::is_some)>
+            <p class="form-error" role="alert">{move || panel.error.get().unwrap_or_default()}</p>
+        </Show>
+        <p class="notice" role="status">{move || panel.notice.get()}</p>
+    }
+}
+
+/// Privileged users only; everyone else is told so (the server refuses them anyway).
+#[component]
+pub fn AdminConsole() -> impl IntoView {
+    let session = use_session();
+    view! {
+        <h1>"Admin Console"</h1>
+        <Show
+            when=move || session.privileged.get()
+            fallback=|| {
+                view! {
+                    <p class="access-denied" role="alert">
+                        "The Admin Console needs a privileged role."
+                    </p>
+                }
+            }
+        >
+            <Manage />
+        </Show>
+    }
+}
+
+/// The sections, once the user is privileged.
+#[component]
+fn Manage() -> impl IntoView {
+    let console = Console::new();
+    console.refresh_all();
+    view! {
+        <Show
+            when=move || console.denied.with(Option::is_none)
+            fallback=move || {
+                view! {
+                    <p class="access-denied" role="alert">
+                        {move || console.denied.get().unwrap_or_default()}
+                    </p>
+                }
+            }
+        >
+            <nav class="admin-toc" aria-label="Admin Console sections">
+                <a href="#sessions">"Sessions"</a>
+                <a href="#emergency">"Emergency"</a>
+                <a href="#users">"Users"</a>
+                <a href="#roles">"Roles"</a>
+                <a href="#groups">"Groups"</a>
+                <a href="#audit">"Audit log"</a>
+            </nav>
+            <sessions::Sessions console />
+            <sessions::Emergency console />
+            <users::Users console />
+            <roles::Roles console />
+            <groups::Groups console />
+            <audit::Audit console />
+        </Show>
+    }
+}
