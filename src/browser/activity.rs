@@ -24,6 +24,10 @@ pub const DEFAULT_ACTIVITY_EVENTS: &[&str] = &[
     "scroll",
 ];
 
+/// Default spacing of activity reports to the engine: far below any deadline, far above
+/// the rate of pointer events.
+pub const DEFAULT_THROTTLE_MS: Millis = 500;
+
 /// Whether `event` is the user's doing. `scroll` counts only for the document itself: an
 /// auto-scrolling log pane scrolls by code and must not keep a session alive forever, while
 /// a user scrolling such a pane uses the wheel, touch, keys or a pointer, which count.

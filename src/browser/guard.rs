@@ -11,8 +11,9 @@ use gloo_timers::callback::Timeout;
 
 use super::{
     current_path, navigate_to_login, now_ms, tab_identity, ActivityListener, BrowserError,
-    ChannelKind, DeadlineTimer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
-    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
+    ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners, PushEvent,
+    PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
+    TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
     Effect, Engine, EngineConfig, LeaderMode, Millis, PolicyOverride, Reason, SessionView, State,
@@ -53,6 +54,27 @@ pub struct GuardOptions {
     /// This tab's identity; `None` works it out from the page ([`tab_identity`]). Tests
     /// running several guards in one page give each its own.
     pub tab: Option<TabIdentity>,
+}
+
+impl Default for GuardOptions {
+    /// The page's own origin over HTTP, `/login`, the default activity events throttled to
+    /// one report per [`DEFAULT_THROTTLE_MS`], BroadcastChannel and Web Locks where available.
+    fn default() -> Self {
+        GuardOptions {
+            server: Rc::new(HttpSessionServer::new("")),
+            login_path: "/login".to_string(),
+            activity_events: DEFAULT_ACTIVITY_EVENTS
+                .iter()
+                .map(|event| event.to_string())
+                .collect(),
+            throttle_ms: DEFAULT_THROTTLE_MS,
+            policy_override: None,
+            channel: ChannelKind::Auto,
+            use_web_locks: true,
+            navigate: true,
+            tab: None,
+        }
+    }
 }
 
 /// What the UI shows, published after every input that changed it.

@@ -16,7 +16,7 @@ mod push;
 mod server;
 mod timer;
 
-pub use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS};
+pub use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
 pub use channel::{ChannelKind, TabChannel};
 pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
 pub use leader::LeaderLock;

@@ -9,7 +9,7 @@ use send_wrapper::SendWrapper;
 use super::{ConsentModal, IdleWarning, RecordingIndicator};
 use crate::browser::{
     BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer,
-    SessionServer, DEFAULT_ACTIVITY_EVENTS,
+    SessionServer, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{Millis, PolicyOverride, Reason, State, UserView};
 
@@ -17,44 +17,12 @@ use crate::core::{Millis, PolicyOverride, Reason, State, UserView};
 const COUNTDOWN_TICK_MS: u32 = 1_000;
 
 /// Options of [`use_session_guard`].
+#[derive(Default)]
 pub struct UseSessionGuardOptions {
-    /// The session API client.
-    pub server: Rc<dyn SessionServer>,
-    /// Where ended sessions are sent.
-    pub login_path: String,
-    /// DOM events that count as activity.
-    pub activity_events: Vec<String>,
-    /// At most one activity report per this many milliseconds.
-    pub throttle_ms: Millis,
-    /// Shorter limits for tests and demos; never lengthens the server's.
-    pub policy_override: Option<PolicyOverride>,
-    /// The cross-tab transport.
-    pub channel: ChannelKind,
-    /// Elect the keepalive leader with Web Locks where available.
-    pub use_web_locks: bool,
-    /// Navigate to the login page when the session ends.
-    pub navigate: bool,
+    /// How the guard talks to the server and the other tabs, and what counts as activity.
+    pub guard: GuardOptions,
     /// Runs just before the tab leaves for the login page (save drafts here).
     pub on_before_logout: Option<Callback<Reason>>,
-}
-
-impl Default for UseSessionGuardOptions {
-    fn default() -> Self {
-        UseSessionGuardOptions {
-            server: Rc::new(HttpSessionServer::new("")),
-            login_path: "/login".to_string(),
-            activity_events: DEFAULT_ACTIVITY_EVENTS
-                .iter()
-                .map(|e| e.to_string())
-                .collect(),
-            throttle_ms: 500,
-            policy_override: None,
-            channel: ChannelKind::Auto,
-            use_web_locks: true,
-            navigate: true,
-            on_before_logout: None,
-        }
-    }
 }
 
 /// What [`use_session_guard`] and [`use_session`] return: signals to read and actions to
@@ -119,18 +87,7 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
     let before_logout = options
         .on_before_logout
         .map(|hook| Box::new(move |reason: &Reason| hook.run(reason.clone())) as BeforeLogout);
-    let guard_options = GuardOptions {
-        server: options.server,
-        login_path: options.login_path,
-        activity_events: options.activity_events,
-        throttle_ms: options.throttle_ms,
-        policy_override: options.policy_override,
-        channel: options.channel,
-        use_web_locks: options.use_web_locks,
-        navigate: options.navigate,
-        tab: None,
-    };
-    match GuardRuntime::start(guard_options, on_change, before_logout) {
+    match GuardRuntime::start(options.guard, on_change, before_logout) {
         Ok(started) => runtime.set_value(Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
@@ -247,7 +204,7 @@ pub fn SessionGuard(
     #[prop(optional)]
     activity_events: Option<Vec<String>>,
     /// At most one activity report per this many milliseconds.
-    #[prop(default = 500)]
+    #[prop(default = DEFAULT_THROTTLE_MS)]
     throttle_ms: Millis,
     /// Runs just before the tab leaves for the login page, so the app can save drafts.
     #[prop(optional)]
@@ -267,16 +224,19 @@ pub fn SessionGuard(
     /// The protected app.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let defaults = UseSessionGuardOptions::default();
+    let defaults = GuardOptions::default();
     let guard = use_session_guard(UseSessionGuardOptions {
-        server: server.unwrap_or_else(|| Rc::new(HttpSessionServer::new(api_base))),
-        login_path,
-        activity_events: activity_events.unwrap_or(defaults.activity_events),
-        throttle_ms,
-        policy_override,
-        channel,
-        use_web_locks,
-        navigate,
+        guard: GuardOptions {
+            server: server.unwrap_or_else(|| Rc::new(HttpSessionServer::new(api_base))),
+            login_path,
+            activity_events: activity_events.unwrap_or(defaults.activity_events),
+            throttle_ms,
+            policy_override,
+            channel,
+            use_web_locks,
+            navigate,
+            tab: None,
+        },
         on_before_logout,
     });
     provide_context(SessionContext(guard));
