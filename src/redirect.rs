@@ -3,7 +3,7 @@
 //!
 //! Plain Rust, like the core, so the sanitising rules are tested natively and in browsers.
 
-use crate::core::Reason;
+use crate::core::{Millis, Reason};
 
 /// Where a rejected `return_to` sends the user.
 pub const DEFAULT_RETURN: &str = "/";
@@ -99,30 +99,55 @@ fn percent_encode(text: &str) -> String {
     out
 }
 
-/// The login URL for an ended session: `{login_path}?reason=..&return_to=..`.
+/// Shortest and longest inactivity limit a login URL may name; anything else is ignored,
+/// so a crafted link cannot make the notice say something absurd.
+const IDLE_LIMIT_RANGE: std::ops::RangeInclusive<Millis> = 1_000..=7 * 24 * 3_600_000;
+
+/// The login URL for an ended session: `{login_path}?reason=..&idle_ms=..&return_to=..`.
 ///
-/// `reason` is `None` when the user simply is not signed in; `return_to` is sanitised with
-/// [`same_origin_path`] here too, so a caller cannot build an open redirect by mistake.
+/// `reason` is `None` when the user simply is not signed in. `idle_timeout` is added for an
+/// idle timeout only, so the login page names the limit that really applied. `return_to`
+/// is sanitised with [`same_origin_path`] here too, so a caller cannot build an open
+/// redirect by mistake.
 ///
 /// ```
 /// use session_guard::core::Reason;
 /// use session_guard::redirect::login_url;
 /// assert_eq!(
-///     login_url("/login", Some(&Reason::IdleTimeout), "/admin?tab=users"),
-///     "/login?reason=idle_timeout&return_to=/admin%3Ftab%3Dusers"
+///     login_url("/login", Some(&Reason::IdleTimeout), Some(900_000), "/admin?tab=users"),
+///     "/login?reason=idle_timeout&idle_ms=900000&return_to=/admin%3Ftab%3Dusers"
 /// );
 /// ```
-pub fn login_url(login_path: &str, reason: Option<&Reason>, return_to: &str) -> String {
+pub fn login_url(
+    login_path: &str,
+    reason: Option<&Reason>,
+    idle_timeout: Option<Millis>,
+    return_to: &str,
+) -> String {
     let login_path = same_origin_path(login_path);
     let mut url = format!("{login_path}?");
     if let Some(reason) = reason {
         url.push_str("reason=");
         url.push_str(&percent_encode(reason.wire_name()));
         url.push('&');
+        let limit = idle_timeout.filter(|ms| IDLE_LIMIT_RANGE.contains(ms));
+        if let (Reason::IdleTimeout, Some(limit)) = (reason, limit) {
+            url.push_str(&format!("idle_ms={limit}&"));
+        }
     }
     url.push_str("return_to=");
     url.push_str(&percent_encode(same_origin_path(return_to)));
     url
+}
+
+/// The inactivity limit a login URL names (`idle_ms`), if it is a plausible one.
+pub fn idle_limit_param(search: &str) -> Option<Millis> {
+    query_param(search, "idle_ms")
+        .filter(|text| {
+            !text.is_empty() && text.len() <= 12 && text.bytes().all(|b| b.is_ascii_digit())
+        })
+        .and_then(|text| text.parse().ok())
+        .filter(|ms| IDLE_LIMIT_RANGE.contains(ms))
 }
 
 /// One query parameter of `search` (with or without the leading `?`), percent-decoded
@@ -184,28 +209,56 @@ mod tests {
     #[test]
     fn login_url_encodes_and_sanitises() {
         assert_eq!(
-            login_url("/login", None, "//evil.example"),
+            login_url("/login", None, Some(900_000), "//evil.example"),
             "/login?return_to=/"
         );
         assert_eq!(
-            login_url("/login", Some(&Reason::RoleChanged), "/admin"),
+            login_url(
+                "/login",
+                Some(&Reason::RoleChanged),
+                Some(900_000),
+                "/admin"
+            ),
             "/login?reason=role_changed&return_to=/admin"
         );
         assert_eq!(
-            login_url("https://evil.example/login", None, "/"),
+            login_url("https://evil.example/login", None, None, "/"),
             "/?return_to=/"
+        );
+        assert_eq!(
+            login_url("/login", Some(&Reason::IdleTimeout), Some(5), "/"),
+            "/login?reason=idle_timeout&return_to=/",
+            "an implausible limit is left out"
         );
     }
 
     #[test]
     fn login_url_round_trips_through_query_param() {
-        let url = login_url("/login", Some(&Reason::Suspended), "/a?b=c&d=e f#g");
+        let url = login_url("/login", Some(&Reason::Suspended), None, "/a?b=c&d=e f#g");
         let search = url.split_once('?').map(|(_, s)| s).unwrap_or("");
         assert_eq!(query_param(search, "reason").as_deref(), Some("suspended"));
         assert_eq!(
             query_param(search, "return_to").as_deref(),
             Some("/a?b=c&d=e f#g")
         );
+    }
+
+    #[test]
+    fn idle_limit_param_accepts_only_plausible_numbers() {
+        let url = login_url("/login", Some(&Reason::IdleTimeout), Some(360_000), "/");
+        let search = url.split_once('?').map(|(_, s)| s).unwrap_or("");
+        assert_eq!(idle_limit_param(search), Some(360_000));
+        for hostile in [
+            "idle_ms=",
+            "idle_ms=-5",
+            "idle_ms=5",
+            "idle_ms=1e9",
+            "idle_ms=%3Cscript%3E",
+            "idle_ms=99999999999999999999",
+            "idle_ms=999999999999",
+        ] {
+            assert_eq!(idle_limit_param(hostile), None, "{hostile}");
+        }
     }
 
     #[test]

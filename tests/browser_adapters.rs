@@ -112,7 +112,7 @@ fn return_to_is_same_origin_in_the_browsers_own_url_parser() {
         let kept = same_origin_path(candidate);
         let resolved = web_sys::Url::new_with_base(kept, base).expect("url");
         assert_eq!(resolved.origin(), origin, "{candidate:?} -> {kept:?}");
-        let url = login_url("/login", None, candidate);
+        let url = login_url("/login", None, None, candidate);
         let resolved = web_sys::Url::new_with_base(&url, base).expect("url");
         let back = resolved
             .search_params()

@@ -270,6 +270,13 @@ fn logout_notice_shows_fixed_messages_and_never_echoes_the_parameter() {
 
     let (text, _, _) = notice_text("?reason=idle_timeout");
     assert!(text.contains("15 minutes"), "{text}");
+    let (text, _, _) = notice_text("?reason=idle_timeout&idle_ms=360000");
+    assert!(text.contains("6 minutes"), "the limit that applied: {text}");
+    let (text, _, _) = notice_text("?reason=idle_timeout&idle_ms=%3Cb%3E9%3C%2Fb%3E");
+    assert!(
+        text.contains("15 minutes"),
+        "a bad limit is ignored: {text}"
+    );
 
     for hostile in [
         "?reason=%3Cscript%3Ealert(1)%3C/script%3E",

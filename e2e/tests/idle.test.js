@@ -26,7 +26,7 @@ test('idle warning, then logout in every tab with the timeout message', () =>
     }
     for (const page of [a, b]) {
       const notice = await expectLoggedOut(page, 'idle_timeout', 6_000);
-      assert.match(notice, /inactivity/);
+      assert.match(notice, /after 6 seconds of inactivity/);
     }
   }));
 

@@ -489,7 +489,17 @@ impl Inner {
         if let (Some(hook), Some(reason)) = (&self.before_logout, &reason) {
             hook(reason);
         }
-        let url = login_url(&self.options.login_path, reason.as_ref(), &current_path());
+        let idle_timeout = self
+            .engine
+            .try_borrow()
+            .ok()
+            .and_then(|engine| engine.policy().and_then(|p| p.idle_timeout));
+        let url = login_url(
+            &self.options.login_path,
+            reason.as_ref(),
+            idle_timeout,
+            &current_path(),
+        );
         *self.redirect_to.borrow_mut() = Some(url.clone());
         // Nothing more to coordinate: release everything before the page goes away.
         self.release_adapters();

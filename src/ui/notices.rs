@@ -3,10 +3,10 @@
 use leptos::prelude::*;
 
 use crate::core::{Millis, Reason};
-use crate::redirect::{query_param, same_origin_path};
+use crate::redirect::{idle_limit_param, query_param, same_origin_path};
 
 /// The product's inactivity limit for privileged users, named by the timeout message when
-/// the login page is not told otherwise.
+/// the login URL does not carry the limit that applied (`idle_ms`).
 pub const DEFAULT_IDLE_TIMEOUT_MS: Millis = 15 * 60 * 1000;
 
 /// The in-page recording badge. The tab's title prefix and favicon are set by the guard
@@ -42,7 +42,7 @@ pub fn login_return_path(search: Option<&str>) -> String {
 /// one gets the generic message.
 #[component]
 pub fn LogoutNotice(
-    /// The inactivity limit the timeout message names.
+    /// The inactivity limit the timeout message names when the URL carries none.
     #[prop(default = DEFAULT_IDLE_TIMEOUT_MS)]
     idle_timeout_ms: Millis,
     /// The query string to read `reason` from; the page's own when not given.
@@ -59,7 +59,8 @@ pub fn LogoutNotice(
             ref known => known.wire_name(),
         }
         .to_string();
-        let message = reason.message(Some(idle_timeout_ms));
+        let limit = idle_limit_param(&search).unwrap_or(idle_timeout_ms);
+        let message = reason.message(Some(limit));
         view! {
             <div class="sg-notice" role="alert" data-reason=kind>
                 {message}
