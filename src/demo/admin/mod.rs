@@ -8,6 +8,7 @@ mod api;
 mod audit;
 mod groups;
 mod roles;
+mod section;
 mod sessions;
 mod users;
 
@@ -216,6 +217,20 @@ impl Console {
         });
     }
 
+    /// The users as a select's options: id and login name.
+    pub fn user_choices(self) -> Signal<Vec<(i64, String)>> {
+        let users = self.users.items;
+        Signal::derive(move || {
+            users.with(|l| l.iter().map(|u| (u.id, u.username.clone())).collect())
+        })
+    }
+
+    /// The roles as a select's options: id and name.
+    pub fn role_choices(self) -> Signal<Vec<(i64, String)>> {
+        let roles = self.roles.items;
+        Signal::derive(move || roles.with(|l| l.iter().map(|r| (r.id, r.name.clone())).collect()))
+    }
+
     /// A role's name for display, tracked.
     pub fn role_name(self, role_id: i64) -> String {
         self.roles
@@ -273,68 +288,6 @@ pub fn format_time(epoch_ms: i64) -> String {
         date.get_minutes(),
         date.get_seconds()
     )
-}
-
-/// A section's heading with its "Refresh" button.
-#[component]
-pub fn SectionHead(
-    /// The heading's id, for the section's `aria-labelledby`.
-    id: &'static str,
-    /// The heading text.
-    title: &'static str,
-    /// Accessible name of the refresh button ("Refresh users").
-    refresh_label: &'static str,
-    /// Reloads the section's list.
-    on_refresh: Callback<()>,
-) -> impl IntoView {
-    view! {
-        <div class="section-head">
-            <h2 id=id>{title}</h2>
-            <button
-                type="button"
-                class="sg-secondary refresh"
-                aria-label=refresh_label
-                on:click=move |_| on_refresh.run(())
-            >
-                "Refresh"
-            </button>
-        </div>
-    }
-}
-
-/// A list's loading, failure and empty states.
-#[component]
-pub fn ListStatus<T: Send + Sync + 'static>(
-    /// The list.
-    list: List<T>,
-    /// What to say when the list is empty.
-    empty_text: &'static str,
-) -> impl IntoView {
-    view! {
-        <Show when=move || list.error.with(Option::is_some)>
-            <p class="form-error" role="alert">{move || list.error.get().unwrap_or_default()}</p>
-        </Show>
-        <Show when=move || !list.loaded.get()>
-            <p class="muted" role="status">"Loading…"</p>
-        </Show>
-        <Show when=move || list.loaded.get() && list.items.with(Vec::is_empty)>
-            <p class="muted">{empty_text}</p>
-        </Show>
-    }
-}
-
-/// A panel's action error and notice.
-#[component]
-pub fn PanelMessages(
-    /// The panel.
-    panel: Panel,
-) -> impl IntoView {
-    view! {
-        <Show when=move || panel.error.with(Option::is_some)>
-            <p class="form-error" role="alert">{move || panel.error.get().unwrap_or_default()}</p>
-        </Show>
-        <p class="notice" role="status">{move || panel.notice.get()}</p>
-    }
 }
 
 /// Privileged users only; everyone else is told so (the server refuses them anyway).

@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::api;
-use super::{Console, ListStatus, Panel, PanelMessages, SectionHead};
+use super::api::{self, Role};
+use super::section::{AdminSection, CreateForm, RemovableChips, TextField};
+use super::{Console, Panel};
 
 /// `"a, b,,c "` → `["a", "b", "c"]`.
 fn split_scopes(text: &str) -> Vec<String> {
@@ -21,44 +22,22 @@ pub fn Roles(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
-    let list = console.roles;
     view! {
-        <section id="roles" class="admin-section" aria-busy=move || panel.busy() aria-labelledby="roles-title">
-            <SectionHead
-                id="roles-title"
-                title="Roles"
-                refresh_label="Refresh roles"
-                on_refresh=Callback::new(move |()| console.refresh_roles())
-            />
-            <ListStatus list empty_text="No roles." />
-            <PanelMessages panel />
-            <Show when=move || list.items.with(|l| !l.is_empty())>
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Role"</th>
-                                <th scope="col">"Scopes"</th>
-                                <th scope="col">"Add a scope"</th>
-                                <th scope="col">
-                                    <span class="visually-hidden">"Actions"</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            <For
-                                each=move || list.items.get()
-                                key=|r| r.id
-                                children=move |r| {
-                                    view! { <RoleRow console panel id=r.id name=r.name /> }
-                                }
-                            />
-                        </tbody>
-                    </table>
-                </div>
-            </Show>
+        <AdminSection
+            id="roles"
+            title="Roles"
+            refresh_label="Refresh roles"
+            on_refresh=Callback::new(move |()| console.refresh_roles())
+            list=console.roles
+            empty_text="No roles."
+            panel
+            headers=&["Role", "Scopes", "Add a scope"]
+            actions=true
+            key=|r: &Role| r.id
+            row=move |r: Role| view! { <RoleRow console panel id=r.id name=r.name /> }
+        >
             <CreateRole console panel />
-        </section>
+        </AdminSection>
     }
 }
 
@@ -83,7 +62,6 @@ fn RoleRow(
         })
     });
     let new_scope = RwSignal::new(String::new());
-    let role_name = StoredValue::new(name.clone());
     let add = move |ev: web_sys::SubmitEvent| {
         ev.prevent_default();
         let scope = new_scope.get_untracked().trim().to_string();
@@ -100,35 +78,16 @@ fn RoleRow(
                 <Show when=move || scopes.with(Vec::is_empty)>
                     <span class="muted">"No scopes"</span>
                 </Show>
-                <ul class="chips">
-                    <For
-                        each=move || scopes.get()
-                        key=|s| s.clone()
-                        children=move |scope| {
-                            let label = format!(
-                                "Remove scope {scope} from {}",
-                                role_name.get_value(),
-                            );
-                            let target = scope.clone();
-                            view! {
-                                <li class="chip">
-                                    <code>{scope.clone()}</code>
-                                    <button
-                                        type="button"
-                                        class="remove-scope chip-remove"
-                                        data-scope=scope
-                                        aria-label=label
-                                        on:click=move |_| {
-                                            console.act(panel, api::remove_scope(id, target.clone()))
-                                        }
-                                    >
-                                        "Remove"
-                                    </button>
-                                </li>
-                            }
-                        }
-                    />
-                </ul>
+                <RemovableChips
+                    items=move || scopes.get().into_iter().map(|s| (s.clone(), s)).collect()
+                    code=true
+                    button_class="remove-scope chip-remove"
+                    data="data-scope"
+                    text="Remove"
+                    label_verb="Remove scope"
+                    owner=name.clone()
+                    on_remove=Callback::new(move |scope| console.act(panel, api::remove_scope(id, scope)))
+                />
             </td>
             <td>
                 <form class="inline-form" on:submit=add>
@@ -172,8 +131,7 @@ fn CreateRole(
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let scopes = RwSignal::new(String::new());
-    let submit = move |ev: web_sys::SubmitEvent| {
-        ev.prevent_default();
+    let submit = Callback::new(move |()| {
         let role = name.get_untracked().trim().to_string();
         let list = split_scopes(&scopes.get_untracked());
         console.act(panel, async move {
@@ -183,32 +141,18 @@ fn CreateRole(
             panel.notice.try_set(format!("Created role {role}."));
             Ok(())
         });
-    };
+    });
     view! {
-        <form class="create-form" on:submit=submit aria-labelledby="new-role-title" novalidate>
-            <h3 id="new-role-title">"Create role"</h3>
-            <div class="fields">
-                <div class="field">
-                    <label for="new-role-name">"Name"</label>
-                    <input id="new-role-name" autocomplete="off" aria-required="true" bind:value=name />
-                </div>
-                <div class="field field-wide">
-                    <label for="new-role-scopes">"Scopes (comma-separated)"</label>
-                    <input
-                        id="new-role-scopes"
-                        autocomplete="off"
-                        placeholder="e.g. console:access, reports:read"
-                        bind:value=scopes
-                    />
-                </div>
-                <button
-                    id="new-role-create"
-                    type="submit"
-                    class="sg-primary"
-                >
-                    "Create role"
-                </button>
-            </div>
-        </form>
+        <CreateForm id="new-role" title="Create role" on_submit=submit>
+            <TextField id="new-role-name" label="Name" value=name />
+            <TextField
+                id="new-role-scopes"
+                label="Scopes (comma-separated)"
+                value=scopes
+                placeholder="e.g. console:access, reports:read"
+                optional=true
+                wide=true
+            />
+        </CreateForm>
     }
 }

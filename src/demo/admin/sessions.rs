@@ -4,7 +4,8 @@ use leptos::html;
 use leptos::prelude::*;
 
 use super::api::{self, Session, Tab};
-use super::{format_time, Console, ListStatus, Panel, PanelMessages, SectionHead};
+use super::section::{AdminSection, Choices};
+use super::{format_time, Console, Panel};
 
 /// How much of a session id labels its Terminate button: enough to tell rows apart.
 const SHORT_ID_LEN: usize = 12;
@@ -41,54 +42,30 @@ pub fn Sessions(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
-    let list = console.sessions;
     view! {
-        <section id="sessions" class="admin-section" aria-busy=move || panel.busy() aria-labelledby="sessions-title">
-            <SectionHead
-                id="sessions-title"
-                title="Live sessions"
-                refresh_label="Refresh sessions"
-                on_refresh=Callback::new(move |()| console.refresh_sessions())
-            />
-            <ListStatus list empty_text="No live sessions." />
-            <PanelMessages panel />
-            <Show when=move || list.items.with(|l| !l.is_empty())>
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">"User"</th>
-                                <th scope="col">"Session"</th>
-                                <th scope="col">"Issued"</th>
-                                <th scope="col">"Last activity"</th>
-                                <th scope="col">"Expires"</th>
-                                <th scope="col">"Recording consent"</th>
-                                <th scope="col">"Tabs"</th>
-                                <th scope="col">
-                                    <span class="visually-hidden">"Actions"</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            <For
-                                each=move || list.items.get()
-                                key=|s| s.session_id.clone()
-                                children=move |s| {
-                                    view! {
-                                        <SessionRow
-                                            console
-                                            panel
-                                            session_id=s.session_id
-                                            username=s.username
-                                        />
-                                    }
-                                }
-                            />
-                        </tbody>
-                    </table>
-                </div>
-            </Show>
-        </section>
+        <AdminSection
+            id="sessions"
+            title="Live sessions"
+            refresh_label="Refresh sessions"
+            on_refresh=Callback::new(move |()| console.refresh_sessions())
+            list=console.sessions
+            empty_text="No live sessions."
+            panel
+            headers=&[
+                "User",
+                "Session",
+                "Issued",
+                "Last activity",
+                "Expires",
+                "Recording consent",
+                "Tabs",
+            ]
+            actions=true
+            key=|s: &Session| s.session_id.clone()
+            row=move |s: Session| {
+                view! { <SessionRow console panel session_id=s.session_id username=s.username /> }
+            }
+        />
     }
 }
 
@@ -223,12 +200,7 @@ pub fn Emergency(
                         confirming.set(false);
                     }
                 >
-                    <option value="">"Choose a user"</option>
-                    <For
-                        each=move || console.users.items.get()
-                        key=|u| (u.id, u.username.clone())
-                        children=|u| view! { <option value=u.id.to_string()>{u.username}</option> }
-                    />
+                    <Choices placeholder="Choose a user" options=console.user_choices() />
                 </select>
                 <button
                     id="emergency-terminate"

@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
-use super::api;
-use super::{Console, ListStatus, Panel, PanelMessages, SectionHead};
+use super::api::{self, User};
+use super::section::{AdminSection, CreateForm, PickAndAct, RemovableChips, TextField};
+use super::{Console, Panel};
 
 /// The users table and the create-user form.
 #[component]
@@ -12,47 +13,22 @@ pub fn Users(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
-    let list = console.users;
     view! {
-        <section id="users" class="admin-section" aria-busy=move || panel.busy() aria-labelledby="users-title">
-            <SectionHead
-                id="users-title"
-                title="Users"
-                refresh_label="Refresh users"
-                on_refresh=Callback::new(move |()| console.refresh_users())
-            />
-            <ListStatus list empty_text="No users." />
-            <PanelMessages panel />
-            <Show when=move || list.items.with(|l| !l.is_empty())>
-                <div class="table-wrap">
-                    <table>
-                        <thead>
-                            <tr>
-                                <th scope="col">"Username"</th>
-                                <th scope="col">"Display name"</th>
-                                <th scope="col">"Status"</th>
-                                <th scope="col">"Privileged"</th>
-                                <th scope="col">"Roles"</th>
-                                <th scope="col">"Groups"</th>
-                                <th scope="col">
-                                    <span class="visually-hidden">"Actions"</span>
-                                </th>
-                            </tr>
-                        </thead>
-                        <tbody>
-                            <For
-                                each=move || list.items.get()
-                                key=|u| u.id
-                                children=move |u| {
-                                    view! { <UserRow console panel id=u.id username=u.username /> }
-                                }
-                            />
-                        </tbody>
-                    </table>
-                </div>
-            </Show>
+        <AdminSection
+            id="users"
+            title="Users"
+            refresh_label="Refresh users"
+            on_refresh=Callback::new(move |()| console.refresh_users())
+            list=console.users
+            empty_text="No users."
+            panel
+            headers=&["Username", "Display name", "Status", "Privileged", "Roles", "Groups"]
+            actions=true
+            key=|u: &User| u.id
+            row=move |u: User| view! { <UserRow console panel id=u.id username=u.username /> }
+        >
             <CreateUser console panel />
-        </section>
+        </AdminSection>
     }
 }
 
@@ -102,17 +78,6 @@ fn UserRow(
             names.join(", ")
         }
     };
-    let choice = RwSignal::new(String::new());
-    let assign = move |_| match choice.with(|c| c.parse::<i64>().ok()) {
-        Some(role_id) => console.act(panel, async move {
-            api::set_user_role(id, role_id, true).await?;
-            choice.try_set(String::new());
-            Ok(())
-        }),
-        None => panel
-            .error
-            .set(Some("Choose a role to assign first.".to_string())),
-    };
     let toggle_suspension = move |_| {
         let suspend = !suspended.get_untracked();
         console.act(panel, api::set_suspended(id, suspend));
@@ -133,59 +98,34 @@ fn UserRow(
             </td>
             <td>{move || if privileged() { "Yes" } else { "No" }}</td>
             <td>
-                <ul class="chips">
-                    <For
-                        each=roles
-                        key=|role| role.clone()
-                        children=move |(role_id, role_name)| {
-                            let label = format!(
-                                "Unassign role {role_name} from {}",
-                                name.get_value(),
-                            );
-                            view! {
-                                <li class="chip">
-                                    <span>{role_name.clone()}</span>
-                                    <button
-                                        type="button"
-                                        class="unassign-role chip-remove"
-                                        data-role-name=role_name
-                                        aria-label=label
-                                        on:click=move |_| {
-                                            console.act(panel, api::set_user_role(id, role_id, false))
-                                        }
-                                    >
-                                        "Unassign"
-                                    </button>
-                                </li>
-                            }
-                        }
-                    />
-                </ul>
+                <RemovableChips
+                    items=roles
+                    button_class="unassign-role chip-remove"
+                    data="data-role-name"
+                    text="Unassign"
+                    label_verb="Unassign role"
+                    owner=username.clone()
+                    on_remove=Callback::new(move |role_id| {
+                        console.act(panel, api::set_user_role(id, role_id, false))
+                    })
+                />
             </td>
             <td>{groups}</td>
             <td>
                 <div class="row-actions">
-                    <select
-                        class="role-select"
-                        aria-label=format!("Role to assign to {username}")
-                        prop:value=move || choice.get()
-                        on:change=move |ev| choice.set(event_target_value(&ev))
-                    >
-                        <option value="">"Choose a role"</option>
-                        <For
-                            each=move || console.roles.items.get()
-                            key=|r| (r.id, r.name.clone())
-                            children=|r| view! { <option value=r.id.to_string()>{r.name}</option> }
-                        />
-                    </select>
-                    <button
-                        type="button"
-                        class="assign-role sg-secondary"
-                        aria-label=format!("Assign role to {username}")
-                        on:click=assign
-                    >
-                        "Assign role"
-                    </button>
+                    <PickAndAct
+                        console
+                        panel
+                        select_class="role-select"
+                        select_label=format!("Role to assign to {username}")
+                        placeholder="Choose a role"
+                        options=console.role_choices()
+                        button_class="assign-role sg-secondary"
+                        button_label=format!("Assign role to {username}")
+                        button_text="Assign role"
+                        unchosen="Choose a role to assign first."
+                        action=move |role_id| api::set_user_role(id, role_id, true)
+                    />
                     <button
                         type="button"
                         class=move || if suspended.get() { "unsuspend sg-secondary" } else { "suspend danger" }
@@ -214,8 +154,7 @@ fn CreateUser(
     let username = RwSignal::new(String::new());
     let display = RwSignal::new(String::new());
     let password = RwSignal::new(String::new());
-    let submit = move |ev: web_sys::SubmitEvent| {
-        ev.prevent_default();
+    let submit = Callback::new(move |()| {
         let (u, d, p) = (
             username.get_untracked().trim().to_string(),
             display.get_untracked().trim().to_string(),
@@ -229,48 +168,17 @@ fn CreateUser(
             panel.notice.try_set(format!("Created user {u}."));
             Ok(())
         });
-    };
-    // The server validates; native constraints would hide its message behind a tooltip.
+    });
     view! {
-        <form class="create-form" on:submit=submit aria-labelledby="new-user-title" novalidate>
-            <h3 id="new-user-title">"Create user"</h3>
-            <div class="fields">
-                <div class="field">
-                    <label for="new-user-username">"Username"</label>
-                    <input
-                        id="new-user-username"
-                        autocomplete="off"
-                        aria-required="true"
-                        bind:value=username
-                    />
-                </div>
-                <div class="field">
-                    <label for="new-user-display">"Display name"</label>
-                    <input
-                        id="new-user-display"
-                        autocomplete="off"
-                        aria-required="true"
-                        bind:value=display
-                    />
-                </div>
-                <div class="field">
-                    <label for="new-user-password">"Password (8 characters or more)"</label>
-                    <input
-                        id="new-user-password"
-                        type="password"
-                        autocomplete="new-password"
-                        aria-required="true"
-                        bind:value=password
-                    />
-                </div>
-                <button
-                    id="new-user-create"
-                    type="submit"
-                    class="sg-primary"
-                >
-                    "Create user"
-                </button>
-            </div>
-        </form>
+        <CreateForm id="new-user" title="Create user" on_submit=submit>
+            <TextField id="new-user-username" label="Username" value=username />
+            <TextField id="new-user-display" label="Display name" value=display />
+            <TextField
+                id="new-user-password"
+                label="Password (8 characters or more)"
+                value=password
+                password=true
+            />
+        </CreateForm>
     }
 }
