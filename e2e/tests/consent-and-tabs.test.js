@@ -67,3 +67,28 @@ test('every tab shows the recording badge and title, including one opened from a
       `the linked tab names its opener: ${JSON.stringify(operator.tabs)}`,
     );
   }));
+
+test('more tabs than the six connections a browser allows per host all start', () =>
+  scenario('many tabs', {}, async ({ server, browser }) => {
+    // Plain HTTP/1.1: a push stream per tab would hold every connection from the seventh on.
+    const context = await browser.newContext();
+    const first = await context.newPage();
+    await signIn(first, server, 'operator');
+    const tabs = [first];
+    for (let i = 0; i < 9; i += 1) {
+      tabs.push(await openTab(context, server));
+    }
+    for (const [i, page] of tabs.entries()) {
+      await page
+        .getByRole('heading', { name: 'Dashboard' })
+        .waitFor({ timeout: 5_000 })
+        .catch(() => {
+          throw new Error(`tab ${i + 1} of ${tabs.length} never started`);
+        });
+    }
+    // And an ending still reaches all of them.
+    await tabs[4].getByRole('button', { name: 'Sign out' }).click();
+    for (const page of tabs) {
+      await page.waitForURL((u) => u.searchParams.get('reason') === 'logged_out');
+    }
+  }));

@@ -111,6 +111,8 @@ struct Inner {
     channel: RefCell<Option<TabChannel>>,
     push: RefCell<Option<PushStream>>,
     push_reopen: RefCell<Option<Timeout>>,
+    /// Whether this tab should hold the push stream (it leads).
+    push_wanted: Cell<bool>,
     lock: RefCell<Option<LeaderLock>>,
     activity: RefCell<Option<ActivityListener>>,
     page: RefCell<Option<PageListeners>>,
@@ -163,6 +165,7 @@ impl GuardRuntime {
             channel: RefCell::new(None),
             push: RefCell::new(None),
             push_reopen: RefCell::new(None),
+            push_wanted: Cell::new(false),
             lock: RefCell::new(None),
             activity: RefCell::new(None),
             page: RefCell::new(None),
@@ -270,6 +273,7 @@ impl Inner {
             std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>()
         };
         self.connect_session();
+        self.sync_push();
         // Publish before acting: an ended session must hide protected content before the
         // redirect or any other effect runs.
         self.publish();
@@ -334,7 +338,6 @@ impl Inner {
                 Err(error) => report("leader lock unavailable", &error),
             }
         }
-        self.open_push();
         let registration = TabRegistration {
             tab_id: self.tab.tab_id.clone(),
             opener_tab_id: self.tab.opener_tab_id.clone(),
@@ -347,9 +350,32 @@ impl Inner {
         });
     }
 
+    /// Holds the push stream while this tab leads and drops it when it stops leading: one
+    /// stream per session, not per tab, because browsers allow six connections per host over
+    /// HTTP/1.1 and a stream per tab would leave the seventh tab waiting forever. The leader
+    /// relays endings to the other tabs over the channel.
+    fn sync_push(self: &Rc<Self>) {
+        let leading = self.connected_session.borrow().is_some()
+            && self
+                .engine
+                .try_borrow()
+                .map(|engine| engine.is_leader())
+                .unwrap_or(false);
+        if leading == self.push_wanted.get() {
+            return;
+        }
+        self.push_wanted.set(leading);
+        if leading {
+            self.open_push();
+        } else {
+            self.push_reopen.borrow_mut().take();
+            self.push.borrow_mut().take();
+        }
+    }
+
     fn open_push(self: &Rc<Self>) {
         let Some(url) = self.options.server.events_url() else {
-            // No push channel at all: the engine polls.
+            // No push channel at all: the leader polls.
             let weak = Rc::downgrade(self);
             wasm_bindgen_futures::spawn_local(async move {
                 Inner::input_weak(&weak, |engine, now| engine.handle_push_stream(false, now));
@@ -393,7 +419,7 @@ impl Inner {
                     .try_borrow()
                     .map(|engine| matches!(engine.state(), State::Ended { .. }))
                     .unwrap_or(true);
-                if !ended && !inner.stopped.get() {
+                if !ended && !inner.stopped.get() && inner.push_wanted.get() {
                     inner.push.borrow_mut().take();
                     inner.open_push();
                 }

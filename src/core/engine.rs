@@ -226,7 +226,8 @@ impl Engine {
         }
     }
 
-    /// The push stream (SSE) connected or dropped; while it is down the engine polls.
+    /// The leader's push stream (SSE) connected or dropped; while it is down the leader
+    /// polls. Other tabs hold no stream: the leader relays endings to them.
     pub fn handle_push_stream(&mut self, connected: bool, now: Millis) {
         let Some(t) = self.begin(now) else { return };
         self.push_connected = connected;
@@ -388,7 +389,7 @@ impl Engine {
         if self.is_ended() {
             return None;
         }
-        let mut next = self.next_poll;
+        let mut next = self.poll_due();
         let mut consider = |at: Option<Millis>| {
             next = match (next, at) {
                 (Some(a), Some(b)) => Some(a.min(b)),
@@ -517,7 +518,7 @@ impl Engine {
             self.end(Some(reason), Notify::Everyone);
             return;
         }
-        if self.next_poll.is_some_and(|at| t >= at) {
+        if self.poll_due().is_some_and(|at| t >= at) {
             self.effects.push_back(Effect::FetchSession);
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
         }
@@ -559,6 +560,15 @@ impl Engine {
             (false, Some(_)) => Some(Reason::IdleTimeout),
             (false, None) => None,
         }
+    }
+
+    /// When to poll the server. Only the leader holds the push stream (browsers allow six
+    /// connections per host over HTTP/1.1, so a stream per tab would starve the seventh tab),
+    /// so only the leader polls while it is down; the others hear of endings from the
+    /// leader's broadcast. Before the first view every tab retries on its own.
+    fn poll_due(&self) -> Option<Millis> {
+        self.next_poll
+            .filter(|_| self.leader || self.state == State::Starting)
     }
 
     fn idle_deadline(&self) -> Option<Millis> {

@@ -262,8 +262,18 @@ fn unreachable_server_is_not_a_logout() {
 }
 
 #[test]
-fn polls_only_while_the_push_stream_is_down() {
+fn only_the_leader_polls_and_only_while_its_push_stream_is_down() {
+    let mut follower = engine(&Server::privileged(T0));
+    follower.handle_push_stream(false, T0 + 1_000);
+    assert_eq!(
+        follower.poll_timeout(),
+        Some(T0 + 14 * MINUTE),
+        "a follower hears of endings from the leader"
+    );
+
     let mut engine = engine(&Server::privileged(T0));
+    engine.handle_leadership(true, T0 + 500);
+    drain(&mut engine);
     engine.handle_push_stream(false, T0 + 1_000);
     assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
     engine.handle_timeout(T0 + 6_000);
