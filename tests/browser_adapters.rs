@@ -5,10 +5,10 @@
 #[path = "support/wait.rs"]
 mod wait;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use session_guard::browser::{ChannelKind, DeadlineTimer, TabChannel};
+use session_guard::browser::{ActivityListener, ChannelKind, DeadlineTimer, TabChannel};
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
 use wasm_bindgen_test::*;
@@ -146,4 +146,44 @@ async fn deadline_timer_fires_once_and_rearming_cancels() {
     drop(timer);
     wait::sleep(50).await;
     assert_eq!(fired.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn activity_is_throttled_and_element_scrolling_is_ignored() {
+    let count = Rc::new(Cell::new(0u32));
+    let counter = count.clone();
+    let events = ["pointermove".to_string(), "scroll".to_string()];
+    let listener = ActivityListener::new(
+        &events,
+        300,
+        Rc::new(move || counter.set(counter.get() + 1)),
+    )
+    .expect("listener");
+    let window = web_sys::window().expect("window");
+    let document = window.document().expect("document");
+    let dispatch = |target: &web_sys::EventTarget, kind: &str| {
+        target
+            .dispatch_event(&web_sys::Event::new(kind).expect("event"))
+            .expect("dispatch");
+    };
+    for _ in 0..1_000 {
+        dispatch(&window, "pointermove");
+    }
+    assert_eq!(count.get(), 1, "a storm reaches Rust once per window");
+
+    wait::sleep(350).await;
+    let pane = document.create_element("div").expect("div");
+    dispatch(&pane, "scroll");
+    assert_eq!(
+        count.get(),
+        1,
+        "an element scrolling by itself is not the user"
+    );
+    dispatch(&document, "scroll");
+    assert_eq!(count.get(), 2, "the document scrolling is");
+
+    drop(listener);
+    wait::sleep(350).await;
+    dispatch(&window, "pointermove");
+    assert_eq!(count.get(), 2, "removed on drop");
 }

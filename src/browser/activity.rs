@@ -1,9 +1,9 @@
 //! User activity from DOM events, throttled before it reaches the engine.
 
-use std::cell::Cell;
 use std::rc::Rc;
 
-use gloo_events::{EventListener, EventListenerOptions, EventListenerPhase};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsCast;
 
 use super::BrowserError;
@@ -28,23 +28,42 @@ pub const DEFAULT_ACTIVITY_EVENTS: &[&str] = &[
 /// the rate of pointer events.
 pub const DEFAULT_THROTTLE_MS: Millis = 500;
 
-/// Whether `event` is the user's doing. `scroll` counts only for the document itself: an
-/// auto-scrolling log pane scrolls by code and must not keep a session alive forever, while
-/// a user scrolling such a pane uses the wheel, touch, keys or a pointer, which count.
-fn is_user_activity(event: &web_sys::Event) -> bool {
-    event.type_() != "scroll"
-        || event
-            .target()
-            .is_some_and(|target| target.has_type::<web_sys::Document>())
+// The per-event filter runs in JavaScript: calling into wasm costs several hundred
+// nanoseconds per event, while this check costs a clock read. Only the first event of each
+// throttle window crosses into Rust. Shipped as a wasm-bindgen snippet (a module file), so it
+// works under a Content-Security-Policy without 'unsafe-eval'.
+//
+// `scroll` counts only for the document itself: an auto-scrolling log pane scrolls by code
+// and must not keep a session alive forever, while a user scrolling such a pane uses the
+// wheel, touch, keys or a pointer, which count. A clock set back (negative gap) lets the
+// event through rather than going deaf until the clock catches up.
+#[wasm_bindgen(inline_js = r#"
+export function throttled_activity(throttleMs, onActivity) {
+  let last = -Infinity;
+  return function (event) {
+    if (event.type === 'scroll' && event.target !== document) return;
+    const now = Date.now();
+    const since = now - last;
+    if (since >= 0 && since < throttleMs) return;
+    last = now;
+    onActivity();
+  };
+}
+"#)]
+extern "C" {
+    fn throttled_activity(throttle_ms: f64, on_activity: &js_sys::Function) -> js_sys::Function;
 }
 
-/// Passive, throttled activity listeners; dropping it removes them.
+/// Passive, throttled activity listeners on the window; dropping it removes them.
 ///
-/// A storm of `pointermove` costs one clock read and one comparison per event: only the
-/// first event in each throttle window reaches the engine, and nothing here writes to a
-/// Leptos signal.
+/// A storm of `pointermove` costs one clock read and one comparison per event in
+/// JavaScript: only the first event in each throttle window reaches the engine, and nothing
+/// here writes to a Leptos signal.
 pub struct ActivityListener {
-    _listeners: Vec<EventListener>,
+    window: web_sys::Window,
+    events: Vec<String>,
+    filter: js_sys::Function,
+    _on_activity: Closure<dyn FnMut()>,
 }
 
 impl ActivityListener {
@@ -55,31 +74,36 @@ impl ActivityListener {
         on_activity: Rc<dyn Fn()>,
     ) -> Result<Self, BrowserError> {
         let window = super::window()?;
-        // Starts far enough in the past that the first event always gets through.
-        let last_forwarded = Rc::new(Cell::new(f64::MIN));
-        let throttle = throttle_ms.max(0) as f64;
-        let options = EventListenerOptions {
-            phase: EventListenerPhase::Capture,
-            passive: true,
-        };
-        let listeners = events
-            .iter()
-            .map(|event| {
-                let last_forwarded = last_forwarded.clone();
-                let on_activity = on_activity.clone();
-                EventListener::new_with_options(&window, event.clone(), options, move |event| {
-                    let now = js_sys::Date::now();
-                    let since = now - last_forwarded.get();
-                    // A negative gap is a clock set back: forward rather than go deaf.
-                    if !(0.0..throttle).contains(&since) && is_user_activity(event) {
-                        last_forwarded.set(now);
-                        on_activity();
-                    }
-                })
-            })
-            .collect();
+        let on_activity = Closure::<dyn FnMut()>::new(move || on_activity());
+        let filter = throttled_activity(
+            throttle_ms.max(0) as f64,
+            on_activity.as_ref().unchecked_ref(),
+        );
+        let options = web_sys::AddEventListenerOptions::new();
+        options.set_capture(true);
+        options.set_passive(true);
+        for event in events {
+            window
+                .add_event_listener_with_callback_and_add_event_listener_options(
+                    event, &filter, &options,
+                )
+                .map_err(BrowserError::from_js)?;
+        }
         Ok(ActivityListener {
-            _listeners: listeners,
+            window,
+            events: events.to_vec(),
+            filter,
+            _on_activity: on_activity,
         })
+    }
+}
+
+impl Drop for ActivityListener {
+    fn drop(&mut self) {
+        for event in &self.events {
+            let _ =
+                self.window
+                    .remove_event_listener_with_callback_and_bool(event, &self.filter, true);
+        }
     }
 }

@@ -274,8 +274,15 @@ impl Inner {
         };
         self.connect_session();
         self.sync_push();
-        // Publish before acting: an ended session must hide protected content before the
-        // redirect or any other effect runs.
+        // Other tabs hear first (posting is cheap and only speeds up their endings); then
+        // publish, so an ended session hides protected content before the redirect or any
+        // other effect of this tab runs.
+        let (broadcasts, effects): (Vec<_>, Vec<_>) = effects
+            .into_iter()
+            .partition(|effect| matches!(effect, Effect::Broadcast(_)));
+        for effect in broadcasts {
+            self.carry_out(effect);
+        }
         self.publish();
         for effect in effects {
             self.carry_out(effect);
