@@ -4,10 +4,13 @@
 //!   builds the console with trunk and serves it with the reference server.
 //! - `cargo xtask test`: installs what is missing, then runs every check and test suite and
 //!   ends with one line `N passed, N failed`.
+//! - `cargo xtask bench`: builds the release console and the bench pages, measures the guard
+//!   and react-idle-timer side by side in headless Chromium and prints a JSON report.
 //!
 //! Every install step looks first and installs only what is absent, so both commands are
 //! safe to run again and again on a fresh or a prepared machine.
 
+mod bench;
 mod run;
 mod tools;
 
@@ -16,9 +19,10 @@ use std::process::{Command, ExitCode};
 
 use run::Suite;
 
-const USAGE: &str = "usage: cargo xtask <demo|test> [options]
+const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
   demo [--addr HOST:PORT] [-- SERVER_ARGS...]   build the console and serve it with the reference server
-  test [--skip-e2e]                             install what is missing, run every check and test suite";
+  test [--skip-e2e]                             install what is missing, run every check and test suite
+  bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report";
 
 const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): Admin Console + Dashboard, 15 min idle timeout
   operator / operator-demo-pass  privileged through the Operators group: Admin Console + Dashboard, 15 min idle timeout
@@ -29,6 +33,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("demo") => demo(&args[1..]),
         Some("test") => test(&args[1..]),
+        Some("bench") => bench::run(&workspace_root(), &args[1..]),
         _ => Err(USAGE.to_string()),
     };
     match result {
@@ -142,6 +147,8 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             "clippy",
             "--package",
             "session-guard",
+            "--package",
+            "session-guard-bench-pages",
             "--target",
             wasm,
             "--lib",

@@ -1,0 +1,664 @@
+// cargo xtask bench: measures the session guard and react-idle-timer side by side in headless
+// Chromium, with the same harness, the same event counts and interleaved runs, and prints
+// one JSON report on stdout (progress on stderr). Exits non-zero only when a figure could
+// not be measured at all.
+//
+// Expects (cargo xtask bench does all of this first):
+//   dist/                      the release console (trunk build --release)
+//   bench/out/site/guard/      the Leptos bench page with the guard    (bench/pages)
+//   bench/out/site/plain/      the same Leptos page without the guard  (bench/pages)
+//   target/release/session-guard-server
+//
+// Usage: node bench/harness/main.js [--root DIR] [--quick] [--only WORD,WORD]
+//   --quick  fewer samples and shorter windows (a smoke run, not for the README)
+//   --only   measure only the figures whose step name contains one of the words
+
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium, request } from 'playwright-core';
+
+import {
+  buildPeerPages,
+  copyFiles,
+  freePort,
+  log,
+  median,
+  pageBytes,
+  sampled,
+  sleep,
+  startHttp2Proxy,
+  startServer,
+  stopAll,
+  summary,
+} from './lib.js';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const args = process.argv.slice(2);
+const rootArg = args.indexOf('--root');
+const ROOT = rootArg >= 0 ? path.resolve(args[rootArg + 1]) : path.resolve(here, '..', '..');
+const QUICK = args.includes('--quick');
+const onlyArg = args.indexOf('--only');
+const ONLY = onlyArg >= 0 ? args[onlyArg + 1].split(',') : null;
+const BENCH = path.join(ROOT, 'bench');
+const SITE = path.join(BENCH, 'out', 'site');
+const SERVER_BIN = path.join(ROOT, 'target', 'release', 'session-guard-server');
+
+// Sample counts: modest, so that the whole run stays within a few minutes on 2 cores.
+const N = {
+  events: 200_000,
+  eventRounds: QUICK ? 3 : 9,
+  crossTab: QUICK ? 4 : 20,
+  warning: QUICK ? 4 : 20,
+  deadline: QUICK ? 4 : 20,
+  remoteSse: QUICK ? 4 : 20,
+  remotePoll: QUICK ? 4 : 20,
+  remoteTabs: 3,
+  keepaliveWindowMs: QUICK ? 15_000 : 60_000,
+  wakeupWindowMs: QUICK ? 15_000 : 60_000,
+};
+
+// Server policies. "long": the contract's 15 min idle timeout, keepalive interval shortened to
+// 10 s so that a one-minute window sees several. "short": idle 4 s with a 3 s warning, so that
+// warnings and idle endings happen within seconds (the peer gets the same numbers).
+const LONG = { idleMs: 15 * 60_000, leadMs: 60_000, keepaliveMs: 10_000 };
+const SHORT = { idleMs: 4_000, leadMs: 3_000 };
+
+const USERS = {
+  operator: { username: 'operator', password: 'operator-demo-pass' },
+  admin: { username: 'admin', password: 'admin-demo-pass' },
+};
+
+const LAUNCH = {
+  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-dev-shm-usage',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+};
+
+// Runs in every page before its own scripts: when the document was created, and (through the
+// Navigation API, which sees location.replace/assign) when the page started to leave. The
+// leave time goes to sessionStorage, which survives the same-origin navigation to /login.
+function benchInit() {
+  window.__benchLoadedAt = Date.now();
+  try {
+    window.navigation.addEventListener('navigate', () => {
+      sessionStorage.setItem('__bench_nav_at', String(Date.now()));
+    });
+  } catch {
+    // no Navigation API: the harness reports the sample as failed
+  }
+}
+
+// Counts timer callbacks (setTimeout, setInterval, requestAnimationFrame) and cross-tab
+// messages sent, by wrapping the globals before any page script runs.
+function countWakeups() {
+  const counts = { timeout: 0, interval: 0, animationFrame: 0, broadcast: 0 };
+  window.__benchWakeups = counts;
+  const wrap = (name, key) => {
+    const original = window[name];
+    window[name] = function (callback, ...rest) {
+      if (typeof callback !== 'function') return original.call(window, callback, ...rest);
+      return original.call(
+        window,
+        function (...callbackArgs) {
+          counts[key] += 1;
+          return callback.apply(this, callbackArgs);
+        },
+        ...rest,
+      );
+    };
+  };
+  wrap('setTimeout', 'timeout');
+  wrap('setInterval', 'interval');
+  wrap('requestAnimationFrame', 'animationFrame');
+  const post = BroadcastChannel.prototype.postMessage;
+  BroadcastChannel.prototype.postMessage = function (message) {
+    counts.broadcast += 1;
+    return post.call(this, message);
+  };
+}
+
+// ---- the two libraries under test -------------------------------------------------------
+
+/** How each library's page is opened, recognised as ready and signed in. */
+const LIBS = {
+  guard: {
+    label: 'session-guard',
+    needsLogin: true,
+    url: () => '/guard/',
+    ready: '.sg-protected #count',
+  },
+  peer: {
+    label: 'react-idle-timer',
+    needsLogin: false,
+    url: (policy) => `/peer/?timeout=${policy.idleMs}&prompt=${policy.leadMs}`,
+    ready: '#count',
+  },
+};
+
+class Bench {
+  constructor(browser, servers) {
+    this.browser = browser;
+    this.servers = servers;
+  }
+
+  /** A fresh browser context (its own cookies and storage) on `server`, signed in if asked. */
+  async context(server, { login = null, countTimers = false } = {}) {
+    const context = await this.browser.newContext({ baseURL: server.base, ignoreHTTPSErrors: true });
+    await context.addInitScript(benchInit);
+    if (countTimers) await context.addInitScript(countWakeups);
+    if (login) await signIn(context.request, login);
+    return context;
+  }
+
+  /** Opens `count` tabs of `lib` in `context` and waits until each is ready. */
+  async openTabs(context, lib, policy, count) {
+    const pages = await this.openTabsAllowingStuck(context, lib, policy, count);
+    const stuck = pages.filter((page) => !page.ready).length;
+    if (stuck > 0) throw new Error(`${stuck} of ${count} tabs never became ready`);
+    return pages;
+  }
+
+  /** Like `openTabs`, but a tab that is not ready in time is kept, marked `ready = false`. */
+  async openTabsAllowingStuck(context, lib, policy, count) {
+    const pages = [];
+    for (let i = 0; i < count; i++) {
+      const page = await context.newPage();
+      await page.goto(LIBS[lib].url(policy));
+      pages.push(page);
+    }
+    await Promise.all(
+      pages.map(async (page) => {
+        page.ready = await page
+          .waitForSelector(LIBS[lib].ready, { timeout: 20_000 })
+          .then(() => true, () => false);
+      }),
+    );
+    return pages;
+  }
+
+  /** A context with `tabs` ready tabs of `lib`; the guard's is signed in as operator. */
+  async session(server, lib, policy, tabs, options = {}) {
+    const context = await this.context(server, {
+      ...options,
+      login: LIBS[lib].needsLogin ? USERS.operator : null,
+    });
+    const pages = await this.openTabs(context, lib, policy, tabs);
+    return { context, pages };
+  }
+}
+
+async function signIn(api, user) {
+  const response = await api.post('/api/login', { data: user });
+  if (response.status() !== 200) throw new Error(`login ${user.username}: ${response.status()}`);
+}
+
+/** Waits until `page` is on the login page; returns when it started leaving (page clock). */
+async function leftAt(page, timeout) {
+  await page.waitForURL(/\/login\?/, { timeout, waitUntil: 'commit' });
+  await page.waitForFunction(() => window.__benchLoadedAt !== undefined, null, { timeout });
+  const at = await page.evaluate(() => Number(sessionStorage.getItem('__bench_nav_at')));
+  if (!at) throw new Error('no navigation time recorded');
+  return at;
+}
+
+/** Dispatches one activity event (keydown: both libraries listen to it) and returns when. */
+function dispatchActivity(page) {
+  return page.evaluate(() => {
+    const at = Date.now();
+    document.body.dispatchEvent(new KeyboardEvent('keydown', { bubbles: true }));
+    return at;
+  });
+}
+
+// ---- the figures --------------------------------------------------------------------------
+
+function measureSizes() {
+  const dir = (name) => path.join(SITE, name);
+  const pages = {
+    leptos_plain: pageBytes(dir('plain')),
+    leptos_with_guard: pageBytes(dir('guard')),
+    react_plain: pageBytes(dir('peer-plain')),
+    react_with_react_idle_timer: pageBytes(dir('peer')),
+    demo_console: pageBytes(path.join(ROOT, 'dist')),
+  };
+  const delta = (a, b) => ({
+    raw: pages[a].raw - pages[b].raw,
+    gzip: pages[a].gzip - pages[b].gzip,
+  });
+  return {
+    guard: delta('leptos_with_guard', 'leptos_plain'),
+    react_idle_timer: delta('react_with_react_idle_timer', 'react_plain'),
+    pages,
+  };
+}
+
+/**
+ * Cost per activity event: 200,000 dispatches of one reused Event on each of four pages (with
+ * and without each library), rounds interleaved and rotated; medians per page, then the
+ * library page minus its baseline page.
+ */
+async function measureEventCost(bench) {
+  const server = bench.servers.long;
+  const setups = {
+    guard: { lib: 'guard', login: USERS.operator, url: '/guard/', ready: '.sg-protected #count' },
+    leptos_plain: { url: '/plain/', ready: '#count' },
+    peer: { url: LIBS.peer.url(LONG), ready: '#count' },
+    react_plain: { url: '/peer-plain/', ready: '#count' },
+  };
+  const pages = {};
+  const contexts = [];
+  for (const [name, setup] of Object.entries(setups)) {
+    const context = await bench.context(server, { login: setup.login || null });
+    contexts.push(context);
+    const page = await context.newPage();
+    await page.goto(setup.url);
+    await page.waitForSelector(setup.ready, { timeout: 20_000 });
+    pages[name] = page;
+  }
+  await sleep(1000);
+  const run = (page) =>
+    page.evaluate((count) => {
+      const target = document.body;
+      const event = new Event('keydown', { bubbles: true });
+      const start = performance.now();
+      for (let i = 0; i < count; i++) target.dispatchEvent(event);
+      return performance.now() - start;
+    }, N.events);
+  const names = Object.keys(pages);
+  for (const name of names) await run(pages[name]); // warm-up
+  const times = Object.fromEntries(names.map((name) => [name, []]));
+  for (let round = 0; round < N.eventRounds; round++) {
+    const order = names.map((_, i) => names[(i + round) % names.length]);
+    for (const name of order) times[name].push(await run(pages[name]));
+  }
+  // Still signed in and not redirected: the guard handled the events while Active.
+  const guardUrl = pages.guard.url();
+  for (const context of contexts) await context.close();
+  if (!guardUrl.includes('/guard/')) throw new Error(`guard page left during the run: ${guardUrl}`);
+  const med = Object.fromEntries(names.map((name) => [name, median(times[name])]));
+  const ns = (lib, base) => Math.round(((med[lib] - med[base]) / N.events) * 1e6 * 10) / 10;
+  return {
+    guard_ns: ns('guard', 'leptos_plain'),
+    react_idle_timer_ns: ns('peer', 'react_plain'),
+    median_run_ms: Object.fromEntries(names.map((n) => [n, Math.round(med[n] * 10) / 10])),
+    events_per_run: N.events,
+    rounds: N.eventRounds,
+  };
+}
+
+/** Sign-out in tab A to tab B starting its navigation to the login page. */
+async function measureCrossTabLogout(bench, lib) {
+  const server = bench.servers.long;
+  return sampled(`cross-tab logout (${lib})`, N.crossTab, 1, async () => {
+    const { context, pages } = await bench.session(server, lib, LONG, 2);
+    try {
+      const [a, b] = pages;
+      await sleep(300);
+      await b.evaluate(() => sessionStorage.removeItem('__bench_nav_at'));
+      const clickedAt = await a.evaluate(() => {
+        const at = Date.now();
+        document.getElementById('sign-out').click();
+        return at;
+      });
+      return (await leftAt(b, 10_000)) - clickedAt;
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+/** Activity in tab A, while both tabs show the idle warning, to B's warning leaving the DOM. */
+async function measureWarningClose(bench, lib) {
+  const server = bench.servers.short;
+  const perContext = 5;
+  const contexts = Math.ceil(N.warning / perContext);
+  const samples = [];
+  let failed = 0;
+  for (let c = 0; c < contexts; c++) {
+    const result = await sampled(`warning close (${lib})`, 1, 1, async () => {
+      const { context, pages } = await bench.session(server, lib, SHORT, 2);
+      const [a, b] = pages;
+      try {
+        for (let i = 0; i < perContext && samples.length < N.warning; i++) {
+          await Promise.all(
+            pages.map((p) => p.waitForSelector('[role=alertdialog]', { timeout: 10_000 })),
+          );
+          await b.evaluate(() => {
+            window.__benchClosedAt = undefined;
+            const gone = () => !document.querySelector('[role=alertdialog]');
+            const observer = new MutationObserver(() => {
+              if (gone()) {
+                window.__benchClosedAt = Date.now();
+                observer.disconnect();
+              }
+            });
+            observer.observe(document.body, { childList: true, subtree: true });
+          });
+          const actedAt = await dispatchActivity(a);
+          await b.waitForFunction(() => window.__benchClosedAt !== undefined, null, {
+            timeout: 2_500,
+          });
+          samples.push((await b.evaluate(() => window.__benchClosedAt)) - actedAt);
+        }
+        return 0;
+      } finally {
+        await context.close();
+      }
+    });
+    failed += result.failed;
+  }
+  return { samples, failed };
+}
+
+/** One activity event at a known instant, then nothing: logout time minus the deadline. */
+async function measureDeadline(bench) {
+  const server = bench.servers.short;
+  const visibility = new Set();
+  const tasks = [];
+  for (let i = 0; i < N.deadline; i++) tasks.push('guard', 'peer');
+  const byLib = { guard: [], peer: [] };
+  const failed = { guard: 0, peer: 0 };
+  const result = await sampled('idle deadline', tasks.length, 6, async (i) => {
+    const lib = tasks[i];
+    await sleep((i % 6) * 300); // stagger the endings of concurrent samples
+    const { context, pages } = await bench.session(server, lib, SHORT, 1);
+    const seen = [];
+    if (process.env.BENCH_DEBUG) context.on('request', (r) => seen.push(`${Date.now() % 100000} ${r.method()} ${r.url().slice(22)} ${r.postData() || ''}`));
+    try {
+      const [page] = pages;
+      await sleep(800); // past both throttles (guard 500 ms, react-idle-timer 200 ms)
+      visibility.add(await page.evaluate(() => document.visibilityState));
+      await page.evaluate(() => sessionStorage.removeItem('__bench_nav_at'));
+      const actedAt = await dispatchActivity(page);
+      const error = (await leftAt(page, SHORT.idleMs + 10_000)) - (actedAt + SHORT.idleMs);
+      byLib[lib].push(error);
+      return error;
+    } catch (e) {
+      failed[lib] += 1;
+      if (process.env.BENCH_DEBUG) log(lib, pages[0].url(), seen.join('\n'));
+      throw e;
+    } finally {
+      await context.close();
+    }
+  });
+  if ([...visibility].some((v) => v !== 'visible')) {
+    throw new Error(`deadline samples ran in a tab that was ${[...visibility]}`);
+  }
+  void result;
+  return { guard: summary(byLib.guard, failed.guard), react_idle_timer: summary(byLib.peer, failed.peer) };
+}
+
+/**
+ * An administrator ends the session (DELETE /api/admin/sessions/{id}) while the user has
+ * three tabs open: time until every tab shows the login page. `polling` aborts the push
+ * stream so that the guard falls back to polling GET /api/session.
+ */
+async function measureRemote(bench, admin, polling) {
+  const server = bench.servers.long;
+  const count = polling ? N.remotePoll : N.remoteSse;
+  return sampled(`remote termination (${polling ? 'polling' : 'SSE'})`, count, polling ? 4 : 1, async (i) => {
+    const context = await bench.context(server, { login: USERS.operator });
+    try {
+      if (polling) await context.route('**/api/session/events', (route) => route.abort());
+      const pages = await bench.openTabs(context, 'guard', LONG, N.remoteTabs);
+      const view = await (await context.request.get('/api/session')).json();
+      // Settle; with polling, spread the termination over the poll cycle.
+      await sleep(polling ? 1000 + ((i * 1237) % 5000) : 500);
+      const terminatedAt = Date.now();
+      const response = await admin.delete(`/api/admin/sessions/${view.session_id}`, {
+        headers: { 'content-type': 'application/json' },
+        data: {},
+      });
+      if (response.status() !== 204) throw new Error(`terminate: ${response.status()}`);
+      const arrived = await Promise.all(
+        pages.map(async (page) => {
+          await page.waitForURL(/\/login\?reason=remote_terminated/, { timeout: 15_000, waitUntil: 'commit' });
+          await page.waitForFunction(() => window.__benchLoadedAt !== undefined, null, { timeout: 5_000 });
+          return page.evaluate(() => window.__benchLoadedAt);
+        }),
+      );
+      return Math.max(...arrived) - terminatedAt;
+    } finally {
+      await context.close();
+    }
+  });
+}
+
+/**
+ * Keepalives (POST /api/session/activity) per minute with 1, 5 and 20 tabs of one session,
+ * each tab active (one activity event per second in every tab), counted from the browser's
+ * network events; also which tabs sent them and every other API request.
+ */
+async function measureKeepalives(bench, server) {
+  const groups = {};
+  for (const tabs of [1, 5, 20]) {
+    const context = await bench.context(server, { login: USERS.operator });
+    const pages = await bench.openTabsAllowingStuck(context, 'guard', LONG, tabs);
+    groups[tabs] = { context, pages, keepalives: 0, senders: new Set(), other: 0, counting: false };
+  }
+  await sleep(2000);
+  let stop = false;
+  const activity = Object.values(groups).map(async (group) => {
+    while (!stop) {
+      await Promise.all(group.pages.map((page) => dispatchActivity(page).catch(() => {})));
+      await sleep(1000);
+    }
+  });
+  for (const group of Object.values(groups)) {
+    group.context.on('request', (req) => {
+      if (!group.counting || !new URL(req.url()).pathname.startsWith('/api/')) return;
+      if (new URL(req.url()).pathname === '/api/session/activity' && req.method() === 'POST') {
+        group.keepalives += 1;
+        const page = req.frame()?.page();
+        group.senders.add(group.pages.indexOf(page));
+      } else {
+        group.other += 1;
+      }
+    });
+    group.counting = true;
+  }
+  await sleep(N.keepaliveWindowMs);
+  for (const group of Object.values(groups)) group.counting = false;
+  stop = true;
+  await Promise.all(activity);
+  const perMinute = (n) => Math.round((n * 60_000 * 10) / N.keepaliveWindowMs) / 10;
+  const out = {};
+  for (const [tabs, group] of Object.entries(groups)) {
+    const ended = group.pages.filter((p) => !p.url().includes('/guard/')).length;
+    out[`tabs_${tabs}`] = {
+      keepalives_per_min: perMinute(group.keepalives),
+      tabs_that_sent: group.senders.size,
+      other_api_requests_per_min: perMinute(group.other),
+      tabs_signed_out: ended,
+      // Tabs that never got past "Checking your session…" (see the README: HTTP/1.1 allows
+      // 6 connections per host and every guard tab holds one for its push stream).
+      tabs_never_ready: group.pages.filter((p) => !p.ready).length,
+    };
+    await group.context.close();
+  }
+  return out;
+}
+
+/** Timer callbacks per minute in idle tabs with no warning shown (two tabs of one session). */
+async function measureWakeups(bench) {
+  const server = bench.servers.long;
+  const sessions = {};
+  for (const lib of ['guard', 'peer']) {
+    sessions[lib] = await bench.session(server, lib, LONG, 2, { countTimers: true });
+  }
+  await sleep(3000);
+  const read = (page) => page.evaluate(() => ({ ...window.__benchWakeups }));
+  const before = {};
+  for (const lib of Object.keys(sessions)) before[lib] = await Promise.all(sessions[lib].pages.map(read));
+  await sleep(N.wakeupWindowMs);
+  const out = {};
+  for (const [lib, { context, pages }] of Object.entries(sessions)) {
+    const after = await Promise.all(pages.map(read));
+    const warning = await Promise.all(pages.map((p) => p.$('[role=alertdialog]')));
+    if (warning.some(Boolean)) throw new Error(`${lib}: a warning showed during the idle window`);
+    const perTab = after.map((a, i) => {
+      const b = before[lib][i];
+      const minutes = N.wakeupWindowMs / 60_000;
+      const rate = (key) => Math.round(((a[key] - b[key]) / minutes) * 10) / 10;
+      return {
+        timers: rate('timeout') + rate('interval'),
+        animation_frames: rate('animationFrame'),
+        broadcasts_sent: rate('broadcast'),
+      };
+    });
+    out[lib === 'guard' ? 'guard' : 'react_idle_timer'] = {
+      timer_callbacks_per_min_per_tab: Math.max(...perTab.map((t) => t.timers + t.animation_frames)),
+      tabs: perTab,
+    };
+    await context.close();
+  }
+  return out;
+}
+
+// ---- main ---------------------------------------------------------------------------------
+
+async function main() {
+  const started = Date.now();
+  for (const need of [path.join(ROOT, 'dist', 'index.html'), path.join(SITE, 'guard', 'index.html'), path.join(SITE, 'plain', 'index.html'), SERVER_BIN]) {
+    if (!fs.existsSync(need)) throw new Error(`missing ${need}: run \`cargo xtask bench\``);
+  }
+  log('bundling the React pages with esbuild');
+  await buildPeerPages(BENCH, SITE);
+  copyFiles(path.join(ROOT, 'dist'), SITE); // the console, for /login
+
+  const longPort = await freePort();
+  const shortPort = await freePort([longPort]);
+  const policyArgs = (p) => [
+    '--idle-timeout', `${p.idleMs}ms`,
+    '--warning-lead', `${p.leadMs}ms`,
+    ...(p.keepaliveMs ? ['--keepalive-interval', `${p.keepaliveMs}ms`] : []),
+  ];
+  const servers = {
+    long: await startServer({ binary: SERVER_BIN, port: longPort, staticDir: SITE, args: policyArgs(LONG) }),
+    short: await startServer({ binary: SERVER_BIN, port: shortPort, staticDir: SITE, args: policyArgs(SHORT) }),
+  };
+  servers.longHttp2 = await startHttp2Proxy({
+    port: await freePort([longPort, shortPort]),
+    upstream: servers.long.base,
+    certDir: path.join(BENCH, 'out', 'tls'),
+  });
+  const browser = await chromium.launch(LAUNCH);
+  const bench = new Bench(browser, servers);
+  const admin = await request.newContext({ baseURL: servers.long.base });
+  await signIn(admin, USERS.admin);
+  const report = {
+    command: 'cargo xtask bench',
+    measured_at: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpu_model: os.cpus()[0]?.model ?? 'unknown',
+      browser: `Chromium ${browser.version()} (headless)`,
+      node: process.version,
+    },
+    policies: {
+      long: { idle_timeout_ms: LONG.idleMs, warning_lead_ms: LONG.leadMs, keepalive_interval_ms: LONG.keepaliveMs },
+      short: { idle_timeout_ms: SHORT.idleMs, warning_lead_ms: SHORT.leadMs },
+    },
+    peer_config: 'react-idle-timer 5.7.3, crossTab: true, syncTimers: 200, same timeout and prompt as the server policy',
+  };
+  const missing = [];
+  const step = async (name, fn) => {
+    if (ONLY && !ONLY.some((word) => name.includes(word))) return null;
+    log(`measuring ${name}`);
+    try {
+      return await fn();
+    } catch (error) {
+      log(`${name} could not be measured: ${error.stack || error}`);
+      missing.push(name);
+      return null;
+    }
+  };
+  try {
+    report.bytes = await step('bytes', async () => measureSizes());
+    report.activity_event_cost = await step('cost per activity event', () => measureEventCost(bench));
+    report.cross_tab_logout_to_redirect_ms = await step('cross-tab logout', async () => {
+      const out = {};
+      for (const lib of ['guard', 'peer']) {
+        const { samples, failed } = await measureCrossTabLogout(bench, lib);
+        out[lib === 'guard' ? 'guard' : 'react_idle_timer'] = summary(samples, failed);
+      }
+      return out;
+    });
+    report.cross_tab_activity_to_warning_closed_ms = await step('cross-tab warning close', async () => {
+      const out = {};
+      for (const lib of ['guard', 'peer']) {
+        const { samples, failed } = await measureWarningClose(bench, lib);
+        out[lib === 'guard' ? 'guard' : 'react_idle_timer'] = summary(samples, failed);
+      }
+      return out;
+    });
+    report.idle_deadline_error_ms = await step('idle deadline accuracy', () => measureDeadline(bench));
+    report.remote_termination_ms = await step('remote termination', async () => {
+      const sse = await measureRemote(bench, admin, false);
+      const poll = await measureRemote(bench, admin, true);
+      return {
+        tabs: N.remoteTabs,
+        guard_sse: summary(sse.samples, sse.failed),
+        guard_polling: summary(poll.samples, poll.failed),
+        react_idle_timer: null,
+      };
+    });
+    const [keepalivesHttp1, wakeups] = await Promise.all([
+      step('keepalives (HTTP/1.1)', () => measureKeepalives(bench, servers.long)),
+      step('idle wake-ups', () => measureWakeups(bench)),
+    ]);
+    const keepalivesHttp2 = await step('keepalives (HTTPS, HTTP/2 proxy)', () =>
+      measureKeepalives(bench, servers.longHttp2),
+    );
+    report.keepalives = {
+      window_ms: N.keepaliveWindowMs,
+      guard_http1: keepalivesHttp1,
+      guard_http2: keepalivesHttp2,
+      react_idle_timer: null,
+    };
+    report.idle_wakeups = wakeups && { window_ms: N.wakeupWindowMs, ...wakeups };
+  } finally {
+    await admin.dispose().catch(() => {});
+    await browser.close().catch(() => {});
+    await servers.longHttp2.close();
+    await stopAll();
+  }
+  // A figure with no valid sample at all was not measured.
+  const empty = (obj, where) => {
+    if (!obj || typeof obj !== 'object') return;
+    if ('n' in obj && obj.n === 0) missing.push(where);
+    for (const [k, v] of Object.entries(obj)) if (v && typeof v === 'object' && k !== 'pages') empty(v, `${where}.${k}`);
+  };
+  empty(report, 'report');
+  report.duration_s = Math.round((Date.now() - started) / 1000);
+  report.not_measured = missing;
+  const text = JSON.stringify(report, null, 2);
+  fs.mkdirSync(path.join(BENCH, 'out'), { recursive: true });
+  fs.writeFileSync(path.join(BENCH, 'out', 'report.json'), `${text}\n`);
+  process.stdout.write(`${text}\n`);
+  if (missing.length > 0) {
+    log(`not measured: ${missing.join(', ')}`);
+    process.exitCode = 1;
+  }
+}
+
+const stopOnSignal = (signal) => {
+  log(`${signal}: stopping`);
+  stopAll().finally(() => process.exit(130));
+};
+process.once('SIGINT', stopOnSignal);
+process.once('SIGTERM', stopOnSignal);
+
+main().catch(async (error) => {
+  log(`failed: ${error.stack || error}`);
+  await stopAll();
+  process.exitCode = 1;
+});
