@@ -120,6 +120,39 @@ pub(crate) fn encode(session_id: &str, tab_id: &str, body: &PeerBody) -> String 
     serde_json::to_string(&message).unwrap_or_default()
 }
 
+/// Reads an activity message in exactly the form [`encode`] writes it, without a JSON
+/// parser: activity is the one message a busy tab sends every couple of seconds to every
+/// other tab. Anything that deviates in the slightest (other key order, white space,
+/// escapes, another type) returns `None` and takes the full parser, which accepts a
+/// superset of these messages and yields the same result for them.
+fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, Millis)> {
+    // The literal prefix names version 1; a new version must update it.
+    const _: () = assert!(PROTOCOL_VERSION == 1);
+    let rest = text.strip_prefix(r#"{"v":1,"session_id":""#)?;
+    let rest = rest.strip_prefix(session_id)?;
+    let rest = rest.strip_prefix(r#"","tab_id":""#)?;
+    let tab_end = rest.find('"')?;
+    let (tab_id, rest) = rest.split_at(tab_end);
+    let plain_id = |id: &str| {
+        id.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if tab_id.is_empty() || tab_id.len() > MAX_TAB_ID_LEN || !plain_id(tab_id) {
+        return None;
+    }
+    let digits = rest
+        .strip_prefix(r#"","type":"activity","at":"#)?
+        .strip_suffix('}')?;
+    let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+    if unsigned.is_empty()
+        || unsigned.len() > 1 && unsigned.starts_with('0')
+        || !unsigned.bytes().all(|b| b.is_ascii_digit())
+    {
+        return None;
+    }
+    Some((tab_id, digits.parse().ok()?))
+}
+
 /// Decodes and checks a message, returning the sender's tab id and the body.
 pub(crate) fn parse<'a>(
     text: &'a str,
@@ -131,6 +164,16 @@ pub(crate) fn parse<'a>(
             limit: MAX_PEER_MESSAGE_BYTES,
         });
     }
+    // A session id that would need escaping never matches the raw prefix, so the fast path
+    // cannot accept what the full parser would reject.
+    if let Some((tab_id, at)) = parse_own_activity(text, session_id) {
+        return Ok((Cow::Borrowed(tab_id), PeerBody::Activity { at }));
+    }
+    parse_any(text, session_id)
+}
+
+/// The full parser: any valid JSON shape of the contract's messages.
+fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerBody), CoreError> {
     let wire: Wire<'a> = serde_json::from_str(text)?;
     if wire.v != PROTOCOL_VERSION {
         return Err(CoreError::PeerRejected("unsupported protocol version"));
@@ -167,6 +210,32 @@ pub(crate) fn parse<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_path_takes_encoded_activity_and_nothing_it_should_not() {
+        let sent = PeerMessage {
+            v: PROTOCOL_VERSION,
+            session_id: "ses_1".into(),
+            tab_id: "tab_a".into(),
+            body: PeerBody::Activity { at: -42 },
+        }
+        .encode();
+        assert_eq!(parse_own_activity(&sent, "ses_1"), Some(("tab_a", -42)));
+        for other in [
+            sent.replace("ses_1", "ses_2"),
+            sent.replace(r#""v":1"#, r#""v":2"#),
+            sent.replace("-42", "042"),
+            sent.replace("-42", "-"),
+            sent.replace("-42", "99999999999999999999"),
+            sent.replace("tab_a", ""),
+            sent.replace("tab_a", "tab\\u0061"),
+            sent.replace("activity", "stay_signed_in"),
+            sent.replace(',', ", "),
+            format!("{sent} "),
+        ] {
+            assert_eq!(parse_own_activity(&other, "ses_1"), None, "{other}");
+        }
+    }
 
     fn message(body: PeerBody) -> PeerMessage {
         PeerMessage {
@@ -235,5 +304,65 @@ mod tests {
             PeerMessage::decode(&padded, "ses_1"),
             Err(CoreError::TooLarge { .. })
         ));
+    }
+}
+
+// proptest is a native dev-dependency; the wasm build runs the example tests above.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod fast_path_props {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Encoded activity messages with drawn ids and times, and small corruptions of them.
+    fn candidate() -> impl Strategy<Value = String> {
+        let id = prop_oneof!["[A-Za-z0-9_-]{0,130}", "\\PC{0,12}"];
+        (id, any::<i64>(), 0usize..6, any::<u8>()).prop_map(|(tab_id, at, edit, byte)| {
+            let text = PeerMessage {
+                v: PROTOCOL_VERSION,
+                session_id: "ses_p".into(),
+                tab_id,
+                body: PeerBody::Activity { at },
+            }
+            .encode();
+            let mut bytes = text.into_bytes();
+            if edit > 0 && !bytes.is_empty() {
+                let at = usize::from(byte) % bytes.len();
+                match edit {
+                    1 => bytes[at] = byte,
+                    2 => bytes.insert(at, byte),
+                    3 => {
+                        bytes.remove(at);
+                    }
+                    _ => {}
+                }
+            }
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// Whatever the fast path accepts, the full parser accepts with the same result; and
+        /// every message the engine itself encodes with a plain tab id takes the fast path.
+        #[test]
+        fn fast_path_agrees_with_the_full_parser(text in candidate()) {
+            if let Some((tab_id, at)) = parse_own_activity(&text, "ses_p") {
+                let (full_tab, full_body) = parse_any(&text, "ses_p").expect("full parser accepts");
+                prop_assert_eq!(full_tab.as_ref(), tab_id);
+                prop_assert_eq!(full_body, PeerBody::Activity { at });
+            } else if let Ok((tab_id, PeerBody::Activity { at })) = parse_any(&text, "ses_p") {
+                let canonical = PeerMessage {
+                    v: PROTOCOL_VERSION,
+                    session_id: "ses_p".into(),
+                    tab_id: tab_id.clone().into_owned(),
+                    body: PeerBody::Activity { at },
+                }
+                .encode();
+                let plain = tab_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                prop_assert!(text != canonical || !plain, "missed the fast path: {}", text);
+            }
+        }
     }
 }
