@@ -102,6 +102,24 @@ pub struct GuardSnapshot {
     pub redirect_to: Option<String>,
 }
 
+impl GuardSnapshot {
+    /// Before the server confirmed anything: `Starting`, so nothing protected renders.
+    pub fn starting(tab_id: String) -> GuardSnapshot {
+        GuardSnapshot {
+            state: State::Starting,
+            is_leader: false,
+            is_recording: false,
+            connection_problem: false,
+            idle_timeout: None,
+            privileged: false,
+            user: None,
+            scopes: Vec::new(),
+            tab_id,
+            redirect_to: None,
+        }
+    }
+}
+
 struct Inner {
     engine: RefCell<Engine>,
     leader_mode: LeaderMode,
@@ -569,17 +587,9 @@ impl Inner {
                 .last_snapshot
                 .borrow()
                 .clone()
-                .unwrap_or(GuardSnapshot {
-                    state: State::Starting,
-                    is_leader: false,
-                    is_recording: false,
-                    connection_problem: false,
-                    idle_timeout: None,
-                    privileged: false,
-                    user: None,
-                    scopes: Vec::new(),
-                    tab_id: self.tab.tab_id.clone(),
+                .unwrap_or_else(|| GuardSnapshot {
                     redirect_to,
+                    ..GuardSnapshot::starting(self.tab.tab_id.clone())
                 }),
         }
     }

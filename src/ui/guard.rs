@@ -62,25 +62,22 @@ pub struct UseSessionGuardReturn {
 #[derive(Clone, Copy)]
 pub struct SessionContext(pub UseSessionGuardReturn);
 
-fn initial_snapshot() -> GuardSnapshot {
-    GuardSnapshot {
-        state: State::Starting,
-        is_leader: false,
-        is_recording: false,
-        connection_problem: false,
-        idle_timeout: None,
-        privileged: false,
-        user: None,
-        scopes: Vec::new(),
-        tab_id: String::new(),
-        redirect_to: None,
-    }
+/// Runs `action` on the running guard; does nothing once it was stopped and disposed.
+fn with_runtime(
+    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
+    action: impl FnOnce(&GuardRuntime),
+) {
+    runtime.try_with_value(|rt| {
+        if let Some(rt) = rt {
+            action(rt);
+        }
+    });
 }
 
 /// Starts guarding this tab for the lifetime of the calling component: the engine, its
 /// browser adapters and the signals the UI reads. Everything is released in `on_cleanup`.
 pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
-    let snapshot = RwSignal::new(initial_snapshot());
+    let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
     let on_change = Box::new(move |next: &GuardSnapshot| snapshot.set(next.clone()));
@@ -124,13 +121,6 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
         }
     });
 
-    let act = move |action: fn(&GuardRuntime)| {
-        runtime.try_with_value(|rt| {
-            if let Some(rt) = rt {
-                action(rt);
-            }
-        });
-    };
     UseSessionGuardReturn {
         state: state.into(),
         remaining_ms: remaining.into(),
@@ -145,14 +135,12 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
         privileged: Memo::new(move |_| snapshot.with(|s| s.privileged)).into(),
         idle_timeout: Memo::new(move |_| snapshot.with(|s| s.idle_timeout)).into(),
         snapshot: snapshot.into(),
-        stay_signed_in: Callback::new(move |()| act(GuardRuntime::stay_signed_in)),
-        logout: Callback::new(move |()| act(GuardRuntime::logout)),
+        stay_signed_in: Callback::new(move |()| {
+            with_runtime(runtime, GuardRuntime::stay_signed_in)
+        }),
+        logout: Callback::new(move |()| with_runtime(runtime, GuardRuntime::logout)),
         consent: Callback::new(move |accepted: bool| {
-            runtime.try_with_value(|rt| {
-                if let Some(rt) = rt {
-                    rt.consent(accepted);
-                }
-            });
+            with_runtime(runtime, |rt| rt.consent(accepted))
         }),
     }
 }
@@ -167,7 +155,7 @@ pub fn use_session() -> UseSessionGuardReturn {
         return guard;
     }
     web_sys::console::warn_1(&"session-guard: use_session() called outside <SessionGuard>".into());
-    let snapshot = Signal::stored(initial_snapshot());
+    let snapshot = Signal::stored(GuardSnapshot::starting(String::new()));
     UseSessionGuardReturn {
         state: Signal::stored(State::Starting),
         remaining_ms: Signal::stored(None),

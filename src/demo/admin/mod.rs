@@ -62,6 +62,17 @@ impl<T: Send + Sync + 'static> List<T> {
         }
     }
 
+    /// The name of the item with `id`, tracked; `key` gives an item's id and name.
+    fn name_of(self, id: i64, key: impl Fn(&T) -> (i64, &String)) -> Option<String> {
+        self.items.with(|items| {
+            items
+                .iter()
+                .map(&key)
+                .find(|(item_id, _)| *item_id == id)
+                .map(|(_, name)| name.clone())
+        })
+    }
+
     /// Replaces the items with the answer of `fetch`, unless a newer load started since.
     fn load(
         self,
@@ -234,39 +245,21 @@ impl Console {
     /// A role's name for display, tracked.
     pub fn role_name(self, role_id: i64) -> String {
         self.roles
-            .items
-            .with(|roles| {
-                roles
-                    .iter()
-                    .find(|r| r.id == role_id)
-                    .map(|r| r.name.clone())
-            })
+            .name_of(role_id, |r| (r.id, &r.name))
             .unwrap_or_else(|| format!("role #{role_id}"))
     }
 
     /// A group's name for display, tracked.
     pub fn group_name(self, group_id: i64) -> String {
         self.groups
-            .items
-            .with(|groups| {
-                groups
-                    .iter()
-                    .find(|g| g.id == group_id)
-                    .map(|g| g.name.clone())
-            })
+            .name_of(group_id, |g| (g.id, &g.name))
             .unwrap_or_else(|| format!("group #{group_id}"))
     }
 
     /// A user's login name for display, tracked.
     pub fn username(self, user_id: i64) -> String {
         self.users
-            .items
-            .with(|users| {
-                users
-                    .iter()
-                    .find(|u| u.id == user_id)
-                    .map(|u| u.username.clone())
-            })
+            .name_of(user_id, |u| (u.id, &u.username))
             .unwrap_or_else(|| format!("user #{user_id}"))
     }
 }
