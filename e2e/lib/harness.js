@@ -15,7 +15,6 @@ const distDir = join(root, 'dist');
 export const artifactsDir = join(root, 'e2e', 'artifacts');
 
 // Ports 8200-8299 belong to this suite; each scenario takes the next one.
-let nextPort = 8200 + (process.pid % 50);
 
 export const ACCOUNTS = {
   admin: 'admin-demo-pass',
@@ -30,10 +29,10 @@ export async function startServer(flags = {}) {
       throw new Error(`${path} is missing: run \`cargo xtask test\`, which builds it first`);
     }
   }
-  const port = nextPort++;
   const dataDir = mkdtempSync(join(tmpdir(), 'sg-e2e-'));
   const args = [
-    '--addr', `127.0.0.1:${port}`,
+    // Port 0: the kernel picks a free port, so suites running side by side never collide.
+    '--addr', '127.0.0.1:0',
     '--db', join(dataDir, 'e2e.sqlite'),
     '--static-dir', distDir,
     '--fast-password-hashing',
@@ -43,13 +42,14 @@ export async function startServer(flags = {}) {
   }
   const child = spawn(serverBinary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
-  await new Promise((resolveListening, reject) => {
+  const port = await new Promise((resolveListening, reject) => {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 15_000);
     const watch = (chunk) => {
       output += chunk;
-      if (output.includes('listening on')) {
+      const listening = output.match(/listening on http:\/\/127\.0\.0\.1:(\d+)/);
+      if (listening) {
         clearTimeout(timer);
-        resolveListening();
+        resolveListening(Number(listening[1]));
       }
     };
     child.stdout.on('data', watch);
