@@ -537,6 +537,8 @@ async function main() {
   const longPort = await freePort();
   const shortPort = await freePort([longPort]);
   const policyArgs = (p) => [
+    // The HTTPS figures go through a local TLS proxy that sets X-Forwarded-Proto.
+    '--trust-proxy',
     '--idle-timeout', `${p.idleMs}ms`,
     '--warning-lead', `${p.leadMs}ms`,
     ...(p.keepaliveMs ? ['--keepalive-interval', `${p.keepaliveMs}ms`] : []),

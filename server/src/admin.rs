@@ -641,9 +641,17 @@ pub(crate) async fn unassign_group_role(
 #[derive(Deserialize)]
 pub(crate) struct AuditQuery {
     limit: Option<i64>,
+    before: Option<i64>,
+    kind: Option<String>,
+    user_id: Option<i64>,
+    session_id: Option<String>,
+    from: Option<i64>,
+    to: Option<i64>,
 }
 
-/// `GET /api/admin/audit?limit=n`: newest first; `limit` defaults to 100, at most 1000.
+/// `GET /api/admin/audit`: newest first, `limit` (default 100, at most 1000) entries older
+/// than the `before` cursor (the last id of the previous page), filtered by `kind`,
+/// `user_id`, `session_id` and the `from`/`to` time range.
 pub(crate) async fn audit_log(
     State(state): State<AppState>,
     _admin: AdminCaller,
@@ -653,7 +661,32 @@ pub(crate) async fn audit_log(
     if !(1..=1000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
     }
-    Ok(Json(db::audit_log(&state.inner.db(), limit)?).into_response())
+    if q.kind
+        .as_ref()
+        .is_some_and(|k| k.is_empty() || k.len() > 64)
+    {
+        return Err(AppError::BadRequest(
+            "kind must be 1 to 64 characters.".into(),
+        ));
+    }
+    if q.session_id
+        .as_ref()
+        .is_some_and(|s| s.is_empty() || s.len() > 64)
+    {
+        return Err(AppError::BadRequest(
+            "session_id must be 1 to 64 characters.".into(),
+        ));
+    }
+    let filter = db::AuditFilter {
+        before: q.before,
+        kind: q.kind,
+        user_id: q.user_id,
+        session_id: q.session_id,
+        from: q.from,
+        to: q.to,
+        limit,
+    };
+    Ok(Json(db::audit_log(&state.inner.db(), &filter)?).into_response())
 }
 
 #[cfg(test)]

@@ -24,14 +24,15 @@ use crate::state::{end_with_audit, AppState, Current, Effects, Push};
 /// refused before hashing so it cannot be used to burn CPU.
 const MAX_CREDENTIAL_LEN: usize = 1024;
 
-/// Whether the cookie gets `Secure`: forced by config, or the request came through a
-/// TLS-terminating proxy.
+/// Whether the cookie gets `Secure` (and the `__Host-` name): forced by config, or the
+/// request came through a TLS-terminating proxy that `--trust-proxy` says to believe.
 fn secure(state: &AppState, headers: &HeaderMap) -> bool {
     state.inner.policy.secure_cookies
-        || headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"))
+        || (state.inner.edge.trust_proxy
+            && headers
+                .get("x-forwarded-proto")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
 }
 
 #[derive(Deserialize)]
@@ -41,57 +42,113 @@ pub(crate) struct LoginRequest {
 }
 
 /// `POST /api/login`.
+///
+/// Order matters for the defences: a throttled account or address is refused before any
+/// hashing; the hash runs on the bounded pool (a full pool answers `503` at once); an
+/// unknown username does the same work as a known one, with the parameters of a stored
+/// hash; every failure counts towards both throttles.
 pub(crate) async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
     JsonBody(req): JsonBody<LoginRequest>,
 ) -> Result<Response, AppError> {
     let inner = state.inner.clone();
-    let user = if req.username.len() > MAX_CREDENTIAL_LEN || req.password.len() > MAX_CREDENTIAL_LEN
-    {
-        None
-    } else {
-        db::user_by_username(&inner.db(), req.username.trim())?
-    };
-    // Argon2 is CPU-bound: keep it off the async workers. Unknown users are verified
-    // against a dummy hash so both failures cost the same.
-    let verify_inner = inner.clone();
-    let password = req.password;
-    let hash = user.as_ref().map(|u| u.password_hash.clone());
-    let ok = tokio::task::spawn_blocking(move || {
-        verify_inner.passwords.verify(&password, hash.as_deref())
-    })
-    .await
-    .map_err(|e| AppError::Internal(format!("verify task: {e}")))?;
-
+    let client_addr = crate::edge::current().client_addr;
     let now = inner.now();
-    let refuse = |actor: Option<i64>, why: &str| -> Result<(), AppError> {
+    let refuse = |user_id: Option<i64>, why: &str| -> Result<(), AppError> {
+        let mut detail = json!({ "username": truncate(&req.username, 64), "why": why });
+        if let Some(id) = user_id {
+            detail["user_id"] = json!(id);
+        }
+        // No actor: the request proves nobody's identity, whichever account it names.
         db::audit(
             &inner.db(),
             now,
             &NewAudit {
-                actor_user_id: actor,
                 kind: "login_refused",
-                detail: json!({ "username": truncate(&req.username, 64), "why": why }),
+                detail,
                 ..NewAudit::default()
             },
         )?;
         Ok(())
     };
+    // Refused before any hashing or database work; the start of each block was audited
+    // (`login_throttled`), so a flood of refusals writes nothing more.
+    if let Some((_, ms)) = inner.login_throttle.check(&req.username, client_addr, now) {
+        return Err(AppError::TooManyRequests(ms));
+    }
+    let oversized =
+        req.username.len() > MAX_CREDENTIAL_LEN || req.password.len() > MAX_CREDENTIAL_LEN;
+    let (user, target) = {
+        let conn = inner.db();
+        let user = if oversized {
+            None
+        } else {
+            db::user_by_username(&conn, req.username.trim())?
+        };
+        let target = match &user {
+            Some(u) => auth::Target::Stored(u.password_hash.clone()),
+            None => {
+                let count = u64::try_from(db::count_users(&conn)?).unwrap_or(0);
+                let index = inner.passwords.dummy_index(req.username.trim(), count);
+                let sample = db::password_hash_at(&conn, index)?;
+                inner.passwords.dummy_like(sample.as_deref())
+            }
+        };
+        (user, target)
+    };
+    let verify_inner = inner.clone();
+    let password = req.password.clone();
+    let verdict = inner
+        .hash_pool
+        .run(move |memory| verify_inner.passwords.verify(&password, &target, memory))
+        .await?;
+
     let user = match user {
-        Some(user) if ok => user,
-        Some(user) => {
-            refuse(Some(user.id), "wrong_password")?;
-            return Err(AppError::InvalidCredentials);
-        }
-        None => {
-            refuse(None, "unknown_user")?;
+        Some(user) if verdict.matched => user,
+        other => {
+            let user_id = other.as_ref().map(|u| u.id);
+            let why = if user_id.is_some() {
+                "wrong_password"
+            } else {
+                "unknown_user"
+            };
+            refuse(user_id, why)?;
+            for (scope, ms) in inner.login_throttle.fail(&req.username, client_addr, now) {
+                db::audit(
+                    &inner.db(),
+                    now,
+                    &NewAudit {
+                        kind: "login_throttled",
+                        detail: json!({
+                            "username": truncate(&req.username, 64),
+                            "throttle": scope.as_str(),
+                            "retry_after_ms": ms,
+                        }),
+                        ..NewAudit::default()
+                    },
+                )?;
+            }
             return Err(AppError::InvalidCredentials);
         }
     };
+    inner.login_throttle.succeed(&req.username);
     if user.suspended {
         refuse(Some(user.id), "suspended")?;
         return Err(AppError::Suspended);
+    }
+    if verdict.outdated {
+        // Older parameters: store a hash with the current ones now that the password is
+        // known. A busy pool only postpones this to a later sign-in.
+        let rehash_inner = inner.clone();
+        let password = req.password.clone();
+        if let Ok(Ok(hash)) = inner
+            .hash_pool
+            .run(move |_| rehash_inner.passwords.hash(&password))
+            .await
+        {
+            db::set_password_hash(&inner.db(), user.id, &hash)?;
+        }
     }
 
     // Rotation: the session this browser held before is replaced, so end it rather than
@@ -291,7 +348,7 @@ pub(crate) struct TabRequest {
 }
 
 /// Tab ids follow `^[A-Za-z0-9_-]{8,64}$`.
-fn valid_tab_id(id: &str) -> bool {
+pub(crate) fn valid_tab_id(id: &str) -> bool {
     (8..=64).contains(&id.len())
         && id
             .bytes()

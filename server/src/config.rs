@@ -72,7 +72,51 @@ pub struct Config {
     /// Use very cheap argon2 parameters. For tests only: hashes made this way are weak.
     #[arg(long, env = "SG_FAST_PASSWORD_HASHING", hide = true)]
     pub fast_password_hashing: bool,
+
+    /// Argon2id memory cost of new password hashes, in KiB (stored hashes keep theirs
+    /// until their user signs in again).
+    #[arg(long, env = "SG_ARGON2_MEMORY_KIB", default_value_t = DEFAULT_ARGON2_MEMORY_KIB)]
+    pub argon2_memory_kib: u32,
+
+    /// Argon2id passes of new password hashes.
+    #[arg(long, env = "SG_ARGON2_ITERATIONS", default_value_t = DEFAULT_ARGON2_ITERATIONS)]
+    pub argon2_iterations: u32,
+
+    /// Password hashes computed at once (each holds its argon2 memory); default: one per
+    /// CPU core.
+    #[arg(long, env = "SG_HASH_WORKERS")]
+    pub hash_workers: Option<usize>,
+
+    /// Sign-ins that may wait for a hash worker (at least 1); beyond that a sign-in gets
+    /// `503` with `Retry-After` at once.
+    #[arg(long, env = "SG_HASH_QUEUE", default_value_t = 16)]
+    pub hash_queue: usize,
+
+    /// Trust `X-Forwarded-Proto` and `X-Forwarded-For` (only behind a proxy that sets
+    /// them): the cookie then gets `Secure` for `https` requests, and the audit log and the
+    /// sign-in throttle see the client address the proxy reports.
+    #[arg(long, env = "SG_TRUST_PROXY")]
+    pub trust_proxy: bool,
+
+    /// How long audit entries and ended sessions are kept; older ones are purged hourly.
+    #[arg(long, env = "SG_AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration)]
+    pub audit_retention: Duration,
 }
+
+/// Argon2id memory cost (KiB) of the library's defaults, OWASP's minimum recommendation.
+pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+
+/// Argon2id passes of the library's defaults.
+pub const DEFAULT_ARGON2_ITERATIONS: u32 = 2;
+
+const SECOND: Duration = Duration::from_secs(1);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
+/// Longest idle timeout the guard accepts (7 days).
+const MAX_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Longest session lifetime the guard accepts (31 days).
+const MAX_LIFETIME: Duration = Duration::from_secs(31 * 24 * 3600);
 
 impl Default for Config {
     /// The documented defaults, identical to running the binary without flags.
@@ -89,6 +133,12 @@ impl Default for Config {
             seed_demo: true,
             secure_cookies: false,
             fast_password_hashing: false,
+            argon2_memory_kib: DEFAULT_ARGON2_MEMORY_KIB,
+            argon2_iterations: DEFAULT_ARGON2_ITERATIONS,
+            hash_workers: None,
+            hash_queue: 16,
+            trust_proxy: false,
+            audit_retention: Duration::from_secs(365 * 24 * 3600),
         }
     }
 }
@@ -105,15 +155,68 @@ impl Config {
         }
     }
 
-    /// Rejects combinations that would make every session end at once.
+    /// Rejects settings that would make every session end at once, and those the guard
+    /// refuses to run with (it would fail closed on every page), so a mistake shows at
+    /// start-up instead of as a console that signs everyone out.
     pub fn validate(&self) -> Result<(), String> {
-        if self.idle_timeout.is_zero() {
-            return Err("--idle-timeout must be greater than zero".into());
+        let within = |flag: &str, value: Duration, min: Duration, max: Duration, bounds: &str| {
+            if value < min || value > max {
+                Err(format!(
+                    "{flag} must be between {bounds}: the guard refuses a session view with \
+                     any other value (got {} ms)",
+                    value.as_millis()
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        within(
+            "--idle-timeout",
+            self.idle_timeout,
+            SECOND,
+            MAX_IDLE,
+            "1s and 7d",
+        )?;
+        within(
+            "--session-lifetime",
+            self.session_lifetime,
+            Duration::from_millis(1),
+            MAX_LIFETIME,
+            "1ms and 31d",
+        )?;
+        within(
+            "--warning-lead",
+            self.warning_lead,
+            Duration::from_millis(1),
+            DAY,
+            "1ms and 1d",
+        )?;
+        within(
+            "--keepalive-interval",
+            self.keepalive_interval,
+            SECOND,
+            DAY,
+            "1s and 1d",
+        )?;
+        if self.hash_workers == Some(0) {
+            return Err("--hash-workers must be at least 1".into());
         }
-        if self.session_lifetime.is_zero() {
-            return Err("--session-lifetime must be greater than zero".into());
+        if self.hash_queue == 0 {
+            // Without a waiting place a sign-in arriving while a worker is between two
+            // hashes would be refused although the worker is about to be free.
+            return Err("--hash-queue must be at least 1".into());
+        }
+        if self.audit_retention.is_zero() {
+            return Err("--audit-retention must be greater than zero".into());
         }
         Ok(())
+    }
+
+    /// How many password hashes run at once: `--hash-workers`, else one per core.
+    pub fn hash_workers(&self) -> usize {
+        self.hash_workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        })
     }
 }
 

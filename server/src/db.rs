@@ -15,7 +15,10 @@ use serde_json::Value;
 use crate::error::{AppError, Reason};
 
 /// Ordered migrations; the index in this list plus one is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_audit_context.sql"),
+];
 
 /// Opens (creating if needed) the database at `path`, or an in-memory one for `:memory:`,
 /// and brings its schema up to date.
@@ -113,6 +116,24 @@ pub fn user_by_id(conn: &Connection, id: i64) -> rusqlite::Result<Option<UserRow
         user_from_row,
     )
     .optional()
+}
+
+/// The stored password hash of the user at `index` in id order (the dummy's model).
+pub fn password_hash_at(conn: &Connection, index: u64) -> rusqlite::Result<Option<String>> {
+    conn.query_row(
+        "SELECT password_hash FROM users ORDER BY id LIMIT 1 OFFSET ?1",
+        params![i64::try_from(index).unwrap_or(0)],
+        |r| r.get(0),
+    )
+    .optional()
+}
+
+pub fn set_password_hash(conn: &Connection, user_id: i64, hash: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+        params![user_id, hash],
+    )?;
+    Ok(())
 }
 
 pub fn count_users(conn: &Connection) -> rusqlite::Result<i64> {
@@ -571,22 +592,51 @@ pub struct NewAudit<'a> {
     pub detail: Value,
 }
 
+/// Records `entry` with the request's context (client address, user agent, and the acting
+/// session and tab when the request carries a session cookie; the tab only when it is
+/// registered to that session, so a client cannot attribute its action to another tab).
 pub fn audit(conn: &Connection, now: i64, entry: &NewAudit<'_>) -> rusqlite::Result<()> {
     let detail = if entry.detail.is_null() {
         "{}".to_owned()
     } else {
         entry.detail.to_string()
     };
+    let context = crate::edge::current();
+    let actor_session: Option<String> = match &context.secret_hash {
+        Some(hash) => conn
+            .query_row(
+                "SELECT id FROM sessions WHERE token_hash = ?1",
+                params![hash],
+                |r| r.get(0),
+            )
+            .optional()?,
+        None => None,
+    };
+    let actor_tab = match (&actor_session, &context.tab_id) {
+        (Some(session), Some(tab)) => conn
+            .query_row(
+                "SELECT tab_id FROM session_tabs WHERE session_id = ?1 AND tab_id = ?2",
+                params![session, tab],
+                |r| r.get::<_, String>(0),
+            )
+            .optional()?,
+        _ => None,
+    };
     conn.execute(
-        "INSERT INTO audit (at, actor_user_id, kind, session_id, tab_id, detail)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO audit (at, actor_user_id, kind, session_id, tab_id, detail,
+                            client_addr, user_agent, actor_session_id, actor_tab_id)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
         params![
             now,
             entry.actor_user_id,
             entry.kind,
             entry.session_id,
             entry.tab_id,
-            detail
+            detail,
+            context.client_addr.map(|a| a.to_string()),
+            context.user_agent,
+            actor_session,
+            actor_tab,
         ],
     )?;
     Ok(())
@@ -598,30 +648,90 @@ pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
     pub actor_user_id: Option<i64>,
+    /// The actor's login name, resolved when read (`null` for the server or a deleted user).
+    pub actor_username: Option<String>,
     pub kind: String,
     pub session_id: Option<String>,
     pub tab_id: Option<String>,
     pub detail: Value,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub actor_session_id: Option<String>,
+    pub actor_tab_id: Option<String>,
 }
 
-pub fn audit_log(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<AuditEntry>> {
+/// Which audit entries to read: newest first, strictly older than `before` (the cursor),
+/// and matching every filter given.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub before: Option<i64>,
+    pub kind: Option<String>,
+    /// Acted, or was acted on (`detail.user_id`).
+    pub user_id: Option<i64>,
+    /// Concerned, or acted from.
+    pub session_id: Option<String>,
+    /// Inclusive lower bound on `at`.
+    pub from: Option<i64>,
+    /// Exclusive upper bound on `at`.
+    pub to: Option<i64>,
+    pub limit: i64,
+}
+
+pub fn audit_log(conn: &Connection, f: &AuditFilter) -> rusqlite::Result<Vec<AuditEntry>> {
+    // Every filter is a bound parameter; a missing one is NULL and matches everything.
     let mut stmt = conn.prepare_cached(
-        "SELECT id, at, actor_user_id, kind, session_id, tab_id, detail FROM audit
-         ORDER BY id DESC LIMIT ?1",
+        "SELECT a.id, a.at, a.actor_user_id, u.username, a.kind, a.session_id, a.tab_id,
+                a.detail, a.client_addr, a.user_agent, a.actor_session_id, a.actor_tab_id
+         FROM audit a LEFT JOIN users u ON u.id = a.actor_user_id
+         WHERE (?1 IS NULL OR a.id < ?1)
+           AND (?2 IS NULL OR a.kind = ?2)
+           AND (?3 IS NULL OR a.actor_user_id = ?3
+                OR (json_valid(a.detail) AND json_extract(a.detail, '$.user_id') = ?3))
+           AND (?4 IS NULL OR a.session_id = ?4 OR a.actor_session_id = ?4)
+           AND (?5 IS NULL OR a.at >= ?5)
+           AND (?6 IS NULL OR a.at < ?6)
+         ORDER BY a.id DESC LIMIT ?7",
     )?;
-    let rows = stmt.query_map(params![limit], |r| {
-        let detail: String = r.get(6)?;
-        Ok(AuditEntry {
-            id: r.get(0)?,
-            at: r.get(1)?,
-            actor_user_id: r.get(2)?,
-            kind: r.get(3)?,
-            session_id: r.get(4)?,
-            tab_id: r.get(5)?,
-            detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
-        })
-    })?;
+    let rows = stmt.query_map(
+        params![
+            f.before,
+            f.kind,
+            f.user_id,
+            f.session_id,
+            f.from,
+            f.to,
+            f.limit
+        ],
+        |r| {
+            let detail: String = r.get(7)?;
+            Ok(AuditEntry {
+                id: r.get(0)?,
+                at: r.get(1)?,
+                actor_user_id: r.get(2)?,
+                actor_username: r.get(3)?,
+                kind: r.get(4)?,
+                session_id: r.get(5)?,
+                tab_id: r.get(6)?,
+                detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+                client_addr: r.get(8)?,
+                user_agent: r.get(9)?,
+                actor_session_id: r.get(10)?,
+                actor_tab_id: r.get(11)?,
+            })
+        },
+    )?;
     rows.collect()
+}
+
+/// Deletes audit entries older than `cutoff` and sessions that ended before it (their
+/// tabs go with them); returns how many of each.
+pub fn purge_before(conn: &Connection, cutoff: i64) -> rusqlite::Result<(usize, usize)> {
+    let audit = conn.execute("DELETE FROM audit WHERE at < ?1", params![cutoff])?;
+    let sessions = conn.execute(
+        "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?1",
+        params![cutoff],
+    )?;
+    Ok((audit, sessions))
 }
 
 /// Scope sets and suspension of the given users, for the before/after privilege diff.

@@ -99,6 +99,18 @@ pub enum AppError {
     /// Anything unexpected; the detail goes to the log, never to the client.
     #[error("Internal server error.")]
     Internal(String),
+    /// Too many failed sign-ins for the account or from the address (`429
+    /// too_many_requests`, `Retry-After` in whole seconds).
+    #[error("Too many failed sign-in attempts. Try again in {} seconds.", retry_after_secs(*.0))]
+    TooManyRequests(i64),
+    /// Every password-hash worker is busy and the queue is full (`503 busy`, `Retry-After: 1`).
+    #[error("The server is busy. Try again in a moment.")]
+    Busy,
+}
+
+/// Milliseconds rounded up to whole seconds, at least one.
+fn retry_after_secs(ms: i64) -> i64 {
+    ms.saturating_add(999).div_euclid(1000).max(1)
 }
 
 impl AppError {
@@ -114,6 +126,8 @@ impl AppError {
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -130,6 +144,8 @@ impl AppError {
             Self::PayloadTooLarge => "payload_too_large",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::Internal(_) => "internal",
+            Self::TooManyRequests(_) => "too_many_requests",
+            Self::Busy => "busy",
         }
     }
 }
@@ -152,12 +168,22 @@ impl IntoResponse for AppError {
             Self::Unauthenticated(reason) => *reason,
             _ => None,
         };
+        let retry_after = match &self {
+            Self::TooManyRequests(ms) => Some(retry_after_secs(*ms)),
+            Self::Busy => Some(1),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
             reason,
         };
-        (self.status(), Json(body)).into_response()
+        let mut resp = (self.status(), Json(body)).into_response();
+        if let Some(secs) = retry_after {
+            resp.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        resp
     }
 }
 

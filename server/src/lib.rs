@@ -16,23 +16,24 @@ mod api;
 mod auth;
 pub mod config;
 mod db;
+pub mod edge;
 pub mod error;
 mod extract;
+mod login;
+mod retention;
 mod seed;
 mod state;
 
-use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{HeaderValue, Method};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{any, get, post};
 use axum::Router;
 use tower_http::services::{ServeDir, ServeFile};
 
-pub use auth::COOKIE_NAME;
+pub use auth::{COOKIE_NAME, SECURE_COOKIE_NAME};
 pub use config::{parse_duration, Config, Recording};
 pub use error::{AppError, InitError, Reason};
+pub use retention::Purged;
 pub use state::{AppState, Clock, ManualClock, SystemClock};
 
 /// Largest accepted request body (contract: "Bodies over 16 KiB get `413`").
@@ -111,6 +112,8 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed);
 
+    // The served pages are read once: their inline loader scripts are allowed by hash.
+    let pages = static_dir.map_or_else(Vec::new, |dir| edge::html_pages(dir, 3));
     let router = match static_dir {
         Some(dir) => {
             let index = ServeFile::new(dir.join("index.html"));
@@ -118,9 +121,10 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
         }
         None => api.fallback(api_not_found),
     };
+    let edge = edge::Edge::new(state.clone(), &pages);
     router
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(request_guard))
+        .layer(middleware::from_fn_with_state(edge, edge::edge))
         .with_state(state)
 }
 
@@ -130,41 +134,4 @@ async fn api_not_found() -> AppError {
 
 async fn method_not_allowed() -> AppError {
     AppError::MethodNotAllowed
-}
-
-/// Rejects, before any handler runs, declared bodies over the limit (`413`) and
-/// state-changing API requests that are not JSON (`415`): with `SameSite=Strict` the
-/// JSON requirement closes the form-post CSRF path.
-async fn request_guard(req: Request, next: Next) -> Response {
-    let declared_len = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared_len.is_some_and(|n| n > BODY_LIMIT as u64) {
-        return AppError::PayloadTooLarge.into_response();
-    }
-    let is_api = req.uri().path().starts_with("/api/");
-    let state_changing = matches!(*req.method(), Method::POST | Method::DELETE);
-    if state_changing && is_api && !is_json(&req) {
-        return AppError::UnsupportedMediaType.into_response();
-    }
-    let mut resp = next.run(req).await;
-    if is_api {
-        // Session views and admin data must never be served from a shared or back/forward
-        // cache after the session ended.
-        resp.headers_mut()
-            .entry(CACHE_CONTROL)
-            .or_insert(HeaderValue::from_static("no-store"));
-    }
-    resp
-}
-
-/// `application/json`, optionally with parameters such as `charset=utf-8`.
-fn is_json(req: &Request) -> bool {
-    req.headers()
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
 }

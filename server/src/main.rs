@@ -1,7 +1,9 @@
 //! `session-guard-server`: parses the configuration, opens the database and serves the
-//! contract's API (and optionally the built console) until Ctrl-C.
+//! contract's API (and optionally the built console) until Ctrl-C or SIGTERM.
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use session_guard_server::{app_with_static, AppState, Config};
@@ -29,17 +31,18 @@ async fn main() -> ExitCode {
     let addr = listener.local_addr().unwrap_or(config.addr);
     println!("session-guard-server listening on http://{addr}");
     let router = app_with_static(state.clone(), config.static_dir.as_deref());
+    tokio::spawn(purge_hourly(state.clone()));
     let shutdown_state = state.clone();
     let shutdown = async move {
-        // If the signal handler cannot be installed, run until killed instead.
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
+        stop_signal().await;
         eprintln!("session-guard-server: shutting down");
         // Open event streams would otherwise hold graceful shutdown forever.
         shutdown_state.close_streams();
     };
-    if let Err(e) = axum::serve(listener, router)
+    // The peer address is what the audit log and the sign-in throttle see (unless
+    // `--trust-proxy` says to read it from `X-Forwarded-For`).
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    if let Err(e) = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
     {
@@ -47,4 +50,41 @@ async fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+/// Ctrl-C (SIGINT) or SIGTERM, whichever comes first: a container stop or `systemctl
+/// stop` must end the server as cleanly as Ctrl-C. A handler that cannot be installed
+/// leaves the other one (or running until killed).
+async fn stop_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}
+
+/// Applies `--audit-retention` at start-up and then every hour.
+async fn purge_hourly(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = state.purge_expired() {
+            eprintln!("session-guard-server: audit purge failed: {e:?}");
+        }
+    }
 }

@@ -134,6 +134,10 @@ pub(crate) struct Inner {
     hub: Hub,
     clock: Arc<dyn Clock>,
     pub passwords: Passwords,
+    pub hash_pool: crate::login::HashPool,
+    pub login_throttle: crate::login::LoginThrottle,
+    pub edge: crate::edge::EdgeSettings,
+    pub audit_retention_ms: i64,
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -201,7 +205,13 @@ impl AppState {
     pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, InitError> {
         config.validate().map_err(InitError::Config)?;
         let conn = db::open(&config.db)?;
-        let passwords = Passwords::new(config.fast_password_hashing)?;
+        let passwords = Passwords::new(
+            config.fast_password_hashing,
+            config.argon2_memory_kib,
+            config.argon2_iterations,
+        )?;
+        let hash_pool = crate::login::HashPool::new(config.hash_workers(), config.hash_queue)
+            .map_err(|e| InitError::Other(format!("cannot start hash workers: {e}")))?;
         let policy = Policy {
             idle_ms: ms(config.idle_timeout),
             lifetime_ms: ms(config.session_lifetime),
@@ -216,6 +226,13 @@ impl AppState {
             hub: Hub::default(),
             clock,
             passwords,
+            hash_pool,
+            login_throttle: crate::login::LoginThrottle::default(),
+            edge: crate::edge::EdgeSettings {
+                trust_proxy: config.trust_proxy,
+                always_secure: config.secure_cookies,
+            },
+            audit_retention_ms: ms(config.audit_retention),
         });
         if config.seed_demo {
             crate::seed::seed_demo(&inner)?;

@@ -95,24 +95,62 @@ async fn signing_in_again_from_the_same_browser_ends_the_replaced_session() {
 }
 
 #[tokio::test]
-async fn secure_cookie_behind_tls_proxy_or_by_flag() {
+async fn secure_host_cookie_behind_a_trusted_tls_proxy_or_by_flag() {
+    let forwarded_login = || {
+        Request::builder()
+            .method(Method::POST)
+            .uri("/api/login")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header("x-forwarded-proto", "https")
+            .body(Body::from(
+                json!({"username": "viewer", "password": "viewer-demo-pass"}).to_string(),
+            ))
+            .expect("request")
+    };
+    // Anyone can send the header: without --trust-proxy it changes nothing.
     let t = TestApp::new();
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri("/api/login")
-        .header(header::CONTENT_TYPE, "application/json")
-        .header("x-forwarded-proto", "https")
-        .body(Body::from(
-            json!({"username": "viewer", "password": "viewer-demo-pass"}).to_string(),
-        ))
-        .expect("request");
-    let r = t.send(req).await;
+    let r = t.send(forwarded_login()).await;
     assert_eq!(r.status, StatusCode::OK);
-    assert!(r.set_cookie().contains("; Secure"));
+    let set = r.set_cookie();
+    assert!(
+        set.starts_with("sg_session=") && !set.contains("Secure"),
+        "{set}"
+    );
+    assert!(r.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
+
+    let t = TestApp::with(|c| c.trust_proxy = true);
+    let r = t.send(forwarded_login()).await;
+    assert_eq!(r.status, StatusCode::OK);
+    let set = r.set_cookie();
+    assert!(set.starts_with("__Host-sg_session="), "{set}");
+    for attr in ["; Secure", "Path=/", "HttpOnly", "SameSite=Strict"] {
+        assert!(set.contains(attr), "{set} lacks {attr}");
+    }
+    assert!(!set.contains("Domain"), "{set}");
+    assert_eq!(
+        r.headers[header::STRICT_TRANSPORT_SECURITY],
+        "max-age=31536000"
+    );
+    // The __Host- cookie authenticates, and logout clears it under the same name.
+    let cookie = r.cookie();
+    t.assert_live(&cookie).await;
+    let out = t
+        .call(Method::POST, "/api/logout", Some(&cookie), None)
+        .await;
+    assert_eq!(out.status, StatusCode::NO_CONTENT);
 
     let t = TestApp::with(|c| c.secure_cookies = true);
     let r = t.try_login("viewer", "viewer-demo-pass").await;
-    assert!(r.set_cookie().contains("; Secure"));
+    let set = r.set_cookie();
+    assert!(
+        set.starts_with("__Host-sg_session=") && set.contains("; Secure"),
+        "{set}"
+    );
+    assert!(r.headers.get(header::STRICT_TRANSPORT_SECURITY).is_some());
+    let out = t
+        .call(Method::POST, "/api/logout", Some(&r.cookie()), None)
+        .await;
+    assert!(out.set_cookie().starts_with("__Host-sg_session=;"));
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! `cargo xtask bench`: builds the release console and the bench pages, then measures the
 //! guard and react-idle-timer side by side in headless Chromium (`bench/harness/main.js`)
-//! and prints the JSON report (also written to `bench/out/report.json`).
+//! and prints the JSON report (also written to `bench/out/report.json`). The word
+//! `login-flood` in `--only` runs the sign-in flood of [`crate::login_flood`] (needs only
+//! the release server; its report goes to `bench/out/login-flood.json`).
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -20,15 +22,41 @@ const BENCH_PAGES: [(&str, &str, &str); 2] = [
 /// Runs the benchmark; `--quick` (fewer samples) and `--only WORD,...` go to the harness.
 pub fn run(root: &Path, args: &[String]) -> Result<ExitCode, String> {
     let mut harness_args = Vec::new();
+    let mut login_flood = false;
+    let mut browser_figures = true;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => harness_args.push(arg.clone()),
             "--only" => {
-                harness_args.push(arg.clone());
-                harness_args.push(rest.next().ok_or("--only needs WORD[,WORD...]")?.clone());
+                let words = rest.next().ok_or("--only needs WORD[,WORD...]")?;
+                let others: Vec<&str> = words
+                    .split(',')
+                    .filter(|w| {
+                        let flood = *w == "login-flood";
+                        login_flood |= flood;
+                        !flood
+                    })
+                    .collect();
+                browser_figures = !others.is_empty();
+                if browser_figures {
+                    harness_args.push(arg.clone());
+                    harness_args.push(others.join(","));
+                }
             }
             other => return Err(format!("unknown bench option {other}\n{}", crate::USAGE)),
+        }
+    }
+    if login_flood {
+        crate::build_server(root)?;
+        let report = crate::login_flood::run(root)?;
+        println!("{report}");
+        let out = root.join("bench/out");
+        std::fs::create_dir_all(&out).map_err(|e| format!("bench/out: {e}"))?;
+        std::fs::write(out.join("login-flood.json"), format!("{report}\n"))
+            .map_err(|e| format!("bench/out/login-flood.json: {e}"))?;
+        if !browser_figures {
+            return Ok(ExitCode::SUCCESS);
         }
     }
     let toolbox = tools::Toolbox::new(root)?;

@@ -11,6 +11,7 @@
 //! safe to run again and again on a fresh or a prepared machine.
 
 mod bench;
+mod login_flood;
 mod run;
 mod tools;
 
@@ -22,7 +23,8 @@ use run::Suite;
 const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
   demo [--addr HOST:PORT] [-- SERVER_ARGS...]   build the console and serve it with the reference server
   test [--skip-e2e]                             install what is missing, run every check and test suite
-  bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report";
+  bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report
+                                                (--only login-flood: the sign-in flood, server memory and latency)";
 
 const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): Admin Console + Dashboard, 15 min idle timeout
   operator / operator-demo-pass  privileged through the Operators group: Admin Console + Dashboard, 15 min idle timeout
