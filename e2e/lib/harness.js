@@ -96,14 +96,48 @@ export async function launchBrowser() {
 }
 
 /**
+ * Makes every context of `browser` report Content-Security-Policy violations: a
+ * `securitypolicyviolation` listener installed before any page script, and Chromium's own
+ * console message. Returns the list the violations are collected in.
+ */
+export function watchCsp(browser) {
+  const violations = [];
+  const newContext = browser.newContext.bind(browser);
+  // `browser.newPage()` goes through `newContext` too.
+  browser.newContext = async (options) => {
+    const context = await newContext(options);
+    await context.addInitScript(() => {
+      document.addEventListener('securitypolicyviolation', (event) => {
+        console.error(
+          `CSP violation: ${event.violatedDirective} blocked ${event.blockedURI || 'inline'}`,
+        );
+      });
+    });
+    context.on('console', (message) => {
+      const text = message.text();
+      if (/CSP violation|Content Security Policy/.test(text)) {
+        violations.push(`${message.page()?.url() ?? '?'}: ${text}`);
+      }
+    });
+    return context;
+  };
+  return violations;
+}
+
+/**
  * Runs `body` with a server and a browser; on failure saves a screenshot of every open tab
- * under e2e/artifacts/ before rethrowing, and always stops what it started.
+ * under e2e/artifacts/ before rethrowing, and always stops what it started. Every scenario
+ * also fails on any Content-Security-Policy violation in any page it opened.
  */
 export async function scenario(name, serverFlags, body) {
   const server = await startServer(serverFlags);
   const browser = await launchBrowser();
+  const cspViolations = watchCsp(browser);
   try {
-    await body({ server, browser });
+    await body({ server, browser, cspViolations });
+    if (cspViolations.length > 0) {
+      throw new Error(`Content-Security-Policy violations:\n${cspViolations.join('\n')}`);
+    }
   } catch (error) {
     mkdirSync(artifactsDir, { recursive: true });
     const safe = name.replace(/[^a-z0-9]+/gi, '-').toLowerCase();

@@ -110,6 +110,21 @@ pub struct AuditEntry {
     pub tab_id: Option<String>,
     /// Details, a JSON object.
     pub detail: Value,
+    /// The actor's login name, when the actor still exists.
+    #[serde(default)]
+    pub actor_username: Option<String>,
+    /// The client address of the request that caused it.
+    #[serde(default)]
+    pub client_addr: Option<String>,
+    /// The user agent of that request.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The session the actor acted from.
+    #[serde(default)]
+    pub actor_session_id: Option<String>,
+    /// The tab the actor acted from.
+    #[serde(default)]
+    pub actor_tab_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -190,18 +205,30 @@ async fn parse<T: DeserializeOwned>(response: Response) -> Result<T, ApiError> {
 }
 
 async fn get<T: DeserializeOwned>(url: &str) -> Result<T, ApiError> {
-    parse(send(Request::get(url).build()).await?).await
+    parse(send(from_this_tab(Request::get(url)).build()).await?).await
 }
 
 async fn post<B: Serialize>(url: &str, body: &B) -> Result<Response, ApiError> {
-    send(Request::post(url).json(body)).await
+    send(from_this_tab(Request::post(url)).json(body)).await
 }
 
 /// The contract wants `Content-Type: application/json` on every state-changing request
 /// (the CSRF defence), so even a bodiless `DELETE` sends `{}`.
 async fn delete(url: &str) -> Result<Response, ApiError> {
-    send(Request::delete(url).json(&Empty {})).await
+    send(from_this_tab(Request::delete(url)).json(&Empty {})).await
 }
+
+/// Names this tab (the id the guard registered) so that the audit log records which
+/// tab an admin action came from.
+fn from_this_tab(request: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
+    match session_guard::browser::tab_identity() {
+        Ok(identity) => request.header(TAB_HEADER, &identity.tab_id),
+        Err(_) => request,
+    }
+}
+
+/// The request header of the contract that names the acting tab.
+const TAB_HEADER: &str = "X-Session-Guard-Tab";
 
 /// Live sessions.
 pub async fn sessions() -> Result<Vec<Session>, ApiError> {
@@ -336,9 +363,15 @@ pub async fn set_group_role(group_id: i64, role_id: i64, assigned: bool) -> Resu
     .await
 }
 
-/// The newest audit entries first.
-pub async fn audit(limit: u32) -> Result<Vec<AuditEntry>, ApiError> {
-    get(&format!("/api/admin/audit?limit={limit}")).await
+/// One page of audit entries, newest first; `query` is the contract's query string
+/// (`limit`, `before`, `kind`, `user_id`, `session_id`, `from`, `to`), already encoded.
+pub async fn audit(query: String) -> Result<Vec<AuditEntry>, ApiError> {
+    get(&format!("/api/admin/audit?{query}")).await
+}
+
+/// Encodes one query parameter value.
+pub fn query_value(value: &str) -> String {
+    segment(value)
 }
 
 /// The link endpoints share one shape: `POST` adds, `DELETE` removes.

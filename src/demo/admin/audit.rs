@@ -1,66 +1,373 @@
-//! The audit log, newest first.
+//! The audit log: newest first, one page at a time, filtered by kind, user, session and
+//! time, with names instead of ids and each entry's details in words.
 
 use leptos::prelude::*;
+use serde_json::Value;
 
-use super::api::AuditEntry;
-use super::section::AdminSection;
+use super::api::{self, AuditEntry};
+use super::section::{AdminSection, Choices};
 use super::{format_time, Console};
 
-/// Who acted: a username, or the server itself.
-fn actor(console: Console, actor_user_id: Option<i64>) -> String {
-    match actor_user_id {
-        Some(id) => console.username(id),
-        None => "server".to_string(),
+/// Entries per page.
+const PAGE_SIZE: u32 = 20;
+
+/// The kinds the filter offers, with their names in words.
+const KINDS: &[(&str, &str)] = &[
+    ("login", "Signed in"),
+    ("login_refused", "Sign-in refused"),
+    ("login_throttled", "Sign-in throttled"),
+    ("logout", "Signed out"),
+    ("session_ended", "Session ended"),
+    ("consent", "Recording consent"),
+    ("tab_registered", "Tab opened"),
+    ("seeded", "Demo accounts created"),
+    ("audit_purged", "Old entries purged"),
+    ("admin_session_terminated", "Session terminated"),
+    (
+        "admin_user_sessions_terminated",
+        "All sessions of a user terminated",
+    ),
+    ("admin_user_created", "User created"),
+    ("admin_user_suspended", "User suspended"),
+    ("admin_user_unsuspended", "User unsuspended"),
+    ("admin_role_created", "Role created"),
+    ("admin_role_deleted", "Role deleted"),
+    ("admin_role_scope_added", "Scope added to role"),
+    ("admin_role_scope_removed", "Scope removed from role"),
+    ("admin_user_role_assigned", "Role assigned to user"),
+    ("admin_user_role_unassigned", "Role unassigned from user"),
+    ("admin_group_created", "Group created"),
+    ("admin_group_deleted", "Group deleted"),
+    ("admin_group_member_added", "Member added to group"),
+    ("admin_group_member_removed", "Member removed from group"),
+    ("admin_group_role_assigned", "Role assigned to group"),
+    ("admin_group_role_unassigned", "Role unassigned from group"),
+];
+
+/// What the audit page asks the server for: the filters and the page's cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Only this kind.
+    pub kind: String,
+    /// Only entries by or about this user.
+    pub user_id: Option<i64>,
+    /// Only entries of (or acted from) this session.
+    pub session_id: String,
+    /// From this day on (`YYYY-MM-DD`, local time).
+    pub from_day: String,
+    /// Up to and including this day.
+    pub to_day: String,
+    /// The cursors of the pages before this one: the last id of each newer page.
+    pub cursors: Vec<i64>,
+}
+
+/// Midnight (local time) of a `YYYY-MM-DD` day in epoch ms, plus `days`.
+fn day_start(day: &str, days: u32) -> Option<i64> {
+    let mut parts = day.split('-').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(y)), Some(Some(m)), Some(Some(d)), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let date = js_sys::Date::new_with_year_month_day(y, m as i32 - 1, (d + days) as i32);
+    let ms = date.get_time();
+    ms.is_finite().then_some(ms as i64)
+}
+
+impl AuditQuery {
+    /// The contract's query string for this page.
+    pub fn to_query(&self) -> String {
+        let mut q = format!("limit={PAGE_SIZE}");
+        if let Some(before) = self.cursors.last() {
+            q.push_str(&format!("&before={before}"));
+        }
+        if !self.kind.is_empty() {
+            q.push_str(&format!("&kind={}", api::query_value(&self.kind)));
+        }
+        if let Some(user) = self.user_id {
+            q.push_str(&format!("&user_id={user}"));
+        }
+        let session = self.session_id.trim();
+        if !session.is_empty() {
+            q.push_str(&format!("&session_id={}", api::query_value(session)));
+        }
+        if let Some(from) = day_start(&self.from_day, 0) {
+            q.push_str(&format!("&from={from}"));
+        }
+        if let Some(to) = day_start(&self.to_day, 1) {
+            q.push_str(&format!("&to={to}"));
+        }
+        q
     }
 }
 
-/// The session and tab concerned, if any.
-fn subject(entry: &AuditEntry) -> String {
-    match (&entry.session_id, &entry.tab_id) {
-        (Some(session), Some(tab)) => format!("{session} (tab {tab})"),
-        (Some(session), None) => session.clone(),
-        (None, Some(tab)) => format!("tab {tab}"),
-        (None, None) => "—".to_string(),
+/// Loads the page `console.audit_query` describes.
+pub fn load(console: Console) {
+    let query = console.audit_query.get_untracked().to_query();
+    console.audit.load(console.denied, api::audit(query));
+}
+
+/// A kind in words; an unknown one as sent.
+fn kind_text(kind: &str) -> String {
+    KINDS
+        .iter()
+        .find(|(k, _)| *k == kind)
+        .map_or_else(|| kind.to_string(), |(_, text)| (*text).to_string())
+}
+
+/// Why a sign-in was refused, or how a session ended, in words.
+fn why_text(why: &str) -> String {
+    match why {
+        "wrong_password" => "wrong password".into(),
+        "unknown_user" => "no such user".into(),
+        "suspended" => "account suspended".into(),
+        "idle_timeout" => "inactivity".into(),
+        "session_expired" => "maximum length reached".into(),
+        "role_changed" => "role permissions changed".into(),
+        "remote_terminated" => "ended by an administrator".into(),
+        "consent_declined" => "recording declined".into(),
+        "logged_out" => "signed out".into(),
+        other => other.replace('_', " "),
     }
 }
 
-/// The newest audit entries.
+/// A JSON value as plain text.
+fn plain(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(", "),
+        other => other.to_string(),
+    }
+}
+
+/// An entry's details in words, with users, roles and groups by name. Tracked: names
+/// arrive with the other lists.
+fn detail_text(console: Console, detail: &Value) -> String {
+    let Some(map) = detail.as_object() else {
+        return plain(detail);
+    };
+    let mut parts = Vec::new();
+    for (key, value) in map {
+        let id = value.as_i64();
+        let part = match (key.as_str(), id) {
+            ("user_id", Some(id)) => format!("user {}", console.username(id)),
+            ("role_id", Some(id)) => format!("role {}", console.role_name(id)),
+            ("group_id", Some(id)) => format!("group {}", console.group_name(id)),
+            ("why" | "reason", _) => why_text(&plain(value)),
+            ("username", _) => format!("as “{}”", plain(value)),
+            ("accepted", _) => if value.as_bool() == Some(true) {
+                "accepted"
+            } else {
+                "declined"
+            }
+            .to_string(),
+            ("terminated", _) => format!("{} sessions ended", plain(value)),
+            ("retry_after_ms", Some(ms)) => format!("blocked for {} s", (ms + 999) / 1000),
+            ("throttle", _) => format!("too many failures for this {}", plain(value)),
+            ("before", Some(ms)) => format!("older than {}", format_time(ms)),
+            ("audit_entries", _) => format!("{} entries", plain(value)),
+            ("sessions", _) => format!("{} ended sessions", plain(value)),
+            ("opener_tab_id", _) if value.is_null() => continue,
+            ("opener_tab_id", _) => format!("opened from tab {}", plain(value)),
+            (other, _) => format!("{}: {}", other.replace('_', " "), plain(value)),
+        };
+        parts.push(part);
+    }
+    parts.join("; ")
+}
+
+/// Who acted and from where.
+fn actor_text(console: Console, entry: &AuditEntry) -> String {
+    let who = match (entry.actor_user_id, &entry.actor_username) {
+        (_, Some(name)) => name.clone(),
+        (Some(id), None) => console.username(id),
+        (None, None) => "server or anonymous".to_string(),
+    };
+    match &entry.client_addr {
+        Some(addr) => format!("{who} from {addr}"),
+        None => who,
+    }
+}
+
+/// The session concerned and the session and tab acted from.
+fn session_text(entry: &AuditEntry) -> String {
+    let mut parts = Vec::new();
+    if let Some(session) = &entry.session_id {
+        parts.push(session.clone());
+    }
+    match (&entry.actor_session_id, &entry.actor_tab_id) {
+        (Some(from), Some(tab)) => parts.push(format!("acting: {from}, tab {tab}")),
+        (Some(from), None) if entry.session_id.as_ref() != Some(from) => {
+            parts.push(format!("acting: {from}"));
+        }
+        _ => {}
+    }
+    if let Some(tab) = &entry.tab_id {
+        parts.push(format!("tab {tab}"));
+    }
+    if parts.is_empty() {
+        "—".to_string()
+    } else {
+        parts.join(" · ")
+    }
+}
+
+/// The audit log with its filters and pages.
 #[component]
 pub fn Audit(
     /// The console's shared state.
     console: Console,
 ) -> impl IntoView {
+    let query = console.audit_query;
+    let reload = move || load(console);
+    // Any filter change starts again from the newest page.
+    let set_filter = move |change: &dyn Fn(&mut AuditQuery)| {
+        query.update(|q| {
+            change(q);
+            q.cursors.clear();
+        });
+        reload();
+    };
+    let older = move |_| {
+        let last = console.audit.items.with(|items| items.last().map(|e| e.id));
+        if let Some(last) = last {
+            query.update(|q| q.cursors.push(last));
+            reload();
+        }
+    };
+    let newer = move |_| {
+        query.update(|q| {
+            q.cursors.pop();
+        });
+        reload();
+    };
+    let kind_options = Signal::derive(|| {
+        KINDS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, text))| (i as i64, (*text).to_string()))
+            .collect::<Vec<_>>()
+    });
+    let filters = view! {
+        <form class="audit-filters" aria-label="Filter the audit log" on:submit=|ev| ev.prevent_default()>
+            <div class="field">
+                <label for="audit-kind">"Kind"</label>
+                <select
+                    id="audit-kind"
+                    on:change=move |ev| {
+                        let picked = event_target_value(&ev).parse::<usize>().ok();
+                        let kind = picked.and_then(|i| KINDS.get(i)).map(|(k, _)| (*k).to_string());
+                        set_filter(&|q| q.kind = kind.clone().unwrap_or_default());
+                    }
+                >
+                    <Choices placeholder="Any kind" options=kind_options />
+                </select>
+            </div>
+            <div class="field">
+                <label for="audit-user">"User"</label>
+                <select
+                    id="audit-user"
+                    on:change=move |ev| {
+                        let user = event_target_value(&ev).parse::<i64>().ok();
+                        set_filter(&|q| q.user_id = user);
+                    }
+                >
+                    <Choices placeholder="Any user" options=console.user_choices() />
+                </select>
+            </div>
+            <div class="field">
+                <label for="audit-session">"Session id"</label>
+                <input
+                    id="audit-session"
+                    autocomplete="off"
+                    placeholder="ses_…"
+                    on:change=move |ev| {
+                        let session = event_target_value(&ev);
+                        set_filter(&|q| q.session_id = session.clone());
+                    }
+                />
+            </div>
+            <div class="field">
+                <label for="audit-from">"From"</label>
+                <input
+                    id="audit-from"
+                    type="date"
+                    on:change=move |ev| {
+                        let day = event_target_value(&ev);
+                        set_filter(&|q| q.from_day = day.clone());
+                    }
+                />
+            </div>
+            <div class="field">
+                <label for="audit-to">"To"</label>
+                <input
+                    id="audit-to"
+                    type="date"
+                    on:change=move |ev| {
+                        let day = event_target_value(&ev);
+                        set_filter(&|q| q.to_day = day.clone());
+                    }
+                />
+            </div>
+        </form>
+    };
     view! {
         <AdminSection
             id="audit"
             title="Audit log"
             refresh_label="Refresh audit log"
-            on_refresh=Callback::new(move |()| console.refresh_audit())
+            on_refresh=Callback::new(move |()| reload())
             list=console.audit
-            empty_text="The audit log is empty."
-            note="The newest 100 entries, newest first."
+            empty_text="No audit entries match."
+            note="Newest first, 20 per page; the filters and pages are below the table."
             table_class="audit"
-            headers=&["Time", "Kind", "Actor", "Session", "Detail"]
+            headers=&["Time", "Event", "Actor", "Session", "Details"]
             key=|e: &AuditEntry| e.id
             row=move |entry: AuditEntry| {
-                let subject = subject(&entry);
-                let actor_id = entry.actor_user_id;
+                let detail = entry.detail.clone();
+                let actor_entry = entry.clone();
                 view! {
                     <tr data-kind=entry.kind.clone()>
                         <td class="nowrap">{format_time(entry.at)}</td>
-                        <td>
-                            <code>{entry.kind.clone()}</code>
-                        </td>
-                        <td>{move || actor(console, actor_id)}</td>
-                        <td class="wide">
-                            <code class="id">{subject}</code>
+                        <td>{kind_text(&entry.kind)}</td>
+                        <td title=entry.user_agent.clone().unwrap_or_default()>
+                            {move || actor_text(console, &actor_entry)}
                         </td>
                         <td class="wide">
-                            <code class="detail">{entry.detail.to_string()}</code>
+                            <code class="id">{session_text(&entry)}</code>
                         </td>
+                        <td class="wide detail">{move || detail_text(console, &detail)}</td>
                     </tr>
                 }
             }
-        />
+        >
+            <nav class="audit-pages" aria-label="Audit log pages">
+                <button
+                    type="button"
+                    class="sg-secondary"
+                    disabled=move || query.with(|q| q.cursors.is_empty())
+                    on:click=newer
+                >
+                    "Newer"
+                </button>
+                <span class="muted" role="status">
+                    {move || format!("Page {}", query.with(|q| q.cursors.len()) + 1)}
+                </span>
+                <button
+                    type="button"
+                    class="sg-secondary"
+                    disabled=move || {
+                        console.audit.items.with(|items| items.len() < PAGE_SIZE as usize)
+                    }
+                    on:click=older
+                >
+                    "Older"
+                </button>
+            </nav>
+            {filters}
+        </AdminSection>
     }
 }

@@ -20,9 +20,6 @@ use session_guard::ui::use_session;
 
 use api::ApiError;
 
-/// How many audit entries the log shows.
-const AUDIT_LIMIT: u32 = 100;
-
 /// Shown instead of the console when the server answers `403`.
 const FORBIDDEN: &str = "Your account is privileged but lacks the admin:manage scope, so it \
                          cannot manage sessions, users, roles or groups. Ask an administrator \
@@ -161,8 +158,10 @@ pub struct Console {
     pub roles: List<api::Role>,
     /// Groups.
     pub groups: List<api::Group>,
-    /// The newest audit entries.
+    /// The audit entries of the page shown.
     pub audit: List<api::AuditEntry>,
+    /// The audit page's filters and cursor, kept across the reloads that follow actions.
+    pub audit_query: RwSignal<audit::AuditQuery>,
 }
 
 impl Console {
@@ -174,6 +173,7 @@ impl Console {
             roles: List::new(),
             groups: List::new(),
             audit: List::new(),
+            audit_query: RwSignal::new(audit::AuditQuery::default()),
         }
     }
 
@@ -199,7 +199,7 @@ impl Console {
 
     /// Reloads the audit log.
     pub fn refresh_audit(self) {
-        self.audit.load(self.denied, api::audit(AUDIT_LIMIT));
+        audit::load(self);
     }
 
     /// Reloads every list.
