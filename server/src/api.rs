@@ -74,9 +74,10 @@ pub(crate) async fn login(
     };
     // Refused before any hashing or database work; the start of each block was audited
     // (`login_throttled`), so a flood of refusals writes nothing more.
-    if let Some((_, ms)) = inner.login_throttle.check(&req.username, client_addr, now) {
-        return Err(AppError::TooManyRequests(ms));
-    }
+    let attempt = inner
+        .login_throttle
+        .begin(&req.username, client_addr, now)
+        .map_err(|(_, ms)| AppError::TooManyRequests(ms))?;
     let oversized =
         req.username.len() > MAX_CREDENTIAL_LEN || req.password.len() > MAX_CREDENTIAL_LEN;
     let (user, target) = {
@@ -114,7 +115,7 @@ pub(crate) async fn login(
                 "unknown_user"
             };
             refuse(user_id, why)?;
-            for (scope, ms) in inner.login_throttle.fail(&req.username, client_addr, now) {
+            for (scope, ms) in inner.login_throttle.fail(&attempt, now) {
                 db::audit(
                     &inner.db(),
                     now,
@@ -132,7 +133,8 @@ pub(crate) async fn login(
             return Err(AppError::InvalidCredentials);
         }
     };
-    inner.login_throttle.succeed(&req.username);
+    inner.login_throttle.succeed(&attempt);
+    drop(attempt);
     if user.suspended {
         refuse(Some(user.id), "suspended")?;
         return Err(AppError::Suspended);

@@ -87,36 +87,31 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A worker: takes jobs while there are any, keeping its buffer between them, and gives
-/// the buffer back when the queue runs dry so that memory returns to its idle level.
+/// A worker: runs jobs one after the other in one buffer, grown to the largest
+/// parameters seen and then kept, so that a flood touches the same pages again instead of
+/// making the allocator hand out (and keep) fresh ones.
 fn work(rx: &Mutex<Receiver<Job>>) {
     let mut memory: Vec<Block> = Vec::new();
     loop {
-        let next = lock(rx).try_recv();
-        let job = match next {
-            Ok(job) => job,
-            Err(mpsc::TryRecvError::Empty) => {
-                memory = Vec::new();
-                match lock(rx).recv() {
-                    Ok(job) => job,
-                    Err(_) => return,
-                }
-            }
-            Err(mpsc::TryRecvError::Disconnected) => return,
-        };
-        job(&mut memory);
+        let next = lock(rx).recv();
+        match next {
+            Ok(job) => job(&mut memory),
+            Err(_) => return,
+        }
     }
 }
 
-/// One key's failures.
+/// One key's failures, and the attempts still being checked.
 #[derive(Debug, Clone, Copy, Default)]
 struct Failures {
     count: u32,
+    in_flight: u32,
     last_at: i64,
     blocked_until: i64,
 }
 
-/// Failure counts per key with exponential backoff after `free` failures.
+/// Failure counts per key with exponential backoff after `free` failures. Attempts in
+/// flight count as possible failures, so parallel guesses cannot outrun the count.
 #[derive(Debug)]
 struct Throttle<K> {
     free: u32,
@@ -131,7 +126,50 @@ impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
         }
     }
 
+    /// Makes room for one more key if the map is full; false when there is none.
+    fn room(&mut self, key: &K, now: i64) -> bool {
+        if self.keys.contains_key(key) || self.keys.len() < MAX_TRACKED {
+            return true;
+        }
+        self.keys.retain(|_, f| {
+            f.in_flight > 0 || f.blocked_until > now || now - f.last_at < FORGET_AFTER_MS
+        });
+        self.keys.len() < MAX_TRACKED
+    }
+
+    /// Starts an attempt for `key`, or says how many ms it must wait: while blocked, and
+    /// (for a second) while the attempts in flight already use up what is left of `free`
+    /// (one at a time once the failures reached it).
+    fn begin(&mut self, key: &K, now: i64) -> Result<(), i64> {
+        if !self.room(key, now) {
+            return Ok(());
+        }
+        let entry = self.keys.entry(key.clone()).or_default();
+        if entry.blocked_until > now {
+            return Err(entry.blocked_until - now);
+        }
+        if entry.in_flight == 0 && now - entry.last_at >= FORGET_AFTER_MS {
+            entry.count = 0;
+        }
+        if entry.in_flight >= self.free.saturating_sub(entry.count).max(1) {
+            return Err(BASE_BACKOFF_MS);
+        }
+        entry.in_flight += 1;
+        Ok(())
+    }
+
+    /// Ends an attempt started with [`Throttle::begin`].
+    fn end(&mut self, key: &K) {
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.in_flight = entry.in_flight.saturating_sub(1);
+            if entry.count == 0 && entry.in_flight == 0 {
+                self.keys.remove(key);
+            }
+        }
+    }
+
     /// Milliseconds until `key` may try again, if it is blocked now.
+    #[cfg(test)]
     fn blocked_for(&self, key: &K, now: i64) -> Option<i64> {
         self.keys
             .get(key)
@@ -141,16 +179,12 @@ impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
 
     /// Counts one failure; returns the new block in ms when this failure starts one.
     fn fail(&mut self, key: &K, now: i64) -> Option<i64> {
-        if !self.keys.contains_key(key) && self.keys.len() >= MAX_TRACKED {
-            self.keys
-                .retain(|_, f| f.blocked_until > now || now - f.last_at < FORGET_AFTER_MS);
-            if self.keys.len() >= MAX_TRACKED {
-                return None;
-            }
+        if !self.room(key, now) {
+            return None;
         }
         let entry = self.keys.entry(key.clone()).or_default();
         if now - entry.last_at >= FORGET_AFTER_MS {
-            *entry = Failures::default();
+            entry.count = 0;
         }
         entry.count = entry.count.saturating_add(1);
         entry.last_at = now;
@@ -164,7 +198,10 @@ impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
     }
 
     fn forget(&mut self, key: &K) {
-        self.keys.remove(key);
+        if let Some(entry) = self.keys.get_mut(key) {
+            entry.count = 0;
+            entry.blocked_until = 0;
+        }
     }
 }
 
@@ -220,36 +257,57 @@ fn address_key(addr: IpAddr) -> IpAddr {
     }
 }
 
+/// One sign-in attempt in flight; dropping it ends the attempt in both throttles.
+pub(crate) struct Attempt<'a> {
+    throttle: &'a LoginThrottle,
+    account: String,
+    address: Option<IpAddr>,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        lock(&self.throttle.accounts).end(&self.account);
+        if let Some(addr) = &self.address {
+            lock(&self.throttle.addresses).end(addr);
+        }
+    }
+}
+
 impl LoginThrottle {
-    /// How long (ms) and why a sign-in for `username` from `addr` must wait, if at all.
-    pub fn check(
+    /// Starts a sign-in for `username` from `addr`, or says why and how long (ms) it
+    /// must wait.
+    pub fn begin(
         &self,
         username: &str,
         addr: Option<IpAddr>,
         now: i64,
-    ) -> Option<(ThrottleScope, i64)> {
-        if let Some(ms) = lock(&self.accounts).blocked_for(&account_key(username), now) {
-            return Some((ThrottleScope::Account, ms));
+    ) -> Result<Attempt<'_>, (ThrottleScope, i64)> {
+        let account = account_key(username);
+        lock(&self.accounts)
+            .begin(&account, now)
+            .map_err(|ms| (ThrottleScope::Account, ms))?;
+        let address = addr.map(address_key);
+        if let Some(addr) = &address {
+            if let Err(ms) = lock(&self.addresses).begin(addr, now) {
+                lock(&self.accounts).end(&account);
+                return Err((ThrottleScope::Address, ms));
+            }
         }
-        let addr = address_key(addr?);
-        lock(&self.addresses)
-            .blocked_for(&addr, now)
-            .map(|ms| (ThrottleScope::Address, ms))
+        Ok(Attempt {
+            throttle: self,
+            account,
+            address,
+        })
     }
 
     /// Counts a failed sign-in; returns the blocks it starts (for the audit log).
-    pub fn fail(
-        &self,
-        username: &str,
-        addr: Option<IpAddr>,
-        now: i64,
-    ) -> Vec<(ThrottleScope, i64)> {
+    pub fn fail(&self, attempt: &Attempt<'_>, now: i64) -> Vec<(ThrottleScope, i64)> {
         let mut started = Vec::new();
-        if let Some(ms) = lock(&self.accounts).fail(&account_key(username), now) {
+        if let Some(ms) = lock(&self.accounts).fail(&attempt.account, now) {
             started.push((ThrottleScope::Account, ms));
         }
-        if let Some(addr) = addr {
-            if let Some(ms) = lock(&self.addresses).fail(&address_key(addr), now) {
+        if let Some(addr) = &attempt.address {
+            if let Some(ms) = lock(&self.addresses).fail(addr, now) {
                 started.push((ThrottleScope::Address, ms));
             }
         }
@@ -258,8 +316,8 @@ impl LoginThrottle {
 
     /// A successful sign-in clears its account's failures (not its address's: one good
     /// account must not reset a guesser's count).
-    pub fn succeed(&self, username: &str) {
-        lock(&self.accounts).forget(&account_key(username));
+    pub fn succeed(&self, attempt: &Attempt<'_>) {
+        lock(&self.accounts).forget(&attempt.account);
     }
 }
 
@@ -285,6 +343,32 @@ mod tests {
         // An hour without failures starts from zero again.
         let later = 10_000 + FORGET_AFTER_MS;
         assert_eq!(t.fail(&key, later), None);
+    }
+
+    #[test]
+    fn attempts_in_flight_count_as_possible_failures() {
+        let mut t = Throttle::new(3);
+        let key = "k".to_string();
+        for _ in 0..3 {
+            assert_eq!(t.begin(&key, 0), Ok(()));
+        }
+        // Three guesses are being checked: a fourth waits instead of outrunning them.
+        assert_eq!(t.begin(&key, 0), Err(BASE_BACKOFF_MS));
+        t.end(&key);
+        assert_eq!(t.begin(&key, 0), Ok(()));
+        for _ in 0..3 {
+            t.fail(&key, 0);
+            t.end(&key);
+        }
+        assert_eq!(t.begin(&key, 10), Err(990));
+        // After the block, one attempt at a time.
+        assert_eq!(t.begin(&key, 1_000), Ok(()));
+        assert_eq!(t.begin(&key, 1_000), Err(BASE_BACKOFF_MS));
+        // Ended attempts of a key without failures leave nothing behind.
+        let other = "o".to_string();
+        assert_eq!(t.begin(&other, 0), Ok(()));
+        t.end(&other);
+        assert!(!t.keys.contains_key(&other));
     }
 
     #[test]

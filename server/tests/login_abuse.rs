@@ -82,6 +82,30 @@ async fn five_wrong_passwords_throttle_the_account_with_growing_backoff() {
 }
 
 #[tokio::test]
+async fn parallel_guesses_cannot_outrun_the_count() {
+    let t = TestApp::new();
+    let guesses = (0..20).map(|n| {
+        let router = t.router.clone();
+        async move {
+            use tower::ServiceExt;
+            let req = login_from(&format!("10.5.0.{n}"), "admin", &format!("guess{n}"));
+            router.oneshot(req).await.expect("infallible").status()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses.map(tokio::spawn)).await;
+    let hashed = statuses
+        .iter()
+        .filter(|s| *s.as_ref().expect("join") == StatusCode::UNAUTHORIZED)
+        .count();
+    let waited = statuses
+        .iter()
+        .filter(|s| *s.as_ref().expect("join") == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(hashed <= 5, "{hashed} guesses were checked");
+    assert_eq!(hashed + waited, 20);
+}
+
+#[tokio::test]
 async fn an_attack_on_one_account_does_not_slow_another() {
     let t = TestApp::new();
     for _ in 0..8 {
