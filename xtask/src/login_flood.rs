@@ -241,8 +241,9 @@ impl Server {
     }
 
     fn stop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
+        // The shell's builtin `kill` (no procps needed); SIGTERM lets it shut down cleanly.
+        let _ = Command::new("sh")
+            .args(["-c", "kill -TERM \"$0\"", &self.child.id().to_string()])
             .status();
         let _ = self.child.wait();
     }
