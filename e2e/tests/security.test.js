@@ -52,6 +52,8 @@ test('the audit page names people, says what happened, filters and pages', () =>
     assert.match(text, /admin from 127\.0\.0\.1/);
     assert.match(text, /acting: ses_[^,]+, tab t_/);
     assert.doesNotMatch(text, /[{}"]/, 'details in words, not JSON');
+    const signedIn = await page.locator('#audit tr[data-kind="login"]').first().innerText();
+    assert.match(signedIn, /admin’s session ses_/);
 
     // Enough entries for more than one page of 20.
     const users = await adminCall(context, server, 'GET', '/api/admin/users');

@@ -652,6 +652,8 @@ pub struct AuditEntry {
     pub actor_username: Option<String>,
     pub kind: String,
     pub session_id: Option<String>,
+    /// Whose session `session_id` is, while the session is kept.
+    pub session_username: Option<String>,
     pub tab_id: Option<String>,
     pub detail: Value,
     pub client_addr: Option<String>,
@@ -681,8 +683,11 @@ pub fn audit_log(conn: &Connection, f: &AuditFilter) -> rusqlite::Result<Vec<Aud
     // Every filter is a bound parameter; a missing one is NULL and matches everything.
     let mut stmt = conn.prepare_cached(
         "SELECT a.id, a.at, a.actor_user_id, u.username, a.kind, a.session_id, a.tab_id,
-                a.detail, a.client_addr, a.user_agent, a.actor_session_id, a.actor_tab_id
+                a.detail, a.client_addr, a.user_agent, a.actor_session_id, a.actor_tab_id,
+                su.username
          FROM audit a LEFT JOIN users u ON u.id = a.actor_user_id
+              LEFT JOIN sessions s ON s.id = a.session_id
+              LEFT JOIN users su ON su.id = s.user_id
          WHERE (?1 IS NULL OR a.id < ?1)
            AND (?2 IS NULL OR a.kind = ?2)
            AND (?3 IS NULL OR a.actor_user_id = ?3
@@ -717,6 +722,7 @@ pub fn audit_log(conn: &Connection, f: &AuditFilter) -> rusqlite::Result<Vec<Aud
                 user_agent: r.get(9)?,
                 actor_session_id: r.get(10)?,
                 actor_tab_id: r.get(11)?,
+                session_username: r.get(12)?,
             })
         },
     )?;

@@ -116,6 +116,7 @@ async fn entries_record_address_user_agent_and_the_acting_session_and_tab() {
             .clone()
     };
     let login_entry = find("login");
+    assert_eq!(login_entry["session_username"], "admin");
     assert_eq!(login_entry["client_addr"], "198.51.100.4");
     assert_eq!(login_entry["user_agent"], "AuditTest/1.0 (X11)");
     assert_eq!(login_entry["actor_username"], "admin");

@@ -113,6 +113,9 @@ pub struct AuditEntry {
     /// The actor's login name, when the actor still exists.
     #[serde(default)]
     pub actor_username: Option<String>,
+    /// Whose session `session_id` is, while the server keeps it.
+    #[serde(default)]
+    pub session_username: Option<String>,
     /// The client address of the request that caused it.
     #[serde(default)]
     pub client_addr: Option<String>,

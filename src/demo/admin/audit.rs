@@ -195,8 +195,10 @@ fn actor_text(console: Console, entry: &AuditEntry) -> String {
 /// The session concerned and the session and tab acted from.
 fn session_text(entry: &AuditEntry) -> String {
     let mut parts = Vec::new();
-    if let Some(session) = &entry.session_id {
-        parts.push(session.clone());
+    match (&entry.session_id, &entry.session_username) {
+        (Some(session), Some(owner)) => parts.push(format!("{owner}’s session {session}")),
+        (Some(session), None) => parts.push(session.clone()),
+        _ => {}
     }
     match (&entry.actor_session_id, &entry.actor_tab_id) {
         (Some(from), Some(tab)) => parts.push(format!("acting: {from}, tab {tab}")),
