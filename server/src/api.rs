@@ -279,6 +279,8 @@ pub(crate) async fn consent(
         let tx = conn.transaction()?;
         if changed {
             db::set_consent(&tx, &current.session.id, "accepted")?;
+            // Answering is activity; keepalives were refused until now.
+            db::set_last_activity(&tx, &current.session.id, now)?;
             db::audit(&tx, now, &audit)?;
         }
         let current = inner

@@ -459,6 +459,7 @@ async fn background_sweep_ends_overdue_sessions_and_audits() {
 async fn consent_accept_and_decline() {
     let t = TestApp::new();
     let c = t.login_pending("operator").await;
+    t.clock.advance(30_000);
     let r = t
         .post("/api/session/consent", &c, json!({ "accepted": true }))
         .await;
@@ -467,6 +468,8 @@ async fn consent_accept_and_decline() {
         r.body["recording"],
         json!({ "required": true, "consent": "accepted" })
     );
+    // Answering counts as activity (keepalives were refused until then).
+    assert_eq!(r.body["last_activity_at"], T0 + 30_000);
     let r = t
         .post("/api/session/consent", &c, json!({ "accepted": "yes" }))
         .await;

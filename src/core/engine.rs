@@ -290,6 +290,11 @@ impl Engine {
         }
         self.effects.push_back(Effect::SendConsent { accepted });
         if accepted {
+            // Answering is activity, and the server records it with the consent (it
+            // refused keepalives until now): nothing is left to report in a keepalive that
+            // could overtake the consent and be refused.
+            self.last_activity = self.last_activity.max(t);
+            self.reported_activity = self.last_activity;
             self.consent_accepted = true;
             self.broadcast(PeerBody::Consent { accepted: true });
             self.state = State::Active;
@@ -592,9 +597,14 @@ impl Engine {
     /// When the leader owes the server a keepalive: after activity it has not reported, once
     /// the keepalive interval has passed, or sooner if the server's own idle deadline (as of
     /// the last report) is about to enter its warning window.
+    /// None while consent is pending: the server refuses keepalives then (a pending session
+    /// cannot be kept alive), and the activity is reported once consent is given.
     fn keepalive_due(&self) -> Option<Millis> {
         let policy = self.policy.as_ref()?;
-        if !self.leader || self.last_activity <= self.reported_activity {
+        if !self.leader
+            || self.last_activity <= self.reported_activity
+            || self.state == State::AwaitingConsent
+        {
             return None;
         }
         let by_interval = self.last_keepalive.map_or(Millis::MIN, |at| {
