@@ -287,8 +287,7 @@ async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
     assert!(!tried(&server), "{:?}", server.calls());
     a.consent(true);
     assert!(wait_for(2_000, || is_active(&a) && a.snapshot().is_recording).await);
-    // Accepting sends the registration before the consent is stored; refused, it is
-    // tried again and succeeds.
+    // The session starts once the server stored the consent; the tab registers then.
     let registered = |server: &FakeServer| {
         server
             .calls()

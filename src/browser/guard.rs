@@ -24,11 +24,6 @@ use crate::redirect::login_url;
 /// How long to wait before reopening a push stream the browser gave up on; polling covers
 /// the gap.
 const PUSH_REOPEN_DELAY_MS: u32 = 5_000;
-/// Wait before registering the tab again after the server still found consent pending
-/// (the acceptance sent by this or another tab has not been stored yet).
-const REGISTER_RETRY_DELAY_MS: u32 = 500;
-/// Registration attempts per tab; beyond them the failure is only reported.
-const MAX_REGISTER_ATTEMPTS: u32 = 10;
 
 /// The host's hook that runs just before the tab leaves for the login page.
 pub type BeforeLogout = Box<dyn Fn(&Reason)>;
@@ -143,10 +138,6 @@ struct Inner {
     connected_session: RefCell<Option<String>>,
     /// The session this tab registered with, once its consent was settled.
     registered_session: RefCell<Option<String>>,
-    /// The next registration attempt, after the server still found consent pending.
-    register_retry: RefCell<Option<Timeout>>,
-    /// Registration attempts so far (bounded by [`MAX_REGISTER_ATTEMPTS`]).
-    register_attempts: Cell<u32>,
     redirect_to: RefCell<Option<String>>,
     /// Who is signed in, from the latest view of this session (the engine keeps only what
     /// decides timing).
@@ -201,8 +192,6 @@ impl GuardRuntime {
             recording: RefCell::new(None),
             connected_session: RefCell::new(None),
             registered_session: RefCell::new(None),
-            register_retry: RefCell::new(None),
-            register_attempts: Cell::new(0),
             redirect_to: RefCell::new(None),
             identity: RefCell::new(None),
             last_snapshot: RefCell::new(None),
@@ -382,8 +371,7 @@ impl Inner {
     /// Registers this tab with the server as its own sub-session, once per session and
     /// only when the session is in use: the server refuses registration while recording
     /// consent is pending, so a tab that starts at the consent dialog registers when it
-    /// is accepted (here or in another tab). The acceptance may still be on its way to the
-    /// server (`403` then): the registration is tried again a moment later.
+    /// is accepted (the engine starts only once the server stored the acceptance).
     fn register_tab(self: &Rc<Self>) {
         let session_id = match self.engine.try_borrow() {
             Ok(engine) if matches!(engine.state(), State::Active | State::Warning { .. }) => {
@@ -398,43 +386,16 @@ impl Inner {
             return;
         }
         *self.registered_session.borrow_mut() = Some(session_id);
-        self.register_attempts
-            .set(self.register_attempts.get().saturating_add(1));
         let registration = TabRegistration {
             tab_id: self.tab.tab_id.clone(),
             opener_tab_id: self.tab.opener_tab_id.clone(),
         };
         let pending = self.options.server.register_tab(&registration);
-        let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            match pending.await {
-                Ok(()) => {}
-                Err(error) => {
-                    let retry = matches!(error, BrowserError::Status(403));
-                    match weak.upgrade() {
-                        Some(inner)
-                            if retry && inner.register_attempts.get() < MAX_REGISTER_ATTEMPTS =>
-                        {
-                            inner.schedule_register_retry()
-                        }
-                        _ => report("tab registration failed", &error),
-                    }
-                }
+            if let Err(error) = pending.await {
+                report("tab registration failed", &error);
             }
         });
-    }
-
-    fn schedule_register_retry(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        let retry = Timeout::new(REGISTER_RETRY_DELAY_MS, move || {
-            if let Some(inner) = weak.upgrade() {
-                if !inner.stopped.get() {
-                    inner.registered_session.borrow_mut().take();
-                    inner.register_tab();
-                }
-            }
-        });
-        *self.register_retry.borrow_mut() = Some(retry);
     }
 
     /// Holds the push stream while this tab leads and drops it when it stops leading: one
@@ -678,7 +639,6 @@ impl Inner {
     fn release_adapters(&self) {
         self.timer.borrow_mut().arm(None, 0, || {});
         self.push_reopen.borrow_mut().take();
-        self.register_retry.borrow_mut().take();
         self.push.borrow_mut().take();
         self.lock.borrow_mut().take();
         self.activity.borrow_mut().take();

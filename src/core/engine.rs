@@ -164,6 +164,7 @@ impl Engine {
             return;
         }
         let was_starting = self.state == State::Starting;
+        let was_awaiting = self.state == State::AwaitingConsent;
         let t = view.server_time;
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.saturating_sub(t));
@@ -197,6 +198,10 @@ impl Engine {
         if was_starting {
             self.heartbeat_heard = t;
             self.broadcast(PeerBody::Hello);
+        }
+        if was_awaiting && recording_required && self.consent_accepted {
+            // The server has stored the consent: the other tabs may start too.
+            self.broadcast(PeerBody::Consent { accepted: true });
         }
         self.tick(t);
     }
@@ -295,9 +300,10 @@ impl Engine {
             // could overtake the consent and be refused.
             self.last_activity = self.last_activity.max(t);
             self.reported_activity = self.last_activity;
-            self.consent_accepted = true;
-            self.broadcast(PeerBody::Consent { accepted: true });
-            self.state = State::Active;
+            // The session starts when the server's answer says it stored the consent
+            // (`handle_server_view`), not before: the server refuses everything but the
+            // view while consent is pending, so protected content that started earlier
+            // would race the consent and be refused. Asking again is harmless.
             self.tick(t);
         } else {
             // The server ends the session itself when consent is declined.

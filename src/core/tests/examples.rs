@@ -170,7 +170,7 @@ fn keepalives_are_spaced_and_carry_idle_time() {
 }
 
 #[test]
-fn no_keepalive_while_consent_is_pending() {
+fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_stored_it() {
     let mut server = Server::privileged(T0);
     server.recording_required = true;
     server.consent = ConsentState::Pending;
@@ -189,6 +189,19 @@ fn no_keepalive_while_consent_is_pending() {
     assert!(!effects
         .iter()
         .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    // Nothing protected starts before the server's answer says consent is stored (it
+    // refuses everything else until then), and the other tabs hear of it only then.
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    assert!(decoded(&effects).is_empty());
+    server.consent = ConsentState::Accepted;
+    server.last_activity = T0 + 2 * MINUTE;
+    engine.handle_server_view(server.view(T0 + 2 * MINUTE), T0 + 2 * MINUTE);
+    assert_eq!(engine.state(), &State::Active);
+    assert!(engine.is_recording());
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Consent { accepted: true }]
+    );
     assert_eq!(engine.remaining_ms(T0 + 2 * MINUTE), Some(15 * MINUTE));
     // Later activity is reported as usual.
     engine.handle_activity(T0 + 3 * MINUTE);
