@@ -104,8 +104,9 @@ pub(crate) async fn login(
     }
 
     let secret = auth::new_secret()?;
-    let recorded =
-        (inner.policy.recording).applies_to(!db::user_scopes(&inner.db(), user.id)?.is_empty());
+    // Recording follows the user type (`--recording`): decided from the scopes held now.
+    let privileged = !db::user_scopes(&inner.db(), user.id)?.is_empty();
+    let recorded = inner.policy.recording.applies_to(privileged);
     let session = SessionRow {
         id: auth::new_session_id()?,
         user_id: user.id,
