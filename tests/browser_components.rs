@@ -13,7 +13,7 @@ use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
 use session_guard::core::PolicyOverride;
-use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard};
+use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard, RECORDING_SCOPE_TEXT};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -100,10 +100,10 @@ async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
     assert!(wait_for(2_000, || find(&root, "[role=dialog]").is_some()).await);
     let dialog = find(&root, "[role=dialog]").expect("dialog");
     assert_eq!(dialog.get_attribute("aria-modal").as_deref(), Some("true"));
-    assert!(dialog
-        .text_content()
-        .unwrap_or_default()
-        .contains("recorded"));
+    // It states what recording captures, and claims nothing more.
+    let text = dialog.text_content().unwrap_or_default();
+    assert!(text.contains(RECORDING_SCOPE_TEXT), "{text}");
+    assert!(!text.contains("Everything you do"), "{text}");
     assert!(
         find(&root, "#protected").is_none(),
         "nothing protected before consent"
@@ -115,9 +115,14 @@ async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
     wait::sleep(100).await;
     assert!(find(&root, "[role=dialog]").is_some());
 
-    // Focus starts inside and Tab wraps around the two buttons.
+    // Focus starts on the dialog itself (read first, not accepted by a stray Enter),
+    // and Tab from there moves into the buttons, never out of the dialog.
+    assert!(
+        wait_for(1_000, || document().active_element().as_ref()
+            == Some(&dialog))
+        .await
+    );
     let active = || document().active_element().and_then(|e| e.text_content());
-    assert!(wait_for(1_000, || active().as_deref() == Some("Accept and continue")).await);
     press(&dialog, "Tab");
     assert_eq!(active().as_deref(), Some("Decline"));
 

@@ -280,8 +280,25 @@ async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
     let server = FakeServer::new(spec);
     let a = start(server.clone(), "tab_aaaaaaaa", None, true);
     assert!(wait_for(2_000, || a.snapshot().state == State::AwaitingConsent).await);
+    // The server refuses tab registration while consent is pending: the tab does not
+    // even try until consent is given.
+    wait::sleep(200).await;
+    let tried = |server: &FakeServer| server.calls().iter().any(|c| c.contains("tab_aaaaaaaa"));
+    assert!(!tried(&server), "{:?}", server.calls());
     a.consent(true);
     assert!(wait_for(2_000, || is_active(&a) && a.snapshot().is_recording).await);
+    // The session starts once the server stored the consent; the tab registers then.
+    let registered = |server: &FakeServer| {
+        server
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("tab:tab_aaaaaaaa:"))
+    };
+    assert!(
+        wait_for(3_000, || registered(&server)).await,
+        "registers once accepted: {:?}",
+        server.calls()
+    );
 
     let b = start(server.clone(), "tab_bbbbbbbb", None, true);
     assert!(wait_for(2_000, || is_active(&b) && b.snapshot().is_recording).await);

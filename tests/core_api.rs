@@ -29,6 +29,15 @@ fn consent_flow_through_the_public_api() {
         engine.poll_effect(),
         Some(Effect::SendConsent { accepted: true })
     );
+    // The session starts when the server's answer says the consent is stored.
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    assert!(!engine.is_recording());
+    let stored = VIEW
+        .replace(r#""consent": "pending""#, r#""consent": "accepted""#)
+        .replace(r#""last_activity_at": 1000"#, r#""last_activity_at": 1010"#)
+        .replace(r#""server_time": 1000"#, r#""server_time": 1010"#);
+    engine.handle_server_view(SessionView::from_json(&stored).expect("view"), 60);
+    assert_eq!(engine.state(), &State::Active);
     let Some(Effect::Broadcast(text)) = engine.poll_effect() else {
         panic!("consent is broadcast");
     };
@@ -37,8 +46,9 @@ fn consent_flow_through_the_public_api() {
         Some(PeerBody::Consent { accepted: true })
     );
     assert!(engine.is_recording());
-    // Local time 60 is server time 1010: 15 minutes of idleness are left.
-    assert_eq!(engine.remaining_ms(60), Some(900_000 - 10));
+    // Local time 60 is server time 1010, when consent (activity) was stored: 15 minutes
+    // of idleness are left.
+    assert_eq!(engine.remaining_ms(60), Some(900_000));
 }
 
 #[test]

@@ -27,7 +27,14 @@ test('the consent dialog holds back protected content until accepted', () =>
     await dialog.waitFor();
     assert.equal(await dialog.getAttribute('aria-modal'), 'true');
     assert.match(await dialog.innerText(), /will be recorded/);
+    // It says what recording keeps, and claims nothing more.
+    assert.match(await dialog.innerText(), /audit record of this session/);
+    assert.doesNotMatch(await dialog.innerText(), /Everything you do/);
     assert.equal(await page.getByRole('heading', { name: 'Dashboard' }).count(), 0);
+    // The focus starts on the dialog itself: Enter there accepts nothing.
+    const focused = await page.evaluate(() => document.activeElement?.getAttribute('role'));
+    assert.equal(focused, 'dialog');
+    await page.keyboard.press('Enter');
     await page.keyboard.press('Escape');
     await page.mouse.click(5, 5);
     assert.equal(await dialog.isVisible(), true, 'Escape and outside clicks do not dismiss');

@@ -65,17 +65,19 @@ test('each way of losing privileged access ends the session with the role-change
       await page.getByLabel('Password').fill(PASSWORD);
       await page.getByRole('button', { name: 'Sign in' }).click();
       await page.waitForURL((u) => u.pathname === '/dashboard');
-      await page.getByRole('button', { name: 'Accept and continue' }).click();
+      // No longer privileged, so no longer recorded: no consent dialog.
       await page.getByText('no inactivity timeout').waitFor();
+      assert.equal(await page.getByRole('dialog').count(), 0, path);
       assert.equal(await page.getByRole('link', { name: 'Admin Console' }).count(), 0, path);
       await context.close();
     }
   }));
 
-test('a change that keeps privileged access ends nothing', () =>
+test('a change that keeps every scope ends nothing', () =>
   scenario('role change keeps', {}, async ({ server, browser }) => {
     const admin = await adminContext(browser, server);
     const setup = await privilegedUser(admin.context, server, 99, false);
+    // A second role with the same scope: unassigning the first removes nothing.
     const second = await adminCall(admin.context, server, 'POST', '/api/admin/roles', {
       name: 'e2e-second-role',
       scopes: ['console:access'],
@@ -87,6 +89,29 @@ test('a change that keeps privileged access ends nothing', () =>
     await new Promise((done) => setTimeout(done, 1_500));
     assert.equal(new URL(page.url()).pathname, '/dashboard');
     await page.getByRole('link', { name: 'Admin Console' }).waitFor();
+  }));
+
+test('losing one scope of several signs the user out with the role-change message', () =>
+  scenario('role change one scope', {}, async ({ server, browser }) => {
+    // The seeded operator holds console:access and sessions:terminate; the open Admin
+    // Console shows live sessions with Terminate buttons until the scope goes.
+    const context = await browser.newContext();
+    const tab = await context.newPage();
+    await signIn(tab, server, 'operator', { path: '/admin' });
+    await tab.locator('#sessions button.terminate').first().waitFor();
+    const admin = await adminContext(browser, server);
+    const roles = await adminCall(admin.context, server, 'GET', '/api/admin/roles');
+    const operatorRole = roles.find((r) => r.name === 'Operator');
+    await adminCall(admin.context, server, 'DELETE', `/api/admin/roles/${operatorRole.id}/scopes/sessions:terminate`);
+    assert.match(await expectLoggedOut(tab, 'role_changed', 2_000), /role permissions were updated/);
+    // Signed in again: still privileged, but the sessions section is gone.
+    await tab.getByLabel('Username').fill('operator');
+    await tab.getByLabel('Password').fill('operator-demo-pass');
+    await tab.getByRole('button', { name: 'Sign in' }).click();
+    await tab.getByRole('button', { name: 'Accept and continue' }).click();
+    await tab.getByRole('heading', { name: 'Admin Console' }).waitFor();
+    await tab.getByText('Your roles open no part of the Admin Console').waitFor();
+    assert.equal(await tab.locator('#sessions').count(), 0);
   }));
 
 test('removing a member in the Admin Console signs that member out everywhere', () =>

@@ -1,6 +1,8 @@
-//! The admin API (scope `admin:manage`). Every change runs through
+//! The admin API. Each part needs its own scope: `sessions:terminate` for live sessions
+//! and ending them, `admin:manage` for users, roles and groups, `audit:read` for the
+//! audit log. Every change runs through
 //! [`Inner::admin_change`](crate::state::Inner::admin_change), which applies the
-//! privilege rule to every signed-in user after the change.
+//! privilege rule to every signed-in user after the change and refuses lockouts.
 
 use std::collections::BTreeSet;
 
@@ -14,7 +16,7 @@ use serde_json::{json, Value};
 
 use crate::db::{self, LinkTable, NewAudit};
 use crate::error::{AppError, Reason};
-use crate::extract::{AdminCaller, JsonBody, PathParam, QueryParam};
+use crate::extract::{AdminCaller, AuditCaller, JsonBody, PathParam, QueryParam, TerminateCaller};
 use crate::state::{end_with_audit, AppState, Effects};
 
 /// Records one admin action in the caller's transaction.
@@ -129,7 +131,7 @@ struct AdminSession {
 /// `GET /api/admin/sessions`: live sessions.
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    _caller: TerminateCaller,
 ) -> Result<Response, AppError> {
     let conn = state.inner.db();
     let mut out = Vec::new();
@@ -172,7 +174,7 @@ fn terminate(
 /// `DELETE /api/admin/sessions/{session_id}`.
 pub(crate) async fn delete_session(
     State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
+    TerminateCaller(admin): TerminateCaller,
     PathParam(session_id): PathParam<String>,
 ) -> Result<Response, AppError> {
     let actor = admin.user.id;
@@ -196,7 +198,7 @@ pub(crate) async fn delete_session(
 /// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
 pub(crate) async fn terminate_user_sessions(
     State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
+    TerminateCaller(admin): TerminateCaller,
     PathParam(user_id): PathParam<i64>,
 ) -> Result<Response, AppError> {
     let actor = admin.user.id;
@@ -654,7 +656,7 @@ pub(crate) struct AuditQuery {
 /// `user_id`, `session_id` and the `from`/`to` time range.
 pub(crate) async fn audit_log(
     State(state): State<AppState>,
-    _admin: AdminCaller,
+    AuditCaller(_auditor): AuditCaller,
     QueryParam(q): QueryParam<AuditQuery>,
 ) -> Result<Response, AppError> {
     let limit = q.limit.unwrap_or(100);

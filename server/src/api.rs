@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth;
 use crate::db::{self, NewAudit, SessionRow};
 use crate::error::{AppError, Reason};
-use crate::extract::{JsonBody, OptionalJson};
+use crate::extract::{ConsentPending, JsonBody, OptionalJson, CONSENT_PENDING};
 use crate::state::{end_with_audit, AppState, Current, Effects, Push};
 
 /// Longest username or password considered at all; longer input cannot match and is
@@ -163,15 +163,18 @@ pub(crate) async fn login(
     }
 
     let secret = auth::new_secret()?;
+    // Recording follows the user type (`--recording`): decided from the scopes held now.
+    let privileged = !db::user_scopes(&inner.db(), user.id)?.is_empty();
+    let recorded = inner.policy.recording.applies_to(privileged);
     let session = SessionRow {
         id: auth::new_session_id()?,
         user_id: user.id,
         issued_at: now,
         expires_at: now.saturating_add(inner.policy.lifetime_ms),
         last_activity_at: now,
-        recording_required: inner.policy.recording,
-        consent: if inner.policy.recording {
-            "pending"
+        recording_required: recorded,
+        consent: if recorded {
+            CONSENT_PENDING
         } else {
             "not_required"
         }
@@ -250,8 +253,11 @@ pub(crate) async fn logout(
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
 }
 
-/// `GET /api/session`.
-pub(crate) async fn session(State(state): State<AppState>, current: Current) -> Response {
+/// `GET /api/session`, also while consent is pending (the guard learns it must ask).
+pub(crate) async fn session(
+    State(state): State<AppState>,
+    ConsentPending(current): ConsentPending,
+) -> Response {
     Json(state.inner.view(&current)).into_response()
 }
 
@@ -261,7 +267,8 @@ pub(crate) struct ActivityRequest {
 }
 
 /// `POST /api/session/activity`: the client reports how long ago the user was last
-/// active, so its clock never has to agree with ours.
+/// active, so its clock never has to agree with ours. A session waiting for consent is
+/// refused (the `Current` extractor), so keepalives cannot stretch the consent deadline.
 pub(crate) async fn activity(
     State(state): State<AppState>,
     current: Current,
@@ -290,7 +297,7 @@ pub(crate) struct ConsentRequest {
 pub(crate) async fn consent(
     State(state): State<AppState>,
     headers: HeaderMap,
-    current: Current,
+    ConsentPending(current): ConsentPending,
     JsonBody(req): JsonBody<ConsentRequest>,
 ) -> Result<Response, AppError> {
     let inner = &state.inner;
@@ -325,16 +332,22 @@ pub(crate) async fn consent(
         let cookie = auth::clear_cookie(secure(&state, &headers));
         return Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response());
     }
-    let changed = current.session.consent == "pending";
+    let changed = current.session.consent == CONSENT_PENDING;
     let current = {
-        let conn = inner.db();
+        let mut conn = inner.db();
+        // Consent and its audit entry are one fact: both are stored or neither.
+        let tx = conn.transaction()?;
         if changed {
-            db::set_consent(&conn, &current.session.id, "accepted")?;
-            db::audit(&conn, now, &audit)?;
+            db::set_consent(&tx, &current.session.id, "accepted")?;
+            // Answering is activity; keepalives were refused until now.
+            db::set_last_activity(&tx, &current.session.id, now)?;
+            db::audit(&tx, now, &audit)?;
         }
-        inner
-            .reload(&conn, &current.session.id)?
-            .ok_or(AppError::Unauthenticated(None))?
+        let current = inner
+            .reload(&tx, &current.session.id)?
+            .ok_or(AppError::Unauthenticated(None))?;
+        tx.commit()?;
+        current
     };
     if changed {
         inner.push_view(&current);
@@ -415,7 +428,7 @@ pub(crate) async fn register_tab(
 /// `GET /api/session/events`: `terminated` and `session` events, `: ping` every 15 s.
 pub(crate) async fn events(
     State(state): State<AppState>,
-    current: Current,
+    ConsentPending(current): ConsentPending,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let inner = &state.inner;
     // Subscribe first, then re-check: an end between the cookie check and the

@@ -10,13 +10,28 @@ use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
 
-/// Whether sessions must be recorded (and so ask the user for consent) before use.
+/// Which sessions are recorded, and so must have the user's consent before they start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Recording {
-    /// New sessions start with `recording.consent = "pending"`.
-    On,
-    /// New sessions start with `recording.consent = "not_required"`.
+    /// Sessions of privileged users (any scope) are recorded; a user who becomes
+    /// privileged during a session is asked then.
+    Privileged,
+    /// Every session is recorded (`on` is the older spelling).
+    #[value(alias = "on")]
+    All,
+    /// No session is recorded: `recording.consent = "not_required"` for everyone.
     Off,
+}
+
+impl Recording {
+    /// Whether a session of a user who is (or is not) privileged is recorded.
+    pub fn applies_to(self, privileged: bool) -> bool {
+        match self {
+            Self::Privileged => privileged,
+            Self::All => true,
+            Self::Off => false,
+        }
+    }
 }
 
 /// Server configuration, parsed from flags and `SG_*` environment variables.
@@ -56,9 +71,13 @@ pub struct Config {
     #[arg(long, env = "SG_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
     pub keepalive_interval: Duration,
 
-    /// Whether sessions are recorded (and need the user's consent).
-    #[arg(long, env = "SG_RECORDING", value_enum, default_value_t = Recording::On)]
+    /// Which sessions are recorded (and need the user's consent before they start).
+    #[arg(long, env = "SG_RECORDING", value_enum, default_value_t = Recording::Privileged)]
     pub recording: Recording,
+
+    /// How long a recorded session may wait for consent; then it ends (`consent_declined`).
+    #[arg(long, env = "SG_CONSENT_TIMEOUT", default_value = "2m", value_parser = parse_duration)]
+    pub consent_timeout: Duration,
 
     /// Seed the demo accounts when the users table is empty (`--seed-demo false` to skip).
     #[arg(long, env = "SG_SEED_DEMO", default_value_t = true, action = ArgAction::Set)]
@@ -129,7 +148,8 @@ impl Default for Config {
             session_lifetime: Duration::from_secs(24 * 60 * 60),
             warning_lead: Duration::from_secs(60),
             keepalive_interval: Duration::from_secs(60),
-            recording: Recording::On,
+            recording: Recording::Privileged,
+            consent_timeout: Duration::from_secs(2 * 60),
             seed_demo: true,
             secure_cookies: false,
             fast_password_hashing: false,
@@ -209,6 +229,9 @@ impl Config {
         if self.audit_retention.is_zero() {
             return Err("--audit-retention must be greater than zero".into());
         }
+        if self.consent_timeout.is_zero() {
+            return Err("--consent-timeout must be greater than zero".into());
+        }
         Ok(())
     }
 
@@ -285,6 +308,7 @@ mod tests {
         assert_eq!(parsed.warning_lead, default.warning_lead);
         assert_eq!(parsed.keepalive_interval, default.keepalive_interval);
         assert_eq!(parsed.recording, default.recording);
+        assert_eq!(parsed.consent_timeout, default.consent_timeout);
         assert_eq!(parsed.seed_demo, default.seed_demo);
         let custom = Config::try_parse_from([
             "x",
@@ -299,5 +323,17 @@ mod tests {
         assert_eq!(custom.idle_timeout, Duration::from_secs(2));
         assert_eq!(custom.recording, Recording::Off);
         assert!(!custom.seed_demo);
+        for (flag, expected) in [
+            ("privileged", Recording::Privileged),
+            ("all", Recording::All),
+            ("on", Recording::All),
+            ("off", Recording::Off),
+        ] {
+            let parsed =
+                Config::try_parse_from(["x", "--recording", flag]).expect("recording parses");
+            assert_eq!(parsed.recording, expected, "{flag}");
+        }
+        assert_eq!(parsed.recording, Recording::Privileged);
+        assert_eq!(parsed.consent_timeout, Duration::from_secs(120));
     }
 }

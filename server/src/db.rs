@@ -18,6 +18,7 @@ use crate::error::{AppError, Reason};
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_audit_context.sql"),
+    include_str!("../migrations/0003_admin_scopes.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, or an in-memory one for `:memory:`,
@@ -486,12 +487,14 @@ pub fn users_with_live_sessions(conn: &Connection) -> rusqlite::Result<Vec<i64>>
     rows.collect()
 }
 
-/// Live sessions whose absolute deadline passed or whose idle deadline passed, with
-/// whether their user is privileged (only privileged users have an idle timeout).
+/// Live sessions whose absolute, idle or consent deadline passed, with whether their
+/// user is privileged (only privileged users have an idle timeout). A session waiting for
+/// consent has `consent_ms` from its `last_activity_at`, which cannot move meanwhile.
 pub fn overdue_sessions(
     conn: &Connection,
     now: i64,
     idle_ms: i64,
+    consent_ms: i64,
 ) -> rusqlite::Result<Vec<(SessionRow, bool)>> {
     // Only privileged users have an idle deadline, so idle viewers are not re-read on
     // every sweep.
@@ -507,9 +510,10 @@ pub fn overdue_sessions(
              FROM sessions s
              WHERE ended_at IS NULL
          )
-         WHERE expires_at <= ?1 OR (privileged AND last_activity_at + ?2 <= ?1)"
+         WHERE expires_at <= ?1 OR (privileged AND last_activity_at + ?2 <= ?1)
+            OR (consent = 'pending' AND last_activity_at + ?3 <= ?1)"
     ))?;
-    let rows = stmt.query_map(params![now, idle_ms], |r| {
+    let rows = stmt.query_map(params![now, idle_ms, consent_ms], |r| {
         Ok((session_from_row(r)?, r.get::<_, bool>(9)?))
     })?;
     rows.collect()
@@ -542,6 +546,35 @@ pub fn set_consent(conn: &Connection, id: &str, consent: &str) -> rusqlite::Resu
         params![id, consent],
     )?;
     Ok(())
+}
+
+/// Makes a live session that was not recorded wait for recording consent.
+pub fn require_recording(conn: &Connection, id: &str) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET recording_required = 1, consent = 'pending'
+         WHERE id = ?1 AND ended_at IS NULL AND recording_required = 0",
+        params![id],
+    )?;
+    Ok(())
+}
+
+/// How many users that are not suspended hold `admin:manage`, through a role assigned
+/// directly or through a group.
+pub fn active_administrators(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(
+        "SELECT COUNT(*) FROM users u
+         WHERE u.suspended = 0 AND u.id IN (
+             SELECT ur.user_id FROM user_roles ur
+                 JOIN role_scopes rs ON rs.role_id = ur.role_id
+                 WHERE rs.scope = 'admin:manage'
+             UNION
+             SELECT gm.user_id FROM group_members gm
+                 JOIN group_roles gr ON gr.group_id = gm.group_id
+                 JOIN role_scopes rs ON rs.role_id = gr.role_id
+                 WHERE rs.scope = 'admin:manage')",
+        [],
+        |r| r.get(0),
+    )
 }
 
 /// One registered browser tab of a session.

@@ -84,6 +84,10 @@ pub enum AppError {
     /// Signed in without the needed scope (`403 forbidden`).
     #[error("You do not have permission to do this.")]
     Forbidden,
+    /// The session's recording consent is still pending (`403 consent_required`): only
+    /// the session view, consent, sign-out and the event stream answer until it is given.
+    #[error("Accept session recording before using this session.")]
+    ConsentRequired,
     /// Unknown id or path (`404 not_found`).
     #[error("{0}")]
     NotFound(String),
@@ -120,7 +124,7 @@ impl AppError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::InvalidCredentials | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            Self::Suspended | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Suspended | Self::Forbidden | Self::ConsentRequired => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -139,6 +143,7 @@ impl AppError {
             Self::Suspended => "suspended",
             Self::Unauthenticated(_) => "unauthenticated",
             Self::Forbidden => "forbidden",
+            Self::ConsentRequired => "consent_required",
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge => "payload_too_large",

@@ -62,6 +62,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParam<T> 
     }
 }
 
+/// The signed-in caller, whose recording consent is settled (given, or not required).
+/// A session still waiting for consent gets `403 consent_required` on every endpoint
+/// that takes this; the few it may use take [`ConsentPending`] instead, so a new endpoint
+/// is closed to it unless it opts in.
 impl FromRequestParts<AppState> for Current {
     type Rejection = AppError;
 
@@ -69,28 +73,76 @@ impl FromRequestParts<AppState> for Current {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        state.inner.authenticate(&parts.headers)
+        let current = state.inner.authenticate(&parts.headers)?;
+        if current.session.consent == CONSENT_PENDING {
+            return Err(AppError::ConsentRequired);
+        }
+        Ok(current)
     }
 }
 
-/// The scope that opens the admin API.
-pub(crate) const ADMIN_SCOPE: &str = "admin:manage";
+/// The stored consent of a session that waits for the user's answer.
+pub(crate) const CONSENT_PENDING: &str = "pending";
 
-/// A caller holding `admin:manage`; others get `403 forbidden` (or `401` unsigned).
-pub(crate) struct AdminCaller(pub Current);
+/// The signed-in caller whatever the consent: for the endpoints a session waiting for
+/// consent may use (the view, the answer itself and the event stream).
+pub(crate) struct ConsentPending(pub Current);
 
-impl FromRequestParts<AppState> for AdminCaller {
+impl FromRequestParts<AppState> for ConsentPending {
     type Rejection = AppError;
 
     async fn from_request_parts(
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let current = state.inner.authenticate(&parts.headers)?;
-        if current.scopes.contains(ADMIN_SCOPE) {
-            Ok(Self(current))
-        } else {
-            Err(AppError::Forbidden)
-        }
+        Ok(Self(state.inner.authenticate(&parts.headers)?))
     }
 }
+
+/// The scope that opens users, roles and groups.
+pub(crate) const ADMIN_SCOPE: &str = "admin:manage";
+/// The scope that opens the live sessions list, terminating and the emergency panel.
+pub(crate) const TERMINATE_SCOPE: &str = "sessions:terminate";
+/// The scope that opens the audit log.
+pub(crate) const AUDIT_SCOPE: &str = "audit:read";
+
+/// Declares an extractor for a caller holding one scope: others get `403 forbidden`
+/// (`401` without a session, `403 consent_required` while consent is pending).
+macro_rules! scoped_caller {
+    ($(#[$doc:meta])* $name:ident, $scope:expr) => {
+        $(#[$doc])*
+        pub(crate) struct $name(pub Current);
+
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = AppError;
+
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                let current = Current::from_request_parts(parts, state).await?;
+                if current.scopes.contains($scope) {
+                    Ok(Self(current))
+                } else {
+                    Err(AppError::Forbidden)
+                }
+            }
+        }
+    };
+}
+
+scoped_caller!(
+    /// A caller holding `admin:manage`: users, roles and groups.
+    AdminCaller,
+    ADMIN_SCOPE
+);
+scoped_caller!(
+    /// A caller holding `sessions:terminate`: live sessions and ending them.
+    TerminateCaller,
+    TERMINATE_SCOPE
+);
+scoped_caller!(
+    /// A caller holding `audit:read`: the audit log.
+    AuditCaller,
+    AUDIT_SCOPE
+);

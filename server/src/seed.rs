@@ -6,9 +6,11 @@ use crate::db::{self, LinkTable};
 use crate::error::AppError;
 use crate::state::Inner;
 
-/// Seeds admin (Administrator role directly), operator (through the Operators group) and
-/// viewer (no roles). Runs only on an empty users table so that a restart never
-/// resurrects accounts or roles an administrator changed.
+/// Seeds admin (Administrator role directly: every admin scope), operator (through the
+/// Operators group: live sessions and ending them) and viewer (no roles). Runs only on an
+/// empty users table so that a restart never resurrects accounts or roles an
+/// administrator changed; stores seeded before the scopes were split get the new admin
+/// scopes from migration 0002 instead.
 pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
     // Hash outside the lock: default argon2 parameters take tens of milliseconds each.
     if db::count_users(&inner.db())? > 0 {
@@ -31,9 +33,18 @@ pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
     let administrator = db::insert_role(
         &tx,
         "Administrator",
-        &scopes(&["admin:manage", "console:access", "sessions:terminate"]),
+        &scopes(&[
+            "admin:manage",
+            "audit:read",
+            "console:access",
+            "sessions:terminate",
+        ]),
     )?;
-    let operator_role = db::insert_role(&tx, "Operator", &scopes(&["console:access"]))?;
+    let operator_role = db::insert_role(
+        &tx,
+        "Operator",
+        &scopes(&["console:access", "sessions:terminate"]),
+    )?;
     let operators = db::insert_group(&tx, "Operators")?;
     db::link(&tx, LinkTable::GroupRoles, operators, operator_role, true)?;
 

@@ -15,6 +15,7 @@ use crate::auth::{self, Passwords};
 use crate::config::{Config, Recording};
 use crate::db::{self, NewAudit, SessionRow, UserRow};
 use crate::error::{AppError, InitError, Reason};
+use crate::extract::CONSENT_PENDING;
 
 /// How often the background task looks for sessions past a deadline. Four times a second
 /// keeps the contract's "within a second" for pushed `terminated` events.
@@ -120,7 +121,9 @@ pub(crate) struct Policy {
     pub lifetime_ms: i64,
     pub warning_lead_ms: i64,
     pub keepalive_ms: i64,
-    pub recording: bool,
+    pub recording: Recording,
+    /// How long a recorded session may wait for consent before it ends.
+    pub consent_ms: i64,
     pub secure_cookies: bool,
 }
 
@@ -217,7 +220,8 @@ impl AppState {
             lifetime_ms: ms(config.session_lifetime),
             warning_lead_ms: ms(config.warning_lead),
             keepalive_ms: ms(config.keepalive_interval),
-            recording: config.recording == Recording::On,
+            recording: config.recording,
+            consent_ms: ms(config.consent_timeout),
             secure_cookies: config.secure_cookies,
         };
         let inner = Arc::new(Inner {
@@ -274,14 +278,32 @@ async fn sweeper(inner: Weak<Inner>) {
     }
 }
 
-/// Which deadline, if any, a live session has passed: the earlier one is the cause.
-fn overdue(session: &SessionRow, privileged: bool, now: i64, idle_ms: i64) -> Option<Reason> {
-    let idle_deadline = privileged.then(|| session.last_activity_at.saturating_add(idle_ms));
-    match idle_deadline {
-        Some(idle) if idle <= now && idle < session.expires_at => Some(Reason::IdleTimeout),
-        _ if session.expires_at <= now => Some(Reason::SessionExpired),
-        _ => None,
-    }
+/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
+/// a tie, the absolute lifetime).
+///
+/// A session waiting for consent has `consent_ms` from the moment it started waiting to
+/// answer; not answering counts as declining (`consent_declined`). That moment is its
+/// `last_activity_at`: it is set when the wait starts (login, or the change that made
+/// the user privileged) and cannot move while consent is pending, because keepalives
+/// are refused until then.
+fn overdue(session: &SessionRow, privileged: bool, now: i64, policy: &Policy) -> Option<Reason> {
+    let since = session.last_activity_at;
+    let deadlines = [
+        Some((session.expires_at, Reason::SessionExpired)),
+        privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
+        (session.consent == CONSENT_PENDING).then(|| {
+            (
+                since.saturating_add(policy.consent_ms),
+                Reason::ConsentDeclined,
+            )
+        }),
+    ];
+    deadlines
+        .into_iter()
+        .flatten()
+        .filter(|(deadline, _)| *deadline <= now)
+        .min_by_key(|(deadline, _)| *deadline)
+        .map(|(_, reason)| reason)
 }
 
 impl Inner {
@@ -301,17 +323,22 @@ impl Inner {
 
     fn sweep(&self) -> usize {
         let now = self.now();
+        let policy = self.policy;
         let ended = {
-            let conn = self.db();
+            let mut conn = self.db();
             let result = (|| -> Result<Vec<(String, Reason)>, AppError> {
+                // Every end and its audit entry commit together (or not at all).
+                let tx = conn.transaction()?;
                 let mut ended = Vec::new();
-                for (session, privileged) in db::overdue_sessions(&conn, now, self.policy.idle_ms)?
+                for (session, privileged) in
+                    db::overdue_sessions(&tx, now, policy.idle_ms, policy.consent_ms)?
                 {
-                    if let Some(reason) = overdue(&session, privileged, now, self.policy.idle_ms) {
-                        end_with_audit(&conn, &session, reason, None, now)?;
+                    if let Some(reason) = overdue(&session, privileged, now, &policy) {
+                        end_with_audit(&tx, &session, reason, None, now)?;
                         ended.push((session.id, reason));
                     }
                 }
+                tx.commit()?;
                 Ok(ended)
             })();
             match result {
@@ -352,10 +379,12 @@ impl Inner {
                 let reason = if user.suspended {
                     Some(Reason::Suspended)
                 } else {
-                    overdue(&session, !scopes.is_empty(), now, self.policy.idle_ms)
+                    overdue(&session, !scopes.is_empty(), now, &self.policy)
                 };
                 if let Some(reason) = reason {
-                    end_with_audit(&conn, &session, reason, None, now)?;
+                    let tx = conn.unchecked_transaction()?;
+                    end_with_audit(&tx, &session, reason, None, now)?;
+                    tx.commit()?;
                     effects.ended.push((session.id.clone(), reason));
                     return Err(AppError::Unauthenticated(Some(reason)));
                 }
@@ -458,8 +487,13 @@ impl Inner {
     /// Runs one admin change in a transaction, then recomputes the privilege of every
     /// user with a live session and applies the product rule:
     /// - suspended: every session ends with `suspended`;
-    /// - privileged before, not after: every session ends with `role_changed`;
-    /// - scopes changed otherwise (kept or raised): nothing ends, views are pushed.
+    /// - at least one scope of the user's effective set removed: every session ends with
+    ///   `role_changed` (a downgrade, even one that leaves other scopes);
+    /// - scopes only added: nothing ends, views are pushed (and a user who just became
+    ///   privileged is asked for recording consent when privileged sessions are recorded).
+    ///
+    /// A change that would leave no active (not suspended) user holding `admin:manage`
+    /// is refused with `409 conflict` and rolled back, whichever path it takes.
     ///
     /// Diffing before/after over all signed-in users, rather than reasoning per action,
     /// covers every path (direct role, group membership, group role, scope removal,
@@ -476,7 +510,17 @@ impl Inner {
             let tx = conn.transaction()?;
             let users = db::users_with_live_sessions(&tx)?;
             let before = db::privileges(&tx, &users)?;
+            let administrators_before = db::active_administrators(&tx)?;
             let result = f(&tx, now, &mut effects)?;
+            if administrators_before > 0 && db::active_administrators(&tx)? == 0 {
+                // Dropping `tx` rolls the change back.
+                return Err(AppError::Conflict(
+                    "Refused: after this change no active user would hold admin:manage, so \
+                     nobody could administer users, roles or groups any more. Give another \
+                     active user admin:manage first."
+                        .into(),
+                ));
+            }
             let after = db::privileges(&tx, &users)?;
             for user_id in users {
                 let (Some((scopes_before, _)), Some((scopes_after, suspended))) =
@@ -486,7 +530,7 @@ impl Inner {
                 };
                 let end_reason = if *suspended {
                     Some(Reason::Suspended)
-                } else if !scopes_before.is_empty() && scopes_after.is_empty() {
+                } else if !scopes_before.is_subset(scopes_after) {
                     Some(Reason::RoleChanged)
                 } else {
                     None
@@ -500,11 +544,7 @@ impl Inner {
                     }
                 } else if scopes_before != scopes_after {
                     if scopes_before.is_empty() {
-                        // Newly privileged: the idle timeout starts now, not at the
-                        // session's last recorded activity, so the raise ends nothing.
-                        for session_id in db::live_session_ids_of_user(&tx, user_id)? {
-                            db::set_last_activity(&tx, &session_id, now)?;
-                        }
+                        self.newly_privileged(&tx, user_id, now)?;
                     }
                     effects.changed_users.push(user_id);
                 }
@@ -514,6 +554,21 @@ impl Inner {
         };
         self.publish(effects);
         Ok(result)
+    }
+
+    /// A signed-in user just became privileged. The idle timeout starts now, not at the
+    /// session's last recorded activity, so the raise ends nothing; and when privileged
+    /// sessions are recorded, a session that was not recorded now waits for consent
+    /// (from now, for the consent timeout) before it can be used again.
+    fn newly_privileged(&self, conn: &Connection, user_id: i64, now: i64) -> Result<(), AppError> {
+        let now_recorded = self.policy.recording == Recording::Privileged;
+        for session_id in db::live_session_ids_of_user(conn, user_id)? {
+            db::set_last_activity(conn, &session_id, now)?;
+            if now_recorded {
+                db::require_recording(conn, &session_id)?;
+            }
+        }
+        Ok(())
     }
 
     /// Ends one session with `reason` (no-op when already ended) and records why.
@@ -526,11 +581,13 @@ impl Inner {
     ) -> Result<(), AppError> {
         let now = self.now();
         let ended = {
-            let conn = self.db();
-            let ended = db::end_session(&conn, &session.id, reason, now)?;
+            let mut conn = self.db();
+            // The end and its audit entry are one fact: both are stored or neither.
+            let tx = conn.transaction()?;
+            let ended = db::end_session(&tx, &session.id, reason, now)?;
             if ended {
                 db::audit(
-                    &conn,
+                    &tx,
                     now,
                     &NewAudit {
                         actor_user_id: actor,
@@ -541,6 +598,7 @@ impl Inner {
                     },
                 )?;
             }
+            tx.commit()?;
             ended
         };
         if ended {
@@ -576,4 +634,104 @@ pub(crate) fn end_with_audit(
         )?;
     }
     Ok(ended)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    /// A well-formed cookie secret (43 base64url characters).
+    const SECRET: &str = "transaction-test-secret-0123456789abcdefghi";
+
+    /// A state on a manual clock with one live, consent-pending session of the seeded
+    /// admin (cookie secret [`SECRET`]), and a trigger that makes every audit insert fail.
+    fn state_with_failing_audit() -> (AppState, Arc<ManualClock>, SessionRow) {
+        let clock = Arc::new(ManualClock::new(1_764_000_000_000));
+        let state = AppState::with_clock(&Config::for_tests(), clock.clone()).expect("state");
+        let now = clock.now_ms();
+        let session = SessionRow {
+            id: "ses_transaction_test".into(),
+            user_id: 1,
+            issued_at: now,
+            expires_at: now + 60_000,
+            last_activity_at: now,
+            recording_required: true,
+            consent: CONSENT_PENDING.into(),
+            ended_at: None,
+            end_reason: None,
+        };
+        let conn = state.inner.db();
+        db::insert_session(&conn, &session, &auth::secret_hash(SECRET)).expect("session");
+        conn.execute_batch(
+            "CREATE TRIGGER audit_down BEFORE INSERT ON audit
+             BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END;",
+        )
+        .expect("trigger");
+        drop(conn);
+        (state, clock, session)
+    }
+
+    fn stored(state: &AppState, id: &str) -> SessionRow {
+        db::session_by_id(&state.inner.db(), id)
+            .expect("query")
+            .expect("row")
+    }
+
+    fn cookie_headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        let cookie = format!("{}={SECRET}", auth::COOKIE_NAME);
+        headers.insert(header::COOKIE, cookie.parse().expect("header"));
+        headers
+    }
+
+    #[test]
+    fn an_end_without_its_audit_entry_is_rolled_back() {
+        let (state, clock, session) = state_with_failing_audit();
+        // Sign-out (and login rotation) end through `end_now`.
+        let result = state
+            .inner
+            .end_now(&session, Reason::LoggedOut, Some(1), "logout");
+        assert!(result.is_err());
+        assert_eq!(stored(&state, &session.id).ended_at, None);
+
+        // The background sweep and the per-request check end overdue sessions.
+        clock.advance(60_000);
+        assert_eq!(state.sweep(), 0);
+        assert_eq!(stored(&state, &session.id).ended_at, None);
+        assert!(matches!(
+            state.inner.authenticate(&cookie_headers()),
+            Err(AppError::Internal(_))
+        ));
+        assert_eq!(stored(&state, &session.id).ended_at, None);
+
+        // An admin change that ends sessions rolls back as a whole.
+        let result = state.inner.admin_change(1, |conn, now, effects| {
+            end_with_audit(conn, &session, Reason::RemoteTerminated, Some(1), now)?;
+            effects
+                .ended
+                .push((session.id.clone(), Reason::RemoteTerminated));
+            Ok(())
+        });
+        assert!(result.is_err());
+        assert_eq!(stored(&state, &session.id).ended_at, None);
+    }
+
+    #[tokio::test]
+    async fn consent_without_its_audit_entry_is_rolled_back() {
+        let (state, _clock, session) = state_with_failing_audit();
+        let req = Request::post("/api/session/consent")
+            .header(header::CONTENT_TYPE, "application/json")
+            .header(header::COOKIE, format!("{}={SECRET}", auth::COOKIE_NAME))
+            .body(Body::from(r#"{"accepted":true}"#))
+            .expect("request");
+        let resp = crate::app(state.clone())
+            .oneshot(req)
+            .await
+            .expect("response");
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(stored(&state, &session.id).consent, CONSENT_PENDING);
+    }
 }

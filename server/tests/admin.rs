@@ -6,42 +6,199 @@ use axum::http::{Method, StatusCode};
 use common::TestApp;
 use serde_json::{json, Value};
 
+/// Every admin path, as (method, path, the scope it needs).
+fn admin_paths() -> Vec<(Method, &'static str, &'static str)> {
+    vec![
+        (Method::GET, "/api/admin/sessions", "sessions:terminate"),
+        (
+            Method::DELETE,
+            "/api/admin/sessions/ses_x",
+            "sessions:terminate",
+        ),
+        (
+            Method::POST,
+            "/api/admin/users/99/terminate-sessions",
+            "sessions:terminate",
+        ),
+        (Method::GET, "/api/admin/users", "admin:manage"),
+        (Method::POST, "/api/admin/users", "admin:manage"),
+        (Method::POST, "/api/admin/users/99/suspend", "admin:manage"),
+        (
+            Method::POST,
+            "/api/admin/users/99/unsuspend",
+            "admin:manage",
+        ),
+        (Method::POST, "/api/admin/users/99/roles/99", "admin:manage"),
+        (
+            Method::DELETE,
+            "/api/admin/users/99/roles/99",
+            "admin:manage",
+        ),
+        (Method::GET, "/api/admin/roles", "admin:manage"),
+        (Method::POST, "/api/admin/roles", "admin:manage"),
+        (Method::DELETE, "/api/admin/roles/99", "admin:manage"),
+        (Method::POST, "/api/admin/roles/99/scopes", "admin:manage"),
+        (
+            Method::DELETE,
+            "/api/admin/roles/99/scopes/a",
+            "admin:manage",
+        ),
+        (Method::GET, "/api/admin/groups", "admin:manage"),
+        (Method::POST, "/api/admin/groups", "admin:manage"),
+        (Method::DELETE, "/api/admin/groups/99", "admin:manage"),
+        (
+            Method::POST,
+            "/api/admin/groups/99/members/99",
+            "admin:manage",
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/groups/99/members/99",
+            "admin:manage",
+        ),
+        (
+            Method::POST,
+            "/api/admin/groups/99/roles/99",
+            "admin:manage",
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/groups/99/roles/99",
+            "admin:manage",
+        ),
+        (Method::GET, "/api/admin/audit", "audit:read"),
+    ]
+}
+
+/// A user `name` (password `{name}-demo-pass`) holding exactly `scopes` through a role of
+/// their own, signed in with consent given.
+async fn user_with_scopes(t: &TestApp, admin: &str, name: &str, scopes: &[&str]) -> String {
+    let role = t
+        .post(
+            "/api/admin/roles",
+            admin,
+            json!({ "name": format!("{name}-role"), "scopes": scopes }),
+        )
+        .await;
+    assert_eq!(role.status, StatusCode::CREATED, "{:?}", role.body);
+    let user = t
+        .post(
+            "/api/admin/users",
+            admin,
+            json!({ "username": name, "display_name": name, "password": format!("{name}-demo-pass") }),
+        )
+        .await;
+    assert_eq!(user.status, StatusCode::CREATED, "{:?}", user.body);
+    let (uid, rid) = (user.body["id"].clone(), role.body["id"].clone());
+    let r = t
+        .post(
+            &format!("/api/admin/users/{uid}/roles/{rid}"),
+            admin,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.login(name).await
+}
+
 #[tokio::test]
-async fn admin_api_requires_admin_manage() {
+async fn each_admin_part_requires_its_own_scope() {
     let t = TestApp::new();
-    let operator = t.login("operator").await;
+    let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
-    let paths = [
-        (Method::GET, "/api/admin/sessions"),
-        (Method::GET, "/api/admin/users"),
-        (Method::GET, "/api/admin/roles"),
-        (Method::GET, "/api/admin/groups"),
-        (Method::GET, "/api/admin/audit"),
-        (Method::POST, "/api/admin/users/3/suspend"),
-        (Method::POST, "/api/admin/users/3/terminate-sessions"),
-        (Method::DELETE, "/api/admin/roles/1"),
-        (Method::DELETE, "/api/admin/sessions/ses_x"),
-    ];
-    for (method, path) in paths {
-        for cookie in [&operator, &viewer] {
+    let mut callers = vec![("viewer", vec![], viewer.clone())];
+    for scope in [
+        "sessions:terminate",
+        "admin:manage",
+        "audit:read",
+        "console:access",
+    ] {
+        let name = scope.replace(':', "_");
+        let cookie = user_with_scopes(&t, &admin, &name, &[scope]).await;
+        callers.push((scope, vec![scope], cookie));
+    }
+    for (method, path, needed) in admin_paths() {
+        for (who, scopes, cookie) in &callers {
             let r = t.call(method.clone(), path, Some(cookie), None).await;
-            assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
-            assert_eq!(r.body["error"], "forbidden");
+            if scopes.contains(&needed) {
+                // Allowed through: whatever the handler answers, it is not a refusal.
+                assert_ne!(r.status, StatusCode::FORBIDDEN, "{who}: {method} {path}");
+                assert_ne!(r.status, StatusCode::UNAUTHORIZED, "{who}: {method} {path}");
+            } else {
+                assert_eq!(r.status, StatusCode::FORBIDDEN, "{who}: {method} {path}");
+                assert_eq!(r.body["error"], "forbidden", "{who}: {method} {path}");
+            }
         }
         let r = t.call(method.clone(), path, None, None).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
     }
-    // Nothing was changed by the refused calls.
-    let admin = t.login("admin").await;
-    assert_eq!(
-        t.get("/api/admin/roles", &admin)
-            .await
-            .body
-            .as_array()
-            .map(Vec::len),
-        Some(2)
-    );
     t.assert_live(&viewer).await;
+}
+
+#[tokio::test]
+async fn seeded_operator_ends_sessions_but_cannot_manage_users() {
+    let t = TestApp::new();
+    let operator = t.login("operator").await;
+    let viewer = t.login("viewer").await;
+    let scopes = t.get("/api/session", &operator).await.body["scopes"].clone();
+    assert_eq!(scopes, json!(["console:access", "sessions:terminate"]));
+
+    let live = t.get("/api/admin/sessions", &operator).await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert_eq!(live.body.as_array().map(Vec::len), Some(2));
+    let viewer_sid = t.get("/api/session", &viewer).await.body["session_id"].clone();
+    let r = t
+        .delete(
+            &format!("/api/admin/sessions/{}", viewer_sid.as_str().expect("id")),
+            &operator,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.assert_ended(&viewer, "remote_terminated").await;
+    let viewer = t.login("viewer").await;
+    let r = t
+        .post(
+            "/api/admin/users/3/terminate-sessions",
+            &operator,
+            json!({}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, json!({ "terminated": 1 }));
+    t.assert_ended(&viewer, "remote_terminated").await;
+
+    for (method, path) in [
+        (Method::GET, "/api/admin/users"),
+        (Method::POST, "/api/admin/users/3/suspend"),
+        (Method::GET, "/api/admin/roles"),
+        (Method::GET, "/api/admin/groups"),
+        (Method::GET, "/api/admin/audit"),
+    ] {
+        let r = t.call(method.clone(), path, Some(&operator), None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+    }
+
+    // The administrator holds every admin scope.
+    let admin = t.login("admin").await;
+    let scopes = t.get("/api/session", &admin).await.body["scopes"].clone();
+    assert_eq!(
+        scopes,
+        json!([
+            "admin:manage",
+            "audit:read",
+            "console:access",
+            "sessions:terminate"
+        ])
+    );
+    for path in [
+        "/api/admin/sessions",
+        "/api/admin/users",
+        "/api/admin/roles",
+        "/api/admin/groups",
+        "/api/admin/audit",
+    ] {
+        assert_eq!(t.get(path, &admin).await.status, StatusCode::OK, "{path}");
+    }
 }
 
 #[tokio::test]
@@ -66,8 +223,8 @@ async fn listings_have_the_contract_shapes() {
         roles,
         json!([
             { "id": 1, "name": "Administrator",
-              "scopes": ["admin:manage", "console:access", "sessions:terminate"] },
-            { "id": 2, "name": "Operator", "scopes": ["console:access"] },
+              "scopes": ["admin:manage", "audit:read", "console:access", "sessions:terminate"] },
+            { "id": 2, "name": "Operator", "scopes": ["console:access", "sessions:terminate"] },
         ])
     );
     let groups = t.get("/api/admin/groups", &admin).await.body;

@@ -37,7 +37,12 @@ async fn login_returns_the_contract_view_and_a_strict_cookie() {
     assert_eq!(v["privileged"], true);
     assert_eq!(
         v["scopes"],
-        json!(["admin:manage", "console:access", "sessions:terminate"])
+        json!([
+            "admin:manage",
+            "audit:read",
+            "console:access",
+            "sessions:terminate"
+        ])
     );
     assert_eq!(v["issued_at"], T0);
     assert_eq!(v["expires_at"], T0 + 86_400_000);
@@ -491,7 +496,8 @@ async fn background_sweep_ends_overdue_sessions_and_audits() {
 #[tokio::test]
 async fn consent_accept_and_decline() {
     let t = TestApp::new();
-    let c = t.login("operator").await;
+    let c = t.login_pending("operator").await;
+    t.clock.advance(30_000);
     let r = t
         .post("/api/session/consent", &c, json!({ "accepted": true }))
         .await;
@@ -500,12 +506,14 @@ async fn consent_accept_and_decline() {
         r.body["recording"],
         json!({ "required": true, "consent": "accepted" })
     );
+    // Answering counts as activity (keepalives were refused until then).
+    assert_eq!(r.body["last_activity_at"], T0 + 30_000);
     let r = t
         .post("/api/session/consent", &c, json!({ "accepted": "yes" }))
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
 
-    let c2 = t.login("operator").await;
+    let c2 = t.login_pending("operator").await;
     let r = t
         .post("/api/session/consent", &c2, json!({ "accepted": false }))
         .await;
@@ -515,8 +523,15 @@ async fn consent_accept_and_decline() {
 
     let admin = t.login("admin").await;
     let audit = t.audit(&admin).await;
-    let consents: Vec<&Value> = audit.iter().filter(|e| e["kind"] == "consent").collect();
-    assert_eq!(consents.len(), 2);
+    let consents: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["kind"] == "consent" && e["actor_user_id"] == 2)
+        .collect();
+    assert_eq!(
+        consents.len(),
+        2,
+        "one accept (the repeat is not recorded), one decline"
+    );
     assert!(audit
         .iter()
         .any(|e| e["kind"] == "session_ended" && e["detail"]["reason"] == "consent_declined"));
@@ -579,7 +594,7 @@ async fn tabs_register_as_audited_sub_sessions() {
     assert_eq!(sessions.status, StatusCode::OK);
     let mine = sessions.body.as_array().expect("array")[0].clone();
     assert_eq!(mine["username"], "admin");
-    assert_eq!(mine["recording_consent"], "pending");
+    assert_eq!(mine["recording_consent"], "accepted");
     let tabs = mine["tabs"].as_array().expect("tabs");
     assert_eq!(tabs.len(), 2);
     assert_eq!(tabs[1]["opener_tab_id"], "t_first-tab");
@@ -628,4 +643,173 @@ async fn secrets_are_stored_only_as_hashes() {
     drop(conn);
     drop(t);
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Sends a GET to the event stream and answers its status without reading the (endless)
+/// body.
+async fn events_status(t: &TestApp, cookie: &str) -> StatusCode {
+    use tower::ServiceExt;
+    let req = Request::builder()
+        .uri("/api/session/events")
+        .header(header::COOKIE, cookie)
+        .body(Body::empty())
+        .expect("request");
+    t.router
+        .clone()
+        .oneshot(req)
+        .await
+        .expect("infallible")
+        .status()
+}
+
+#[tokio::test]
+async fn pending_consent_opens_only_the_view_the_answer_sign_out_and_events() {
+    let t = TestApp::new();
+    let admin = t.login_pending("admin").await;
+    assert_eq!(t.get("/api/session", &admin).await.status, StatusCode::OK);
+    assert_eq!(events_status(&t, &admin).await, StatusCode::OK);
+    let refused: Vec<(Method, &str, Value)> = vec![
+        (
+            Method::POST,
+            "/api/session/activity",
+            json!({ "idle_ms": 0 }),
+        ),
+        (
+            Method::POST,
+            "/api/session/tabs",
+            json!({ "tab_id": "tab_pending" }),
+        ),
+        (Method::GET, "/api/admin/users", Value::Null),
+        (Method::GET, "/api/admin/sessions", Value::Null),
+        (Method::GET, "/api/admin/audit", Value::Null),
+        (Method::GET, "/api/admin/roles", Value::Null),
+        (
+            Method::POST,
+            "/api/admin/groups",
+            json!({ "name": "Sneaky" }),
+        ),
+        (
+            Method::POST,
+            "/api/admin/users/3/terminate-sessions",
+            json!({}),
+        ),
+        (Method::DELETE, "/api/admin/roles/2", Value::Null),
+    ];
+    for (method, path, body) in &refused {
+        let body = (!body.is_null()).then(|| body.clone());
+        let r = t.call(method.clone(), path, Some(&admin), body).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{method} {path}");
+        assert_eq!(r.body["error"], "consent_required", "{method} {path}");
+    }
+    // Nothing the refused calls asked for happened.
+    let accepted = t
+        .post("/api/session/consent", &admin, json!({ "accepted": true }))
+        .await;
+    assert_eq!(accepted.status, StatusCode::OK);
+    let groups = t.get("/api/admin/groups", &admin).await.body;
+    assert_eq!(groups.as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        t.get("/api/admin/sessions", &admin).await.body[0]["tabs"],
+        json!([])
+    );
+    // Once accepted, the same calls work.
+    for (method, path, body) in &refused[..2] {
+        let r = t
+            .call(method.clone(), path, Some(&admin), Some(body.clone()))
+            .await;
+        assert!(r.status.is_success(), "{method} {path}: {:?}", r.body);
+    }
+
+    // Signing out works while pending.
+    let other = t.login_pending("operator").await;
+    let r = t.post("/api/logout", &other, json!({})).await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.assert_ended(&other, "logged_out").await;
+}
+
+#[tokio::test]
+async fn a_pending_session_ends_at_its_consent_deadline_whatever_the_keepalives() {
+    let t = TestApp::new();
+    let swept = t.login_pending("operator").await;
+    let on_request = t.login_pending("admin").await;
+    t.clock.advance(119_000);
+    let r = t
+        .post("/api/session/activity", &swept, json!({ "idle_ms": 0 }))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.body["error"], "consent_required");
+    assert_eq!(
+        t.get("/api/session", &swept).await.body["last_activity_at"],
+        T0
+    );
+    assert_eq!(t.state.sweep(), 0);
+    t.clock.advance(1_000);
+    // The background task ends one; a request ends the other by itself.
+    t.assert_ended(&on_request, "consent_declined").await;
+    assert_eq!(t.state.sweep(), 1);
+    t.assert_ended(&swept, "consent_declined").await;
+
+    let admin = t.login("admin").await;
+    let audit = t.audit(&admin).await;
+    let ended: Vec<&Value> = audit
+        .iter()
+        .filter(|e| e["kind"] == "session_ended")
+        .collect();
+    assert_eq!(ended.len(), 2);
+    assert!(ended
+        .iter()
+        .all(|e| e["detail"]["reason"] == "consent_declined" && e["actor_user_id"].is_null()));
+
+    // Answered in time, the session goes on past the deadline.
+    let t = TestApp::with(|c| c.consent_timeout = std::time::Duration::from_secs(10));
+    let c = t.login_pending("operator").await;
+    t.clock.advance(9_999);
+    t.post("/api/session/consent", &c, json!({ "accepted": true }))
+        .await;
+    t.clock.advance(60_000);
+    assert_eq!(t.state.sweep(), 0);
+    t.assert_live(&c).await;
+}
+
+#[tokio::test]
+async fn recording_follows_the_user_type() {
+    let consent_of = |r: &common::Reply| r.body["recording"].clone();
+    let pending = json!({ "required": true, "consent": "pending" });
+    let not_required = json!({ "required": false, "consent": "not_required" });
+
+    // Default: privileged sessions only.
+    let t = TestApp::new();
+    for (user, expected) in [
+        ("admin", &pending),
+        ("operator", &pending),
+        ("viewer", &not_required),
+    ] {
+        let r = t.try_login(user, &format!("{user}-demo-pass")).await;
+        assert_eq!(&consent_of(&r), expected, "{user}");
+    }
+    // The viewer's session is usable at once.
+    let viewer = t.login_pending("viewer").await;
+    let r = t
+        .post(
+            "/api/session/tabs",
+            &viewer,
+            json!({ "tab_id": "tab_viewer1" }),
+        )
+        .await;
+    assert_eq!(
+        r.body,
+        json!({ "tab_id": "tab_viewer1", "recording": false })
+    );
+
+    let t = TestApp::with(|c| c.recording = Recording::All);
+    for user in ["admin", "operator", "viewer"] {
+        let r = t.try_login(user, &format!("{user}-demo-pass")).await;
+        assert_eq!(consent_of(&r), pending, "{user}");
+    }
+
+    let t = TestApp::with(|c| c.recording = Recording::Off);
+    for user in ["admin", "operator", "viewer"] {
+        let r = t.try_login(user, &format!("{user}-demo-pass")).await;
+        assert_eq!(consent_of(&r), not_required, "{user}");
+    }
 }

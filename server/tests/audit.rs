@@ -58,6 +58,17 @@ async fn entries_record_address_user_agent_and_the_acting_session_and_tab() {
     assert_eq!(login.status, StatusCode::OK);
     let admin = login.cookie();
     let admin_session = login.body["session_id"].as_str().expect("sid").to_owned();
+    // The session starts with the recording consent; until then nothing else is open.
+    let r = t
+        .send(from(
+            "198.51.100.4",
+            Method::POST,
+            "/api/session/consent",
+            Some(&admin),
+            Some(json!({ "accepted": true })),
+        ))
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
     let r = t
         .post("/api/session/tabs", &admin, json!({ "tab_id": TAB }))
         .await;
@@ -206,7 +217,8 @@ async fn the_whole_log_pages_with_a_cursor_and_filters() {
 
     // Pages of 4 follow each other and cover exactly the whole log.
     let all = page_ids(&t, &admin, "limit=1000").await;
-    assert_eq!(all.len(), 11, "{all:?}");
+    // One more than before consent was enforced: the admin's recording consent.
+    assert_eq!(all.len(), 12, "{all:?}");
     let mut paged: Vec<i64> = Vec::new();
     let mut cursor: Option<i64> = None;
     loop {

@@ -11,7 +11,7 @@ use axum::http::{header, Request, StatusCode};
 use common::TestApp;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
-use session_guard_server::{app, AppState, Config};
+use session_guard_server::{app, AppState, Config, Recording};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tower::ServiceExt;
@@ -58,9 +58,11 @@ async fn open_in_process(t: &TestApp, cookie: &str) -> Body {
 
 #[tokio::test]
 async fn streams_carry_view_updates_then_terminated_and_close() {
-    let t = TestApp::new();
+    // Every session recorded, so the viewer is asked too (and the stream opens while
+    // consent is pending).
+    let t = TestApp::with(|c| c.recording = Recording::All);
     let admin = t.login("admin").await;
-    let viewer = t.login("viewer").await;
+    let viewer = t.login_pending("viewer").await;
     let mut tab1 = open_in_process(&t, &viewer).await;
     let mut tab2 = open_in_process(&t, &viewer).await;
 
@@ -87,7 +89,10 @@ async fn streams_carry_view_updates_then_terminated_and_close() {
         let (name, data) = parse(&next_event(body).await.expect("event"));
         assert_eq!(name, "session");
         assert_eq!(data["privileged"], true);
-        assert_eq!(data["scopes"], json!(["console:access"]));
+        assert_eq!(
+            data["scopes"],
+            json!(["console:access", "sessions:terminate"])
+        );
     }
 
     // Losing it terminates every stream, which then closes.
@@ -187,7 +192,22 @@ async fn login(addr: SocketAddr, user: &str) -> String {
         .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
         .expect("cookie");
     let value = line.split_once(':').expect("header").1.trim();
-    value.split(';').next().expect("pair").to_owned()
+    let cookie = value.split(';').next().expect("pair").to_owned();
+    if resp.contains(r#""consent":"pending""#) {
+        let body = r#"{"accepted":true}"#;
+        let resp = http(
+            addr,
+            format!(
+                "POST /api/session/consent HTTP/1.1\r\nHost: {addr}\r\nCookie: {cookie}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\
+                 Connection: close\r\n\r\n{body}",
+                body.len()
+            ),
+        )
+        .await;
+        assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    }
+    cookie
 }
 
 /// Opens the event stream and returns the socket once the `200` headers arrived.

@@ -49,7 +49,7 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
 
     let (admin, operator, ended, sid) = {
         let t = open(&config, &clock);
-        assert_eq!(t.state.schema_version().expect("version"), 2);
+        assert_eq!(t.state.schema_version().expect("version"), 3);
         let admin = t.login("admin").await;
         let operator = t.login("operator").await;
         let ended = t.login("viewer").await;
@@ -85,7 +85,7 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
 
     // Second open of the same file: migrations are not re-applied, seed does not rerun.
     let t = open(&config, &clock);
-    assert_eq!(t.state.schema_version().expect("version"), 2);
+    assert_eq!(t.state.schema_version().expect("version"), 3);
     let view = t.get("/api/session", &operator).await;
     assert_eq!(view.status, StatusCode::OK);
     assert_eq!(view.body["session_id"], sid);
@@ -122,6 +122,56 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
         .await;
     assert_eq!(r.status, StatusCode::NO_CONTENT);
     t.assert_ended(&operator, "logged_out").await;
+}
+
+#[tokio::test]
+async fn upgrading_a_store_keeps_what_administrators_could_do() {
+    // A store as the previous server (schema version 1) seeded it, where admin:manage
+    // alone opened the whole admin API.
+    let dir = TempDir::new("upgrade");
+    let path = dir.0.join("old.sqlite");
+    {
+        let old = rusqlite::Connection::open(&path).expect("open");
+        old.execute_batch(include_str!("../migrations/0001_init.sql"))
+            .expect("schema 1");
+        old.execute_batch(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version (version) VALUES (1);
+             INSERT INTO roles (id, name) VALUES (1, 'Administrator'), (2, 'Operator');
+             INSERT INTO role_scopes (role_id, scope) VALUES
+                 (1, 'admin:manage'), (1, 'console:access'), (1, 'sessions:terminate'),
+                 (2, 'console:access');",
+        )
+        .expect("old data");
+    }
+    let mut config = Config::for_tests();
+    config.db = path.to_string_lossy().into_owned();
+    config.seed_demo = false;
+    let clock = Arc::new(ManualClock::new(T0));
+    let state = AppState::with_clock(&config, clock).expect("migrated");
+    assert_eq!(state.schema_version().expect("version"), 3);
+    drop(state);
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let scopes = |role: i64| -> Vec<String> {
+        let mut stmt = conn
+            .prepare("SELECT scope FROM role_scopes WHERE role_id = ?1 ORDER BY scope")
+            .expect("prepare");
+        stmt.query_map([role], |r| r.get(0))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows")
+    };
+    assert_eq!(
+        scopes(1),
+        [
+            "admin:manage",
+            "audit:read",
+            "console:access",
+            "sessions:terminate"
+        ]
+    );
+    // Roles without admin:manage gain nothing.
+    assert_eq!(scopes(2), ["console:access"]);
 }
 
 #[tokio::test]

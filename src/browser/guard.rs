@@ -136,6 +136,8 @@ struct Inner {
     page: RefCell<Option<PageListeners>>,
     recording: RefCell<Option<RecordingMarker>>,
     connected_session: RefCell<Option<String>>,
+    /// The session this tab registered with, once its consent was settled.
+    registered_session: RefCell<Option<String>>,
     redirect_to: RefCell<Option<String>>,
     /// Who is signed in, from the latest view of this session (the engine keeps only what
     /// decides timing).
@@ -189,6 +191,7 @@ impl GuardRuntime {
             page: RefCell::new(None),
             recording: RefCell::new(None),
             connected_session: RefCell::new(None),
+            registered_session: RefCell::new(None),
             redirect_to: RefCell::new(None),
             identity: RefCell::new(None),
             last_snapshot: RefCell::new(None),
@@ -291,6 +294,7 @@ impl Inner {
             std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>()
         };
         self.connect_session();
+        self.register_tab();
         self.sync_push();
         // Other tabs hear first (posting is cheap and only speeds up their endings); then
         // publish, so an ended session hides protected content before the redirect or any
@@ -323,8 +327,7 @@ impl Inner {
         });
     }
 
-    /// Opens the channel, push stream and leader lock once the session id is known, and
-    /// registers this tab with the server.
+    /// Opens the channel, push stream and leader lock once the session id is known.
     fn connect_session(self: &Rc<Self>) {
         let session_id = match self.engine.try_borrow() {
             Ok(engine) if !matches!(engine.state(), State::Ended { .. }) => {
@@ -363,6 +366,26 @@ impl Inner {
                 Err(error) => report("leader lock unavailable", &error),
             }
         }
+    }
+
+    /// Registers this tab with the server as its own sub-session, once per session and
+    /// only when the session is in use: the server refuses registration while recording
+    /// consent is pending, so a tab that starts at the consent dialog registers when it
+    /// is accepted (the engine starts only once the server stored the acceptance).
+    fn register_tab(self: &Rc<Self>) {
+        let session_id = match self.engine.try_borrow() {
+            Ok(engine) if matches!(engine.state(), State::Active | State::Warning { .. }) => {
+                engine.session_id().map(str::to_string)
+            }
+            _ => None,
+        };
+        let Some(session_id) = session_id else {
+            return;
+        };
+        if self.registered_session.borrow().as_deref() == Some(session_id.as_str()) {
+            return;
+        }
+        *self.registered_session.borrow_mut() = Some(session_id);
         let registration = TabRegistration {
             tab_id: self.tab.tab_id.clone(),
             opener_tab_id: self.tab.opener_tab_id.clone(),

@@ -164,6 +164,7 @@ impl Engine {
             return;
         }
         let was_starting = self.state == State::Starting;
+        let was_awaiting = self.state == State::AwaitingConsent;
         let t = view.server_time;
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.saturating_sub(t));
@@ -197,6 +198,10 @@ impl Engine {
         if was_starting {
             self.heartbeat_heard = t;
             self.broadcast(PeerBody::Hello);
+        }
+        if was_awaiting && recording_required && self.consent_accepted {
+            // The server has stored the consent: the other tabs may start too.
+            self.broadcast(PeerBody::Consent { accepted: true });
         }
         self.tick(t);
     }
@@ -290,9 +295,15 @@ impl Engine {
         }
         self.effects.push_back(Effect::SendConsent { accepted });
         if accepted {
-            self.consent_accepted = true;
-            self.broadcast(PeerBody::Consent { accepted: true });
-            self.state = State::Active;
+            // Answering is activity, and the server records it with the consent (it
+            // refused keepalives until now): nothing is left to report in a keepalive that
+            // could overtake the consent and be refused.
+            self.last_activity = self.last_activity.max(t);
+            self.reported_activity = self.last_activity;
+            // The session starts when the server's answer says it stored the consent
+            // (`handle_server_view`), not before: the server refuses everything but the
+            // view while consent is pending, so protected content that started earlier
+            // would race the consent and be refused. Asking again is harmless.
             self.tick(t);
         } else {
             // The server ends the session itself when consent is declined.
@@ -592,9 +603,14 @@ impl Engine {
     /// When the leader owes the server a keepalive: after activity it has not reported, once
     /// the keepalive interval has passed, or sooner if the server's own idle deadline (as of
     /// the last report) is about to enter its warning window.
+    /// None while consent is pending: the server refuses keepalives then (a pending session
+    /// cannot be kept alive), and the activity is reported once consent is given.
     fn keepalive_due(&self) -> Option<Millis> {
         let policy = self.policy.as_ref()?;
-        if !self.leader || self.last_activity <= self.reported_activity {
+        if !self.leader
+            || self.last_activity <= self.reported_activity
+            || self.state == State::AwaitingConsent
+        {
             return None;
         }
         let by_interval = self.last_keepalive.map_or(Millis::MIN, |at| {

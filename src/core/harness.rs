@@ -252,7 +252,9 @@ impl Harness {
                 }
                 Effect::SendConsent { accepted: true } => {
                     if self.server.check(now).is_none() {
+                        // Like the reference server: answering counts as activity.
                         self.server.consent = ConsentState::Accepted;
+                        self.server.last_activity = self.server.last_activity.max(now);
                         for j in 0..self.tabs.len() {
                             self.queue.push_back((j, Input::View));
                         }

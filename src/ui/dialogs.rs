@@ -1,6 +1,6 @@
 //! The two modal dialogs: recording consent and the idle warning.
 
-use leptos::html::Button;
+use leptos::html::{Button, Div};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -47,16 +47,30 @@ fn focus_on_mount(button: NodeRef<Button>) {
     });
 }
 
+/// What recording captures, as the consent dialog states it. It must claim no more than
+/// the server records: today that is the audit trail of the session and of each tab
+/// registered in it. Change this sentence when recording captures more.
+pub const RECORDING_SCOPE_TEXT: &str = "Recording keeps an audit record of this session \
+    (when it starts and ends) and of each browser tab you open in it. Your screen and \
+    keystrokes are not captured.";
+
 /// The recording consent dialog. It has no close button: Escape and clicks outside do
-/// nothing, the user must accept or decline.
+/// nothing, the user must accept or decline. It opens with the focus on the dialog
+/// itself, so that a screen reader reads the question first and a stray Enter cannot
+/// accept it unread.
 #[component]
 pub fn ConsentModal(
     /// Called with `true` when the user accepts recording, `false` when they decline.
     on_answer: Callback<bool>,
 ) -> impl IntoView {
+    let dialog = NodeRef::<Div>::new();
     let decline = NodeRef::<Button>::new();
     let accept = NodeRef::<Button>::new();
-    focus_on_mount(accept);
+    Effect::new(move |_| {
+        if let Some(dialog) = dialog.get() {
+            let _ = dialog.focus();
+        }
+    });
     view! {
         <div class="sg-backdrop">
             <div
@@ -65,12 +79,14 @@ pub fn ConsentModal(
                 aria-modal="true"
                 aria-labelledby="sg-consent-title"
                 aria-describedby="sg-consent-text"
+                tabindex="-1"
+                node_ref=dialog
                 on:keydown=move |event| trap_focus(event, decline, accept)
             >
                 <h2 id="sg-consent-title">"This session will be recorded"</h2>
                 <p id="sg-consent-text">
-                    "Everything you do in this privileged session is recorded for security and audit. "
-                    "If you decline, the session will not be started."
+                    {RECORDING_SCOPE_TEXT}
+                    " This confirmation is required to start the session; if you decline, the session will not be started."
                 </p>
                 <div class="sg-actions">
                     <button

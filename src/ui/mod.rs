@@ -13,7 +13,7 @@ mod dialogs;
 mod guard;
 mod notices;
 
-pub use dialogs::{format_countdown, ConsentModal, IdleWarning};
+pub use dialogs::{format_countdown, ConsentModal, IdleWarning, RECORDING_SCOPE_TEXT};
 pub use guard::{
     use_session, use_session_guard, SessionContext, SessionGuard, UseSessionGuardOptions,
     UseSessionGuardReturn,

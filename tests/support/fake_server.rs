@@ -124,7 +124,14 @@ impl SessionServer for FakeServer {
             .push(format!("logout:{}", reason.wire_name()));
     }
 
+    /// Like the reference server, refuses registration (`403`) while consent is pending.
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
+        if self.spec.borrow().consent == "pending" {
+            self.calls
+                .borrow_mut()
+                .push(format!("tab-refused:{}", tab.tab_id));
+            return Box::pin(async { Err(BrowserError::Status(403)) });
+        }
         self.calls.borrow_mut().push(format!(
             "tab:{}:{}",
             tab.tab_id,

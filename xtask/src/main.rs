@@ -26,9 +26,9 @@ const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
   bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report
                                                 (--only login-flood: the sign-in flood, server memory and latency)";
 
-const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): Admin Console + Dashboard, 15 min idle timeout
-  operator / operator-demo-pass  privileged through the Operators group: Admin Console + Dashboard, 15 min idle timeout
-  viewer   / viewer-demo-pass    not privileged: Dashboard only, no idle timeout";
+const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): every Admin Console section (sessions, emergency, users, roles, groups, audit log) + Dashboard; 15 min idle timeout; recorded
+  operator / operator-demo-pass  privileged through the Operators group: Admin Console live sessions, terminate, emergency panel only (no user management, no audit log) + Dashboard; 15 min idle timeout; recorded
+  viewer   / viewer-demo-pass    not privileged: Dashboard only, no idle timeout, not recorded";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -128,8 +128,26 @@ impl TestApp {
         .await
     }
 
-    /// Logs in and returns the cookie pair.
+    /// Logs in, accepts recording when the session asks for it (as the guard's dialog
+    /// would), and returns the cookie pair.
     pub async fn login(&self, username: &str) -> String {
+        let cookie = self.login_pending(username).await;
+        let view = self.get("/api/session", &cookie).await;
+        if view.body["recording"]["consent"] == "pending" {
+            let r = self
+                .post(
+                    "/api/session/consent",
+                    &cookie,
+                    serde_json::json!({ "accepted": true }),
+                )
+                .await;
+            assert_eq!(r.status, StatusCode::OK, "consent {username}: {:?}", r.body);
+        }
+        cookie
+    }
+
+    /// Logs in and returns the cookie pair, leaving recording consent unanswered.
+    pub async fn login_pending(&self, username: &str) -> String {
         let password = format!("{username}-demo-pass");
         let reply = self.try_login(username, &password).await;
         assert_eq!(

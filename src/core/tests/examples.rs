@@ -170,6 +170,47 @@ fn keepalives_are_spaced_and_carry_idle_time() {
 }
 
 #[test]
+fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_stored_it() {
+    let mut server = Server::privileged(T0);
+    server.recording_required = true;
+    server.consent = ConsentState::Pending;
+    let mut engine = engine_awaiting(&server);
+    engine.handle_leadership(true, T0);
+    engine.handle_activity(T0 + 1_000);
+    engine.handle_timeout(T0 + 2 * MINUTE);
+    assert!(!drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    // Accepting is activity that the consent request itself reports (the server sets
+    // `last_activity_at` when it stores consent): no keepalive races it.
+    engine.handle_consent(true, T0 + 2 * MINUTE);
+    let effects = drain(&mut engine);
+    assert!(effects.contains(&Effect::SendConsent { accepted: true }));
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    // Nothing protected starts before the server's answer says consent is stored (it
+    // refuses everything else until then), and the other tabs hear of it only then.
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    assert!(decoded(&effects).is_empty());
+    server.consent = ConsentState::Accepted;
+    server.last_activity = T0 + 2 * MINUTE;
+    engine.handle_server_view(server.view(T0 + 2 * MINUTE), T0 + 2 * MINUTE);
+    assert_eq!(engine.state(), &State::Active);
+    assert!(engine.is_recording());
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Consent { accepted: true }]
+    );
+    assert_eq!(engine.remaining_ms(T0 + 2 * MINUTE), Some(15 * MINUTE));
+    // Later activity is reported as usual.
+    engine.handle_activity(T0 + 3 * MINUTE);
+    assert!(drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { idle_ms: 0 })));
+}
+
+#[test]
 fn activity_broadcasts_are_throttled_without_ticking() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);

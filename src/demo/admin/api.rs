@@ -36,7 +36,9 @@ pub struct Tab {
 pub struct Session {
     /// Public session id.
     pub session_id: String,
-    /// Whose session it is.
+    /// Whose session it is (id).
+    pub user_id: i64,
+    /// Whose session it is (login name).
     pub username: String,
     /// Sign-in time (epoch ms).
     pub issued_at: i64,

@@ -1,5 +1,7 @@
 //! The Admin Console: live sessions, the emergency panel, users, roles, groups and the
-//! audit log, over the admin API (scope `admin:manage`).
+//! audit log, over the admin API. Every privileged user reaches it; each section shows
+//! only when the user holds its scope (`sessions:terminate`, `admin:manage`,
+//! `audit:read`), the same scopes the server checks.
 //!
 //! Every server string is rendered as text (never as HTML), and nothing here unwraps
 //! server data: a panic in wasm takes the whole page down, guard included.
@@ -20,10 +22,59 @@ use session_guard::ui::use_session;
 
 use api::ApiError;
 
-/// Shown instead of the console when the server answers `403`.
-const FORBIDDEN: &str = "Your account is privileged but lacks the admin:manage scope, so it \
-                         cannot manage sessions, users, roles or groups. Ask an administrator \
-                         for the Administrator role.";
+/// Shown instead of the console when the server answers `403` to a section the session
+/// view said was allowed (the scopes changed in between).
+const FORBIDDEN: &str = "Your permissions no longer allow this part of the Admin Console. \
+                         Reload the page to see what you may still do.";
+
+/// Shown when the user is privileged but holds none of the console's scopes.
+const NO_SECTIONS: &str = "Your roles open no part of the Admin Console: live sessions need \
+                           the sessions:terminate scope, users, roles and groups need \
+                           admin:manage, and the audit log needs audit:read. Ask an \
+                           administrator for the access you need.";
+
+/// The scope for live sessions, terminating them and the emergency panel.
+const TERMINATE_SCOPE: &str = "sessions:terminate";
+/// The scope for users, roles and groups.
+const ADMIN_SCOPE: &str = "admin:manage";
+/// The scope for the audit log.
+const AUDIT_SCOPE: &str = "audit:read";
+
+/// What the signed-in user may do in the console, from the scopes of the session view
+/// (tracked: a pushed view that adds a scope opens its section at once).
+#[derive(Clone, Copy)]
+pub struct Allowed {
+    /// Live sessions, terminating them, the emergency panel (`sessions:terminate`).
+    pub sessions: Signal<bool>,
+    /// Users, roles and groups (`admin:manage`).
+    pub manage: Signal<bool>,
+    /// The audit log (`audit:read`).
+    pub audit: Signal<bool>,
+}
+
+impl Allowed {
+    /// From the guard's current session view.
+    fn from_session() -> Self {
+        let session = use_session();
+        let holds = move |scope: &'static str| {
+            Signal::derive(move || {
+                session
+                    .snapshot
+                    .with(|s| s.scopes.iter().any(|h| h == scope))
+            })
+        };
+        Allowed {
+            sessions: holds(TERMINATE_SCOPE),
+            manage: holds(ADMIN_SCOPE),
+            audit: holds(AUDIT_SCOPE),
+        }
+    }
+
+    /// Whether any section is open, tracked.
+    fn any(self) -> bool {
+        self.sessions.get() || self.manage.get() || self.audit.get()
+    }
+}
 
 /// Shown when the server answers `401`; the guard is already on its way to the login page.
 const ENDED: &str = "Your session has ended. Sign in again to continue.";
@@ -150,6 +201,8 @@ impl Panel {
 pub struct Console {
     /// Set once the server refused the console (`403`) or the session ended (`401`).
     pub denied: RwSignal<Option<String>>,
+    /// Which sections the user may use.
+    pub allowed: Allowed,
     /// Live sessions.
     pub sessions: List<api::Session>,
     /// Users.
@@ -165,9 +218,10 @@ pub struct Console {
 }
 
 impl Console {
-    fn new() -> Self {
+    fn new(allowed: Allowed) -> Self {
         Console {
             denied: RwSignal::new(None),
+            allowed,
             sessions: List::new(),
             users: List::new(),
             roles: List::new(),
@@ -202,13 +256,19 @@ impl Console {
         audit::load(self);
     }
 
-    /// Reloads every list.
+    /// Reloads every list the user may see; the others are never asked for.
     pub fn refresh_all(self) {
-        self.refresh_sessions();
-        self.refresh_users();
-        self.refresh_roles();
-        self.refresh_groups();
-        self.refresh_audit();
+        if self.allowed.sessions.get_untracked() {
+            self.refresh_sessions();
+        }
+        if self.allowed.manage.get_untracked() {
+            self.refresh_users();
+            self.refresh_roles();
+            self.refresh_groups();
+        }
+        if self.allowed.audit.get_untracked() {
+            self.refresh_audit();
+        }
     }
 
     /// Runs one admin action for `panel`, shows its error there, then reloads every list:
@@ -236,6 +296,19 @@ impl Console {
         })
     }
 
+    /// The users with a live session, once each: the emergency panel's choices for a user
+    /// who may end sessions but not list every user.
+    pub fn signed_in_choices(self) -> Signal<Vec<(i64, String)>> {
+        let sessions = self.sessions.items;
+        Signal::derive(move || {
+            let mut choices: Vec<(i64, String)> =
+                sessions.with(|l| l.iter().map(|s| (s.user_id, s.username.clone())).collect());
+            choices.sort();
+            choices.dedup();
+            choices
+        })
+    }
+
     /// The roles as a select's options: id and name.
     pub fn role_choices(self) -> Signal<Vec<(i64, String)>> {
         let roles = self.roles.items;
@@ -256,10 +329,12 @@ impl Console {
             .unwrap_or_else(|| format!("group #{group_id}"))
     }
 
-    /// A user's login name for display, tracked.
+    /// A user's login name for display, tracked: from the users list, else from the live
+    /// sessions (for a user who may not list every user).
     pub fn username(self, user_id: i64) -> String {
         self.users
             .name_of(user_id, |u| (u.id, &u.username))
+            .or_else(|| self.sessions.name_of(user_id, |s| (s.user_id, &s.username)))
             .unwrap_or_else(|| format!("user #{user_id}"))
     }
 }
@@ -304,11 +379,20 @@ pub fn AdminConsole() -> impl IntoView {
     }
 }
 
-/// The sections, once the user is privileged.
+/// The sections, once the user is privileged: each only with its scope.
 #[component]
 fn Manage() -> impl IntoView {
-    let console = Console::new();
-    console.refresh_all();
+    let allowed = Allowed::from_session();
+    let console = Console::new(allowed);
+    // Loads once now, and again when the scopes change (a pushed view added one).
+    Effect::new(move |_| {
+        let _ = (
+            allowed.sessions.get(),
+            allowed.manage.get(),
+            allowed.audit.get(),
+        );
+        console.refresh_all();
+    });
     view! {
         <Show
             when=move || console.denied.with(Option::is_none)
@@ -320,20 +404,37 @@ fn Manage() -> impl IntoView {
                 }
             }
         >
-            <nav class="admin-toc" aria-label="Admin Console sections">
-                <a href="#sessions">"Sessions"</a>
-                <a href="#emergency">"Emergency"</a>
-                <a href="#users">"Users"</a>
-                <a href="#roles">"Roles"</a>
-                <a href="#groups">"Groups"</a>
-                <a href="#audit">"Audit log"</a>
-            </nav>
-            <sessions::Sessions console />
-            <sessions::Emergency console />
-            <users::Users console />
-            <roles::Roles console />
-            <groups::Groups console />
-            <audit::Audit console />
+            <Show
+                when=move || allowed.any()
+                fallback=|| view! { <p class="access-denied" role="alert">{NO_SECTIONS}</p> }
+            >
+                <nav class="admin-toc" aria-label="Admin Console sections">
+                    <Show when=move || allowed.sessions.get()>
+                        <a href="#sessions">"Sessions"</a>
+                        <a href="#emergency">"Emergency"</a>
+                    </Show>
+                    <Show when=move || allowed.manage.get()>
+                        <a href="#users">"Users"</a>
+                        <a href="#roles">"Roles"</a>
+                        <a href="#groups">"Groups"</a>
+                    </Show>
+                    <Show when=move || allowed.audit.get()>
+                        <a href="#audit">"Audit log"</a>
+                    </Show>
+                </nav>
+            </Show>
+            <Show when=move || allowed.sessions.get()>
+                <sessions::Sessions console />
+                <sessions::Emergency console />
+            </Show>
+            <Show when=move || allowed.manage.get()>
+                <users::Users console />
+                <roles::Roles console />
+                <groups::Groups console />
+            </Show>
+            <Show when=move || allowed.audit.get()>
+                <audit::Audit console />
+            </Show>
         </Show>
     }
 }

@@ -161,6 +161,15 @@ pub fn Emergency(
         }
     };
     let chosen = move || target.with(|t| t.parse::<i64>().ok());
+    // Every user for those who may list them; otherwise the users signed in now, the
+    // only ones with sessions to end.
+    let choices = Signal::derive(move || {
+        if console.allowed.manage.get() {
+            console.user_choices().get()
+        } else {
+            console.signed_in_choices().get()
+        }
+    });
     let start = move |_| {
         panel.notice.set(String::new());
         match chosen() {
@@ -200,7 +209,7 @@ pub fn Emergency(
                         confirming.set(false);
                     }
                 >
-                    <Choices placeholder="Choose a user" options=console.user_choices() />
+                    <Choices placeholder="Choose a user" options=choices />
                 </select>
                 <button
                     id="emergency-terminate"
