@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::channel::random_id;
 use super::BrowserError;
+use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// Events after which deadlines must be re-checked at once: background tabs get timers
 /// throttled to one a minute or frozen, and a tab restored from the back/forward cache
@@ -128,9 +129,12 @@ fn is_valid_tab_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The current path, query and fragment: where to come back to after signing in again.
+/// The current path, query and fragment, checked like any other link target with
+/// [`same_origin_target`]: where to come back to after signing in again, or where a link to
+/// "this page" may point. The raw `location.pathname` of `http://host//evil.example` is
+/// `//evil.example`, which as a link would leave the origin; it becomes `/`.
 pub fn current_path() -> String {
-    web_sys::window()
+    let raw = web_sys::window()
         .map(|w| w.location())
         .map(|l| {
             format!(
@@ -140,7 +144,30 @@ pub fn current_path() -> String {
                 l.hash().unwrap_or_default()
             )
         })
-        .unwrap_or_else(|| "/".to_string())
+        .unwrap_or_default();
+    same_origin_target(&raw)
+}
+
+/// `candidate` as a link or redirect target on this page's origin, or
+/// [`DEFAULT_RETURN`] (`/`).
+///
+/// The candidate must first pass [`same_origin_path`]; it is then resolved against the
+/// page's origin with the browser's own URL parser, the resolved origin must be the page's,
+/// and the resolved (normalised) path, query and fragment must pass [`same_origin_path`]
+/// again, so the target is exactly what the browser will navigate to.
+pub fn same_origin_target(candidate: &str) -> String {
+    let checked = same_origin_path(candidate);
+    let resolved = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .and_then(|origin| {
+            let url = web_sys::Url::new_with_base(checked, &format!("{origin}/")).ok()?;
+            (url.origin() == origin)
+                .then(|| format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+        });
+    match resolved {
+        Some(path) => same_origin_path(&path).to_string(),
+        None => DEFAULT_RETURN.to_string(),
+    }
 }
 
 /// Replaces the page with `url` (a login URL built by [`crate::redirect::login_url`]);
