@@ -547,9 +547,10 @@ impl Engine {
             && matches!(self.state, State::Active | State::Warning { .. })
     }
 
-    /// Whether the last request failed at the network level (cleared by the next view).
+    /// Whether the latest known request of any tab failed at the network level (cleared by
+    /// the next answer any tab gets); never once ended.
     pub fn connection_problem(&self) -> bool {
-        self.connection_problem
+        self.connection_problem && !self.is_ended()
     }
 
     /// Time left until the next ending deadline (idle or absolute); `None` unless `Active` or

@@ -196,7 +196,7 @@ proptest! {
     fn inv5_peer_merge_is_order_independent_and_idempotent(
         mode in mode(), leader in any::<bool>(), idle_ago in 0i64..15 * MINUTE,
         ending in 0u8..4,
-        bodies in prop::collection::vec((0u8..5, -20 * MINUTE..8_000i64, 0usize..4), 0..12)
+        bodies in prop::collection::vec((0u8..7, -20 * MINUTE..8_000i64, 0usize..4), 0..12)
             .prop_flat_map(|b| { let n = b.len(); (Just(b.clone()), Just(b).prop_shuffle(), prop::collection::vec(0..n.max(1), 0..6)) }),
     ) {
         let (original, shuffled, duplicates) = bodies;
@@ -209,6 +209,8 @@ proptest! {
                     1 => PeerBody::StaySignedIn { at: now + dt },
                     2 => PeerBody::Consent { accepted: true },
                     3 => PeerBody::LeaderHeartbeat { at: now + dt },
+                    // Times collide often, so ties between outcomes are drawn too.
+                    4 | 5 => PeerBody::Connection { reachable: kind == 4, at: now + dt / 60_000 * 1_000 },
                     _ => PeerBody::Hello,
                 };
                 peer(tab, body)
@@ -234,7 +236,7 @@ proptest! {
             for message in messages {
                 engine.handle_peer(message, now);
             }
-            (engine.state().clone(), engine.is_leader(), engine.is_recording(), engine.remaining_ms(now))
+            (engine.state().clone(), engine.is_leader(), engine.is_recording(), engine.remaining_ms(now), engine.connection_problem())
         };
         let reference = run(&to_messages(&original));
         let mut again = to_messages(&shuffled);
