@@ -112,10 +112,10 @@ enum Notify {
 /// Internally every instant is server time (local `now` plus the offset learned from the last
 /// view), so tabs with different clocks agree. Clock guarantee (invariant 7), with `J` the size
 /// of a local clock jump:
-/// - forward jump: with a monotonic clock in the input ([`Now::monotonic`]), engine time
-///   advances by at most the monotonic time elapsed (plus 1 s of slack) between inputs; the
-///   rest of the jump is ignored and the server is asked for a view at once, which
-///   re-anchors the clock to the server's. Without a monotonic clock the engine's time runs
+/// - forward jump: with a monotonic clock in the input ([`Now::monotonic`]), a wall clock
+///   that ran more than 1 s ahead of the monotonic one since the previous input is not
+///   followed: engine time advances by the monotonic time elapsed, and the server is asked
+///   for a view at once, which re-anchors the clock to the server's. Without a monotonic clock the engine's time runs
 ///   ahead, so deadlines are reached earlier; when the next view reveals the lead, every
 ///   stored instant moves back by it.
 /// - backward jump: engine time never goes back; the jump is detected at the first input after
@@ -151,8 +151,6 @@ pub struct Engine {
     heartbeat_heard: Millis,
     /// The monotonic clock and engine time at the previous input, to bound forward jumps.
     monotonic_anchor: Option<(Millis, Millis)>,
-    /// The monotonic reading of the input being handled.
-    monotonic_now: Option<Millis>,
     /// Engine time of the latest server view: the instant the clock was last confirmed.
     anchored_at: Millis,
     /// Engine time at which an ending deadline asked the server to confirm it. Meanwhile no
@@ -191,7 +189,6 @@ impl Engine {
             heartbeat_sent: Millis::MIN,
             heartbeat_heard: Millis::MIN,
             monotonic_anchor: None,
-            monotonic_now: None,
             anchored_at: Millis::MIN,
             confirming: None,
             connection_at: Millis::MIN,
@@ -590,24 +587,20 @@ impl Engine {
     }
 
     fn clock(&mut self, now: Now) -> Millis {
-        self.monotonic_now = now.monotonic;
         let Some(mut offset) = self.offset else {
             return now.wall;
         };
         let mut raw = now.wall.saturating_add(offset);
         if let (Some(mono), Some((anchor_mono, anchor_t))) = (now.monotonic, self.monotonic_anchor)
         {
-            let limit = anchor_t
-                .saturating_add(mono.saturating_sub(anchor_mono).max(0))
-                .saturating_add(FORWARD_JUMP_TOLERANCE);
-            if raw > limit {
+            let monotonic = anchor_t.saturating_add(mono.saturating_sub(anchor_mono).max(0));
+            if raw > monotonic.saturating_add(FORWARD_JUMP_TOLERANCE) {
                 // The wall clock ran ahead of the monotonic one: a clock correction, or a sleep
                 // on a platform whose monotonic clock pauses. Only the server can tell, so time
                 // follows the monotonic clock and the server is asked for its own.
-                let followed = limit.saturating_sub(FORWARD_JUMP_TOLERANCE);
-                offset = offset.saturating_sub(raw.saturating_sub(followed));
+                offset = offset.saturating_sub(raw.saturating_sub(monotonic));
                 self.offset = Some(offset);
-                raw = followed;
+                raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
             }
         }
