@@ -10,9 +10,9 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 
 use super::{
-    clocks, current_path, navigate_to_login, now_ms, tab_identity, ActivityListener, BrowserError,
-    ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners, PushEvent,
-    PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
+    clocks, current_path, navigate_to_login, now_ms, page_visible, tab_identity, ActivityListener,
+    BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners,
+    PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
     TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
@@ -201,6 +201,10 @@ impl GuardRuntime {
             let weak = weak.clone();
             move |wake: Wake| {
                 Inner::input_weak(&weak, move |engine, now| {
+                    engine.handle_page_visibility(page_visible(), now);
+                    if wake == Wake::Hidden {
+                        return;
+                    }
                     // Deadlines first: a tab coming back after its session ran out must end,
                     // not be revived by the user's return.
                     engine.handle_visible(now);
@@ -218,6 +222,8 @@ impl GuardRuntime {
                 move || Inner::input_weak(&weak, |engine, now| engine.handle_activity(now))
             }),
         )?);
+        let visible = page_visible();
+        inner.input(move |engine, now| engine.handle_page_visibility(visible, now));
         inner.fetch_session();
         inner.publish();
         Ok(GuardRuntime { inner })

@@ -21,7 +21,7 @@ pub use channel::{ChannelKind, TabChannel};
 pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
 pub use leader::LeaderLock;
 pub use page::{
-    current_path, navigate_to_login, same_origin_target, tab_identity, PageListeners,
+    current_path, navigate_to_login, page_visible, same_origin_target, tab_identity, PageListeners,
     RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
 };
 pub use push::{PushEvent, PushStream};

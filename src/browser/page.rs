@@ -24,6 +24,15 @@ pub enum Wake {
     UserReturned,
     /// Restored from the back/forward cache or back online.
     Resumed,
+    /// The page was hidden (another tab, a minimised window).
+    Hidden,
+}
+
+/// Whether the page is visible now (`true` where the browser cannot tell).
+pub fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
@@ -32,8 +41,8 @@ pub struct PageListeners {
 }
 
 impl PageListeners {
-    /// Calls `on_wake` when the page becomes visible, the window gains focus, the page is
-    /// restored from the back/forward cache or comes back online.
+    /// Calls `on_wake` when the page becomes visible or hidden, the window gains focus, the
+    /// page is restored from the back/forward cache or comes back online.
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window
@@ -65,6 +74,8 @@ impl PageListeners {
             move |_| {
                 if watched.visibility_state() == web_sys::VisibilityState::Visible {
                     on_wake(Wake::UserReturned);
+                } else {
+                    on_wake(Wake::Hidden);
                 }
             },
         ));

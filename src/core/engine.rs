@@ -158,6 +158,8 @@ pub struct Engine {
     confirming: Option<Millis>,
     /// Engine time of the latest known outcome of a request (this tab's or a peer's).
     connection_at: Millis,
+    /// The page is hidden: as a follower it leaves a silent leader alone.
+    hidden: bool,
     push_connected: bool,
     /// Next `FetchSession`: polling while the push stream is down, start-up retries.
     next_poll: Option<Millis>,
@@ -192,6 +194,7 @@ impl Engine {
             anchored_at: Millis::MIN,
             confirming: None,
             connection_at: Millis::MIN,
+            hidden: false,
             push_connected: false,
             next_poll: None,
             connection_problem: false,
@@ -388,6 +391,15 @@ impl Engine {
         }
     }
 
+    /// The page was shown (`true`) or hidden. A hidden follower does not take over from a
+    /// silent leader: it shows nothing, nobody works in it, and browsers throttle hidden
+    /// pages' timers so much that hidden tabs would keep taking the lead from each other.
+    /// Shown again, it takes over at once if the leader is still silent.
+    pub fn handle_page_visibility(&mut self, visible: bool, now: impl Into<Now>) {
+        self.hidden = !visible;
+        self.begin(now);
+    }
+
     /// A raw message from another tab. Anything invalid is ignored without a state change.
     pub fn handle_peer(&mut self, message: &str, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
@@ -514,7 +526,7 @@ impl Engine {
             }
             consider(self.broadcast_due());
             consider(self.keepalive_due());
-            if self.is_live() {
+            if self.watches_leader() {
                 consider(Some(self.heartbeat_due()));
             }
         }
@@ -671,7 +683,7 @@ impl Engine {
         if self.policy.is_none() {
             return;
         }
-        if self.is_live() && t >= self.heartbeat_due() {
+        if self.watches_leader() && t >= self.heartbeat_due() {
             self.heartbeat_due_now(t);
         }
         if self.broadcast_due().is_some_and(|at| t >= at) {
@@ -803,6 +815,11 @@ impl Engine {
             self.heartbeat_heard
                 .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
         }
+    }
+
+    /// Whether the heartbeat timer runs: the leader's, or a visible follower's.
+    fn watches_leader(&self) -> bool {
+        self.is_live() && (self.leader || !self.hidden)
     }
 
     fn is_live(&self) -> bool {

@@ -532,6 +532,28 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
 }
 
 #[test]
+fn a_hidden_follower_leaves_a_silent_leader_alone_until_it_is_shown() {
+    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    engine.handle_server_view(Server::privileged(T0).view(T0), T0);
+    engine.handle_push_stream(true, T0);
+    engine.handle_page_visibility(false, T0 + 500);
+    drain(&mut engine);
+    assert_eq!(
+        engine.poll_timeout(),
+        Some(T0 + 14 * MINUTE),
+        "no leader check"
+    );
+    engine.handle_timeout(T0 + MINUTE);
+    assert!(drain(&mut engine).is_empty());
+    engine.handle_page_visibility(true, T0 + MINUTE + 1);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::TakeOverLeadership, Effect::FetchSession],
+        "shown again, it takes over from the silent leader at once"
+    );
+}
+
+#[test]
 fn lock_mode_only_the_leader_sends_keepalives() {
     let mut engine = engine(&Server::privileged(T0));
     engine.handle_activity(T0 + 1);
