@@ -16,14 +16,21 @@ const MAX_RETURN_LEN: usize = 2048;
 ///
 /// Accepted: a single leading `/` followed by a path, query or fragment. Rejected: `//host`,
 /// `/\host` and every other backslash, schemes (`javascript:`, `https:`), control
-/// characters (browsers drop tabs and newlines, turning `/\t/host` into `//host`), and percent-encoded forms of any of these (checked on the
-/// decoded text too, repeatedly, so double encoding does not slip through).
+/// characters (browsers drop tabs and newlines, turning `/\t/host` into `//host`), and
+/// percent-encoded forms of any of these (checked on the decoded text too, repeatedly, so
+/// double encoding does not slip through).
+///
+/// The path is judged as the browser will navigate to it: its dot segments (`.`, `..` and
+/// their encoded forms `%2e`, `.%2E`, ...) are removed the way the URL parser removes them,
+/// and a path that then starts with `//` is rejected: `/.//evil.example` becomes
+/// `//evil.example`, which a link or a redirect would take as another host.
 ///
 /// ```
 /// use session_guard::redirect::same_origin_path;
 /// assert_eq!(same_origin_path("/admin/sessions?page=2"), "/admin/sessions?page=2");
 /// assert_eq!(same_origin_path("//evil.example/"), "/");
 /// assert_eq!(same_origin_path("/%2F%2Fevil.example"), "/");
+/// assert_eq!(same_origin_path("/.//evil.example"), "/");
 /// ```
 pub fn same_origin_path(candidate: &str) -> &str {
     if candidate.len() <= MAX_RETURN_LEN && is_safe_path(candidate) {
@@ -58,6 +65,9 @@ fn is_safe_decoded(text: &str) -> bool {
     if matches!(chars.next(), Some('/') | Some('\\')) {
         return false;
     }
+    if normalized_path(text).starts_with("//") {
+        return false;
+    }
     if text.chars().any(|c| c == '\\' || c.is_control()) {
         return false;
     }
@@ -65,6 +75,33 @@ fn is_safe_decoded(text: &str) -> bool {
     // it out, but a ':' in the first segment still confuses some URL parsers.
     let first_segment = text[1..].split(['/', '?', '#']).next().unwrap_or("");
     !first_segment.contains(':')
+}
+
+/// The path of `text` (an absolute path, possibly with a query or fragment) after the URL
+/// parser's dot-segment removal (WHATWG URL, "path state"): `.` and `%2e` segments vanish,
+/// `..` and its encoded forms remove the segment before them, and a dot segment at the end
+/// leaves an empty last segment. Backslashes are rejected before this is asked.
+pub fn normalized_path(text: &str) -> String {
+    let path = text.split(['?', '#']).next().unwrap_or("");
+    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
+    for (i, segment) in segments.into_iter().enumerate() {
+        let lower = segment.to_ascii_lowercase();
+        let double = matches!(lower.as_str(), ".." | ".%2e" | "%2e." | "%2e%2e");
+        let single = matches!(lower.as_str(), "." | "%2e");
+        if double {
+            out.pop();
+        }
+        if double || single {
+            if i == last {
+                out.push("");
+            }
+        } else {
+            out.push(segment);
+        }
+    }
+    format!("/{}", out.join("/"))
 }
 
 /// Percent-decodes `text`; `None` when the result is not UTF-8 or an escape is malformed.
@@ -197,6 +234,22 @@ mod tests {
             "/%25252F%25252Fevil.example%2525252F",
             "/\t/evil.example",
             "/%09/evil.example",
+            // Dot segments: the browser removes them and is left with `//evil.example`.
+            "/.//evil.example",
+            "/./%2Fevil.example",
+            "/%2E//evil.example",
+            "/%2e//evil.example",
+            "/..//evil.example",
+            "/a/..//evil.example",
+            "/%2e%2e/%2e%2e//evil.example",
+            "/.%2E//evil.example",
+            "/%2E.//evil.example",
+            "/%252E//evil.example",
+            "/%2F.%2F%2Fevil.example",
+            "%2F.%2F%2Fevil.example",
+            "/./\\evil.example",
+            "/.//evil.example?x=1#y",
+            "/..//evil.example/",
             "/%E0%A4%A",
             "/%ff",
             "/\u{0000}",
@@ -204,6 +257,44 @@ mod tests {
             assert_eq!(same_origin_path(hostile), DEFAULT_RETURN, "{hostile:?}");
         }
         assert_eq!(same_origin_path(&format!("/{}", "a".repeat(5000))), "/");
+    }
+
+    #[test]
+    fn keeps_paths_whose_dot_segments_stay_on_the_origin() {
+        for path in [
+            "/a/./b",
+            "/a/../b",
+            "/./admin",
+            "/../dashboard",
+            "/%2e%2e/admin?x=//evil.example",
+            "/admin#//evil.example",
+            "/a/b/..",
+            "/search?q=/../..//x",
+        ] {
+            assert_eq!(same_origin_path(path), path, "{path}");
+        }
+    }
+
+    #[test]
+    fn normalizes_dot_segments_like_the_url_parser() {
+        for (raw, normalized) in [
+            ("/", "/"),
+            ("/a/./b", "/a/b"),
+            ("/a/../b", "/b"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/.", "/a/b/"),
+            ("/..", "/"),
+            ("/../../x", "/x"),
+            ("/.//evil.example", "//evil.example"),
+            ("/%2E//evil.example", "//evil.example"),
+            ("/%2e%2e/%2e%2e//evil.example", "//evil.example"),
+            ("/a/.%2E/b", "/b"),
+            ("/a%2Fb/../c", "/c"),
+            ("/a?b/../..//c", "/a"),
+            ("/a#/../..//c", "/a"),
+        ] {
+            assert_eq!(normalized_path(raw), normalized, "{raw}");
+        }
     }
 
     #[test]
@@ -223,6 +314,15 @@ mod tests {
         );
         assert_eq!(
             login_url("https://evil.example/login", None, None, "/"),
+            "/?return_to=/"
+        );
+        assert_eq!(
+            login_url("/login", None, None, "//evil.example"),
+            "/login?return_to=/",
+            "the path of http://host//evil.example"
+        );
+        assert_eq!(
+            login_url("/./%2F/evil.example", None, None, "/"),
             "/?return_to=/"
         );
         assert_eq!(

@@ -8,7 +8,9 @@ mod wait;
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use session_guard::browser::{ActivityListener, ChannelKind, DeadlineTimer, TabChannel};
+use session_guard::browser::{
+    current_path, same_origin_target, ActivityListener, ChannelKind, DeadlineTimer, TabChannel,
+};
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
 use wasm_bindgen_test::*;
@@ -108,10 +110,23 @@ fn return_to_is_same_origin_in_the_browsers_own_url_parser() {
         "javascript:alert(1)",
         "https://evil.example",
         "/.//evil.example",
+        "/%2E//evil.example",
+        "/..//evil.example",
+        "/%2e%2e/%2e%2e//evil.example",
+        "/.%2e//evil.example",
+        "/a/./..//evil.example",
     ] {
         let kept = same_origin_path(candidate);
         let resolved = web_sys::Url::new_with_base(kept, base).expect("url");
         assert_eq!(resolved.origin(), origin, "{candidate:?} -> {kept:?}");
+        // The browser's normalised path, used as a link, must not name another host.
+        let path = resolved.pathname();
+        assert!(
+            !path.starts_with("//"),
+            "{candidate:?} -> {kept:?} -> {path}"
+        );
+        let as_link = web_sys::Url::new_with_base(&path, base).expect("url");
+        assert_eq!(as_link.origin(), origin, "{candidate:?} -> {path}");
         let url = login_url("/login", None, None, candidate);
         let resolved = web_sys::Url::new_with_base(&url, base).expect("url");
         let back = resolved
@@ -121,6 +136,21 @@ fn return_to_is_same_origin_in_the_browsers_own_url_parser() {
         let target = web_sys::Url::new_with_base(&back, base).expect("url");
         assert_eq!(target.origin(), origin, "{candidate:?} via {url}");
     }
+}
+
+#[wasm_bindgen_test]
+fn link_targets_are_resolved_and_checked_by_the_browsers_url_parser() {
+    for (candidate, target) in [
+        ("/admin?x=1#top", "/admin?x=1#top"),
+        ("/a/../b", "/b"),
+        ("/.//evil.example", "/"),
+        ("//evil.example", "/"),
+        ("/%2E//evil.example", "/"),
+        ("https://evil.example/", "/"),
+    ] {
+        assert_eq!(same_origin_target(candidate), target, "{candidate:?}");
+    }
+    assert!(!current_path().starts_with("//"));
 }
 
 #[wasm_bindgen_test]

@@ -12,7 +12,7 @@ use std::rc::Rc;
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
-use session_guard::core::PolicyOverride;
+use session_guard::core::{Millis, PolicyOverride};
 use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard, RECORDING_SCOPE_TEXT};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsCast;
@@ -234,7 +234,12 @@ async fn the_warning_focusing_its_button_is_not_activity_but_the_user_is() {
 
 #[wasm_bindgen_test]
 async fn ended_session_removes_protected_content() {
-    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    // A server that heard no activity since the sign-in: it confirms the clock, and the
+    // shortened local limit then ends the session.
+    let server = FakeServer::new(ViewSpec {
+        last_activity_at: Some(js_sys::Date::now() as Millis),
+        ..ViewSpec::privileged(&unique("ses"))
+    });
     let policy = PolicyOverride {
         idle_timeout: Some(1_000),
         warning_lead: Some(500),

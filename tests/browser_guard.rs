@@ -14,7 +14,7 @@ use fake_server::{FakeServer, ViewSpec};
 use session_guard::browser::{
     BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity,
 };
-use session_guard::core::{PolicyOverride, Reason, State};
+use session_guard::core::{Millis, PolicyOverride, Reason, State};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -149,7 +149,12 @@ async fn activity_in_one_tab_closes_the_warning_in_every_tab() {
 
 #[wasm_bindgen_test]
 async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
-    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    // The server heard no activity since the sign-in: asked at the shortened deadline, its
+    // view confirms the clock and the tabs end the session.
+    let server = FakeServer::new(ViewSpec {
+        last_activity_at: Some(js_sys::Date::now() as Millis),
+        ..ViewSpec::privileged(&unique("ses"))
+    });
     let short = Some(PolicyOverride {
         idle_timeout: Some(1_500),
         warning_lead: Some(1_000),

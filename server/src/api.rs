@@ -218,8 +218,28 @@ pub(crate) struct LogoutRequest {
     reason: Option<String>,
 }
 
-/// `POST /api/logout`: always `204` and a cleared cookie, so signing out is idempotent
-/// even when the session already ended on the server.
+/// Whether the server's own state confirms a client-declared ending reason: an idle or
+/// lifetime ending only once the server's own deadline for it has passed (a tab whose clock
+/// jumped forward must not sign out a user who is active in another tab).
+fn confirms(state: &AppState, session: &SessionRow, reason: Reason) -> Result<bool, AppError> {
+    let now = state.inner.now();
+    Ok(match reason {
+        Reason::IdleTimeout => {
+            let privileged = !db::user_scopes(&state.inner.db(), session.user_id)?.is_empty();
+            privileged
+                && session
+                    .last_activity_at
+                    .saturating_add(state.inner.policy.idle_ms)
+                    <= now
+        }
+        Reason::SessionExpired => session.expires_at <= now,
+        _ => true,
+    })
+}
+
+/// `POST /api/logout`: `204` and a cleared cookie, so signing out is idempotent even when
+/// the session already ended on the server. A declared `idle_timeout` or `session_expired`
+/// that the server's own deadlines contradict is refused with `409` and changes nothing.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -244,6 +264,17 @@ pub(crate) async fn logout(
         let hash = auth::secret_hash(&secret);
         let session = db::session_by_token_hash(&state.inner.db(), &hash)?;
         if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
+            if !confirms(&state, &session, reason)? {
+                // No cookie change either: clearing it would sign out every tab.
+                return Err(AppError::Conflict(format!(
+                    "the session's own {} deadline has not passed",
+                    if reason == Reason::IdleTimeout {
+                        "idle"
+                    } else {
+                        "lifetime"
+                    }
+                )));
+            }
             state
                 .inner
                 .end_now(&session, reason, Some(session.user_id), "logout")?;

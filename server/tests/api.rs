@@ -2,6 +2,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
 use common::{TestApp, T0};
@@ -218,13 +220,6 @@ async fn logout_ends_the_session_with_its_reason() {
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 
     let c = t.login("operator").await;
-    let r = t
-        .post("/api/logout", &c, json!({ "reason": "idle_timeout" }))
-        .await;
-    assert_eq!(r.status, StatusCode::NO_CONTENT);
-    t.assert_ended(&c, "idle_timeout").await;
-
-    let c = t.login("operator").await;
     for bad in [json!({ "reason": "role_changed" }), json!({ "reason": 5 })] {
         let r = t.post("/api/logout", &c, bad).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST);
@@ -245,9 +240,52 @@ async fn logout_ends_the_session_with_its_reason() {
     let admin = t.login("admin").await;
     let audit = t.audit(&admin).await;
     let logouts: Vec<&Value> = audit.iter().filter(|e| e["kind"] == "logout").collect();
-    assert_eq!(logouts.len(), 3);
-    assert_eq!(logouts[1]["detail"]["reason"], "idle_timeout");
-    assert!(logouts[0]["session_id"].as_str().is_some());
+    assert_eq!(logouts.len(), 2);
+    assert!(logouts
+        .iter()
+        .all(|e| e["detail"]["reason"] == "logged_out" && e["session_id"].as_str().is_some()));
+}
+
+#[tokio::test]
+async fn a_declared_idle_or_lifetime_ending_needs_the_servers_own_deadline() {
+    let t = TestApp::with(|config| {
+        config.idle_timeout = Duration::from_secs(60);
+        config.session_lifetime = Duration::from_secs(600);
+    });
+    let c = t.login("operator").await;
+    // A tab whose clock jumped forward declares endings the server's clock contradicts.
+    t.clock.advance(50_000);
+    for reason in ["idle_timeout", "session_expired"] {
+        let r = t.post("/api/logout", &c, json!({ "reason": reason })).await;
+        assert_eq!(r.status, StatusCode::CONFLICT, "{reason}");
+        assert_eq!(r.body["error"], "conflict");
+        assert!(
+            r.headers.get(header::SET_COOKIE).is_none(),
+            "the cookie stays"
+        );
+        t.assert_live(&c).await;
+    }
+    // Once the server's own idle deadline has passed, the declared reason is the truth.
+    t.clock.advance(60_000);
+    let r = t
+        .post("/api/logout", &c, json!({ "reason": "idle_timeout" }))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.assert_ended(&c, "idle_timeout").await;
+
+    // A non-privileged session has no idle deadline at all; its lifetime does end.
+    let v = t.login("viewer").await;
+    t.clock.advance(599_000);
+    let r = t
+        .post("/api/logout", &v, json!({ "reason": "idle_timeout" }))
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    t.clock.advance(1_000);
+    let r = t
+        .post("/api/logout", &v, json!({ "reason": "session_expired" }))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    t.assert_ended(&v, "session_expired").await;
 }
 
 #[tokio::test]

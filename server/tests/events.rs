@@ -125,6 +125,8 @@ async fn logout_and_decline_terminate_other_tabs() {
     let t = TestApp::new();
     let c = t.login("operator").await;
     let mut body = open_in_process(&t, &c).await;
+    // A declared idle timeout is accepted once the server's own idle deadline has passed.
+    t.clock.advance(15 * 60_000);
     t.post("/api/logout", &c, json!({ "reason": "idle_timeout" }))
         .await;
     let (name, data) = parse(&next_event(&mut body).await.expect("event"));

@@ -10,14 +10,14 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 
 use super::{
-    current_path, navigate_to_login, now_ms, tab_identity, ActivityListener, BrowserError,
-    ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners, PushEvent,
-    PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
+    clocks, current_path, navigate_to_login, now_ms, page_visible, tab_identity, ActivityListener,
+    BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners,
+    PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
     TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
-    Effect, Engine, EngineConfig, LeaderMode, Millis, PolicyOverride, Reason, SessionView, State,
-    UserView,
+    Effect, Engine, EngineConfig, LeaderMode, Millis, Now, PolicyOverride, Reason, SessionView,
+    State, UserView,
 };
 use crate::redirect::login_url;
 
@@ -204,6 +204,10 @@ impl GuardRuntime {
             let weak = weak.clone();
             move |wake: Wake| {
                 Inner::input_weak(&weak, move |engine, now| {
+                    engine.handle_page_visibility(page_visible(), now);
+                    if wake == Wake::Hidden {
+                        return;
+                    }
                     // Deadlines first: a tab coming back after its session ran out must end,
                     // not be revived by the user's return.
                     engine.handle_visible(now);
@@ -221,6 +225,8 @@ impl GuardRuntime {
                 move || Inner::input_weak(&weak, |engine, now| engine.handle_activity(now))
             }),
         )?);
+        let visible = page_visible();
+        inner.input(move |engine, now| engine.handle_page_visibility(visible, now));
         inner.fetch_session();
         inner.publish();
         Ok(GuardRuntime { inner })
@@ -269,17 +275,17 @@ impl GuardRuntime {
 }
 
 impl Inner {
-    fn input_weak(weak: &Weak<Inner>, step: impl FnOnce(&mut Engine, Millis) + 'static) {
+    fn input_weak(weak: &Weak<Inner>, step: impl FnOnce(&mut Engine, Now) + 'static) {
         if let Some(inner) = weak.upgrade() {
             inner.input(step);
         }
     }
 
-    fn input(self: &Rc<Self>, step: impl FnOnce(&mut Engine, Millis) + 'static) {
+    fn input(self: &Rc<Self>, step: impl FnOnce(&mut Engine, Now) + 'static) {
         if self.stopped.get() {
             return;
         }
-        let now = now_ms();
+        let now = clocks();
         let effects = {
             let Ok(mut engine) = self.engine.try_borrow_mut() else {
                 // Only reachable if a browser callback fired inside an engine call; replay
@@ -310,7 +316,7 @@ impl Inner {
             self.carry_out(effect);
         }
         self.publish();
-        self.rearm(now);
+        self.rearm(now.wall);
     }
 
     fn rearm(self: &Rc<Self>, now: Millis) {
@@ -357,14 +363,7 @@ impl Inner {
             Err(error) => report("cross-tab channel unavailable", &error),
         }
         if self.leader_mode == LeaderMode::Lock {
-            let granted = Rc::new({
-                let weak = weak.clone();
-                move || Inner::input_weak(&weak, |engine, now| engine.handle_leadership(true, now))
-            });
-            match LeaderLock::request(&session_id, granted) {
-                Ok(lock) => *self.lock.borrow_mut() = Some(lock),
-                Err(error) => report("leader lock unavailable", &error),
-            }
+            self.request_lock(false);
         }
     }
 
@@ -396,6 +395,39 @@ impl Inner {
                 report("tab registration failed", &error);
             }
         });
+    }
+
+    /// Queues for the leader lock, or with `steal` takes it from a tab that stopped running
+    /// (the engine asks for that). Losing the lock to another tab's steal is reported to the
+    /// engine, and the tab queues again as a follower.
+    fn request_lock(self: &Rc<Self>, steal: bool) {
+        let ended = self
+            .engine
+            .try_borrow()
+            .map(|engine| matches!(engine.state(), State::Ended { .. }))
+            .unwrap_or(false);
+        let session_id = self.connected_session.borrow().clone();
+        let Some(session_id) = session_id.filter(|_| !ended && !self.stopped.get()) else {
+            return;
+        };
+        // The previous request goes first: dropping it releases the lock or makes a queued
+        // grant release itself at once.
+        self.lock.borrow_mut().take();
+        let weak = Rc::downgrade(self);
+        let granted = Rc::new({
+            let weak = weak.clone();
+            move || Inner::input_weak(&weak, |engine, now| engine.handle_leadership(true, now))
+        });
+        let lost = Rc::new(move || {
+            if let Some(inner) = weak.upgrade() {
+                inner.input(|engine, now| engine.handle_leadership(false, now));
+                inner.request_lock(false);
+            }
+        });
+        match LeaderLock::request(&session_id, steal, granted, lost) {
+            Ok(lock) => *self.lock.borrow_mut() = Some(lock),
+            Err(error) => report("leader lock unavailable", &error),
+        }
     }
 
     /// Holds the push stream while this tab leads and drops it when it stops leading: one
@@ -503,6 +535,11 @@ impl Inner {
             }
             Effect::EndServerSession { reason } => self.options.server.end_session(&reason),
             Effect::FetchSession => self.fetch_session(),
+            Effect::TakeOverLeadership => {
+                if self.leader_mode == LeaderMode::Lock {
+                    self.request_lock(true);
+                }
+            }
             Effect::Redirect { reason } => self.leave_for_login(reason),
         }
     }

@@ -1,4 +1,8 @@
 //! Leader election with the Web Locks API: the tab holding the lock sends keepalives.
+//!
+//! A tab that stops running keeps its lock, so the engine may ask another tab to take the
+//! lock over (`steal`); the tab it was taken from learns so when it runs again, from the
+//! rejected request, and queues again as a follower.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -29,9 +33,16 @@ impl LeaderLock {
             .unwrap_or(false)
     }
 
-    /// Queues for the lock `session-guard:{session_id}:leader`; `on_granted` runs when this
-    /// tab becomes the leader.
-    pub fn request(session_id: &str, on_granted: Rc<dyn Fn()>) -> Result<Self, BrowserError> {
+    /// Queues for the lock `session-guard:{session_id}:leader`, or with `steal` takes it from
+    /// whichever tab holds it; `on_granted` runs when this tab becomes the leader, `on_lost`
+    /// when another tab took the lock from this one (or the request failed) before this
+    /// handle was dropped.
+    pub fn request(
+        session_id: &str,
+        steal: bool,
+        on_granted: Rc<dyn Fn()>,
+        on_lost: Rc<dyn Fn()>,
+    ) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let locks = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("locks"))
             .map_err(BrowserError::from_js)?;
@@ -63,14 +74,28 @@ impl LeaderLock {
             })
         };
         let name = JsValue::from_str(&format!("session-guard:{session_id}:leader"));
+        let options = js_sys::Object::new();
+        js_sys::Reflect::set(
+            &options,
+            &JsValue::from_str("steal"),
+            &JsValue::from_bool(steal),
+        )
+        .map_err(BrowserError::from_js)?;
         let pending = request
-            .call2(&locks, &name, granted.as_ref())
+            .call3(&locks, &name, &options, granted.as_ref())
             .map_err(BrowserError::from_js)?;
-        // The request's promise rejects if the page goes away mid-request; nothing to do.
+        // The request's promise rejects with `AbortError` when another tab steals the lock
+        // (and when the page goes away mid-request, when nobody listens any more). The
+        // closure must outlive this handle: the promise may settle after the drop.
         if let Ok(pending) = pending.dyn_into::<js_sys::Promise>() {
-            let ignore = Closure::<dyn FnMut(JsValue)>::new(|_| {});
-            let _ = pending.catch(&ignore);
-            ignore.forget();
+            let released = released.clone();
+            let lost = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+                if !*released.borrow() {
+                    on_lost();
+                }
+            });
+            let _ = pending.catch(&lost);
+            lost.forget();
         }
         Ok(LeaderLock {
             release,

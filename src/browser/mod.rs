@@ -21,8 +21,8 @@ pub use channel::{ChannelKind, TabChannel};
 pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
 pub use leader::LeaderLock;
 pub use page::{
-    current_path, navigate_to_login, tab_identity, PageListeners, RecordingMarker, TabIdentity,
-    Wake, RECORDING_TITLE_PREFIX,
+    current_path, navigate_to_login, page_visible, same_origin_target, tab_identity, PageListeners,
+    RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
 };
 pub use push::{PushEvent, PushStream};
 pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};
@@ -65,13 +65,30 @@ impl BrowserError {
 
 /// Wall-clock now in epoch milliseconds.
 ///
-/// `Date.now()` rather than `performance.now()`: the monotonic clock stops while a laptop
-/// sleeps in some browsers, which would let a session outlive its deadline; the engine
+/// `Date.now()` is what the engine maps to server time; the monotonic clock
+/// ([`monotonic_ms`]) beside it only bounds forward jumps (it stops while a laptop sleeps
+/// in some browsers, so alone it would let a session outlive its deadline). The engine
 /// itself refuses to let time run backwards.
 pub fn now_ms() -> crate::core::Millis {
     // Epoch milliseconds fit an i64 for the next 290 million years; `as` truncates the
     // fraction, which is what a millisecond clock means.
     js_sys::Date::now() as crate::core::Millis
+}
+
+/// `performance.now()` in whole milliseconds, where the page has it.
+pub fn monotonic_ms() -> Option<crate::core::Millis> {
+    // Milliseconds since the page's time origin: far below i64's range.
+    web_sys::window()
+        .and_then(|w| w.performance())
+        .map(|p| p.now() as crate::core::Millis)
+}
+
+/// Both clocks, as the engine takes them.
+pub fn clocks() -> crate::core::Now {
+    crate::core::Now {
+        wall: now_ms(),
+        monotonic: monotonic_ms(),
+    }
 }
 
 /// The window, or an error where there is none (a worker).

@@ -9,6 +9,7 @@ use wasm_bindgen::JsCast;
 
 use super::channel::random_id;
 use super::BrowserError;
+use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// Events after which deadlines must be re-checked at once: background tabs get timers
 /// throttled to one a minute or frozen, and a tab restored from the back/forward cache
@@ -23,6 +24,15 @@ pub enum Wake {
     UserReturned,
     /// Restored from the back/forward cache or back online.
     Resumed,
+    /// The page was hidden (another tab, a minimised window).
+    Hidden,
+}
+
+/// Whether the page is visible now (`true` where the browser cannot tell).
+pub fn page_visible() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
@@ -31,8 +41,8 @@ pub struct PageListeners {
 }
 
 impl PageListeners {
-    /// Calls `on_wake` when the page becomes visible, the window gains focus, the page is
-    /// restored from the back/forward cache or comes back online.
+    /// Calls `on_wake` when the page becomes visible or hidden, the window gains focus, the
+    /// page is restored from the back/forward cache or comes back online.
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window
@@ -64,6 +74,8 @@ impl PageListeners {
             move |_| {
                 if watched.visibility_state() == web_sys::VisibilityState::Visible {
                     on_wake(Wake::UserReturned);
+                } else {
+                    on_wake(Wake::Hidden);
                 }
             },
         ));
@@ -128,9 +140,12 @@ fn is_valid_tab_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The current path, query and fragment: where to come back to after signing in again.
+/// The current path, query and fragment, checked like any other link target with
+/// [`same_origin_target`]: where to come back to after signing in again, or where a link to
+/// "this page" may point. The raw `location.pathname` of `http://host//evil.example` is
+/// `//evil.example`, which as a link would leave the origin; it becomes `/`.
 pub fn current_path() -> String {
-    web_sys::window()
+    let raw = web_sys::window()
         .map(|w| w.location())
         .map(|l| {
             format!(
@@ -140,7 +155,30 @@ pub fn current_path() -> String {
                 l.hash().unwrap_or_default()
             )
         })
-        .unwrap_or_else(|| "/".to_string())
+        .unwrap_or_default();
+    same_origin_target(&raw)
+}
+
+/// `candidate` as a link or redirect target on this page's origin, or
+/// [`DEFAULT_RETURN`] (`/`).
+///
+/// The candidate must first pass [`same_origin_path`]; it is then resolved against the
+/// page's origin with the browser's own URL parser, the resolved origin must be the page's,
+/// and the resolved (normalised) path, query and fragment must pass [`same_origin_path`]
+/// again, so the target is exactly what the browser will navigate to.
+pub fn same_origin_target(candidate: &str) -> String {
+    let checked = same_origin_path(candidate);
+    let resolved = web_sys::window()
+        .and_then(|w| w.location().origin().ok())
+        .and_then(|origin| {
+            let url = web_sys::Url::new_with_base(checked, &format!("{origin}/")).ok()?;
+            (url.origin() == origin)
+                .then(|| format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+        });
+    match resolved {
+        Some(path) => same_origin_path(&path).to_string(),
+        None => DEFAULT_RETURN.to_string(),
+    }
 }
 
 /// Replaces the page with `url` (a login URL built by [`crate::redirect::login_url`]);

@@ -176,6 +176,11 @@ impl SessionServer for HttpSessionServer {
         let url = self.url("/api/session/consent");
         Box::pin(async move {
             let body = json(&ConsentBody { accepted })?;
+            // Declining ends the session and the tab leaves for the login page at once, which
+            // would cancel a plain fetch before the server heard it: a beacon survives.
+            if !accepted && send_beacon(&url, &body) {
+                return Ok(None);
+            }
             let response = send(Request::post(&url), Some(body)).await?;
             if response.status() == 204 {
                 Ok(None)

@@ -49,7 +49,8 @@ pub struct EngineConfig {
     pub poll_interval: Millis,
     /// Minimum spacing of activity broadcasts to other tabs.
     pub activity_broadcast_interval: Millis,
-    /// Spacing of leader heartbeats in [`LeaderMode::Heartbeat`].
+    /// Spacing of the leader's heartbeats (both modes); a leader silent for two intervals
+    /// is replaced.
     pub heartbeat_interval: Millis,
     /// Peer messages stamped further than this in the future are ignored.
     pub max_peer_skew: Millis,
@@ -65,7 +66,7 @@ impl EngineConfig {
             leader_mode: LeaderMode::Lock,
             poll_interval: 5_000,
             activity_broadcast_interval: 2_000,
-            heartbeat_interval: 2_000,
+            heartbeat_interval: 1_000,
             max_peer_skew: 5_000,
             policy_override: None,
         }

@@ -10,8 +10,36 @@ use super::{Millis, Reason};
 /// Spacing floor for configured intervals: a zero interval would make the engine ask to be
 /// woken up again at the instant it was woken, a busy loop in the browser.
 const MIN_INTERVAL: Millis = 100;
-/// A heartbeat follower claims leadership after this many silent heartbeat intervals.
-const MISSED_HEARTBEATS: Millis = 3;
+/// A follower takes over from a leader that has been silent for this many heartbeat
+/// intervals (a stalled leader: frozen tab, debugger pause, an `alert()` left open).
+const MISSED_HEARTBEATS: Millis = 2;
+/// How far the wall clock may run ahead of the monotonic clock between two inputs before
+/// the difference counts as a jump: NTP slewing stays far below this over any gap.
+const FORWARD_JUMP_TOLERANCE: Millis = 1_000;
+/// How long an ending deadline waits for the server's answer before the tab ends on its
+/// own (fail closed): longer than the browser layer's request timeout.
+const CONFIRM_WAIT: Millis = 15_000;
+
+/// The clocks at the instant of an input: the wall clock (`Date.now()`), which the engine
+/// maps to server time, and optionally a monotonic clock (`performance.now()`), which
+/// bounds how fast that time may advance. A plain [`Millis`] converts into a reading
+/// without a monotonic clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Now {
+    /// Local wall-clock time, epoch milliseconds.
+    pub wall: Millis,
+    /// A monotonic clock in milliseconds from any origin, fixed for the engine's life.
+    pub monotonic: Option<Millis>,
+}
+
+impl From<Millis> for Now {
+    fn from(wall: Millis) -> Now {
+        Now {
+            wall,
+            monotonic: None,
+        }
+    }
+}
 
 /// What the UI should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +85,10 @@ pub enum Effect {
     },
     /// `GET /api/session` and feed the answer back.
     FetchSession,
+    /// Lock mode: the leader has been silent for too long (a stalled tab keeps its lock),
+    /// so take the leader lock from it (Web Locks `steal`) and report the grant through
+    /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
+    TakeOverLeadership,
     /// Go to the login page, with `?reason=` when there is one; emitted once per engine.
     Redirect {
         /// Why the session ended, `None` for "not signed in".
@@ -80,13 +112,21 @@ enum Notify {
 /// Internally every instant is server time (local `now` plus the offset learned from the last
 /// view), so tabs with different clocks agree. Clock guarantee (invariant 7), with `J` the size
 /// of a local clock jump:
-/// - forward jump: the engine's time runs ahead, so deadlines are reached earlier; when the
-///   next view reveals the lead, every stored instant moves back by it, which again only
-///   brings deadlines closer. A forward jump never delays an ending.
+/// - forward jump: with a monotonic clock in the input ([`Now::monotonic`]), a wall clock
+///   that ran more than 1 s ahead of the monotonic one since the previous input is not
+///   followed: engine time advances by the monotonic time elapsed, and the server is asked
+///   for a view at once, which re-anchors the clock to the server's. Without a monotonic clock the engine's time runs
+///   ahead, so deadlines are reached earlier; when the next view reveals the lead, every
+///   stored instant moves back by it.
 /// - backward jump: engine time never goes back; the jump is detected at the first input after
 ///   it and time resumes from the last instant seen, so an ending is delayed by at most
 ///   `min(J, gap between the inputs around the jump)`, and no later than the first server view
 ///   after the deadline (the view re-anchors the clock and ends the session at once).
+///
+/// Whatever the clocks say, a local idle or lifetime deadline ends the session only once the
+/// server confirms it: the tab asks (`FetchSession`) and ends with the server's reason; it
+/// ends on its own only when the server cannot be reached, does not answer within 15 s, or
+/// answers with a view whose own clock is already past the (locally shortened) deadline.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
@@ -109,6 +149,17 @@ pub struct Engine {
     leader: bool,
     heartbeat_sent: Millis,
     heartbeat_heard: Millis,
+    /// The monotonic clock and engine time at the previous input, to bound forward jumps.
+    monotonic_anchor: Option<(Millis, Millis)>,
+    /// Engine time of the latest server view: the instant the clock was last confirmed.
+    anchored_at: Millis,
+    /// Engine time at which an ending deadline asked the server to confirm it. Meanwhile no
+    /// activity counts: only the server's answer can keep the session.
+    confirming: Option<Millis>,
+    /// Engine time of the latest known outcome of a request (this tab's or a peer's).
+    connection_at: Millis,
+    /// The page is hidden: as a follower it leaves a silent leader alone.
+    hidden: bool,
     push_connected: bool,
     /// Next `FetchSession`: polling while the push stream is down, start-up retries.
     next_poll: Option<Millis>,
@@ -139,6 +190,11 @@ impl Engine {
             leader: false,
             heartbeat_sent: Millis::MIN,
             heartbeat_heard: Millis::MIN,
+            monotonic_anchor: None,
+            anchored_at: Millis::MIN,
+            confirming: None,
+            connection_at: Millis::MIN,
+            hidden: false,
             push_connected: false,
             next_poll: None,
             connection_problem: false,
@@ -149,7 +205,8 @@ impl Engine {
 
     /// A session view from the server (`GET /api/session`, a keepalive answer, an SSE
     /// `session` event). Re-learns the clock offset and the policy; ignored once ended.
-    pub fn handle_server_view(&mut self, view: SessionView, now: Millis) {
+    pub fn handle_server_view(&mut self, view: SessionView, now: impl Into<Now>) {
+        let now = now.into();
         let Some(predicted) = self.begin(now) else {
             return;
         };
@@ -169,8 +226,11 @@ impl Engine {
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.saturating_sub(t));
         }
-        self.offset = Some(t.saturating_sub(now));
+        self.offset = Some(t.saturating_sub(now.wall));
         self.high_water = t;
+        self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
+        self.anchored_at = t;
+        self.confirming = None;
 
         let policy = SessionPolicy::from_view(&view);
         let policy = match &self.config.policy_override {
@@ -180,7 +240,14 @@ impl Engine {
         let recording_required = policy.recording_required;
         self.policy = Some(policy);
         self.session_id = Some(view.session_id);
-        self.connection_problem = false;
+        if self.connection_problem {
+            self.connection_problem = false;
+            self.broadcast(PeerBody::Connection {
+                reachable: true,
+                at: t,
+            });
+        }
+        self.connection_at = self.connection_at.max(t);
         self.last_activity = self.last_activity.max(view.last_activity_at).min(t);
         self.reported_activity = self.reported_activity.max(view.last_activity_at).min(t);
         if view.recording.consent == ConsentState::Accepted {
@@ -207,25 +274,37 @@ impl Engine {
     }
 
     /// The server said the session ended (`401 {reason}` or SSE `terminated`).
-    pub fn handle_server_terminated(&mut self, reason: Reason, now: Millis) {
+    pub fn handle_server_terminated(&mut self, reason: Reason, now: impl Into<Now>) {
         if self.begin(now).is_some() {
             self.end(Some(reason), Notify::Peers);
         }
     }
 
     /// The server answered `401` without a reason: not signed in. Ends with no reason.
-    pub fn handle_server_unauthenticated(&mut self, now: Millis) {
+    pub fn handle_server_unauthenticated(&mut self, now: impl Into<Now>) {
         if self.begin(now).is_some() {
             self.end(None, Notify::Nobody);
         }
     }
 
-    /// A request failed at the network level. Not a logout: only flags a connection problem
-    /// until the next view. Before the first view the engine stays in `Starting` (nothing is
-    /// rendered) and retries every poll interval.
-    pub fn handle_server_unreachable(&mut self, now: Millis) {
+    /// A request failed at the network level. Not a logout: flags a connection problem in
+    /// every tab (over the channel) until a view arrives. Before the first view the engine
+    /// stays in `Starting` (nothing is rendered) and retries every poll interval. An ending
+    /// deadline waiting for the server's confirmation ends the session now (fail closed).
+    pub fn handle_server_unreachable(&mut self, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
         self.connection_problem = true;
+        self.connection_at = self.connection_at.max(t);
+        self.broadcast(PeerBody::Connection {
+            reachable: false,
+            at: t,
+        });
+        if self.confirming.is_some() {
+            if let Some((reason, _)) = self.due_ending(t) {
+                self.end(Some(reason), Notify::Everyone);
+                return;
+            }
+        }
         if self.state == State::Starting && self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
         }
@@ -233,7 +312,7 @@ impl Engine {
 
     /// The leader's push stream (SSE) connected or dropped; while it is down the leader
     /// polls. Other tabs hold no stream: the leader relays endings to them.
-    pub fn handle_push_stream(&mut self, connected: bool, now: Millis) {
+    pub fn handle_push_stream(&mut self, connected: bool, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
         self.push_connected = connected;
         if self.state == State::Starting {
@@ -247,9 +326,9 @@ impl Engine {
     }
 
     /// The user did something in this tab (pointer, key, scroll...).
-    pub fn handle_activity(&mut self, now: Millis) {
+    pub fn handle_activity(&mut self, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
-        if !self.is_live() {
+        if !self.is_live() || self.confirming.is_some() {
             return;
         }
         let warning = matches!(self.state, State::Warning { .. });
@@ -269,9 +348,10 @@ impl Engine {
     }
 
     /// The user clicked "stay signed in" on the warning.
-    pub fn handle_stay_signed_in(&mut self, now: Millis) {
+    pub fn handle_stay_signed_in(&mut self, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
-        if !matches!(self.state, State::Active | State::Warning { .. }) {
+        if !matches!(self.state, State::Active | State::Warning { .. }) || self.confirming.is_some()
+        {
             return;
         }
         self.last_activity = self.last_activity.max(t);
@@ -281,14 +361,14 @@ impl Engine {
     }
 
     /// The user clicked "sign out".
-    pub fn handle_logout(&mut self, now: Millis) {
+    pub fn handle_logout(&mut self, now: impl Into<Now>) {
         if self.begin(now).is_some() {
             self.end(Some(Reason::LoggedOut), Notify::Everyone);
         }
     }
 
     /// The user answered the recording consent prompt.
-    pub fn handle_consent(&mut self, accepted: bool, now: Millis) {
+    pub fn handle_consent(&mut self, accepted: bool, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
         if self.state != State::AwaitingConsent {
             return;
@@ -313,15 +393,26 @@ impl Engine {
 
     /// The tab became visible, focused, was restored or went online: timers may have been
     /// throttled, so deadlines are checked at once and the view is refreshed.
-    pub fn handle_visible(&mut self, now: Millis) {
+    pub fn handle_visible(&mut self, now: impl Into<Now>) {
         if let Some(t) = self.begin(now) {
-            self.effects.push_back(Effect::FetchSession);
+            if self.confirming.is_none() {
+                self.effects.push_back(Effect::FetchSession);
+            }
             self.tick(t);
         }
     }
 
+    /// The page was shown (`true`) or hidden. A hidden follower does not take over from a
+    /// silent leader: it shows nothing, nobody works in it, and browsers throttle hidden
+    /// pages' timers so much that hidden tabs would keep taking the lead from each other.
+    /// Shown again, it takes over at once if the leader is still silent.
+    pub fn handle_page_visibility(&mut self, visible: bool, now: impl Into<Now>) {
+        self.hidden = !visible;
+        self.begin(now);
+    }
+
     /// A raw message from another tab. Anything invalid is ignored without a state change.
-    pub fn handle_peer(&mut self, message: &str, now: Millis) {
+    pub fn handle_peer(&mut self, message: &str, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
         let Some(session_id) = self.session_id.as_deref() else {
             return;
@@ -335,7 +426,8 @@ impl Engine {
         let future = |at: Millis| at > t.saturating_add(self.config.max_peer_skew);
         match body {
             PeerBody::Activity { at } | PeerBody::StaySignedIn { at } => {
-                if future(at) {
+                // A deadline waiting for the server is the server's to decide.
+                if future(at) || self.confirming.is_some() {
                     return;
                 }
                 let warning = matches!(self.state, State::Warning { .. });
@@ -349,12 +441,30 @@ impl Engine {
                 }
             }
             PeerBody::LeaderHeartbeat { at } => {
-                if self.config.leader_mode != LeaderMode::Heartbeat || future(at) {
+                if future(at) {
                     return;
                 }
                 self.heartbeat_heard = self.heartbeat_heard.max(t);
-                if self.leader && tab_id.as_ref() < self.config.tab_id.as_str() {
+                // In lock mode the lock decides: a tab that lost it to a steal hears so from
+                // the browser, not from heartbeats.
+                if self.config.leader_mode == LeaderMode::Heartbeat
+                    && self.leader
+                    && tab_id.as_ref() < self.config.tab_id.as_str()
+                {
                     self.leader = false;
+                }
+            }
+            PeerBody::Connection { reachable, at } => {
+                if future(at) {
+                    return;
+                }
+                let at = at.min(t);
+                // The latest outcome wins; of two at the same instant, the failure.
+                if at > self.connection_at {
+                    self.connection_at = at;
+                    self.connection_problem = !reachable;
+                } else if at == self.connection_at && !reachable {
+                    self.connection_problem = true;
                 }
             }
             PeerBody::Logout { reason } => {
@@ -376,19 +486,25 @@ impl Engine {
         self.tick(t);
     }
 
-    /// Lock mode: this tab acquired (`true`) or lost the leader lock. Ignored in heartbeat
-    /// mode, where the engine elects itself.
-    pub fn handle_leadership(&mut self, is_leader: bool, now: Millis) {
+    /// Lock mode: this tab acquired (`true`) or lost the leader lock (also when another tab
+    /// took it over from this one). Ignored in heartbeat mode, where the engine elects itself.
+    pub fn handle_leadership(&mut self, is_leader: bool, now: impl Into<Now>) {
         let Some(t) = self.begin(now) else { return };
         if self.config.leader_mode == LeaderMode::Lock {
-            self.leader = is_leader;
+            if is_leader && !self.leader {
+                self.become_leader(t);
+            } else if !is_leader {
+                // Give the tab that took over a full heartbeat bound to be heard.
+                self.leader = false;
+                self.heartbeat_heard = self.heartbeat_heard.max(t);
+            }
             self.tick(t);
         }
     }
 
     /// The wake-up requested by [`Engine::poll_timeout`] (or any earlier one: a wake-up before
     /// anything is due changes nothing).
-    pub fn handle_timeout(&mut self, now: Millis) {
+    pub fn handle_timeout(&mut self, now: impl Into<Now>) {
         self.begin(now);
     }
 
@@ -408,14 +524,20 @@ impl Engine {
             };
         };
         if let Some(policy) = &self.policy {
-            consider(Some(policy.expires_at));
-            consider(self.idle_deadline());
+            match self.confirming {
+                // The deadlines have passed; what is left is waiting for the server.
+                Some(asked) => consider(Some(asked.saturating_add(CONFIRM_WAIT))),
+                None => {
+                    consider(Some(policy.expires_at));
+                    consider(self.idle_deadline());
+                }
+            }
             if self.state == State::Active {
                 consider(self.warning_at());
             }
             consider(self.broadcast_due());
             consider(self.keepalive_due());
-            if self.config.leader_mode == LeaderMode::Heartbeat {
+            if self.watches_leader() {
                 consider(Some(self.heartbeat_due()));
             }
         }
@@ -445,9 +567,10 @@ impl Engine {
             && matches!(self.state, State::Active | State::Warning { .. })
     }
 
-    /// Whether the last request failed at the network level (cleared by the next view).
+    /// Whether the latest known request of any tab failed at the network level (cleared by
+    /// the next answer any tab gets); never once ended.
     pub fn connection_problem(&self) -> bool {
-        self.connection_problem
+        self.connection_problem && !self.is_ended()
     }
 
     /// Time left until the next ending deadline (idle or absolute); `None` unless `Active` or
@@ -477,27 +600,43 @@ impl Engine {
 
     /// Every input starts here: advance the clock and act on whatever fell due, so a late
     /// wake-up never lets stale state act. Returns the server time, or `None` once ended.
-    fn begin(&mut self, now: Millis) -> Option<Millis> {
+    fn begin(&mut self, now: impl Into<Now>) -> Option<Millis> {
         if self.is_ended() {
             return None;
         }
-        let t = self.clock(now);
+        let t = self.clock(now.into());
         self.tick(t);
         (!self.is_ended()).then_some(t)
     }
 
-    fn clock(&mut self, now: Millis) -> Millis {
-        let Some(offset) = self.offset else {
-            return now;
+    fn clock(&mut self, now: Now) -> Millis {
+        let Some(mut offset) = self.offset else {
+            return now.wall;
         };
-        let raw = now.saturating_add(offset);
-        if raw < self.high_water {
+        let mut raw = now.wall.saturating_add(offset);
+        if let (Some(mono), Some((anchor_mono, anchor_t))) = (now.monotonic, self.monotonic_anchor)
+        {
+            let monotonic = anchor_t.saturating_add(mono.saturating_sub(anchor_mono).max(0));
+            if raw > monotonic.saturating_add(FORWARD_JUMP_TOLERANCE) {
+                // The wall clock ran ahead of the monotonic one: a clock correction, or a sleep
+                // on a platform whose monotonic clock pauses. Only the server can tell, so time
+                // follows the monotonic clock and the server is asked for its own.
+                offset = offset.saturating_sub(raw.saturating_sub(monotonic));
+                self.offset = Some(offset);
+                raw = monotonic;
+                self.effects.push_back(Effect::FetchSession);
+            }
+        }
+        let t = if raw < self.high_water {
             // The local clock went back: shift the offset so time resumes where it was.
             self.offset = Some(offset.saturating_add(self.high_water.saturating_sub(raw)));
-            return self.high_water;
-        }
-        self.high_water = raw;
-        raw
+            self.high_water
+        } else {
+            self.high_water = raw;
+            raw
+        };
+        self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
+        t
     }
 
     fn peek_clock(&self, now: Millis) -> Millis {
@@ -521,13 +660,32 @@ impl Engine {
         self.heartbeat_sent = back(self.heartbeat_sent);
         self.heartbeat_heard = back(self.heartbeat_heard);
         self.next_poll = self.next_poll.map(back);
+        self.anchored_at = back(self.anchored_at);
+        self.confirming = self.confirming.map(back);
+        self.connection_at = back(self.connection_at);
     }
 
     /// Acts on everything due at `t`, endings first, then refreshes the warning state.
     fn tick(&mut self, t: Millis) {
-        if let Some(reason) = self.due_ending(t) {
-            self.end(Some(reason), Notify::Everyone);
-            return;
+        match self.due_ending(t) {
+            Some((reason, deadline)) => {
+                // A deadline the server's own clock already passed (a view came after it), or
+                // one the server left unanswered for too long, ends here; any other is a
+                // question to the server first, whose answer decides.
+                let answered = deadline <= self.anchored_at;
+                let unanswered = self
+                    .confirming
+                    .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
+                if answered || unanswered {
+                    self.end(Some(reason), Notify::Everyone);
+                    return;
+                }
+                if self.confirming.is_none() {
+                    self.confirming = Some(t);
+                    self.effects.push_back(Effect::FetchSession);
+                }
+            }
+            None => self.confirming = None,
         }
         if self.poll_due().is_some_and(|at| t >= at) {
             self.effects.push_back(Effect::FetchSession);
@@ -536,10 +694,8 @@ impl Engine {
         if self.policy.is_none() {
             return;
         }
-        if self.config.leader_mode == LeaderMode::Heartbeat && t >= self.heartbeat_due() {
-            self.leader = true;
-            self.heartbeat_sent = t;
-            self.broadcast(PeerBody::LeaderHeartbeat { at: t });
+        if self.watches_leader() && t >= self.heartbeat_due() {
+            self.heartbeat_due_now(t);
         }
         if self.broadcast_due().is_some_and(|at| t >= at) {
             self.broadcast_activity(
@@ -562,15 +718,58 @@ impl Engine {
         }
     }
 
-    fn due_ending(&self, t: Millis) -> Option<Reason> {
+    /// The ending that is due at `t`, with its deadline.
+    fn due_ending(&self, t: Millis) -> Option<(Reason, Millis)> {
         let policy = self.policy.as_ref()?;
         let expired = t >= policy.expires_at;
         match (expired, self.idle_deadline().filter(|d| t >= *d)) {
-            (true, Some(idle)) if idle < policy.expires_at => Some(Reason::IdleTimeout),
-            (true, _) => Some(Reason::SessionExpired),
-            (false, Some(_)) => Some(Reason::IdleTimeout),
+            (true, Some(idle)) if idle < policy.expires_at => Some((Reason::IdleTimeout, idle)),
+            (true, _) => Some((Reason::SessionExpired, policy.expires_at)),
+            (false, Some(idle)) => Some((Reason::IdleTimeout, idle)),
             (false, None) => None,
         }
+    }
+
+    /// The heartbeat timer fell due: the leader says it is alive; a follower has not heard
+    /// from the leader for [`MISSED_HEARTBEATS`] intervals and takes over.
+    fn heartbeat_due_now(&mut self, t: Millis) {
+        let interval = self.config.heartbeat_interval;
+        if self.leader {
+            if self.config.leader_mode == LeaderMode::Heartbeat
+                && t >= self
+                    .heartbeat_sent
+                    .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
+            {
+                // This leader itself stopped running for so long that another tab has taken
+                // over: it rejoins as a follower instead of fighting for the lead.
+                self.leader = false;
+                self.heartbeat_heard = t;
+                return;
+            }
+            self.heartbeat_sent = t;
+            self.broadcast(PeerBody::LeaderHeartbeat { at: t });
+            return;
+        }
+        // Silent leader: retry only after another full bound.
+        self.heartbeat_heard = t;
+        match self.config.leader_mode {
+            LeaderMode::Heartbeat => self.become_leader(t),
+            LeaderMode::Lock => {
+                self.effects.push_back(Effect::TakeOverLeadership);
+                // Until the lock is granted, this tab checks the session itself: the silent
+                // leader may have missed an ending.
+                self.effects.push_back(Effect::FetchSession);
+            }
+        }
+    }
+
+    /// This tab starts leading: it announces itself and checks the session at once, since
+    /// it cannot know what the previous leader missed.
+    fn become_leader(&mut self, t: Millis) {
+        self.leader = true;
+        self.heartbeat_sent = t;
+        self.broadcast(PeerBody::LeaderHeartbeat { at: t });
+        self.effects.push_back(Effect::FetchSession);
     }
 
     /// When to poll the server. Only the leader holds the push stream (browsers allow six
@@ -634,6 +833,11 @@ impl Engine {
         }
     }
 
+    /// Whether the heartbeat timer runs: the leader's, or a visible follower's.
+    fn watches_leader(&self) -> bool {
+        self.is_live() && (self.leader || !self.hidden)
+    }
+
     fn is_live(&self) -> bool {
         matches!(
             self.state,
@@ -670,9 +874,15 @@ impl Engine {
         if self.consent_accepted && self.policy.as_ref().is_some_and(|p| p.recording_required) {
             self.broadcast(PeerBody::Consent { accepted: true });
         }
-        if self.leader && self.config.leader_mode == LeaderMode::Heartbeat {
+        if self.leader {
             self.heartbeat_sent = t;
             self.broadcast(PeerBody::LeaderHeartbeat { at: t });
+        }
+        if self.connection_problem {
+            self.broadcast(PeerBody::Connection {
+                reachable: false,
+                at: self.connection_at,
+            });
         }
     }
 

@@ -3,12 +3,15 @@
 //! str0m-style: the harness owns the engines and one real-time clock, delivers every
 //! `Broadcast` to the other tabs, answers HTTP effects like the reference server, and
 //! advances time straight to the earliest requested wake-up. Each tab's local clock is the
-//! real time plus its `skew`, which tests may change to simulate clock jumps.
+//! real time plus its `skew`, which tests may change to simulate clock jumps; its monotonic
+//! clock is the real time. In lock mode the harness holds the one leader lock and lets a
+//! tab take it over. A tab can be stalled (it runs nothing: no timers, no messages; what it
+//! would have received waits) and resumed, like a tab blocked in `alert()`.
 
 use std::collections::VecDeque;
 
 use super::{
-    ConsentState, Effect, Engine, EngineConfig, LeaderMode, Millis, Reason, RecordingView,
+    ConsentState, Effect, Engine, EngineConfig, LeaderMode, Millis, Now, Reason, RecordingView,
     SessionView, State, UserView,
 };
 
@@ -27,6 +30,8 @@ pub(crate) struct Server {
     pub last_activity: Millis,
     pub ended: Option<Reason>,
     pub issued_at: Millis,
+    /// `false` makes every request fail at the network level.
+    pub reachable: bool,
 }
 
 pub(crate) const SESSION_ID: &str = "ses_test";
@@ -47,6 +52,7 @@ impl Server {
             last_activity: issued_at,
             ended: None,
             issued_at,
+            reachable: true,
         }
     }
 
@@ -101,12 +107,20 @@ pub(crate) struct Tab {
     pub redirects: Vec<Option<Reason>>,
     pub keepalives: usize,
     pub push_connected: bool,
+    /// A stalled tab runs nothing; its inputs wait in `held` until it resumes.
+    pub stalled: bool,
+    /// Whether the tab's inputs carry its monotonic clock (browsers with `performance`).
+    pub monotonic: bool,
+    held: VecDeque<Input>,
 }
 
+#[derive(Debug)]
 enum Input {
     View,
     Terminated(Reason),
+    Unreachable,
     Peer(String),
+    Leadership(bool),
 }
 
 /// N tabs of one session, one server, one real clock.
@@ -114,6 +128,8 @@ pub(crate) struct Harness {
     pub now: Millis,
     pub tabs: Vec<Tab>,
     pub server: Server,
+    /// Lock mode: the tab holding the leader lock.
+    pub lock_holder: Option<usize>,
     queue: VecDeque<(usize, Input)>,
 }
 
@@ -138,6 +154,9 @@ impl Harness {
                     redirects: Vec::new(),
                     keepalives: 0,
                     push_connected: true,
+                    stalled: false,
+                    monotonic: true,
+                    held: VecDeque::new(),
                 }
             })
             .collect();
@@ -145,6 +164,7 @@ impl Harness {
             now: server.issued_at - server.offset,
             tabs,
             server,
+            lock_holder: None,
             queue: VecDeque::new(),
         }
     }
@@ -154,7 +174,25 @@ impl Harness {
         for i in 0..self.tabs.len() {
             self.start(i);
         }
+        self.lock_holder = Some(0);
         self.input(0, |engine, now| engine.handle_leadership(true, now));
+    }
+
+    /// Tab `i` stops running (an `alert()` left open): no timers, no messages.
+    pub fn stall(&mut self, i: usize) {
+        self.tabs[i].stalled = true;
+    }
+
+    /// Tab `i` runs again: its overdue timer fires first, then what it was sent meanwhile.
+    pub fn resume(&mut self, i: usize) {
+        self.tabs[i].stalled = false;
+        if self.wake_at(i).is_some_and(|at| at <= self.now) {
+            self.input(i, |engine, now| engine.handle_timeout(now));
+        }
+        while let Some(input) = self.tabs[i].held.pop_front() {
+            self.queue.push_back((i, input));
+            self.deliver();
+        }
     }
 
     /// Opens one tab: first view, then its push stream state.
@@ -171,9 +209,17 @@ impl Harness {
         self.now + self.tabs[i].skew
     }
 
+    /// What tab `i`'s clocks read now.
+    pub fn clocks(&self, i: usize) -> Now {
+        Now {
+            wall: self.local(i),
+            monotonic: self.tabs[i].monotonic.then_some(self.now),
+        }
+    }
+
     /// Feeds an input to tab `i` at its local time and delivers all consequences.
-    pub fn input(&mut self, i: usize, f: impl FnOnce(&mut Engine, Millis)) {
-        let local = self.local(i);
+    pub fn input(&mut self, i: usize, f: impl FnOnce(&mut Engine, Now)) {
+        let local = self.clocks(i);
         let before = self.tabs[i].engine.state().clone();
         f(&mut self.tabs[i].engine, local);
         self.after(i, before);
@@ -193,12 +239,17 @@ impl Harness {
     /// Advances real time to `end`, waking tabs exactly when they asked.
     pub fn run_until(&mut self, end: Millis) {
         for _ in 0..1_000_000 {
-            let next = (0..self.tabs.len()).filter_map(|i| self.wake_at(i)).min();
+            let running = |i: &usize| !self.tabs[*i].stalled;
+            let next = (0..self.tabs.len())
+                .filter(running)
+                .filter_map(|i| self.wake_at(i))
+                .min();
             match next {
                 Some(at) if at <= end => {
                     self.now = self.now.max(at);
                     for i in 0..self.tabs.len() {
-                        if self.wake_at(i).is_some_and(|at| at <= self.now) {
+                        if !self.tabs[i].stalled && self.wake_at(i).is_some_and(|at| at <= self.now)
+                        {
                             self.input(i, |engine, now| engine.handle_timeout(now));
                             if let Some(again) = self.wake_at(i) {
                                 assert!(again > self.now, "tab {i} re-armed a past wake-up");
@@ -236,6 +287,9 @@ impl Harness {
                         self.queue.push_back((j, Input::Peer(text.clone())));
                     }
                 }
+                Effect::SendKeepalive { .. } | Effect::FetchSession if !self.server.reachable => {
+                    self.queue.push_back((i, Input::Unreachable));
+                }
                 Effect::SendKeepalive { idle_ms } => {
                     self.tabs[i].keepalives += 1;
                     if self.server.check(now).is_none() {
@@ -249,6 +303,14 @@ impl Harness {
                 Effect::FetchSession => {
                     self.server.check(now);
                     self.respond(i);
+                }
+                Effect::TakeOverLeadership => {
+                    // Web Locks `steal`: the holder loses the lock, the taker gets it.
+                    if let Some(holder) = self.lock_holder.filter(|h| *h != i) {
+                        self.queue.push_back((holder, Input::Leadership(false)));
+                    }
+                    self.lock_holder = Some(i);
+                    self.queue.push_back((i, Input::Leadership(true)));
                 }
                 Effect::SendConsent { accepted: true } => {
                     if self.server.check(now).is_none() {
@@ -277,13 +339,24 @@ impl Harness {
         self.queue.push_back((i, input));
     }
 
-    /// Ends the server session and pushes `terminated` to every other tab's stream.
+    /// The server ends the session by itself (an administrator, a suspension) and pushes
+    /// `terminated` to every tab with a stream.
+    pub fn terminate(&mut self, reason: Reason) {
+        self.end_server(reason, self.tabs.len());
+        self.deliver();
+    }
+
+    /// Ends the server session and pushes `terminated` to every other tab's stream; only
+    /// a leader holds one.
     fn end_server(&mut self, reason: Reason, from: usize) {
         if self.server.ended.is_none() {
             self.server.ended = Some(reason);
         }
         if let Some(reason) = self.server.ended.clone() {
-            for j in (0..self.tabs.len()).filter(|j| *j != from && self.tabs[*j].push_connected) {
+            let streams = |j: &usize| {
+                *j != from && self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader()
+            };
+            for j in (0..self.tabs.len()).filter(streams) {
                 self.queue.push_back((j, Input::Terminated(reason.clone())));
             }
         }
@@ -291,14 +364,20 @@ impl Harness {
 
     fn deliver(&mut self) {
         while let Some((j, input)) = self.queue.pop_front() {
-            let local = self.local(j);
+            if self.tabs[j].stalled {
+                self.tabs[j].held.push_back(input);
+                continue;
+            }
+            let local = self.clocks(j);
             let before = self.tabs[j].engine.state().clone();
             let view = self.server.view(self.now);
             let engine = &mut self.tabs[j].engine;
             match input {
                 Input::View => engine.handle_server_view(view, local),
                 Input::Terminated(reason) => engine.handle_server_terminated(reason, local),
+                Input::Unreachable => engine.handle_server_unreachable(local),
                 Input::Peer(text) => engine.handle_peer(&text, local),
+                Input::Leadership(held) => engine.handle_leadership(held, local),
             }
             self.after(j, before);
         }

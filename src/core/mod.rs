@@ -29,6 +29,10 @@
 //!         match effect {
 //!             Effect::Broadcast(_message) => { /* BroadcastChannel.postMessage */ }
 //!             Effect::Redirect { reason } => redirected = Some(reason),
+//!             // The server's answer once its own idle deadline has passed.
+//!             Effect::FetchSession if now >= 900_000 => {
+//!                 engine.handle_server_terminated(session_guard::core::Reason::IdleTimeout, now)
+//!             }
 //!             _ => { /* HTTP requests; their answers come back as handle_server_* */ }
 //!         }
 //!     }
@@ -36,7 +40,8 @@
 //!     now = wake_at.max(now); // setTimeout(wake_at - Date.now())
 //!     engine.handle_timeout(now);
 //! }
-//! // Nobody touched the page: the warning showed at 14 min, the session ended at 15.
+//! // Nobody touched the page: the warning showed at 14 min; at 15 the engine asked the
+//! // server, which confirmed the ending.
 //! assert_eq!(now, 900_000);
 //! assert_eq!(redirected, Some(Some(session_guard::core::Reason::IdleTimeout)));
 //! ```
@@ -55,7 +60,7 @@ mod tests;
 mod view;
 
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
-pub use engine::{Effect, Engine, State};
+pub use engine::{Effect, Engine, Now, State};
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::Reason;

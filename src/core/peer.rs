@@ -54,9 +54,19 @@ pub enum PeerBody {
     },
     /// A new tab joined and asks for the current state.
     Hello,
-    /// The heartbeat leader is alive (heartbeat election only).
+    /// The leader is alive and running: sent every heartbeat interval by the leader, in
+    /// both election modes, so that a leader that stops running is noticed and replaced.
     LeaderHeartbeat {
         /// Server time of the heartbeat.
+        at: Millis,
+    },
+    /// Whether the session server answered the sender's last request: a connection
+    /// problem is the session's, so every tab shows it and clears it.
+    Connection {
+        /// `false` when a request failed at the network level, `true` when the server
+        /// answered again.
+        reachable: bool,
+        /// Server time of that request's outcome; the latest outcome wins.
         at: Millis,
     },
 }
@@ -77,6 +87,8 @@ struct Wire<'a> {
     reason: Option<Cow<'a, str>>,
     #[serde(default)]
     accepted: Option<bool>,
+    #[serde(default)]
+    reachable: Option<bool>,
 }
 
 impl PeerMessage {
@@ -202,6 +214,10 @@ fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerB
             accepted: wire.accepted.ok_or(missing)?,
         },
         "hello" => PeerBody::Hello,
+        "connection" => match (wire.reachable, wire.at) {
+            (Some(reachable), Some(at)) => PeerBody::Connection { reachable, at },
+            _ => return Err(missing),
+        },
         _ => return Err(CoreError::PeerRejected("unknown message type")),
     };
     Ok((wire.tab_id, body))
@@ -257,6 +273,10 @@ mod tests {
             PeerBody::Consent { accepted: true },
             PeerBody::Hello,
             PeerBody::LeaderHeartbeat { at: 7 },
+            PeerBody::Connection {
+                reachable: false,
+                at: 8,
+            },
         ] {
             let sent = message(body);
             assert_eq!(PeerMessage::decode(&sent.encode(), "ses_1").unwrap(), sent);
@@ -288,6 +308,8 @@ mod tests {
             r#"{"v":2,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"reboot"}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"activity"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","at":1}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","reachable":true}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"","type":"hello"}"#,
             r#"{"v":1,"session_id":"ses_1","type":"hello"}"#,
             r#"{"v":1,"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,

@@ -11,10 +11,9 @@ pub fn Shell(
     children: Children,
 ) -> impl IntoView {
     let session = use_session();
-    let current_path = web_sys::window()
-        .map(|w| w.location())
-        .and_then(|l| Some(format!("{}{}", l.pathname().ok()?, l.search().ok()?)))
-        .unwrap_or_else(|| "/dashboard".to_string());
+    // Never the raw `location.pathname`: on `http://host//evil.example` it is
+    // `//evil.example`, which as a link leaves the origin.
+    let current_path = session_guard::browser::current_path();
     let name = move || {
         session
             .user

@@ -2,8 +2,9 @@
 
 use leptos::prelude::*;
 
+use crate::browser::same_origin_target;
 use crate::core::{Millis, Reason};
-use crate::redirect::{idle_limit_param, query_param, same_origin_path};
+use crate::redirect::{idle_limit_param, query_param};
 
 /// The product's inactivity limit for privileged users, named by the timeout message when
 /// the login URL does not carry the limit that applied (`idle_ms`).
@@ -28,12 +29,13 @@ fn page_search() -> String {
         .unwrap_or_default()
 }
 
-/// The `return_to` of a login URL, accepted only as a same-origin path (`/` otherwise).
+/// The `return_to` of a login URL, accepted only as a same-origin path (`/` otherwise),
+/// judged as the browser resolves it ([`same_origin_target`]).
 /// Reads the page's own query string when `search` is `None`.
 pub fn login_return_path(search: Option<&str>) -> String {
     let search = search.map(str::to_string).unwrap_or_else(page_search);
     let candidate = query_param(&search, "return_to").unwrap_or_default();
-    same_origin_path(&candidate).to_string()
+    same_origin_target(&candidate)
 }
 
 /// Tells the user on the login page why their session ended.

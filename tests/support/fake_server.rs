@@ -17,6 +17,8 @@ pub struct ViewSpec {
     pub lifetime_ms: Millis,
     pub recording_required: bool,
     pub consent: &'static str,
+    /// The server's stored last activity; `None` answers "just now" on every request.
+    pub last_activity_at: Option<Millis>,
 }
 
 impl ViewSpec {
@@ -30,6 +32,7 @@ impl ViewSpec {
             lifetime_ms: 24 * 3_600_000,
             recording_required: false,
             consent: "not_required",
+            last_activity_at: None,
         }
     }
 
@@ -46,7 +49,7 @@ impl ViewSpec {
             "idle_timeout_ms": self.idle_timeout_ms,
             "warning_lead_ms": self.warning_lead_ms,
             "keepalive_interval_ms": 60_000,
-            "last_activity_at": now,
+            "last_activity_at": self.last_activity_at.unwrap_or(now),
             "recording": {"required": self.recording_required, "consent": self.consent},
             "server_time": now,
         })

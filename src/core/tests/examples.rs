@@ -8,8 +8,13 @@ use crate::core::{
 
 const T0: i64 = 1_764_000_000_000;
 
+/// A follower tab's engine with a view. Its leader heartbeat check is pushed out of the way
+/// (one a day): these examples are about other rules, and `resilience.rs` covers the leader.
 fn engine(server: &Server) -> Engine {
-    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    let mut engine = Engine::new(EngineConfig {
+        heartbeat_interval: 24 * 60 * MINUTE,
+        ..EngineConfig::new("tab_me")
+    });
     engine.handle_server_view(server.view(T0), T0);
     engine.handle_push_stream(true, T0);
     drain(&mut engine);
@@ -21,10 +26,14 @@ fn drain(engine: &mut Engine) -> Vec<Effect> {
 }
 
 fn peer(body: PeerBody) -> String {
+    peer_from("tab_other", body)
+}
+
+fn peer_from(tab: &str, body: PeerBody) -> String {
     PeerMessage {
         v: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
-        tab_id: "tab_other".into(),
+        tab_id: tab.into(),
         body,
     }
     .encode()
@@ -59,7 +68,16 @@ fn starting_renders_nothing_and_retries_when_unreachable() {
     engine.handle_server_view(Server::privileged(T0).view(T0 + 5_100), T0 + 5_100);
     assert_eq!(engine.state(), &State::Active);
     assert!(!engine.connection_problem());
-    assert_eq!(decoded(&drain(&mut engine)), [PeerBody::Hello]);
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [
+            PeerBody::Connection {
+                reachable: true,
+                at: T0 + 5_100
+            },
+            PeerBody::Hello
+        ]
+    );
 }
 
 #[test]
@@ -79,10 +97,13 @@ fn idle_session_warns_then_ends_everywhere() {
 }
 
 #[test]
-fn idle_ending_tells_peers_and_server_then_redirects() {
+fn an_idle_deadline_asks_the_server_and_ends_with_its_answer() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
     engine.handle_timeout(T0 + 15 * MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    assert!(matches!(engine.state(), State::Warning { .. }));
+    engine.handle_server_terminated(Reason::IdleTimeout, T0 + 15 * MINUTE + 30);
     let effects = drain(&mut engine);
     assert_eq!(
         decoded(&effects),
@@ -92,6 +113,35 @@ fn idle_ending_tells_peers_and_server_then_redirects() {
     );
     assert_eq!(
         effects[1..],
+        [Effect::Redirect {
+            reason: Some(Reason::IdleTimeout)
+        }],
+        "the server ended it: no logout request"
+    );
+}
+
+#[test]
+fn idle_ending_without_a_server_tells_peers_and_server_then_redirects() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_timeout(T0 + 15 * MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    engine.handle_server_unreachable(T0 + 15 * MINUTE + 10);
+    let effects = drain(&mut engine);
+    assert_eq!(
+        decoded(&effects),
+        [
+            PeerBody::Connection {
+                reachable: false,
+                at: T0 + 15 * MINUTE + 10
+            },
+            PeerBody::Logout {
+                reason: Reason::IdleTimeout
+            }
+        ]
+    );
+    assert_eq!(
+        effects[2..],
         [
             Effect::EndServerSession {
                 reason: Reason::IdleTimeout
@@ -101,6 +151,40 @@ fn idle_ending_tells_peers_and_server_then_redirects() {
             }
         ]
     );
+}
+
+#[test]
+fn an_unanswered_deadline_ends_after_the_confirmation_wait() {
+    let mut engine = engine(&Server::privileged(T0));
+    engine.handle_timeout(T0 + 15 * MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 15 * MINUTE + 15_000));
+    engine.handle_timeout(T0 + 15 * MINUTE + 15_000);
+    assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
+    assert!(drain(&mut engine).contains(&Effect::EndServerSession {
+        reason: Reason::IdleTimeout
+    }));
+}
+
+#[test]
+fn a_shortened_local_deadline_ends_once_a_view_confirms_the_clock() {
+    let mut engine = Engine::new(EngineConfig {
+        policy_override: Some(PolicyOverride {
+            idle_timeout: Some(2 * MINUTE),
+            warning_lead: None,
+        }),
+        heartbeat_interval: 24 * 60 * MINUTE,
+        ..EngineConfig::new("tab_me")
+    });
+    let server = Server::privileged(T0);
+    engine.handle_server_view(server.view(T0), T0);
+    drain(&mut engine);
+    engine.handle_timeout(T0 + 2 * MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    // The server's deadline is 13 minutes away, so it answers with a view; the view's own
+    // clock is past the shortened deadline, which is then the tab's to enforce.
+    engine.handle_server_view(server.view(T0 + 2 * MINUTE + 40), T0 + 2 * MINUTE + 40);
+    assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
 }
 
 #[test]
@@ -259,6 +343,8 @@ fn non_privileged_sessions_never_idle_out() {
     engine.handle_timeout(T0 + 23 * 60 * MINUTE);
     assert_eq!(engine.state(), &State::Active);
     engine.handle_timeout(server.expires_at);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession]);
+    engine.handle_server_terminated(Reason::SessionExpired, server.expires_at + 20);
     assert_eq!(engine.state(), &ended(Reason::SessionExpired));
 }
 
@@ -297,9 +383,23 @@ fn unreachable_server_is_not_a_logout() {
     engine.handle_server_unreachable(T0 + 1);
     assert!(engine.connection_problem());
     assert_eq!(engine.state(), &State::Active);
-    assert!(drain(&mut engine).is_empty());
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Connection {
+            reachable: false,
+            at: T0 + 1
+        }],
+        "only the other tabs hear of it"
+    );
     engine.handle_server_view(Server::privileged(T0).view(T0 + 2), T0 + 2);
     assert!(!engine.connection_problem());
+    assert_eq!(
+        decoded(&drain(&mut engine)),
+        [PeerBody::Connection {
+            reachable: true,
+            at: T0 + 2
+        }]
+    );
 }
 
 #[test]
@@ -342,10 +442,14 @@ fn visible_checks_deadlines_at_once_and_refreshes() {
     let mut engine = engine(&Server::privileged(T0));
     engine.handle_visible(T0 + MINUTE);
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    // A throttled background tab wakes up late: the old state must not act first.
+    // A throttled background tab wakes up late: the old state must not act first, and the
+    // user's return (activity) cannot revive what the server has to decide.
     engine.handle_visible(T0 + 40 * MINUTE);
+    engine.handle_activity(T0 + 40 * MINUTE);
+    engine.handle_stay_signed_in(T0 + 40 * MINUTE);
+    assert_eq!(drain(&mut engine), [Effect::FetchSession], "one question");
+    engine.handle_server_unreachable(T0 + 40 * MINUTE + 5);
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
-    assert!(!drain(&mut engine).contains(&Effect::FetchSession));
 }
 
 #[test]
@@ -431,30 +535,63 @@ fn heartbeat_mode_elects_the_lowest_tab() {
 }
 
 #[test]
-fn a_lone_heartbeat_tab_claims_after_three_silent_intervals() {
+fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
     let mut engine = Engine::new(EngineConfig {
         leader_mode: LeaderMode::Heartbeat,
         ..EngineConfig::new("tab_me")
     });
     engine.handle_server_view(Server::privileged(T0).view(T0), T0);
     engine.handle_push_stream(true, T0);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
-    engine.handle_timeout(T0 + 6_000);
+    drain(&mut engine);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 2_000));
+    engine.handle_timeout(T0 + 2_000);
     assert!(engine.is_leader());
-    assert!(decoded(&drain(&mut engine)).contains(&PeerBody::LeaderHeartbeat { at: T0 + 6_000 }));
+    assert_eq!(
+        drain(&mut engine),
+        [
+            Effect::Broadcast(peer_from(
+                "tab_me",
+                PeerBody::LeaderHeartbeat { at: T0 + 2_000 }
+            )),
+            Effect::FetchSession
+        ],
+        "a new leader announces itself and checks the session"
+    );
     engine.handle_peer(
-        &peer(PeerBody::LeaderHeartbeat { at: T0 + 6_500 }),
-        T0 + 6_500,
+        &peer(PeerBody::LeaderHeartbeat { at: T0 + 2_500 }),
+        T0 + 2_500,
     );
     assert!(engine.is_leader(), "tab_me < tab_other keeps the lead");
     let lower = PeerMessage {
         v: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
         tab_id: "tab_a".into(),
-        body: PeerBody::LeaderHeartbeat { at: T0 + 7_000 },
+        body: PeerBody::LeaderHeartbeat { at: T0 + 2_800 },
     };
-    engine.handle_peer(&lower.encode(), T0 + 7_000);
+    engine.handle_peer(&lower.encode(), T0 + 2_800);
     assert!(!engine.is_leader(), "tab_a < tab_me takes over");
+}
+
+#[test]
+fn a_hidden_follower_leaves_a_silent_leader_alone_until_it_is_shown() {
+    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    engine.handle_server_view(Server::privileged(T0).view(T0), T0);
+    engine.handle_push_stream(true, T0);
+    engine.handle_page_visibility(false, T0 + 500);
+    drain(&mut engine);
+    assert_eq!(
+        engine.poll_timeout(),
+        Some(T0 + 14 * MINUTE),
+        "no leader check"
+    );
+    engine.handle_timeout(T0 + MINUTE);
+    assert!(drain(&mut engine).is_empty());
+    engine.handle_page_visibility(true, T0 + MINUTE + 1);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::TakeOverLeadership, Effect::FetchSession],
+        "shown again, it takes over from the silent leader at once"
+    );
 }
 
 #[test]
@@ -468,9 +605,18 @@ fn lock_mode_only_the_leader_sends_keepalives() {
     engine.handle_leadership(true, T0 + 10 * MINUTE);
     assert_eq!(
         drain(&mut engine),
-        [Effect::SendKeepalive {
-            idle_ms: 10 * MINUTE - 1
-        }]
+        [
+            Effect::Broadcast(peer_from(
+                "tab_me",
+                PeerBody::LeaderHeartbeat {
+                    at: T0 + 10 * MINUTE
+                }
+            )),
+            Effect::FetchSession,
+            Effect::SendKeepalive {
+                idle_ms: 10 * MINUTE - 1
+            }
+        ]
     );
     engine.handle_leadership(false, T0 + 10 * MINUTE);
     assert!(!engine.is_leader());
@@ -594,6 +740,7 @@ fn a_backward_clock_jump_resumes_from_the_last_instant() {
     // Time resumed at the last instant seen (1 min) instead of freezing for an hour.
     assert_eq!(engine.poll_timeout(), Some(jumped + 14 * MINUTE));
     engine.handle_timeout(jumped + 15 * MINUTE);
+    engine.handle_server_unreachable(jumped + 15 * MINUTE);
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
 }
 

@@ -2,3 +2,4 @@
 
 mod examples;
 mod props;
+mod resilience;
