@@ -91,8 +91,19 @@ process.on('exit', () => {
 
 /** Starts the engine's WebDriver server and waits until it answers `/status`. */
 async function startDriver() {
+  // The free port may be taken in the instant before the driver binds it; the driver then
+  // exits at once, and another port is tried.
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await startDriverOn(await freePort());
+    } catch (error) {
+      if (!error.exitedEarly || attempt === 3) throw error;
+    }
+  }
+}
+
+async function startDriverOn(port) {
   const chosen = engine();
-  const port = await freePort();
   const child = spawn(chosen.driver(), chosen.args(port), { stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   child.on('exit', () => running.delete(child));
@@ -106,7 +117,9 @@ async function startDriver() {
   const deadline = Date.now() + 15_000;
   for (;;) {
     if (child.exitCode !== null) {
-      throw new Error(`${chosen.driver()} exited with ${child.exitCode}:\n${output}`);
+      const error = new Error(`${chosen.driver()} exited with ${child.exitCode}:\n${output}`);
+      error.exitedEarly = true;
+      throw error;
     }
     const ready = await fetch(`${url}/status`).then((r) => r.ok, () => false);
     if (ready) break;
