@@ -249,15 +249,10 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
                     &["npm", "test", "--prefix", "e2e"],
                     &[],
                 );
-                // The multi-tab scenarios are the playwright suite's in Chromium; the storage
-                // channel between real tabs runs through the WebDriver harness there too.
+                // The same WebDriver scenarios in all three engines.
                 suite.tests(
-                    "end-to-end storage channel (WebDriver, Chromium)",
-                    &[
-                        "node",
-                        "--test",
-                        "e2e/webdriver/tests/storage-channel.test.js",
-                    ],
+                    "end-to-end multi-tab (WebDriver, Chromium)",
+                    &["npm", "test", "--prefix", "e2e/webdriver"],
                     &[
                         ("SG_ENGINE", "chromium"),
                         ("CHROMEDRIVER", chromedriver.as_str()),

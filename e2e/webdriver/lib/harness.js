@@ -1,16 +1,18 @@
-// The multi-tab scenarios in Firefox and WebKit, through W3C WebDriver (selenium-webdriver).
+// The multi-tab scenarios in Chromium, Firefox and WebKit through W3C WebDriver
+// (selenium-webdriver).
 //
 // playwright-core drives Firefox and WebKit only through its own patched builds of them,
-// which cannot be downloaded here; Debian's Firefox ESR and WebKitGTK each come with a
-// W3C WebDriver server (geckodriver, WebKitWebDriver). This harness starts the engine's driver on
-// a free port itself and connects to it (selenium's own driver download never runs), one
-// driver process per browser: one WebKitWebDriver holds one session, so a second browser is
-// a second isolated profile, like a second playwright context.
+// which cannot be downloaded here; Debian's Chromium, Firefox ESR and WebKitGTK each come
+// with a W3C WebDriver server (chromedriver, geckodriver, WebKitWebDriver). This harness
+// starts the engine's driver on a free port itself and connects to it (selenium's own
+// driver download never runs), one driver process per browser: one WebKitWebDriver holds
+// one session, so a second browser is a second isolated profile, like a second playwright
+// context.
 //
-// The engine comes from SG_ENGINE: `firefox` (geckodriver, headless Firefox ESR), `webkit`
-// (WebKitWebDriver and its MiniBrowser; needs an X display in DISPLAY) or `chromium`
-// (chromedriver; the playwright suite under e2e/tests is the Chromium suite, this is for
-// comparing). Servers and screenshots on failure work as in the playwright harness.
+// The engine comes from SG_ENGINE: `chromium` (chromedriver, headless), `firefox`
+// (geckodriver, headless Firefox ESR) or `webkit` (WebKitWebDriver and its MiniBrowser,
+// which has no headless mode: it needs an X display in DISPLAY). Servers and screenshots
+// on failure work as in the playwright harness.
 
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';

@@ -1,8 +1,8 @@
-// The multi-tab scenarios that matter most, in the engine SG_ENGINE names (Firefox or
-// WebKit; the playwright suite under e2e/tests covers Chromium): sign-out in one tab ends
-// every tab, the idle warning and logout in every tab, activity in one tab keeps the
-// others, remote termination reaches every tab, consent and the recording marks in a tab
-// opened from a link, and the role-change message.
+// The multi-tab scenarios that matter most, in the engine SG_ENGINE names (the same code
+// in Chromium, Firefox and WebKit; e2e/tests holds the fuller playwright Chromium suite):
+// sign-out in one tab ends every tab, the idle warning and logout in every tab, activity in
+// one tab keeps the others, remote termination reaches every tab, consent and the
+// recording marks in a tab opened from a link, and the role-change message.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
