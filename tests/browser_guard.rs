@@ -316,3 +316,36 @@ async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
     a.stop();
     b.stop();
 }
+
+#[wasm_bindgen_test]
+async fn a_leaving_tab_closes_itself_and_registers_again_when_restored() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let guard = start(server.clone(), "tab_leaving1", None, true);
+    let count = |server: &FakeServer, call: &str| {
+        server.calls().iter().filter(|c| c.as_str() == call).count()
+    };
+    assert!(wait_for(3_000, || count(&server, "tab:tab_leaving1:") == 1).await);
+    let window = web_sys::window().expect("window");
+    let fire = |name: &str| {
+        let event = web_sys::Event::new(name).expect("event");
+        window.dispatch_event(&event).expect("dispatch");
+    };
+    // Closed, or put in the back/forward cache: the server drops the tab from the list.
+    fire("pagehide");
+    assert_eq!(
+        count(&server, "tab-closed:tab_leaving1"),
+        1,
+        "{:?}",
+        server.calls()
+    );
+    fire("pagehide");
+    assert_eq!(count(&server, "tab-closed:tab_leaving1"), 1, "closes once");
+    // Restored from the cache: it registers again.
+    fire("pageshow");
+    assert!(
+        wait_for(3_000, || count(&server, "tab:tab_leaving1:") == 2).await,
+        "{:?}",
+        server.calls()
+    );
+    guard.stop();
+}

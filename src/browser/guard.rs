@@ -203,6 +203,12 @@ impl GuardRuntime {
         *inner.page.borrow_mut() = Some(PageListeners::new(Rc::new({
             let weak = weak.clone();
             move |wake: Wake| {
+                if wake == Wake::Left {
+                    if let Some(inner) = weak.upgrade() {
+                        inner.leave();
+                    }
+                    return;
+                }
                 Inner::input_weak(&weak, move |engine, now| {
                     engine.handle_page_visibility(page_visible(), now);
                     if wake == Wake::Hidden {
@@ -395,6 +401,15 @@ impl Inner {
                 report("tab registration failed", &error);
             }
         });
+    }
+
+    /// The page is going away: the server drops this tab from the session's live tabs.
+    /// Forgetting the registration makes a tab restored from the back/forward cache
+    /// register again at its `pageshow`.
+    fn leave(&self) {
+        if self.registered_session.borrow_mut().take().is_some() {
+            self.options.server.close_tab(&self.tab.tab_id);
+        }
     }
 
     /// Queues for the leader lock, or with `steal` takes it from a tab that stopped running
