@@ -474,26 +474,48 @@ pub fn TableControls(
     }
 }
 
+/// How much of an id the tables show: enough to tell ids apart ("ses_3kTq9x…").
+const SHORT_ID_CHARS: usize = 10;
+
+/// `id` cut to its first characters, with "…" when anything was cut.
+pub fn short_id(id: &str) -> String {
+    if id.chars().count() <= SHORT_ID_CHARS + 1 {
+        id.to_string()
+    } else {
+        let short: String = id.chars().take(SHORT_ID_CHARS).collect();
+        format!("{short}…")
+    }
+}
+
+/// A shortened text with the full one on demand (a disclosure widget, so keyboard and
+/// screen reader users can open it too).
+#[component]
+pub fn Abbreviated(
+    /// What the cell shows.
+    short: String,
+    /// What it shows when opened.
+    full: String,
+) -> impl IntoView {
+    if short == full {
+        return view! { <code class="id">{full}</code> }.into_any();
+    }
+    view! {
+        <details class="short-id">
+            <summary>
+                <code class="id">{short}</code>
+                <span class="visually-hidden">" (show in full)"</span>
+            </summary>
+            <code class="id full-id">{full}</code>
+        </details>
+    }
+    .into_any()
+}
+
 /// An id shortened to its first characters; the full value on demand.
 #[component]
 pub fn ShortId(
     /// The full id.
     id: String,
 ) -> impl IntoView {
-    /// Enough to tell ids apart in a table ("ses_3kTq9x…").
-    const SHOWN: usize = 10;
-    if id.chars().count() <= SHOWN + 1 {
-        return view! { <code class="id">{id}</code> }.into_any();
-    }
-    let short: String = id.chars().take(SHOWN).collect();
-    view! {
-        <details class="short-id">
-            <summary>
-                <code class="id">{short}"…"</code>
-                <span class="visually-hidden">" (show the full id)"</span>
-            </summary>
-            <code class="id full-id">{id}</code>
-        </details>
-    }
-    .into_any()
+    view! { <Abbreviated short=short_id(&id) full=id /> }
 }

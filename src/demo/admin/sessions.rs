@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::api::{Destructive, EndedSession, Session, Tab, Target};
-use super::section::{AdminSection, Choices, Paging, ShortId, TableControls};
+use super::section::{short_id, AdminSection, Choices, Paging, ShortId, TableControls};
 use super::{format_time, Console, Panel};
 
 fn consent_text(consent: &str) -> String {
@@ -148,15 +148,15 @@ fn SessionRow(
     };
     let tabs = move || row.with(|s| s.as_ref().map(|s| s.tabs.clone()).unwrap_or_default());
     let who = person(&session.display_name, &session.username);
-    let short_id: String = session_id.chars().take(10).collect();
-    let label = format!("Terminate {who}'s session {short_id}…");
+    let short = short_id(&session_id);
+    let label = format!("Terminate {who}'s session {short}");
     let terminate = {
         let (id, who) = (session_id.clone(), who.clone());
         move |_| {
             console.ask(
                 panel,
                 Destructive::TerminateSession(id.clone()),
-                format!("End {who}'s session {short_id}…?"),
+                format!("End {who}'s session {short}?"),
                 "End session",
             );
         }
