@@ -1,5 +1,6 @@
-//! Browser adapters on their own: the storage fallback channel, the login redirect rules in
-//! a real URL parser, the deadline timer.
+//! Browser adapters on their own: the storage fallback channel (with synthetic events, and
+//! with real ones between two documents), the login redirect rules in a real URL parser, the
+//! deadline timer.
 #![cfg(target_arch = "wasm32")]
 
 #[path = "support/wait.rs"]
@@ -13,6 +14,7 @@ use session_guard::browser::{
 };
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -69,6 +71,71 @@ async fn storage_fallback_writes_envelopes_and_reads_other_tabs_messages() {
         storage.get_item(&key).ok().flatten(),
         None,
         "cleaned up on drop"
+    );
+}
+
+/// A same-origin iframe: another document with its own window, sharing this origin's
+/// `localStorage`, so its writes fire real `storage` events in this page.
+fn other_document() -> web_sys::Window {
+    let document = web_sys::window()
+        .and_then(|w| w.document())
+        .expect("document");
+    let frame = document.create_element("iframe").expect("iframe");
+    document
+        .body()
+        .expect("body")
+        .append_child(&frame)
+        .expect("append");
+    let window =
+        js_sys::Reflect::get(&frame, &JsValue::from_str("contentWindow")).expect("contentWindow");
+    assert!(window.is_object(), "the iframe has a window");
+    // The iframe's Window comes from another realm, so `instanceof Window` (what
+    // `dyn_into` checks) is false for it; it is a Window all the same.
+    window.unchecked_into::<web_sys::Window>()
+}
+
+/// A real `storage` event, fired by the browser for another document's write. An iframe
+/// shares its page's process, so this cannot show WebKit's per-process subscription (a tab
+/// that has not used localStorage itself hears nothing); the probe page in
+/// e2e/webdriver/tests/storage-channel.test.js covers that, both ways, between real tabs.
+#[wasm_bindgen_test]
+async fn storage_fallback_hears_real_storage_events_from_another_document() {
+    let session = unique("ses");
+    let key = format!("session-guard:{session}");
+    let received = Rc::new(RefCell::new(Vec::<String>::new()));
+    let sink = received.clone();
+    let channel = TabChannel::open(
+        &session,
+        ChannelKind::Storage,
+        Rc::new(move |m: String| sink.borrow_mut().push(m)),
+    )
+    .expect("channel");
+
+    let other = other_document();
+    let other_storage = other
+        .local_storage()
+        .ok()
+        .flatten()
+        .expect("the other document's localStorage");
+    // The other document writes an envelope, as another tab's channel would.
+    other_storage
+        .set_item(&key, r#"{"nonce":"n1","msg":"from the other document"}"#)
+        .expect("write in the other document");
+    assert!(
+        wait_for(3_000, || !received.borrow().is_empty()).await,
+        "the channel never received the other document's storage event"
+    );
+    assert_eq!(
+        received.borrow().as_slice(),
+        ["from the other document".to_string()]
+    );
+
+    channel.post("to the other document").expect("post");
+    wait::sleep(100).await;
+    assert_eq!(
+        received.borrow().len(),
+        1,
+        "a channel never hears its own posts"
     );
 }
 

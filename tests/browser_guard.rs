@@ -318,6 +318,34 @@ async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
 }
 
 #[wasm_bindgen_test]
+async fn a_tab_registration_lost_to_a_network_blip_is_sent_again() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    server.failing_registrations.set(1);
+    let a = start(server.clone(), "tab_cccccccc", None, true);
+    assert!(wait_for(2_000, || is_active(&a)).await);
+    // The next input (the leader's heartbeat at the latest) tries again.
+    assert!(
+        wait_for(3_000, || server
+            .calls()
+            .iter()
+            .any(|c| c.starts_with("tab:tab_cccccccc:")))
+        .await,
+        "{:?}",
+        server.calls()
+    );
+    let calls = server.calls();
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| *c == "tab-lost:tab_cccccccc")
+            .count(),
+        1,
+        "{calls:?}"
+    );
+    a.stop();
+}
+
+#[wasm_bindgen_test]
 async fn a_leaving_tab_closes_itself_and_registers_again_when_restored() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
     let guard = start(server.clone(), "tab_leaving1", None, true);

@@ -24,17 +24,6 @@ use crate::state::{end_with_audit, AppState, Current, Effects, Push};
 /// refused before hashing so it cannot be used to burn CPU.
 const MAX_CREDENTIAL_LEN: usize = 1024;
 
-/// Whether the cookie gets `Secure` (and the `__Host-` name): forced by config, or the
-/// request came through a TLS-terminating proxy that `--trust-proxy` says to believe.
-fn secure(state: &AppState, headers: &HeaderMap) -> bool {
-    state.inner.policy.secure_cookies
-        || (state.inner.edge.trust_proxy
-            && headers
-                .get("x-forwarded-proto")
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| v.trim().eq_ignore_ascii_case("https")))
-}
-
 #[derive(Deserialize)]
 pub(crate) struct LoginRequest {
     username: String,
@@ -212,7 +201,7 @@ pub(crate) async fn login(
             scopes,
         }
     };
-    let cookie = auth::set_cookie(&secret, secure(&state, &headers));
+    let cookie = auth::set_cookie(&secret, crate::edge::current().secure);
     Ok(([(SET_COOKIE, cookie)], Json(inner.view(&current))).into_response())
 }
 
@@ -227,7 +216,8 @@ pub(crate) struct LogoutRequest {
 
 /// Whether the server's own state confirms a client-declared ending reason: an idle or
 /// lifetime ending only once the server's own deadline for it has passed (a tab whose clock
-/// jumped forward must not sign out a user who is active in another tab).
+/// jumped forward must not put a false reason on record), a declined consent only while
+/// consent is pending.
 fn confirms(state: &AppState, session: &SessionRow, reason: Reason) -> Result<bool, AppError> {
     let now = state.inner.now();
     Ok(match reason {
@@ -240,19 +230,21 @@ fn confirms(state: &AppState, session: &SessionRow, reason: Reason) -> Result<bo
                     <= now
         }
         Reason::SessionExpired => session.expires_at <= now,
+        Reason::ConsentDeclined => session.consent == "pending",
         _ => true,
     })
 }
 
 /// `POST /api/logout`: `204` and a cleared cookie, so signing out is idempotent even when
-/// the session already ended on the server. A declared `idle_timeout` or `session_expired`
-/// that the server's own deadlines contradict is refused with `409` and changes nothing.
+/// the session already ended on the server. A declared reason that the server's own state
+/// contradicts is recorded as a plain `logged_out`: the tab that sent it has already left
+/// (fail closed), but the record says only what the server knows.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
     OptionalJson(req): OptionalJson<LogoutRequest>,
 ) -> Result<Response, AppError> {
-    let reason = match req.reason.as_deref() {
+    let declared = match req.reason.as_deref() {
         None => Reason::LoggedOut,
         Some(name) => match Reason::parse(name) {
             Some(
@@ -271,23 +263,17 @@ pub(crate) async fn logout(
         let hash = auth::secret_hash(&secret);
         let session = db::session_by_token_hash(&state.inner.db(), &hash)?;
         if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
-            if !confirms(&state, &session, reason)? {
-                // No cookie change either: clearing it would sign out every tab.
-                return Err(AppError::Conflict(format!(
-                    "the session's own {} deadline has not passed",
-                    if reason == Reason::IdleTimeout {
-                        "idle"
-                    } else {
-                        "lifetime"
-                    }
-                )));
-            }
+            let reason = if confirms(&state, &session, declared)? {
+                declared
+            } else {
+                Reason::LoggedOut
+            };
             state
                 .inner
                 .end_now(&session, reason, Some(session.user_id), "logout")?;
         }
     }
-    let cookie = auth::clear_cookie(secure(&state, &headers));
+    let cookie = auth::clear_cookie(crate::edge::current().secure);
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
 }
 
@@ -322,7 +308,23 @@ pub(crate) async fn activity(
         .reload(&conn, &current.session.id)?
         .ok_or(AppError::Unauthenticated(None))?;
     drop(conn);
+    let current = still_live(current)?;
     Ok(Json(inner.view(&current)).into_response())
+}
+
+/// A session reloaded after its request was authenticated may have ended in between (a
+/// deadline, an administrator, another tab): `401 {reason}` then, never a view of it.
+fn still_live(current: Current) -> Result<Current, AppError> {
+    match current.session.ended_at {
+        None => Ok(current),
+        Some(_) => Err(AppError::Unauthenticated(
+            current
+                .session
+                .end_reason
+                .as_deref()
+                .and_then(Reason::parse),
+        )),
+    }
 }
 
 #[derive(Deserialize)]
@@ -334,7 +336,6 @@ pub(crate) struct ConsentRequest {
 /// declining ends the session with `consent_declined`.
 pub(crate) async fn consent(
     State(state): State<AppState>,
-    headers: HeaderMap,
     ConsentPending(current): ConsentPending,
     JsonBody(req): JsonBody<ConsentRequest>,
 ) -> Result<Response, AppError> {
@@ -348,35 +349,33 @@ pub(crate) async fn consent(
         ..NewAudit::default()
     };
     if !req.accepted {
+        // Declining what was never asked (or was already accepted) is a plain sign-out: the
+        // record says only what the server's state supports.
+        let reason = if current.session.consent == CONSENT_PENDING {
+            Reason::ConsentDeclined
+        } else {
+            Reason::LoggedOut
+        };
         let mut effects = Effects::default();
         {
             let mut conn = inner.db();
             let tx = conn.transaction()?;
             db::audit(&tx, now, &audit)?;
-            if end_with_audit(
-                &tx,
-                &current.session,
-                Reason::ConsentDeclined,
-                Some(current.user.id),
-                now,
-            )? {
-                effects
-                    .ended
-                    .push((current.session.id.clone(), Reason::ConsentDeclined));
+            if end_with_audit(&tx, &current.session, reason, Some(current.user.id), now)? {
+                effects.ended.push((current.session.id.clone(), reason));
             }
             tx.commit()?;
         }
         inner.publish(effects);
-        let cookie = auth::clear_cookie(secure(&state, &headers));
+        let cookie = auth::clear_cookie(crate::edge::current().secure);
         return Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response());
     }
-    let changed = current.session.consent == CONSENT_PENDING;
-    let current = {
+    let (changed, current) = {
         let mut conn = inner.db();
         // Consent and its audit entry are one fact: both are stored or neither.
         let tx = conn.transaction()?;
+        let changed = db::accept_consent(&tx, &current.session.id)?;
         if changed {
-            db::set_consent(&tx, &current.session.id, "accepted")?;
             // Answering is activity; keepalives were refused until now.
             db::set_last_activity(&tx, &current.session.id, now)?;
             db::audit(&tx, now, &audit)?;
@@ -385,8 +384,9 @@ pub(crate) async fn consent(
             .reload(&tx, &current.session.id)?
             .ok_or(AppError::Unauthenticated(None))?;
         tx.commit()?;
-        current
+        (changed, current)
     };
+    let current = still_live(current)?;
     if changed {
         inner.push_view(&current);
     }

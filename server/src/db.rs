@@ -646,12 +646,17 @@ pub fn set_last_activity(conn: &Connection, id: &str, at: i64) -> rusqlite::Resu
     Ok(())
 }
 
-pub fn set_consent(conn: &Connection, id: &str, consent: &str) -> rusqlite::Result<()> {
-    conn.execute(
-        "UPDATE sessions SET consent = ?2 WHERE id = ?1",
-        params![id, consent],
+/// Stores an accepted recording consent; `false` when the session is no longer pending
+/// (answered already, or ended).
+pub fn accept_consent(conn: &Connection, id: &str) -> rusqlite::Result<bool> {
+    // Conditional, so that a session ended (or answered) since the request was
+    // authenticated is neither revived nor audited twice.
+    let changed = conn.execute(
+        "UPDATE sessions SET consent = 'accepted'
+         WHERE id = ?1 AND consent = 'pending' AND ended_at IS NULL",
+        params![id],
     )?;
-    Ok(())
+    Ok(changed == 1)
 }
 
 /// Makes a live session that was not recorded wait for recording consent.

@@ -134,7 +134,25 @@ impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
         self.keys.retain(|_, f| {
             f.in_flight > 0 || f.blocked_until > now || now - f.last_at < FORGET_AFTER_MS
         });
-        self.keys.len() < MAX_TRACKED
+        if self.keys.len() < MAX_TRACKED {
+            return true;
+        }
+        // Still full of recent keys (a spray of fresh names or addresses): drop the least
+        // telling one, the fewest failures and oldest, so that no spray can switch the
+        // throttle off for the next key. A key that is blocked or being checked stays.
+        let victim = self
+            .keys
+            .iter()
+            .filter(|(_, f)| f.in_flight == 0 && f.blocked_until <= now)
+            .min_by_key(|(_, f)| (f.count, f.last_at))
+            .map(|(k, _)| k.clone());
+        match victim {
+            Some(victim) => {
+                self.keys.remove(&victim);
+                true
+            }
+            None => false,
+        }
     }
 
     /// Starts an attempt for `key`, or says how many ms it must wait: while blocked, and
@@ -142,7 +160,8 @@ impl<K: std::hash::Hash + Eq + Clone> Throttle<K> {
     /// (one at a time once the failures reached it).
     fn begin(&mut self, key: &K, now: i64) -> Result<(), i64> {
         if !self.room(key, now) {
-            return Ok(());
+            // Every tracked key is blocked or busy: fail closed rather than untracked.
+            return Err(BASE_BACKOFF_MS);
         }
         let entry = self.keys.entry(key.clone()).or_default();
         if entry.blocked_until > now {
@@ -343,6 +362,27 @@ mod tests {
         // An hour without failures starts from zero again.
         let later = 10_000 + FORGET_AFTER_MS;
         assert_eq!(t.fail(&key, later), None);
+    }
+
+    #[test]
+    fn a_spray_that_fills_the_table_cannot_switch_the_throttle_off() {
+        let mut t = Throttle::new(5);
+        for n in 0..MAX_TRACKED {
+            assert_eq!(t.fail(&n.to_string(), 0), None);
+        }
+        let target = "admin".to_string();
+        for _ in 0..4 {
+            assert_eq!(t.begin(&target, 1), Ok(()));
+            t.end(&target);
+            assert_eq!(t.fail(&target, 1), None);
+        }
+        assert_eq!(
+            t.fail(&target, 1),
+            Some(1_000),
+            "the target is still counted"
+        );
+        assert_eq!(t.begin(&target, 2), Err(999));
+        assert_eq!(t.keys.len(), MAX_TRACKED);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use crate::state::Inner;
 /// Operators group: live sessions and ending them) and viewer (no roles). Runs only on an
 /// empty users table so that a restart never resurrects accounts or roles an
 /// administrator changed; stores seeded before the scopes were split get the new admin
-/// scopes from migration 0002 instead.
+/// scopes from migration 0003 instead.
 pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
     // Hash outside the lock: default argon2 parameters take tens of milliseconds each.
     if db::count_users(&inner.db())? > 0 {

@@ -124,7 +124,6 @@ pub(crate) struct Policy {
     pub recording: Recording,
     /// How long a recorded session may wait for consent before it ends.
     pub consent_ms: i64,
-    pub secure_cookies: bool,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -222,7 +221,6 @@ impl AppState {
             keepalive_ms: ms(config.keepalive_interval),
             recording: config.recording,
             consent_ms: ms(config.consent_timeout),
-            secure_cookies: config.secure_cookies,
         };
         let inner = Arc::new(Inner {
             policy,

@@ -135,7 +135,8 @@ async fn logout_and_decline_terminate_other_tabs() {
         ("terminated", json!({ "reason": "idle_timeout" }))
     );
 
-    let c = t.login("operator").await;
+    // The stream is open while consent is pending; declining then ends the session.
+    let c = t.login_pending("operator").await;
     let mut body = open_in_process(&t, &c).await;
     t.post("/api/session/consent", &c, json!({ "accepted": false }))
         .await;

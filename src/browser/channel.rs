@@ -81,6 +81,11 @@ impl TabChannel {
                 .local_storage()
                 .map_err(BrowserError::from_js)?
                 .ok_or_else(|| BrowserError::Js("localStorage unavailable".to_string()))?;
+            // WebKit delivers `storage` events to a document only once that document has
+            // read or written its storage area itself; obtaining `window.localStorage` is
+            // not enough. Reading the length is the cheapest use, so a tab that only
+            // listens still hears every other tab.
+            storage.length().map_err(BrowserError::from_js)?;
             let key = name;
             let listened_key = key.clone();
             let listener = EventListener::new(&window, "storage", move |event| {

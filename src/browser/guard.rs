@@ -396,9 +396,20 @@ impl Inner {
             opener_tab_id: self.tab.opener_tab_id.clone(),
         };
         let pending = self.options.server.register_tab(&registration);
+        let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(error) = pending.await {
                 report("tab registration failed", &error);
+                // A blip must not leave the tab unregistered (unaudited) for the rest of the
+                // session: the next input tries again. A refusal (4xx) is final.
+                let transient = match error {
+                    BrowserError::Network(_) => true,
+                    BrowserError::Status(status) => status >= 500,
+                    _ => false,
+                };
+                if let Some(inner) = weak.upgrade().filter(|_| transient) {
+                    inner.registered_session.borrow_mut().take();
+                }
             }
         });
     }
@@ -601,6 +612,13 @@ impl Inner {
             Ok(SessionReply::Ended(None)) => Inner::input_weak(weak, |engine, now| {
                 engine.handle_server_unauthenticated(now)
             }),
+            // The server answered, so it is reachable: `403` here is `consent_required` (the
+            // session was made to wait for recording consent meanwhile); the view says so.
+            Err(BrowserError::Status(403)) => {
+                if let Some(inner) = weak.upgrade() {
+                    inner.fetch_session();
+                }
+            }
             Err(error) => {
                 report("session server unreachable", &error);
                 Inner::input_weak(weak, |engine, now| engine.handle_server_unreachable(now))

@@ -18,6 +18,10 @@ use super::BrowserError;
 pub struct LeaderLock {
     release: Rc<RefCell<Option<js_sys::Function>>>,
     released: Rc<RefCell<bool>>,
+    /// Withdraws a request still in the queue on drop, so the browser never grants it to
+    /// a callback that is gone. `None` for a steal, which the Web Locks API forbids to
+    /// combine with a signal (a steal is granted at once anyway).
+    withdraw: Option<web_sys::AbortController>,
     _granted: Closure<dyn FnMut(JsValue) -> js_sys::Promise>,
 }
 
@@ -35,8 +39,8 @@ impl LeaderLock {
 
     /// Queues for the lock `session-guard:{session_id}:leader`, or with `steal` takes it from
     /// whichever tab holds it; `on_granted` runs when this tab becomes the leader, `on_lost`
-    /// when another tab took the lock from this one (or the request failed) before this
-    /// handle was dropped.
+    /// when another tab took the lock from this one (a steal) before this handle was
+    /// dropped.
     pub fn request(
         session_id: &str,
         steal: bool,
@@ -81,6 +85,14 @@ impl LeaderLock {
             &JsValue::from_bool(steal),
         )
         .map_err(BrowserError::from_js)?;
+        let withdraw = if steal {
+            None
+        } else {
+            let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
+            js_sys::Reflect::set(&options, &JsValue::from_str("signal"), &controller.signal())
+                .map_err(BrowserError::from_js)?;
+            Some(controller)
+        };
         let pending = request
             .call3(&locks, &name, &options, granted.as_ref())
             .map_err(BrowserError::from_js)?;
@@ -89,8 +101,13 @@ impl LeaderLock {
         // closure must outlive this handle: the promise may settle after the drop.
         if let Ok(pending) = pending.dyn_into::<js_sys::Promise>() {
             let released = released.clone();
-            let lost = Closure::<dyn FnMut(JsValue)>::new(move |_| {
-                if !*released.borrow() {
+            let lost = Closure::<dyn FnMut(JsValue)>::new(move |error: JsValue| {
+                // Only a steal (`AbortError`) means another tab leads now; any other failure
+                // (no lock manager in this context) would fail again at once if re-queued.
+                let name = js_sys::Reflect::get(&error, &JsValue::from_str("name"))
+                    .ok()
+                    .and_then(|n| n.as_string());
+                if !*released.borrow() && name.as_deref() == Some("AbortError") {
                     on_lost();
                 }
             });
@@ -100,6 +117,7 @@ impl LeaderLock {
         Ok(LeaderLock {
             release,
             released,
+            withdraw,
             _granted: granted,
         })
     }
@@ -108,6 +126,10 @@ impl LeaderLock {
 impl Drop for LeaderLock {
     fn drop(&mut self) {
         *self.released.borrow_mut() = true;
+        if let Some(withdraw) = &self.withdraw {
+            // No effect once granted; a queued request is taken out of the queue.
+            withdraw.abort();
+        }
         if let Some(resolve) = self.release.borrow_mut().take() {
             let _ = resolve.call0(&JsValue::NULL);
         }

@@ -63,6 +63,8 @@ pub struct FakeServer {
     pub spec: RefCell<ViewSpec>,
     pub ended: RefCell<Option<Option<String>>>,
     pub unreachable: Cell<bool>,
+    /// How many of the next tab registrations fail with a network error.
+    pub failing_registrations: Cell<u32>,
     pub calls: RefCell<Vec<String>>,
 }
 
@@ -72,6 +74,7 @@ impl FakeServer {
             spec: RefCell::new(spec),
             ended: RefCell::new(None),
             unreachable: Cell::new(false),
+            failing_registrations: Cell::new(0),
             calls: RefCell::new(Vec::new()),
         })
     }
@@ -129,6 +132,14 @@ impl SessionServer for FakeServer {
 
     /// Like the reference server, refuses registration (`403`) while consent is pending.
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
+        let failing = self.failing_registrations.get();
+        if failing > 0 {
+            self.failing_registrations.set(failing - 1);
+            self.calls
+                .borrow_mut()
+                .push(format!("tab-lost:{}", tab.tab_id));
+            return Box::pin(async { Err(BrowserError::Network("scripted blip".to_string())) });
+        }
         if self.spec.borrow().consent == "pending" {
             self.calls
                 .borrow_mut()

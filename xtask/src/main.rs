@@ -11,6 +11,7 @@
 //! safe to run again and again on a fresh or a prepared machine.
 
 mod bench;
+mod display;
 mod login_flood;
 mod run;
 mod tools;
@@ -18,6 +19,7 @@ mod tools;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
+use display::VirtualDisplay;
 use run::Suite;
 
 const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
@@ -108,6 +110,35 @@ fn build_server(root: &Path) -> Result<(), String> {
     )
 }
 
+/// The page of the storage channel end-to-end test (`examples/storage_channel_probe.rs`),
+/// built with wasm-bindgen into `target/storage-channel-probe/`.
+fn build_channel_probe(root: &Path) -> Result<(), String> {
+    run::status(
+        Command::new("cargo")
+            .args([
+                "build",
+                "--package",
+                "session-guard",
+                "--example",
+                "storage_channel_probe",
+                "--target",
+                "wasm32-unknown-unknown",
+            ])
+            .current_dir(root),
+    )?;
+    run::status(
+        Command::new("wasm-bindgen")
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(root.join("target/storage-channel-probe"))
+            .arg(
+                root.join(
+                    "target/wasm32-unknown-unknown/debug/examples/storage_channel_probe.wasm",
+                ),
+            )
+            .current_dir(root),
+    )
+}
+
 fn test(args: &[String]) -> Result<ExitCode, String> {
     let mut with_e2e = true;
     for arg in args {
@@ -124,6 +155,7 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     let e2e_present = e2e_dir.join("package.json").is_file();
     if with_e2e && e2e_present {
         toolbox.ensure_node_packages(&e2e_dir)?;
+        toolbox.ensure_node_packages(&e2e_dir.join("webdriver"))?;
     }
 
     let wasm = "wasm32-unknown-unknown";
@@ -156,6 +188,7 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             "--lib",
             "--bins",
             "--tests",
+            "--examples",
             "--",
             "-D",
             "warnings",
@@ -190,17 +223,69 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         &browser_tests,
         &[("GECKODRIVER", geckodriver.as_str())],
     );
+    // WebKitGTK has no headless mode: its steps share one Xvfb display that is stopped
+    // when this function returns.
+    let webkit_webdriver = toolbox.webkit_webdriver()?;
+    let display = VirtualDisplay::start();
+    match &display {
+        // wasm-bindgen-test-runner's Safari route drives WebKitWebDriver as it is.
+        Ok(display) => suite.tests(
+            "wasm tests (WebKit, Xvfb)",
+            &browser_tests,
+            &[
+                ("SAFARIDRIVER", webkit_webdriver.as_str()),
+                ("DISPLAY", display.name()),
+            ],
+        ),
+        Err(message) => suite.fail_step("wasm tests (WebKit, Xvfb)", message),
+    }
     if with_e2e && e2e_present {
-        // The suite drives the release console through the release server it starts itself.
-        let built = build_console(&root).and_then(|()| build_server(&root));
+        // The suites drive the release console through the release server they start.
+        let built = build_console(&root)
+            .and_then(|()| build_server(&root))
+            .and_then(|()| build_channel_probe(&root));
         match built {
-            Ok(()) => suite.tests(
-                "end-to-end (playwright-core, Chromium)",
-                &["npm", "test", "--prefix", "e2e"],
-                &[],
-            ),
+            Ok(()) => {
+                suite.tests(
+                    "end-to-end (playwright-core, Chromium)",
+                    &["npm", "test", "--prefix", "e2e"],
+                    &[],
+                );
+                // The same WebDriver scenarios in all three engines.
+                suite.tests(
+                    "end-to-end multi-tab (WebDriver, Chromium)",
+                    &["npm", "test", "--prefix", "e2e/webdriver"],
+                    &[
+                        ("SG_ENGINE", "chromium"),
+                        ("CHROMEDRIVER", chromedriver.as_str()),
+                    ],
+                );
+                suite.tests(
+                    "end-to-end multi-tab (WebDriver, Firefox)",
+                    &["npm", "test", "--prefix", "e2e/webdriver"],
+                    &[
+                        ("SG_ENGINE", "firefox"),
+                        ("GECKODRIVER", geckodriver.as_str()),
+                    ],
+                );
+                match &display {
+                    Ok(display) => suite.tests(
+                        "end-to-end multi-tab (WebDriver, WebKit, Xvfb)",
+                        &["npm", "test", "--prefix", "e2e/webdriver"],
+                        &[
+                            ("SG_ENGINE", "webkit"),
+                            ("WEBKIT_WEBDRIVER", webkit_webdriver.as_str()),
+                            ("DISPLAY", display.name()),
+                        ],
+                    ),
+                    Err(message) => {
+                        suite.fail_step("end-to-end multi-tab (WebDriver, WebKit)", message)
+                    }
+                }
+            }
             Err(message) => suite.fail_step("builds for end-to-end", &message),
         }
     }
+    drop(display);
     Ok(suite.finish())
 }

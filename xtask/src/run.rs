@@ -3,6 +3,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
+use std::time::Instant;
 
 /// Runs `command` with inherited output; an error names the command when it fails.
 pub fn status(command: &mut Command) -> Result<(), String> {
@@ -93,9 +94,11 @@ impl Suite {
 
     /// A test suite: its runner's counts are added up. A suite that fails without reporting
     /// a failed test (it did not build, the browser did not start) counts as one failure,
-    /// and so does one that ran no test at all.
+    /// and so does one that ran no test at all. The summary shows how long it took.
     pub fn tests(&mut self, name: &str, argv: &[&str], env: &[(&str, &str)]) {
+        let started = Instant::now();
         let (ok, passed, failed) = self.run(name, argv, env);
+        let seconds = started.elapsed().as_secs();
         let failed = if (!ok && failed == 0) || passed + failed == 0 {
             failed + 1
         } else {
@@ -103,8 +106,9 @@ impl Suite {
         };
         self.passed += passed;
         self.failed += failed;
-        self.report
-            .push(format!("{name}: {passed} passed, {failed} failed"));
+        self.report.push(format!(
+            "{name}: {passed} passed, {failed} failed ({seconds} s)"
+        ));
     }
 
     /// Records a step that could not even start.
@@ -123,8 +127,18 @@ impl Suite {
             .args(args)
             .current_dir(&self.root)
             .stdout(Stdio::piped());
-        // Each browser run names exactly one driver.
-        for driver in ["CHROMEDRIVER", "GECKODRIVER", "SAFARIDRIVER"] {
+        // Each browser run names exactly one driver: wasm-bindgen-test-runner prefers
+        // MSEDGEDRIVER and any `*_REMOTE` (a remote WebDriver) over the one a step sets.
+        for driver in [
+            "CHROMEDRIVER",
+            "GECKODRIVER",
+            "SAFARIDRIVER",
+            "MSEDGEDRIVER",
+            "CHROMEDRIVER_REMOTE",
+            "GECKODRIVER_REMOTE",
+            "SAFARIDRIVER_REMOTE",
+            "MSEDGEDRIVER_REMOTE",
+        ] {
             command.env_remove(driver);
         }
         command.envs(env.iter().copied());

@@ -88,7 +88,8 @@ impl Toolbox {
         Ok(())
     }
 
-    /// Chromium with its driver, Firefox ESR, geckodriver.
+    /// Chromium with its driver, Firefox ESR, geckodriver, WebKitGTK's WebKitWebDriver
+    /// (with the MiniBrowser it drives) and Xvfb for it: WebKitGTK has no headless mode.
     pub fn ensure_browsers(&self) -> Result<(), String> {
         let mut missing = Vec::new();
         if find_on_path("chromium").is_none() {
@@ -99,6 +100,15 @@ impl Toolbox {
         }
         if find_on_path("firefox-esr").is_none() && find_on_path("firefox").is_none() {
             missing.push("firefox-esr");
+        }
+        for (tool, package) in [
+            ("WebKitWebDriver", "webkit2gtk-driver"),
+            ("Xvfb", "xvfb"),
+            ("xauth", "xauth"),
+        ] {
+            if find_on_path(tool).is_none() {
+                missing.push(package);
+            }
         }
         if !missing.is_empty() {
             self.apt_install(&missing)?;
@@ -137,6 +147,13 @@ impl Toolbox {
             .or_else(|| Some(self.cargo_bin.join("geckodriver")).filter(|p| p.is_file()))
             .map(|p| p.to_string_lossy().into_owned())
             .ok_or_else(|| "geckodriver not found".to_string())
+    }
+
+    /// The WebKitWebDriver binary, from Debian's webkit2gtk-driver.
+    pub fn webkit_webdriver(&self) -> Result<String, String> {
+        find_on_path("WebKitWebDriver")
+            .map(|p| p.to_string_lossy().into_owned())
+            .ok_or_else(|| "WebKitWebDriver not found".to_string())
     }
 
     /// The version of `package` that Cargo.lock resolved.

@@ -176,7 +176,9 @@ fn detail_text(console: Console, detail: &Value) -> String {
             .to_string(),
             ("target", _) => format!("target: {}", plain(value).replace('_', " ")),
             ("terminated", _) => format!("{} sessions ended", plain(value)),
-            ("retry_after_ms", Some(ms)) => format!("blocked for {} s", (ms + 999) / 1000),
+            ("retry_after_ms", Some(ms)) => {
+                format!("blocked for {} s", ms.saturating_add(999) / 1000)
+            }
             ("throttle", _) => format!("too many failures for this {}", plain(value)),
             ("before", Some(ms)) => format!("older than {}", format_time(ms)),
             ("audit_entries", _) => format!("{} entries", plain(value)),
