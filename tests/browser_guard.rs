@@ -368,6 +368,15 @@ async fn a_leaving_tab_closes_itself_and_registers_again_when_restored() {
     );
     fire("pagehide");
     assert_eq!(count(&server, "tab-closed:tab_leaving1"), 1, "closes once");
+    // The timers that still run while the page is torn down (the leader's heartbeat
+    // every second) do not register it again.
+    wait::sleep(1_500).await;
+    assert_eq!(
+        count(&server, "tab:tab_leaving1:"),
+        1,
+        "{:?}",
+        server.calls()
+    );
     // Restored from the cache: it registers again.
     fire("pageshow");
     assert!(
