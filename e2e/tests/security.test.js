@@ -73,10 +73,10 @@ test('the audit page names people, says what happened, filters and pages', () =>
     const seeded = page.locator('#audit tr[data-kind="seeded"]');
     assert.equal(await seeded.count(), 0);
     await page.getByRole('button', { name: 'Older' }).click();
-    await page.getByText('Page 2').waitFor();
+    await page.locator('#audit').getByText('Page 2', { exact: true }).waitFor();
     await seeded.waitFor();
     await page.getByRole('button', { name: 'Newer' }).click();
-    await page.getByText('Page 1').waitFor();
+    await page.locator('#audit').getByText('Page 1', { exact: true }).waitFor();
     await seeded.waitFor({ state: 'detached' });
 
     // Filter by kind: only unsuspensions remain.
