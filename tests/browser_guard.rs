@@ -344,3 +344,45 @@ async fn a_tab_registration_lost_to_a_network_blip_is_sent_again() {
     );
     a.stop();
 }
+
+#[wasm_bindgen_test]
+async fn a_leaving_tab_closes_itself_and_registers_again_when_restored() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let guard = start(server.clone(), "tab_leaving1", None, true);
+    let count = |server: &FakeServer, call: &str| {
+        server.calls().iter().filter(|c| c.as_str() == call).count()
+    };
+    assert!(wait_for(3_000, || count(&server, "tab:tab_leaving1:") == 1).await);
+    let window = web_sys::window().expect("window");
+    let fire = |name: &str| {
+        let event = web_sys::Event::new(name).expect("event");
+        window.dispatch_event(&event).expect("dispatch");
+    };
+    // Closed, or put in the back/forward cache: the server drops the tab from the list.
+    fire("pagehide");
+    assert_eq!(
+        count(&server, "tab-closed:tab_leaving1"),
+        1,
+        "{:?}",
+        server.calls()
+    );
+    fire("pagehide");
+    assert_eq!(count(&server, "tab-closed:tab_leaving1"), 1, "closes once");
+    // The timers that still run while the page is torn down (the leader's heartbeat
+    // every second) do not register it again.
+    wait::sleep(1_500).await;
+    assert_eq!(
+        count(&server, "tab:tab_leaving1:"),
+        1,
+        "{:?}",
+        server.calls()
+    );
+    // Restored from the cache: it registers again.
+    fire("pageshow");
+    assert!(
+        wait_for(3_000, || count(&server, "tab:tab_leaving1:") == 2).await,
+        "{:?}",
+        server.calls()
+    );
+    guard.stop();
+}

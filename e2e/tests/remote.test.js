@@ -11,6 +11,7 @@ import {
   scenario,
   signIn,
 } from '../lib/harness.js';
+import { confirmImpact } from '../lib/admin.js';
 
 async function userTabs(browser, server, user, count = 2) {
   const context = await browser.newContext();
@@ -52,8 +53,10 @@ test('an administrator ending a session reaches every tab within a second', () =
     await admin.page.goto(`${server.url}/admin`);
     const row = admin.page.locator('#sessions tr[data-username="operator"]');
     await row.first().waitFor();
-    const started = Date.now();
     await row.first().locator('button.terminate').click();
+    await confirmImpact(admin.page, /This signs out 1 user in 1 session\./);
+    const started = Date.now();
+    await admin.page.locator('#confirm-run').click();
     const slowest = await allLoggedOut(pages, 'remote_terminated', started);
     assert.ok(slowest < 1_000, `every tab on the login page after ${slowest} ms`);
     assert.match(await pages[0].locator('.sg-notice').innerText(), /administrator ended your session/);
@@ -69,8 +72,9 @@ test('the emergency panel ends every session of a user', () =>
     const operator = users.find((u) => u.username === 'operator');
     await admin.page.locator('#emergency-user').selectOption(String(operator.id));
     await admin.page.locator('#emergency-terminate').click();
+    await confirmImpact(admin.page, /This signs out 1 user in 2 sessions\./);
     const started = Date.now();
-    await admin.page.locator('#emergency-confirm').click();
+    await admin.page.locator('#confirm-run').click();
     const slowest = await allLoggedOut([...one.pages, ...two.pages], 'remote_terminated', started);
     assert.ok(slowest < 1_000, `${slowest} ms`);
     assert.match(await admin.page.locator('#emergency-result').innerText(), /2/);

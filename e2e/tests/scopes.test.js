@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { expectLoggedOut, scenario, signIn } from '../lib/harness.js';
+import { confirmImpact } from '../lib/admin.js';
 
 test('the operator sees only live sessions in the Admin Console and can end one', () =>
   scenario('operator scopes', {}, async ({ server, browser }) => {
@@ -39,5 +40,7 @@ test('the operator sees only live sessions in the Admin Console and can end one'
     assert.ok(options.includes('viewer'), options.join(','));
 
     await row.locator('button.terminate').click();
+    await confirmImpact(page, /This signs out 1 user in 1 session\./);
+    await page.locator('#confirm-run').click();
     assert.match(await expectLoggedOut(viewerPage, 'remote_terminated'), /administrator ended/);
   }));

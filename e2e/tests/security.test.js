@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { adminCall, scenario, signIn } from '../lib/harness.js';
+import { confirmImpact } from '../lib/admin.js';
 
 test('the built console runs under its Content-Security-Policy without a violation', () =>
   scenario('csp', {}, async ({ server, browser, cspViolations }) => {
@@ -44,6 +45,8 @@ test('the audit page names people, says what happened, filters and pages', () =>
     await viewerRow.waitFor();
     // From the console: the request names this tab.
     await viewerRow.getByRole('button', { name: 'Suspend viewer' }).click();
+    await confirmImpact(page, /This signs out nobody/);
+    await page.locator('#confirm-run').click();
     const suspended = page.locator('#audit tr[data-kind="admin_user_suspended"]').first();
     await suspended.waitFor();
     const text = await suspended.innerText();
@@ -70,10 +73,10 @@ test('the audit page names people, says what happened, filters and pages', () =>
     const seeded = page.locator('#audit tr[data-kind="seeded"]');
     assert.equal(await seeded.count(), 0);
     await page.getByRole('button', { name: 'Older' }).click();
-    await page.getByText('Page 2').waitFor();
+    await page.locator('#audit').getByText('Page 2', { exact: true }).waitFor();
     await seeded.waitFor();
     await page.getByRole('button', { name: 'Newer' }).click();
-    await page.getByText('Page 1').waitFor();
+    await page.locator('#audit').getByText('Page 1', { exact: true }).waitFor();
     await seeded.waitFor({ state: 'detached' });
 
     // Filter by kind: only unsuspensions remain.

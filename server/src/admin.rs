@@ -16,7 +16,9 @@ use serde_json::{json, Value};
 
 use crate::db::{self, LinkTable, NewAudit};
 use crate::error::{AppError, Reason};
-use crate::extract::{AdminCaller, AuditCaller, JsonBody, PathParam, QueryParam, TerminateCaller};
+use crate::extract::{
+    AdminCaller, AuditCaller, JsonBody, OptionalJson, PathParam, QueryParam, TerminateCaller,
+};
 use crate::state::{end_with_audit, AppState, Effects};
 
 /// Records one admin action in the caller's transaction.
@@ -116,41 +118,133 @@ fn clean_username(value: &str) -> Result<String, AppError> {
 
 // ---- sessions ----
 
+/// `?dry_run=true` on a destructive admin route: answer the impact, change nothing.
+#[derive(Deserialize, Default)]
+pub(crate) struct DryRun {
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Runs a destructive admin change, or with `?dry_run=true` only previews it:
+/// `200 {"dry_run": true, "users", "sessions", "includes_you"}` from the same code path
+/// rolled back, so the number the console shows before asking is the server's.
+fn change_or_preview<R>(
+    state: &AppState,
+    actor: i64,
+    dry_run: DryRun,
+    f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
+    respond: impl FnOnce(R) -> Response,
+) -> Result<Response, AppError> {
+    if dry_run.dry_run {
+        let impact = state.inner.admin_preview(actor, f)?;
+        let mut body =
+            serde_json::to_value(impact).map_err(|e| AppError::Internal(format!("impact: {e}")))?;
+        body["dry_run"] = json!(true);
+        return Ok(Json(body).into_response());
+    }
+    Ok(respond(state.inner.admin_change(actor, f)?))
+}
+
+/// An administrator's optional reason for ending sessions, recorded in the audit.
+#[derive(Deserialize, Default)]
+pub(crate) struct EndReason {
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// Trimmed, at most 256 characters, no control characters; empty means none.
+fn clean_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
+    let Some(reason) = reason else {
+        return Ok(None);
+    };
+    let reason = reason.trim();
+    if reason.chars().count() > 256 || reason.chars().any(char::is_control) {
+        return Err(AppError::BadRequest(
+            "reason must be at most 256 characters without control characters.".into(),
+        ));
+    }
+    Ok((!reason.is_empty()).then(|| reason.to_owned()))
+}
+
 #[derive(serde::Serialize)]
 struct AdminSession {
     session_id: String,
     user_id: i64,
     username: String,
+    display_name: String,
+    /// The caller's own session ("this is you").
+    current: bool,
+    client_addr: Option<String>,
+    user_agent: Option<String>,
+    /// "Firefox 128 on Linux", from `user_agent`.
+    browser: Option<String>,
     issued_at: i64,
     expires_at: i64,
     last_activity_at: i64,
+    recording_required: bool,
     recording_consent: String,
     tabs: Vec<db::Tab>,
 }
 
-/// `GET /api/admin/sessions`: live sessions.
+/// `GET /api/admin/sessions`: live sessions, with their open tabs.
 pub(crate) async fn list_sessions(
     State(state): State<AppState>,
-    _caller: TerminateCaller,
+    TerminateCaller(caller): TerminateCaller,
 ) -> Result<Response, AppError> {
     let conn = state.inner.db();
     let mut out = Vec::new();
     for s in db::live_sessions(&conn)? {
-        let username = db::user_by_id(&conn, s.user_id)?
-            .map(|u| u.username)
+        let (username, display_name) = db::user_by_id(&conn, s.user_id)?
+            .map(|u| (u.username, u.display_name))
             .unwrap_or_default();
+        let (client_addr, user_agent) = db::session_origin(&conn, &s.id)?;
         let tabs = db::tabs(&conn, &s.id)?;
         out.push(AdminSession {
+            current: s.id == caller.session.id,
+            browser: user_agent.as_deref().map(crate::user_agent::describe),
             session_id: s.id,
             user_id: s.user_id,
             username,
+            display_name,
+            client_addr,
+            user_agent,
             issued_at: s.issued_at,
             expires_at: s.expires_at,
             last_activity_at: s.last_activity_at,
+            recording_required: s.recording_required,
             recording_consent: s.consent,
             tabs,
         });
     }
+    Ok(Json(out).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct HistoryQuery {
+    limit: Option<i64>,
+}
+
+/// `GET /api/admin/session-history?limit`: ended sessions, most recently ended first,
+/// with their reason and who ended them.
+pub(crate) async fn session_history(
+    State(state): State<AppState>,
+    _caller: TerminateCaller,
+    QueryParam(q): QueryParam<HistoryQuery>,
+) -> Result<Response, AppError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
+    }
+    let mut rows = db::ended_sessions(&state.inner.db(), limit)?;
+    let out: Vec<Value> = rows
+        .drain(..)
+        .map(|row| {
+            let browser = row.user_agent.as_deref().map(crate::user_agent::describe);
+            let mut value = json!(row);
+            value["browser"] = json!(browser);
+            value
+        })
+        .collect();
     Ok(Json(out).into_response())
 }
 
@@ -171,28 +265,55 @@ fn terminate(
     Ok(ended)
 }
 
-/// `DELETE /api/admin/sessions/{session_id}`.
+/// Ends each of `ids` that is still live; returns how many ended.
+fn terminate_all(
+    conn: &Connection,
+    ids: Vec<String>,
+    actor: i64,
+    now: i64,
+    effects: &mut Effects,
+) -> Result<u64, AppError> {
+    let mut n = 0u64;
+    for id in ids {
+        if let Some(session) = db::session_by_id(conn, &id)? {
+            if terminate(conn, &session, actor, now, effects)? {
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
+/// `DELETE /api/admin/sessions/{session_id}` with an optional `{"reason"}`.
 pub(crate) async fn delete_session(
     State(state): State<AppState>,
     TerminateCaller(admin): TerminateCaller,
     PathParam(session_id): PathParam<String>,
+    QueryParam(dry_run): QueryParam<DryRun>,
+    OptionalJson(body): OptionalJson<EndReason>,
 ) -> Result<Response, AppError> {
+    let reason = clean_reason(body.reason)?;
     let actor = admin.user.id;
-    state.inner.admin_change(actor, |conn, now, effects| {
-        let session = db::session_by_id(conn, &session_id)?
-            .filter(|s| s.ended_at.is_none())
-            .ok_or_else(|| not_found("live session"))?;
-        audit(
-            conn,
-            now,
-            actor,
-            "admin_session_terminated",
-            Some(&session.id),
-            json!({ "user_id": session.user_id }),
-        )?;
-        terminate(conn, &session, actor, now, effects)
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, effects| {
+            let session = db::session_by_id(conn, &session_id)?
+                .filter(|s| s.ended_at.is_none())
+                .ok_or_else(|| not_found("live session"))?;
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_session_terminated",
+                Some(&session.id),
+                json!({ "user_id": session.user_id, "reason": reason }),
+            )?;
+            terminate(conn, &session, actor, now, effects)
+        },
+        |_| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 /// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
@@ -200,29 +321,94 @@ pub(crate) async fn terminate_user_sessions(
     State(state): State<AppState>,
     TerminateCaller(admin): TerminateCaller,
     PathParam(user_id): PathParam<i64>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     let actor = admin.user.id;
-    let n = state.inner.admin_change(actor, |conn, now, effects| {
-        require_user(conn, user_id)?;
-        let mut n = 0u64;
-        for id in db::live_session_ids_of_user(conn, user_id)? {
-            if let Some(session) = db::session_by_id(conn, &id)? {
-                if terminate(conn, &session, actor, now, effects)? {
-                    n += 1;
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, effects| {
+            require_user(conn, user_id)?;
+            let ids = db::live_session_ids_of_user(conn, user_id)?;
+            let n = terminate_all(conn, ids, actor, now, effects)?;
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_user_sessions_terminated",
+                None,
+                json!({ "user_id": user_id, "terminated": n }),
+            )?;
+            Ok(n)
+        },
+        |n| Json(json!({ "terminated": n })).into_response(),
+    )
+}
+
+/// Whose sessions the emergency panel ends.
+#[derive(Deserialize)]
+#[serde(tag = "target", rename_all = "snake_case")]
+pub(crate) enum Target {
+    /// Every session of one user.
+    User { user_id: i64 },
+    /// Every session of every user holding the role, directly or through a group.
+    Role { role_id: i64 },
+    /// Every session of every user but the acting administrator.
+    EveryoneElse,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TerminateRequest {
+    #[serde(flatten)]
+    target: Target,
+    #[serde(default)]
+    reason: Option<String>,
+}
+
+/// `POST /api/admin/terminate-sessions`: the emergency panel's three targets, with an
+/// optional reason recorded in the audit.
+pub(crate) async fn terminate_sessions(
+    State(state): State<AppState>,
+    TerminateCaller(admin): TerminateCaller,
+    QueryParam(dry_run): QueryParam<DryRun>,
+    JsonBody(req): JsonBody<TerminateRequest>,
+) -> Result<Response, AppError> {
+    let reason = clean_reason(req.reason)?;
+    let actor = admin.user.id;
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, effects| {
+            let (ids, mut detail) = match req.target {
+                Target::User { user_id } => {
+                    require_user(conn, user_id)?;
+                    (
+                        db::live_session_ids_of_user(conn, user_id)?,
+                        json!({ "target": "user", "user_id": user_id }),
+                    )
                 }
-            }
-        }
-        audit(
-            conn,
-            now,
-            actor,
-            "admin_user_sessions_terminated",
-            None,
-            json!({ "user_id": user_id, "terminated": n }),
-        )?;
-        Ok(n)
-    })?;
-    Ok(Json(json!({ "terminated": n })).into_response())
+                Target::Role { role_id } => {
+                    let role = require_role(conn, role_id)?;
+                    (
+                        db::live_session_ids_of_role(conn, role_id)?,
+                        json!({ "target": "role", "role_id": role_id, "role": role.name }),
+                    )
+                }
+                Target::EveryoneElse => (
+                    db::live_session_ids_except_user(conn, actor)?,
+                    json!({ "target": "everyone_else" }),
+                ),
+            };
+            let n = terminate_all(conn, ids, actor, now, effects)?;
+            detail["terminated"] = json!(n);
+            detail["reason"] = json!(reason);
+            audit(conn, now, actor, "admin_sessions_terminated", None, detail)?;
+            Ok(n)
+        },
+        |n| Json(json!({ "terminated": n })).into_response(),
+    )
 }
 
 // ---- users ----
@@ -287,6 +473,7 @@ async fn set_suspended(
     admin: AdminCaller,
     user_id: i64,
     suspended: bool,
+    dry_run: DryRun,
 ) -> Result<Response, AppError> {
     let actor = admin.0.user.id;
     if suspended && user_id == actor {
@@ -294,18 +481,23 @@ async fn set_suspended(
             "Administrators cannot suspend themselves.".into(),
         ));
     }
-    let user = state.inner.admin_change(actor, |conn, now, _| {
-        require_user(conn, user_id)?;
-        db::set_suspended(conn, user_id, suspended)?;
-        let kind = if suspended {
-            "admin_user_suspended"
-        } else {
-            "admin_user_unsuspended"
-        };
-        audit(conn, now, actor, kind, None, json!({ "user_id": user_id }))?;
-        Ok(db::admin_user(conn, &require_user(conn, user_id)?)?)
-    })?;
-    Ok(Json(user).into_response())
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, _| {
+            require_user(conn, user_id)?;
+            db::set_suspended(conn, user_id, suspended)?;
+            let kind = if suspended {
+                "admin_user_suspended"
+            } else {
+                "admin_user_unsuspended"
+            };
+            audit(conn, now, actor, kind, None, json!({ "user_id": user_id }))?;
+            Ok(db::admin_user(conn, &require_user(conn, user_id)?)?)
+        },
+        |user| Json(user).into_response(),
+    )
 }
 
 /// `POST /api/admin/users/{id}/suspend`: every session of the user ends with `suspended`.
@@ -313,8 +505,9 @@ pub(crate) async fn suspend_user(
     State(state): State<AppState>,
     admin: AdminCaller,
     PathParam(user_id): PathParam<i64>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_suspended(state, admin, user_id, true).await
+    set_suspended(state, admin, user_id, true, dry_run).await
 }
 
 /// `POST /api/admin/users/{id}/unsuspend`.
@@ -323,7 +516,7 @@ pub(crate) async fn unsuspend_user(
     admin: AdminCaller,
     PathParam(user_id): PathParam<i64>,
 ) -> Result<Response, AppError> {
-    set_suspended(state, admin, user_id, false).await
+    set_suspended(state, admin, user_id, false, DryRun::default()).await
 }
 
 // ---- roles ----
@@ -380,21 +573,27 @@ pub(crate) async fn delete_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam(role_id): PathParam<i64>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     let actor = admin.user.id;
-    state.inner.admin_change(actor, |conn, now, _| {
-        let role = require_role(conn, role_id)?;
-        db::delete_role(conn, role_id)?;
-        audit(
-            conn,
-            now,
-            actor,
-            "admin_role_deleted",
-            None,
-            json!({ "role_id": role_id, "name": role.name }),
-        )
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, _| {
+            let role = require_role(conn, role_id)?;
+            db::delete_role(conn, role_id)?;
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_role_deleted",
+                None,
+                json!({ "role_id": role_id, "name": role.name }),
+            )
+        },
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 #[derive(Deserialize)]
@@ -433,24 +632,30 @@ pub(crate) async fn remove_scope(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((role_id, scope)): PathParam<(i64, String)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     check_scope(&scope)?;
     let actor = admin.user.id;
-    let role = state.inner.admin_change(actor, |conn, now, _| {
-        require_role(conn, role_id)?;
-        if db::remove_scope(conn, role_id, &scope)? {
-            audit(
-                conn,
-                now,
-                actor,
-                "admin_role_scope_removed",
-                None,
-                json!({ "role_id": role_id, "scope": scope }),
-            )?;
-        }
-        require_role(conn, role_id)
-    })?;
-    Ok(Json(role).into_response())
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, _| {
+            require_role(conn, role_id)?;
+            if db::remove_scope(conn, role_id, &scope)? {
+                audit(
+                    conn,
+                    now,
+                    actor,
+                    "admin_role_scope_removed",
+                    None,
+                    json!({ "role_id": role_id, "scope": scope }),
+                )?;
+            }
+            require_role(conn, role_id)
+        },
+        |role| Json(role).into_response(),
+    )
 }
 
 /// Assigns or unassigns a role to a user, or a user or role to a group; idempotent.
@@ -564,21 +769,27 @@ pub(crate) async fn delete_group(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam(group_id): PathParam<i64>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     let actor = admin.user.id;
-    state.inner.admin_change(actor, |conn, now, _| {
-        let group = require_group(conn, group_id)?;
-        db::delete_group(conn, group_id)?;
-        audit(
-            conn,
-            now,
-            actor,
-            "admin_group_deleted",
-            None,
-            json!({ "group_id": group_id, "name": group.name }),
-        )
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    change_or_preview(
+        &state,
+        actor,
+        dry_run,
+        |conn, now, _| {
+            let group = require_group(conn, group_id)?;
+            db::delete_group(conn, group_id)?;
+            audit(
+                conn,
+                now,
+                actor,
+                "admin_group_deleted",
+                None,
+                json!({ "group_id": group_id, "name": group.name }),
+            )
+        },
+        |()| StatusCode::NO_CONTENT.into_response(),
+    )
 }
 
 /// `POST /api/admin/groups/{gid}/members/{uid}`.

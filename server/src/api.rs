@@ -17,7 +17,7 @@ use tokio::sync::broadcast::error::RecvError;
 use crate::auth;
 use crate::db::{self, NewAudit, SessionRow};
 use crate::error::{AppError, Reason};
-use crate::extract::{ConsentPending, JsonBody, OptionalJson, CONSENT_PENDING};
+use crate::extract::{ConsentPending, JsonBody, OptionalJson, PathParam, CONSENT_PENDING};
 use crate::state::{end_with_audit, AppState, Current, Effects, Push};
 
 /// Longest username or password considered at all; longer input cannot match and is
@@ -175,6 +175,13 @@ pub(crate) async fn login(
         let mut conn = inner.db();
         let tx = conn.transaction()?;
         db::insert_session(&tx, &session, &auth::secret_hash(&secret))?;
+        let context = crate::edge::current();
+        db::set_session_origin(
+            &tx,
+            &session.id,
+            context.client_addr.map(|a| a.to_string()).as_deref(),
+            context.user_agent.as_deref(),
+        )?;
         db::audit(
             &tx,
             now,
@@ -454,6 +461,41 @@ pub(crate) async fn register_tab(
     };
     let body = json!({ "tab_id": req.tab_id, "recording": current.session.recording_required });
     Ok((status, Json(body)).into_response())
+}
+
+/// `POST /api/session/tabs/{tab_id}/close`: the tab was closed or left (the guard's
+/// beacon on `pagehide`), so it drops out of the live list. `204` whether or not the tab
+/// was open: a beacon cannot act on the answer. A tab restored from the back/forward
+/// cache registers again and is open again.
+pub(crate) async fn close_tab(
+    State(state): State<AppState>,
+    current: Current,
+    PathParam(tab_id): PathParam<String>,
+) -> Result<Response, AppError> {
+    if !valid_tab_id(&tab_id) {
+        return Err(AppError::BadRequest(
+            "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
+        ));
+    }
+    let inner = &state.inner;
+    let now = inner.now();
+    let mut conn = inner.db();
+    let tx = conn.transaction()?;
+    if db::close_tab(&tx, &current.session.id, &tab_id, now)? {
+        db::audit(
+            &tx,
+            now,
+            &NewAudit {
+                actor_user_id: Some(current.user.id),
+                kind: "tab_closed",
+                session_id: Some(&current.session.id),
+                tab_id: Some(&tab_id),
+                detail: json!({}),
+            },
+        )?;
+    }
+    tx.commit()?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /api/session/events`: `terminated` and `session` events, `: ping` every 15 s.

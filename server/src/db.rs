@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_audit_context.sql"),
     include_str!("../migrations/0003_admin_scopes.sql"),
+    include_str!("../migrations/0004_session_visibility.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, or an in-memory one for `:memory:`,
@@ -520,16 +521,121 @@ pub fn overdue_sessions(
 }
 
 /// Marks a live session ended; returns false when it had already ended (first reason wins).
+/// `ended_by` is the user who ended it (`None` when the server did).
 pub fn end_session(
     conn: &Connection,
     id: &str,
     reason: Reason,
+    ended_by: Option<i64>,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
-        "UPDATE sessions SET ended_at = ?2, end_reason = ?3 WHERE id = ?1 AND ended_at IS NULL",
-        params![id, now, reason.as_str()],
+        "UPDATE sessions SET ended_at = ?2, end_reason = ?3, ended_by = ?4
+         WHERE id = ?1 AND ended_at IS NULL",
+        params![id, now, reason.as_str(), ended_by],
     )? > 0)
+}
+
+/// Records where a new session was started from (address, user agent of the sign-in).
+pub fn set_session_origin(
+    conn: &Connection,
+    id: &str,
+    client_addr: Option<&str>,
+    user_agent: Option<&str>,
+) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE sessions SET client_addr = ?2, user_agent = ?3 WHERE id = ?1",
+        params![id, client_addr, user_agent],
+    )?;
+    Ok(())
+}
+
+/// Where a session was started from: `(client_addr, user_agent)`.
+pub fn session_origin(
+    conn: &Connection,
+    id: &str,
+) -> rusqlite::Result<(Option<String>, Option<String>)> {
+    conn.query_row(
+        "SELECT client_addr, user_agent FROM sessions WHERE id = ?1",
+        params![id],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .optional()
+    .map(Option::unwrap_or_default)
+}
+
+/// One ended session as the history shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EndedSession {
+    pub session_id: String,
+    pub user_id: i64,
+    pub username: Option<String>,
+    pub display_name: Option<String>,
+    pub issued_at: i64,
+    pub ended_at: i64,
+    pub end_reason: Option<String>,
+    /// Who ended it: `null` when the server did (deadline, sweep) or the user is deleted.
+    pub ended_by_user_id: Option<i64>,
+    pub ended_by_username: Option<String>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Ended sessions, most recently ended first, at most `limit`.
+pub fn ended_sessions(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<EndedSession>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.id, s.user_id, u.username, u.display_name, s.issued_at, s.ended_at,
+                s.end_reason, s.ended_by, e.username, s.client_addr, s.user_agent
+         FROM sessions s LEFT JOIN users u ON u.id = s.user_id
+              LEFT JOIN users e ON e.id = s.ended_by
+         WHERE s.ended_at IS NOT NULL
+         ORDER BY s.ended_at DESC, s.rowid DESC LIMIT ?1",
+    )?;
+    let rows = stmt.query_map(params![limit], |r| {
+        Ok(EndedSession {
+            session_id: r.get(0)?,
+            user_id: r.get(1)?,
+            username: r.get(2)?,
+            display_name: r.get(3)?,
+            issued_at: r.get(4)?,
+            ended_at: r.get(5)?,
+            end_reason: r.get(6)?,
+            ended_by_user_id: r.get(7)?,
+            ended_by_username: r.get(8)?,
+            client_addr: r.get(9)?,
+            user_agent: r.get(10)?,
+        })
+    })?;
+    rows.collect()
+}
+
+/// Live sessions of every user holding `role_id`, directly or through a group.
+pub fn live_session_ids_of_role(conn: &Connection, role_id: i64) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM sessions
+         WHERE ended_at IS NULL AND user_id IN (
+             SELECT user_id FROM user_roles WHERE role_id = ?1
+             UNION
+             SELECT gm.user_id FROM group_members gm
+                 JOIN group_roles gr ON gr.group_id = gm.group_id
+                 WHERE gr.role_id = ?1)
+         ORDER BY issued_at, rowid",
+    )?;
+    let rows = stmt.query_map(params![role_id], |r| r.get::<_, String>(0))?;
+    rows.collect()
+}
+
+/// Every live session of users other than `user_id`.
+pub fn live_session_ids_except_user(
+    conn: &Connection,
+    user_id: i64,
+) -> rusqlite::Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id FROM sessions WHERE ended_at IS NULL AND user_id <> ?1
+         ORDER BY issued_at, rowid",
+    )?;
+    let rows = stmt.query_map(params![user_id], |r| r.get::<_, String>(0))?;
+    rows.collect()
 }
 
 pub fn set_last_activity(conn: &Connection, id: &str, at: i64) -> rusqlite::Result<()> {
@@ -590,7 +696,8 @@ pub struct Tab {
     pub registered_at: i64,
 }
 
-/// Registers a tab; returns false when it was already registered.
+/// Registers a tab; returns false when it was already registered. A closed tab that
+/// registers again (restored from the back/forward cache) is open again.
 pub fn insert_tab(
     conn: &Connection,
     session_id: &str,
@@ -598,17 +705,39 @@ pub fn insert_tab(
     opener: Option<&str>,
     now: i64,
 ) -> rusqlite::Result<bool> {
-    Ok(conn.execute(
+    let created = conn.execute(
         "INSERT OR IGNORE INTO session_tabs (session_id, tab_id, opener_tab_id, registered_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![session_id, tab_id, opener, now],
+    )? > 0;
+    if !created {
+        conn.execute(
+            "UPDATE session_tabs SET closed_at = NULL WHERE session_id = ?1 AND tab_id = ?2",
+            params![session_id, tab_id],
+        )?;
+    }
+    Ok(created)
+}
+
+/// Marks an open tab closed; returns false when it is unknown or already closed.
+pub fn close_tab(
+    conn: &Connection,
+    session_id: &str,
+    tab_id: &str,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE session_tabs SET closed_at = ?3
+         WHERE session_id = ?1 AND tab_id = ?2 AND closed_at IS NULL",
+        params![session_id, tab_id, now],
     )? > 0)
 }
 
+/// The open tabs of a session (closed ones drop out).
 pub fn tabs(conn: &Connection, session_id: &str) -> rusqlite::Result<Vec<Tab>> {
     let mut stmt = conn.prepare_cached(
         "SELECT tab_id, opener_tab_id, registered_at FROM session_tabs
-         WHERE session_id = ?1 ORDER BY registered_at, tab_id",
+         WHERE session_id = ?1 AND closed_at IS NULL ORDER BY registered_at, tab_id",
     )?;
     let rows = stmt.query_map(params![session_id], |r| {
         Ok(Tab {

@@ -23,6 +23,7 @@ mod login;
 mod retention;
 mod seed;
 mod state;
+mod user_agent;
 
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
@@ -55,11 +56,17 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
         .route("/api/session/activity", post(api::activity))
         .route("/api/session/consent", post(api::consent))
         .route("/api/session/tabs", post(api::register_tab))
+        .route("/api/session/tabs/{tab_id}/close", post(api::close_tab))
         .route("/api/session/events", get(api::events))
         .route("/api/admin/sessions", get(admin::list_sessions))
         .route(
             "/api/admin/sessions/{session_id}",
             axum::routing::delete(admin::delete_session),
+        )
+        .route("/api/admin/session-history", get(admin::session_history))
+        .route(
+            "/api/admin/terminate-sessions",
+            post(admin::terminate_sessions),
         )
         .route(
             "/api/admin/users",

@@ -501,9 +501,31 @@ impl Inner {
         actor: i64,
         f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
     ) -> Result<R, AppError> {
+        self.run_admin_change(actor, true, f)
+            .map(|(result, _)| result)
+    }
+
+    /// Runs the change exactly like [`Inner::admin_change`] (the same checks, the same
+    /// refusals) and rolls it back: how many sessions of how many users it would end.
+    /// Nothing is stored, audited or pushed.
+    pub fn admin_preview<R>(
+        &self,
+        actor: i64,
+        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
+    ) -> Result<Impact, AppError> {
+        self.run_admin_change(actor, false, f)
+            .map(|(_, impact)| impact)
+    }
+
+    fn run_admin_change<R>(
+        &self,
+        actor: i64,
+        commit: bool,
+        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
+    ) -> Result<(R, Impact), AppError> {
         let now = self.now();
         let mut effects = Effects::default();
-        let result = {
+        let outcome = {
             let mut conn = self.db();
             let tx = conn.transaction()?;
             let users = db::users_with_live_sessions(&tx)?;
@@ -547,11 +569,16 @@ impl Inner {
                     effects.changed_users.push(user_id);
                 }
             }
+            let impact = Impact::of(&tx, actor, &effects)?;
+            if !commit {
+                // Dropping `tx` rolls the change back.
+                return Ok((result, impact));
+            }
             tx.commit()?;
-            result
+            (result, impact)
         };
         self.publish(effects);
-        Ok(result)
+        Ok(outcome)
     }
 
     /// A signed-in user just became privileged. The idle timeout starts now, not at the
@@ -582,7 +609,7 @@ impl Inner {
             let mut conn = self.db();
             // The end and its audit entry are one fact: both are stored or neither.
             let tx = conn.transaction()?;
-            let ended = db::end_session(&tx, &session.id, reason, now)?;
+            let ended = db::end_session(&tx, &session.id, reason, actor, now)?;
             if ended {
                 db::audit(
                     &tx,
@@ -609,6 +636,36 @@ impl Inner {
     }
 }
 
+/// What an admin change ends: the server's own count, shown before a destructive action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub(crate) struct Impact {
+    /// Distinct users signed out.
+    pub users: usize,
+    /// Sessions ended.
+    pub sessions: usize,
+    /// Whether the acting administrator is among those users.
+    pub includes_you: bool,
+}
+
+impl Impact {
+    fn of(conn: &Connection, actor: i64, effects: &Effects) -> Result<Self, AppError> {
+        let mut sessions = BTreeSet::new();
+        let mut users = BTreeSet::new();
+        for (session_id, _) in &effects.ended {
+            if sessions.insert(session_id.as_str()) {
+                if let Some(s) = db::session_by_id(conn, session_id)? {
+                    users.insert(s.user_id);
+                }
+            }
+        }
+        Ok(Self {
+            users: users.len(),
+            sessions: sessions.len(),
+            includes_you: users.contains(&actor),
+        })
+    }
+}
+
 /// Ends `session` and writes the `session_ended` audit entry in the caller's transaction.
 pub(crate) fn end_with_audit(
     conn: &Connection,
@@ -617,7 +674,7 @@ pub(crate) fn end_with_audit(
     actor: Option<i64>,
     now: i64,
 ) -> Result<bool, AppError> {
-    let ended = db::end_session(conn, &session.id, reason, now)?;
+    let ended = db::end_session(conn, &session.id, reason, actor, now)?;
     if ended {
         db::audit(
             conn,

@@ -20,6 +20,16 @@ fn admin_paths() -> Vec<(Method, &'static str, &'static str)> {
             "/api/admin/users/99/terminate-sessions",
             "sessions:terminate",
         ),
+        (
+            Method::GET,
+            "/api/admin/session-history",
+            "sessions:terminate",
+        ),
+        (
+            Method::POST,
+            "/api/admin/terminate-sessions",
+            "sessions:terminate",
+        ),
         (Method::GET, "/api/admin/users", "admin:manage"),
         (Method::POST, "/api/admin/users", "admin:manage"),
         (Method::POST, "/api/admin/users/99/suspend", "admin:manage"),

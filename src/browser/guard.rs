@@ -138,6 +138,9 @@ struct Inner {
     connected_session: RefCell<Option<String>>,
     /// The session this tab registered with, once its consent was settled.
     registered_session: RefCell<Option<String>>,
+    /// The page went away (`pagehide`) and was not shown again: timers still firing
+    /// while it is torn down must not register it again after it said it closed.
+    left: Cell<bool>,
     redirect_to: RefCell<Option<String>>,
     /// Who is signed in, from the latest view of this session (the engine keeps only what
     /// decides timing).
@@ -192,6 +195,7 @@ impl GuardRuntime {
             recording: RefCell::new(None),
             connected_session: RefCell::new(None),
             registered_session: RefCell::new(None),
+            left: Cell::new(false),
             redirect_to: RefCell::new(None),
             identity: RefCell::new(None),
             last_snapshot: RefCell::new(None),
@@ -203,6 +207,18 @@ impl GuardRuntime {
         *inner.page.borrow_mut() = Some(PageListeners::new(Rc::new({
             let weak = weak.clone();
             move |wake: Wake| {
+                if let Some(inner) = weak.upgrade() {
+                    match wake {
+                        Wake::Left => {
+                            inner.leave();
+                            return;
+                        }
+                        // Shown again (restored from the back/forward cache, or back in
+                        // front): it may register again.
+                        Wake::Resumed | Wake::UserReturned => inner.left.set(false),
+                        Wake::Hidden => {}
+                    }
+                }
                 Inner::input_weak(&weak, move |engine, now| {
                     engine.handle_page_visibility(page_visible(), now);
                     if wake == Wake::Hidden {
@@ -378,7 +394,7 @@ impl Inner {
             }
             _ => None,
         };
-        let Some(session_id) = session_id else {
+        let Some(session_id) = session_id.filter(|_| !self.left.get()) else {
             return;
         };
         if self.registered_session.borrow().as_deref() == Some(session_id.as_str()) {
@@ -406,6 +422,16 @@ impl Inner {
                 }
             }
         });
+    }
+
+    /// The page is going away: the server drops this tab from the session's live tabs.
+    /// Forgetting the registration makes a tab restored from the back/forward cache
+    /// register again at its `pageshow`.
+    fn leave(&self) {
+        self.left.set(true);
+        if self.registered_session.borrow_mut().take().is_some() {
+            self.options.server.close_tab(&self.tab.tab_id);
+        }
     }
 
     /// Queues for the leader lock, or with `steal` takes it from a tab that stopped running

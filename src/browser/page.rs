@@ -26,6 +26,9 @@ pub enum Wake {
     Resumed,
     /// The page was hidden (another tab, a minimised window).
     Hidden,
+    /// The page is going away (`pagehide`: closed, reloaded, navigated, or put in the
+    /// back/forward cache, from which `pageshow` brings it back as [`Wake::Resumed`]).
+    Left,
 }
 
 /// Whether the page is visible now (`true` where the browser cannot tell).
@@ -42,7 +45,7 @@ pub struct PageListeners {
 
 impl PageListeners {
     /// Calls `on_wake` when the page becomes visible or hidden, the window gains focus, the
-    /// page is restored from the back/forward cache or comes back online.
+    /// page is restored from the back/forward cache or comes back online, or goes away.
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window
@@ -66,6 +69,10 @@ impl PageListeners {
             if on_window {
                 focus_wake(Wake::UserReturned);
             }
+        }));
+        let left = on_wake.clone();
+        listeners.push(EventListener::new(&window, "pagehide", move |_| {
+            left(Wake::Left);
         }));
         let watched = document.clone();
         listeners.push(EventListener::new(

@@ -54,6 +54,8 @@ pub trait SessionServer {
     fn end_session(&self, reason: &Reason);
     /// `POST /api/session/tabs`.
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>>;
+    /// `POST /api/session/tabs/{tab_id}/close`, delivered even while the page goes away.
+    fn close_tab(&self, tab_id: &str);
     /// The server-sent events URL, or `None` where there is no push channel.
     fn events_url(&self) -> Option<String>;
 }
@@ -217,6 +219,13 @@ impl SessionServer for HttpSessionServer {
                 status => Err(BrowserError::Status(status)),
             }
         })
+    }
+
+    fn close_tab(&self, tab_id: &str) {
+        // Tab ids are `[A-Za-z0-9_-]`, safe in a path segment as they are.
+        let url = self.url(&format!("/api/session/tabs/{tab_id}/close"));
+        // Only a beacon outlives the page that is going away.
+        send_beacon(&url, "{}");
     }
 
     fn events_url(&self) -> Option<String> {

@@ -154,6 +154,10 @@ impl SessionServer for FakeServer {
         Box::pin(async { Ok(()) })
     }
 
+    fn close_tab(&self, tab_id: &str) {
+        self.calls.borrow_mut().push(format!("tab-closed:{tab_id}"));
+    }
+
     fn events_url(&self) -> Option<String> {
         None
     }

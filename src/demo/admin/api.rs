@@ -48,8 +48,169 @@ pub struct Session {
     pub last_activity_at: i64,
     /// `not_required`, `pending` or `accepted`.
     pub recording_consent: String,
-    /// The session's registered tabs.
+    /// The session's open tabs (closed ones drop out).
     pub tabs: Vec<Tab>,
+    /// The user's display name.
+    #[serde(default)]
+    pub display_name: String,
+    /// The caller's own session ("this is you").
+    #[serde(default)]
+    pub current: bool,
+    /// Where the session signed in from.
+    #[serde(default)]
+    pub client_addr: Option<String>,
+    /// The sign-in's user agent, as sent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// The browser the server read from it ("Firefox 128 on Linux").
+    #[serde(default)]
+    pub browser: Option<String>,
+}
+
+/// An ended session, in the history.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct EndedSession {
+    /// Public session id.
+    pub session_id: String,
+    /// Whose session it was (id).
+    pub user_id: i64,
+    /// Whose session it was (login name), while the user exists.
+    pub username: Option<String>,
+    /// Their display name, while the user exists.
+    pub display_name: Option<String>,
+    /// Sign-in time (epoch ms).
+    pub issued_at: i64,
+    /// When it ended (epoch ms).
+    pub ended_at: i64,
+    /// Why it ended (a wire name of the contract's reasons).
+    pub end_reason: Option<String>,
+    /// Who ended it; `None` when the server did.
+    pub ended_by_username: Option<String>,
+    /// Where it signed in from.
+    pub client_addr: Option<String>,
+    /// The browser the server read from the user agent.
+    pub browser: Option<String>,
+}
+
+/// What a destructive action would end, as the server counts it (`?dry_run=true`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Impact {
+    /// Distinct users signed out.
+    pub users: u64,
+    /// Sessions ended.
+    pub sessions: u64,
+    /// Whether the acting administrator is among them.
+    pub includes_you: bool,
+}
+
+/// Whose sessions the emergency panel ends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "target", rename_all = "snake_case")]
+pub enum Target {
+    /// Every session of one user.
+    User {
+        /// The user.
+        user_id: i64,
+    },
+    /// Every session of every user holding the role (directly or through a group).
+    Role {
+        /// The role.
+        role_id: i64,
+    },
+    /// Every session but the acting administrator's.
+    EveryoneElse,
+}
+
+/// An action that can sign people out or take access away: the console asks for
+/// confirmation, with the server's impact preview, before it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destructive {
+    /// End one session.
+    TerminateSession(String),
+    /// The emergency panel.
+    TerminateSessions(Target),
+    /// Suspend a user.
+    Suspend(i64),
+    /// Delete a role.
+    DeleteRole(i64),
+    /// Remove a scope from a role.
+    RemoveScope(i64, String),
+    /// Delete a group.
+    DeleteGroup(i64),
+}
+
+impl Destructive {
+    /// Whether the action takes an optional reason for the audit log.
+    pub fn takes_reason(&self) -> bool {
+        matches!(self, Self::TerminateSession(_) | Self::TerminateSessions(_))
+    }
+
+    /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
+    fn request(&self, reason: Option<&str>) -> (bool, String, Value) {
+        let with_reason = || serde_json::json!({ "reason": reason });
+        match self {
+            Self::TerminateSession(id) => (
+                true,
+                format!("/api/admin/sessions/{}", segment(id)),
+                with_reason(),
+            ),
+            Self::TerminateSessions(target) => {
+                let mut body = serde_json::to_value(target).unwrap_or(Value::Null);
+                body["reason"] = serde_json::json!(reason);
+                (false, "/api/admin/terminate-sessions".to_string(), body)
+            }
+            Self::Suspend(id) => (
+                false,
+                format!("/api/admin/users/{id}/suspend"),
+                Value::Object(Default::default()),
+            ),
+            Self::DeleteRole(id) => (
+                true,
+                format!("/api/admin/roles/{id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::RemoveScope(id, scope) => (
+                true,
+                format!("/api/admin/roles/{id}/scopes/{}", segment(scope)),
+                Value::Object(Default::default()),
+            ),
+            Self::DeleteGroup(id) => (
+                true,
+                format!("/api/admin/groups/{id}"),
+                Value::Object(Default::default()),
+            ),
+        }
+    }
+
+    async fn send(&self, reason: Option<&str>, dry_run: bool) -> Result<Response, ApiError> {
+        let (is_delete, path, body) = self.request(reason);
+        let url = if dry_run {
+            format!("{path}?dry_run=true")
+        } else {
+            path
+        };
+        let builder = if is_delete {
+            Request::delete(&url)
+        } else {
+            Request::post(&url)
+        };
+        send(from_this_tab(builder).json(&body)).await
+    }
+
+    /// What the action would end, counted by the server without changing anything.
+    pub async fn preview(self) -> Result<Impact, ApiError> {
+        parse(self.send(None, true).await?).await
+    }
+
+    /// Runs the action; the emergency panel answers how many sessions it ended.
+    pub async fn run(self, reason: Option<String>) -> Result<Option<u64>, ApiError> {
+        let response = self.send(reason.as_deref(), false).await?;
+        if matches!(self, Self::TerminateSessions(_)) {
+            Ok(Some(parse::<Terminated>(response).await?.terminated))
+        } else {
+            Ok(None)
+        }
+    }
 }
 
 /// A user account.
@@ -240,20 +401,9 @@ pub async fn sessions() -> Result<Vec<Session>, ApiError> {
     get("/api/admin/sessions").await
 }
 
-/// Ends one session with `remote_terminated`.
-pub async fn terminate_session(session_id: String) -> Result<(), ApiError> {
-    delete(&format!("/api/admin/sessions/{}", segment(&session_id))).await?;
-    Ok(())
-}
-
-/// Ends every session of a user; returns how many were live.
-pub async fn terminate_user_sessions(user_id: i64) -> Result<u64, ApiError> {
-    let response = post(
-        &format!("/api/admin/users/{user_id}/terminate-sessions"),
-        &Empty {},
-    )
-    .await?;
-    Ok(parse::<Terminated>(response).await?.terminated)
+/// Ended sessions, most recently ended first.
+pub async fn session_history() -> Result<Vec<EndedSession>, ApiError> {
+    get("/api/admin/session-history?limit=200").await
 }
 
 /// Every user.
@@ -276,10 +426,9 @@ pub async fn create_user(
     Ok(())
 }
 
-/// Suspends (`true`) or unsuspends a user.
-pub async fn set_suspended(user_id: i64, suspended: bool) -> Result<(), ApiError> {
-    let action = if suspended { "suspend" } else { "unsuspend" };
-    post(&format!("/api/admin/users/{user_id}/{action}"), &Empty {}).await?;
+/// Lifts a user's suspension (suspending is a [`Destructive`] action).
+pub async fn unsuspend(user_id: i64) -> Result<(), ApiError> {
+    post(&format!("/api/admin/users/{user_id}/unsuspend"), &Empty {}).await?;
     Ok(())
 }
 
@@ -307,28 +456,12 @@ pub async fn create_role(name: String, scopes: Vec<String>) -> Result<(), ApiErr
     Ok(())
 }
 
-/// Deletes a role.
-pub async fn delete_role(role_id: i64) -> Result<(), ApiError> {
-    delete(&format!("/api/admin/roles/{role_id}")).await?;
-    Ok(())
-}
-
 /// Adds a scope to a role.
 pub async fn add_scope(role_id: i64, scope: String) -> Result<(), ApiError> {
     post(
         &format!("/api/admin/roles/{role_id}/scopes"),
         &NewScope { scope: &scope },
     )
-    .await?;
-    Ok(())
-}
-
-/// Removes a scope from a role.
-pub async fn remove_scope(role_id: i64, scope: String) -> Result<(), ApiError> {
-    delete(&format!(
-        "/api/admin/roles/{role_id}/scopes/{}",
-        segment(&scope)
-    ))
     .await?;
     Ok(())
 }
@@ -341,12 +474,6 @@ pub async fn groups() -> Result<Vec<Group>, ApiError> {
 /// Creates a group.
 pub async fn create_group(name: String) -> Result<(), ApiError> {
     post("/api/admin/groups", &NewGroup { name: &name }).await?;
-    Ok(())
-}
-
-/// Deletes a group.
-pub async fn delete_group(group_id: i64) -> Result<(), ApiError> {
-    delete(&format!("/api/admin/groups/{group_id}")).await?;
     Ok(())
 }
 

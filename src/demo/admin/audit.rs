@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use serde_json::Value;
 
 use super::api::{self, AuditEntry};
-use super::section::{AdminSection, Choices};
+use super::section::{short_id, Abbreviated, AdminSection, Choices};
 use super::{format_time, Console};
 
 /// Entries per page.
@@ -20,12 +20,17 @@ const KINDS: &[(&str, &str)] = &[
     ("session_ended", "Session ended"),
     ("consent", "Recording consent"),
     ("tab_registered", "Tab opened"),
+    ("tab_closed", "Tab closed"),
     ("seeded", "Demo accounts created"),
     ("audit_purged", "Old entries purged"),
     ("admin_session_terminated", "Session terminated"),
     (
         "admin_user_sessions_terminated",
         "All sessions of a user terminated",
+    ),
+    (
+        "admin_sessions_terminated",
+        "Sessions terminated (emergency panel)",
     ),
     ("admin_user_created", "User created"),
     ("admin_user_suspended", "User suspended"),
@@ -118,7 +123,8 @@ fn kind_text(kind: &str) -> String {
         .map_or_else(|| kind.to_string(), |(_, text)| (*text).to_string())
 }
 
-/// Why a sign-in was refused, or how a session ended, in words.
+/// Why a sign-in was refused, or how a session ended, in words; an administrator's own
+/// words for ending sessions are quoted as typed.
 fn why_text(why: &str) -> String {
     match why {
         "wrong_password" => "wrong password".into(),
@@ -130,7 +136,7 @@ fn why_text(why: &str) -> String {
         "remote_terminated" => "ended by an administrator".into(),
         "consent_declined" => "recording declined".into(),
         "logged_out" => "signed out".into(),
-        other => other.replace('_', " "),
+        other => format!("reason: “{other}”"),
     }
 }
 
@@ -151,6 +157,10 @@ fn detail_text(console: Console, detail: &Value) -> String {
     };
     let mut parts = Vec::new();
     for (key, value) in map {
+        // An absent optional value (no reason given, no opener) says nothing.
+        if value.is_null() {
+            continue;
+        }
         let id = value.as_i64();
         let part = match (key.as_str(), id) {
             ("user_id", Some(id)) => format!("user {}", console.username(id)),
@@ -164,6 +174,7 @@ fn detail_text(console: Console, detail: &Value) -> String {
                 "declined"
             }
             .to_string(),
+            ("target", _) => format!("target: {}", plain(value).replace('_', " ")),
             ("terminated", _) => format!("{} sessions ended", plain(value)),
             ("retry_after_ms", Some(ms)) => {
                 format!("blocked for {} s", ms.saturating_add(999) / 1000)
@@ -172,7 +183,6 @@ fn detail_text(console: Console, detail: &Value) -> String {
             ("before", Some(ms)) => format!("older than {}", format_time(ms)),
             ("audit_entries", _) => format!("{} entries", plain(value)),
             ("sessions", _) => format!("{} ended sessions", plain(value)),
-            ("opener_tab_id", _) if value.is_null() => continue,
             ("opener_tab_id", _) => format!("opened from tab {}", plain(value)),
             (other, _) => format!("{}: {}", other.replace('_', " "), plain(value)),
         };
@@ -194,23 +204,28 @@ fn actor_text(console: Console, entry: &AuditEntry) -> String {
     }
 }
 
-/// The session concerned and the session and tab acted from.
-fn session_text(entry: &AuditEntry) -> String {
+/// The session concerned and the session and tab acted from, with every id cut by
+/// `cut` (shortened for the cell, whole for the text shown on demand).
+fn session_text(entry: &AuditEntry, cut: fn(&str) -> String) -> String {
     let mut parts = Vec::new();
     match (&entry.session_id, &entry.session_username) {
-        (Some(session), Some(owner)) => parts.push(format!("{owner}’s session {session}")),
-        (Some(session), None) => parts.push(session.clone()),
+        (Some(session), Some(owner)) => {
+            parts.push(format!("{owner}’s session {}", cut(session)));
+        }
+        (Some(session), None) => parts.push(cut(session)),
         _ => {}
     }
     match (&entry.actor_session_id, &entry.actor_tab_id) {
-        (Some(from), Some(tab)) => parts.push(format!("acting: {from}, tab {tab}")),
+        (Some(from), Some(tab)) => {
+            parts.push(format!("acting: {}, tab {}", cut(from), cut(tab)));
+        }
         (Some(from), None) if entry.session_id.as_ref() != Some(from) => {
-            parts.push(format!("acting: {from}"));
+            parts.push(format!("acting: {}", cut(from)));
         }
         _ => {}
     }
     if let Some(tab) = &entry.tab_id {
-        parts.push(format!("tab {tab}"));
+        parts.push(format!("tab {}", cut(tab)));
     }
     if parts.is_empty() {
         "—".to_string()
@@ -341,7 +356,10 @@ pub fn Audit(
                             {move || actor_text(console, &actor_entry)}
                         </td>
                         <td class="wide">
-                            <code class="id">{session_text(&entry)}</code>
+                            <Abbreviated
+                                short=session_text(&entry, short_id)
+                                full=session_text(&entry, str::to_string)
+                            />
                         </td>
                         <td class="wide detail">{move || detail_text(console, &detail)}</td>
                     </tr>

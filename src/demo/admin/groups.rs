@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{self, Group};
+use super::api::{self, Destructive, Group};
 use super::section::{AdminSection, CreateForm, PickAndAct, RemovableChips, TextField};
 use super::{Console, Panel};
 
@@ -129,7 +129,17 @@ fn GroupRow(
                     type="button"
                     class="delete-group danger"
                     aria-label=format!("Delete group {name}")
-                    on:click=move |_| console.act(panel, api::delete_group(id))
+                    on:click={
+                        let name = name.clone();
+                        move |_| {
+                            console.ask(
+                                panel,
+                                Destructive::DeleteGroup(id),
+                                format!("Delete the group {name}? Its members lose the roles it gives."),
+                                "Delete group",
+                            )
+                        }
+                    }
                 >
                     "Delete group"
                 </button>

@@ -8,6 +8,7 @@
 
 mod api;
 mod audit;
+mod confirm;
 mod groups;
 mod roles;
 mod section;
@@ -215,6 +216,12 @@ pub struct Console {
     pub audit: List<api::AuditEntry>,
     /// The audit page's filters and cursor, kept across the reloads that follow actions.
     pub audit_query: RwSignal<audit::AuditQuery>,
+    /// Ended sessions, most recently ended first.
+    pub history: List<api::EndedSession>,
+    /// The destructive action waiting for confirmation in the dialog.
+    pub confirm: RwSignal<Option<confirm::Confirming>>,
+    /// Where the focus goes back to when the dialog closes.
+    return_focus: StoredValue<Option<web_sys::Element>, LocalStorage>,
 }
 
 impl Console {
@@ -228,12 +235,16 @@ impl Console {
             groups: List::new(),
             audit: List::new(),
             audit_query: RwSignal::new(audit::AuditQuery::default()),
+            history: List::new(),
+            confirm: RwSignal::new(None),
+            return_focus: StoredValue::new_local(None),
         }
     }
 
-    /// Reloads the live sessions.
+    /// Reloads the live sessions and the history of ended ones.
     pub fn refresh_sessions(self) {
         self.sessions.load(self.denied, api::sessions());
+        self.history.load(self.denied, api::session_history());
     }
 
     /// Reloads the users.
@@ -339,7 +350,8 @@ impl Console {
     }
 }
 
-/// Local time as `YYYY-MM-DD HH:MM:SS`: readable, sortable, the same in every locale.
+/// Local time as `YYYY-MM-DD HH:MM:SS UTC+01:00`: readable, sortable, the same in every
+/// locale, and with its offset so that administrators in other zones read it right.
 pub fn format_time(epoch_ms: i64) -> String {
     // Beyond this a JavaScript Date is invalid and its getters answer NaN.
     const MAX_DATE_MS: u64 = 8_640_000_000_000_000;
@@ -347,8 +359,17 @@ pub fn format_time(epoch_ms: i64) -> String {
         return "—".to_string();
     }
     let date = js_sys::Date::new(&(epoch_ms as f64).into());
+    // `getTimezoneOffset` is UTC minus local time, in minutes.
+    let offset = -(date.get_timezone_offset() as i64);
+    let zone = if offset == 0 {
+        "UTC".to_string()
+    } else {
+        let sign = if offset < 0 { '-' } else { '+' };
+        let offset = offset.unsigned_abs();
+        format!("UTC{sign}{:02}:{:02}", offset / 60, offset % 60)
+    };
     format!(
-        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {zone}",
         date.get_full_year(),
         date.get_month() + 1,
         date.get_date(),
@@ -435,6 +456,7 @@ fn Manage() -> impl IntoView {
             <Show when=move || allowed.audit.get()>
                 <audit::Audit console />
             </Show>
+            <confirm::ConfirmDialog console />
         </Show>
     }
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{self, Role};
+use super::api::{self, Destructive, Role};
 use super::section::{AdminSection, CreateForm, RemovableChips, TextField};
 use super::{Console, Panel};
 
@@ -86,7 +86,13 @@ fn RoleRow(
                     text="Remove"
                     label_verb="Remove scope"
                     owner=name.clone()
-                    on_remove=Callback::new(move |scope| console.act(panel, api::remove_scope(id, scope)))
+                    on_remove={
+                        let name = name.clone();
+                        Callback::new(move |scope: String| {
+                            let question = format!("Remove the scope {scope} from the role {name}?");
+                            console.ask(panel, Destructive::RemoveScope(id, scope), question, "Remove scope")
+                        })
+                    }
                 />
             </td>
             <td>
@@ -112,7 +118,17 @@ fn RoleRow(
                     type="button"
                     class="delete-role danger"
                     aria-label=format!("Delete role {name}")
-                    on:click=move |_| console.act(panel, api::delete_role(id))
+                    on:click={
+                        let name = name.clone();
+                        move |_| {
+                            console.ask(
+                                panel,
+                                Destructive::DeleteRole(id),
+                                format!("Delete the role {name}? Everyone holding it loses its scopes."),
+                                "Delete role",
+                            )
+                        }
+                    }
                 >
                     "Delete role"
                 </button>

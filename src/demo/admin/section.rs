@@ -88,6 +88,12 @@ pub fn AdminSection<T, K, KF, R, RF>(
     on_refresh: Callback<()>,
     /// The list the table shows.
     list: List<T>,
+    /// The rows to show when not the whole list (a filtered page of it).
+    #[prop(optional, into)]
+    shown: Option<Signal<Vec<T>>>,
+    /// Controls between the messages and the table (a filter and pager).
+    #[prop(optional)]
+    controls: Option<AnyView>,
     /// What to say when the list is empty.
     empty_text: &'static str,
     /// The section's actions. A read-only section has none, and so no `aria-busy`.
@@ -131,6 +137,7 @@ where
             {note.map(|note| view! { <p class="muted">{note}</p> })}
             <ListStatus list empty_text />
             {panel.map(|panel| view! { <PanelMessages panel /> })}
+            {controls}
             <Show when=move || list.items.with(|l| !l.is_empty())>
                 <div class="table-wrap">
                     <table class=table_class>
@@ -151,7 +158,11 @@ where
                             </tr>
                         </thead>
                         <tbody>
-                            <For each=move || list.items.get() key=key.clone() children=row.clone() />
+                            <For
+                                each=move || shown.map_or_else(|| list.items.get(), |s| s.get())
+                                key=key.clone()
+                                children=row.clone()
+                            />
                         </tbody>
                     </table>
                 </div>
@@ -358,4 +369,153 @@ pub fn TextField(
             />
         </div>
     }
+}
+
+/// How many rows a long table shows at once.
+pub const PAGE_SIZE: usize = 20;
+
+/// A table's filter text and current page.
+#[derive(Clone, Copy)]
+pub struct Paging {
+    /// Rows are shown when their text contains this (case-insensitive).
+    pub filter: RwSignal<String>,
+    /// The page shown, from 0.
+    pub page: RwSignal<usize>,
+}
+
+impl Paging {
+    /// No filter, first page.
+    pub fn new() -> Self {
+        Paging {
+            filter: RwSignal::new(String::new()),
+            page: RwSignal::new(0),
+        }
+    }
+
+    /// The items whose `text` contains the filter (tracked).
+    pub fn matching<T: Clone>(self, items: &[T], text: impl Fn(&T) -> String) -> Vec<T> {
+        let needle = self.filter.get().trim().to_lowercase();
+        items
+            .iter()
+            .filter(|item| needle.is_empty() || text(item).to_lowercase().contains(&needle))
+            .cloned()
+            .collect()
+    }
+
+    /// The current page of `rows` (tracked); a page past the end shows the last one.
+    pub fn page_of<T: Clone>(self, rows: &[T]) -> Vec<T> {
+        let last_page = rows.len().saturating_sub(1) / PAGE_SIZE;
+        let page = self.page.get().min(last_page);
+        rows.iter()
+            .skip(page * PAGE_SIZE)
+            .take(PAGE_SIZE)
+            .cloned()
+            .collect()
+    }
+}
+
+/// A long table's filter box and pager.
+#[component]
+pub fn TableControls(
+    /// Prefix of the controls' ids (`{id}-filter`, `{id}-prev`, `{id}-next`).
+    id: &'static str,
+    /// What the rows are, plural ("sessions"), for labels.
+    what: &'static str,
+    /// The table's filter and page.
+    paging: Paging,
+    /// How many rows match the filter.
+    #[prop(into)]
+    matching: Signal<usize>,
+) -> impl IntoView {
+    let pages = move || matching.get().div_ceil(PAGE_SIZE).max(1);
+    let page = move || paging.page.get().min(pages() - 1);
+    view! {
+        <div class="table-controls">
+            <label for=format!("{id}-filter")>{format!("Filter {what}")}</label>
+            <input
+                id=format!("{id}-filter")
+                type="search"
+                autocomplete="off"
+                prop:value=move || paging.filter.get()
+                on:input=move |ev| {
+                    paging.filter.set(event_target_value(&ev));
+                    paging.page.set(0);
+                }
+            />
+            <button
+                id=format!("{id}-prev")
+                type="button"
+                class="sg-secondary"
+                aria-label=format!("Previous page of {what}")
+                on:click=move |_| paging.page.set(page().saturating_sub(1))
+            >
+                "Previous"
+            </button>
+            <span class="muted" role="status">
+                {move || {
+                    format!(
+                        "Page {} of {} ({} {what})",
+                        page() + 1,
+                        pages(),
+                        matching.get(),
+                    )
+                }}
+            </span>
+            <button
+                id=format!("{id}-next")
+                type="button"
+                class="sg-secondary"
+                aria-label=format!("Next page of {what}")
+                on:click=move |_| paging.page.set((page() + 1).min(pages() - 1))
+            >
+                "Next"
+            </button>
+        </div>
+    }
+}
+
+/// How much of an id the tables show: enough to tell ids apart ("ses_3kTq9x…").
+const SHORT_ID_CHARS: usize = 10;
+
+/// `id` cut to its first characters, with "…" when anything was cut.
+pub fn short_id(id: &str) -> String {
+    if id.chars().count() <= SHORT_ID_CHARS + 1 {
+        id.to_string()
+    } else {
+        let short: String = id.chars().take(SHORT_ID_CHARS).collect();
+        format!("{short}…")
+    }
+}
+
+/// A shortened text with the full one on demand (a disclosure widget, so keyboard and
+/// screen reader users can open it too).
+#[component]
+pub fn Abbreviated(
+    /// What the cell shows.
+    short: String,
+    /// What it shows when opened.
+    full: String,
+) -> impl IntoView {
+    if short == full {
+        return view! { <code class="id">{full}</code> }.into_any();
+    }
+    view! {
+        <details class="short-id">
+            <summary>
+                <code class="id">{short}</code>
+                <span class="visually-hidden">" (show in full)"</span>
+            </summary>
+            <code class="id full-id">{full}</code>
+        </details>
+    }
+    .into_any()
+}
+
+/// An id shortened to its first characters; the full value on demand.
+#[component]
+pub fn ShortId(
+    /// The full id.
+    id: String,
+) -> impl IntoView {
+    view! { <Abbreviated short=short_id(&id) full=id /> }
 }

@@ -1,14 +1,10 @@
-//! Live sessions and the emergency panel.
+//! Live sessions, the history of ended ones, and the emergency panel.
 
-use leptos::html;
 use leptos::prelude::*;
 
-use super::api::{self, Session, Tab};
-use super::section::{AdminSection, Choices};
+use super::api::{Destructive, EndedSession, Session, Tab, Target};
+use super::section::{short_id, AdminSection, Choices, Paging, ShortId, TableControls};
 use super::{format_time, Console, Panel};
-
-/// How much of a session id labels its Terminate button: enough to tell rows apart.
-const SHORT_ID_LEN: usize = 12;
 
 fn consent_text(consent: &str) -> String {
     match consent {
@@ -19,29 +15,83 @@ fn consent_text(consent: &str) -> String {
     }
 }
 
-/// One tab: its id, then when it registered and which tab opened it.
+/// How the history names an end reason (the contract's wire names).
+fn reason_text(reason: Option<&str>) -> String {
+    match reason {
+        Some("idle_timeout") => "Inactivity timeout",
+        Some("session_expired") => "Maximum length reached",
+        Some("role_changed") => "Role permissions changed",
+        Some("suspended") => "User suspended",
+        Some("remote_terminated") => "Ended by an administrator",
+        Some("consent_declined") => "Recording declined",
+        Some("logged_out") => "Signed out",
+        Some(_) | None => "Unknown",
+    }
+    .to_string()
+}
+
+/// "Ada Admin (admin)", or the login name alone when the names are the same.
+fn person(display_name: &str, username: &str) -> String {
+    if display_name.is_empty() || display_name == username {
+        username.to_string()
+    } else {
+        format!("{display_name} ({username})")
+    }
+}
+
+/// The text a live session is filtered by.
+fn session_text(s: &Session) -> String {
+    format!(
+        "{} {} {} {} {}",
+        s.display_name,
+        s.username,
+        s.client_addr.as_deref().unwrap_or_default(),
+        s.browser.as_deref().unwrap_or_default(),
+        s.session_id
+    )
+}
+
+/// One open tab: its id, when it registered, and which tab opened it.
 fn tab_item(tab: &Tab) -> impl IntoView {
     let registered = format!("opened {}", format_time(tab.registered_at));
-    let opener = tab
-        .opener_tab_id
-        .as_ref()
-        .map(|opener| format!(" from {opener}"))
-        .unwrap_or_default();
+    let opener = tab.opener_tab_id.clone().map(|opener| {
+        view! {
+            <span class="tab-meta">"from tab " <ShortId id=opener /></span>
+        }
+    });
     view! {
         <li>
-            <code class="id">{tab.tab_id.clone()}</code>
-            <span class="tab-meta">{registered}{opener}</span>
+            <ShortId id=tab.tab_id.clone() />
+            <span class="tab-meta">{registered}</span>
+            {opener}
         </li>
     }
 }
 
-/// The live sessions, each with a Terminate button.
+/// The live sessions, each with a Terminate button, then the ended ones.
 #[component]
 pub fn Sessions(
     /// The console's shared state.
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
+    let paging = Paging::new();
+    let matching = Memo::new(move |_| {
+        console
+            .sessions
+            .items
+            .with(|l| paging.matching(l, session_text))
+    });
+    let shown = Signal::derive(move || matching.with(|rows| paging.page_of(rows)));
+    let controls = view! {
+        <TableControls
+            id="sessions"
+            what="sessions"
+            paging
+            matching=Signal::derive(move || matching.with(Vec::len))
+        />
+    }
+    .into_any();
     view! {
         <AdminSection
             id="sessions"
@@ -49,23 +99,27 @@ pub fn Sessions(
             refresh_label="Refresh sessions"
             on_refresh=Callback::new(move |()| console.refresh_sessions())
             list=console.sessions
+            shown
+            controls
             empty_text="No live sessions."
             panel
             headers=&[
                 "User",
                 "Session",
+                "Address and browser",
                 "Issued",
                 "Last activity",
                 "Expires",
                 "Recording consent",
-                "Tabs",
+                "Open tabs",
             ]
             actions=true
             key=|s: &Session| s.session_id.clone()
             row=move |s: Session| {
-                view! { <SessionRow console panel session_id=s.session_id username=s.username /> }
+                view! { <SessionRow console panel session=s /> }
             }
         />
+        <History console />
     }
 }
 
@@ -76,11 +130,10 @@ fn SessionRow(
     console: Console,
     /// The sessions section's actions.
     panel: Panel,
-    /// The session's public id.
-    session_id: String,
-    /// Whose session it is.
-    username: String,
+    /// The session as first listed (its id and user do not change).
+    session: Session,
 ) -> impl IntoView {
+    let session_id = session.session_id.clone();
     let row = {
         let id = session_id.clone();
         Memo::new(move |_| {
@@ -94,18 +147,41 @@ fn SessionRow(
         move || row.with(|s| s.as_ref().map(f).unwrap_or_default())
     };
     let tabs = move || row.with(|s| s.as_ref().map(|s| s.tabs.clone()).unwrap_or_default());
-    let short_id: String = session_id.chars().take(SHORT_ID_LEN).collect();
-    let label = format!("Terminate {username}'s session {short_id}…");
+    let who = person(&session.display_name, &session.username);
+    let short = short_id(&session_id);
+    let label = format!("Terminate {who}'s session {short}");
     let terminate = {
-        let id = session_id.clone();
-        move |_| console.act(panel, api::terminate_session(id.clone()))
+        let (id, who) = (session_id.clone(), who.clone());
+        move |_| {
+            console.ask(
+                panel,
+                Destructive::TerminateSession(id.clone()),
+                format!("End {who}'s session {short}?"),
+                "End session",
+            );
+        }
     };
-    let (row_id, row_user) = (session_id.clone(), username.clone());
+    let current = session.current;
     view! {
-        <tr data-session-id=row_id data-username=row_user>
-            <th scope="row">{username}</th>
+        <tr
+            data-session-id=session_id.clone()
+            data-username=session.username.clone()
+            class:current-session=current
+        >
+            <th scope="row">
+                {who}
+                {current.then(|| view! { <span class="badge this-is-you">"This is you"</span> })}
+            </th>
             <td class="wide">
-                <code class="id">{session_id}</code>
+                <ShortId id=session_id.clone() />
+            </td>
+            <td class="origin">
+                <span class="address">
+                    {cell(|s| s.client_addr.clone().unwrap_or_else(|| "Unknown address".into()))}
+                </span>
+                <span class="tab-meta browser" title=cell(|s| s.user_agent.clone().unwrap_or_default())>
+                    {cell(|s| s.browser.clone().unwrap_or_else(|| "Unknown browser".into()))}
+                </span>
             </td>
             <td>{cell(|s| format_time(s.issued_at))}</td>
             <td>{cell(|s| format_time(s.last_activity_at))}</td>
@@ -136,109 +212,204 @@ fn SessionRow(
     }
 }
 
-/// Ends every session of one user, after an inline confirmation.
+/// The text an ended session is filtered by.
+fn ended_text(s: &EndedSession) -> String {
+    format!(
+        "{} {} {} {} {}",
+        s.display_name.as_deref().unwrap_or_default(),
+        s.username.as_deref().unwrap_or_default(),
+        reason_text(s.end_reason.as_deref()),
+        s.ended_by_username.as_deref().unwrap_or("server"),
+        s.client_addr.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Ended sessions: when, why, and who ended them.
+#[component]
+fn History(
+    /// The console's shared state.
+    console: Console,
+) -> impl IntoView {
+    let paging = Paging::new();
+    let matching = Memo::new(move |_| {
+        console
+            .history
+            .items
+            .with(|l| paging.matching(l, ended_text))
+    });
+    let shown = Signal::derive(move || matching.with(|rows| paging.page_of(rows)));
+    let controls = view! {
+        <TableControls
+            id="history"
+            what="ended sessions"
+            paging
+            matching=Signal::derive(move || matching.with(Vec::len))
+        />
+    }
+    .into_any();
+    view! {
+        <AdminSection
+            id="history"
+            title="Ended sessions"
+            refresh_label="Refresh ended sessions"
+            on_refresh=Callback::new(move |()| console.refresh_sessions())
+            list=console.history
+            shown
+            controls
+            empty_text="No session has ended yet."
+            headers=&["User", "Session", "Address and browser", "Issued", "Ended", "Reason", "Ended by"]
+            key=|s: &EndedSession| s.session_id.clone()
+            row=move |s: EndedSession| {
+                let who = person(
+                    s.display_name.as_deref().unwrap_or_default(),
+                    s.username.as_deref().unwrap_or("deleted user"),
+                );
+                let ended_by = s
+                    .ended_by_username
+                    .clone()
+                    .unwrap_or_else(|| "The server (time limit)".to_string());
+                view! {
+                    <tr data-session-id=s.session_id.clone() data-reason=s.end_reason.clone()>
+                        <th scope="row">{who}</th>
+                        <td class="wide"><ShortId id=s.session_id.clone() /></td>
+                        <td class="origin">
+                            <span class="address">
+                                {s.client_addr.clone().unwrap_or_else(|| "Unknown address".into())}
+                            </span>
+                            <span class="tab-meta browser">
+                                {s.browser.clone().unwrap_or_else(|| "Unknown browser".into())}
+                            </span>
+                        </td>
+                        <td>{format_time(s.issued_at)}</td>
+                        <td>{format_time(s.ended_at)}</td>
+                        <td class="end-reason">{reason_text(s.end_reason.as_deref())}</td>
+                        <td class="ended-by">{ended_by}</td>
+                    </tr>
+                }
+            }
+        />
+    }
+}
+
+/// Whose sessions the emergency panel ends, as the form holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TargetKind {
+    User,
+    Role,
+    EveryoneElse,
+}
+
+/// Ends every session of a user, of every holder of a role, or of everyone but the
+/// acting administrator, after the confirmation dialog.
 #[component]
 pub fn Emergency(
     /// The console's shared state.
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
-    let target = RwSignal::new(String::new());
-    let confirming = RwSignal::new(false);
-    let terminate_button = NodeRef::<html::Button>::new();
-    let confirm_button = NodeRef::<html::Button>::new();
-    // The confirmation step takes the focus when it appears (its question describes the
-    // button) and gives it back when it goes, so keyboard users never land on the body.
-    Effect::new(move |_| {
-        if let Some(button) = confirm_button.get() {
-            let _ = button.focus();
-        }
-    });
-    let close_confirmation = move || {
-        confirming.set(false);
-        if let Some(button) = terminate_button.get_untracked() {
-            let _ = button.focus();
-        }
-    };
-    let chosen = move || target.with(|t| t.parse::<i64>().ok());
+    let kind = RwSignal::new(TargetKind::User);
+    let user = RwSignal::new(String::new());
+    let role = RwSignal::new(String::new());
     // Every user for those who may list them; otherwise the users signed in now, the
     // only ones with sessions to end.
-    let choices = Signal::derive(move || {
+    let user_choices = Signal::derive(move || {
         if console.allowed.manage.get() {
             console.user_choices().get()
         } else {
             console.signed_in_choices().get()
         }
     });
+    let roles_known = move || console.allowed.manage.get();
     let start = move |_| {
         panel.notice.set(String::new());
-        match chosen() {
-            Some(_) => {
-                panel.error.set(None);
-                confirming.set(true);
-            }
-            None => panel.error.set(Some("Choose a user first.".to_string())),
+        let chosen = match kind.get_untracked() {
+            TargetKind::User => user.with_untracked(|u| u.parse::<i64>().ok()).map(|id| {
+                (
+                    Target::User { user_id: id },
+                    format!("End every session of {}?", console.username(id)),
+                )
+            }),
+            TargetKind::Role => role.with_untracked(|r| r.parse::<i64>().ok()).map(|id| {
+                (
+                    Target::Role { role_id: id },
+                    format!(
+                        "End every session of every user holding the role {}?",
+                        console.role_name(id)
+                    ),
+                )
+            }),
+            TargetKind::EveryoneElse => Some((
+                Target::EveryoneElse,
+                "End every session of every user except you?".to_string(),
+            )),
+        };
+        match chosen {
+            Some((target, question)) => console.ask(
+                panel,
+                Destructive::TerminateSessions(target),
+                question,
+                "End sessions",
+            ),
+            None => panel
+                .error
+                .set(Some("Choose whose sessions to end first.".to_string())),
         }
     };
-    let confirm = move |_| {
-        let Some(user_id) = chosen() else {
-            return;
-        };
-        close_confirmation();
-        console.act(panel, async move {
-            let n = api::terminate_user_sessions(user_id).await?;
-            let noun = if n == 1 { "session" } else { "sessions" };
-            panel.notice.try_set(format!("Terminated {n} {noun}"));
-            Ok(())
-        });
-    };
-    let question = move || {
-        let name = chosen().map(|id| console.username(id)).unwrap_or_default();
-        format!("End every session of {name}? They are signed out in every tab at once.")
+    let radio = move |value: TargetKind, id: &'static str, text: &'static str| {
+        view! {
+            <label for=id class="radio">
+                <input
+                    id=id
+                    type="radio"
+                    name="emergency-target"
+                    prop:checked=move || kind.get() == value
+                    on:change=move |_| kind.set(value)
+                />
+                {text}
+            </label>
+        }
     };
     view! {
         <section id="emergency" class="admin-section emergency" aria-busy=move || panel.busy() aria-labelledby="emergency-title">
-            <h2 id="emergency-title">"Emergency: end all sessions of a user"</h2>
+            <h2 id="emergency-title">"Emergency: end sessions"</h2>
+            <fieldset class="emergency-target">
+                <legend>"Whose sessions"</legend>
+                {radio(TargetKind::User, "emergency-target-user", "One user")}
+                <Show when=roles_known>
+                    {radio(TargetKind::Role, "emergency-target-role", "Every user holding a role")}
+                </Show>
+                {radio(TargetKind::EveryoneElse, "emergency-target-everyone", "Everyone except me")}
+            </fieldset>
             <div class="form-row">
-                <label for="emergency-user">"User"</label>
-                <select
-                    id="emergency-user"
-                    prop:value=move || target.get()
-                    on:change=move |ev| {
-                        target.set(event_target_value(&ev));
-                        confirming.set(false);
-                    }
-                >
-                    <Choices placeholder="Choose a user" options=choices />
-                </select>
+                <Show when=move || kind.get() == TargetKind::User>
+                    <label for="emergency-user">"User"</label>
+                    <select
+                        id="emergency-user"
+                        prop:value=move || user.get()
+                        on:change=move |ev| user.set(event_target_value(&ev))
+                    >
+                        <Choices placeholder="Choose a user" options=user_choices />
+                    </select>
+                </Show>
+                <Show when=move || kind.get() == TargetKind::Role>
+                    <label for="emergency-role">"Role"</label>
+                    <select
+                        id="emergency-role"
+                        prop:value=move || role.get()
+                        on:change=move |ev| role.set(event_target_value(&ev))
+                    >
+                        <Choices placeholder="Choose a role" options=console.role_choices() />
+                    </select>
+                </Show>
                 <button
                     id="emergency-terminate"
                     type="button"
                     class="danger"
-                    node_ref=terminate_button
                     on:click=start
                 >
-                    "Terminate all sessions"
+                    "End sessions…"
                 </button>
             </div>
-            <Show when=move || confirming.get()>
-                <div class="confirm">
-                    <p id="emergency-question">{question}</p>
-                    <button
-                        id="emergency-confirm"
-                        type="button"
-                        class="danger"
-                        aria-describedby="emergency-question"
-                        node_ref=confirm_button
-                        on:click=confirm
-                    >
-                        "Confirm"
-                    </button>
-                    <button type="button" class="sg-secondary" on:click=move |_| close_confirmation()>
-                        "Cancel"
-                    </button>
-                </div>
-            </Show>
             <Show when=move || panel.error.with(Option::is_some)>
                 <p class="form-error" role="alert">{move || panel.error.get().unwrap_or_default()}</p>
             </Show>

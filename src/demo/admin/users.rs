@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{self, User};
+use super::api::{self, Destructive, User};
 use super::section::{AdminSection, CreateForm, PickAndAct, RemovableChips, TextField};
 use super::{Console, Panel};
 
@@ -78,11 +78,18 @@ fn UserRow(
             names.join(", ")
         }
     };
-    let toggle_suspension = move |_| {
-        let suspend = !suspended.get_untracked();
-        console.act(panel, api::set_suspended(id, suspend));
-    };
     let name = StoredValue::new(username.clone());
+    let toggle_suspension = move |_| {
+        if suspended.get_untracked() {
+            console.act(panel, api::unsuspend(id));
+        } else {
+            let question = format!(
+                "Suspend {}? They are signed out everywhere and cannot sign in until unsuspended.",
+                name.get_value()
+            );
+            console.ask(panel, Destructive::Suspend(id), question, "Suspend user");
+        }
+    };
     view! {
         <tr data-username=username.clone()>
             <th scope="row">{username.clone()}</th>
