@@ -60,7 +60,7 @@ mod tests;
 mod view;
 
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
-pub use engine::{Effect, Engine, Now, State};
+pub use engine::{Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS};
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::Reason;
