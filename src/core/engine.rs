@@ -32,6 +32,17 @@ pub struct LifetimeWarning {
     pub within: Millis,
 }
 
+impl LifetimeWarning {
+    /// The notice's text, with `ends_at` already formatted as a local clock time.
+    pub fn message(&self, ends_at: &str) -> String {
+        format!(
+            "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
+             save your work now, then sign in again to continue.",
+            super::reason::describe_duration(self.within)
+        )
+    }
+}
+
 /// The clocks at the instant of an input: the wall clock (`Date.now()`), which the engine
 /// maps to server time, and optionally a monotonic clock (`performance.now()`), which
 /// bounds how fast that time may advance. A plain [`Millis`] converts into a reading

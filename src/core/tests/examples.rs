@@ -899,3 +899,16 @@ fn every_tab_warns_of_the_lifetime_end_at_the_same_instant_whatever_its_clock() 
         assert_eq!(tab.engine.lifetime_warning(), None);
     }
 }
+
+#[test]
+fn the_lifetime_warning_says_when_and_that_it_cannot_be_extended() {
+    let warning = LifetimeWarning {
+        ends_at: T0,
+        within: 2 * MINUTE,
+    };
+    assert_eq!(
+        warning.message("14:05 (UTC+01:00)"),
+        "Your session ends at 14:05 (UTC+01:00), in less than 2 minutes. It cannot be \
+         extended: save your work now, then sign in again to continue."
+    );
+}
