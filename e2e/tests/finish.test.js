@@ -128,6 +128,10 @@ test('the lifetime warning: when it ends, that it cannot be extended, again 2 mi
       const region = page.locator('.sg-lifetime-region[role=status]');
       assert.equal(await region.getAttribute('aria-live'), 'polite');
       await region.locator('.sg-lifetime').waitFor();
+      assert.equal(
+        await page.locator('#dashboard-lifetime').innerText(),
+        'Your session lasts 2 minutes 30 seconds from sign-in; it cannot be extended.',
+      );
       const first = await lifetimeNotice(page);
       assert.match(first, /in less than 10 minutes/);
       assert.match(first, /cannot be extended/);

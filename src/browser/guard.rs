@@ -92,6 +92,8 @@ pub struct GuardSnapshot {
     pub lifetime_warning: Option<LifetimeWarning>,
     /// The inactivity limit, `None` for non-privileged sessions.
     pub idle_timeout: Option<Millis>,
+    /// The absolute lifetime (login to end), once the server confirmed the session.
+    pub lifetime: Option<Millis>,
     /// Whether the user is privileged.
     pub privileged: bool,
     /// The signed-in user, once the server confirmed the session.
@@ -114,6 +116,7 @@ impl GuardSnapshot {
             connection_problem: false,
             lifetime_warning: None,
             idle_timeout: None,
+            lifetime: None,
             privileged: false,
             user: None,
             scopes: Vec::new(),
@@ -637,6 +640,7 @@ impl Inner {
                     connection_problem: engine.connection_problem(),
                     lifetime_warning: engine.lifetime_warning(),
                     idle_timeout: policy.and_then(|p| p.idle_timeout),
+                    lifetime: policy.map(|p| p.expires_at.saturating_sub(p.issued_at)),
                     privileged: policy.map(|p| p.privileged).unwrap_or(false),
                     user: identity.as_ref().map(|(user, _)| user.clone()),
                     scopes: identity

@@ -75,6 +75,14 @@ pub fn Dashboard() -> impl IntoView {
             .map(|u| format!("{} ({})", u.display_name, u.username))
             .unwrap_or_default()
     };
+    let lifetime = move || {
+        session.lifetime.get().map(|ms| {
+            format!(
+                "Your session lasts {} from sign-in; it cannot be extended.",
+                describe_duration(ms)
+            )
+        })
+    };
     let scopes = Memo::new(move |_| session.snapshot.with(|s| s.scopes.clone()));
     view! {
         <h1>"Dashboard"</h1>
@@ -109,7 +117,7 @@ pub fn Dashboard() -> impl IntoView {
             </dd>
         </dl>
         <p>{limit}</p>
-        <p>"Sessions last at most 24 hours."</p>
+        <p id="dashboard-lifetime">{lifetime}</p>
     }
 }
 

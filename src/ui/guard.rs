@@ -50,6 +50,8 @@ pub struct UseSessionGuardReturn {
     pub privileged: Signal<bool>,
     /// The inactivity limit, `None` when there is none.
     pub idle_timeout: Signal<Option<Millis>>,
+    /// The absolute lifetime of the session, once the server confirmed it.
+    pub lifetime: Signal<Option<Millis>>,
     /// Everything at once.
     pub snapshot: Signal<GuardSnapshot>,
     /// Keep the session alive ("Stay signed in").
@@ -137,6 +139,7 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
         user: Memo::new(move |_| snapshot.with(|s| s.user.clone())).into(),
         privileged: Memo::new(move |_| snapshot.with(|s| s.privileged)).into(),
         idle_timeout: Memo::new(move |_| snapshot.with(|s| s.idle_timeout)).into(),
+        lifetime: Memo::new(move |_| snapshot.with(|s| s.lifetime)).into(),
         snapshot: snapshot.into(),
         stay_signed_in: Callback::new(move |()| {
             with_runtime(runtime, GuardRuntime::stay_signed_in)
@@ -170,6 +173,7 @@ pub fn use_session() -> UseSessionGuardReturn {
         user: Signal::stored(None),
         privileged: Signal::stored(false),
         idle_timeout: Signal::stored(None),
+        lifetime: Signal::stored(None),
         snapshot,
         stay_signed_in: Callback::new(|()| {}),
         logout: Callback::new(|()| {}),
