@@ -12,8 +12,11 @@ use std::rc::Rc;
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
-use session_guard::core::{Millis, PolicyOverride};
-use session_guard::ui::{format_countdown, LogoutNotice, SessionGuard, RECORDING_SCOPE_TEXT};
+use session_guard::core::{LifetimeWarning, Millis, PolicyOverride};
+use session_guard::ui::{
+    format_clock_time, format_countdown, LifetimeNotice, LogoutNotice, SessionGuard,
+    RECORDING_SCOPE_TEXT,
+};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -312,4 +315,51 @@ fn countdown_formats_minutes_and_seconds() {
     assert_eq!(format_countdown(61_000), "1:01");
     assert_eq!(format_countdown(999), "0:01");
     assert_eq!(format_countdown(-5), "0:00");
+}
+
+#[wasm_bindgen_test]
+async fn the_lifetime_notice_is_a_live_region_that_says_when_and_comes_back_after_dismissal() {
+    let warning = RwSignal::new(None::<LifetimeWarning>);
+    let root = container();
+    let handle = leptos::mount::mount_to(root.clone(), move || {
+        view! { <LifetimeNotice warning=warning /> }
+    });
+    let region = find(&root, ".sg-lifetime-region").expect("region");
+    assert_eq!(region.get_attribute("role").as_deref(), Some("status"));
+    assert_eq!(region.get_attribute("aria-live").as_deref(), Some("polite"));
+    assert!(
+        find(&root, ".sg-lifetime").is_none(),
+        "nothing before the warning"
+    );
+
+    let ends_at = js_sys::Date::now() as Millis + 9 * 60_000;
+    warning.set(Some(LifetimeWarning {
+        ends_at,
+        within: 10 * 60_000,
+    }));
+    assert!(wait_for(1_000, || find(&root, ".sg-lifetime").is_some()).await);
+    let text = region.text_content().unwrap_or_default();
+    assert!(
+        text.contains(&format!("ends at {}", format_clock_time(ends_at))),
+        "{text}"
+    );
+    assert!(text.contains("in less than 10 minutes"), "{text}");
+    assert!(text.contains("cannot be extended"), "{text}");
+
+    click(&find(&root, ".sg-lifetime button").expect("dismiss"));
+    assert!(wait_for(1_000, || find(&root, ".sg-lifetime").is_none()).await);
+    assert!(
+        find(&root, ".sg-lifetime-region").is_some(),
+        "the live region stays"
+    );
+    warning.set(Some(LifetimeWarning {
+        ends_at,
+        within: 2 * 60_000,
+    }));
+    assert!(wait_for(1_000, || find(&root, ".sg-lifetime").is_some()).await);
+    assert!(region
+        .text_content()
+        .unwrap_or_default()
+        .contains("in less than 2 minutes"));
+    drop(handle);
 }

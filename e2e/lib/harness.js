@@ -1,9 +1,11 @@
 // Shared pieces of the end-to-end suite: a reference server per scenario (with the timing
-// the scenario needs), Debian's Chromium through playwright-core, sign-in helpers, and
+// the scenario needs), Debian's Chromium through playwright-core, sign-in helpers, the
+// axe-core accessibility check, page screenshots at desktop and mobile widths, and
 // screenshots of every open tab when a scenario fails.
 
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -226,3 +228,58 @@ export async function adminContext(browser, server) {
 }
 
 export const sleep = (ms) => new Promise((done) => setTimeout(done, ms));
+
+const require = createRequire(import.meta.url);
+let axeSource;
+
+/**
+ * Runs axe-core (pinned in package-lock.json) over the whole `page` as it is now, dialogs
+ * included, and throws listing every violation, so any scenario can check any page or
+ * dialog it reaches. The script goes in through the DevTools protocol (`page.evaluate`),
+ * not a `<script>` tag, so the console's Content-Security-Policy stays as strict as it is.
+ */
+export async function expectAccessible(page, what) {
+  axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  if (!(await page.evaluate(() => typeof window.axe === 'object'))) {
+    await page.evaluate(axeSource);
+  }
+  const violations = await page.evaluate(async () => {
+    const result = await window.axe.run(document, { resultTypes: ['violations'] });
+    return result.violations.map(
+      (v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`,
+    );
+  });
+  if (violations.length > 0) {
+    throw new Error(`axe-core found violations in ${what}:\n${violations.join('\n')}`);
+  }
+}
+
+/** The widths every page is checked and photographed at. */
+export const WIDTHS = [
+  { label: 'desktop', width: 1280, height: 800 },
+  { label: 'mobile', width: 390, height: 844 },
+];
+
+/**
+ * At each of WIDTHS: checks `page` with axe-core, checks that nothing makes the page wider
+ * than the window, and saves a screenshot as e2e/artifacts/screens/{name}-{width label}.png.
+ * Leaves the page at the desktop width.
+ */
+export async function checkAndCapture(page, name) {
+  const dir = join(artifactsDir, 'screens');
+  mkdirSync(dir, { recursive: true });
+  for (const { label, width, height } of WIDTHS) {
+    await page.setViewportSize({ width, height });
+    // One frame for the layout to settle at the new width.
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
+    await expectAccessible(page, `${name} at ${width} px`);
+    const overflow = await page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    if (overflow > 0) {
+      throw new Error(`${name} at ${width} px is ${overflow} px wider than the window`);
+    }
+    await page.screenshot({ path: join(dir, `${name}-${label}.png`) });
+  }
+  await page.setViewportSize({ width: WIDTHS[0].width, height: WIDTHS[0].height });
+}

@@ -199,3 +199,23 @@ test('every tab shows a connection problem and clears it when the server answers
       assert.equal(new URL(page.url()).pathname, '/dashboard');
     }
   }));
+
+test('the connection-problem banner clears when the server answers again, with no input', () =>
+  scenario('connection clears by itself', { 'keepalive-interval': '2s' }, async ({ server, browser }) => {
+    const { pages } = await operatorTabs(browser, server, 1);
+    const [page] = pages;
+    const banner = page.locator('.sg-connection');
+    // Only the keepalives fail: the push stream stays up and carries nothing but pings, so
+    // nothing but the guard's own polling can learn that the server answers again.
+    await page.route('**/api/session/activity', (route) => route.abort('connectionrefused'));
+    const until = Date.now() + 10_000;
+    while (Date.now() < until && (await banner.count()) === 0) {
+      await wiggle(page);
+      await sleep(500);
+    }
+    await banner.waitFor({ timeout: 1_000 });
+    await page.unroute('**/api/session/activity');
+    // No input from here on: the poll (every 5 s) clears it.
+    await banner.waitFor({ state: 'detached', timeout: 8_000 });
+    assert.equal(new URL(page.url()).pathname, '/dashboard');
+  }));

@@ -16,8 +16,8 @@ use super::{
     TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
-    Effect, Engine, EngineConfig, LeaderMode, Millis, Now, PolicyOverride, Reason, SessionView,
-    State, UserView,
+    Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, Millis, Now, PolicyOverride, Reason,
+    SessionView, State, UserView,
 };
 use crate::redirect::login_url;
 
@@ -88,8 +88,12 @@ pub struct GuardSnapshot {
     pub is_recording: bool,
     /// The server could not be reached lately; not a logout.
     pub connection_problem: bool,
+    /// The absolute end of the session is near.
+    pub lifetime_warning: Option<LifetimeWarning>,
     /// The inactivity limit, `None` for non-privileged sessions.
     pub idle_timeout: Option<Millis>,
+    /// The absolute lifetime (login to end), once the server confirmed the session.
+    pub lifetime: Option<Millis>,
     /// Whether the user is privileged.
     pub privileged: bool,
     /// The signed-in user, once the server confirmed the session.
@@ -110,7 +114,9 @@ impl GuardSnapshot {
             is_leader: false,
             is_recording: false,
             connection_problem: false,
+            lifetime_warning: None,
             idle_timeout: None,
+            lifetime: None,
             privileged: false,
             user: None,
             scopes: Vec::new(),
@@ -676,7 +682,9 @@ impl Inner {
                     is_leader: engine.is_leader(),
                     is_recording: engine.is_recording(),
                     connection_problem: engine.connection_problem(),
+                    lifetime_warning: engine.lifetime_warning(),
                     idle_timeout: policy.and_then(|p| p.idle_timeout),
+                    lifetime: policy.map(|p| p.expires_at.saturating_sub(p.issued_at)),
                     privileged: policy.map(|p| p.privileged).unwrap_or(false),
                     user: identity.as_ref().map(|(user, _)| user.clone()),
                     scopes: identity

@@ -19,6 +19,29 @@ const FORWARD_JUMP_TOLERANCE: Millis = 1_000;
 /// How long an ending deadline waits for the server's answer before the tab ends on its
 /// own (fail closed): longer than the browser layer's request timeout.
 const CONFIRM_WAIT: Millis = 15_000;
+/// How long before the absolute end of the session the lifetime notice shows, longest
+/// first: the lifetime cannot be extended, so the user gets two chances to save their work.
+pub const LIFETIME_WARNING_LEADS: [Millis; 2] = [10 * 60_000, 2 * 60_000];
+
+/// The absolute end of the session is near (see [`LIFETIME_WARNING_LEADS`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifetimeWarning {
+    /// When the session ends, in local time (the clock passed as `now`).
+    pub ends_at: Millis,
+    /// The lead whose instant has passed: the session ends in at most this long.
+    pub within: Millis,
+}
+
+impl LifetimeWarning {
+    /// The notice's text, with `ends_at` already formatted as a local clock time.
+    pub fn message(&self, ends_at: &str) -> String {
+        format!(
+            "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
+             save your work now, then sign in again to continue.",
+            super::reason::describe_duration(self.within)
+        )
+    }
+}
 
 /// The clocks at the instant of an input: the wall clock (`Date.now()`), which the engine
 /// maps to server time, and optionally a monotonic clock (`performance.now()`), which
@@ -305,7 +328,10 @@ impl Engine {
                 return;
             }
         }
-        if self.state == State::Starting && self.next_poll.is_none() {
+        // Before the first view every tab retries; afterwards the leader polls until an
+        // answer clears the problem, even with the push stream up (it may carry nothing for
+        // hours), so the banner goes away without waiting for the user to do something.
+        if self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
         }
     }
@@ -318,7 +344,7 @@ impl Engine {
         if self.state == State::Starting {
             return;
         }
-        if connected {
+        if connected && !self.connection_problem {
             self.next_poll = None;
         } else if self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
@@ -466,6 +492,10 @@ impl Engine {
                 } else if at == self.connection_at && !reachable {
                     self.connection_problem = true;
                 }
+                // Should this tab lead, it polls until the problem clears.
+                if self.connection_problem && self.next_poll.is_none() {
+                    self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+                }
             }
             PeerBody::Logout { reason } => {
                 self.end(Some(reason), Notify::Nobody);
@@ -535,6 +565,9 @@ impl Engine {
             if self.state == State::Active {
                 consider(self.warning_at());
             }
+            if self.shows_content() {
+                consider(self.next_lifetime_warning());
+            }
             consider(self.broadcast_due());
             consider(self.keepalive_due());
             if self.watches_leader() {
@@ -571,6 +604,26 @@ impl Engine {
     /// the next answer any tab gets); never once ended.
     pub fn connection_problem(&self) -> bool {
         self.connection_problem && !self.is_ended()
+    }
+
+    /// The lifetime notice to show, once the latest instant the engine has seen lies within
+    /// the longest of [`LIFETIME_WARNING_LEADS`] of the absolute end; `None` unless `Active`
+    /// or `Warning`. The engine wakes up at each lead's instant, so the notice changes only
+    /// after an input.
+    pub fn lifetime_warning(&self) -> Option<LifetimeWarning> {
+        if !self.shows_content() {
+            return None;
+        }
+        let expires_at = self.policy.as_ref()?.expires_at;
+        let within = LIFETIME_WARNING_LEADS
+            .iter()
+            .copied()
+            .filter(|lead| self.high_water >= expires_at.saturating_sub(*lead))
+            .min()?;
+        Some(LifetimeWarning {
+            ends_at: self.to_local(expires_at),
+            within,
+        })
     }
 
     /// Time left until the next ending deadline (idle or absolute); `None` unless `Active` or
@@ -791,6 +844,16 @@ impl Engine {
         Some(self.idle_deadline()?.saturating_sub(lead))
     }
 
+    /// The next lifetime-warning instant still ahead, server time.
+    fn next_lifetime_warning(&self) -> Option<Millis> {
+        let expires_at = self.policy.as_ref()?.expires_at;
+        LIFETIME_WARNING_LEADS
+            .iter()
+            .map(|lead| expires_at.saturating_sub(*lead))
+            .filter(|at| *at > self.high_water)
+            .min()
+    }
+
     fn broadcast_due(&self) -> Option<Millis> {
         if !self.activity_broadcast_pending {
             return None;
@@ -843,6 +906,11 @@ impl Engine {
             self.state,
             State::AwaitingConsent | State::Active | State::Warning { .. }
         )
+    }
+
+    /// Whether the protected content shows: signed in, consent given where required.
+    fn shows_content(&self) -> bool {
+        matches!(self.state, State::Active | State::Warning { .. })
     }
 
     fn is_ended(&self) -> bool {

@@ -60,10 +60,10 @@ mod tests;
 mod view;
 
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
-pub use engine::{Effect, Engine, Now, State};
+pub use engine::{Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS};
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
-pub use reason::Reason;
+pub use reason::{describe_duration, Reason};
 pub use view::{
     ConsentState, RecordingView, SessionPolicy, SessionView, UserView, DEFAULT_IDLE_TIMEOUT,
 };

@@ -102,6 +102,28 @@ fn idle_message(idle_timeout: Option<Millis>) -> String {
     format!("You were signed out after {n} {unit}{plural} of inactivity.")
 }
 
+/// A duration in words, exact to the second: "20 seconds", "15 minutes", "1 minute 30
+/// seconds", "24 hours". Sub-minute policies (shortened demos and tests) read correctly
+/// instead of rounding down to "0 minutes".
+pub fn describe_duration(ms: Millis) -> String {
+    let seconds = ms.max(0).saturating_add(500) / 1_000;
+    let parts = [
+        (seconds / 3_600, "hour"),
+        (seconds / 60 % 60, "minute"),
+        (seconds % 60, "second"),
+    ];
+    let words: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
+        .collect();
+    if words.is_empty() {
+        "0 seconds".into()
+    } else {
+        words.join(" ")
+    }
+}
+
 impl Serialize for Reason {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.wire_name())
@@ -118,6 +140,18 @@ impl<'de> Deserialize<'de> for Reason {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_exactly_below_a_minute_too() {
+        assert_eq!(describe_duration(20_000), "20 seconds");
+        assert_eq!(describe_duration(1_000), "1 second");
+        assert_eq!(describe_duration(0), "0 seconds");
+        assert_eq!(describe_duration(60_000), "1 minute");
+        assert_eq!(describe_duration(90_000), "1 minute 30 seconds");
+        assert_eq!(describe_duration(15 * 60_000), "15 minutes");
+        assert_eq!(describe_duration(24 * 3_600_000), "24 hours");
+        assert_eq!(describe_duration(3_600_000 + 1_000), "1 hour 1 second");
+    }
 
     const ALL: [Reason; 7] = [
         Reason::IdleTimeout,

@@ -8,12 +8,19 @@ mod pages;
 use leptos::prelude::*;
 use session_guard::ui::SessionGuard;
 
+/// The product name, last in every document title.
+pub const PRODUCT: &str = "Secure Access Console";
+
 /// The console's routes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Route {
+pub enum Route {
+    /// The sign-in page.
     Login,
+    /// Everyone's landing page.
     Dashboard,
+    /// The Admin Console (one page; its sections are fragments).
     Admin,
+    /// Anything else.
     NotFound,
 }
 
@@ -29,14 +36,60 @@ fn route() -> Route {
     }
 }
 
+/// The Admin Console section a URL fragment names, by its heading.
+fn admin_section(hash: &str) -> Option<&'static str> {
+    Some(match hash.trim_start_matches('#') {
+        "sessions" => "Sessions",
+        "emergency" => "Emergency",
+        "users" => "Users",
+        "roles" => "Roles",
+        "groups" => "Groups",
+        "audit" => "Audit log",
+        _ => return None,
+    })
+}
+
+/// The document title of a route (and, in the Admin Console, of the section in the URL
+/// fragment), so that tabs can be told apart; the guard puts its recording prefix in front.
+fn page_title(route: Route, hash: &str) -> String {
+    let page = match route {
+        Route::Login => "Sign in",
+        Route::Dashboard => "Dashboard",
+        Route::NotFound => "Not found",
+        Route::Admin => match admin_section(hash) {
+            Some(section) => return format!("{section} · Admin Console — {PRODUCT}"),
+            None => "Admin Console",
+        },
+    };
+    format!("{page} — {PRODUCT}")
+}
+
+/// Sets the document title for `route` and the current fragment.
+fn apply_title(route: Route) {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let hash = window.location().hash().unwrap_or_default();
+    if let Some(document) = window.document() {
+        document.set_title(&page_title(route, &hash));
+    }
+}
+
 /// The whole console.
 #[component]
 pub fn App() -> impl IntoView {
-    match route() {
+    let page = route();
+    apply_title(page);
+    if page == Route::Admin {
+        // Section links change only the fragment: the title follows.
+        let listener = window_event_listener(leptos::ev::hashchange, move |_| apply_title(page));
+        on_cleanup(move || listener.remove());
+    }
+    match page {
         Route::Login => view! { <login::LoginPage /> }.into_any(),
         page => view! {
-            <SessionGuard login_path="/login">
-                <pages::Shell>
+            <SessionGuard login_path="/login" recording_badge=false>
+                <pages::Shell route=page>
                     {match page {
                         Route::Admin => view! { <admin::AdminConsole /> }.into_any(),
                         Route::NotFound => view! { <pages::NotFound /> }.into_any(),

@@ -2,11 +2,17 @@
 //! lives in `admin`).
 
 use leptos::prelude::*;
-use session_guard::ui::use_session;
+use session_guard::core::describe_duration;
+use session_guard::ui::{use_session, RecordingIndicator};
 
-/// Header, navigation and sign-out around every signed-in page.
+use super::{Route, PRODUCT};
+
+/// Skip link, header (product name, navigation, recording badge, user, sign-out) and the
+/// main landmark around every signed-in page.
 #[component]
 pub fn Shell(
+    /// The page shown, marked `aria-current` in the navigation.
+    route: Route,
     /// The page.
     children: Children,
 ) -> impl IntoView {
@@ -21,13 +27,15 @@ pub fn Shell(
             .map(|u| u.display_name)
             .unwrap_or_default()
     };
+    let current = move |page: Route| (route == page).then_some("page");
     view! {
+        <a class="skip-link" href="#main">"Skip to main content"</a>
         <header class="shell-header">
-            <span class="brand">"Secure Access Console"</span>
+            <span class="brand">{PRODUCT}</span>
             <nav aria-label="Main">
-                <a href="/dashboard">"Dashboard"</a>
+                <a href="/dashboard" aria-current=current(Route::Dashboard)>"Dashboard"</a>
                 <Show when=move || session.privileged.get()>
-                    <a href="/admin">"Admin Console"</a>
+                    <a href="/admin" aria-current=current(Route::Admin)>"Admin Console"</a>
                 </Show>
                 // `rel="opener"` makes the browser copy sessionStorage into the new tab, so it
                 // knows which tab opened it; the same path and query keep the navigation context.
@@ -35,12 +43,17 @@ pub fn Shell(
                     "Open in new tab"
                 </a>
             </nav>
-            <span class="user">{name}</span>
-            <button type="button" class="sg-secondary" on:click=move |_| session.logout.run(())>
-                "Sign out"
-            </button>
+            <div class="shell-session">
+                <Show when=move || session.is_recording.get()>
+                    <RecordingIndicator />
+                </Show>
+                <span class="user">{name}</span>
+                <button type="button" class="sg-secondary" on:click=move |_| session.logout.run(())>
+                    "Sign out"
+                </button>
+            </div>
         </header>
-        <main class="page">{children()}</main>
+        <main id="main" class="page" tabindex="-1">{children()}</main>
     }
 }
 
@@ -50,8 +63,8 @@ pub fn Dashboard() -> impl IntoView {
     let session = use_session();
     let limit = move || match session.idle_timeout.get() {
         Some(ms) => format!(
-            "You are signed out after {} minutes of inactivity.",
-            ms / 60_000
+            "You are signed out after {} of inactivity.",
+            describe_duration(ms)
         ),
         None => "Your session has no inactivity timeout.".to_string(),
     };
@@ -61,6 +74,14 @@ pub fn Dashboard() -> impl IntoView {
             .get()
             .map(|u| format!("{} ({})", u.display_name, u.username))
             .unwrap_or_default()
+    };
+    let lifetime = move || {
+        session.lifetime.get().map(|ms| {
+            format!(
+                "Your session lasts {} from sign-in; it cannot be extended.",
+                describe_duration(ms)
+            )
+        })
     };
     let scopes = Memo::new(move |_| session.snapshot.with(|s| s.scopes.clone()));
     view! {
@@ -90,13 +111,13 @@ pub fn Dashboard() -> impl IntoView {
             <dt>"Idle limit"</dt>
             <dd id="dashboard-idle-limit">
                 {move || match session.idle_timeout.get() {
-                    Some(ms) => format!("{} minutes", ms / 60_000),
+                    Some(ms) => describe_duration(ms),
                     None => "None".to_string(),
                 }}
             </dd>
         </dl>
         <p>{limit}</p>
-        <p>"Sessions last at most 24 hours."</p>
+        <p id="dashboard-lifetime">{lifetime}</p>
     }
 }
 

@@ -6,12 +6,12 @@ use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 
-use super::{ConsentModal, IdleWarning, RecordingIndicator};
+use super::{ConsentModal, IdleWarning, LifetimeNotice, RecordingIndicator};
 use crate::browser::{
     BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer,
     SessionServer, DEFAULT_THROTTLE_MS,
 };
-use crate::core::{Millis, PolicyOverride, Reason, State, UserView};
+use crate::core::{LifetimeWarning, Millis, PolicyOverride, Reason, State, UserView};
 
 /// How often the warning's countdown refreshes.
 const COUNTDOWN_TICK_MS: u32 = 1_000;
@@ -42,12 +42,16 @@ pub struct UseSessionGuardReturn {
     pub is_leader: Signal<bool>,
     /// The server could not be reached lately (not a logout).
     pub connection_problem: Signal<bool>,
+    /// The absolute end of the session is near (10, then 2 minutes before it).
+    pub lifetime_warning: Signal<Option<LifetimeWarning>>,
     /// The signed-in user.
     pub user: Signal<Option<UserView>>,
     /// Whether the user is privileged (Admin Console access).
     pub privileged: Signal<bool>,
     /// The inactivity limit, `None` when there is none.
     pub idle_timeout: Signal<Option<Millis>>,
+    /// The absolute lifetime of the session, once the server confirmed it.
+    pub lifetime: Signal<Option<Millis>>,
     /// Everything at once.
     pub snapshot: Signal<GuardSnapshot>,
     /// Keep the session alive ("Stay signed in").
@@ -131,9 +135,11 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
         is_recording: Memo::new(move |_| snapshot.with(|s| s.is_recording)).into(),
         is_leader: Memo::new(move |_| snapshot.with(|s| s.is_leader)).into(),
         connection_problem: Memo::new(move |_| snapshot.with(|s| s.connection_problem)).into(),
+        lifetime_warning: Memo::new(move |_| snapshot.with(|s| s.lifetime_warning)).into(),
         user: Memo::new(move |_| snapshot.with(|s| s.user.clone())).into(),
         privileged: Memo::new(move |_| snapshot.with(|s| s.privileged)).into(),
         idle_timeout: Memo::new(move |_| snapshot.with(|s| s.idle_timeout)).into(),
+        lifetime: Memo::new(move |_| snapshot.with(|s| s.lifetime)).into(),
         snapshot: snapshot.into(),
         stay_signed_in: Callback::new(move |()| {
             with_runtime(runtime, GuardRuntime::stay_signed_in)
@@ -163,9 +169,11 @@ pub fn use_session() -> UseSessionGuardReturn {
         is_recording: Signal::stored(false),
         is_leader: Signal::stored(false),
         connection_problem: Signal::stored(false),
+        lifetime_warning: Signal::stored(None),
         user: Signal::stored(None),
         privileged: Signal::stored(false),
         idle_timeout: Signal::stored(None),
+        lifetime: Signal::stored(None),
         snapshot,
         stay_signed_in: Callback::new(|()| {}),
         logout: Callback::new(|()| {}),
@@ -175,7 +183,8 @@ pub fn use_session() -> UseSessionGuardReturn {
 
 /// Guards the protected app: renders its children only while the server-confirmed session
 /// is live (and recording consent, where required, was given), shows the consent dialog,
-/// the idle warning and the recording indicator, and provides [`use_session`].
+/// the idle warning, the lifetime notice and the recording indicator, and provides
+/// [`use_session`].
 #[component]
 pub fn SessionGuard(
     /// Base URL of the session API; empty for the page's own origin.
@@ -209,6 +218,11 @@ pub fn SessionGuard(
     /// Navigate to the login page when the session ends (default true; tests turn it off).
     #[prop(default = true)]
     navigate: bool,
+    /// Show the recording badge (default true). Turn it off when the app places
+    /// `<RecordingIndicator />` itself, in its header for example, while
+    /// [`UseSessionGuardReturn::is_recording`] holds; the title prefix and favicon stay.
+    #[prop(default = true)]
+    recording_badge: bool,
     /// The protected app.
     children: ChildrenFn,
 ) -> impl IntoView {
@@ -239,7 +253,7 @@ pub fn SessionGuard(
 
     view! {
         <div class="sg-guard">
-            <Show when=move || guard.is_recording.get()>
+            <Show when=move || recording_badge && guard.is_recording.get()>
                 <RecordingIndicator />
             </Show>
             <Show when=move || guard.connection_problem.get()>
@@ -247,6 +261,7 @@ pub fn SessionGuard(
                     "Connection problem: the session server cannot be reached. Your session stays open; retrying."
                 </p>
             </Show>
+            <LifetimeNotice warning=guard.lifetime_warning />
             <Show when=move || starting.get()>
                 <p class="sg-status" role="status">"Checking your session…"</p>
             </Show>

@@ -18,4 +18,7 @@ pub use guard::{
     use_session, use_session_guard, SessionContext, SessionGuard, UseSessionGuardOptions,
     UseSessionGuardReturn,
 };
-pub use notices::{login_return_path, LogoutNotice, RecordingIndicator, DEFAULT_IDLE_TIMEOUT_MS};
+pub use notices::{
+    format_clock_time, login_return_path, LifetimeNotice, LogoutNotice, RecordingIndicator,
+    DEFAULT_IDLE_TIMEOUT_MS,
+};

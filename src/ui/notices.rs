@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::browser::same_origin_target;
-use crate::core::{Millis, Reason};
+use crate::core::{LifetimeWarning, Millis, Reason};
 use crate::redirect::{idle_limit_param, query_param};
 
 /// The product's inactivity limit for privileged users, named by the timeout message when
@@ -18,6 +18,58 @@ pub fn RecordingIndicator() -> impl IntoView {
         <div class="sg-recording" role="status">
             <span class="sg-recording-dot" aria-hidden="true"></span>
             "Recording: this session is recorded"
+        </div>
+    }
+}
+
+/// A local clock time with its offset from UTC, the same in every locale: "14:05 (UTC+01:00)".
+pub fn format_clock_time(epoch_ms: Millis) -> String {
+    let date = js_sys::Date::new(&(epoch_ms as f64).into());
+    // getTimezoneOffset is UTC minus local time, in minutes.
+    let east = -(date.get_timezone_offset() as i64);
+    let sign = if east < 0 { '-' } else { '+' };
+    format!(
+        "{:02}:{:02} (UTC{sign}{:02}:{:02})",
+        date.get_hours(),
+        date.get_minutes(),
+        east.abs() / 60,
+        east.abs() % 60
+    )
+}
+
+/// Tells the user that the session's absolute lifetime ends soon, 10 and again 2 minutes
+/// before (the engine decides when). It says when, that it cannot be extended, and to save
+/// work. A polite live region that stays in the document, so screen readers announce each
+/// new notice; the user may dismiss one, and the next one shows again.
+#[component]
+pub fn LifetimeNotice(
+    /// The warning to show; nothing shows while it is `None`.
+    #[prop(into)]
+    warning: Signal<Option<LifetimeWarning>>,
+) -> impl IntoView {
+    // The `within` of the notice the user dismissed.
+    let dismissed = RwSignal::new(None::<Millis>);
+    let shown = move || warning.get().filter(|w| dismissed.get() != Some(w.within));
+    view! {
+        <div class="sg-lifetime-region" role="status" aria-live="polite" aria-atomic="true">
+            {move || {
+                shown()
+                    .map(|w| {
+                        let text = w.message(&format_clock_time(w.ends_at));
+                        view! {
+                            <div class="sg-lifetime">
+                                <p>{text}</p>
+                                <button
+                                    type="button"
+                                    class="sg-secondary"
+                                    on:click=move |_| dismissed.set(Some(w.within))
+                                >
+                                    "Dismiss"
+                                </button>
+                            </div>
+                        }
+                    })
+            }}
         </div>
     }
 }

@@ -124,7 +124,16 @@ impl Toolbox {
         if find_on_path("npm").is_none() {
             self.apt_install(&["nodejs", "npm"])?;
         }
-        if !dir.join("node_modules/.package-lock.json").is_file() {
+        let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+        let installed = modified(&dir.join("node_modules/.package-lock.json"));
+        let locked = modified(&dir.join("package-lock.json"));
+        // Also when the lock file changed after the last install (a package was added or
+        // bumped): a present `node_modules` may lack it.
+        let stale = match (installed, locked) {
+            (Some(installed), Some(locked)) => installed < locked,
+            (installed, _) => installed.is_none(),
+        };
+        if stale {
             run::status(
                 Command::new("npm")
                     .args(["ci", "--no-audit", "--no-fund"])

@@ -1,9 +1,10 @@
 //! One example per input and per reason, on one engine or through the harness.
 
 use crate::core::harness::{Harness, Server, MINUTE, SESSION_ID};
+use crate::core::Millis;
 use crate::core::{
-    ConsentState, Effect, Engine, EngineConfig, LeaderMode, PeerBody, PeerMessage, PolicyOverride,
-    Reason, State, PROTOCOL_VERSION,
+    ConsentState, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, PeerBody, PeerMessage,
+    PolicyOverride, Reason, State, PROTOCOL_VERSION,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -339,7 +340,8 @@ fn non_privileged_sessions_never_idle_out() {
     server.privileged = false;
     let mut engine = engine(&server);
     assert_eq!(engine.policy().and_then(|p| p.idle_timeout), None);
-    assert_eq!(engine.poll_timeout(), Some(server.expires_at));
+    // The only wake-up is the lifetime warning's, 10 minutes before the absolute end.
+    assert_eq!(engine.poll_timeout(), Some(server.expires_at - 10 * MINUTE));
     engine.handle_timeout(T0 + 23 * 60 * MINUTE);
     assert_eq!(engine.state(), &State::Active);
     engine.handle_timeout(server.expires_at);
@@ -757,5 +759,156 @@ fn a_view_after_a_forward_jump_pulls_deadlines_back() {
     assert_eq!(
         engine.remaining_ms(T0 + 2 * MINUTE + ahead),
         Some(14 * MINUTE)
+    );
+}
+
+#[test]
+fn the_leader_polls_while_the_server_is_unreachable_even_with_the_push_stream_up() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_leadership(true, T0);
+    drain(&mut engine);
+    // A keepalive fails; the push stream still counts as connected.
+    engine.handle_server_unreachable(T0 + 1_000);
+    drain(&mut engine);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
+    engine.handle_timeout(T0 + 6_000);
+    assert!(drain(&mut engine).contains(&Effect::FetchSession));
+    engine.handle_server_unreachable(T0 + 6_100);
+    engine.handle_timeout(T0 + 11_000);
+    assert!(
+        drain(&mut engine).contains(&Effect::FetchSession),
+        "it keeps polling"
+    );
+    // The answer clears the problem without any activity, and the polling stops.
+    engine.handle_server_view(server.view(T0 + 11_100), T0 + 11_100);
+    assert!(!engine.connection_problem());
+    drain(&mut engine);
+    engine.handle_timeout(T0 + 20_000);
+    assert!(!drain(&mut engine).contains(&Effect::FetchSession));
+}
+
+#[test]
+fn a_follower_that_hears_of_a_connection_problem_polls_once_it_leads() {
+    let server = Server::privileged(T0);
+    let mut engine = engine(&server);
+    engine.handle_peer(
+        &peer(PeerBody::Connection {
+            reachable: false,
+            at: T0 + 1_000,
+        }),
+        T0 + 1_000,
+    );
+    assert!(engine.connection_problem());
+    engine.handle_leadership(true, T0 + 2_000);
+    drain(&mut engine);
+    engine.handle_timeout(T0 + 6_000);
+    assert!(drain(&mut engine).contains(&Effect::FetchSession));
+}
+
+#[test]
+fn the_lifetime_warning_shows_ten_and_two_minutes_before_the_end() {
+    let mut server = Server::privileged(T0);
+    server.privileged = false;
+    server.expires_at = T0 + 30 * MINUTE;
+    let mut engine = engine(&server);
+    assert_eq!(engine.lifetime_warning(), None);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 20 * MINUTE));
+    engine.handle_timeout(T0 + 20 * MINUTE - 1);
+    assert_eq!(engine.lifetime_warning(), None);
+    engine.handle_timeout(T0 + 20 * MINUTE);
+    assert_eq!(
+        engine.lifetime_warning(),
+        Some(LifetimeWarning {
+            ends_at: T0 + 30 * MINUTE,
+            within: 10 * MINUTE
+        })
+    );
+    // Activity cannot extend it.
+    engine.handle_activity(T0 + 21 * MINUTE);
+    assert_eq!(engine.poll_timeout(), Some(T0 + 28 * MINUTE));
+    engine.handle_timeout(T0 + 28 * MINUTE);
+    assert_eq!(
+        engine.lifetime_warning().map(|w| w.within),
+        Some(2 * MINUTE)
+    );
+    // At the end the server confirms, and the notice goes with the session.
+    engine.handle_timeout(T0 + 30 * MINUTE);
+    assert!(drain(&mut engine).contains(&Effect::FetchSession));
+    engine.handle_server_terminated(Reason::SessionExpired, T0 + 30 * MINUTE + 50);
+    assert_eq!(engine.lifetime_warning(), None);
+}
+
+#[test]
+fn a_session_shorter_than_the_leads_warns_from_its_start_but_not_before_consent() {
+    let mut server = Server::privileged(T0);
+    server.expires_at = T0 + 5 * MINUTE;
+    server.recording_required = true;
+    server.consent = ConsentState::Pending;
+    let mut engine = engine(&server);
+    assert_eq!(engine.state(), &State::AwaitingConsent);
+    assert_eq!(engine.lifetime_warning(), None);
+    server.consent = ConsentState::Accepted;
+    engine.handle_server_view(server.view(T0 + 1_000), T0 + 1_000);
+    assert_eq!(
+        engine.lifetime_warning().map(|w| w.within),
+        Some(10 * MINUTE)
+    );
+    assert_eq!(engine.poll_timeout(), Some(T0 + 3 * MINUTE));
+}
+
+#[test]
+fn every_tab_warns_of_the_lifetime_end_at_the_same_instant_whatever_its_clock() {
+    let mut server = Server::privileged(T0);
+    server.expires_at = T0 + 40 * MINUTE;
+    let mut h = Harness::new(server, 3, LeaderMode::Lock, |_| {});
+    h.tabs[2].skew = 3 * MINUTE;
+    h.start_all();
+    // The user keeps working: activity never moves the absolute end.
+    let mut turn = 0;
+    let mut work_until = |h: &mut Harness, end: Millis| {
+        while h.now < end {
+            h.run_until((h.now + 30_000).min(end));
+            h.activity(turn % 3);
+            turn += 1;
+        }
+    };
+    work_until(&mut h, T0 + 30 * MINUTE - 1);
+    assert!(h.tabs.iter().all(|t| t.engine.lifetime_warning().is_none()));
+    h.run_until(T0 + 30 * MINUTE);
+    for (i, tab) in h.tabs.iter().enumerate() {
+        assert_eq!(
+            tab.engine.lifetime_warning(),
+            Some(LifetimeWarning {
+                ends_at: T0 + 40 * MINUTE + tab.skew,
+                within: 10 * MINUTE
+            }),
+            "tab {i}"
+        );
+    }
+    work_until(&mut h, T0 + 38 * MINUTE);
+    for tab in &h.tabs {
+        assert_eq!(
+            tab.engine.lifetime_warning().map(|w| w.within),
+            Some(2 * MINUTE)
+        );
+    }
+    work_until(&mut h, T0 + 41 * MINUTE);
+    for tab in &h.tabs {
+        assert_eq!(tab.engine.state(), &ended(Reason::SessionExpired));
+        assert_eq!(tab.engine.lifetime_warning(), None);
+    }
+}
+
+#[test]
+fn the_lifetime_warning_says_when_and_that_it_cannot_be_extended() {
+    let warning = LifetimeWarning {
+        ends_at: T0,
+        within: 2 * MINUTE,
+    };
+    assert_eq!(
+        warning.message("14:05 (UTC+01:00)"),
+        "Your session ends at 14:05 (UTC+01:00), in less than 2 minutes. It cannot be \
+         extended: save your work now, then sign in again to continue."
     );
 }

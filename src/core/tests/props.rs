@@ -156,6 +156,56 @@ proptest! {
         }
     }
 
+    /// Invariant 8: every live tab shows the lifetime warning from exactly 10 minutes before
+    /// the absolute end (server time, whatever its own clock), and its 2-minute stage from
+    /// exactly 2 minutes before; activity changes neither.
+    #[test]
+    fn inv8_lifetime_warning_from_ten_then_two_minutes_before_the_end_in_every_tab(
+        tabs in 1usize..4, privileged in any::<bool>(), life in 3i64..40,
+        skews in prop::collection::vec(-600i64..600, 4), plan in schedule(90),
+    ) {
+        let mut server = server(15, 60, life);
+        server.privileged = privileged;
+        let expires = server.expires_at;
+        let mut h = Harness::new(server, tabs, LeaderMode::Lock, |_| {});
+        for (tab, skew) in h.tabs.iter_mut().zip(&skews) {
+            tab.skew = skew * 1_000;
+        }
+        h.start_all();
+        let mut at = h.now;
+        let mut steps = plan.iter().cycle();
+        while at < expires {
+            let &(tab, gap_s) = steps.next().unwrap_or(&(0, 30));
+            at = (at + gap_s.max(1) * 1_000).min(expires - 1);
+            h.run_until(at);
+            for t in &h.tabs {
+                if !matches!(t.engine.state(), State::Active | State::Warning { .. }) {
+                    prop_assert_eq!(t.engine.lifetime_warning(), None);
+                    continue;
+                }
+                let expected = if at >= expires - 2 * MINUTE {
+                    Some(2 * MINUTE)
+                } else if at >= expires - 10 * MINUTE {
+                    Some(10 * MINUTE)
+                } else {
+                    None
+                };
+                let warning = t.engine.lifetime_warning();
+                prop_assert_eq!(warning.map(|w| w.within), expected, "at {}", at - T0);
+                if let Some(w) = warning {
+                    prop_assert_eq!(w.ends_at, expires + t.skew);
+                }
+            }
+            let tab = tab % h.tabs.len();
+            if !matches!(h.tabs[tab].engine.state(), State::Ended { .. }) {
+                h.activity(tab);
+            }
+            if at == expires - 1 {
+                break;
+            }
+        }
+    }
+
     /// Invariant 4: the warning appears once per idle period, exactly at deadline - lead, and
     /// activity in any tab takes every tab out of it.
     #[test]

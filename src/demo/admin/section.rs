@@ -126,6 +126,7 @@ where
     RF: Fn(T) -> R + Send + Sync + Clone + 'static,
 {
     let title_id = format!("{id}-title");
+    let table_label = title_id.clone();
     view! {
         <section
             id=id
@@ -139,7 +140,14 @@ where
             {panel.map(|panel| view! { <PanelMessages panel /> })}
             {controls}
             <Show when=move || list.items.with(|l| !l.is_empty())>
-                <div class="table-wrap">
+                // On narrow screens a wide table scrolls in its box: the box takes the
+                // keyboard focus so it can be scrolled without a pointer.
+                <div
+                    class="table-wrap"
+                    tabindex="0"
+                    role="group"
+                    aria-labelledby=table_label.clone()
+                >
                     <table class=table_class>
                         <thead>
                             <tr>
