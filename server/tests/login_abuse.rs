@@ -4,13 +4,12 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{header, Method, Request, StatusCode};
-use common::{Reply, TestApp, T0};
+use common::{Reply, TempDir, TestApp, T0};
 use serde_json::{json, Value};
 use session_guard_server::{app, AppState, Config, ManualClock};
 
@@ -231,27 +230,6 @@ async fn a_full_hash_pool_answers_503_at_once() {
         .send(login_from("10.3.0.1", "viewer", "viewer-demo-pass"))
         .await;
     assert_eq!(r.status, StatusCode::OK);
-}
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("sg-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn stored_hash(db: &str, username: &str) -> String {

@@ -2,34 +2,12 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::http::{Method, StatusCode};
-use common::{TestApp, T0};
+use common::{TempDir, TestApp, T0};
 use serde_json::json;
 use session_guard_server::{app, app_with_static, AppState, Config, ManualClock};
-
-/// A fresh directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let dir = std::env::temp_dir().join(format!("sg-{tag}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        Self(dir)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn open(config: &Config, clock: &Arc<ManualClock>) -> TestApp {
     let state = AppState::with_clock(config, clock.clone()).expect("state");
