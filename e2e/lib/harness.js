@@ -173,7 +173,11 @@ export async function signIn(
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.waitForURL((url) => !url.pathname.startsWith('/login'));
   if (consent === 'accept') {
-    await page.getByRole('button', { name: 'Accept and continue' }).click();
+    const accept = page.getByRole('button', { name: 'Accept and continue' });
+    await accept.click();
+    // The dialog closes once the server has stored the consent; until then every other
+    // API call of this session is refused (`403 consent_required`).
+    await accept.waitFor({ state: 'detached' });
   } else if (consent === 'decline') {
     await page.getByRole('button', { name: 'Decline' }).click();
   }
