@@ -316,6 +316,54 @@ pub(crate) async fn delete_session(
     )
 }
 
+/// `DELETE /api/admin/sessions/{session_id}/tabs/{tab_id}` with an optional `{"reason"}`:
+/// ends one open tab on its own. The session and its other tabs continue, so no privilege
+/// changes and nobody is signed out; the preview says so (`"tabs": 1`). The tab is closed
+/// for good and its streams hear `tab_ended` after the commit.
+pub(crate) async fn end_tab(
+    State(state): State<AppState>,
+    TerminateCaller(admin): TerminateCaller,
+    PathParam((session_id, tab_id)): PathParam<(String, String)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
+    OptionalJson(body): OptionalJson<EndReason>,
+) -> Result<Response, AppError> {
+    let reason = clean_reason(body.reason)?;
+    let actor = admin.user.id;
+    let now = state.inner.now();
+    {
+        let mut conn = state.inner.db();
+        let tx = conn.transaction()?;
+        let session = db::session_by_id(&tx, &session_id)?
+            .filter(|s| s.ended_at.is_none())
+            .ok_or_else(|| not_found("live session"))?;
+        if !db::tab_is_open(&tx, &session.id, &tab_id)? {
+            return Err(not_found("open tab"));
+        }
+        if dry_run.dry_run {
+            let own = session.id == admin.session.id;
+            let preview = json!({
+                "dry_run": true, "users": 0, "sessions": 0, "tabs": 1, "includes_you": own
+            });
+            return Ok(Json(preview).into_response());
+        }
+        db::end_tab(&tx, &session.id, &tab_id, actor, now)?;
+        db::audit(
+            &tx,
+            now,
+            &NewAudit {
+                actor_user_id: Some(actor),
+                kind: "admin_tab_terminated",
+                session_id: Some(&session.id),
+                tab_id: Some(&tab_id),
+                detail: json!({ "user_id": session.user_id, "reason": reason }),
+            },
+        )?;
+        tx.commit()?;
+    }
+    state.inner.push_tab_ended(&session_id, &tab_id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
 pub(crate) async fn terminate_user_sessions(
     State(state): State<AppState>,

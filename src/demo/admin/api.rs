@@ -99,8 +99,12 @@ pub struct Impact {
     pub users: u64,
     /// Sessions ended.
     pub sessions: u64,
-    /// Whether the acting administrator is among them.
+    /// Whether the acting administrator is among them (for ending a tab: whether the tab
+    /// is one of the administrator's own session).
     pub includes_you: bool,
+    /// Tabs ended on their own (their sessions continue); only ending a tab has any.
+    #[serde(default)]
+    pub tabs: u64,
 }
 
 /// Whose sessions the emergency panel ends.
@@ -127,6 +131,8 @@ pub enum Target {
 pub enum Destructive {
     /// End one session.
     TerminateSession(String),
+    /// End one tab of a session (session id, tab id); the other tabs continue.
+    EndTab(String, String),
     /// The emergency panel.
     TerminateSessions(Target),
     /// Suspend a user.
@@ -142,7 +148,10 @@ pub enum Destructive {
 impl Destructive {
     /// Whether the action takes an optional reason for the audit log.
     pub fn takes_reason(&self) -> bool {
-        matches!(self, Self::TerminateSession(_) | Self::TerminateSessions(_))
+        matches!(
+            self,
+            Self::TerminateSession(_) | Self::EndTab(..) | Self::TerminateSessions(_)
+        )
     }
 
     /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
@@ -152,6 +161,15 @@ impl Destructive {
             Self::TerminateSession(id) => (
                 true,
                 format!("/api/admin/sessions/{}", segment(id)),
+                with_reason(),
+            ),
+            Self::EndTab(session_id, tab_id) => (
+                true,
+                format!(
+                    "/api/admin/sessions/{}/tabs/{}",
+                    segment(session_id),
+                    segment(tab_id)
+                ),
                 with_reason(),
             ),
             Self::TerminateSessions(target) => {
