@@ -714,8 +714,9 @@ fn set_link(
     a: i64,
     b: i64,
     present: bool,
+    dry_run: DryRun,
 ) -> Result<Response, AppError> {
-    state.inner.admin_change(actor, |conn, now, _| {
+    let change = move |conn: &Connection, now: i64, _: &mut Effects| {
         let (kind, detail) = match table {
             LinkTable::UserRoles => {
                 require_user(conn, a)?;
@@ -752,8 +753,10 @@ fn set_link(
             audit(conn, now, actor, kind, None, detail)?;
         }
         Ok(())
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    change_or_preview(state, actor, dry_run, change, |()| {
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// `POST /api/admin/users/{uid}/roles/{rid}`.
@@ -762,7 +765,15 @@ pub(crate) async fn assign_user_role(
     AdminCaller(admin): AdminCaller,
     PathParam((uid, rid)): PathParam<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, true)
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::UserRoles,
+        uid,
+        rid,
+        true,
+        DryRun::default(),
+    )
 }
 
 /// `DELETE /api/admin/users/{uid}/roles/{rid}`.
@@ -770,8 +781,17 @@ pub(crate) async fn unassign_user_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((uid, rid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, false)
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::UserRoles,
+        uid,
+        rid,
+        false,
+        dry_run,
+    )
 }
 
 // ---- groups ----
@@ -853,6 +873,7 @@ pub(crate) async fn add_member(
         gid,
         uid,
         true,
+        DryRun::default(),
     )
 }
 
@@ -861,6 +882,7 @@ pub(crate) async fn remove_member(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((gid, uid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     set_link(
         &state,
@@ -869,20 +891,12 @@ pub(crate) async fn remove_member(
         gid,
         uid,
         false,
+        dry_run,
     )
 }
 
 /// `POST /api/admin/groups/{gid}/roles/{rid}`.
 pub(crate) async fn assign_group_role(
-    State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
-    PathParam((gid, rid)): PathParam<(i64, i64)>,
-) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::GroupRoles, gid, rid, true)
-}
-
-/// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
-pub(crate) async fn unassign_group_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((gid, rid)): PathParam<(i64, i64)>,
@@ -893,7 +907,26 @@ pub(crate) async fn unassign_group_role(
         LinkTable::GroupRoles,
         gid,
         rid,
+        true,
+        DryRun::default(),
+    )
+}
+
+/// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
+pub(crate) async fn unassign_group_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, rid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
+) -> Result<Response, AppError> {
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::GroupRoles,
+        gid,
+        rid,
         false,
+        dry_run,
     )
 }
 

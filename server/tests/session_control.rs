@@ -362,6 +362,18 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
             None,
             json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
         ),
+        (
+            Method::DELETE,
+            format!("/api/admin/groups/{operators_group}/members/2?dry_run=true"),
+            None,
+            json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/admin/groups/{operators_group}/roles/{operator_role}?dry_run=true"),
+            None,
+            json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
+        ),
     ];
     for (method, path, body, expected) in cases {
         let r = t.call(method.clone(), &path, Some(&admin), body).await;
@@ -375,7 +387,20 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
     assert_eq!(t.audit(&admin).await.len(), audit_before);
     t.id_of(&admin, "groups", "Operators").await;
 
+    let groups = t.get("/api/admin/groups", &admin).await;
+    assert!(
+        groups.body.to_string().contains("\"members\":[2]"),
+        "{:?}",
+        groups.body
+    );
     // A preview refuses what the change would refuse (the lockout rule).
+    let r = t
+        .delete(
+            &format!("/api/admin/users/1/roles/{admin_role}?dry_run=true"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
     let r = t
         .delete(
             &format!("/api/admin/roles/{admin_role}?dry_run=true"),
