@@ -10,7 +10,8 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use session_guard::browser::{
-    current_path, same_origin_target, ActivityListener, ChannelKind, DeadlineTimer, TabChannel,
+    current_path, forget_tab_identity, same_origin_target, tab_identity, ActivityListener,
+    ChannelKind, DeadlineTimer, TabChannel,
 };
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
@@ -283,4 +284,17 @@ async fn activity_is_throttled_and_element_scrolling_is_ignored() {
     wait::sleep(350).await;
     dispatch(&window, "pointermove");
     assert_eq!(count.get(), 2, "removed on drop");
+}
+
+#[wasm_bindgen_test]
+fn a_tab_ended_by_an_administrator_comes_back_under_a_new_id() {
+    let window = web_sys::window().expect("window");
+    let name_before = window.name().expect("name");
+    let first = tab_identity().expect("identity");
+    // Stable across reloads and navigation while the tab keeps it.
+    assert_eq!(tab_identity().expect("identity").tab_id, first.tab_id);
+    forget_tab_identity();
+    let second = tab_identity().expect("identity");
+    assert_ne!(second.tab_id, first.tab_id);
+    window.set_name(&name_before).expect("restore the name");
 }

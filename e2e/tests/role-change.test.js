@@ -3,7 +3,10 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adminCall, adminContext, expectLoggedOut, scenario, signIn } from '../lib/harness.js';
+import {
+  adminCall, adminContext, expectAccessible, expectLoggedOut, scenario, signIn,
+} from '../lib/harness.js';
+import { confirmImpact } from '../lib/admin.js';
 
 const PASSWORD = 'e2e-user-pass';
 
@@ -125,5 +128,14 @@ test('removing a member in the Admin Console signs that member out everywhere', 
     await admin.page
       .locator('#groups tr[data-group-name="Operators"] button.remove-member[data-username="operator"]')
       .click();
+    // Removing a member takes access away: it asks first and says whom it signs out.
+    await confirmImpact(admin.page, /^This signs out 1 user in 1 session\.$/);
+    assert.match(
+      await admin.page.getByRole('alertdialog').innerText(),
+      /Remove operator from group Operators\?/,
+    );
+    await expectAccessible(admin.page, 'the remove-member confirmation');
+    assert.equal(new URL(tab.url()).pathname, '/dashboard', 'nothing happens before confirming');
+    await admin.page.locator('#confirm-run').click();
     assert.match(await expectLoggedOut(tab, 'role_changed', 2_000), /role permissions were updated/);
   }));

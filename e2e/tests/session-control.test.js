@@ -7,9 +7,13 @@ import assert from 'node:assert/strict';
 import {
   adminCall,
   adminContext,
+  expectAccessible,
   expectLoggedOut,
+  openTab,
   scenario,
   signIn,
+  sleep,
+  wiggle,
 } from '../lib/harness.js';
 import { confirmImpact } from '../lib/admin.js';
 
@@ -144,4 +148,96 @@ test('deleting a group asks first, says its impact, and Escape cancels it', () =
     await expectLoggedOut(operator, 'role_changed');
     await admin.page.getByRole('button', { name: 'Delete group Operators' })
       .waitFor({ state: 'detached' });
+  }));
+
+test('an administrator ends one tab: it lands on the login page, the other tab keeps working', () =>
+  scenario('end one tab', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const kept = await context.newPage();
+    await signIn(kept, server, 'operator');
+    const ended = await openTab(context, server);
+    await ended.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    // The guard keeps each tab's id in `window.name` ("sg-tab:<id>").
+    const tabId = (await ended.evaluate(() => window.name)).replace(/^sg-tab:/, '');
+    assert.match(tabId, /^[A-Za-z0-9_-]{8,64}$/);
+
+    const admin = await adminContext(browser, server);
+    await admin.page.goto(`${server.url}/admin`);
+    await admin.page.waitForFunction(
+      () => document.querySelector('#sessions tr[data-username="operator"] .count')
+        ?.textContent === '2 tabs',
+    );
+    await expectAccessible(admin.page, 'the sessions table with its End tab buttons');
+    await sessionRow(admin.page, 'operator')
+      .locator(`button.end-tab[data-tab-id="${tabId}"]`).click();
+    await confirmImpact(
+      admin.page,
+      /^This closes 1 tab; the session and its other tabs stay signed in\.$/,
+    );
+    await expectAccessible(admin.page, 'the End tab confirmation');
+    await admin.page.locator('#confirm-reason').fill('Left open on the kiosk');
+    await admin.page.locator('#confirm-run').click();
+
+    const notice = await expectLoggedOut(ended, 'tab_terminated');
+    assert.equal(
+      notice,
+      "An administrator closed this tab's session. Your other tabs are still signed in.",
+    );
+    // The other tab stays on its page, signed in, and its activity still reaches the server.
+    await sleep(3_000);
+    assert.equal(new URL(kept.url()).pathname, '/dashboard');
+    await kept.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await wiggle(kept);
+    const status = await kept.evaluate(async () => (await fetch('/api/session')).status);
+    assert.equal(status, 200);
+    await admin.page.getByRole('button', { name: 'Refresh sessions' }).click();
+    await admin.page.waitForFunction(
+      () => document.querySelector('#sessions tr[data-username="operator"] .count')
+        ?.textContent === '1 tab',
+    );
+    const [entry] = await adminCall(
+      admin.context, server, 'GET', '/api/admin/audit?kind=admin_tab_terminated',
+    );
+    assert.equal(entry.tab_id, tabId);
+    assert.equal(entry.detail.reason, 'Left open on the kiosk');
+  }));
+
+test('long users, roles and groups tables page and filter', () =>
+  scenario('admin tables page', {}, async ({ server, browser }) => {
+    const admin = await adminContext(browser, server);
+    // 3 seeded users + 25 = 28: two pages of 20.
+    for (let n = 0; n < 25; n += 1) {
+      const id = String(n).padStart(2, '0');
+      await adminCall(admin.context, server, 'POST', '/api/admin/users', {
+        username: `paged_${id}`,
+        display_name: `Paged User ${id}`,
+        password: 'paged-user-pass',
+      });
+    }
+    await admin.page.goto(`${server.url}/admin#users`);
+    const users = admin.page.locator('#users');
+    const status = users.locator('.table-controls [role=status]');
+    const rows = users.locator('tr[data-username]');
+    await admin.page.waitForFunction(
+      () => document.querySelector('#users .table-controls [role=status]')
+        ?.textContent === 'Page 1 of 2 (28 users)',
+    );
+    assert.equal(await rows.count(), 20);
+    await expectAccessible(admin.page, 'the paged users table');
+    await admin.page.locator('#users-next').click();
+    assert.equal(await status.innerText(), 'Page 2 of 2 (28 users)');
+    assert.equal(await rows.count(), 8);
+    await admin.page.locator('#users-filter').fill('Paged User 07');
+    assert.equal(await status.innerText(), 'Page 1 of 1 (1 users)');
+    assert.deepEqual(await rows.evaluateAll((r) => r.map((row) => row.dataset.username)), ['paged_07']);
+    // The roles and groups tables have the same controls.
+    await admin.page.locator('#roles-filter').fill('operator');
+    await admin.page.waitForFunction(
+      () => document.querySelectorAll('#roles tbody tr').length === 1,
+    );
+    await admin.page.locator('#groups-filter').fill('no such group');
+    assert.equal(
+      await admin.page.locator('#groups .table-controls [role=status]').innerText(),
+      'Page 1 of 1 (0 groups)',
+    );
   }));

@@ -316,6 +316,54 @@ pub(crate) async fn delete_session(
     )
 }
 
+/// `DELETE /api/admin/sessions/{session_id}/tabs/{tab_id}` with an optional `{"reason"}`:
+/// ends one open tab on its own. The session and its other tabs continue, so no privilege
+/// changes and nobody is signed out; the preview says so (`"tabs": 1`). The tab is closed
+/// for good and its streams hear `tab_ended` after the commit.
+pub(crate) async fn end_tab(
+    State(state): State<AppState>,
+    TerminateCaller(admin): TerminateCaller,
+    PathParam((session_id, tab_id)): PathParam<(String, String)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
+    OptionalJson(body): OptionalJson<EndReason>,
+) -> Result<Response, AppError> {
+    let reason = clean_reason(body.reason)?;
+    let actor = admin.user.id;
+    let now = state.inner.now();
+    {
+        let mut conn = state.inner.db();
+        let tx = conn.transaction()?;
+        let session = db::session_by_id(&tx, &session_id)?
+            .filter(|s| s.ended_at.is_none())
+            .ok_or_else(|| not_found("live session"))?;
+        if !db::tab_is_open(&tx, &session.id, &tab_id)? {
+            return Err(not_found("open tab"));
+        }
+        if dry_run.dry_run {
+            let own = session.id == admin.session.id;
+            let preview = json!({
+                "dry_run": true, "users": 0, "sessions": 0, "tabs": 1, "includes_you": own
+            });
+            return Ok(Json(preview).into_response());
+        }
+        db::end_tab(&tx, &session.id, &tab_id, actor, now)?;
+        db::audit(
+            &tx,
+            now,
+            &NewAudit {
+                actor_user_id: Some(actor),
+                kind: "admin_tab_terminated",
+                session_id: Some(&session.id),
+                tab_id: Some(&tab_id),
+                detail: json!({ "user_id": session.user_id, "reason": reason }),
+            },
+        )?;
+        tx.commit()?;
+    }
+    state.inner.push_tab_ended(&session_id, &tab_id);
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
 /// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
 pub(crate) async fn terminate_user_sessions(
     State(state): State<AppState>,
@@ -666,8 +714,9 @@ fn set_link(
     a: i64,
     b: i64,
     present: bool,
+    dry_run: DryRun,
 ) -> Result<Response, AppError> {
-    state.inner.admin_change(actor, |conn, now, _| {
+    let change = move |conn: &Connection, now: i64, _: &mut Effects| {
         let (kind, detail) = match table {
             LinkTable::UserRoles => {
                 require_user(conn, a)?;
@@ -704,8 +753,10 @@ fn set_link(
             audit(conn, now, actor, kind, None, detail)?;
         }
         Ok(())
-    })?;
-    Ok(StatusCode::NO_CONTENT.into_response())
+    };
+    change_or_preview(state, actor, dry_run, change, |()| {
+        StatusCode::NO_CONTENT.into_response()
+    })
 }
 
 /// `POST /api/admin/users/{uid}/roles/{rid}`.
@@ -714,7 +765,15 @@ pub(crate) async fn assign_user_role(
     AdminCaller(admin): AdminCaller,
     PathParam((uid, rid)): PathParam<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, true)
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::UserRoles,
+        uid,
+        rid,
+        true,
+        DryRun::default(),
+    )
 }
 
 /// `DELETE /api/admin/users/{uid}/roles/{rid}`.
@@ -722,8 +781,17 @@ pub(crate) async fn unassign_user_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((uid, rid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::UserRoles, uid, rid, false)
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::UserRoles,
+        uid,
+        rid,
+        false,
+        dry_run,
+    )
 }
 
 // ---- groups ----
@@ -805,6 +873,7 @@ pub(crate) async fn add_member(
         gid,
         uid,
         true,
+        DryRun::default(),
     )
 }
 
@@ -813,6 +882,7 @@ pub(crate) async fn remove_member(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((gid, uid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     set_link(
         &state,
@@ -821,20 +891,12 @@ pub(crate) async fn remove_member(
         gid,
         uid,
         false,
+        dry_run,
     )
 }
 
 /// `POST /api/admin/groups/{gid}/roles/{rid}`.
 pub(crate) async fn assign_group_role(
-    State(state): State<AppState>,
-    AdminCaller(admin): AdminCaller,
-    PathParam((gid, rid)): PathParam<(i64, i64)>,
-) -> Result<Response, AppError> {
-    set_link(&state, admin.user.id, LinkTable::GroupRoles, gid, rid, true)
-}
-
-/// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
-pub(crate) async fn unassign_group_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam((gid, rid)): PathParam<(i64, i64)>,
@@ -845,7 +907,26 @@ pub(crate) async fn unassign_group_role(
         LinkTable::GroupRoles,
         gid,
         rid,
+        true,
+        DryRun::default(),
+    )
+}
+
+/// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
+pub(crate) async fn unassign_group_role(
+    State(state): State<AppState>,
+    AdminCaller(admin): AdminCaller,
+    PathParam((gid, rid)): PathParam<(i64, i64)>,
+    QueryParam(dry_run): QueryParam<DryRun>,
+) -> Result<Response, AppError> {
+    set_link(
+        &state,
+        admin.user.id,
+        LinkTable::GroupRoles,
+        gid,
+        rid,
         false,
+        dry_run,
     )
 }
 

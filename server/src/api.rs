@@ -431,6 +431,11 @@ pub(crate) async fn register_tab(
     let created = {
         let mut conn = inner.db();
         let tx = conn.transaction()?;
+        if db::tab_was_ended(&tx, &current.session.id, &req.tab_id)? {
+            return Err(AppError::Conflict(
+                "An administrator ended this tab; it cannot register again under this id.".into(),
+            ));
+        }
         let created = db::insert_tab(
             &tx,
             &current.session.id,
@@ -527,6 +532,12 @@ pub(crate) async fn events(
                         .data(json!({ "reason": reason }).to_string());
                     // `None` as the next state ends the stream after this event.
                     return Some((Ok(event), None));
+                }
+                Ok(Push::TabEnded(tab_id)) => {
+                    let event = Event::default()
+                        .event("tab_ended")
+                        .data(json!({ "tab_id": &*tab_id }).to_string());
+                    return Some((Ok(event), Some(rx)));
                 }
                 Ok(Push::Session(view)) => {
                     let event = Event::default().event("session").data(view.to_string());

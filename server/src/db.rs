@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_audit_context.sql"),
     include_str!("../migrations/0003_admin_scopes.sql"),
     include_str!("../migrations/0004_session_visibility.sql"),
+    include_str!("../migrations/0005_tab_termination.sql"),
 ];
 
 /// Opens (creating if needed) the database at `path`, or an in-memory one for `:memory:`,
@@ -697,7 +698,8 @@ pub struct Tab {
 }
 
 /// Registers a tab; returns false when it was already registered. A closed tab that
-/// registers again (restored from the back/forward cache) is open again.
+/// registers again (restored from the back/forward cache) is open again, unless an
+/// administrator ended it ([`tab_was_ended`] lets the caller refuse that first).
 pub fn insert_tab(
     conn: &Connection,
     session_id: &str,
@@ -712,7 +714,8 @@ pub fn insert_tab(
     )? > 0;
     if !created {
         conn.execute(
-            "UPDATE session_tabs SET closed_at = NULL WHERE session_id = ?1 AND tab_id = ?2",
+            "UPDATE session_tabs SET closed_at = NULL
+             WHERE session_id = ?1 AND tab_id = ?2 AND ended_by IS NULL",
             params![session_id, tab_id],
         )?;
     }
@@ -730,6 +733,42 @@ pub fn close_tab(
         "UPDATE session_tabs SET closed_at = ?3
          WHERE session_id = ?1 AND tab_id = ?2 AND closed_at IS NULL",
         params![session_id, tab_id, now],
+    )? > 0)
+}
+
+/// Whether an administrator ended this tab of the session.
+pub fn tab_was_ended(conn: &Connection, session_id: &str, tab_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM session_tabs
+         WHERE session_id = ?1 AND tab_id = ?2 AND ended_by IS NOT NULL)",
+        params![session_id, tab_id],
+        |r| r.get(0),
+    )
+}
+
+/// Whether the tab is registered to the session and open.
+pub fn tab_is_open(conn: &Connection, session_id: &str, tab_id: &str) -> rusqlite::Result<bool> {
+    conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM session_tabs
+         WHERE session_id = ?1 AND tab_id = ?2 AND closed_at IS NULL)",
+        params![session_id, tab_id],
+        |r| r.get(0),
+    )
+}
+
+/// An administrator ends an open tab: it is closed for good and remembers who ended it.
+/// Returns false when the tab is unknown or already closed.
+pub fn end_tab(
+    conn: &Connection,
+    session_id: &str,
+    tab_id: &str,
+    actor: i64,
+    now: i64,
+) -> rusqlite::Result<bool> {
+    Ok(conn.execute(
+        "UPDATE session_tabs SET closed_at = ?3, ended_by = ?4
+         WHERE session_id = ?1 AND tab_id = ?2 AND closed_at IS NULL",
+        params![session_id, tab_id, now, actor],
     )? > 0)
 }
 

@@ -63,6 +63,10 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
             "/api/admin/sessions/{session_id}",
             axum::routing::delete(admin::delete_session),
         )
+        .route(
+            "/api/admin/sessions/{session_id}/tabs/{tab_id}",
+            axum::routing::delete(admin::end_tab),
+        )
         .route("/api/admin/session-history", get(admin::session_history))
         .route(
             "/api/admin/terminate-sessions",

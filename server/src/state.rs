@@ -69,6 +69,9 @@ pub(crate) enum Push {
     Terminated(Reason),
     /// The session view changed; the stream sends `event: session`.
     Session(Arc<Value>),
+    /// An administrator ended this tab of the session; the stream sends `event:
+    /// tab_ended` and stays open (the session and its other tabs continue).
+    TabEnded(Arc<str>),
 }
 
 /// One broadcast channel per session with open streams, so every tab hears the end.
@@ -471,6 +474,11 @@ impl Inner {
         for (session_id, value) in views {
             self.hub.send(&session_id, Push::Session(Arc::new(value)));
         }
+    }
+
+    /// Tells the session's streams that one of its tabs was ended (after the commit).
+    pub fn push_tab_ended(&self, session_id: &str, tab_id: &str) {
+        self.hub.send(session_id, Push::TabEnded(Arc::from(tab_id)));
     }
 
     /// Pushes the current view of one session to its streams (consent given in one tab

@@ -57,6 +57,43 @@ async fn open_in_process(t: &TestApp, cookie: &str) -> Body {
 }
 
 #[tokio::test]
+async fn a_tab_ended_by_an_administrator_is_pushed_and_the_stream_stays_open() {
+    let t = TestApp::new();
+    let admin = t.login("admin").await;
+    let viewer = t.login("viewer").await;
+    let r = t
+        .post(
+            "/api/session/tabs",
+            &viewer,
+            json!({ "tab_id": "tab-ended-001" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let mut stream = open_in_process(&t, &viewer).await;
+    let view = t.get("/api/session", &viewer).await;
+    let session_id = view.body["session_id"].as_str().expect("id").to_owned();
+    let r = t
+        .delete(
+            &format!("/api/admin/sessions/{session_id}/tabs/tab-ended-001"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let record = next_event(&mut stream).await.expect("an event");
+    assert_eq!(
+        parse(&record),
+        ("tab_ended".to_owned(), json!({ "tab_id": "tab-ended-001" }))
+    );
+    // The session goes on: a later ending still reaches the same stream.
+    let r = t
+        .delete(&format!("/api/admin/sessions/{session_id}"), &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let record = next_event(&mut stream).await.expect("an event");
+    assert_eq!(parse(&record).0, "terminated");
+}
+
+#[tokio::test]
 async fn streams_carry_view_updates_then_terminated_and_close() {
     // Every session recorded, so the viewer is asked too (and the stream opens while
     // consent is pending).

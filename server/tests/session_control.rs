@@ -362,6 +362,18 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
             None,
             json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
         ),
+        (
+            Method::DELETE,
+            format!("/api/admin/groups/{operators_group}/members/2?dry_run=true"),
+            None,
+            json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
+        ),
+        (
+            Method::DELETE,
+            format!("/api/admin/groups/{operators_group}/roles/{operator_role}?dry_run=true"),
+            None,
+            json!({ "dry_run": true, "users": 1, "sessions": 2, "includes_you": false }),
+        ),
     ];
     for (method, path, body, expected) in cases {
         let r = t.call(method.clone(), &path, Some(&admin), body).await;
@@ -375,7 +387,20 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
     assert_eq!(t.audit(&admin).await.len(), audit_before);
     t.id_of(&admin, "groups", "Operators").await;
 
+    let groups = t.get("/api/admin/groups", &admin).await;
+    assert!(
+        groups.body.to_string().contains("\"members\":[2]"),
+        "{:?}",
+        groups.body
+    );
     // A preview refuses what the change would refuse (the lockout rule).
+    let r = t
+        .delete(
+            &format!("/api/admin/users/1/roles/{admin_role}?dry_run=true"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CONFLICT);
     let r = t
         .delete(
             &format!("/api/admin/roles/{admin_role}?dry_run=true"),
@@ -400,4 +425,114 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
         )
         .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn an_administrator_ends_one_tab_and_the_session_with_its_other_tabs_continues() {
+    let t = TestApp::new();
+    let admin = t.login("admin").await;
+    let viewer = t.login("viewer").await;
+    for tab in ["tab-keep-0001", "tab-end-00002"] {
+        let r = t
+            .post("/api/session/tabs", &viewer, json!({ "tab_id": tab }))
+            .await;
+        assert_eq!(r.status, StatusCode::CREATED);
+    }
+    let list = t.get("/api/admin/sessions", &admin).await;
+    let session_id = session_of(&list.body, "viewer")["session_id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let path = format!("/api/admin/sessions/{session_id}/tabs/tab-end-00002");
+
+    // The preview ends no session and changes nothing.
+    let preview = t.delete(&format!("{path}?dry_run=true"), &admin).await;
+    assert_eq!(preview.status, StatusCode::OK, "{:?}", preview.body);
+    assert_eq!(
+        preview.body,
+        json!({ "dry_run": true, "users": 0, "sessions": 0, "tabs": 1, "includes_you": false })
+    );
+    let open_tabs = |list: &Value| -> Vec<String> {
+        session_of(list, "viewer")["tabs"]
+            .as_array()
+            .expect("tabs")
+            .iter()
+            .map(|tab| tab["tab_id"].as_str().expect("tab id").to_owned())
+            .collect()
+    };
+    let list = t.get("/api/admin/sessions", &admin).await;
+    assert_eq!(open_tabs(&list.body), ["tab-end-00002", "tab-keep-0001"]);
+
+    let r = t
+        .call(
+            Method::DELETE,
+            &path,
+            Some(&admin),
+            Some(json!({ "reason": "left open on a shared desk" })),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
+    t.assert_live(&viewer).await;
+    let list = t.get("/api/admin/sessions", &admin).await;
+    assert_eq!(open_tabs(&list.body), ["tab-keep-0001"]);
+
+    // Ended for good: it cannot register again, and ending it again is 404.
+    let again = t
+        .post(
+            "/api/session/tabs",
+            &viewer,
+            json!({ "tab_id": "tab-end-00002" }),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+    let list = t.get("/api/admin/sessions", &admin).await;
+    assert_eq!(open_tabs(&list.body), ["tab-keep-0001"]);
+    assert_eq!(t.delete(&path, &admin).await.status, StatusCode::NOT_FOUND);
+    // A closed tab, an unknown tab and a tab of an ended session are 404 too.
+    let r = t
+        .post("/api/session/tabs/tab-keep-0001/close", &viewer, json!({}))
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let closed = format!("/api/admin/sessions/{session_id}/tabs/tab-keep-0001");
+    assert_eq!(
+        t.delete(&closed, &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let unknown = format!("/api/admin/sessions/{session_id}/tabs/tab-unknown-01");
+    assert_eq!(
+        t.delete(&unknown, &admin).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    let entry = t
+        .audit(&admin)
+        .await
+        .into_iter()
+        .find(|e| e["kind"] == "admin_tab_terminated")
+        .expect("audited");
+    assert_eq!(entry["session_id"], session_id.as_str());
+    assert_eq!(entry["tab_id"], "tab-end-00002");
+    assert_eq!(entry["detail"]["reason"], "left open on a shared desk");
+    assert_eq!(
+        entry["actor_user_id"],
+        t.id_of(&admin, "users", "admin").await
+    );
+}
+
+#[tokio::test]
+async fn ending_a_tab_needs_the_terminate_scope() {
+    let t = TestApp::new();
+    let viewer = t.login("viewer").await;
+    let r = t
+        .post(
+            "/api/session/tabs",
+            &viewer,
+            json!({ "tab_id": "tab-mine-0001" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let r = t
+        .delete("/api/admin/sessions/whatever/tabs/tab-mine-0001", &viewer)
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
 }

@@ -10,10 +10,10 @@ use std::rc::{Rc, Weak};
 use gloo_timers::callback::Timeout;
 
 use super::{
-    clocks, current_path, navigate_to_login, now_ms, page_visible, tab_identity, ActivityListener,
-    BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer, LeaderLock, PageListeners,
-    PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity,
-    TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
+    clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
+    tab_identity, ActivityListener, BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer,
+    LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer,
+    TabChannel, TabIdentity, TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
     Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, Millis, Now, PolicyOverride, Reason,
@@ -522,6 +522,9 @@ impl Inner {
                     inner.input(move |engine, now| engine.handle_server_terminated(reason, now))
                 }
                 PushEvent::View(view) => inner.accept_view(view),
+                PushEvent::TabEnded(tab_id) => {
+                    inner.input(move |engine, now| engine.handle_server_tab_ended(&tab_id, now))
+                }
             }
         });
         match PushStream::connect(&url, on_event) {
@@ -662,6 +665,9 @@ impl Inner {
             &current_path(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
+        if reason == Some(Reason::TabTerminated) {
+            forget_tab_identity();
+        }
         // Nothing more to coordinate: release everything before the page goes away.
         self.release_adapters();
         if self.options.navigate {

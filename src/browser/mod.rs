@@ -21,8 +21,8 @@ pub use channel::{ChannelKind, TabChannel};
 pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
 pub use leader::LeaderLock;
 pub use page::{
-    current_path, navigate_to_login, page_visible, same_origin_target, tab_identity, PageListeners,
-    RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
+    current_path, forget_tab_identity, navigate_to_login, page_visible, same_origin_target,
+    tab_identity, PageListeners, RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
 };
 pub use push::{PushEvent, PushStream};
 pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};

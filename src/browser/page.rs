@@ -139,6 +139,20 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     })
 }
 
+/// Drops this tab's id from `window.name`: an administrator ended the tab's
+/// sub-session, and the server never registers that id again, so should the user come back
+/// to a protected page in this tab, it starts as a new sub-session under a fresh id.
+pub fn forget_tab_identity() {
+    if let Some(window) = web_sys::window() {
+        if window
+            .name()
+            .is_ok_and(|name| name.starts_with(WINDOW_NAME_PREFIX))
+        {
+            let _ = window.set_name("");
+        }
+    }
+}
+
 /// The contract's tab id shape: `^[A-Za-z0-9_-]{8,64}$`.
 fn is_valid_tab_id(id: &str) -> bool {
     (8..=64).contains(&id.len())

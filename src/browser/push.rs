@@ -27,11 +27,27 @@ pub enum PushEvent {
     Terminated(Reason),
     /// `event: session`: the session's view changed.
     View(SessionView),
+    /// `event: tab_ended`: an administrator ended this tab of the session (only that tab
+    /// ends; the others carry on).
+    TabEnded(String),
 }
 
 #[derive(Deserialize)]
 struct TerminatedData {
     reason: String,
+}
+
+#[derive(Deserialize)]
+struct TabEndedData {
+    tab_id: String,
+}
+
+/// The contract's tab id shape, `^[A-Za-z0-9_-]{8,64}$`; anything else is ignored.
+fn plain_tab_id(id: &str) -> bool {
+    (8..=64).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// An open EventSource; dropping it closes the connection.
@@ -70,6 +86,18 @@ impl PushStream {
                     if let Some(data) = data_of(event) {
                         if let Ok(parsed) = serde_json::from_str::<TerminatedData>(&data) {
                             on_event(PushEvent::Terminated(Reason::from_wire(&parsed.reason)));
+                        }
+                    }
+                })
+            },
+            {
+                let on_event = on_event.clone();
+                EventListener::new(&source, "tab_ended", move |event| {
+                    if let Some(data) = data_of(event) {
+                        if let Ok(parsed) = serde_json::from_str::<TabEndedData>(&data) {
+                            if plain_tab_id(&parsed.tab_id) {
+                                on_event(PushEvent::TabEnded(parsed.tab_id));
+                            }
                         }
                     }
                 })

@@ -303,6 +303,24 @@ impl Engine {
         }
     }
 
+    /// The server said an administrator ended one tab of the session (SSE `tab_ended`,
+    /// heard by the leader, which holds the stream). This tab ends with
+    /// [`Reason::TabTerminated`] when it is the one; otherwise the news goes to the other
+    /// tabs over the channel, where only the named tab ends. The session itself continues,
+    /// so neither the server nor the other tabs are told of an ending.
+    pub fn handle_server_tab_ended(&mut self, tab_id: &str, now: impl Into<Now>) {
+        if self.begin(now).is_none() || self.is_ended() {
+            return;
+        }
+        if tab_id == self.config.tab_id {
+            self.end(Some(Reason::TabTerminated), Notify::Nobody);
+        } else {
+            self.broadcast(PeerBody::TabEnded {
+                target_tab_id: tab_id.to_owned(),
+            });
+        }
+    }
+
     /// The server answered `401` without a reason: not signed in. Ends with no reason.
     pub fn handle_server_unauthenticated(&mut self, now: impl Into<Now>) {
         if self.begin(now).is_some() {
@@ -500,6 +518,13 @@ impl Engine {
             PeerBody::Logout { reason } => {
                 self.end(Some(reason), Notify::Nobody);
                 return;
+            }
+            PeerBody::TabEnded { target_tab_id } => {
+                // Only the named tab ends; the session and every other tab carry on.
+                if target_tab_id == self.config.tab_id {
+                    self.end(Some(Reason::TabTerminated), Notify::Nobody);
+                    return;
+                }
             }
             PeerBody::Consent { accepted: false } => {
                 self.end(Some(Reason::ConsentDeclined), Notify::Nobody);

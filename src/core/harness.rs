@@ -118,6 +118,7 @@ pub(crate) struct Tab {
 enum Input {
     View,
     Terminated(Reason),
+    TabEnded(String),
     Unreachable,
     Peer(String),
     Leadership(bool),
@@ -346,6 +347,17 @@ impl Harness {
         self.deliver();
     }
 
+    /// An administrator ends one tab: the server pushes `tab_ended` to the session's
+    /// streams (only a leader holds one); the session itself continues.
+    pub fn end_tab(&mut self, tab_id: &str) {
+        let streams = |j: &usize| self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader();
+        for j in (0..self.tabs.len()).filter(streams) {
+            self.queue
+                .push_back((j, Input::TabEnded(tab_id.to_owned())));
+        }
+        self.deliver();
+    }
+
     /// Ends the server session and pushes `terminated` to every other tab's stream; only
     /// a leader holds one.
     fn end_server(&mut self, reason: Reason, from: usize) {
@@ -375,6 +387,7 @@ impl Harness {
             match input {
                 Input::View => engine.handle_server_view(view, local),
                 Input::Terminated(reason) => engine.handle_server_terminated(reason, local),
+                Input::TabEnded(tab_id) => engine.handle_server_tab_ended(&tab_id, local),
                 Input::Unreachable => engine.handle_server_unreachable(local),
                 Input::Peer(text) => engine.handle_peer(&text, local),
                 Input::Leadership(held) => engine.handle_leadership(held, local),

@@ -69,6 +69,12 @@ pub enum PeerBody {
         /// Server time of that request's outcome; the latest outcome wins.
         at: Millis,
     },
+    /// The leader heard from the server (SSE `tab_ended`) that an administrator ended one
+    /// tab: that tab, and only it, ends with [`Reason::TabTerminated`].
+    TabEnded {
+        /// The tab that was ended.
+        target_tab_id: String,
+    },
 }
 
 /// Borrowing mirror of the wire shape: decoding the common messages allocates nothing.
@@ -89,6 +95,8 @@ struct Wire<'a> {
     accepted: Option<bool>,
     #[serde(default)]
     reachable: Option<bool>,
+    #[serde(default, borrow)]
+    target_tab_id: Option<Cow<'a, str>>,
 }
 
 impl PeerMessage {
@@ -218,6 +226,15 @@ fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerB
             (Some(reachable), Some(at)) => PeerBody::Connection { reachable, at },
             _ => return Err(missing),
         },
+        "tab_ended" => match wire.target_tab_id {
+            Some(target) if !target.is_empty() && target.len() <= MAX_TAB_ID_LEN => {
+                PeerBody::TabEnded {
+                    target_tab_id: target.into_owned(),
+                }
+            }
+            Some(_) => return Err(CoreError::PeerRejected("invalid target_tab_id")),
+            None => return Err(missing),
+        },
         _ => return Err(CoreError::PeerRejected("unknown message type")),
     };
     Ok((wire.tab_id, body))
@@ -277,6 +294,9 @@ mod tests {
                 reachable: false,
                 at: 8,
             },
+            PeerBody::TabEnded {
+                target_tab_id: "tab_b".into(),
+            },
         ] {
             let sent = message(body);
             assert_eq!(PeerMessage::decode(&sent.encode(), "ses_1").unwrap(), sent);
@@ -311,6 +331,9 @@ mod tests {
             r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","at":1}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","reachable":true}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended","target_tab_id":""}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended","target_tab_id":7}"#,
             r#"{"v":1,"session_id":"ses_1","type":"hello"}"#,
             r#"{"v":1,"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
             "[1,2]",

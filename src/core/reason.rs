@@ -20,6 +20,9 @@ pub enum Reason {
     Suspended,
     /// An administrator ended the session.
     RemoteTerminated,
+    /// An administrator ended this one tab (its sub-session); the session and its other
+    /// tabs continue.
+    TabTerminated,
     /// The user declined session recording.
     ConsentDeclined,
     /// The user signed out.
@@ -51,6 +54,7 @@ impl Reason {
             "role_changed" => Reason::RoleChanged,
             "suspended" => Reason::Suspended,
             "remote_terminated" => Reason::RemoteTerminated,
+            "tab_terminated" => Reason::TabTerminated,
             "consent_declined" => Reason::ConsentDeclined,
             "logged_out" => Reason::LoggedOut,
             _ => return None,
@@ -65,6 +69,7 @@ impl Reason {
             Reason::RoleChanged => "role_changed",
             Reason::Suspended => "suspended",
             Reason::RemoteTerminated => "remote_terminated",
+            Reason::TabTerminated => "tab_terminated",
             Reason::ConsentDeclined => "consent_declined",
             Reason::LoggedOut => "logged_out",
             Reason::Other(name) => name,
@@ -83,6 +88,7 @@ impl Reason {
             Reason::RoleChanged => "You were signed out because your role permissions were updated. Sign in again to continue with your new permissions.".into(),
             Reason::Suspended => "Your account has been suspended. Contact your administrator.".into(),
             Reason::RemoteTerminated => "An administrator ended your session.".into(),
+            Reason::TabTerminated => "An administrator closed this tab's session. Your other tabs are still signed in.".into(),
             Reason::ConsentDeclined => {
                 "The session was not started because recording was declined.".into()
             }
@@ -153,12 +159,13 @@ mod tests {
         assert_eq!(describe_duration(3_600_000 + 1_000), "1 hour 1 second");
     }
 
-    const ALL: [Reason; 7] = [
+    const ALL: [Reason; 8] = [
         Reason::IdleTimeout,
         Reason::SessionExpired,
         Reason::RoleChanged,
         Reason::Suspended,
         Reason::RemoteTerminated,
+        Reason::TabTerminated,
         Reason::ConsentDeclined,
         Reason::LoggedOut,
     ];
@@ -207,6 +214,10 @@ mod tests {
             "Your session has ended. Please sign in again."
         );
         assert_eq!(Reason::LoggedOut.message(None), "You have signed out.");
+        assert_eq!(
+            Reason::TabTerminated.message(None),
+            "An administrator closed this tab's session. Your other tabs are still signed in."
+        );
         assert_eq!(
             Reason::Suspended.message(None),
             "Your account has been suspended. Contact your administrator."

@@ -3,3 +3,4 @@
 mod examples;
 mod props;
 mod resilience;
+mod tab_end;

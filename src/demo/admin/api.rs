@@ -99,8 +99,12 @@ pub struct Impact {
     pub users: u64,
     /// Sessions ended.
     pub sessions: u64,
-    /// Whether the acting administrator is among them.
+    /// Whether the acting administrator is among them (for ending a tab: whether the tab
+    /// is one of the administrator's own session).
     pub includes_you: bool,
+    /// Tabs ended on their own (their sessions continue); only ending a tab has any.
+    #[serde(default)]
+    pub tabs: u64,
 }
 
 /// Whose sessions the emergency panel ends.
@@ -127,6 +131,8 @@ pub enum Target {
 pub enum Destructive {
     /// End one session.
     TerminateSession(String),
+    /// End one tab of a session (session id, tab id); the other tabs continue.
+    EndTab(String, String),
     /// The emergency panel.
     TerminateSessions(Target),
     /// Suspend a user.
@@ -137,12 +143,21 @@ pub enum Destructive {
     RemoveScope(i64, String),
     /// Delete a group.
     DeleteGroup(i64),
+    /// Unassign a role from a user (user id, role id).
+    UnassignUserRole(i64, i64),
+    /// Remove a user from a group (group id, user id).
+    RemoveMember(i64, i64),
+    /// Unassign a role from a group (group id, role id).
+    UnassignGroupRole(i64, i64),
 }
 
 impl Destructive {
     /// Whether the action takes an optional reason for the audit log.
     pub fn takes_reason(&self) -> bool {
-        matches!(self, Self::TerminateSession(_) | Self::TerminateSessions(_))
+        matches!(
+            self,
+            Self::TerminateSession(_) | Self::EndTab(..) | Self::TerminateSessions(_)
+        )
     }
 
     /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
@@ -152,6 +167,15 @@ impl Destructive {
             Self::TerminateSession(id) => (
                 true,
                 format!("/api/admin/sessions/{}", segment(id)),
+                with_reason(),
+            ),
+            Self::EndTab(session_id, tab_id) => (
+                true,
+                format!(
+                    "/api/admin/sessions/{}/tabs/{}",
+                    segment(session_id),
+                    segment(tab_id)
+                ),
                 with_reason(),
             ),
             Self::TerminateSessions(target) => {
@@ -177,6 +201,21 @@ impl Destructive {
             Self::DeleteGroup(id) => (
                 true,
                 format!("/api/admin/groups/{id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::UnassignUserRole(user_id, role_id) => (
+                true,
+                format!("/api/admin/users/{user_id}/roles/{role_id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::RemoveMember(group_id, user_id) => (
+                true,
+                format!("/api/admin/groups/{group_id}/members/{user_id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::UnassignGroupRole(group_id, role_id) => (
+                true,
+                format!("/api/admin/groups/{group_id}/roles/{role_id}"),
                 Value::Object(Default::default()),
             ),
         }
@@ -378,12 +417,6 @@ async fn post<B: Serialize>(url: &str, body: &B) -> Result<Response, ApiError> {
     send(from_this_tab(Request::post(url)).json(body)).await
 }
 
-/// The contract wants `Content-Type: application/json` on every state-changing request
-/// (the CSRF defence), so even a bodiless `DELETE` sends `{}`.
-async fn delete(url: &str) -> Result<Response, ApiError> {
-    send(from_this_tab(Request::delete(url)).json(&Empty {})).await
-}
-
 /// Names this tab (the id the guard registered) so that the audit log records which
 /// tab an admin action came from.
 fn from_this_tab(request: gloo_net::http::RequestBuilder) -> gloo_net::http::RequestBuilder {
@@ -432,13 +465,9 @@ pub async fn unsuspend(user_id: i64) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Assigns (`true`) or unassigns a role directly to a user.
-pub async fn set_user_role(user_id: i64, role_id: i64, assigned: bool) -> Result<(), ApiError> {
-    link(
-        &format!("/api/admin/users/{user_id}/roles/{role_id}"),
-        assigned,
-    )
-    .await
+/// Assigns a role directly to a user (unassigning is a [`Destructive`] action).
+pub async fn assign_user_role(user_id: i64, role_id: i64) -> Result<(), ApiError> {
+    link(&format!("/api/admin/users/{user_id}/roles/{role_id}")).await
 }
 
 /// Every role.
@@ -477,22 +506,14 @@ pub async fn create_group(name: String) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Adds (`true`) or removes a group member.
-pub async fn set_member(group_id: i64, user_id: i64, member: bool) -> Result<(), ApiError> {
-    link(
-        &format!("/api/admin/groups/{group_id}/members/{user_id}"),
-        member,
-    )
-    .await
+/// Adds a group member (removing one is a [`Destructive`] action).
+pub async fn add_member(group_id: i64, user_id: i64) -> Result<(), ApiError> {
+    link(&format!("/api/admin/groups/{group_id}/members/{user_id}")).await
 }
 
-/// Assigns (`true`) or unassigns a role to a group.
-pub async fn set_group_role(group_id: i64, role_id: i64, assigned: bool) -> Result<(), ApiError> {
-    link(
-        &format!("/api/admin/groups/{group_id}/roles/{role_id}"),
-        assigned,
-    )
-    .await
+/// Assigns a role to a group (unassigning is a [`Destructive`] action).
+pub async fn assign_group_role(group_id: i64, role_id: i64) -> Result<(), ApiError> {
+    link(&format!("/api/admin/groups/{group_id}/roles/{role_id}")).await
 }
 
 /// One page of audit entries, newest first; `query` is the contract's query string
@@ -506,12 +527,8 @@ pub fn query_value(value: &str) -> String {
     segment(value)
 }
 
-/// The link endpoints share one shape: `POST` adds, `DELETE` removes.
-async fn link(url: &str, present: bool) -> Result<(), ApiError> {
-    if present {
-        post(url, &Empty {}).await?;
-    } else {
-        delete(url).await?;
-    }
+/// Creates a link (role assignment or group membership); idempotent.
+async fn link(url: &str) -> Result<(), ApiError> {
+    post(url, &Empty {}).await?;
     Ok(())
 }

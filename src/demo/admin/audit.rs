@@ -24,6 +24,7 @@ const KINDS: &[(&str, &str)] = &[
     ("seeded", "Demo accounts created"),
     ("audit_purged", "Old entries purged"),
     ("admin_session_terminated", "Session terminated"),
+    ("admin_tab_terminated", "Tab ended"),
     (
         "admin_user_sessions_terminated",
         "All sessions of a user terminated",

@@ -41,6 +41,16 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 
 /// "This signs out 3 users in 5 sessions." and whether the caller is among them.
 pub fn impact_text(impact: Impact) -> String {
+    if impact.tabs > 0 && impact.sessions == 0 {
+        let mut text = format!(
+            "This closes {}; the session and its other tabs stay signed in.",
+            plural(impact.tabs, "tab", "tabs")
+        );
+        if impact.includes_you {
+            text.push_str(" It is a tab of your own session.");
+        }
+        return text;
+    }
     if impact.sessions == 0 {
         return "This signs out nobody: no live session ends.".to_string();
     }

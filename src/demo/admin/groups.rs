@@ -3,8 +3,15 @@
 use leptos::prelude::*;
 
 use super::api::{self, Destructive, Group};
-use super::section::{AdminSection, CreateForm, PickAndAct, RemovableChips, TextField};
+use super::section::{
+    AdminSection, CreateForm, Paging, PickAndAct, RemovableChips, TableControls, TextField,
+};
 use super::{Console, Panel};
+
+/// The text a group is filtered by: its name.
+fn group_text(g: &Group) -> String {
+    g.name.clone()
+}
 
 /// The groups table and the create-group form.
 #[component]
@@ -13,6 +20,23 @@ pub fn Groups(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
+    let paging = Paging::new();
+    let matching = Memo::new(move |_| {
+        console
+            .groups
+            .items
+            .with(|l| paging.matching(l, group_text))
+    });
+    let shown = Signal::derive(move || matching.with(|rows| paging.page_of(rows)));
+    let controls = view! {
+        <TableControls
+            id="groups"
+            what="groups"
+            paging
+            matching=Signal::derive(move || matching.with(Vec::len))
+        />
+    }
+    .into_any();
     view! {
         <AdminSection
             id="groups"
@@ -20,6 +44,8 @@ pub fn Groups(
             refresh_label="Refresh groups"
             on_refresh=Callback::new(move |()| console.refresh_groups())
             list=console.groups
+            shown
+            controls
             empty_text="No groups."
             panel
             headers=&["Group", "Members", "Roles"]
@@ -65,6 +91,7 @@ fn GroupRow(
             .map(|rid| (rid, console.role_name(rid)))
             .collect::<Vec<_>>()
     };
+    let group_name = StoredValue::new(name.clone());
     view! {
         <tr data-group-name=name.clone()>
             <th scope="row">{name.clone()}</th>
@@ -77,7 +104,17 @@ fn GroupRow(
                     label_verb="Remove"
                     owner=name.clone()
                     on_remove=Callback::new(move |user_id| {
-                        console.act(panel, api::set_member(id, user_id, false))
+                        let question = format!(
+                            "Remove {} from group {}?",
+                            console.username(user_id),
+                            group_name.get_value()
+                        );
+                        console.ask(
+                            panel,
+                            Destructive::RemoveMember(id, user_id),
+                            question,
+                            "Remove member",
+                        );
                     })
                 />
                 <div class="row-actions">
@@ -92,7 +129,7 @@ fn GroupRow(
                         button_label=format!("Add member to {name}")
                         button_text="Add member"
                         unchosen="Choose a user to add first."
-                        action=move |user_id| api::set_member(id, user_id, true)
+                        action=move |user_id| api::add_member(id, user_id)
                     />
                 </div>
             </td>
@@ -105,7 +142,17 @@ fn GroupRow(
                     label_verb="Unassign role"
                     owner=name.clone()
                     on_remove=Callback::new(move |role_id| {
-                        console.act(panel, api::set_group_role(id, role_id, false))
+                        let question = format!(
+                            "Unassign role {} from group {}?",
+                            console.role_name(role_id),
+                            group_name.get_value()
+                        );
+                        console.ask(
+                            panel,
+                            Destructive::UnassignGroupRole(id, role_id),
+                            question,
+                            "Unassign role",
+                        );
                     })
                 />
                 <div class="row-actions">
@@ -120,7 +167,7 @@ fn GroupRow(
                         button_label=format!("Assign role to {name}")
                         button_text="Assign role"
                         unchosen="Choose a role to assign first."
-                        action=move |role_id| api::set_group_role(id, role_id, true)
+                        action=move |role_id| api::assign_group_role(id, role_id)
                     />
                 </div>
             </td>

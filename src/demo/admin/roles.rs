@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::api::{self, Destructive, Role};
-use super::section::{AdminSection, CreateForm, RemovableChips, TextField};
+use super::section::{AdminSection, CreateForm, Paging, RemovableChips, TableControls, TextField};
 use super::{Console, Panel};
 
 /// `"a, b,,c "` → `["a", "b", "c"]`.
@@ -15,6 +15,11 @@ fn split_scopes(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The text a role is filtered by: its name and scopes.
+fn role_text(r: &Role) -> String {
+    format!("{} {}", r.name, r.scopes.join(" "))
+}
+
 /// The roles table and the create-role form.
 #[component]
 pub fn Roles(
@@ -22,6 +27,18 @@ pub fn Roles(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
+    let paging = Paging::new();
+    let matching = Memo::new(move |_| console.roles.items.with(|l| paging.matching(l, role_text)));
+    let shown = Signal::derive(move || matching.with(|rows| paging.page_of(rows)));
+    let controls = view! {
+        <TableControls
+            id="roles"
+            what="roles"
+            paging
+            matching=Signal::derive(move || matching.with(Vec::len))
+        />
+    }
+    .into_any();
     view! {
         <AdminSection
             id="roles"
@@ -29,6 +46,8 @@ pub fn Roles(
             refresh_label="Refresh roles"
             on_refresh=Callback::new(move |()| console.refresh_roles())
             list=console.roles
+            shown
+            controls
             empty_text="No roles."
             panel
             headers=&["Role", "Scopes", "Add a scope"]

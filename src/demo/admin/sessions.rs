@@ -51,8 +51,29 @@ fn session_text(s: &Session) -> String {
     )
 }
 
-/// One open tab: its id, when it registered, and which tab opened it.
-fn tab_item(tab: &Tab) -> impl IntoView {
+/// One open tab: its id, when it registered, which tab opened it, and a button that ends
+/// it on its own (through the confirmation dialog).
+fn tab_item(
+    console: Console,
+    panel: Panel,
+    session_id: &str,
+    who: &str,
+    tab: &Tab,
+) -> impl IntoView {
+    let short = short_id(&tab.tab_id);
+    let label = format!("End tab {short} of {who}'s session");
+    let end_tab = {
+        let (session_id, tab_id, who) =
+            (session_id.to_string(), tab.tab_id.clone(), who.to_string());
+        move |_| {
+            console.ask(
+                panel,
+                Destructive::EndTab(session_id.clone(), tab_id.clone()),
+                format!("End tab {short} of {who}'s session?"),
+                "End tab",
+            );
+        }
+    };
     let registered = format!("opened {}", format_time(tab.registered_at));
     let opener = tab.opener_tab_id.clone().map(|opener| {
         view! {
@@ -64,6 +85,15 @@ fn tab_item(tab: &Tab) -> impl IntoView {
             <ShortId id=tab.tab_id.clone() />
             <span class="tab-meta">{registered}</span>
             {opener}
+            <button
+                type="button"
+                class="end-tab danger-quiet"
+                data-tab-id=tab.tab_id.clone()
+                aria-label=label
+                on:click=end_tab
+            >
+                "End tab"
+            </button>
         </li>
     }
 }
@@ -162,6 +192,7 @@ fn SessionRow(
         }
     };
     let current = session.current;
+    let tabs_of = who.clone();
     view! {
         <tr
             data-session-id=session_id.clone()
@@ -195,7 +226,15 @@ fn SessionRow(
                     }}
                 </span>
                 <ul class="tab-list">
-                    {move || tabs().iter().map(tab_item).collect_view()}
+                    {
+                        let (session_id, who) = (session_id.clone(), tabs_of.clone());
+                        move || {
+                            tabs()
+                                .iter()
+                                .map(|tab| tab_item(console, panel, &session_id, &who, tab))
+                                .collect_view()
+                        }
+                    }
                 </ul>
             </td>
             <td>

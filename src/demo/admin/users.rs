@@ -3,8 +3,15 @@
 use leptos::prelude::*;
 
 use super::api::{self, Destructive, User};
-use super::section::{AdminSection, CreateForm, PickAndAct, RemovableChips, TextField};
+use super::section::{
+    AdminSection, CreateForm, Paging, PickAndAct, RemovableChips, TableControls, TextField,
+};
 use super::{Console, Panel};
+
+/// The text a user is filtered by: login and display name.
+fn user_text(u: &User) -> String {
+    format!("{} {}", u.username, u.display_name)
+}
 
 /// The users table and the create-user form.
 #[component]
@@ -13,6 +20,18 @@ pub fn Users(
     console: Console,
 ) -> impl IntoView {
     let panel = Panel::new();
+    let paging = Paging::new();
+    let matching = Memo::new(move |_| console.users.items.with(|l| paging.matching(l, user_text)));
+    let shown = Signal::derive(move || matching.with(|rows| paging.page_of(rows)));
+    let controls = view! {
+        <TableControls
+            id="users"
+            what="users"
+            paging
+            matching=Signal::derive(move || matching.with(Vec::len))
+        />
+    }
+    .into_any();
     view! {
         <AdminSection
             id="users"
@@ -20,6 +39,8 @@ pub fn Users(
             refresh_label="Refresh users"
             on_refresh=Callback::new(move |()| console.refresh_users())
             list=console.users
+            shown
+            controls
             empty_text="No users."
             panel
             headers=&["Username", "Display name", "Status", "Privileged", "Roles", "Groups"]
@@ -113,7 +134,17 @@ fn UserRow(
                     label_verb="Unassign role"
                     owner=username.clone()
                     on_remove=Callback::new(move |role_id| {
-                        console.act(panel, api::set_user_role(id, role_id, false))
+                        let question = format!(
+                            "Unassign role {} from {}?",
+                            console.role_name(role_id),
+                            name.get_value()
+                        );
+                        console.ask(
+                            panel,
+                            Destructive::UnassignUserRole(id, role_id),
+                            question,
+                            "Unassign role",
+                        );
                     })
                 />
             </td>
@@ -131,7 +162,7 @@ fn UserRow(
                         button_label=format!("Assign role to {username}")
                         button_text="Assign role"
                         unchosen="Choose a role to assign first."
-                        action=move |role_id| api::set_user_role(id, role_id, true)
+                        action=move |role_id| api::assign_user_role(id, role_id)
                     />
                     <button
                         type="button"
