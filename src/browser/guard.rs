@@ -565,7 +565,21 @@ impl Inner {
             }
             Effect::SendKeepalive { idle_ms } => {
                 let pending = self.options.server.send_activity(idle_ms);
-                self.await_reply(pending);
+                let weak = Rc::downgrade(self);
+                wasm_bindgen_futures::spawn_local(async move {
+                    match pending.await {
+                        // The server answered, so it is reachable: `403` to a keepalive is
+                        // `consent_required` (the session was made to wait for recording
+                        // consent meanwhile), and the view says so. Only a keepalive asks:
+                        // `GET /api/session` is never refused this way, so this cannot loop.
+                        Err(BrowserError::Status(403)) => {
+                            if let Some(inner) = weak.upgrade() {
+                                inner.fetch_session();
+                            }
+                        }
+                        reply => Inner::apply_reply(&weak, reply),
+                    }
+                });
             }
             Effect::SendConsent { accepted } => {
                 let pending = self.options.server.send_consent(accepted);
@@ -632,13 +646,6 @@ impl Inner {
             Ok(SessionReply::Ended(None)) => Inner::input_weak(weak, |engine, now| {
                 engine.handle_server_unauthenticated(now)
             }),
-            // The server answered, so it is reachable: `403` here is `consent_required` (the
-            // session was made to wait for recording consent meanwhile); the view says so.
-            Err(BrowserError::Status(403)) => {
-                if let Some(inner) = weak.upgrade() {
-                    inner.fetch_session();
-                }
-            }
             Err(error) => {
                 report("session server unreachable", &error);
                 Inner::input_weak(weak, |engine, now| engine.handle_server_unreachable(now))
