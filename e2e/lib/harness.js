@@ -190,6 +190,20 @@ export async function openTab(context, server, path = '/dashboard') {
   return page;
 }
 
+/** `count` tabs of one session of `user` in a new browser context; the first signs in. */
+export async function signedInTabs(browser, server, user, count = 2) {
+  const context = await browser.newContext();
+  const first = await context.newPage();
+  await signIn(first, server, user);
+  const pages = [first];
+  for (let i = 1; i < count; i += 1) {
+    const page = await openTab(context, server);
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    pages.push(page);
+  }
+  return { context, pages };
+}
+
 /** Waits for the tab to land on the login page with `reason`; returns the notice text. */
 export async function expectLoggedOut(page, reason, timeout = 5_000) {
   await page.waitForURL(

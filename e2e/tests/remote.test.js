@@ -7,24 +7,10 @@ import {
   adminCall,
   adminContext,
   expectLoggedOut,
-  openTab,
   scenario,
-  signIn,
+  signedInTabs,
 } from '../lib/harness.js';
 import { confirmImpact } from '../lib/admin.js';
-
-async function userTabs(browser, server, user, count = 2) {
-  const context = await browser.newContext();
-  const first = await context.newPage();
-  await signIn(first, server, user);
-  const pages = [first];
-  for (let i = 1; i < count; i += 1) {
-    const page = await openTab(context, server);
-    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-    pages.push(page);
-  }
-  return { context, pages };
-}
 
 /** Waits until every tab shows the login page for `reason`; returns the slowest time. */
 async function allLoggedOut(pages, reason, since) {
@@ -39,7 +25,7 @@ async function allLoggedOut(pages, reason, since) {
 
 test('signing out in one tab signs out every tab', () =>
   scenario('logout everywhere', {}, async ({ server, browser }) => {
-    const { pages } = await userTabs(browser, server, 'operator', 3);
+    const { pages } = await signedInTabs(browser, server, 'operator', 3);
     await pages[1].getByRole('button', { name: 'Sign out' }).click();
     for (const page of pages) {
       assert.match(await expectLoggedOut(page, 'logged_out'), /signed out/);
@@ -48,7 +34,7 @@ test('signing out in one tab signs out every tab', () =>
 
 test('an administrator ending a session reaches every tab within a second', () =>
   scenario('remote terminate', {}, async ({ server, browser }) => {
-    const { pages } = await userTabs(browser, server, 'operator', 2);
+    const { pages } = await signedInTabs(browser, server, 'operator', 2);
     const admin = await adminContext(browser, server);
     await admin.page.goto(`${server.url}/admin`);
     const row = admin.page.locator('#sessions tr[data-username="operator"]');
@@ -64,8 +50,8 @@ test('an administrator ending a session reaches every tab within a second', () =
 
 test('the emergency panel ends every session of a user', () =>
   scenario('emergency terminate', {}, async ({ server, browser }) => {
-    const one = await userTabs(browser, server, 'operator', 1);
-    const two = await userTabs(browser, server, 'operator', 1);
+    const one = await signedInTabs(browser, server, 'operator', 1);
+    const two = await signedInTabs(browser, server, 'operator', 1);
     const admin = await adminContext(browser, server);
     await admin.page.goto(`${server.url}/admin`);
     const users = await adminCall(admin.context, server, 'GET', '/api/admin/users');
@@ -82,7 +68,7 @@ test('the emergency panel ends every session of a user', () =>
 
 test('a suspended user is signed out at once and refused at sign-in', () =>
   scenario('suspension', {}, async ({ server, browser }) => {
-    const { pages } = await userTabs(browser, server, 'operator', 2);
+    const { pages } = await signedInTabs(browser, server, 'operator', 2);
     const admin = await adminContext(browser, server);
     const users = await adminCall(admin.context, server, 'GET', '/api/admin/users');
     const operator = users.find((u) => u.username === 'operator');

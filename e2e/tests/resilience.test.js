@@ -7,28 +7,13 @@ import {
   adminCall,
   adminContext,
   expectLoggedOut,
-  openTab,
   scenario,
-  signIn,
+  signedInTabs,
   sleep,
   wiggle,
 } from '../lib/harness.js';
 
 const SHORT = { 'idle-timeout': '6s', 'warning-lead': '3s', 'keepalive-interval': '2s' };
-
-/** `count` tabs of one operator session; the first signs in and leads. */
-async function operatorTabs(browser, server, count) {
-  const context = await browser.newContext();
-  const first = await context.newPage();
-  await signIn(first, server, 'operator');
-  const pages = [first];
-  for (let i = 1; i < count; i += 1) {
-    const page = await openTab(context, server);
-    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
-    pages.push(page);
-  }
-  return { context, pages };
-}
 
 /**
  * Blocks `page`'s JavaScript in an `alert()`: the tab keeps its Web Lock and connections but
@@ -49,7 +34,7 @@ async function operatorSessionId(admin, server) {
 
 test('a stalled leader: the other tabs keep the session alive, and it rejoins quietly', () =>
   scenario('stalled leader', SHORT, async ({ server, browser }) => {
-    const { pages } = await operatorTabs(browser, server, 3);
+    const { pages } = await signedInTabs(browser, server, 'operator', 3);
     const [leader, b, c] = pages;
     const dialog = await stall(leader);
     // 11 s of work in the other two tabs: almost twice the 6 s idle timeout.
@@ -82,7 +67,7 @@ test('a stalled leader: the other tabs keep the session alive, and it rejoins qu
 test('a server-side ending reaches every running tab while the leader is stalled', () =>
   scenario('stalled leader ending', {}, async ({ server, browser }) => {
     const admin = await adminContext(browser, server);
-    const { pages } = await operatorTabs(browser, server, 3);
+    const { pages } = await signedInTabs(browser, server, 'operator', 3);
     const [leader, b, c] = pages;
     const id = await operatorSessionId(admin, server);
     const dialog = await stall(leader);
@@ -102,7 +87,7 @@ test('a server-side ending reaches every running tab while the leader is stalled
 
 test('a clock jumping forward in one tab signs nobody out', () =>
   scenario('clock jump', SHORT, async ({ server, browser }) => {
-    const { pages } = await operatorTabs(browser, server, 2);
+    const { pages } = await signedInTabs(browser, server, 'operator', 2);
     const [a, b] = pages;
     // Tab B's wall clock jumps two hours ahead (a machine waking with a corrected clock);
     // its monotonic clock does not.
@@ -179,7 +164,7 @@ test('crafted return_to values and paths never lead off the origin', () =>
 
 test('every tab shows a connection problem and clears it when the server answers', () =>
   scenario('connection problem', { 'keepalive-interval': '2s' }, async ({ server, browser }) => {
-    const { context, pages } = await operatorTabs(browser, server, 2);
+    const { context, pages } = await signedInTabs(browser, server, 'operator', 2);
     const [leader, follower] = pages;
     const banner = (page) => page.locator('.sg-connection');
     await context.setOffline(true);
@@ -202,7 +187,7 @@ test('every tab shows a connection problem and clears it when the server answers
 
 test('the connection-problem banner clears when the server answers again, with no input', () =>
   scenario('connection clears by itself', { 'keepalive-interval': '2s' }, async ({ server, browser }) => {
-    const { pages } = await operatorTabs(browser, server, 1);
+    const { pages } = await signedInTabs(browser, server, 'operator', 1);
     const [page] = pages;
     const banner = page.locator('.sg-connection');
     // Only the keepalives fail: the push stream stays up and carries nothing but pings, so
