@@ -347,6 +347,45 @@ mod tests {
             Err(CoreError::TooLarge { .. })
         ));
     }
+
+    #[test]
+    fn tab_ids_follow_the_contracts_one_rule() {
+        let hello = |tab: &str| {
+            format!(r#"{{"v":1,"session_id":"ses_1","tab_id":"{tab}","type":"hello"}}"#)
+        };
+        let ended = |target: &str| {
+            format!(
+                r#"{{"v":1,"session_id":"ses_1","tab_id":"tab_0000","type":"tab_ended","target_tab_id":"{target}"}}"#
+            )
+        };
+        for (id, valid) in [
+            ("a".repeat(7), false),
+            ("a".repeat(8), true),
+            ("a".repeat(64), true),
+            ("a".repeat(65), false),
+            ("tab.0000".to_owned(), false),
+        ] {
+            assert_eq!(ids::is_tab_id(&id), valid, "{id}");
+            assert_eq!(
+                PeerMessage::decode(&hello(&id), "ses_1").is_ok(),
+                valid,
+                "{id}"
+            );
+            assert_eq!(
+                PeerMessage::decode(&ended(&id), "ses_1").is_ok(),
+                valid,
+                "{id}"
+            );
+            let activity = message(PeerBody::Activity { at: 1 })
+                .encode()
+                .replace("tab_aaaa", &id);
+            assert_eq!(
+                parse_own_activity(&activity, "ses_1").is_some(),
+                valid,
+                "{id}"
+            );
+        }
+    }
 }
 
 // proptest is a native dev-dependency; the wasm build runs the example tests above.
