@@ -182,6 +182,8 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             "--package",
             "session-guard",
             "--package",
+            "session-guard-console",
+            "--package",
             "session-guard-bench-pages",
             "--target",
             wasm,
