@@ -15,7 +15,7 @@ use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_T
 use session_guard::core::{LifetimeWarning, Millis, PolicyOverride};
 use session_guard::ui::{
     format_clock_time, format_countdown, LifetimeNotice, LogoutNotice, SessionGuard,
-    RECORDING_SCOPE_TEXT,
+    UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
 use wasm_bindgen::JsCast;
@@ -75,13 +75,13 @@ fn guarded_with_events(
     let root = container();
     let handle = leptos::mount::mount_to(root.clone(), move || {
         let server: Rc<dyn SessionServer> = server;
+        let options = UseSessionGuardOptions::default()
+            .server(server)
+            .navigate(false)
+            .activity_events(activity_events)
+            .policy_override(policy.unwrap_or_default());
         view! {
-            <SessionGuard
-                server=server
-                navigate=false
-                activity_events=activity_events
-                policy_override=policy.unwrap_or_default()
-            >
+            <SessionGuard options=options>
                 <p id="protected">"Privileged content"</p>
             </SessionGuard>
         }

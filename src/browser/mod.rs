@@ -5,7 +5,13 @@
 //! timers cancelled, channels closed, locks released). No `JsValue` crosses into the core:
 //! adapters hand it strings and numbers.
 //!
-//! [`GuardRuntime`] wires them together; the Leptos layer (`ui`) wraps it in signals.
+//! `GuardRuntime` wires them together; the Leptos layer (`ui`) wraps it in signals.
+//!
+//! Embedders use the `ui` layer; what they may need from here is public: the snapshot the
+//! `ui` hooks publish ([`GuardSnapshot`]), this tab's identity ([`tab_identity`], to name
+//! the tab in the app's own requests) and the page's path as a safe same-origin link
+//! ([`current_path`]). The adapters themselves are crate-private; the `test-support`
+//! feature makes them public for the browser test suites.
 
 mod activity;
 mod channel;
@@ -16,17 +22,48 @@ mod push;
 mod server;
 mod timer;
 
+pub use guard::GuardSnapshot;
+pub use page::{current_path, tab_identity, TabIdentity};
+
+#[cfg(feature = "test-support")]
 pub use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
+#[cfg(feature = "test-support")]
 pub use channel::{ChannelKind, TabChannel};
-pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
+#[cfg(feature = "test-support")]
+pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, SnapshotListener};
+#[cfg(feature = "test-support")]
 pub use leader::LeaderLock;
+#[cfg(feature = "test-support")]
 pub use page::{
-    current_path, forget_tab_identity, navigate_to_login, page_visible, same_origin_target,
-    tab_identity, PageListeners, RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
+    forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
+    RecordingMarker, Wake, RECORDING_TITLE_PREFIX,
 };
+#[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
+#[cfg(feature = "test-support")]
 pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};
+#[cfg(feature = "test-support")]
 pub use timer::DeadlineTimer;
+
+#[cfg(not(feature = "test-support"))]
+pub(crate) use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use channel::{ChannelKind, TabChannel};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use guard::{BeforeLogout, GuardOptions, GuardRuntime};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use leader::LeaderLock;
+#[cfg(not(feature = "test-support"))]
+pub(crate) use page::{
+    forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
+    RecordingMarker, Wake,
+};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use push::{PushEvent, PushStream};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use server::{HttpSessionServer, SessionReply, SessionServer, TabRegistration};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use timer::DeadlineTimer;
 
 use wasm_bindgen::JsValue;
 
@@ -69,14 +106,14 @@ impl BrowserError {
 /// ([`monotonic_ms`]) beside it only bounds forward jumps (it stops while a laptop sleeps
 /// in some browsers, so alone it would let a session outlive its deadline). The engine
 /// itself refuses to let time run backwards.
-pub fn now_ms() -> crate::core::Millis {
+pub(crate) fn now_ms() -> crate::core::Millis {
     // Epoch milliseconds fit an i64 for the next 290 million years; `as` truncates the
     // fraction, which is what a millisecond clock means.
     js_sys::Date::now() as crate::core::Millis
 }
 
 /// `performance.now()` in whole milliseconds, where the page has it.
-pub fn monotonic_ms() -> Option<crate::core::Millis> {
+pub(crate) fn monotonic_ms() -> Option<crate::core::Millis> {
     // Milliseconds since the page's time origin: far below i64's range.
     web_sys::window()
         .and_then(|w| w.performance())
@@ -84,7 +121,7 @@ pub fn monotonic_ms() -> Option<crate::core::Millis> {
 }
 
 /// Both clocks, as the engine takes them.
-pub fn clocks() -> crate::core::Now {
+pub(crate) fn clocks() -> crate::core::Now {
     crate::core::Now {
         wall: now_ms(),
         monotonic: monotonic_ms(),

@@ -161,8 +161,8 @@ fn is_valid_tab_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
-/// The current path, query and fragment, checked like any other link target with
-/// [`same_origin_target`]: where to come back to after signing in again, or where a link to
+/// The current path, query and fragment, checked like any other link target (a
+/// same-origin path, else `/`): where to come back to after signing in again, or where a link to
 /// "this page" may point. The raw `location.pathname` of `http://host//evil.example` is
 /// `//evil.example`, which as a link would leave the origin; it becomes `/`.
 pub fn current_path() -> String {

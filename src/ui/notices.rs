@@ -82,7 +82,7 @@ fn page_search() -> String {
 }
 
 /// The `return_to` of a login URL, accepted only as a same-origin path (`/` otherwise),
-/// judged as the browser resolves it ([`same_origin_target`]).
+/// judged as the browser resolves it against the page.
 /// Reads the page's own query string when `search` is `None`.
 pub fn login_return_path(search: Option<&str>) -> String {
     let search = search.map(str::to_string).unwrap_or_else(page_search);
