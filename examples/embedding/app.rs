@@ -1,7 +1,8 @@
 use leptos::prelude::*;
+use session_guard::core::State;
 use session_guard::ui::{
-    use_session, use_session_guard_with_options, IdleWarning, LogoutNotice, SessionGuard,
-    UseSessionGuardOptions,
+    login_return_path, use_session, use_session_guard_with_options, ConsentModal, IdleWarning,
+    LifetimeNotice, LogoutNotice, RecordingIndicator, SessionGuard, UseSessionGuardOptions,
 };
 
 // Around the protected app: nothing inside renders before the server confirmed the
@@ -29,29 +30,40 @@ fn Console() -> impl IntoView {
     }
 }
 
-// On the login page: why the last session ended, in fixed words per reason.
+// On the login page: why the last session ended, in fixed words per reason, and the
+// same-origin page to return to after signing in.
 #[component]
 pub fn LoginPage() -> impl IntoView {
-    view! { <LogoutNotice /> }
+    let return_to = login_return_path(None);
+    view! {
+        <LogoutNotice />
+        <p>"After signing in you return to " {return_to}</p>
+    }
 }
 
-// Without the component: the hook alone, and the app shows the guard's parts itself.
+// Without the component: the hook alone, and the app places the guard's parts itself.
 #[component]
 pub fn OwnLayout() -> impl IntoView {
     let session = use_session_guard_with_options(UseSessionGuardOptions::default());
-    let warning = move || {
-        matches!(
-            session.state.get(),
-            session_guard::core::State::Warning { .. }
-        )
-    };
+    let state = session.state;
+    let live = move || matches!(state.get(), State::Active | State::Warning { .. });
     view! {
-        <Show when=warning>
+        <Show when=move || session.is_recording.get()>
+            <RecordingIndicator />
+        </Show>
+        <LifetimeNotice warning=session.lifetime_warning />
+        <Show when=move || state.get() == State::AwaitingConsent>
+            <ConsentModal on_answer=session.consent />
+        </Show>
+        <Show when=move || matches!(state.get(), State::Warning { .. })>
             <IdleWarning
                 remaining_ms=session.remaining_ms
                 on_stay=session.stay_signed_in
                 on_logout=session.logout
             />
+        </Show>
+        <Show when=live>
+            <p>"Protected content"</p>
         </Show>
     }
 }

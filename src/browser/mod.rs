@@ -22,8 +22,43 @@ mod push;
 mod server;
 mod timer;
 
+/// The hooks publish it as [`UseSessionGuardReturn::snapshot`](crate::ui::UseSessionGuardReturn::snapshot).
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::use_session;
+/// # #[component] fn TabLabel() -> impl IntoView {
+/// let session = use_session();
+/// let tab = move || session.snapshot.with(|snapshot| snapshot.tab_id.clone());
+/// view! { <small>"Tab " {tab}</small> }
+/// # }
+/// ```
 pub use guard::GuardSnapshot;
-pub use page::{current_path, tab_identity, TabIdentity};
+/// A link to the page the user is on, for example to open it in a new tab of the same
+/// session (`rel="opener"` lets the browser copy the tab's session storage, so the new tab
+/// records its opener):
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # #[component] fn NewTabLink() -> impl IntoView {
+/// let here = session_guard::browser::current_path();
+/// view! { <a href=here target="_blank" rel="opener">"Open in a new tab"</a> }
+/// # }
+/// ```
+pub use page::current_path;
+/// Names this tab in the app's own requests, as the contract's `X-Session-Guard-Tab`
+/// header (the demo console's admin client does so for the audit log):
+///
+/// ```
+/// # fn tab_header() -> Option<(&'static str, String)> {
+/// match session_guard::browser::tab_identity() {
+///     Ok(tab) => Some(("X-Session-Guard-Tab", tab.tab_id)),
+///     // No window or no session storage: send the request without it.
+///     Err(_error) => None,
+/// }
+/// # }
+/// ```
+pub use page::{tab_identity, TabIdentity};
 
 #[cfg(feature = "test-support")]
 pub use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
@@ -67,7 +102,15 @@ pub(crate) use timer::DeadlineTimer;
 
 use wasm_bindgen::JsValue;
 
-/// Errors of the browser layer.
+/// Errors of the browser layer; [`tab_identity`] returns one where the page has no window
+/// or no session storage.
+///
+/// ```
+/// # use session_guard::browser::{tab_identity, BrowserError};
+/// if let Err(BrowserError::Js(why)) = tab_identity() {
+///     web_sys::console::warn_1(&format!("no tab identity: {why}").into());
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrowserError {
