@@ -37,11 +37,8 @@ const COUNTDOWN_TICK_MS: u32 = 1_000;
 #[derive(Default)]
 pub struct UseSessionGuardOptions {
     guard: GuardOptions,
-    on_before_logout: Option<BeforeLogoutHook>,
+    on_before_logout: Option<BeforeLogout>,
 }
-
-/// The app's hook that runs before the tab leaves for the login page.
-type BeforeLogoutHook = Rc<dyn Fn(&Reason)>;
 
 impl UseSessionGuardOptions {
     /// Base URL of the session API (`{base}/api/session`, ...); the default, empty, is the
@@ -141,7 +138,7 @@ impl UseSessionGuardOptions {
     ///     .on_before_logout(|reason| web_sys::console::log_1(&reason.wire_name().into()));
     /// ```
     pub fn on_before_logout(mut self, hook: impl Fn(&Reason) + 'static) -> Self {
-        self.on_before_logout = Some(Rc::new(hook));
+        self.on_before_logout = Some(Box::new(hook));
         self
     }
 
@@ -281,10 +278,7 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
     let on_change = Box::new(move |next: &GuardSnapshot| snapshot.set(next.clone()));
-    let before_logout = options
-        .on_before_logout
-        .map(|hook| Box::new(move |reason: &Reason| hook(reason)) as BeforeLogout);
-    match GuardRuntime::start(options.guard, on_change, before_logout) {
+    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
         Ok(started) => runtime.set_value(Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
