@@ -7,15 +7,16 @@ mod fake_server;
 #[path = "support/wait.rs"]
 mod wait;
 
+use std::cell::RefCell;
 use std::rc::Rc;
 
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
-use session_guard::core::{ConsentState, LifetimeWarning, Millis, PolicyOverride};
+use session_guard::core::{ConsentState, LifetimeWarning, Millis, PolicyOverride, Reason};
 use session_guard::ui::{
-    format_clock_time, format_countdown, LifetimeNotice, LogoutNotice, SessionGuard,
-    RECORDING_SCOPE_TEXT,
+    format_clock_time, format_countdown, use_session_guard_with_options, LifetimeNotice,
+    LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
 use wasm_bindgen::JsCast;
@@ -75,13 +76,13 @@ fn guarded_with_events(
     let root = container();
     let handle = leptos::mount::mount_to(root.clone(), move || {
         let server: Rc<dyn SessionServer> = server;
+        let options = UseSessionGuardOptions::default()
+            .server(server)
+            .navigate(false)
+            .activity_events(activity_events)
+            .policy_override(policy.unwrap_or_default());
         view! {
-            <SessionGuard
-                server=server
-                navigate=false
-                activity_events=activity_events
-                policy_override=policy.unwrap_or_default()
-            >
+            <SessionGuard options=options>
                 <p id="protected">"Privileged content"</p>
             </SessionGuard>
         }
@@ -254,6 +255,41 @@ async fn ended_session_removes_protected_content() {
         .text_content()
         .unwrap_or_default()
         .contains("Your session has ended"));
+}
+
+#[wasm_bindgen_test]
+async fn the_hook_takes_its_options_login_path_and_before_logout_hook() {
+    // The same ending as above, through the hook alone: the options' login path and hook
+    // must reach the running guard.
+    let server = FakeServer::new(ViewSpec {
+        last_activity_at: Some(js_sys::Date::now() as Millis),
+        ..ViewSpec::privileged(&unique("ses"))
+    });
+    let reasons = Rc::new(RefCell::new(Vec::<Reason>::new()));
+    let sink = reasons.clone();
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let server: Rc<dyn SessionServer> = server;
+        let options = UseSessionGuardOptions::default()
+            .server(server)
+            .navigate(false)
+            .activity_events(Vec::<String>::new())
+            .login_path("/sign-in")
+            .policy_override(PolicyOverride {
+                idle_timeout: Some(1_000),
+                warning_lead: Some(500),
+            })
+            .on_before_logout(move |reason| sink.borrow_mut().push(reason.clone()));
+        let session = use_session_guard_with_options(options);
+        view! { <p id="redirect">{move || session.snapshot.get().redirect_to}</p> }
+    });
+    assert!(wait_for(4_000, || !reasons.borrow().is_empty()).await);
+    assert_eq!(*reasons.borrow(), vec![Reason::IdleTimeout]);
+    let redirect = find(&root, "#redirect")
+        .and_then(|p| p.text_content())
+        .unwrap_or_default();
+    assert!(redirect.starts_with("/sign-in?"), "{redirect}");
+    assert!(redirect.contains("reason=idle_timeout"), "{redirect}");
 }
 
 fn notice_text(search: &str) -> (String, Option<String>, bool) {

@@ -20,6 +20,9 @@ pub enum ChannelKind {
     #[default]
     Auto,
     /// Always the `localStorage` fallback (tests, and browsers without BroadcastChannel).
+    // Only the test suites choose it by name (`test-support`); `Auto` falls back to the
+    // same transport by itself.
+    #[cfg_attr(not(feature = "test-support"), allow(dead_code))]
     Storage,
 }
 
@@ -117,6 +120,7 @@ impl TabChannel {
     }
 
     /// Which transport this channel ended up using.
+    #[cfg(feature = "test-support")]
     pub fn kind(&self) -> ChannelKind {
         match self.transport {
             Transport::Broadcast { .. } => ChannelKind::Auto,

@@ -255,11 +255,13 @@ impl GuardRuntime {
     }
 
     /// The latest snapshot.
+    #[cfg(feature = "test-support")]
     pub fn snapshot(&self) -> GuardSnapshot {
         self.inner.snapshot()
     }
 
     /// The user is active (the activity listener calls this too).
+    #[cfg(feature = "test-support")]
     pub fn activity(&self) {
         self.inner.input(|engine, now| engine.handle_activity(now));
     }

@@ -5,7 +5,13 @@
 //! timers cancelled, channels closed, locks released). No `JsValue` crosses into the core:
 //! adapters hand it strings and numbers.
 //!
-//! [`GuardRuntime`] wires them together; the Leptos layer (`ui`) wraps it in signals.
+//! `GuardRuntime` wires them together; the Leptos layer (`ui`) wraps it in signals.
+//!
+//! Embedders use the `ui` layer; what they may need from here is public: the snapshot the
+//! `ui` hooks publish ([`GuardSnapshot`]), this tab's identity ([`tab_identity`], to name
+//! the tab in the app's own requests) and the page's path as a safe same-origin link
+//! ([`current_path`]). The adapters themselves are crate-private; the `test-support`
+//! feature makes them public for the browser test suites.
 
 mod activity;
 mod channel;
@@ -16,21 +22,95 @@ mod push;
 mod server;
 mod timer;
 
+/// The hooks publish it as [`UseSessionGuardReturn::snapshot`](crate::ui::UseSessionGuardReturn::snapshot).
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::use_session;
+/// # #[component] fn TabLabel() -> impl IntoView {
+/// let session = use_session();
+/// let tab = move || session.snapshot.with(|snapshot| snapshot.tab_id.clone());
+/// view! { <small>"Tab " {tab}</small> }
+/// # }
+/// ```
+pub use guard::GuardSnapshot;
+/// A link to the page the user is on, for example to open it in a new tab of the same
+/// session (`rel="opener"` lets the browser copy the tab's session storage, so the new tab
+/// records its opener):
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # #[component] fn NewTabLink() -> impl IntoView {
+/// let here = session_guard::browser::current_path();
+/// view! { <a href=here target="_blank" rel="opener">"Open in a new tab"</a> }
+/// # }
+/// ```
+pub use page::current_path;
+/// Names this tab in the app's own requests, as the contract's `X-Session-Guard-Tab`
+/// header (the demo console's admin client does so for the audit log):
+///
+/// ```
+/// # fn tab_header() -> Option<(&'static str, String)> {
+/// match session_guard::browser::tab_identity() {
+///     Ok(tab) => Some(("X-Session-Guard-Tab", tab.tab_id)),
+///     // No window or no session storage: send the request without it.
+///     Err(_error) => None,
+/// }
+/// # }
+/// ```
+pub use page::{tab_identity, TabIdentity};
+
+#[cfg(feature = "test-support")]
 pub use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
+#[cfg(feature = "test-support")]
 pub use channel::{ChannelKind, TabChannel};
-pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, SnapshotListener};
+#[cfg(feature = "test-support")]
+pub use guard::{BeforeLogout, GuardOptions, GuardRuntime, SnapshotListener};
+#[cfg(feature = "test-support")]
 pub use leader::LeaderLock;
+#[cfg(feature = "test-support")]
 pub use page::{
-    current_path, forget_tab_identity, navigate_to_login, page_visible, same_origin_target,
-    tab_identity, PageListeners, RecordingMarker, TabIdentity, Wake, RECORDING_TITLE_PREFIX,
+    forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
+    RecordingMarker, Wake, RECORDING_TITLE_PREFIX,
 };
+#[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
+#[cfg(feature = "test-support")]
 pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};
+#[cfg(feature = "test-support")]
 pub use timer::DeadlineTimer;
+
+#[cfg(not(feature = "test-support"))]
+pub(crate) use activity::{ActivityListener, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use channel::{ChannelKind, TabChannel};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use guard::{BeforeLogout, GuardOptions, GuardRuntime};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use leader::LeaderLock;
+#[cfg(not(feature = "test-support"))]
+pub(crate) use page::{
+    forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
+    RecordingMarker, Wake,
+};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use push::{PushEvent, PushStream};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use server::{HttpSessionServer, SessionReply, SessionServer, TabRegistration};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use timer::DeadlineTimer;
 
 use wasm_bindgen::JsValue;
 
-/// Errors of the browser layer.
+/// Errors of the browser layer; [`tab_identity`] returns one where the page has no window
+/// or no session storage.
+///
+/// ```
+/// # use session_guard::browser::{tab_identity, BrowserError};
+/// if let Err(BrowserError::Js(why)) = tab_identity() {
+///     web_sys::console::warn_1(&format!("no tab identity: {why}").into());
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum BrowserError {
@@ -69,14 +149,14 @@ impl BrowserError {
 /// ([`monotonic_ms`]) beside it only bounds forward jumps (it stops while a laptop sleeps
 /// in some browsers, so alone it would let a session outlive its deadline). The engine
 /// itself refuses to let time run backwards.
-pub fn now_ms() -> crate::core::Millis {
+pub(crate) fn now_ms() -> crate::core::Millis {
     // Epoch milliseconds fit an i64 for the next 290 million years; `as` truncates the
     // fraction, which is what a millisecond clock means.
     js_sys::Date::now() as crate::core::Millis
 }
 
 /// `performance.now()` in whole milliseconds, where the page has it.
-pub fn monotonic_ms() -> Option<crate::core::Millis> {
+pub(crate) fn monotonic_ms() -> Option<crate::core::Millis> {
     // Milliseconds since the page's time origin: far below i64's range.
     web_sys::window()
         .and_then(|w| w.performance())
@@ -84,7 +164,7 @@ pub fn monotonic_ms() -> Option<crate::core::Millis> {
 }
 
 /// Both clocks, as the engine takes them.
-pub fn clocks() -> crate::core::Now {
+pub(crate) fn clocks() -> crate::core::Now {
     crate::core::Now {
         wall: now_ms(),
         monotonic: monotonic_ms(),

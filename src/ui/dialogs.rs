@@ -57,7 +57,24 @@ pub const RECORDING_SCOPE_TEXT: &str = "Recording keeps an audit record of this 
 /// The recording consent dialog. It has no close button: Escape and clicks outside do
 /// nothing, the user must accept or decline. It opens with the focus on the dialog
 /// itself, so that a screen reader reads the question first and a stray Enter cannot
-/// accept it unread.
+/// accept it unread. [`SessionGuard`] shows it while the state is `AwaitingConsent`; an app
+/// using the hook alone places it itself.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::core::State;
+/// # use session_guard::ui::{use_session_guard, ConsentModal};
+/// # #[component] fn Layout() -> impl IntoView {
+/// let session = use_session_guard();
+/// view! {
+///     <Show when=move || session.state.get() == State::AwaitingConsent>
+///         <ConsentModal on_answer=session.consent />
+///     </Show>
+/// }
+/// # }
+/// ```
+///
+/// [`SessionGuard`]: super::SessionGuard
 #[component]
 pub fn ConsentModal(
     /// Called with `true` when the user accepts recording, `false` when they decline.
@@ -118,6 +135,28 @@ pub fn format_countdown(remaining_ms: Millis) -> String {
 }
 
 /// The idle warning with a live countdown. Any activity (in any tab) also closes it.
+/// [`SessionGuard`] shows it during the warning; an app using the hook alone places it
+/// itself.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::core::State;
+/// # use session_guard::ui::{use_session_guard, IdleWarning};
+/// # #[component] fn Layout() -> impl IntoView {
+/// let session = use_session_guard();
+/// view! {
+///     <Show when=move || matches!(session.state.get(), State::Warning { .. })>
+///         <IdleWarning
+///             remaining_ms=session.remaining_ms
+///             on_stay=session.stay_signed_in
+///             on_logout=session.logout
+///         />
+///     </Show>
+/// }
+/// # }
+/// ```
+///
+/// [`SessionGuard`]: super::SessionGuard
 #[component]
 pub fn IdleWarning(
     /// Milliseconds left before the automatic sign-out.

@@ -7,26 +7,183 @@ use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 
 use super::{ConsentModal, IdleWarning, LifetimeNotice, RecordingIndicator};
-use crate::browser::{
-    BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer,
-    SessionServer, DEFAULT_THROTTLE_MS,
-};
+use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
+#[cfg(feature = "test-support")]
+use crate::browser::{ChannelKind, SessionServer, TabIdentity};
 use crate::core::{LifetimeWarning, Millis, PolicyOverride, Reason, State, UserView};
 
 /// How often the warning's countdown refreshes.
 const COUNTDOWN_TICK_MS: u32 = 1_000;
 
-/// Options of [`use_session_guard`].
+/// Everything [`use_session_guard_with_options`] and [`SessionGuard`] can be told: start
+/// from [`default()`](Default::default) and set only what differs, each setter taking and
+/// returning the options.
+///
+/// The defaults: the session API on the page's own origin, ended sessions sent to `/login`,
+/// activity from pointer, keyboard, wheel, touch and scroll events reported at most every
+/// 500 ms, the server's own limits, Web Locks where the browser has them, and navigation
+/// to the login page when the session ends.
+///
+/// ```
+/// use session_guard::ui::UseSessionGuardOptions;
+///
+/// let options = UseSessionGuardOptions::default()
+///     .server_base("https://sessions.example.com")
+///     .login_path("/sign-in")
+///     .activity_events(["pointerdown", "keydown"])
+///     .on_before_logout(|reason| save_drafts(reason));
+/// # fn save_drafts(_: &session_guard::core::Reason) {}
+/// ```
 #[derive(Default)]
 pub struct UseSessionGuardOptions {
-    /// How the guard talks to the server and the other tabs, and what counts as activity.
-    pub guard: GuardOptions,
-    /// Runs just before the tab leaves for the login page (save drafts here).
-    pub on_before_logout: Option<Callback<Reason>>,
+    guard: GuardOptions,
+    on_before_logout: Option<BeforeLogout>,
 }
 
-/// What [`use_session_guard`] and [`use_session`] return: signals to read and actions to
-/// call. Cheap to copy.
+impl UseSessionGuardOptions {
+    /// Base URL of the session API (`{base}/api/session`, ...); the default, empty, is the
+    /// page's own origin.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().server_base("https://sessions.example.com");
+    /// ```
+    pub fn server_base(mut self, base: impl Into<String>) -> Self {
+        self.guard.server = Rc::new(HttpSessionServer::new(base));
+        self
+    }
+
+    /// Same-origin path of the login page that ended sessions are sent to, with the
+    /// reason and the page to come back to in its query (default `/login`).
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().login_path("/sign-in");
+    /// ```
+    pub fn login_path(mut self, path: impl Into<String>) -> Self {
+        self.guard.login_path = path.into();
+        self
+    }
+
+    /// DOM events (listened to on the window, capture phase) that count as the user being
+    /// active. The default: `pointerdown`, `pointermove`, `keydown`, `wheel`, `touchstart`,
+    /// `scroll`. Coming back to the tab or window always counts.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().activity_events(["pointerdown", "keydown"]);
+    /// ```
+    pub fn activity_events<E: Into<String>>(mut self, events: impl IntoIterator<Item = E>) -> Self {
+        self.guard.activity_events = events.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// At most one activity report to the engine per this many milliseconds (default 500).
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().throttle_ms(1_000);
+    /// ```
+    pub fn throttle_ms(mut self, throttle_ms: Millis) -> Self {
+        self.guard.throttle_ms = throttle_ms;
+        self
+    }
+
+    /// Shorter limits for tests and demos. It never lengthens what the server set, and the
+    /// server still ends the session on its own limits.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// use session_guard::core::PolicyOverride;
+    ///
+    /// let short = PolicyOverride { idle_timeout: Some(60_000), ..PolicyOverride::default() };
+    /// let options = UseSessionGuardOptions::default().policy_override(short);
+    /// ```
+    pub fn policy_override(mut self, policy: impl Into<Option<PolicyOverride>>) -> Self {
+        self.guard.policy_override = policy.into();
+        self
+    }
+
+    /// Elect the tab that sends keepalives with the Web Locks API where the browser has it
+    /// (default `true`); with `false`, or without the API, tabs elect it by heartbeats.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().use_web_locks(false);
+    /// ```
+    pub fn use_web_locks(mut self, use_web_locks: bool) -> Self {
+        self.guard.use_web_locks = use_web_locks;
+        self
+    }
+
+    /// Navigate to the login page when the session ends (default `true`). With `false` the
+    /// app navigates itself, reading [`UseSessionGuardReturn::snapshot`]'s `redirect_to`;
+    /// protected content is hidden either way.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().navigate(false);
+    /// ```
+    pub fn navigate(mut self, navigate: bool) -> Self {
+        self.guard.navigate = navigate;
+        self
+    }
+
+    /// Runs just before the tab leaves for the login page, with the reason the session
+    /// ended: save drafts here. It runs in every tab of the session.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default()
+    ///     .on_before_logout(|reason| web_sys::console::log_1(&reason.wire_name().into()));
+    /// ```
+    pub fn on_before_logout(mut self, hook: impl Fn(&Reason) + 'static) -> Self {
+        self.on_before_logout = Some(Box::new(hook));
+        self
+    }
+
+    /// A session API client to use instead of HTTP against
+    /// [`server_base`](Self::server_base) (the browser suites' fake server).
+    #[cfg(feature = "test-support")]
+    pub fn server(mut self, server: Rc<dyn SessionServer>) -> Self {
+        self.guard.server = server;
+        self
+    }
+
+    /// The cross-tab transport (default: BroadcastChannel, the storage fallback where the
+    /// browser lacks it).
+    #[cfg(feature = "test-support")]
+    pub fn channel(mut self, channel: ChannelKind) -> Self {
+        self.guard.channel = channel;
+        self
+    }
+
+    /// This tab's identity instead of the page's own (several guards in one test page).
+    #[cfg(feature = "test-support")]
+    pub fn tab(mut self, tab: TabIdentity) -> Self {
+        self.guard.tab = Some(tab);
+        self
+    }
+}
+
+/// What [`use_session_guard`], [`use_session_guard_with_options`] and [`use_session`]
+/// return: signals to read and actions to call. Cheap to copy.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use session_guard::ui::use_session;
+///
+/// #[component]
+/// fn Header() -> impl IntoView {
+///     let session = use_session();
+///     let name = move || session.user.get().map(|user| user.display_name).unwrap_or_default();
+///     view! {
+///         <span>{name}</span>
+///         <Show when=move || session.is_recording.get()>" (recorded)"</Show>
+///         <button on:click=move |_| session.logout.run(())>"Sign out"</button>
+///     }
+/// }
+/// ```
 #[derive(Clone, Copy)]
 pub struct UseSessionGuardReturn {
     /// The session's state.
@@ -64,7 +221,7 @@ pub struct UseSessionGuardReturn {
 
 /// The context [`SessionGuard`] provides to its children.
 #[derive(Clone, Copy)]
-pub struct SessionContext(pub UseSessionGuardReturn);
+struct SessionContext(UseSessionGuardReturn);
 
 /// Runs `action` on the running guard; does nothing once it was stopped and disposed.
 fn with_runtime(
@@ -78,17 +235,50 @@ fn with_runtime(
     });
 }
 
-/// Starts guarding this tab for the lifetime of the calling component: the engine, its
-/// browser adapters and the signals the UI reads. Everything is released in `on_cleanup`.
-pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
+/// Starts guarding this tab with the default options ([`UseSessionGuardOptions::default`])
+/// for the lifetime of the calling component.
+///
+/// Most apps wrap their content in [`SessionGuard`] instead, which calls this hook, shows the
+/// guard's dialogs and notices, and hides protected content until the session is confirmed.
+/// Call it directly to build that UI yourself.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use session_guard::ui::use_session_guard;
+///
+/// #[component]
+/// fn Console() -> impl IntoView {
+///     let session = use_session_guard();
+///     view! { <button on:click=move |_| session.logout.run(())>"Sign out"</button> }
+/// }
+/// ```
+pub fn use_session_guard() -> UseSessionGuardReturn {
+    use_session_guard_with_options(UseSessionGuardOptions::default())
+}
+
+/// Starts guarding this tab with `options` for the lifetime of the calling component: the
+/// engine, its browser adapters and the signals the UI reads. Everything is released in
+/// `on_cleanup`. If the guard cannot start (no window), the state stays `Starting`, so
+/// nothing protected renders.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use session_guard::ui::{use_session_guard_with_options, UseSessionGuardOptions};
+///
+/// #[component]
+/// fn Console() -> impl IntoView {
+///     let session = use_session_guard_with_options(
+///         UseSessionGuardOptions::default().login_path("/sign-in"),
+///     );
+///     view! { <p>{move || format!("{:?}", session.state.get())}</p> }
+/// }
+/// ```
+pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
     let on_change = Box::new(move |next: &GuardSnapshot| snapshot.set(next.clone()));
-    let before_logout = options
-        .on_before_logout
-        .map(|hook| Box::new(move |reason: &Reason| hook.run(reason.clone())) as BeforeLogout);
-    match GuardRuntime::start(options.guard, on_change, before_logout) {
+    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
         Ok(started) => runtime.set_value(Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
@@ -156,6 +346,17 @@ pub fn use_session_guard(options: UseSessionGuardOptions) -> UseSessionGuardRetu
 /// Outside one it returns a detached value that stays `Starting` (so nothing protected
 /// renders) with actions that do nothing, and logs a warning: a misplaced call must not
 /// take the page down.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use session_guard::ui::use_session;
+///
+/// #[component]
+/// fn SignOut() -> impl IntoView {
+///     let session = use_session();
+///     view! { <button on:click=move |_| session.logout.run(())>"Sign out"</button> }
+/// }
+/// ```
 pub fn use_session() -> UseSessionGuardReturn {
     if let Some(SessionContext(guard)) = use_context::<SessionContext>() {
         return guard;
@@ -183,64 +384,60 @@ pub fn use_session() -> UseSessionGuardReturn {
 
 /// Guards the protected app: renders its children only while the server-confirmed session
 /// is live (and recording consent, where required, was given), shows the consent dialog,
-/// the idle warning, the lifetime notice and the recording indicator, and provides
-/// [`use_session`].
+/// the idle warning, the lifetime notice, the connection-problem banner and the recording
+/// badge, and provides [`use_session`] to everything inside.
+///
+/// ```
+/// use leptos::prelude::*;
+/// use session_guard::ui::{SessionGuard, UseSessionGuardOptions};
+///
+/// #[component]
+/// fn App() -> impl IntoView {
+///     let options = UseSessionGuardOptions::default().login_path("/sign-in");
+///     view! {
+///         <SessionGuard options=options>
+///             <p>"Only a signed-in user sees this."</p>
+///         </SessionGuard>
+///     }
+/// }
+/// ```
 #[component]
 pub fn SessionGuard(
-    /// Base URL of the session API; empty for the page's own origin.
-    #[prop(optional, into)]
-    api_base: String,
-    /// Path of the login page that ended sessions are sent to.
-    #[prop(default = "/login".to_string(), into)]
-    login_path: String,
-    /// Shorter limits for tests and demos; never lengthens the server's.
+    /// How the guard talks to the server and the other tabs, what counts as activity and
+    /// where ended sessions go (default: [`UseSessionGuardOptions::default`]).
+    ///
+    /// ```
+    /// # use leptos::prelude::*;
+    /// # use session_guard::ui::{SessionGuard, UseSessionGuardOptions};
+    /// # #[component] fn App() -> impl IntoView {
+    /// view! {
+    ///     <SessionGuard options=UseSessionGuardOptions::default().server_base("https://sessions.example.com")>
+    ///         <p>"Protected"</p>
+    ///     </SessionGuard>
+    /// }
+    /// # }
+    /// ```
     #[prop(optional)]
-    policy_override: Option<PolicyOverride>,
-    /// DOM events that count as activity (default: pointer, keyboard, wheel, touch, scroll,
-    /// focus).
-    #[prop(optional)]
-    activity_events: Option<Vec<String>>,
-    /// At most one activity report per this many milliseconds.
-    #[prop(default = DEFAULT_THROTTLE_MS)]
-    throttle_ms: Millis,
-    /// Runs just before the tab leaves for the login page, so the app can save drafts.
-    #[prop(optional)]
-    on_before_logout: Option<Callback<Reason>>,
-    /// A session API client to use instead of HTTP against `api_base` (tests).
-    #[prop(optional)]
-    server: Option<Rc<dyn SessionServer>>,
-    /// The cross-tab transport (default: BroadcastChannel, storage events where missing).
-    #[prop(optional)]
-    channel: ChannelKind,
-    /// Elect the keepalive leader with Web Locks where available (default true).
-    #[prop(default = true)]
-    use_web_locks: bool,
-    /// Navigate to the login page when the session ends (default true; tests turn it off).
-    #[prop(default = true)]
-    navigate: bool,
-    /// Show the recording badge (default true). Turn it off when the app places
-    /// `<RecordingIndicator />` itself, in its header for example, while
+    options: UseSessionGuardOptions,
+    /// Show the recording badge (default `true`). Turn it off when the app places
+    /// [`RecordingIndicator`] itself, in its header for example, while
     /// [`UseSessionGuardReturn::is_recording`] holds; the title prefix and favicon stay.
+    /// A matter of layout, not of the guard, so a prop beside the options.
+    ///
+    /// ```
+    /// # use leptos::prelude::*;
+    /// # use session_guard::ui::SessionGuard;
+    /// # #[component] fn App() -> impl IntoView {
+    /// view! { <SessionGuard recording_badge=false><p>"Protected"</p></SessionGuard> }
+    /// # }
+    /// ```
     #[prop(default = true)]
     recording_badge: bool,
-    /// The protected app.
+    /// The protected app: rendered only while the session is live and, where recording is
+    /// required, consented to.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let defaults = GuardOptions::default();
-    let guard = use_session_guard(UseSessionGuardOptions {
-        guard: GuardOptions {
-            server: server.unwrap_or_else(|| Rc::new(HttpSessionServer::new(api_base))),
-            login_path,
-            activity_events: activity_events.unwrap_or(defaults.activity_events),
-            throttle_ms,
-            policy_override,
-            channel,
-            use_web_locks,
-            navigate,
-            tab: None,
-        },
-        on_before_logout,
-    });
+    let guard = use_session_guard_with_options(options);
     provide_context(SessionContext(guard));
 
     let state = guard.state;

@@ -7,11 +7,21 @@ use crate::core::{DurationMs, LifetimeWarning, Millis, Reason};
 use crate::redirect::{idle_limit_param, query_param};
 
 /// The product's inactivity limit for privileged users, named by the timeout message when
-/// the login URL does not carry the limit that applied (`idle_ms`).
+/// the login URL does not carry the limit that applied (`idle_ms`): the default of
+/// [`LogoutNotice`]'s `idle_timeout_ms`.
 pub const DEFAULT_IDLE_TIMEOUT_MS: Millis = 15 * 60 * 1000;
 
 /// The in-page recording badge. The tab's title prefix and favicon are set by the guard
 /// itself, for as long as recording lasts.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::{use_session, RecordingIndicator};
+/// # #[component] fn Header() -> impl IntoView {
+/// let session = use_session();
+/// view! { <Show when=move || session.is_recording.get()><RecordingIndicator /></Show> }
+/// # }
+/// ```
 #[component]
 pub fn RecordingIndicator() -> impl IntoView {
     view! {
@@ -40,7 +50,19 @@ pub fn format_clock_time(epoch_ms: Millis) -> String {
 /// Tells the user that the session's absolute lifetime ends soon, 10 and again 2 minutes
 /// before (the engine decides when). It says when, that it cannot be extended, and to save
 /// work. A polite live region that stays in the document, so screen readers announce each
-/// new notice; the user may dismiss one, and the next one shows again.
+/// new notice; the user may dismiss one, and the next one shows again. [`SessionGuard`]
+/// shows it; an app using the hook alone places it itself.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::{use_session_guard, LifetimeNotice};
+/// # #[component] fn Layout() -> impl IntoView {
+/// let session = use_session_guard();
+/// view! { <LifetimeNotice warning=session.lifetime_warning /> }
+/// # }
+/// ```
+///
+/// [`SessionGuard`]: super::SessionGuard
 #[component]
 pub fn LifetimeNotice(
     /// The warning to show; nothing shows while it is `None`.
@@ -82,8 +104,14 @@ fn page_search() -> String {
 }
 
 /// The `return_to` of a login URL, accepted only as a same-origin path (`/` otherwise),
-/// judged as the browser resolves it ([`same_origin_target`]).
+/// judged as the browser resolves it against the page.
 /// Reads the page's own query string when `search` is `None`.
+///
+/// ```
+/// # use session_guard::ui::login_return_path;
+/// assert_eq!(login_return_path(Some("?return_to=%2Fadmin%23users")), "/admin#users");
+/// assert_eq!(login_return_path(Some("?return_to=https%3A%2F%2Fevil.example")), "/");
+/// ```
 pub fn login_return_path(search: Option<&str>) -> String {
     let search = search.map(str::to_string).unwrap_or_else(page_search);
     let candidate = query_param(&search, "return_to").unwrap_or_default();
@@ -93,7 +121,20 @@ pub fn login_return_path(search: Option<&str>) -> String {
 /// Tells the user on the login page why their session ended.
 ///
 /// The text is fixed per reason; the raw `reason` parameter is never shown, and an unknown
-/// one gets the generic message.
+/// one gets the generic message. Nothing renders when the URL names no reason.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::LogoutNotice;
+/// # #[component] fn LoginPage() -> impl IntoView {
+/// // The page's own query string, 15 minutes when the URL names no idle limit:
+/// view! { <LogoutNotice /> }
+/// # }
+/// # #[component] fn Preview() -> impl IntoView {
+/// // A given query string and a different default limit:
+/// view! { <LogoutNotice search="?reason=idle_timeout" idle_timeout_ms=30 * 60 * 1000 /> }
+/// # }
+/// ```
 #[component]
 pub fn LogoutNotice(
     /// The inactivity limit the timeout message names when the URL carries none.

@@ -32,6 +32,9 @@ const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Admini
   operator / operator-demo-pass  privileged through the Operators group: Admin Console live sessions, terminate, emergency panel only (no user management, no audit log) + Dashboard; 15 min idle timeout; recorded
   viewer   / viewer-demo-pass    not privileged: Dashboard only, no idle timeout, not recorded";
 
+/// The feature that opens the browser adapters to the browser test suites.
+const TEST_SUPPORT: &str = "session-guard/test-support";
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
@@ -119,6 +122,8 @@ fn build_channel_probe(root: &Path) -> Result<(), String> {
                 "build",
                 "--package",
                 "session-guard",
+                "--features",
+                "test-support",
                 "--example",
                 "storage_channel_probe",
                 "--target",
@@ -182,7 +187,11 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             "--package",
             "session-guard",
             "--package",
+            "session-guard-console",
+            "--package",
             "session-guard-bench-pages",
+            "--features",
+            TEST_SUPPORT,
             "--target",
             wasm,
             "--lib",
@@ -192,6 +201,42 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             "--",
             "-D",
             "warnings",
+        ],
+        &[],
+    );
+    // The library as embedders build it, without the test hooks: adapters that only the
+    // test suites use would be dead code here.
+    suite.check(
+        "clippy (wasm32, library without test-support)",
+        &[
+            "cargo",
+            "clippy",
+            "--package",
+            "session-guard",
+            "--package",
+            "session-guard-console",
+            "--target",
+            wasm,
+            "--lib",
+            "--bins",
+            "--",
+            "-D",
+            "warnings",
+        ],
+        &[],
+    );
+    // The README's usage, built for the only target it runs on (doctests are not).
+    suite.check(
+        "usage example (wasm32 build)",
+        &[
+            "cargo",
+            "build",
+            "--package",
+            "session-guard",
+            "--example",
+            "embedding",
+            "--target",
+            wasm,
         ],
         &[],
     );
@@ -206,6 +251,8 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         "test",
         "--package",
         "session-guard",
+        "--features",
+        TEST_SUPPORT,
         "--target",
         wasm,
         "--lib",

@@ -57,13 +57,29 @@ impl Toolbox {
 
     /// wasm32 target, wasm-bindgen-cli matching Cargo.lock, trunk, wasm-opt (npm).
     pub fn ensure_build_tools(&self) -> Result<(), String> {
-        let targets = run::output(Command::new("rustup").args(["target", "list", "--installed"]))
-            .unwrap_or_default();
+        // The target belongs to the toolchain `rust-toolchain.toml` pins (rustup installed
+        // that toolchain when cargo first ran), named explicitly so that a rustup without
+        // the file's override in effect still adds it to the right one.
+        let toolchain = self.pinned_toolchain()?;
+        let targets = run::output(Command::new("rustup").args([
+            "target",
+            "list",
+            "--installed",
+            "--toolchain",
+            &toolchain,
+        ]))
+        .unwrap_or_default();
         if !targets
             .lines()
             .any(|t| t.trim() == "wasm32-unknown-unknown")
         {
-            run::status(Command::new("rustup").args(["target", "add", "wasm32-unknown-unknown"]))?;
+            run::status(Command::new("rustup").args([
+                "target",
+                "add",
+                "--toolchain",
+                &toolchain,
+                "wasm32-unknown-unknown",
+            ]))?;
         }
         let bindgen = self.locked_version("wasm-bindgen")?;
         if !self.has_version("wasm-bindgen", &bindgen) {
@@ -163,6 +179,18 @@ impl Toolbox {
         find_on_path("WebKitWebDriver")
             .map(|p| p.to_string_lossy().into_owned())
             .ok_or_else(|| "WebKitWebDriver not found".to_string())
+    }
+
+    /// The `channel` that `rust-toolchain.toml` pins.
+    fn pinned_toolchain(&self) -> Result<String, String> {
+        let file = std::fs::read_to_string(self.root.join("rust-toolchain.toml"))
+            .map_err(|e| format!("reading rust-toolchain.toml: {e}"))?;
+        file.lines()
+            .filter_map(|line| line.trim().strip_prefix("channel"))
+            .filter_map(|rest| rest.trim_start().strip_prefix('='))
+            .map(|value| value.trim().trim_matches('"').to_string())
+            .find(|channel| !channel.is_empty())
+            .ok_or_else(|| "rust-toolchain.toml names no channel".to_string())
     }
 
     /// The version of `package` that Cargo.lock resolved.

@@ -10,6 +10,7 @@
 #[cfg(target_arch = "wasm32")]
 mod page {
     use leptos::prelude::*;
+    use session_guard::ui::{SessionGuard, UseSessionGuardOptions};
 
     /// What both pages show. `on_sign_out` is the guarded page's logout; the plain page
     /// passes a no-op so that both pages carry the same markup and handlers.
@@ -43,9 +44,9 @@ mod page {
     #[component]
     pub fn GuardedPage() -> impl IntoView {
         view! {
-            <session_guard::ui::SessionGuard login_path="/login">
+            <SessionGuard options=UseSessionGuardOptions::default().login_path("/login")>
                 <GuardedContent />
-            </session_guard::ui::SessionGuard>
+            </SessionGuard>
         }
     }
 

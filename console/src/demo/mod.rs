@@ -6,7 +6,7 @@ mod login;
 mod pages;
 
 use leptos::prelude::*;
-use session_guard::ui::SessionGuard;
+use session_guard::ui::{SessionGuard, UseSessionGuardOptions};
 
 /// The product name, last in every document title.
 pub const PRODUCT: &str = "Secure Access Console";
@@ -88,7 +88,7 @@ pub fn App() -> impl IntoView {
     match page {
         Route::Login => view! { <login::LoginPage /> }.into_any(),
         page => view! {
-            <SessionGuard login_path="/login" recording_badge=false>
+            <SessionGuard options=UseSessionGuardOptions::default().login_path("/login") recording_badge=false>
                 <pages::Shell route=page>
                     {match page {
                         Route::Admin => view! { <admin::AdminConsole /> }.into_any(),
