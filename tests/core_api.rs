@@ -22,8 +22,18 @@ fn consent_flow_through_the_public_api() {
     assert_eq!(engine.state(), &State::AwaitingConsent);
     assert_eq!(engine.session_id(), Some("ses_api"));
     assert_eq!(engine.remaining_ms(50), None);
+    // The channel is joined (and the lock queued for) before the hello is said on it; the
+    // tab registers only once consent is settled.
+    assert_eq!(
+        engine.poll_effect(),
+        Some(Effect::JoinSession {
+            session_id: "ses_api".into()
+        })
+    );
+    assert_eq!(engine.poll_effect(), Some(Effect::QueueForLeadership));
     let hello = engine.poll_effect();
     assert!(matches!(hello, Some(Effect::Broadcast(_))));
+    assert_eq!(engine.poll_effect(), None);
     engine.handle_consent(true, 60);
     assert_eq!(
         engine.poll_effect(),
@@ -46,6 +56,7 @@ fn consent_flow_through_the_public_api() {
         Some(PeerBody::Consent { accepted: true })
     );
     assert!(engine.is_recording());
+    assert_eq!(engine.poll_effect(), Some(Effect::RegisterTab));
     // Local time 60 is server time 1010, when consent (activity) was stored: 15 minutes
     // of idleness are left.
     assert_eq!(engine.remaining_ms(60), Some(900_000));

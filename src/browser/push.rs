@@ -51,6 +51,7 @@ fn plain_tab_id(id: &str) -> bool {
 }
 
 /// An open EventSource; dropping it closes the connection.
+#[must_use = "the stream closes when this handle is dropped"]
 pub struct PushStream {
     source: web_sys::EventSource,
     _listeners: Vec<EventListener>,

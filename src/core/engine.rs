@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 
 use super::config::{EngineConfig, LeaderMode};
 use super::peer::{self, PeerBody};
-use super::view::{ConsentState, SessionPolicy, SessionView};
+use super::view::{ConsentState, SessionPolicy, SessionView, UserView};
 use super::{Millis, Reason};
 
 /// Spacing floor for configured intervals: a zero interval would make the engine ask to be
@@ -19,6 +19,12 @@ const FORWARD_JUMP_TOLERANCE: Millis = 1_000;
 /// How long an ending deadline waits for the server's answer before the tab ends on its
 /// own (fail closed): longer than the browser layer's request timeout.
 const CONFIRM_WAIT: Millis = 15_000;
+/// How long the leader waits before opening again a push stream the browser gave up on
+/// (the server refused it, or it could not be created); polling covers the gap.
+pub const PUSH_REOPEN_DELAY: Millis = 5_000;
+/// How long a tab waits before registering again after its registration was lost to a
+/// network blip or a server error, so the tab is not left out of the session's audit.
+pub const REGISTRATION_RETRY_DELAY: Millis = 1_000;
 /// How long before the absolute end of the session the lifetime notice shows, longest
 /// first: the lifetime cannot be extended, so the user gets two chances to save their work.
 pub const LIFETIME_WARNING_LEADS: [Millis; 2] = [10 * 60_000, 2 * 60_000];
@@ -66,6 +72,7 @@ impl From<Millis> for Now {
 
 /// What the UI should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// No session view yet: render nothing (fail closed).
     Starting,
@@ -88,7 +95,34 @@ pub enum State {
 
 /// Something the browser layer must do, drained with [`Engine::poll_effect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Effect {
+    /// The session is known: open the session's cross-tab channel (its messages come back
+    /// through [`Engine::handle_peer`]); emitted once per engine, before any broadcast
+    /// needs it delivered.
+    JoinSession {
+        /// The session whose channel and leader lock this tab joins.
+        session_id: String,
+    },
+    /// Lock mode: queue for the session's leader lock (Web Locks, no `steal`) and report a
+    /// grant or a loss through [`Engine::handle_leadership`]. Emitted on joining and again
+    /// after another tab took the lock over.
+    QueueForLeadership,
+    /// This tab leads: open the session's push stream (SSE), replacing any stream still
+    /// held, and report it through [`Engine::handle_push_stream`] and
+    /// [`Engine::handle_push_stream_closed`]. One stream per session, not per tab: browsers
+    /// allow six connections per host over HTTP/1.1, so a stream per tab would leave the
+    /// seventh tab waiting forever; the leader relays what it hears to the other tabs.
+    OpenPush,
+    /// This tab no longer leads: close its push stream.
+    ClosePush,
+    /// Register this tab with the server as its own sub-session (`POST /api/session/tabs`);
+    /// report a failure worth retrying through [`Engine::handle_tab_registration_lost`].
+    /// Emitted once the session is in use (consent settled), and again after the page came
+    /// back from [`Engine::handle_page_left`].
+    RegisterTab,
+    /// The page is going away: tell the server this tab left (`sendBeacon`).
+    CloseTab,
     /// Send this encoded [`super::PeerMessage`] to the other tabs.
     Broadcast(String),
     /// `POST /api/session/activity {"idle_ms"}`; only ever emitted by the leader.
@@ -112,11 +146,83 @@ pub enum Effect {
     /// so take the leader lock from it (Web Locks `steal`) and report the grant through
     /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
     TakeOverLeadership,
-    /// Go to the login page, with `?reason=` when there is one; emitted once per engine.
+    /// The session is over: release every session resource (channel, lock, push stream,
+    /// listeners) and go to the login page, with `?reason=` when there is one; emitted
+    /// once per engine, and nothing follows it.
     Redirect {
         /// Why the session ended, `None` for "not signed in".
         reason: Option<Reason>,
+        /// The inactivity limit that was in force, for the login page's message about an
+        /// idle timeout; `None` for sessions without one (or before any view).
+        idle_limit: Option<Millis>,
     },
+}
+
+/// Where this tab's push stream is, as the engine asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushStream {
+    /// No stream held ([`Effect::ClosePush`], or never opened).
+    Closed,
+    /// [`Effect::OpenPush`] was emitted and the browser has not given up on it.
+    Open,
+    /// The browser gave up on the stream; it is opened again at this engine instant.
+    ReopenAt(Millis),
+}
+
+/// This tab's registration with the server as a sub-session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// Not registered: registers as soon as the session is in use.
+    Unregistered,
+    /// [`Effect::RegisterTab`] was emitted (a refusal is final).
+    Sent,
+    /// Lost to a blip: registers again at this engine instant.
+    RetryAt(Millis),
+}
+
+/// Every wake-up the engine can ask for: [`Engine::poll_timeout`] is the earliest of their
+/// deadlines and [`Engine::handle_timeout`] acts on those that fell due, from this one list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The idle or absolute end of the session (asks the server to confirm it).
+    Ending,
+    /// The server did not confirm an ending in time: the tab ends on its own.
+    ConfirmWait,
+    /// `FetchSession` while the push stream is down, and start-up retries.
+    Poll,
+    /// The idle warning starts.
+    IdleWarning,
+    /// The next lifetime notice starts.
+    LifetimeNotice,
+    /// A throttled activity broadcast is owed to the other tabs.
+    ActivityBroadcast,
+    /// The leader owes the server a keepalive.
+    Keepalive,
+    /// The leader's heartbeat, or a follower's check for a silent leader.
+    Heartbeat,
+    /// The leader opens again the push stream the browser gave up on.
+    PushReopen,
+    /// The tab registers again after losing its registration to a blip.
+    RegistrationRetry,
+}
+
+impl Timer {
+    /// Endings first: a late wake-up must never let anything else act on a session that
+    /// is over.
+    /// The heartbeat goes before the keepalive: it may change which tab leads, and only
+    /// the leader sends keepalives.
+    const ALL: [Timer; 10] = [
+        Timer::Ending,
+        Timer::ConfirmWait,
+        Timer::Poll,
+        Timer::Heartbeat,
+        Timer::ActivityBroadcast,
+        Timer::Keepalive,
+        Timer::IdleWarning,
+        Timer::LifetimeNotice,
+        Timer::PushReopen,
+        Timer::RegistrationRetry,
+    ];
 }
 
 /// Who must hear about an ending besides this tab.
@@ -184,6 +290,18 @@ pub struct Engine {
     /// The page is hidden: as a follower it leaves a silent leader alone.
     hidden: bool,
     push_connected: bool,
+    /// The push stream this tab holds (only the leader does).
+    push: PushStream,
+    /// Whether [`Effect::JoinSession`] was emitted.
+    joined: bool,
+    registration: Registration,
+    /// The page went away ([`Engine::handle_page_left`]) and was not shown again: timers
+    /// still firing while it is torn down must not register it again.
+    page_left: bool,
+    /// Who is signed in, from the latest view of this session.
+    user: Option<UserView>,
+    /// The user's scopes, from the latest view of this session.
+    scopes: Vec<String>,
     /// Next `FetchSession`: polling while the push stream is down, start-up retries.
     next_poll: Option<Millis>,
     connection_problem: bool,
@@ -219,6 +337,12 @@ impl Engine {
             connection_at: Millis::MIN,
             hidden: false,
             push_connected: false,
+            push: PushStream::Closed,
+            joined: false,
+            registration: Registration::Unregistered,
+            page_left: false,
+            user: None,
+            scopes: Vec::new(),
             next_poll: None,
             connection_problem: false,
         }
@@ -263,6 +387,8 @@ impl Engine {
         let recording_required = policy.recording_required;
         self.policy = Some(policy);
         self.session_id = Some(view.session_id);
+        self.user = Some(view.user);
+        self.scopes = view.scopes;
         if self.connection_problem {
             self.connection_problem = false;
             self.broadcast(PeerBody::Connection {
@@ -357,7 +483,12 @@ impl Engine {
     /// The leader's push stream (SSE) connected or dropped; while it is down the leader
     /// polls. Other tabs hold no stream: the leader relays endings to them.
     pub fn handle_push_stream(&mut self, connected: bool, now: impl Into<Now>) {
-        let Some(t) = self.begin(now) else { return };
+        if let Some(t) = self.begin(now) {
+            self.push_status(connected, t);
+        }
+    }
+
+    fn push_status(&mut self, connected: bool, t: Millis) {
         self.push_connected = connected;
         if self.state == State::Starting {
             return;
@@ -366,6 +497,53 @@ impl Engine {
             self.next_poll = None;
         } else if self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+        }
+    }
+
+    /// The browser gave up on the leader's push stream (the server refused it) or could not
+    /// create it: the leader polls meanwhile and opens it again after [`PUSH_REOPEN_DELAY`].
+    pub fn handle_push_stream_closed(&mut self, now: impl Into<Now>) {
+        let Some(t) = self.begin(now) else { return };
+        if self.push == PushStream::Open {
+            self.push = PushStream::ReopenAt(t.saturating_add(PUSH_REOPEN_DELAY));
+        }
+        self.push_status(false, t);
+    }
+
+    /// This tab's registration ([`Effect::RegisterTab`]) failed at the network level or
+    /// with a server error: it registers again after [`REGISTRATION_RETRY_DELAY`], so a
+    /// blip does not leave the tab unregistered (unaudited) for the rest of the session.
+    /// A refusal (`4xx`) is final and is not reported.
+    pub fn handle_tab_registration_lost(&mut self, now: impl Into<Now>) {
+        let Some(t) = self.begin(now) else { return };
+        if self.registration == Registration::Sent {
+            self.registration = Registration::RetryAt(t.saturating_add(REGISTRATION_RETRY_DELAY));
+        }
+    }
+
+    /// The page is going away (`pagehide`): a registered tab tells the server it left
+    /// ([`Effect::CloseTab`]). Until the page is shown again ([`Engine::handle_visible`],
+    /// e.g. restored from the back/forward cache) it does not register again.
+    pub fn handle_page_left(&mut self, now: impl Into<Now>) {
+        if self.begin(now).is_none() {
+            return;
+        }
+        self.page_left = true;
+        if self.registration != Registration::Unregistered {
+            if self.registration == Registration::Sent {
+                self.effects.push_back(Effect::CloseTab);
+            }
+            self.registration = Registration::Unregistered;
+        }
+    }
+
+    /// The server refused a keepalive with `403`: the session was made to wait for
+    /// recording consent meanwhile, and the view says so, so the tab asks for it. Only a
+    /// keepalive's refusal asks: `GET /api/session` is never refused this way, so this
+    /// cannot loop.
+    pub fn handle_keepalive_refused(&mut self, now: impl Into<Now>) {
+        if self.begin(now).is_some() {
+            self.effects.push_back(Effect::FetchSession);
         }
     }
 
@@ -439,6 +617,9 @@ impl Engine {
     /// throttled, so deadlines are checked at once and the view is refreshed.
     pub fn handle_visible(&mut self, now: impl Into<Now>) {
         if let Some(t) = self.begin(now) {
+            // Shown again (restored from the back/forward cache, or back in front): the
+            // page did not go away after all, so it may register again.
+            self.page_left = false;
             if self.confirming.is_none() {
                 self.effects.push_back(Effect::FetchSession);
             }
@@ -549,9 +730,11 @@ impl Engine {
             if is_leader && !self.leader {
                 self.become_leader(t);
             } else if !is_leader {
-                // Give the tab that took over a full heartbeat bound to be heard.
+                // Give the tab that took over a full heartbeat bound to be heard, and queue
+                // for the lock again as a follower.
                 self.leader = false;
                 self.heartbeat_heard = self.heartbeat_heard.max(t);
+                self.effects.push_back(Effect::QueueForLeadership);
             }
             self.tick(t);
         }
@@ -571,39 +754,21 @@ impl Engine {
         if self.is_ended() {
             return None;
         }
-        let mut next = self.poll_due();
-        let mut consider = |at: Option<Millis>| {
-            next = match (next, at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        };
-        if let Some(policy) = &self.policy {
-            match self.confirming {
-                // The deadlines have passed; what is left is waiting for the server.
-                Some(asked) => consider(Some(asked.saturating_add(CONFIRM_WAIT))),
-                None => {
-                    consider(Some(policy.expires_at));
-                    consider(self.idle_deadline());
-                }
-            }
-            if self.state == State::Active {
-                consider(self.warning_at());
-            }
-            if self.shows_content() {
-                consider(self.next_lifetime_warning());
-            }
-            consider(self.broadcast_due());
-            consider(self.keepalive_due());
-            if self.watches_leader() {
-                consider(Some(self.heartbeat_due()));
-            }
-        }
-        next.map(|at| self.to_local(at))
+        Timer::ALL
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer))
+            .min()
+            .map(|at| self.to_local(at))
     }
 
-    /// Takes the next effect to carry out, in order.
+    /// Takes the next effect to carry out, in order. Drain it after every input: the
+    /// effects that follow from where the input left the session (joining it, the push
+    /// stream following leadership, registering the tab) are decided here, after the
+    /// input's own.
     pub fn poll_effect(&mut self) -> Option<Effect> {
+        if self.effects.is_empty() {
+            self.settle();
+        }
         self.effects.pop_front()
     }
 
@@ -674,6 +839,16 @@ impl Engine {
         self.session_id.as_deref()
     }
 
+    /// The signed-in user, from the latest view of this session.
+    pub fn user(&self) -> Option<&UserView> {
+        self.user.as_ref()
+    }
+
+    /// The user's scopes, from the latest view of this session.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     // ----- internals ----------------------------------------------------------------------
 
     /// Every input starts here: advance the clock and act on whatever fell due, so a late
@@ -741,10 +916,115 @@ impl Engine {
         self.anchored_at = back(self.anchored_at);
         self.confirming = self.confirming.map(back);
         self.connection_at = back(self.connection_at);
+        if let PushStream::ReopenAt(at) = self.push {
+            self.push = PushStream::ReopenAt(back(at));
+        }
+        if let Registration::RetryAt(at) = self.registration {
+            self.registration = Registration::RetryAt(back(at));
+        }
     }
 
-    /// Acts on everything due at `t`, endings first, then refreshes the warning state.
+    /// Acts on everything due at `t`, in the order of [`Timer::ALL`] (endings first), then
+    /// refreshes the warning state.
     fn tick(&mut self, t: Millis) {
+        // The ending check runs at every input, due or not: it also drops a confirmation
+        // whose ending is no longer due.
+        if self.check_ending(t) {
+            return;
+        }
+        for timer in Timer::ALL {
+            if self.deadline(timer).is_some_and(|at| t >= at) {
+                self.fire(timer, t);
+            }
+        }
+        if let State::Active | State::Warning { .. } = self.state {
+            self.state = match (self.warning_at(), self.idle_deadline()) {
+                (Some(warn), Some(deadline)) if t >= warn => State::Warning {
+                    deadline: self.to_local(deadline),
+                },
+                _ => State::Active,
+            };
+        }
+    }
+
+    /// The engine instant at which `timer` falls due, `None` while it does not run.
+    fn deadline(&self, timer: Timer) -> Option<Millis> {
+        if self.is_ended() {
+            return None;
+        }
+        match timer {
+            Timer::Poll => self.poll_due(),
+            // Every other timer belongs to a session the server confirmed.
+            _ if self.policy.is_none() => None,
+            // Once the deadlines have passed, what is left is waiting for the server.
+            Timer::Ending => match self.confirming {
+                Some(_) => None,
+                None => {
+                    let expires_at = self.policy.as_ref()?.expires_at;
+                    Some(
+                        self.idle_deadline()
+                            .map_or(expires_at, |idle| idle.min(expires_at)),
+                    )
+                }
+            },
+            Timer::ConfirmWait => self
+                .confirming
+                .map(|asked| asked.saturating_add(CONFIRM_WAIT)),
+            Timer::IdleWarning => (self.state == State::Active)
+                .then(|| self.warning_at())
+                .flatten(),
+            Timer::LifetimeNotice => self
+                .shows_content()
+                .then(|| self.next_lifetime_warning())
+                .flatten(),
+            Timer::ActivityBroadcast => self.broadcast_due(),
+            Timer::Keepalive => self.keepalive_due(),
+            Timer::Heartbeat => self.watches_leader().then(|| self.heartbeat_due()),
+            Timer::PushReopen => match self.push {
+                PushStream::ReopenAt(at) => Some(at),
+                PushStream::Closed | PushStream::Open => None,
+            },
+            Timer::RegistrationRetry => match self.registration {
+                Registration::RetryAt(at) => Some(at),
+                Registration::Unregistered | Registration::Sent => None,
+            },
+        }
+    }
+
+    /// Acts on a timer that fell due at `t`.
+    fn fire(&mut self, timer: Timer, t: Millis) {
+        match timer {
+            // Checked first, at every input (`check_ending`).
+            Timer::Ending | Timer::ConfirmWait => {}
+            Timer::Poll => {
+                self.effects.push_back(Effect::FetchSession);
+                self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+            }
+            // Wake-ups only: the state and the notice are worked out from the clock.
+            Timer::IdleWarning | Timer::LifetimeNotice => {}
+            Timer::ActivityBroadcast => self.broadcast_activity(
+                PeerBody::Activity {
+                    at: self.last_activity,
+                },
+                t,
+            ),
+            Timer::Keepalive => self.send_keepalive(t),
+            Timer::Heartbeat => self.heartbeat_due_now(t),
+            Timer::PushReopen => {
+                // Still leading: open it again; otherwise `settle` lets it go.
+                if self.leader {
+                    self.push = PushStream::Open;
+                    self.effects.push_back(Effect::OpenPush);
+                }
+            }
+            Timer::RegistrationRetry => self.registration = Registration::Unregistered,
+        }
+    }
+
+    /// Ends the session if an ending is due and either the server already passed it or
+    /// left the question unanswered too long; otherwise asks the server once. Returns
+    /// whether the session ended.
+    fn check_ending(&mut self, t: Millis) -> bool {
         match self.due_ending(t) {
             Some((reason, deadline)) => {
                 // A deadline the server's own clock already passed (a view came after it), or
@@ -756,7 +1036,7 @@ impl Engine {
                     .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
                 if answered || unanswered {
                     self.end(Some(reason), Notify::Everyone);
-                    return;
+                    return true;
                 }
                 if self.confirming.is_none() {
                     self.confirming = Some(t);
@@ -765,34 +1045,39 @@ impl Engine {
             }
             None => self.confirming = None,
         }
-        if self.poll_due().is_some_and(|at| t >= at) {
-            self.effects.push_back(Effect::FetchSession);
-            self.next_poll = Some(t.saturating_add(self.config.poll_interval));
-        }
-        if self.policy.is_none() {
+        false
+    }
+
+    /// Emits what follows from where the inputs left the session: joining its channel (and
+    /// lock queue) once it is known, the push stream following leadership, and the tab's
+    /// registration once the session is in use. Nothing follows an ending: the redirect
+    /// releases everything.
+    fn settle(&mut self) {
+        if self.is_ended() {
+            self.push = PushStream::Closed;
             return;
         }
-        if self.watches_leader() && t >= self.heartbeat_due() {
-            self.heartbeat_due_now(t);
+        if self.session_id.is_none() {
+            return;
         }
-        if self.broadcast_due().is_some_and(|at| t >= at) {
-            self.broadcast_activity(
-                PeerBody::Activity {
-                    at: self.last_activity,
-                },
-                t,
-            );
+        self.join();
+        match (self.leader, self.push) {
+            (true, PushStream::Closed) => {
+                self.push = PushStream::Open;
+                self.effects.push_back(Effect::OpenPush);
+            }
+            (false, PushStream::Open | PushStream::ReopenAt(_)) => {
+                self.push = PushStream::Closed;
+                self.effects.push_back(Effect::ClosePush);
+            }
+            _ => {}
         }
-        if self.keepalive_due().is_some_and(|at| t >= at) {
-            self.send_keepalive(t);
-        }
-        if let State::Active | State::Warning { .. } = self.state {
-            self.state = match (self.warning_at(), self.idle_deadline()) {
-                (Some(warn), Some(deadline)) if t >= warn => State::Warning {
-                    deadline: self.to_local(deadline),
-                },
-                _ => State::Active,
-            };
+        if self.shows_content()
+            && !self.page_left
+            && self.registration == Registration::Unregistered
+        {
+            self.registration = Registration::Sent;
+            self.effects.push_back(Effect::RegisterTab);
         }
     }
 
@@ -979,7 +1264,23 @@ impl Engine {
         }
     }
 
+    /// Joins the session's channel (and in lock mode its lock queue) once its id is known.
+    fn join(&mut self) {
+        let Some(session_id) = self.session_id.as_ref().filter(|_| !self.joined) else {
+            return;
+        };
+        self.joined = true;
+        self.effects.push_back(Effect::JoinSession {
+            session_id: session_id.clone(),
+        });
+        if self.config.leader_mode == LeaderMode::Lock {
+            self.effects.push_back(Effect::QueueForLeadership);
+        }
+    }
+
     fn broadcast(&mut self, body: PeerBody) {
+        // The channel is joined before anything is said on it.
+        self.join();
         if let Some(session_id) = &self.session_id {
             let text = peer::encode(session_id, &self.config.tab_id, &body);
             self.effects.push_back(Effect::Broadcast(text));
@@ -1004,6 +1305,7 @@ impl Engine {
         }
         self.effects.push_back(Effect::Redirect {
             reason: reason.clone(),
+            idle_limit: self.policy.as_ref().and_then(|p| p.idle_timeout),
         });
         self.state = State::Ended { reason };
     }

@@ -106,7 +106,16 @@ pub(crate) struct Tab {
     pub warnings: Vec<(Millis, Millis)>,
     pub redirects: Vec<Option<Reason>>,
     pub keepalives: usize,
+    /// Whether the tab's push stream, when it holds one, is up.
     pub push_connected: bool,
+    /// Whether the tab holds a push stream (`OpenPush` .. `ClosePush` or its redirect).
+    pub push_open: bool,
+    /// How many times the tab opened its push stream.
+    pub push_opens: usize,
+    /// `JoinSession` effects seen, with their session ids.
+    pub joins: Vec<String>,
+    /// `RegisterTab` and `CloseTab` effects seen, in order (`true` for a registration).
+    pub registrations: Vec<bool>,
     /// A stalled tab runs nothing; its inputs wait in `held` until it resumes.
     pub stalled: bool,
     /// Whether the tab's inputs carry its monotonic clock (browsers with `performance`).
@@ -155,6 +164,10 @@ impl Harness {
                     redirects: Vec::new(),
                     keepalives: 0,
                     push_connected: true,
+                    push_open: false,
+                    push_opens: 0,
+                    joins: Vec::new(),
+                    registrations: Vec::new(),
                     stalled: false,
                     monotonic: true,
                     held: VecDeque::new(),
@@ -327,7 +340,21 @@ impl Harness {
                     self.end_server(Reason::ConsentDeclined, i);
                 }
                 Effect::EndServerSession { reason } => self.end_server(reason, i),
-                Effect::Redirect { reason } => self.tabs[i].redirects.push(reason),
+                Effect::Redirect { reason, .. } => {
+                    // The browser layer releases everything on the way to the login page.
+                    self.tabs[i].push_open = false;
+                    self.tabs[i].redirects.push(reason);
+                }
+                Effect::JoinSession { session_id } => self.tabs[i].joins.push(session_id),
+                // The harness hands the lock out itself (`start_all`, `TakeOverLeadership`).
+                Effect::QueueForLeadership => {}
+                Effect::OpenPush => {
+                    self.tabs[i].push_open = true;
+                    self.tabs[i].push_opens += 1;
+                }
+                Effect::ClosePush => self.tabs[i].push_open = false,
+                Effect::RegisterTab => self.tabs[i].registrations.push(true),
+                Effect::CloseTab => self.tabs[i].registrations.push(false),
             }
         }
     }
@@ -348,9 +375,9 @@ impl Harness {
     }
 
     /// An administrator ends one tab: the server pushes `tab_ended` to the session's
-    /// streams (only a leader holds one); the session itself continues.
+    /// streams (the tabs whose engine opened one); the session itself continues.
     pub fn end_tab(&mut self, tab_id: &str) {
-        let streams = |j: &usize| self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader();
+        let streams = |j: &usize| self.tabs[*j].push_open && self.tabs[*j].push_connected;
         for j in (0..self.tabs.len()).filter(streams) {
             self.queue
                 .push_back((j, Input::TabEnded(tab_id.to_owned())));
@@ -358,16 +385,15 @@ impl Harness {
         self.deliver();
     }
 
-    /// Ends the server session and pushes `terminated` to every other tab's stream; only
-    /// a leader holds one.
+    /// Ends the server session and pushes `terminated` to every other tab's stream (the
+    /// tabs whose engine opened one).
     fn end_server(&mut self, reason: Reason, from: usize) {
         if self.server.ended.is_none() {
             self.server.ended = Some(reason);
         }
         if let Some(reason) = self.server.ended.clone() {
-            let streams = |j: &usize| {
-                *j != from && self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader()
-            };
+            let streams =
+                |j: &usize| *j != from && self.tabs[*j].push_open && self.tabs[*j].push_connected;
             for j in (0..self.tabs.len()).filter(streams) {
                 self.queue.push_back((j, Input::Terminated(reason.clone())));
             }

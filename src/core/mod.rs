@@ -28,12 +28,14 @@
 //!     while let Some(effect) = engine.poll_effect() {
 //!         match effect {
 //!             Effect::Broadcast(_message) => { /* BroadcastChannel.postMessage */ }
-//!             Effect::Redirect { reason } => redirected = Some(reason),
+//!             Effect::Redirect { reason, .. } => redirected = Some(reason),
 //!             // The server's answer once its own idle deadline has passed.
 //!             Effect::FetchSession if now >= 900_000 => {
 //!                 engine.handle_server_terminated(session_guard::core::Reason::IdleTimeout, now)
 //!             }
-//!             _ => { /* HTTP requests; their answers come back as handle_server_* */ }
+//!             // HTTP requests, whose answers come back as handle_server_*; the channel,
+//!             // lock and push stream, whose news come back as handle_peer and friends.
+//!             _ => {}
 //!         }
 //!     }
 //!     let Some(wake_at) = engine.poll_timeout() else { break };
@@ -60,7 +62,10 @@ mod tests;
 mod view;
 
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
-pub use engine::{Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS};
+pub use engine::{
+    Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS, PUSH_REOPEN_DELAY,
+    REGISTRATION_RETRY_DELAY,
+};
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::{describe_duration, Reason};

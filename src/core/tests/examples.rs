@@ -115,7 +115,8 @@ fn an_idle_deadline_asks_the_server_and_ends_with_its_answer() {
     assert_eq!(
         effects[1..],
         [Effect::Redirect {
-            reason: Some(Reason::IdleTimeout)
+            reason: Some(Reason::IdleTimeout),
+            idle_limit: Some(15 * MINUTE),
         }],
         "the server ended it: no logout request"
     );
@@ -148,7 +149,8 @@ fn idle_ending_without_a_server_tells_peers_and_server_then_redirects() {
                 reason: Reason::IdleTimeout
             },
             Effect::Redirect {
-                reason: Some(Reason::IdleTimeout)
+                reason: Some(Reason::IdleTimeout),
+                idle_limit: Some(15 * MINUTE),
             }
         ]
     );
@@ -376,7 +378,13 @@ fn unauthenticated_redirects_without_reason() {
     let mut engine = engine(&Server::privileged(T0));
     engine.handle_server_unauthenticated(T0 + 1);
     assert_eq!(engine.state(), &State::Ended { reason: None });
-    assert_eq!(drain(&mut engine), [Effect::Redirect { reason: None }]);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::Redirect {
+            reason: None,
+            idle_limit: Some(15 * MINUTE),
+        }]
+    );
 }
 
 #[test]
@@ -487,7 +495,8 @@ fn consent_declined_ends_every_tab() {
     assert_eq!(
         effects.last(),
         Some(&Effect::Redirect {
-            reason: Some(Reason::ConsentDeclined)
+            reason: Some(Reason::ConsentDeclined),
+            idle_limit: Some(15 * MINUTE),
         })
     );
     assert!(!effects
@@ -555,9 +564,10 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
                 "tab_me",
                 PeerBody::LeaderHeartbeat { at: T0 + 2_000 }
             )),
-            Effect::FetchSession
+            Effect::FetchSession,
+            Effect::OpenPush
         ],
-        "a new leader announces itself and checks the session"
+        "a new leader announces itself, checks the session and holds the push stream"
     );
     engine.handle_peer(
         &peer(PeerBody::LeaderHeartbeat { at: T0 + 2_500 }),
@@ -617,7 +627,8 @@ fn lock_mode_only_the_leader_sends_keepalives() {
             Effect::FetchSession,
             Effect::SendKeepalive {
                 idle_ms: 10 * MINUTE - 1
-            }
+            },
+            Effect::OpenPush
         ]
     );
     engine.handle_leadership(false, T0 + 10 * MINUTE);
