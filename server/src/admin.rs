@@ -13,6 +13,11 @@ use axum::Json;
 use rusqlite::Connection;
 use serde::Deserialize;
 use serde_json::{json, Value};
+use session_guard_contract::admin::{
+    AdminSession, EndRequest, Group, ImpactPreview, NewGroup, NewRole, NewScope, NewUser, Role,
+    Target, TerminateRequest, TerminatedCount,
+};
+use session_guard_contract::{ids, AuditKind, ConsentState, ServerTime};
 
 use crate::db::{self, LinkTable, NewAudit};
 use crate::error::{AppError, Reason};
@@ -26,7 +31,7 @@ fn audit(
     conn: &Connection,
     now: i64,
     actor: i64,
-    kind: &str,
+    kind: AuditKind,
     session_id: Option<&str>,
     detail: Value,
 ) -> Result<(), AppError> {
@@ -52,11 +57,11 @@ fn require_user(conn: &Connection, id: i64) -> Result<db::UserRow, AppError> {
     db::user_by_id(conn, id)?.ok_or_else(|| not_found("user"))
 }
 
-fn require_role(conn: &Connection, id: i64) -> Result<db::Role, AppError> {
+fn require_role(conn: &Connection, id: i64) -> Result<Role, AppError> {
     db::role(conn, id)?.ok_or_else(|| not_found("role"))
 }
 
-fn require_group(conn: &Connection, id: i64) -> Result<db::Group, AppError> {
+fn require_group(conn: &Connection, id: i64) -> Result<Group, AppError> {
     db::group(conn, id)?.ok_or_else(|| not_found("group"))
 }
 
@@ -69,18 +74,8 @@ fn conflict_or(e: rusqlite::Error, what: &str) -> AppError {
     }
 }
 
-/// Scope names follow `^[a-z][a-z0-9_.:-]{0,63}$`.
-fn valid_scope(scope: &str) -> bool {
-    let mut bytes = scope.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z'))
-        && scope.len() <= 64
-        && bytes.all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':' | b'-')
-        })
-}
-
 fn check_scope(scope: &str) -> Result<(), AppError> {
-    if valid_scope(scope) {
+    if ids::is_scope(scope) {
         Ok(())
     } else {
         Err(AppError::BadRequest(format!(
@@ -136,20 +131,9 @@ fn change_or_preview<R>(
     respond: impl FnOnce(R) -> Response,
 ) -> Result<Response, AppError> {
     if dry_run.dry_run {
-        let impact = state.inner.admin_preview(actor, f)?;
-        let mut body =
-            serde_json::to_value(impact).map_err(|e| AppError::Internal(format!("impact: {e}")))?;
-        body["dry_run"] = json!(true);
-        return Ok(Json(body).into_response());
+        return Ok(Json(state.inner.admin_preview(actor, f)?).into_response());
     }
     Ok(respond(state.inner.admin_change(actor, f)?))
-}
-
-/// An administrator's optional reason for ending sessions, recorded in the audit.
-#[derive(Deserialize, Default)]
-pub(crate) struct EndReason {
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 /// Trimmed, at most 256 characters, no control characters; empty means none.
@@ -164,26 +148,6 @@ fn clean_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
         ));
     }
     Ok((!reason.is_empty()).then(|| reason.to_owned()))
-}
-
-#[derive(serde::Serialize)]
-struct AdminSession {
-    session_id: String,
-    user_id: i64,
-    username: String,
-    display_name: String,
-    /// The caller's own session ("this is you").
-    current: bool,
-    client_addr: Option<String>,
-    user_agent: Option<String>,
-    /// "Firefox 128 on Linux", from `user_agent`.
-    browser: Option<String>,
-    issued_at: i64,
-    expires_at: i64,
-    last_activity_at: i64,
-    recording_required: bool,
-    recording_consent: String,
-    tabs: Vec<db::Tab>,
 }
 
 /// `GET /api/admin/sessions`: live sessions, with their open tabs.
@@ -208,11 +172,12 @@ pub(crate) async fn list_sessions(
             display_name,
             client_addr,
             user_agent,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            last_activity_at: s.last_activity_at,
+            issued_at: ServerTime::from_millis(s.issued_at),
+            expires_at: ServerTime::from_millis(s.expires_at),
+            last_activity_at: ServerTime::from_millis(s.last_activity_at),
             recording_required: s.recording_required,
-            recording_consent: s.consent,
+            // As in the session view: only the contract's values are stored.
+            recording_consent: ConsentState::from_wire(&s.consent).unwrap_or(ConsentState::Pending),
             tabs,
         });
     }
@@ -236,16 +201,10 @@ pub(crate) async fn session_history(
         return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
     }
     let mut rows = db::ended_sessions(&state.inner.db(), limit)?;
-    let out: Vec<Value> = rows
-        .drain(..)
-        .map(|row| {
-            let browser = row.user_agent.as_deref().map(crate::user_agent::describe);
-            let mut value = json!(row);
-            value["browser"] = json!(browser);
-            value
-        })
-        .collect();
-    Ok(Json(out).into_response())
+    for row in &mut rows {
+        row.browser = row.user_agent.as_deref().map(crate::user_agent::describe);
+    }
+    Ok(Json(rows).into_response())
 }
 
 /// Ends one live session with `remote_terminated` in the admin transaction.
@@ -256,7 +215,7 @@ fn terminate(
     now: i64,
     effects: &mut Effects,
 ) -> Result<bool, AppError> {
-    let ended = end_with_audit(conn, session, Reason::RemoteTerminated, Some(actor), now)?;
+    let ended = end_with_audit(conn, session, &Reason::RemoteTerminated, Some(actor), now)?;
     if ended {
         effects
             .ended
@@ -290,7 +249,7 @@ pub(crate) async fn delete_session(
     TerminateCaller(admin): TerminateCaller,
     PathParam(session_id): PathParam<String>,
     QueryParam(dry_run): QueryParam<DryRun>,
-    OptionalJson(body): OptionalJson<EndReason>,
+    OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
     let actor = admin.user.id;
@@ -306,7 +265,7 @@ pub(crate) async fn delete_session(
                 conn,
                 now,
                 actor,
-                "admin_session_terminated",
+                AuditKind::AdminSessionTerminated,
                 Some(&session.id),
                 json!({ "user_id": session.user_id, "reason": reason }),
             )?;
@@ -325,7 +284,7 @@ pub(crate) async fn end_tab(
     TerminateCaller(admin): TerminateCaller,
     PathParam((session_id, tab_id)): PathParam<(String, String)>,
     QueryParam(dry_run): QueryParam<DryRun>,
-    OptionalJson(body): OptionalJson<EndReason>,
+    OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
     let actor = admin.user.id;
@@ -341,9 +300,13 @@ pub(crate) async fn end_tab(
         }
         if dry_run.dry_run {
             let own = session.id == admin.session.id;
-            let preview = json!({
-                "dry_run": true, "users": 0, "sessions": 0, "tabs": 1, "includes_you": own
-            });
+            let preview = ImpactPreview {
+                dry_run: true,
+                users: 0,
+                sessions: 0,
+                tabs: 1,
+                includes_you: own,
+            };
             return Ok(Json(preview).into_response());
         }
         db::end_tab(&tx, &session.id, &tab_id, actor, now)?;
@@ -352,7 +315,7 @@ pub(crate) async fn end_tab(
             now,
             &NewAudit {
                 actor_user_id: Some(actor),
-                kind: "admin_tab_terminated",
+                kind: AuditKind::AdminTabTerminated,
                 session_id: Some(&session.id),
                 tab_id: Some(&tab_id),
                 detail: json!({ "user_id": session.user_id, "reason": reason }),
@@ -384,34 +347,14 @@ pub(crate) async fn terminate_user_sessions(
                 conn,
                 now,
                 actor,
-                "admin_user_sessions_terminated",
+                AuditKind::AdminUserSessionsTerminated,
                 None,
                 json!({ "user_id": user_id, "terminated": n }),
             )?;
             Ok(n)
         },
-        |n| Json(json!({ "terminated": n })).into_response(),
+        |terminated| Json(TerminatedCount { terminated }).into_response(),
     )
-}
-
-/// Whose sessions the emergency panel ends.
-#[derive(Deserialize)]
-#[serde(tag = "target", rename_all = "snake_case")]
-pub(crate) enum Target {
-    /// Every session of one user.
-    User { user_id: i64 },
-    /// Every session of every user holding the role, directly or through a group.
-    Role { role_id: i64 },
-    /// Every session of every user but the acting administrator.
-    EveryoneElse,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TerminateRequest {
-    #[serde(flatten)]
-    target: Target,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 /// `POST /api/admin/terminate-sessions`: the emergency panel's three targets, with an
@@ -452,10 +395,17 @@ pub(crate) async fn terminate_sessions(
             let n = terminate_all(conn, ids, actor, now, effects)?;
             detail["terminated"] = json!(n);
             detail["reason"] = json!(reason);
-            audit(conn, now, actor, "admin_sessions_terminated", None, detail)?;
+            audit(
+                conn,
+                now,
+                actor,
+                AuditKind::AdminSessionsTerminated,
+                None,
+                detail,
+            )?;
             Ok(n)
         },
-        |n| Json(json!({ "terminated": n })).into_response(),
+        |terminated| Json(TerminatedCount { terminated }).into_response(),
     )
 }
 
@@ -472,13 +422,6 @@ pub(crate) async fn list_users(
         .map(|u| db::admin_user(&conn, u))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(users).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NewUser {
-    username: String,
-    display_name: String,
-    password: String,
 }
 
 /// `POST /api/admin/users`.
@@ -507,7 +450,7 @@ pub(crate) async fn create_user(
             conn,
             now,
             actor,
-            "admin_user_created",
+            AuditKind::AdminUserCreated,
             None,
             json!({ "user_id": id, "username": username }),
         )?;
@@ -537,9 +480,9 @@ async fn set_suspended(
             require_user(conn, user_id)?;
             db::set_suspended(conn, user_id, suspended)?;
             let kind = if suspended {
-                "admin_user_suspended"
+                AuditKind::AdminUserSuspended
             } else {
-                "admin_user_unsuspended"
+                AuditKind::AdminUserUnsuspended
             };
             audit(conn, now, actor, kind, None, json!({ "user_id": user_id }))?;
             Ok(db::admin_user(conn, &require_user(conn, user_id)?)?)
@@ -577,13 +520,6 @@ pub(crate) async fn list_roles(
     Ok(Json(db::all_roles(&state.inner.db())?).into_response())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NewRole {
-    name: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
 /// `POST /api/admin/roles`.
 pub(crate) async fn create_role(
     State(state): State<AppState>,
@@ -607,7 +543,7 @@ pub(crate) async fn create_role(
             conn,
             now,
             actor,
-            "admin_role_created",
+            AuditKind::AdminRoleCreated,
             None,
             json!({ "role_id": id, "name": name, "scopes": scopes }),
         )?;
@@ -635,7 +571,7 @@ pub(crate) async fn delete_role(
                 conn,
                 now,
                 actor,
-                "admin_role_deleted",
+                AuditKind::AdminRoleDeleted,
                 None,
                 json!({ "role_id": role_id, "name": role.name }),
             )
@@ -644,17 +580,12 @@ pub(crate) async fn delete_role(
     )
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ScopeRequest {
-    scope: String,
-}
-
 /// `POST /api/admin/roles/{id}/scopes`: idempotent.
 pub(crate) async fn add_scope(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam(role_id): PathParam<i64>,
-    JsonBody(req): JsonBody<ScopeRequest>,
+    JsonBody(req): JsonBody<NewScope>,
 ) -> Result<Response, AppError> {
     check_scope(&req.scope)?;
     let actor = admin.user.id;
@@ -665,7 +596,7 @@ pub(crate) async fn add_scope(
                 conn,
                 now,
                 actor,
-                "admin_role_scope_added",
+                AuditKind::AdminRoleScopeAdded,
                 None,
                 json!({ "role_id": role_id, "scope": req.scope }),
             )?;
@@ -695,7 +626,7 @@ pub(crate) async fn remove_scope(
                     conn,
                     now,
                     actor,
-                    "admin_role_scope_removed",
+                    AuditKind::AdminRoleScopeRemoved,
                     None,
                     json!({ "role_id": role_id, "scope": scope }),
                 )?;
@@ -722,9 +653,9 @@ fn set_link(
                 require_user(conn, a)?;
                 require_role(conn, b)?;
                 let kind = if present {
-                    "admin_user_role_assigned"
+                    AuditKind::AdminUserRoleAssigned
                 } else {
-                    "admin_user_role_unassigned"
+                    AuditKind::AdminUserRoleUnassigned
                 };
                 (kind, json!({ "user_id": a, "role_id": b }))
             }
@@ -732,9 +663,9 @@ fn set_link(
                 require_group(conn, a)?;
                 require_user(conn, b)?;
                 let kind = if present {
-                    "admin_group_member_added"
+                    AuditKind::AdminGroupMemberAdded
                 } else {
-                    "admin_group_member_removed"
+                    AuditKind::AdminGroupMemberRemoved
                 };
                 (kind, json!({ "group_id": a, "user_id": b }))
             }
@@ -742,9 +673,9 @@ fn set_link(
                 require_group(conn, a)?;
                 require_role(conn, b)?;
                 let kind = if present {
-                    "admin_group_role_assigned"
+                    AuditKind::AdminGroupRoleAssigned
                 } else {
-                    "admin_group_role_unassigned"
+                    AuditKind::AdminGroupRoleUnassigned
                 };
                 (kind, json!({ "group_id": a, "role_id": b }))
             }
@@ -804,11 +735,6 @@ pub(crate) async fn list_groups(
     Ok(Json(db::all_groups(&state.inner.db())?).into_response())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NewGroup {
-    name: String,
-}
-
 /// `POST /api/admin/groups`.
 pub(crate) async fn create_group(
     State(state): State<AppState>,
@@ -823,7 +749,7 @@ pub(crate) async fn create_group(
             conn,
             now,
             actor,
-            "admin_group_created",
+            AuditKind::AdminGroupCreated,
             None,
             json!({ "group_id": id, "name": name }),
         )?;
@@ -851,7 +777,7 @@ pub(crate) async fn delete_group(
                 conn,
                 now,
                 actor,
-                "admin_group_deleted",
+                AuditKind::AdminGroupDeleted,
                 None,
                 json!({ "group_id": group_id, "name": group.name }),
             )
@@ -964,11 +890,11 @@ pub(crate) async fn audit_log(
         ));
     }
     if q.session_id
-        .as_ref()
-        .is_some_and(|s| s.is_empty() || s.len() > 64)
+        .as_deref()
+        .is_some_and(|s| !ids::is_session_id(s))
     {
         return Err(AppError::BadRequest(
-            "session_id must be 1 to 64 characters.".into(),
+            "session_id must be 1 to 64 characters of [A-Za-z0-9_-].".into(),
         ));
     }
     let filter = db::AuditFilter {
@@ -981,25 +907,4 @@ pub(crate) async fn audit_log(
         limit,
     };
     Ok(Json(db::audit_log(&state.inner.db(), &filter)?).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_validate() {
-        for ok in [
-            "a",
-            "admin:manage",
-            "console.access",
-            "x-1_2",
-            &"a".repeat(64),
-        ] {
-            assert!(valid_scope(ok), "{ok}");
-        }
-        for bad in ["", "A", "1a", "a b", "a/b", "é", &"a".repeat(65)] {
-            assert!(!valid_scope(bad), "{bad}");
-        }
-    }
 }

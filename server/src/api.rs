@@ -10,8 +10,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
 use serde_json::json;
+use session_guard_contract::api::{
+    ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, TabEndedEvent, TabRegistered,
+    TabRegistration, TerminatedEvent,
+};
+use session_guard_contract::{ids, AuditKind, ConsentState};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth;
@@ -23,12 +27,6 @@ use crate::state::{end_with_audit, AppState, Current, Effects, Push};
 /// Longest username or password considered at all; longer input cannot match and is
 /// refused before hashing so it cannot be used to burn CPU.
 const MAX_CREDENTIAL_LEN: usize = 1024;
-
-#[derive(Deserialize)]
-pub(crate) struct LoginRequest {
-    username: String,
-    password: String,
-}
 
 /// `POST /api/login`.
 ///
@@ -54,9 +52,8 @@ pub(crate) async fn login(
             &inner.db(),
             now,
             &NewAudit {
-                kind: "login_refused",
                 detail,
-                ..NewAudit::default()
+                ..NewAudit::of(AuditKind::LoginRefused)
             },
         )?;
         Ok(())
@@ -109,13 +106,12 @@ pub(crate) async fn login(
                     &inner.db(),
                     now,
                     &NewAudit {
-                        kind: "login_throttled",
                         detail: json!({
                             "username": truncate(&req.username, 64),
                             "throttle": scope.as_str(),
                             "retry_after_ms": ms,
                         }),
-                        ..NewAudit::default()
+                        ..NewAudit::of(AuditKind::LoginThrottled)
                     },
                 )?;
             }
@@ -147,7 +143,12 @@ pub(crate) async fn login(
     if let Some(old_secret) = auth::session_secret(&headers) {
         let old = db::session_by_token_hash(&inner.db(), &auth::secret_hash(&old_secret))?;
         if let Some(old) = old.filter(|s| s.ended_at.is_none()) {
-            inner.end_now(&old, Reason::LoggedOut, Some(old.user_id), "logout")?;
+            inner.end_now(
+                &old,
+                Reason::LoggedOut,
+                Some(old.user_id),
+                AuditKind::Logout,
+            )?;
         }
     }
 
@@ -163,10 +164,11 @@ pub(crate) async fn login(
         last_activity_at: now,
         recording_required: recorded,
         consent: if recorded {
-            CONSENT_PENDING
+            ConsentState::Pending
         } else {
-            "not_required"
+            ConsentState::NotRequired
         }
+        .as_str()
         .to_owned(),
         ended_at: None,
         end_reason: None,
@@ -187,10 +189,9 @@ pub(crate) async fn login(
             now,
             &NewAudit {
                 actor_user_id: Some(user.id),
-                kind: "login",
                 session_id: Some(&session.id),
                 detail: json!({ "username": user.username }),
-                ..NewAudit::default()
+                ..NewAudit::of(AuditKind::Login)
             },
         )?;
         let scopes = db::user_scopes(&tx, user.id)?;
@@ -209,16 +210,11 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct LogoutRequest {
-    reason: Option<String>,
-}
-
 /// Whether the server's own state confirms a client-declared ending reason: an idle or
 /// lifetime ending only once the server's own deadline for it has passed (a tab whose clock
 /// jumped forward must not put a false reason on record), a declined consent only while
 /// consent is pending.
-fn confirms(state: &AppState, session: &SessionRow, reason: Reason) -> Result<bool, AppError> {
+fn confirms(state: &AppState, session: &SessionRow, reason: &Reason) -> Result<bool, AppError> {
     let now = state.inner.now();
     Ok(match reason {
         Reason::IdleTimeout => {
@@ -230,7 +226,7 @@ fn confirms(state: &AppState, session: &SessionRow, reason: Reason) -> Result<bo
                     <= now
         }
         Reason::SessionExpired => session.expires_at <= now,
-        Reason::ConsentDeclined => session.consent == "pending",
+        Reason::ConsentDeclined => session.consent == CONSENT_PENDING,
         _ => true,
     })
 }
@@ -246,7 +242,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, AppError> {
     let declared = match req.reason.as_deref() {
         None => Reason::LoggedOut,
-        Some(name) => match Reason::parse(name) {
+        Some(name) => match Reason::known(name) {
             Some(
                 r @ (Reason::LoggedOut
                 | Reason::IdleTimeout
@@ -263,14 +259,14 @@ pub(crate) async fn logout(
         let hash = auth::secret_hash(&secret);
         let session = db::session_by_token_hash(&state.inner.db(), &hash)?;
         if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
-            let reason = if confirms(&state, &session, declared)? {
+            let reason = if confirms(&state, &session, &declared)? {
                 declared
             } else {
                 Reason::LoggedOut
             };
             state
                 .inner
-                .end_now(&session, reason, Some(session.user_id), "logout")?;
+                .end_now(&session, reason, Some(session.user_id), AuditKind::Logout)?;
         }
     }
     let cookie = auth::clear_cookie(crate::edge::current().secure);
@@ -285,11 +281,6 @@ pub(crate) async fn session(
     Json(state.inner.view(&current)).into_response()
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ActivityRequest {
-    idle_ms: i64,
-}
-
 /// `POST /api/session/activity`: the client reports how long ago the user was last
 /// active, so its clock never has to agree with ours. A session waiting for consent is
 /// refused (the `Current` extractor), so keepalives cannot stretch the consent deadline.
@@ -300,7 +291,7 @@ pub(crate) async fn activity(
 ) -> Result<Response, AppError> {
     let inner = &state.inner;
     let now = inner.now();
-    let idle = req.idle_ms.clamp(0, inner.policy.idle_ms);
+    let idle = req.idle_ms.as_millis().clamp(0, inner.policy.idle_ms);
     let at = now.saturating_sub(idle);
     let conn = inner.db();
     db::set_last_activity(&conn, &current.session.id, at)?;
@@ -322,14 +313,9 @@ fn still_live(current: Current) -> Result<Current, AppError> {
                 .session
                 .end_reason
                 .as_deref()
-                .and_then(Reason::parse),
+                .and_then(Reason::known),
         )),
     }
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ConsentRequest {
-    accepted: bool,
 }
 
 /// `POST /api/session/consent`: accepting records consent and tells the other tabs;
@@ -343,10 +329,9 @@ pub(crate) async fn consent(
     let now = inner.now();
     let audit = NewAudit {
         actor_user_id: Some(current.user.id),
-        kind: "consent",
         session_id: Some(&current.session.id),
         detail: json!({ "accepted": req.accepted }),
-        ..NewAudit::default()
+        ..NewAudit::of(AuditKind::Consent)
     };
     if !req.accepted {
         // Declining what was never asked (or was already accepted) is a plain sign-out: the
@@ -361,7 +346,7 @@ pub(crate) async fn consent(
             let mut conn = inner.db();
             let tx = conn.transaction()?;
             db::audit(&tx, now, &audit)?;
-            if end_with_audit(&tx, &current.session, reason, Some(current.user.id), now)? {
+            if end_with_audit(&tx, &current.session, &reason, Some(current.user.id), now)? {
                 effects.ended.push((current.session.id.clone(), reason));
             }
             tx.commit()?;
@@ -393,34 +378,19 @@ pub(crate) async fn consent(
     Ok(Json(inner.view(&current)).into_response())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TabRequest {
-    tab_id: String,
-    #[serde(default)]
-    opener_tab_id: Option<String>,
-}
-
-/// Tab ids follow `^[A-Za-z0-9_-]{8,64}$`.
-pub(crate) fn valid_tab_id(id: &str) -> bool {
-    (8..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// `POST /api/session/tabs`: each tab is audited as its own recorded sub-session.
 pub(crate) async fn register_tab(
     State(state): State<AppState>,
     current: Current,
-    JsonBody(req): JsonBody<TabRequest>,
+    JsonBody(req): JsonBody<TabRegistration>,
 ) -> Result<Response, AppError> {
-    if !valid_tab_id(&req.tab_id) {
+    if !ids::is_tab_id(&req.tab_id) {
         return Err(AppError::BadRequest(
             "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
         ));
     }
     if let Some(opener) = &req.opener_tab_id {
-        if !valid_tab_id(opener) {
+        if !ids::is_tab_id(opener) {
             return Err(AppError::BadRequest(
                 "opener_tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
             ));
@@ -449,7 +419,7 @@ pub(crate) async fn register_tab(
                 now,
                 &NewAudit {
                     actor_user_id: Some(current.user.id),
-                    kind: "tab_registered",
+                    kind: AuditKind::TabRegistered,
                     session_id: Some(&current.session.id),
                     tab_id: Some(&req.tab_id),
                     detail: json!({ "opener_tab_id": req.opener_tab_id }),
@@ -464,7 +434,10 @@ pub(crate) async fn register_tab(
     } else {
         StatusCode::OK
     };
-    let body = json!({ "tab_id": req.tab_id, "recording": current.session.recording_required });
+    let body = TabRegistered {
+        tab_id: req.tab_id,
+        recording: current.session.recording_required,
+    };
     Ok((status, Json(body)).into_response())
 }
 
@@ -477,7 +450,7 @@ pub(crate) async fn close_tab(
     current: Current,
     PathParam(tab_id): PathParam<String>,
 ) -> Result<Response, AppError> {
-    if !valid_tab_id(&tab_id) {
+    if !ids::is_tab_id(&tab_id) {
         return Err(AppError::BadRequest(
             "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
         ));
@@ -492,7 +465,7 @@ pub(crate) async fn close_tab(
             now,
             &NewAudit {
                 actor_user_id: Some(current.user.id),
-                kind: "tab_closed",
+                kind: AuditKind::TabClosed,
                 session_id: Some(&current.session.id),
                 tab_id: Some(&tab_id),
                 detail: json!({}),
@@ -501,6 +474,12 @@ pub(crate) async fn close_tab(
     }
     tx.commit()?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The JSON data of one event. Strings and numbers always serialize; should that ever
+/// fail, an empty `data` is ignored by the guard like any malformed event.
+fn event_data(data: &impl serde::Serialize) -> String {
+    serde_json::to_string(data).unwrap_or_default()
 }
 
 /// `GET /api/session/events`: `terminated` and `session` events, `: ping` every 15 s.
@@ -517,7 +496,7 @@ pub(crate) async fn events(
         Some(s) if s.ended_at.is_none() => {}
         Some(s) => {
             return Err(AppError::Unauthenticated(
-                s.end_reason.as_deref().and_then(Reason::parse),
+                s.end_reason.as_deref().and_then(Reason::known),
             ))
         }
         None => return Err(AppError::Unauthenticated(None)),
@@ -529,14 +508,17 @@ pub(crate) async fn events(
                 Ok(Push::Terminated(reason)) => {
                     let event = Event::default()
                         .event("terminated")
-                        .data(json!({ "reason": reason }).to_string());
+                        .data(event_data(&TerminatedEvent { reason }));
                     // `None` as the next state ends the stream after this event.
                     return Some((Ok(event), None));
                 }
                 Ok(Push::TabEnded(tab_id)) => {
-                    let event = Event::default()
-                        .event("tab_ended")
-                        .data(json!({ "tab_id": &*tab_id }).to_string());
+                    let event =
+                        Event::default()
+                            .event("tab_ended")
+                            .data(event_data(&TabEndedEvent {
+                                tab_id: tab_id.to_string(),
+                            }));
                     return Some((Ok(event), Some(rx)));
                 }
                 Ok(Push::Session(view)) => {

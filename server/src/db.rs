@@ -9,8 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
-use serde::Serialize;
 use serde_json::Value;
+use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
+use session_guard_contract::{AuditKind, ServerTime};
 
 use crate::error::{AppError, Reason};
 
@@ -187,18 +188,6 @@ fn ids(conn: &Connection, sql: &str, id: i64) -> rusqlite::Result<Vec<i64>> {
     rows.collect()
 }
 
-/// A user as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdminUser {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub suspended: bool,
-    pub privileged: bool,
-    pub roles: Vec<i64>,
-    pub groups: Vec<i64>,
-}
-
 pub fn admin_user(conn: &Connection, user: &UserRow) -> rusqlite::Result<AdminUser> {
     Ok(AdminUser {
         id: user.id,
@@ -223,14 +212,6 @@ pub fn all_users(conn: &Connection) -> rusqlite::Result<Vec<UserRow>> {
     let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY id"))?;
     let rows = stmt.query_map([], user_from_row)?;
     rows.collect()
-}
-
-/// A role as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Role {
-    pub id: i64,
-    pub name: String,
-    pub scopes: Vec<String>,
 }
 
 pub fn role(conn: &Connection, id: i64) -> rusqlite::Result<Option<Role>> {
@@ -330,15 +311,6 @@ impl LinkTable {
             Self::GroupRoles => ("group_roles", "group_id", "role_id"),
         }
     }
-}
-
-/// A group as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub id: i64,
-    pub name: String,
-    pub members: Vec<i64>,
-    pub roles: Vec<i64>,
 }
 
 pub fn group(conn: &Connection, id: i64) -> rusqlite::Result<Option<Group>> {
@@ -526,14 +498,14 @@ pub fn overdue_sessions(
 pub fn end_session(
     conn: &Connection,
     id: &str,
-    reason: Reason,
+    reason: &Reason,
     ended_by: Option<i64>,
     now: i64,
 ) -> rusqlite::Result<bool> {
     Ok(conn.execute(
         "UPDATE sessions SET ended_at = ?2, end_reason = ?3, ended_by = ?4
          WHERE id = ?1 AND ended_at IS NULL",
-        params![id, now, reason.as_str(), ended_by],
+        params![id, now, reason.wire_name(), ended_by],
     )? > 0)
 }
 
@@ -565,23 +537,6 @@ pub fn session_origin(
     .map(Option::unwrap_or_default)
 }
 
-/// One ended session as the history shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EndedSession {
-    pub session_id: String,
-    pub user_id: i64,
-    pub username: Option<String>,
-    pub display_name: Option<String>,
-    pub issued_at: i64,
-    pub ended_at: i64,
-    pub end_reason: Option<String>,
-    /// Who ended it: `null` when the server did (deadline, sweep) or the user is deleted.
-    pub ended_by_user_id: Option<i64>,
-    pub ended_by_username: Option<String>,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
-}
-
 /// Ended sessions, most recently ended first, at most `limit`.
 pub fn ended_sessions(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<EndedSession>> {
     let mut stmt = conn.prepare_cached(
@@ -598,13 +553,17 @@ pub fn ended_sessions(conn: &Connection, limit: i64) -> rusqlite::Result<Vec<End
             user_id: r.get(1)?,
             username: r.get(2)?,
             display_name: r.get(3)?,
-            issued_at: r.get(4)?,
-            ended_at: r.get(5)?,
-            end_reason: r.get(6)?,
+            issued_at: ServerTime::from_millis(r.get(4)?),
+            ended_at: ServerTime::from_millis(r.get(5)?),
+            end_reason: r
+                .get::<_, Option<String>>(6)?
+                .map(|name| Reason::from_wire(&name)),
             ended_by_user_id: r.get(7)?,
             ended_by_username: r.get(8)?,
             client_addr: r.get(9)?,
             user_agent: r.get(10)?,
+            // The caller reads it from `user_agent`.
+            browser: None,
         })
     })?;
     rows.collect()
@@ -689,14 +648,6 @@ pub fn active_administrators(conn: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// One registered browser tab of a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tab {
-    pub tab_id: String,
-    pub opener_tab_id: Option<String>,
-    pub registered_at: i64,
-}
-
 /// Registers a tab; returns false when it was already registered. A closed tab that
 /// registers again (restored from the back/forward cache) is open again, unless an
 /// administrator ended it ([`tab_was_ended`] lets the caller refuse that first).
@@ -773,29 +724,42 @@ pub fn end_tab(
 }
 
 /// The open tabs of a session (closed ones drop out).
-pub fn tabs(conn: &Connection, session_id: &str) -> rusqlite::Result<Vec<Tab>> {
+pub fn tabs(conn: &Connection, session_id: &str) -> rusqlite::Result<Vec<AdminTab>> {
     let mut stmt = conn.prepare_cached(
         "SELECT tab_id, opener_tab_id, registered_at FROM session_tabs
          WHERE session_id = ?1 AND closed_at IS NULL ORDER BY registered_at, tab_id",
     )?;
     let rows = stmt.query_map(params![session_id], |r| {
-        Ok(Tab {
+        Ok(AdminTab {
             tab_id: r.get(0)?,
             opener_tab_id: r.get(1)?,
-            registered_at: r.get(2)?,
+            registered_at: ServerTime::from_millis(r.get(2)?),
         })
     })?;
     rows.collect()
 }
 
 /// One audit entry to record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAudit<'a> {
     pub actor_user_id: Option<i64>,
-    pub kind: &'a str,
+    pub kind: AuditKind,
     pub session_id: Option<&'a str>,
     pub tab_id: Option<&'a str>,
     pub detail: Value,
+}
+
+impl NewAudit<'_> {
+    /// An entry of `kind` with nothing else filled in.
+    pub fn of(kind: AuditKind) -> Self {
+        Self {
+            actor_user_id: None,
+            kind,
+            session_id: None,
+            tab_id: None,
+            detail: Value::Null,
+        }
+    }
 }
 
 /// Records `entry` with the request's context (client address, user agent, and the acting
@@ -835,7 +799,7 @@ pub fn audit(conn: &Connection, now: i64, entry: &NewAudit<'_>) -> rusqlite::Res
         params![
             now,
             entry.actor_user_id,
-            entry.kind,
+            entry.kind.as_str(),
             entry.session_id,
             entry.tab_id,
             detail,
@@ -846,26 +810,6 @@ pub fn audit(conn: &Connection, now: i64, entry: &NewAudit<'_>) -> rusqlite::Res
         ],
     )?;
     Ok(())
-}
-
-/// One audit entry as the admin API shows it; `detail` is a JSON object.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor_user_id: Option<i64>,
-    /// The actor's login name, resolved when read (`null` for the server or a deleted user).
-    pub actor_username: Option<String>,
-    pub kind: String,
-    pub session_id: Option<String>,
-    /// Whose session `session_id` is, while the session is kept.
-    pub session_username: Option<String>,
-    pub tab_id: Option<String>,
-    pub detail: Value,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
-    pub actor_session_id: Option<String>,
-    pub actor_tab_id: Option<String>,
 }
 
 /// Which audit entries to read: newest first, strictly older than `before` (the cursor),
@@ -915,12 +859,16 @@ pub fn audit_log(conn: &Connection, f: &AuditFilter) -> rusqlite::Result<Vec<Aud
         ],
         |r| {
             let detail: String = r.get(7)?;
+            let kind: String = r.get(4)?;
+            let kind = kind.parse::<AuditKind>().map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, e.into())
+            })?;
             Ok(AuditEntry {
                 id: r.get(0)?,
-                at: r.get(1)?,
+                at: ServerTime::from_millis(r.get(1)?),
                 actor_user_id: r.get(2)?,
                 actor_username: r.get(3)?,
-                kind: r.get(4)?,
+                kind,
                 session_id: r.get(5)?,
                 tab_id: r.get(6)?,
                 detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),

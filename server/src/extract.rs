@@ -82,7 +82,7 @@ impl FromRequestParts<AppState> for Current {
 }
 
 /// The stored consent of a session that waits for the user's answer.
-pub(crate) const CONSENT_PENDING: &str = "pending";
+pub(crate) const CONSENT_PENDING: &str = session_guard_contract::ConsentState::Pending.as_str();
 
 /// The signed-in caller whatever the consent: for the endpoints a session waiting for
 /// consent may use (the view, the answer itself and the event stream).

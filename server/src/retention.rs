@@ -33,13 +33,12 @@ impl AppState {
                 &tx,
                 now,
                 &NewAudit {
-                    kind: "audit_purged",
                     detail: json!({
                         "before": cutoff,
                         "audit_entries": audit_entries,
                         "sessions": sessions,
                     }),
-                    ..NewAudit::default()
+                    ..NewAudit::of(session_guard_contract::AuditKind::AuditPurged)
                 },
             )?;
         }

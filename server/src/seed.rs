@@ -57,9 +57,8 @@ pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
         &tx,
         now,
         &db::NewAudit {
-            kind: "seeded",
             detail: serde_json::json!({ "users": ["admin", "operator", "viewer"] }),
-            ..db::NewAudit::default()
+            ..db::NewAudit::of(session_guard_contract::AuditKind::Seeded)
         },
     )?;
     tx.commit()?;

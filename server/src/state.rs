@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use rusqlite::Connection;
-use serde::Serialize;
 use serde_json::Value;
+use session_guard_contract::admin::ImpactPreview;
+use session_guard_contract::{
+    AuditKind, ConsentState, DurationMs, RecordingView, ServerTime, SessionView, UserView,
+};
 use tokio::sync::broadcast;
 
 use crate::auth::{self, Passwords};
@@ -167,38 +170,6 @@ pub(crate) struct Effects {
     pub changed_users: Vec<i64>,
 }
 
-/// The `user` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewUser<'a> {
-    id: i64,
-    username: &'a str,
-    display_name: &'a str,
-}
-
-/// The `recording` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewRecording<'a> {
-    required: bool,
-    consent: &'a str,
-}
-
-/// `GET /api/session` (contract: "Session view").
-#[derive(Debug, Serialize)]
-pub(crate) struct SessionView<'a> {
-    session_id: &'a str,
-    user: ViewUser<'a>,
-    privileged: bool,
-    scopes: &'a BTreeSet<String>,
-    issued_at: i64,
-    expires_at: i64,
-    idle_timeout_ms: Option<i64>,
-    warning_lead_ms: i64,
-    keepalive_interval_ms: i64,
-    last_activity_at: i64,
-    recording: ViewRecording<'a>,
-    server_time: i64,
-}
-
 impl AppState {
     /// Opens the database named by the config, migrates and seeds it, and starts the
     /// background deadline enforcer when called inside a Tokio runtime.
@@ -335,7 +306,7 @@ impl Inner {
                     db::overdue_sessions(&tx, now, policy.idle_ms, policy.consent_ms)?
                 {
                     if let Some(reason) = overdue(&session, privileged, now, &policy) {
-                        end_with_audit(&tx, &session, reason, None, now)?;
+                        end_with_audit(&tx, &session, &reason, None, now)?;
                         ended.push((session.id, reason));
                     }
                 }
@@ -371,7 +342,7 @@ impl Inner {
                 let session = db::session_by_token_hash(&conn, &hash)?
                     .ok_or(AppError::Unauthenticated(None))?;
                 if session.ended_at.is_some() {
-                    let reason = session.end_reason.as_deref().and_then(Reason::parse);
+                    let reason = session.end_reason.as_deref().and_then(Reason::known);
                     return Err(AppError::Unauthenticated(reason));
                 }
                 let user = db::user_by_id(&conn, session.user_id)?
@@ -384,9 +355,9 @@ impl Inner {
                 };
                 if let Some(reason) = reason {
                     let tx = conn.unchecked_transaction()?;
-                    end_with_audit(&tx, &session, reason, None, now)?;
+                    end_with_audit(&tx, &session, &reason, None, now)?;
                     tx.commit()?;
-                    effects.ended.push((session.id.clone(), reason));
+                    effects.ended.push((session.id.clone(), reason.clone()));
                     return Err(AppError::Unauthenticated(Some(reason)));
                 }
                 Ok(Current {
@@ -416,29 +387,33 @@ impl Inner {
         }))
     }
 
-    pub fn view<'a>(&self, cur: &'a Current) -> SessionView<'a> {
+    /// The contract's session view of the caller (`GET /api/session` and the other
+    /// session answers, and the pushed `session` event).
+    pub fn view(&self, cur: &Current) -> SessionView {
         let privileged = !cur.scopes.is_empty();
         let s = &cur.session;
         SessionView {
-            session_id: &s.id,
-            user: ViewUser {
+            session_id: s.id.clone(),
+            user: UserView {
                 id: cur.user.id,
-                username: &cur.user.username,
-                display_name: &cur.user.display_name,
+                username: cur.user.username.clone(),
+                display_name: cur.user.display_name.clone(),
             },
             privileged,
-            scopes: &cur.scopes,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            idle_timeout_ms: privileged.then_some(self.policy.idle_ms),
-            warning_lead_ms: self.policy.warning_lead_ms,
-            keepalive_interval_ms: self.policy.keepalive_ms,
-            last_activity_at: s.last_activity_at,
-            recording: ViewRecording {
+            scopes: cur.scopes.iter().cloned().collect(),
+            issued_at: ServerTime::from_millis(s.issued_at),
+            expires_at: ServerTime::from_millis(s.expires_at),
+            idle_timeout_ms: privileged.then_some(DurationMs::from_millis(self.policy.idle_ms)),
+            warning_lead_ms: DurationMs::from_millis(self.policy.warning_lead_ms),
+            keepalive_interval_ms: DurationMs::from_millis(self.policy.keepalive_ms),
+            last_activity_at: ServerTime::from_millis(s.last_activity_at),
+            recording: RecordingView {
                 required: s.recording_required,
-                consent: &s.consent,
+                // Only the three contract values are ever stored; anything else would be
+                // a damaged row, and asking for consent again fails closed.
+                consent: ConsentState::from_wire(&s.consent).unwrap_or(ConsentState::Pending),
             },
-            server_time: self.now(),
+            server_time: ServerTime::from_millis(self.now()),
         }
     }
 
@@ -520,7 +495,7 @@ impl Inner {
         &self,
         actor: i64,
         f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    ) -> Result<Impact, AppError> {
+    ) -> Result<ImpactPreview, AppError> {
         self.run_admin_change(actor, false, f)
             .map(|(_, impact)| impact)
     }
@@ -530,7 +505,7 @@ impl Inner {
         actor: i64,
         commit: bool,
         f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    ) -> Result<(R, Impact), AppError> {
+    ) -> Result<(R, ImpactPreview), AppError> {
         let now = self.now();
         let mut effects = Effects::default();
         let outcome = {
@@ -566,8 +541,8 @@ impl Inner {
                 if let Some(reason) = end_reason {
                     for session_id in db::live_session_ids_of_user(&tx, user_id)? {
                         if let Some(session) = db::session_by_id(&tx, &session_id)? {
-                            end_with_audit(&tx, &session, reason, Some(actor), now)?;
-                            effects.ended.push((session_id, reason));
+                            end_with_audit(&tx, &session, &reason, Some(actor), now)?;
+                            effects.ended.push((session_id, reason.clone()));
                         }
                     }
                 } else if scopes_before != scopes_after {
@@ -577,7 +552,7 @@ impl Inner {
                     effects.changed_users.push(user_id);
                 }
             }
-            let impact = Impact::of(&tx, actor, &effects)?;
+            let impact = impact_of(&tx, actor, &effects)?;
             if !commit {
                 // Dropping `tx` rolls the change back.
                 return Ok((result, impact));
@@ -610,24 +585,23 @@ impl Inner {
         session: &SessionRow,
         reason: Reason,
         actor: Option<i64>,
-        kind: &str,
+        kind: AuditKind,
     ) -> Result<(), AppError> {
         let now = self.now();
         let ended = {
             let mut conn = self.db();
             // The end and its audit entry are one fact: both are stored or neither.
             let tx = conn.transaction()?;
-            let ended = db::end_session(&tx, &session.id, reason, actor, now)?;
+            let ended = db::end_session(&tx, &session.id, &reason, actor, now)?;
             if ended {
                 db::audit(
                     &tx,
                     now,
                     &NewAudit {
                         actor_user_id: actor,
-                        kind,
                         session_id: Some(&session.id),
                         detail: serde_json::json!({ "reason": reason }),
-                        ..NewAudit::default()
+                        ..NewAudit::of(kind)
                     },
                 )?;
             }
@@ -644,41 +618,33 @@ impl Inner {
     }
 }
 
-/// What an admin change ends: the server's own count, shown before a destructive action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) struct Impact {
-    /// Distinct users signed out.
-    pub users: usize,
-    /// Sessions ended.
-    pub sessions: usize,
-    /// Whether the acting administrator is among those users.
-    pub includes_you: bool,
-}
-
-impl Impact {
-    fn of(conn: &Connection, actor: i64, effects: &Effects) -> Result<Self, AppError> {
-        let mut sessions = BTreeSet::new();
-        let mut users = BTreeSet::new();
-        for (session_id, _) in &effects.ended {
-            if sessions.insert(session_id.as_str()) {
-                if let Some(s) = db::session_by_id(conn, session_id)? {
-                    users.insert(s.user_id);
-                }
+/// What an admin change ends, counted by the server: how many distinct users and
+/// sessions `effects` ends, and whether the acting administrator is among the users.
+fn impact_of(conn: &Connection, actor: i64, effects: &Effects) -> Result<ImpactPreview, AppError> {
+    let mut sessions = BTreeSet::new();
+    let mut users = BTreeSet::new();
+    for (session_id, _) in &effects.ended {
+        if sessions.insert(session_id.as_str()) {
+            if let Some(s) = db::session_by_id(conn, session_id)? {
+                users.insert(s.user_id);
             }
         }
-        Ok(Self {
-            users: users.len(),
-            sessions: sessions.len(),
-            includes_you: users.contains(&actor),
-        })
     }
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    Ok(ImpactPreview {
+        dry_run: true,
+        users: count(users.len()),
+        sessions: count(sessions.len()),
+        tabs: 0,
+        includes_you: users.contains(&actor),
+    })
 }
 
 /// Ends `session` and writes the `session_ended` audit entry in the caller's transaction.
 pub(crate) fn end_with_audit(
     conn: &Connection,
     session: &SessionRow,
-    reason: Reason,
+    reason: &Reason,
     actor: Option<i64>,
     now: i64,
 ) -> Result<bool, AppError> {
@@ -689,10 +655,9 @@ pub(crate) fn end_with_audit(
             now,
             &NewAudit {
                 actor_user_id: actor,
-                kind: "session_ended",
                 session_id: Some(&session.id),
                 detail: serde_json::json!({ "reason": reason, "user_id": session.user_id }),
-                ..NewAudit::default()
+                ..NewAudit::of(AuditKind::SessionEnded)
             },
         )?;
     }
@@ -756,7 +721,7 @@ mod tests {
         // Sign-out (and login rotation) end through `end_now`.
         let result = state
             .inner
-            .end_now(&session, Reason::LoggedOut, Some(1), "logout");
+            .end_now(&session, Reason::LoggedOut, Some(1), AuditKind::Logout);
         assert!(result.is_err());
         assert_eq!(stored(&state, &session.id).ended_at, None);
 
@@ -772,7 +737,7 @@ mod tests {
 
         // An admin change that ends sessions rolls back as a whole.
         let result = state.inner.admin_change(1, |conn, now, effects| {
-            end_with_audit(conn, &session, Reason::RemoteTerminated, Some(1), now)?;
+            end_with_audit(conn, &session, &Reason::RemoteTerminated, Some(1), now)?;
             effects
                 .ended
                 .push((session.id.clone(), Reason::RemoteTerminated));
