@@ -17,8 +17,8 @@ use super::{
     TabChannel, TabIdentity, TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
-    Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, Millis, Now, PolicyOverride, Reason,
-    SessionView, State, UserView,
+    DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime, Millis, Now,
+    PolicyOverride, Reason, SessionView, State, UserView,
 };
 use crate::redirect::login_url;
 
@@ -317,7 +317,8 @@ impl GuardRuntime {
             .engine
             .try_borrow()
             .ok()
-            .and_then(|engine| engine.remaining_ms(now_ms()))
+            .and_then(|engine| engine.remaining_ms(LocalTime::from_millis(now_ms())))
+            .map(DurationMs::as_millis)
     }
 
     /// Stops guarding this tab: every listener, timer, channel, stream and lock is released.
@@ -394,7 +395,7 @@ impl Inner {
             self.carry_out(effect);
         }
         self.publish();
-        self.rearm(wake, now.wall);
+        self.rearm(wake.map(LocalTime::as_millis), now.wall.as_millis());
         true
     }
 
@@ -418,7 +419,7 @@ impl Inner {
                 }
             }
             Effect::SendKeepalive { idle_ms } => {
-                let pending = self.options.server.send_activity(idle_ms);
+                let pending = self.options.server.send_activity(idle_ms.as_millis());
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {
@@ -455,7 +456,9 @@ impl Inner {
             }
             Effect::RegisterTab => self.register_tab(),
             Effect::CloseTab => self.options.server.close_tab(&self.tab.tab_id),
-            Effect::Redirect { reason, idle_limit } => self.leave_for_login(reason, idle_limit),
+            Effect::Redirect { reason, idle_limit } => {
+                self.leave_for_login(reason, idle_limit.map(DurationMs::as_millis))
+            }
         }
     }
 

@@ -86,8 +86,8 @@ pub fn monotonic_ms() -> Option<crate::core::Millis> {
 /// Both clocks, as the engine takes them.
 pub fn clocks() -> crate::core::Now {
     crate::core::Now {
-        wall: now_ms(),
-        monotonic: monotonic_ms(),
+        wall: crate::core::LocalTime::from_millis(now_ms()),
+        monotonic: monotonic_ms().map(crate::core::DurationMs::from_millis),
     }
 }
 

@@ -4,38 +4,46 @@ use std::collections::VecDeque;
 
 use super::config::{EngineConfig, LeaderMode};
 use super::peer::{self, PeerBody};
+use super::time::{elapsed, ClockOffset};
 use super::view::{ConsentState, SessionPolicy, SessionView, UserView};
-use super::{Millis, Reason};
+use super::{DurationMs, LocalTime, Reason, ServerTime};
 
 /// Spacing floor for configured intervals: a zero interval would make the engine ask to be
 /// woken up again at the instant it was woken, a busy loop in the browser.
-const MIN_INTERVAL: Millis = 100;
+const MIN_INTERVAL: DurationMs = DurationMs::from_millis(100);
 /// A follower takes over from a leader that has been silent for this many heartbeat
 /// intervals (a stalled leader: frozen tab, debugger pause, an `alert()` left open).
-const MISSED_HEARTBEATS: Millis = 2;
+const MISSED_HEARTBEATS: i64 = 2;
 /// How far the wall clock may run ahead of the monotonic clock between two inputs before
 /// the difference counts as a jump: NTP slewing stays far below this over any gap.
-const FORWARD_JUMP_TOLERANCE: Millis = 1_000;
+const FORWARD_JUMP_TOLERANCE: DurationMs = DurationMs::SECOND;
 /// How long an ending deadline waits for the server's answer before the tab ends on its
 /// own (fail closed): longer than the browser layer's request timeout.
-const CONFIRM_WAIT: Millis = 15_000;
+const CONFIRM_WAIT: DurationMs = DurationMs::from_millis(15_000);
 /// How long the leader waits before opening again a push stream the browser gave up on
 /// (the server refused it, or it could not be created); polling covers the gap.
-pub const PUSH_REOPEN_DELAY: Millis = 5_000;
+pub const PUSH_REOPEN_DELAY: DurationMs = DurationMs::from_millis(5_000);
 /// How long a tab waits before registering again after its registration was lost to a
 /// network blip or a server error, so the tab is not left out of the session's audit.
-pub const REGISTRATION_RETRY_DELAY: Millis = 1_000;
+pub const REGISTRATION_RETRY_DELAY: DurationMs = DurationMs::SECOND;
+/// Before any instant the engine can see: the start value of its stored instants.
+const EARLIEST: ServerTime = ServerTime::from_millis(i64::MIN);
+/// After any instant the engine can see: "never" where a minimum is taken.
+const LATEST: ServerTime = ServerTime::from_millis(i64::MAX);
 /// How long before the absolute end of the session the lifetime notice shows, longest
 /// first: the lifetime cannot be extended, so the user gets two chances to save their work.
-pub const LIFETIME_WARNING_LEADS: [Millis; 2] = [10 * 60_000, 2 * 60_000];
+pub const LIFETIME_WARNING_LEADS: [DurationMs; 2] = [
+    DurationMs::from_millis(10 * 60_000),
+    DurationMs::from_millis(2 * 60_000),
+];
 
 /// The absolute end of the session is near (see [`LIFETIME_WARNING_LEADS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifetimeWarning {
     /// When the session ends, in local time (the clock passed as `now`).
-    pub ends_at: Millis,
+    pub ends_at: LocalTime,
     /// The lead whose instant has passed: the session ends in at most this long.
-    pub within: Millis,
+    pub within: DurationMs,
 }
 
 impl LifetimeWarning {
@@ -44,25 +52,25 @@ impl LifetimeWarning {
         format!(
             "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
              save your work now, then sign in again to continue.",
-            super::reason::describe_duration(self.within)
+            super::reason::describe_duration(self.within.as_millis())
         )
     }
 }
 
 /// The clocks at the instant of an input: the wall clock (`Date.now()`), which the engine
 /// maps to server time, and optionally a monotonic clock (`performance.now()`), which
-/// bounds how fast that time may advance. A plain [`Millis`] converts into a reading
-/// without a monotonic clock.
+/// bounds how fast that time may advance. A [`LocalTime`] converts into a reading without a
+/// monotonic clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Now {
-    /// Local wall-clock time, epoch milliseconds.
-    pub wall: Millis,
-    /// A monotonic clock in milliseconds from any origin, fixed for the engine's life.
-    pub monotonic: Option<Millis>,
+    /// Local wall-clock time.
+    pub wall: LocalTime,
+    /// A monotonic clock: the time elapsed since an origin fixed for the engine's life.
+    pub monotonic: Option<DurationMs>,
 }
 
-impl From<Millis> for Now {
-    fn from(wall: Millis) -> Now {
+impl From<LocalTime> for Now {
+    fn from(wall: LocalTime) -> Now {
         Now {
             wall,
             monotonic: None,
@@ -83,7 +91,7 @@ pub enum State {
     /// Signed in, and the idle deadline is near.
     Warning {
         /// Idle deadline in local time (the clock passed as `now`).
-        deadline: Millis,
+        deadline: LocalTime,
     },
     /// The session is over; sticky. `reason` is `None` when the server said "not signed in"
     /// without a reason, so the login page shows no message.
@@ -128,7 +136,7 @@ pub enum Effect {
     /// `POST /api/session/activity {"idle_ms"}`; only ever emitted by the leader.
     SendKeepalive {
         /// How long ago the user was last active in any tab.
-        idle_ms: Millis,
+        idle_ms: DurationMs,
     },
     /// `POST /api/session/consent {"accepted"}`; only by the tab where the user decided.
     SendConsent {
@@ -154,7 +162,7 @@ pub enum Effect {
         reason: Option<Reason>,
         /// The inactivity limit that was in force, for the login page's message about an
         /// idle timeout; `None` for sessions without one (or before any view).
-        idle_limit: Option<Millis>,
+        idle_limit: Option<DurationMs>,
     },
 }
 
@@ -166,7 +174,7 @@ enum PushStream {
     /// [`Effect::OpenPush`] was emitted and the browser has not given up on it.
     Open,
     /// The browser gave up on the stream; it is opened again at this engine instant.
-    ReopenAt(Millis),
+    ReopenAt(ServerTime),
 }
 
 /// This tab's registration with the server as a sub-session.
@@ -177,7 +185,7 @@ enum Registration {
     /// [`Effect::RegisterTab`] was emitted (a refusal is final).
     Sent,
     /// Lost to a blip: registers again at this engine instant.
-    RetryAt(Millis),
+    RetryAt(ServerTime),
 }
 
 /// Every wake-up the engine can ask for: [`Engine::poll_timeout`] is the earliest of their
@@ -225,6 +233,26 @@ impl Timer {
     ];
 }
 
+/// The policy's timing, typed.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    expires_at: ServerTime,
+    idle_timeout: Option<DurationMs>,
+    warning_lead: DurationMs,
+    keepalive_interval: DurationMs,
+}
+
+impl Limits {
+    fn of(policy: &SessionPolicy) -> Limits {
+        Limits {
+            expires_at: ServerTime::from_millis(policy.expires_at),
+            idle_timeout: policy.idle_timeout.map(DurationMs::from_millis),
+            warning_lead: DurationMs::from_millis(policy.warning_lead),
+            keepalive_interval: DurationMs::from_millis(policy.keepalive_interval),
+        }
+    }
+}
+
 /// Who must hear about an ending besides this tab.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Notify {
@@ -262,31 +290,31 @@ pub struct Engine {
     state: State,
     effects: VecDeque<Effect>,
     /// Server time minus local time; `None` before the first view.
-    offset: Option<Millis>,
+    offset: Option<ClockOffset>,
     /// Latest server instant seen, so a local clock going back never moves time back.
-    high_water: Millis,
+    high_water: ServerTime,
     session_id: Option<String>,
     policy: Option<SessionPolicy>,
     consent_accepted: bool,
     /// Latest activity in any tab, server time.
-    last_activity: Millis,
+    last_activity: ServerTime,
     /// Latest activity the server is known to have heard of.
-    reported_activity: Millis,
-    last_keepalive: Option<Millis>,
-    last_activity_broadcast: Option<Millis>,
+    reported_activity: ServerTime,
+    last_keepalive: Option<ServerTime>,
+    last_activity_broadcast: Option<ServerTime>,
     activity_broadcast_pending: bool,
     leader: bool,
-    heartbeat_sent: Millis,
-    heartbeat_heard: Millis,
+    heartbeat_sent: ServerTime,
+    heartbeat_heard: ServerTime,
     /// The monotonic clock and engine time at the previous input, to bound forward jumps.
-    monotonic_anchor: Option<(Millis, Millis)>,
+    monotonic_anchor: Option<(DurationMs, ServerTime)>,
     /// Engine time of the latest server view: the instant the clock was last confirmed.
-    anchored_at: Millis,
+    anchored_at: ServerTime,
     /// Engine time at which an ending deadline asked the server to confirm it. Meanwhile no
     /// activity counts: only the server's answer can keep the session.
-    confirming: Option<Millis>,
+    confirming: Option<ServerTime>,
     /// Engine time of the latest known outcome of a request (this tab's or a peer's).
-    connection_at: Millis,
+    connection_at: ServerTime,
     /// The page is hidden: as a follower it leaves a silent leader alone.
     hidden: bool,
     push_connected: bool,
@@ -303,7 +331,7 @@ pub struct Engine {
     /// The user's scopes, from the latest view of this session.
     scopes: Vec<String>,
     /// Next `FetchSession`: polling while the push stream is down, start-up retries.
-    next_poll: Option<Millis>,
+    next_poll: Option<ServerTime>,
     connection_problem: bool,
 }
 
@@ -313,28 +341,28 @@ impl Engine {
         config.poll_interval = config.poll_interval.max(MIN_INTERVAL);
         config.activity_broadcast_interval = config.activity_broadcast_interval.max(MIN_INTERVAL);
         config.heartbeat_interval = config.heartbeat_interval.max(MIN_INTERVAL);
-        config.max_peer_skew = config.max_peer_skew.max(0);
+        config.max_peer_skew = config.max_peer_skew.max(DurationMs::ZERO);
         Engine {
             config,
             state: State::Starting,
             effects: VecDeque::new(),
             offset: None,
-            high_water: Millis::MIN,
+            high_water: EARLIEST,
             session_id: None,
             policy: None,
             consent_accepted: false,
-            last_activity: Millis::MIN,
-            reported_activity: Millis::MIN,
+            last_activity: EARLIEST,
+            reported_activity: EARLIEST,
             last_keepalive: None,
             last_activity_broadcast: None,
             activity_broadcast_pending: false,
             leader: false,
-            heartbeat_sent: Millis::MIN,
-            heartbeat_heard: Millis::MIN,
+            heartbeat_sent: EARLIEST,
+            heartbeat_heard: EARLIEST,
             monotonic_anchor: None,
-            anchored_at: Millis::MIN,
+            anchored_at: EARLIEST,
             confirming: None,
-            connection_at: Millis::MIN,
+            connection_at: EARLIEST,
             hidden: false,
             push_connected: false,
             push: PushStream::Closed,
@@ -369,11 +397,11 @@ impl Engine {
         }
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
-        let t = view.server_time.as_millis();
+        let t = view.server_time;
         if self.offset.is_some() && predicted > t {
-            self.rebase(predicted.saturating_sub(t));
+            self.rebase(predicted.since(t));
         }
-        self.offset = Some(t.saturating_sub(now.wall));
+        self.offset = Some(ClockOffset::between(now.wall, t));
         self.high_water = t;
         self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
         self.anchored_at = t;
@@ -397,7 +425,7 @@ impl Engine {
             });
         }
         self.connection_at = self.connection_at.max(t);
-        let last_activity_at = view.last_activity_at.as_millis();
+        let last_activity_at = view.last_activity_at;
         self.last_activity = self.last_activity.max(last_activity_at).min(t);
         self.reported_activity = self.reported_activity.max(last_activity_at).min(t);
         if view.recording.consent == ConsentState::Accepted {
@@ -489,7 +517,7 @@ impl Engine {
         }
     }
 
-    fn push_status(&mut self, connected: bool, t: Millis) {
+    fn push_status(&mut self, connected: bool, t: ServerTime) {
         self.push_connected = connected;
         if self.state == State::Starting {
             return;
@@ -649,7 +677,7 @@ impl Engine {
         if tab_id == self.config.tab_id {
             return;
         }
-        let future = |at: Millis| at > t.saturating_add(self.config.max_peer_skew);
+        let future = |at: ServerTime| at > t.saturating_add(self.config.max_peer_skew);
         match body {
             PeerBody::Activity { at } | PeerBody::StaySignedIn { at } => {
                 // A deadline waiting for the server is the server's to decide.
@@ -751,7 +779,7 @@ impl Engine {
 
     /// The next local instant at which [`Engine::handle_timeout`] must be called, or `None`
     /// when nothing is pending. May lie in the past, meaning "as soon as possible".
-    pub fn poll_timeout(&self) -> Option<Millis> {
+    pub fn poll_timeout(&self) -> Option<LocalTime> {
         if self.is_ended() {
             return None;
         }
@@ -805,7 +833,7 @@ impl Engine {
         if !self.shows_content() {
             return None;
         }
-        let expires_at = self.policy.as_ref()?.expires_at;
+        let expires_at = self.limits()?.expires_at;
         let within = LIFETIME_WARNING_LEADS
             .iter()
             .copied()
@@ -819,15 +847,19 @@ impl Engine {
 
     /// Time left until the next ending deadline (idle or absolute); `None` unless `Active` or
     /// `Warning`.
-    pub fn remaining_ms(&self, now: Millis) -> Option<Millis> {
+    pub fn remaining_ms(&self, now: LocalTime) -> Option<DurationMs> {
         if !matches!(self.state, State::Active | State::Warning { .. }) {
             return None;
         }
-        let policy = self.policy.as_ref()?;
+        let expires_at = self.limits()?.expires_at;
         let deadline = self
             .idle_deadline()
-            .map_or(policy.expires_at, |idle| idle.min(policy.expires_at));
-        Some(deadline.saturating_sub(self.peek_clock(now)).max(0))
+            .map_or(expires_at, |idle| idle.min(expires_at));
+        Some(deadline.since(self.peek_clock(now)).max(DurationMs::ZERO))
+    }
+
+    fn limits(&self) -> Option<Limits> {
+        self.policy.as_ref().map(Limits::of)
     }
 
     /// The policy in force, once a view arrived.
@@ -854,7 +886,7 @@ impl Engine {
 
     /// Every input starts here: advance the clock and act on whatever fell due, so a late
     /// wake-up never lets stale state act. Returns the server time, or `None` once ended.
-    fn begin(&mut self, now: impl Into<Now>) -> Option<Millis> {
+    fn begin(&mut self, now: impl Into<Now>) -> Option<ServerTime> {
         if self.is_ended() {
             return None;
         }
@@ -863,19 +895,19 @@ impl Engine {
         (!self.is_ended()).then_some(t)
     }
 
-    fn clock(&mut self, now: Now) -> Millis {
+    fn clock(&mut self, now: Now) -> ServerTime {
         let Some(mut offset) = self.offset else {
-            return now.wall;
+            return ClockOffset::ZERO.to_server(now.wall);
         };
-        let mut raw = now.wall.saturating_add(offset);
+        let mut raw = offset.to_server(now.wall);
         if let (Some(mono), Some((anchor_mono, anchor_t))) = (now.monotonic, self.monotonic_anchor)
         {
-            let monotonic = anchor_t.saturating_add(mono.saturating_sub(anchor_mono).max(0));
+            let monotonic = anchor_t.saturating_add(elapsed(anchor_mono, mono));
             if raw > monotonic.saturating_add(FORWARD_JUMP_TOLERANCE) {
                 // The wall clock ran ahead of the monotonic one: a clock correction, or a sleep
                 // on a platform whose monotonic clock pauses. Only the server can tell, so time
                 // follows the monotonic clock and the server is asked for its own.
-                offset = offset.saturating_sub(raw.saturating_sub(monotonic));
+                offset = offset.shifted(monotonic.since(raw));
                 self.offset = Some(offset);
                 raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
@@ -883,7 +915,7 @@ impl Engine {
         }
         let t = if raw < self.high_water {
             // The local clock went back: shift the offset so time resumes where it was.
-            self.offset = Some(offset.saturating_add(self.high_water.saturating_sub(raw)));
+            self.offset = Some(offset.shifted(self.high_water.since(raw)));
             self.high_water
         } else {
             self.high_water = raw;
@@ -893,20 +925,21 @@ impl Engine {
         t
     }
 
-    fn peek_clock(&self, now: Millis) -> Millis {
-        self.offset.map_or(now, |offset| {
-            now.saturating_add(offset).max(self.high_water)
-        })
+    fn peek_clock(&self, now: LocalTime) -> ServerTime {
+        self.offset
+            .map_or(ClockOffset::ZERO.to_server(now), |offset| {
+                offset.to_server(now).max(self.high_water)
+            })
     }
 
-    fn to_local(&self, server: Millis) -> Millis {
-        server.saturating_sub(self.offset.unwrap_or(0))
+    fn to_local(&self, server: ServerTime) -> LocalTime {
+        self.offset.unwrap_or(ClockOffset::ZERO).to_local(server)
     }
 
     /// Our clock ran `lead` ahead of the server: move every instant we stamped back by it.
     /// That can only bring deadlines and wake-ups closer, never push them out.
-    fn rebase(&mut self, lead: Millis) {
-        let back = |at: Millis| at.saturating_sub(lead);
+    fn rebase(&mut self, lead: DurationMs) {
+        let back = |at: ServerTime| at.saturating_sub(lead);
         self.last_activity = back(self.last_activity);
         self.reported_activity = back(self.reported_activity);
         self.last_keepalive = self.last_keepalive.map(back);
@@ -927,7 +960,7 @@ impl Engine {
 
     /// Acts on everything due at `t`, in the order of [`Timer::ALL`] (endings first), then
     /// refreshes the warning state.
-    fn tick(&mut self, t: Millis) {
+    fn tick(&mut self, t: ServerTime) {
         // The ending check runs at every input, due or not: it also drops a confirmation
         // whose ending is no longer due.
         if self.check_ending(t) {
@@ -949,7 +982,7 @@ impl Engine {
     }
 
     /// The engine instant at which `timer` falls due, `None` while it does not run.
-    fn deadline(&self, timer: Timer) -> Option<Millis> {
+    fn deadline(&self, timer: Timer) -> Option<ServerTime> {
         if self.is_ended() {
             return None;
         }
@@ -961,7 +994,7 @@ impl Engine {
             Timer::Ending => match self.confirming {
                 Some(_) => None,
                 None => {
-                    let expires_at = self.policy.as_ref()?.expires_at;
+                    let expires_at = self.limits()?.expires_at;
                     Some(
                         self.idle_deadline()
                             .map_or(expires_at, |idle| idle.min(expires_at)),
@@ -993,7 +1026,7 @@ impl Engine {
     }
 
     /// Acts on a timer that fell due at `t`.
-    fn fire(&mut self, timer: Timer, t: Millis) {
+    fn fire(&mut self, timer: Timer, t: ServerTime) {
         match timer {
             // Checked first, at every input (`check_ending`).
             Timer::Ending | Timer::ConfirmWait => {}
@@ -1025,7 +1058,7 @@ impl Engine {
     /// Ends the session if an ending is due and either the server already passed it or
     /// left the question unanswered too long; otherwise asks the server once. Returns
     /// whether the session ended.
-    fn check_ending(&mut self, t: Millis) -> bool {
+    fn check_ending(&mut self, t: ServerTime) -> bool {
         match self.due_ending(t) {
             Some((reason, deadline)) => {
                 // A deadline the server's own clock already passed (a view came after it), or
@@ -1083,12 +1116,12 @@ impl Engine {
     }
 
     /// The ending that is due at `t`, with its deadline.
-    fn due_ending(&self, t: Millis) -> Option<(Reason, Millis)> {
-        let policy = self.policy.as_ref()?;
-        let expired = t >= policy.expires_at;
+    fn due_ending(&self, t: ServerTime) -> Option<(Reason, ServerTime)> {
+        let expires_at = self.limits()?.expires_at;
+        let expired = t >= expires_at;
         match (expired, self.idle_deadline().filter(|d| t >= *d)) {
-            (true, Some(idle)) if idle < policy.expires_at => Some((Reason::IdleTimeout, idle)),
-            (true, _) => Some((Reason::SessionExpired, policy.expires_at)),
+            (true, Some(idle)) if idle < expires_at => Some((Reason::IdleTimeout, idle)),
+            (true, _) => Some((Reason::SessionExpired, expires_at)),
             (false, Some(idle)) => Some((Reason::IdleTimeout, idle)),
             (false, None) => None,
         }
@@ -1096,13 +1129,13 @@ impl Engine {
 
     /// The heartbeat timer fell due: the leader says it is alive; a follower has not heard
     /// from the leader for [`MISSED_HEARTBEATS`] intervals and takes over.
-    fn heartbeat_due_now(&mut self, t: Millis) {
+    fn heartbeat_due_now(&mut self, t: ServerTime) {
         let interval = self.config.heartbeat_interval;
         if self.leader {
             if self.config.leader_mode == LeaderMode::Heartbeat
                 && t >= self
                     .heartbeat_sent
-                    .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
+                    .saturating_add(interval.times(MISSED_HEARTBEATS))
             {
                 // This leader itself stopped running for so long that another tab has taken
                 // over: it rejoins as a follower instead of fighting for the lead.
@@ -1129,7 +1162,7 @@ impl Engine {
 
     /// This tab starts leading: it announces itself and checks the session at once, since
     /// it cannot know what the previous leader missed.
-    fn become_leader(&mut self, t: Millis) {
+    fn become_leader(&mut self, t: ServerTime) {
         self.leader = true;
         self.heartbeat_sent = t;
         self.broadcast(PeerBody::LeaderHeartbeat { at: t });
@@ -1140,24 +1173,24 @@ impl Engine {
     /// connections per host over HTTP/1.1, so a stream per tab would starve the seventh tab),
     /// so only the leader polls while it is down; the others hear of endings from the
     /// leader's broadcast. Before the first view every tab retries on its own.
-    fn poll_due(&self) -> Option<Millis> {
+    fn poll_due(&self) -> Option<ServerTime> {
         self.next_poll
             .filter(|_| self.leader || self.state == State::Starting)
     }
 
-    fn idle_deadline(&self) -> Option<Millis> {
-        let idle = self.policy.as_ref()?.idle_timeout?;
+    fn idle_deadline(&self) -> Option<ServerTime> {
+        let idle = self.limits()?.idle_timeout?;
         Some(self.last_activity.saturating_add(idle))
     }
 
-    fn warning_at(&self) -> Option<Millis> {
-        let lead = self.policy.as_ref()?.warning_lead;
+    fn warning_at(&self) -> Option<ServerTime> {
+        let lead = self.limits()?.warning_lead;
         Some(self.idle_deadline()?.saturating_sub(lead))
     }
 
     /// The next lifetime-warning instant still ahead, server time.
-    fn next_lifetime_warning(&self) -> Option<Millis> {
-        let expires_at = self.policy.as_ref()?.expires_at;
+    fn next_lifetime_warning(&self) -> Option<ServerTime> {
+        let expires_at = self.limits()?.expires_at;
         LIFETIME_WARNING_LEADS
             .iter()
             .map(|lead| expires_at.saturating_sub(*lead))
@@ -1165,7 +1198,7 @@ impl Engine {
             .min()
     }
 
-    fn broadcast_due(&self) -> Option<Millis> {
+    fn broadcast_due(&self) -> Option<ServerTime> {
         if !self.activity_broadcast_pending {
             return None;
         }
@@ -1178,32 +1211,32 @@ impl Engine {
     /// the last report) is about to enter its warning window.
     /// None while consent is pending: the server refuses keepalives then (a pending session
     /// cannot be kept alive), and the activity is reported once consent is given.
-    fn keepalive_due(&self) -> Option<Millis> {
-        let policy = self.policy.as_ref()?;
+    fn keepalive_due(&self) -> Option<ServerTime> {
+        let limits = self.limits()?;
         if !self.leader
             || self.last_activity <= self.reported_activity
             || self.state == State::AwaitingConsent
         {
             return None;
         }
-        let by_interval = self.last_keepalive.map_or(Millis::MIN, |at| {
-            at.saturating_add(policy.keepalive_interval)
-        });
-        let by_server_deadline = policy.idle_timeout.map_or(Millis::MAX, |idle| {
+        let by_interval = self
+            .last_keepalive
+            .map_or(EARLIEST, |at| at.saturating_add(limits.keepalive_interval));
+        let by_server_deadline = limits.idle_timeout.map_or(LATEST, |idle| {
             self.reported_activity
                 .saturating_add(idle)
-                .saturating_sub(policy.warning_lead)
+                .saturating_sub(limits.warning_lead)
         });
         Some(by_interval.min(by_server_deadline).max(self.last_activity))
     }
 
-    fn heartbeat_due(&self) -> Millis {
+    fn heartbeat_due(&self) -> ServerTime {
         let interval = self.config.heartbeat_interval;
         if self.leader {
             self.heartbeat_sent.saturating_add(interval)
         } else {
             self.heartbeat_heard
-                .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
+                .saturating_add(interval.times(MISSED_HEARTBEATS))
         }
     }
 
@@ -1228,25 +1261,25 @@ impl Engine {
         matches!(self.state, State::Ended { .. })
     }
 
-    fn send_keepalive(&mut self, t: Millis) {
+    fn send_keepalive(&mut self, t: ServerTime) {
         if !self.leader {
             return;
         }
         self.effects.push_back(Effect::SendKeepalive {
-            idle_ms: t.saturating_sub(self.last_activity).max(0),
+            idle_ms: t.since(self.last_activity).max(DurationMs::ZERO),
         });
         self.last_keepalive = Some(t);
         self.reported_activity = self.last_activity;
     }
 
-    fn broadcast_activity(&mut self, body: PeerBody, t: Millis) {
+    fn broadcast_activity(&mut self, body: PeerBody, t: ServerTime) {
         self.broadcast(body);
         self.last_activity_broadcast = Some(t);
         self.activity_broadcast_pending = false;
     }
 
     /// Answers a new tab's hello so it joins with the current state.
-    fn greet(&mut self, t: Millis) {
+    fn greet(&mut self, t: ServerTime) {
         self.broadcast(PeerBody::Activity {
             at: self.last_activity,
         });
@@ -1306,7 +1339,7 @@ impl Engine {
         }
         self.effects.push_back(Effect::Redirect {
             reason: reason.clone(),
-            idle_limit: self.policy.as_ref().and_then(|p| p.idle_timeout),
+            idle_limit: self.limits().and_then(|limits| limits.idle_timeout),
         });
         self.state = State::Ended { reason };
     }

@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, Millis, Now, Reason,
-    RecordingView, ServerTime, SessionView, State, UserView,
+    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LocalTime, Millis, Now,
+    Reason, RecordingView, ServerTime, SessionView, State, UserView,
 };
 
 /// The reference server's session, reduced to what the engine sees.
@@ -32,6 +32,11 @@ pub(crate) struct Server {
     pub issued_at: Millis,
     /// `false` makes every request fail at the network level.
     pub reachable: bool,
+}
+
+/// A reading of a tab's wall clock, for tests that drive one engine by hand.
+pub(crate) const fn local(ms: Millis) -> LocalTime {
+    LocalTime::from_millis(ms)
 }
 
 pub(crate) const SESSION_ID: &str = "ses_test";
@@ -228,8 +233,10 @@ impl Harness {
     /// What tab `i`'s clocks read now.
     pub fn clocks(&self, i: usize) -> Now {
         Now {
-            wall: self.local(i),
-            monotonic: self.tabs[i].monotonic.then_some(self.now),
+            wall: local(self.local(i)),
+            monotonic: self.tabs[i]
+                .monotonic
+                .then_some(DurationMs::from_millis(self.now)),
         }
     }
 
@@ -249,7 +256,9 @@ impl Harness {
     /// The real time at which tab `i` wants to be woken.
     pub fn wake_at(&self, i: usize) -> Option<Millis> {
         let tab = &self.tabs[i];
-        tab.engine.poll_timeout().map(|local| local - tab.skew)
+        tab.engine
+            .poll_timeout()
+            .map(|local| local.as_millis() - tab.skew)
     }
 
     /// Advances real time to `end`, waking tabs exactly when they asked.
@@ -291,7 +300,7 @@ impl Harness {
         let tab = &mut self.tabs[i];
         match tab.engine.state() {
             State::Warning { deadline } if !matches!(before, State::Warning { .. }) => {
-                tab.warnings.push((now, *deadline));
+                tab.warnings.push((now, deadline.as_millis()));
             }
             State::Ended { .. } if tab.ended_at.is_none() => tab.ended_at = Some(now),
             _ => {}
@@ -310,7 +319,7 @@ impl Harness {
                     self.tabs[i].keepalives += 1;
                     if self.server.check(now).is_none() {
                         let server_now = now + self.server.offset;
-                        let idle_ms = idle_ms.clamp(0, self.server.idle_timeout);
+                        let idle_ms = idle_ms.as_millis().clamp(0, self.server.idle_timeout);
                         self.server.last_activity =
                             self.server.last_activity.max(server_now - idle_ms);
                     }
