@@ -108,6 +108,16 @@ pub struct ErrorBody {
     pub reason: Option<Reason>,
 }
 
+/// The one field of an [`ErrorBody`] the guard acts on: why the session ended (`401`). The
+/// guard reads an error answer through this rather than the whole body, which keeps the
+/// parser of every error code out of its wasm.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct ErrorReason {
+    /// [`ErrorBody::reason`].
+    #[serde(default)]
+    pub reason: Option<Reason>,
+}
+
 /// Data of `event: terminated`: the session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminatedEvent {
@@ -152,6 +162,13 @@ mod tests {
             serde_json::from_value(json!({"error": "busy", "message": "m"})).unwrap();
         assert_eq!(read.error, ErrorCode::Busy);
         assert_eq!(read.reason, None);
+        // What the guard reads of the same bodies.
+        let reason: ErrorReason =
+            serde_json::from_value(serde_json::to_value(&body).unwrap()).unwrap();
+        assert_eq!(reason.reason, Some(Reason::RoleChanged));
+        let reason: ErrorReason =
+            serde_json::from_value(serde_json::to_value(&plain).unwrap()).unwrap();
+        assert_eq!(reason.reason, None);
     }
 
     #[test]

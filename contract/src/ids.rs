@@ -12,6 +12,13 @@ pub const TAB_ID_LEN: RangeInclusive<usize> = 8..=MAX_ID_LEN;
 /// Length of a session id (`^[A-Za-z0-9_-]{1,64}$`; the server mints 28 characters).
 pub const SESSION_ID_LEN: RangeInclusive<usize> = 1..=MAX_ID_LEN;
 
+/// [`is_tab_id`] as a pattern, for messages.
+pub const TAB_ID_PATTERN: &str = "^[A-Za-z0-9_-]{8,64}$";
+/// [`is_session_id`] as a pattern, for messages.
+pub const SESSION_ID_PATTERN: &str = "^[A-Za-z0-9_-]{1,64}$";
+/// [`is_scope`] as a pattern, for messages.
+pub const SCOPE_PATTERN: &str = "^[a-z][a-z0-9_.:-]{0,63}$";
+
 /// Whether every byte is one of `[A-Za-z0-9_-]`: safe in a URL path, a channel name, a
 /// storage key and HTML attributes without escaping.
 fn plain(id: &str) -> bool {
@@ -42,6 +49,19 @@ pub fn is_scope(scope: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_patterns_name_the_limits() {
+        let plain = |len: &RangeInclusive<usize>| {
+            format!("^[A-Za-z0-9_-]{{{},{}}}$", len.start(), len.end())
+        };
+        assert_eq!(TAB_ID_PATTERN, plain(&TAB_ID_LEN));
+        assert_eq!(SESSION_ID_PATTERN, plain(&SESSION_ID_LEN));
+        assert_eq!(
+            SCOPE_PATTERN,
+            format!("^[a-z][a-z0-9_.:-]{{0,{}}}$", MAX_ID_LEN - 1)
+        );
+    }
 
     #[test]
     fn tab_ids_are_8_to_64_plain_characters() {

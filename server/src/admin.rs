@@ -79,8 +79,9 @@ fn check_scope(scope: &str) -> Result<(), AppError> {
         Ok(())
     } else {
         Err(AppError::BadRequest(format!(
-            "Invalid scope `{}`: scopes match ^[a-z][a-z0-9_.:-]{{0,63}}$.",
-            scope.chars().take(80).collect::<String>()
+            "Invalid scope `{}`: scopes match {}.",
+            scope.chars().take(80).collect::<String>(),
+            ids::SCOPE_PATTERN
         )))
     }
 }
@@ -893,9 +894,10 @@ pub(crate) async fn audit_log(
         .as_deref()
         .is_some_and(|s| !ids::is_session_id(s))
     {
-        return Err(AppError::BadRequest(
-            "session_id must be 1 to 64 characters of [A-Za-z0-9_-].".into(),
-        ));
+        return Err(AppError::BadRequest(format!(
+            "session_id must match {}.",
+            ids::SESSION_ID_PATTERN
+        )));
     }
     let filter = db::AuditFilter {
         before: q.before,

@@ -385,15 +385,17 @@ pub(crate) async fn register_tab(
     JsonBody(req): JsonBody<TabRegistration>,
 ) -> Result<Response, AppError> {
     if !ids::is_tab_id(&req.tab_id) {
-        return Err(AppError::BadRequest(
-            "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
-        ));
+        return Err(AppError::BadRequest(format!(
+            "tab_id must match {}",
+            ids::TAB_ID_PATTERN
+        )));
     }
     if let Some(opener) = &req.opener_tab_id {
         if !ids::is_tab_id(opener) {
-            return Err(AppError::BadRequest(
-                "opener_tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
-            ));
+            return Err(AppError::BadRequest(format!(
+                "opener_tab_id must match {}",
+                ids::TAB_ID_PATTERN
+            )));
         }
     }
     let inner = &state.inner;
@@ -451,9 +453,10 @@ pub(crate) async fn close_tab(
     PathParam(tab_id): PathParam<String>,
 ) -> Result<Response, AppError> {
     if !ids::is_tab_id(&tab_id) {
-        return Err(AppError::BadRequest(
-            "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
-        ));
+        return Err(AppError::BadRequest(format!(
+            "tab_id must match {}",
+            ids::TAB_ID_PATTERN
+        )));
     }
     let inner = &state.inner;
     let now = inner.now();

@@ -183,7 +183,10 @@ fn request_context(settings: &EdgeSettings, req: &Request) -> Result<RequestCont
                 .ok()
                 .filter(|v| session_guard_contract::ids::is_tab_id(v))
                 .ok_or_else(|| {
-                    AppError::BadRequest(format!("{TAB_HEADER} must match ^[A-Za-z0-9_-]{{8,64}}$"))
+                    AppError::BadRequest(format!(
+                        "{TAB_HEADER} must match {}",
+                        session_guard_contract::ids::TAB_ID_PATTERN
+                    ))
                 })?
                 .to_owned(),
         ),

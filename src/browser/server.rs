@@ -10,7 +10,7 @@ use serde::Serialize;
 /// One browser tab, registered with the server as its own recorded sub-session (the
 /// contract's `POST /api/session/tabs` body).
 pub use session_guard_contract::api::TabRegistration;
-use session_guard_contract::api::{ActivityRequest, ConsentRequest, ErrorBody, LogoutRequest};
+use session_guard_contract::api::{ActivityRequest, ConsentRequest, ErrorReason, LogoutRequest};
 use wasm_bindgen::JsValue;
 
 use super::BrowserError;
@@ -119,7 +119,7 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
             let reason = body_text(&response)
                 .await
                 .ok()
-                .and_then(|text| serde_json::from_str::<ErrorBody>(&text).ok())
+                .and_then(|text| serde_json::from_str::<ErrorReason>(&text).ok())
                 .and_then(|body| body.reason);
             Ok(SessionReply::Ended(reason))
         }

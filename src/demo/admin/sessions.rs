@@ -1,34 +1,34 @@
 //! Live sessions, the history of ended ones, and the emergency panel.
 
 use leptos::prelude::*;
-use session_guard_contract::Reason;
+use session_guard_contract::{ConsentState, Reason};
 
 use super::api::{Destructive, EndedSession, Session, Tab, Target};
 use super::section::{short_id, AdminSection, Choices, Paging, ShortId, TableControls};
 use super::{format_time, Console, Panel};
 
-fn consent_text(consent: &str) -> String {
+/// How the live list names a recording decision.
+fn consent_text(consent: ConsentState) -> &'static str {
     match consent {
-        "accepted" => "Accepted".to_string(),
-        "pending" => "Pending".to_string(),
-        "not_required" => "Not required".to_string(),
-        other => other.to_string(),
+        ConsentState::Accepted => "Accepted",
+        ConsentState::Pending => "Pending",
+        ConsentState::NotRequired => "Not required",
     }
 }
 
-/// How the history names an end reason (the contract's wire names).
-fn reason_text(reason: Option<&str>) -> String {
+/// How the history names an end reason.
+fn reason_text(reason: Option<&Reason>) -> &'static str {
     match reason {
-        Some("idle_timeout") => "Inactivity timeout",
-        Some("session_expired") => "Maximum length reached",
-        Some("role_changed") => "Role permissions changed",
-        Some("suspended") => "User suspended",
-        Some("remote_terminated") => "Ended by an administrator",
-        Some("consent_declined") => "Recording declined",
-        Some("logged_out") => "Signed out",
-        Some(_) | None => "Unknown",
+        Some(Reason::IdleTimeout) => "Inactivity timeout",
+        Some(Reason::SessionExpired) => "Maximum length reached",
+        Some(Reason::RoleChanged) => "Role permissions changed",
+        Some(Reason::Suspended) => "User suspended",
+        Some(Reason::RemoteTerminated) => "Ended by an administrator",
+        Some(Reason::TabTerminated) => "Tab ended by an administrator",
+        Some(Reason::ConsentDeclined) => "Recording declined",
+        Some(Reason::LoggedOut) => "Signed out",
+        Some(Reason::Other(_)) | None => "Unknown",
     }
-    .to_string()
 }
 
 /// "Ada Admin (admin)", or the login name alone when the names are the same.
@@ -218,7 +218,7 @@ fn SessionRow(
             <td>{cell(|s| format_time(s.issued_at.as_millis()))}</td>
             <td>{cell(|s| format_time(s.last_activity_at.as_millis()))}</td>
             <td>{cell(|s| format_time(s.expires_at.as_millis()))}</td>
-            <td>{cell(|s| consent_text(s.recording_consent.as_str()))}</td>
+            <td>{cell(|s| consent_text(s.recording_consent).to_string())}</td>
             <td class="wide">
                 <span class="count">
                     {move || match tabs().len() {
@@ -258,7 +258,7 @@ fn ended_text(s: &EndedSession) -> String {
         "{} {} {} {} {}",
         s.display_name.as_deref().unwrap_or_default(),
         s.username.as_deref().unwrap_or_default(),
-        reason_text(s.end_reason.as_ref().map(Reason::wire_name)),
+        reason_text(s.end_reason.as_ref()),
         s.ended_by_username.as_deref().unwrap_or("server"),
         s.client_addr.as_deref().unwrap_or_default(),
     )
@@ -322,7 +322,7 @@ fn History(
                         </td>
                         <td>{format_time(s.issued_at.as_millis())}</td>
                         <td>{format_time(s.ended_at.as_millis())}</td>
-                        <td class="end-reason">{reason_text(s.end_reason.as_ref().map(Reason::wire_name))}</td>
+                        <td class="end-reason">{reason_text(s.end_reason.as_ref())}</td>
                         <td class="ended-by">{ended_by}</td>
                     </tr>
                 }
