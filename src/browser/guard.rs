@@ -456,6 +456,7 @@ impl Inner {
             }
             Effect::RegisterTab => self.register_tab(),
             Effect::CloseTab => self.options.server.close_tab(&self.tab.tab_id),
+            Effect::ForgetTabIdentity => forget_tab_identity(),
             Effect::Redirect { reason, idle_limit } => {
                 self.leave_for_login(reason, idle_limit.map(DurationMs::as_millis))
             }
@@ -594,9 +595,6 @@ impl Inner {
             &current_path(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
-        if reason == Some(Reason::TabTerminated) {
-            forget_tab_identity();
-        }
         // Nothing more to coordinate: release everything before the page goes away.
         self.release_adapters();
         if self.options.navigate {

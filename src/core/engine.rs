@@ -154,6 +154,10 @@ pub enum Effect {
     /// so take the leader lock from it (Web Locks `steal`) and report the grant through
     /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
     TakeOverLeadership,
+    /// An administrator ended this tab: forget its id (`window.name`), which the server
+    /// never registers again, so the browser tab comes back as a new sub-session. Emitted
+    /// just before the redirect.
+    ForgetTabIdentity,
     /// The session is over: release every session resource (channel, lock, push stream,
     /// listeners) and go to the login page, with `?reason=` when there is one; emitted
     /// once per engine, and nothing follows it.
@@ -1337,10 +1341,95 @@ impl Engine {
                 });
             }
         }
+        if reason == Some(Reason::TabTerminated) {
+            // The server never registers an ended tab's id again: should the user come
+            // back to a protected page in this browser tab, it starts as a new sub-session.
+            self.effects.push_back(Effect::ForgetTabIdentity);
+        }
         self.effects.push_back(Effect::Redirect {
             reason: reason.clone(),
             idle_limit: self.limits().and_then(|limits| limits.idle_timeout),
         });
         self.state = State::Ended { reason };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{ConsentState, RecordingView};
+
+    fn view(at: i64) -> SessionView {
+        SessionView {
+            session_id: "ses_rebase".into(),
+            user: UserView {
+                id: 1,
+                username: "admin".into(),
+                display_name: "Ada Admin".into(),
+            },
+            privileged: true,
+            scopes: vec!["admin:manage".into()],
+            issued_at: ServerTime::from_millis(0),
+            expires_at: ServerTime::from_millis(24 * 3_600_000),
+            idle_timeout_ms: Some(DurationMs::MINUTE.times(15)),
+            warning_lead_ms: DurationMs::MINUTE,
+            keepalive_interval_ms: DurationMs::MINUTE,
+            last_activity_at: ServerTime::from_millis(0),
+            recording: RecordingView {
+                required: false,
+                consent: ConsentState::NotRequired,
+            },
+            server_time: ServerTime::from_millis(at),
+        }
+    }
+
+    /// A view that reveals the local clock ran ahead moves every timer of the one list that
+    /// hangs on an instant this tab stamped back by the lead, and none out: a stored instant
+    /// that `rebase` forgot would show here.
+    #[test]
+    fn a_rebase_moves_every_running_timer_back_by_the_lead() {
+        let local = LocalTime::from_millis;
+        let mut engine = Engine::new(EngineConfig::new("tab_rebase"));
+        engine.handle_server_view(view(0), local(0));
+        engine.handle_leadership(true, local(10));
+        // Carried out: the stream opened and the tab registered.
+        while engine.poll_effect().is_some() {}
+        engine.handle_push_stream_closed(local(20));
+        engine.handle_tab_registration_lost(local(30));
+        engine.handle_activity(local(40));
+        engine.handle_activity(local(50));
+        engine.handle_server_unreachable(local(60));
+        while engine.poll_effect().is_some() {}
+        let running = |engine: &Engine| Timer::ALL.map(|timer| engine.deadline(timer));
+        let before = running(&engine);
+        for timer in [
+            Timer::Ending,
+            Timer::Poll,
+            Timer::Heartbeat,
+            Timer::ActivityBroadcast,
+            Timer::Keepalive,
+            Timer::IdleWarning,
+            Timer::PushReopen,
+            Timer::RegistrationRetry,
+        ] {
+            let at = Timer::ALL.iter().position(|t| *t == timer).unwrap_or(0);
+            assert!(before[at].is_some(), "{timer:?} runs in this state");
+        }
+        let lead = DurationMs::from_millis(7);
+        engine.rebase(lead);
+        for (timer, (was, now)) in Timer::ALL.iter().zip(before.iter().zip(running(&engine))) {
+            match (was, now) {
+                (Some(was), Some(now)) => {
+                    assert!(now <= *was, "{timer:?} moved out: {was:?} -> {now:?}");
+                    // The lifetime notices hang on the server's own expiry, which no local
+                    // clock stamped; every other timer hangs on an instant this tab stamped.
+                    if *timer != Timer::LifetimeNotice {
+                        assert_eq!(now, was.saturating_sub(lead), "{timer:?}");
+                    }
+                }
+                (None, None) => {}
+                _ => panic!("{timer:?} started or stopped: {was:?} -> {now:?}"),
+            }
+        }
     }
 }

@@ -123,6 +123,8 @@ pub(crate) struct Tab {
     pub joins: Vec<String>,
     /// `RegisterTab` and `CloseTab` effects seen, in order (`true` for a registration).
     pub registrations: Vec<bool>,
+    /// Whether the tab was told to forget its id (`ForgetTabIdentity`).
+    pub forgot_identity: bool,
     /// A stalled tab runs nothing; its inputs wait in `held` until it resumes.
     pub stalled: bool,
     /// Whether the tab's inputs carry its monotonic clock (browsers with `performance`).
@@ -175,6 +177,7 @@ impl Harness {
                     push_opens: 0,
                     joins: Vec::new(),
                     registrations: Vec::new(),
+                    forgot_identity: false,
                     stalled: false,
                     monotonic: true,
                     held: VecDeque::new(),
@@ -366,6 +369,7 @@ impl Harness {
                 Effect::ClosePush => self.tabs[i].push_open = false,
                 Effect::RegisterTab => self.tabs[i].registrations.push(true),
                 Effect::CloseTab => self.tabs[i].registrations.push(false),
+                Effect::ForgetTabIdentity => self.tabs[i].forgot_identity = true,
             }
         }
     }
