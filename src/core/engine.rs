@@ -299,6 +299,8 @@ pub struct Engine {
     high_water: ServerTime,
     session_id: Option<String>,
     policy: Option<SessionPolicy>,
+    /// The policy's timing, typed; set with `policy`.
+    limits: Option<Limits>,
     consent_accepted: bool,
     /// Latest activity in any tab, server time.
     last_activity: ServerTime,
@@ -354,6 +356,7 @@ impl Engine {
             high_water: EARLIEST,
             session_id: None,
             policy: None,
+            limits: None,
             consent_accepted: false,
             last_activity: EARLIEST,
             reported_activity: EARLIEST,
@@ -417,6 +420,7 @@ impl Engine {
             None => policy,
         };
         let recording_required = policy.recording_required;
+        self.limits = Some(Limits::of(&policy));
         self.policy = Some(policy);
         self.session_id = Some(view.session_id);
         self.user = Some(view.user);
@@ -863,7 +867,7 @@ impl Engine {
     }
 
     fn limits(&self) -> Option<Limits> {
-        self.policy.as_ref().map(Limits::of)
+        self.limits
     }
 
     /// The policy in force, once a view arrived.
