@@ -224,6 +224,84 @@ pub struct TerminateRequest {
     pub reason: Option<String>,
 }
 
+/// `?dry_run=true` on a destructive admin route: answer the [`ImpactPreview`], change
+/// nothing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DryRun {
+    /// Whether only the impact is asked for.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+/// The query of `GET /api/admin/session-history`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryQuery {
+    /// How many ended sessions, 1 to 1000 (100 when absent).
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+/// The query of `GET /api/admin/audit`: one page, newest first, every filter optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditQuery {
+    /// Entries per page, 1 to 1000 (100 when absent).
+    #[serde(default)]
+    pub limit: Option<i64>,
+    /// The cursor: only entries with a smaller `id` (the last id of the previous page).
+    #[serde(default)]
+    pub before: Option<i64>,
+    /// Only this kind (exact, 1 to 64 characters).
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Only entries the user acted in or that concern them (`detail.user_id`).
+    #[serde(default)]
+    pub user_id: Option<i64>,
+    /// Only entries of that session or acted from it ([`crate::ids::is_session_id`]).
+    #[serde(default)]
+    pub session_id: Option<String>,
+    /// Entries at or after this instant.
+    #[serde(default)]
+    pub from: Option<ServerTime>,
+    /// Entries before this instant.
+    #[serde(default)]
+    pub to: Option<ServerTime>,
+}
+
+impl AuditQuery {
+    /// The query string (without `?`) of the filters that are set, values percent-encoded.
+    pub fn to_query_string(&self) -> String {
+        let number = |n: Option<i64>| n.map(|n| n.to_string());
+        let pairs = [
+            ("limit", number(self.limit)),
+            ("before", number(self.before)),
+            ("kind", self.kind.as_deref().map(percent_encode)),
+            ("user_id", number(self.user_id)),
+            ("session_id", self.session_id.as_deref().map(percent_encode)),
+            ("from", number(self.from.map(ServerTime::as_millis))),
+            ("to", number(self.to.map(ServerTime::as_millis))),
+        ];
+        pairs
+            .into_iter()
+            .filter_map(|(name, value)| value.map(|value| format!("{name}={value}")))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+}
+
+/// Percent-encodes every byte but the unreserved ones (`A-Za-z0-9-._~`), so no value can
+/// add a parameter or change another.
+fn percent_encode(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for byte in value.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// `POST /api/admin/users`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {
@@ -257,4 +335,29 @@ pub struct NewScope {
 pub struct NewGroup {
     /// Unique name (1 to 64 characters).
     pub name: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audit_queries_name_only_what_is_set_and_encode_values() {
+        assert_eq!(AuditQuery::default().to_query_string(), "");
+        let query = AuditQuery {
+            limit: Some(20),
+            before: Some(981),
+            kind: Some("login&user_id=1".into()),
+            user_id: Some(7),
+            session_id: Some("ses_3kTq-_".into()),
+            from: Some(ServerTime::from_millis(1_764_000_000_000)),
+            to: Some(ServerTime::from_millis(1_764_086_400_000)),
+        };
+        assert_eq!(
+            query.to_query_string(),
+            "limit=20&before=981&kind=login%26user_id%3D1&user_id=7&session_id=ses_3kTq-_\
+             &from=1764000000000&to=1764086400000"
+        );
+        assert_eq!(percent_encode("é /?#%"), "%C3%A9%20%2F%3F%23%25");
+    }
 }

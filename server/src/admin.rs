@@ -11,11 +11,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rusqlite::Connection;
-use serde::Deserialize;
 use serde_json::{json, Value};
 use session_guard_contract::admin::{
-    AdminSession, EndRequest, Group, ImpactPreview, NewGroup, NewRole, NewScope, NewUser, Role,
-    Target, TerminateRequest, TerminatedCount,
+    AdminSession, AuditQuery, DryRun, EndRequest, Group, HistoryQuery, ImpactPreview, NewGroup,
+    NewRole, NewScope, NewUser, Role, Target, TerminateRequest, TerminatedCount,
 };
 use session_guard_contract::{ids, AuditKind, ConsentState, ServerTime};
 
@@ -114,13 +113,6 @@ fn clean_username(value: &str) -> Result<String, AppError> {
 
 // ---- sessions ----
 
-/// `?dry_run=true` on a destructive admin route: answer the impact, change nothing.
-#[derive(Deserialize, Default)]
-pub(crate) struct DryRun {
-    #[serde(default)]
-    dry_run: bool,
-}
-
 /// Runs a destructive admin change, or with `?dry_run=true` only previews it:
 /// `200 {"dry_run": true, "users", "sessions", "includes_you"}` from the same code path
 /// rolled back, so the number the console shows before asking is the server's.
@@ -183,11 +175,6 @@ pub(crate) async fn list_sessions(
         });
     }
     Ok(Json(out).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct HistoryQuery {
-    limit: Option<i64>,
 }
 
 /// `GET /api/admin/session-history?limit`: ended sessions, most recently ended first,
@@ -859,17 +846,6 @@ pub(crate) async fn unassign_group_role(
 
 // ---- audit ----
 
-#[derive(Deserialize)]
-pub(crate) struct AuditQuery {
-    limit: Option<i64>,
-    before: Option<i64>,
-    kind: Option<String>,
-    user_id: Option<i64>,
-    session_id: Option<String>,
-    from: Option<i64>,
-    to: Option<i64>,
-}
-
 /// `GET /api/admin/audit`: newest first, `limit` (default 100, at most 1000) entries older
 /// than the `before` cursor (the last id of the previous page), filtered by `kind`,
 /// `user_id`, `session_id` and the `from`/`to` time range.
@@ -904,8 +880,8 @@ pub(crate) async fn audit_log(
         kind: q.kind,
         user_id: q.user_id,
         session_id: q.session_id,
-        from: q.from,
-        to: q.to,
+        from: q.from.map(ServerTime::as_millis),
+        to: q.to.map(ServerTime::as_millis),
         limit,
     };
     Ok(Json(db::audit_log(&state.inner.db(), &filter)?).into_response())

@@ -14,10 +14,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 use session_guard::core::{ConsentState, Engine, EngineConfig, LocalTime, SessionView, State};
 use session_guard_contract::admin::{
-    AdminSession, AdminUser, AuditEntry, EndedSession, Group, ImpactPreview, Role, TerminatedCount,
+    AdminSession, AdminUser, AuditEntry, AuditQuery, EndedSession, Group, ImpactPreview, Role,
+    TerminatedCount,
 };
 use session_guard_contract::api::{ErrorBody, ErrorCode, TabRegistered, TAB_HEADER};
-use session_guard_contract::{AuditKind, Reason};
+use session_guard_contract::{AuditKind, Reason, ServerTime};
 use tower::ServiceExt;
 
 /// Sends a request and returns the status and the raw body text, exactly as sent.
@@ -298,4 +299,37 @@ async fn one_tab_id_rule_on_every_route_that_takes_one() {
             .expect("request");
         assert_eq!(t.send(req).await.status, expected, "header {tab_id}");
     }
+}
+
+#[tokio::test]
+async fn the_contracts_audit_query_is_the_servers() {
+    let t = TestApp::new();
+    let admin = t.login("admin").await;
+    let (status, text) = raw(&t, Method::GET, "/api/session", Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK);
+    let session_id = SessionView::from_json(&text).expect("view").session_id;
+    let mut query = AuditQuery {
+        limit: Some(1),
+        kind: Some("consent".into()),
+        session_id: Some(session_id.clone()),
+        from: Some(ServerTime::from_millis(T0)),
+        to: Some(ServerTime::from_millis(T0 + 1)),
+        ..AuditQuery::default()
+    };
+    let path = format!("/api/admin/audit?{}", query.to_query_string());
+    let (status, text) = raw(&t, Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::OK, "{path}: {text}");
+    let page: Vec<AuditEntry> = round_trip("filtered audit page", &text);
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].kind, AuditKind::Consent);
+    assert_eq!(page[0].session_id.as_deref(), Some(session_id.as_str()));
+    // The cursor goes past the only match; a malformed session id is refused.
+    query.before = Some(page[0].id);
+    let path = format!("/api/admin/audit?{}", query.to_query_string());
+    let (status, text) = raw(&t, Method::GET, &path, Some(&admin), None).await;
+    assert_eq!((status, text.as_str()), (StatusCode::OK, "[]"));
+    query.session_id = Some("ses 1".into());
+    let path = format!("/api/admin/audit?{}", query.to_query_string());
+    let (status, _) = raw(&t, Method::GET, &path, Some(&admin), None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
 }

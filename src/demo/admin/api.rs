@@ -6,8 +6,8 @@ use serde::Serialize;
 use serde_json::Value;
 /// The admin API's shapes, as the contract defines them.
 pub use session_guard_contract::admin::{
-    AdminSession as Session, AdminTab as Tab, AdminUser as User, AuditEntry, EndedSession, Group,
-    ImpactPreview as Impact, Role, Target,
+    AdminSession as Session, AdminTab as Tab, AdminUser as User, AuditEntry, AuditQuery,
+    EndedSession, Group, ImpactPreview as Impact, Role, Target,
 };
 use session_guard_contract::admin::{
     EndRequest, NewGroup, NewRole, NewScope, NewUser, TerminateRequest, TerminatedCount,
@@ -311,14 +311,9 @@ pub async fn assign_group_role(group_id: i64, role_id: i64) -> Result<(), ApiErr
 }
 
 /// One page of audit entries, newest first; `query` is the contract's query string
-/// (`limit`, `before`, `kind`, `user_id`, `session_id`, `from`, `to`), already encoded.
+/// ([`AuditQuery::to_query_string`]).
 pub async fn audit(query: String) -> Result<Vec<AuditEntry>, ApiError> {
     get(&format!("/api/admin/audit?{query}")).await
-}
-
-/// Encodes one query parameter value.
-pub fn query_value(value: &str) -> String {
-    segment(value)
 }
 
 /// Creates a link (role assignment or group membership); idempotent.

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 use serde_json::Value;
-use session_guard_contract::AuditKind;
+use session_guard_contract::{AuditKind, ServerTime};
 
 use super::api::{self, AuditEntry};
 use super::section::{short_id, Abbreviated, AdminSection, Choices};
@@ -48,27 +48,17 @@ fn day_start(day: &str, days: u32) -> Option<i64> {
 impl AuditQuery {
     /// The contract's query string for this page.
     pub fn to_query(&self) -> String {
-        let mut q = format!("limit={PAGE_SIZE}");
-        if let Some(before) = self.cursors.last() {
-            q.push_str(&format!("&before={before}"));
+        let text = |value: &str| (!value.is_empty()).then(|| value.to_string());
+        api::AuditQuery {
+            limit: Some(i64::from(PAGE_SIZE)),
+            before: self.cursors.last().copied(),
+            kind: text(&self.kind),
+            user_id: self.user_id,
+            session_id: text(self.session_id.trim()),
+            from: day_start(&self.from_day, 0).map(ServerTime::from_millis),
+            to: day_start(&self.to_day, 1).map(ServerTime::from_millis),
         }
-        if !self.kind.is_empty() {
-            q.push_str(&format!("&kind={}", api::query_value(&self.kind)));
-        }
-        if let Some(user) = self.user_id {
-            q.push_str(&format!("&user_id={user}"));
-        }
-        let session = self.session_id.trim();
-        if !session.is_empty() {
-            q.push_str(&format!("&session_id={}", api::query_value(session)));
-        }
-        if let Some(from) = day_start(&self.from_day, 0) {
-            q.push_str(&format!("&from={from}"));
-        }
-        if let Some(to) = day_start(&self.to_day, 1) {
-            q.push_str(&format!("&to={to}"));
-        }
-        q
+        .to_query_string()
     }
 }
 
