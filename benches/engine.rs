@@ -4,7 +4,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use session_guard::core::{Engine, EngineConfig, PeerBody, PeerMessage, SessionView};
+use session_guard::core::{
+    Engine, EngineConfig, LocalTime, PeerBody, PeerMessage, ServerTime, SessionView,
+};
 
 const VIEW: &str = r#"{
   "session_id": "ses_bench", "privileged": true, "scopes": ["admin:manage"],
@@ -17,9 +19,9 @@ const VIEW: &str = r#"{
 fn engine() -> Engine {
     let view = SessionView::from_json(VIEW).expect("bench view is valid");
     let mut engine = Engine::new(EngineConfig::new("tab_bench"));
-    engine.handle_server_view(view, 0);
-    engine.handle_push_stream(true, 0);
-    engine.handle_activity(1);
+    engine.handle_server_view(view, LocalTime::from_millis(0));
+    engine.handle_push_stream(true, LocalTime::from_millis(0));
+    engine.handle_activity(LocalTime::from_millis(1));
     while engine.poll_effect().is_some() {}
     engine
 }
@@ -29,7 +31,7 @@ fn benches(c: &mut Criterion) {
     // path a mouse-move storm takes.
     let mut throttled = engine();
     c.bench_function("handle_activity (throttled)", |b| {
-        b.iter(|| throttled.handle_activity(black_box(1_000)))
+        b.iter(|| throttled.handle_activity(black_box(LocalTime::from_millis(1_000))))
     });
 
     let mut merging = engine();
@@ -37,11 +39,18 @@ fn benches(c: &mut Criterion) {
         v: 1,
         session_id: "ses_bench".into(),
         tab_id: "tab_other".into(),
-        body: PeerBody::Activity { at: 900 },
+        body: PeerBody::Activity {
+            at: ServerTime::from_millis(900),
+        },
     }
     .encode();
     c.bench_function("handle_peer (activity merge)", |b| {
-        b.iter(|| merging.handle_peer(black_box(&message), black_box(1_000)))
+        b.iter(|| {
+            merging.handle_peer(
+                black_box(&message),
+                black_box(LocalTime::from_millis(1_000)),
+            )
+        })
     });
     assert!(throttled.poll_effect().is_none() && merging.poll_effect().is_none());
 }

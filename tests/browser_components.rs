@@ -13,7 +13,9 @@ use std::rc::Rc;
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
-use session_guard::core::{ConsentState, LifetimeWarning, Millis, PolicyOverride, Reason};
+use session_guard::core::{
+    ConsentState, DurationMs, LifetimeWarning, LocalTime, Millis, PolicyOverride, Reason,
+};
 use session_guard::ui::{
     format_clock_time, format_countdown, use_session_guard_with_options, LifetimeNotice,
     LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
@@ -370,8 +372,8 @@ async fn the_lifetime_notice_is_a_live_region_that_says_when_and_comes_back_afte
 
     let ends_at = js_sys::Date::now() as Millis + 9 * 60_000;
     warning.set(Some(LifetimeWarning {
-        ends_at,
-        within: 10 * 60_000,
+        ends_at: LocalTime::from_millis(ends_at),
+        within: DurationMs::MINUTE.times(10),
     }));
     assert!(wait_for(1_000, || find(&root, ".sg-lifetime").is_some()).await);
     let text = region.text_content().unwrap_or_default();
@@ -389,8 +391,8 @@ async fn the_lifetime_notice_is_a_live_region_that_says_when_and_comes_back_afte
         "the live region stays"
     );
     warning.set(Some(LifetimeWarning {
-        ends_at,
-        within: 2 * 60_000,
+        ends_at: LocalTime::from_millis(ends_at),
+        within: DurationMs::MINUTE.times(2),
     }));
     assert!(wait_for(1_000, || find(&root, ".sg-lifetime").is_some()).await);
     assert!(region

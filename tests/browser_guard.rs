@@ -213,7 +213,8 @@ async fn malformed_channel_messages_change_nothing() {
     let session = unique("ses");
     let server = FakeServer::new(ViewSpec::privileged(&session));
     let a = start(server.clone(), "tab_aaaaaaaa", None, true);
-    assert!(wait_for(2_000, || is_active(&a)).await);
+    // Settled: signed in, and leading (the lock is granted asynchronously).
+    assert!(wait_for(2_000, || is_active(&a) && a.snapshot().is_leader).await);
     let before = a.snapshot();
 
     let raw = web_sys::BroadcastChannel::new(&format!("session-guard:{session}")).expect("channel");
@@ -237,7 +238,7 @@ async fn malformed_channel_messages_change_nothing() {
         raw.post_message(&message).expect("post");
     }
     wait::sleep(300).await;
-    assert_eq!(a.snapshot(), before);
+    assert_eq!(a.snapshot(), before, "{:?}", server.calls());
 
     // A well-formed logout from a peer of the same session is obeyed, so the channel
     // itself works.
@@ -385,4 +386,85 @@ async fn a_leaving_tab_closes_itself_and_registers_again_when_restored() {
         server.calls()
     );
     guard.stop();
+}
+
+/// A `data:` URL whose body is `body` with the given content type: what an `EventSource`
+/// reads as the server's stream.
+fn stream_url(body: &str, content_type: &str) -> String {
+    let encoded: String = js_sys::encode_uri_component(body).into();
+    format!("data:{content_type};charset=utf-8,{encoded}")
+}
+
+/// Whether this browser streams server-sent events from a `data:` URL: Chromium does,
+/// Firefox refuses such a stream. The probe uses a bare `EventSource`, not the guard.
+async fn streams_from_data_urls() -> bool {
+    let Ok(source) = web_sys::EventSource::new(&stream_url(": probe\n\n", "text/event-stream"))
+    else {
+        return false;
+    };
+    let opened = Rc::new(std::cell::Cell::new(false));
+    let _listener = gloo_events::EventListener::new(&source, "open", {
+        let opened = opened.clone();
+        move |_| opened.set(true)
+    });
+    let streams = wait_for(2_000, || opened.get()).await;
+    source.close();
+    streams
+}
+
+#[wasm_bindgen_test]
+async fn a_termination_pushed_through_the_leaders_stream_ends_every_tab() {
+    if !streams_from_data_urls().await {
+        web_sys::console::log_1(
+            &"skipped: this browser opens no event stream from a data: URL".into(),
+        );
+        return;
+    }
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    // The stream says the session ended; the scripted server itself keeps answering with
+    // the view, so the ending can only have come through the stream.
+    *server.events.borrow_mut() = Some(stream_url(
+        "event: terminated\ndata: {\"reason\":\"suspended\"}\n\n",
+        "text/event-stream",
+    ));
+    let a = start(server.clone(), "tab_push_aaa", None, true);
+    let b = start(server.clone(), "tab_push_bbb", None, true);
+    assert!(
+        wait_for(5_000, || ended_with(&a, Reason::Suspended)
+            && ended_with(&b, Reason::Suspended))
+        .await,
+        "{:?} {:?} {:?}",
+        a.snapshot().state,
+        b.snapshot().state,
+        server.calls()
+    );
+    let calls = server.calls();
+    assert!(calls.iter().any(|c| c == "events"), "{calls:?}");
+    assert!(
+        !calls.iter().any(|c| c.starts_with("logout:")),
+        "the server ended it: {calls:?}"
+    );
+    assert_eq!(*server.ended.borrow(), None);
+    a.stop();
+    b.stop();
+}
+
+#[wasm_bindgen_test]
+async fn a_stream_the_browser_gives_up_on_is_opened_again_after_the_back_off() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    // Not an event stream: the browser fails the connection and does not retry.
+    *server.events.borrow_mut() = Some(stream_url("nothing", "text/plain"));
+    let a = start(server.clone(), "tab_reopen_a", None, true);
+    let opened = |server: &FakeServer| server.calls().iter().filter(|c| *c == "events").count();
+    assert!(wait_for(3_000, || opened(&server) == 1).await);
+    // The stream is opened again 5 s later (the engine's back-off), not before.
+    wait::sleep(3_000).await;
+    assert_eq!(opened(&server), 1, "{:?}", server.calls());
+    assert!(
+        wait_for(4_000, || opened(&server) == 2).await,
+        "{:?}",
+        server.calls()
+    );
+    assert!(is_active(&a));
+    a.stop();
 }

@@ -1,8 +1,8 @@
 //! Black-box checks of the public core API as the browser layer uses it.
 
 use session_guard::core::{
-    CoreError, Effect, Engine, EngineConfig, PeerBody, PeerMessage, Reason, SessionPolicy,
-    SessionView, State, ViewError,
+    CoreError, DurationMs, Effect, Engine, EngineConfig, LocalTime, PeerBody, PeerMessage, Reason,
+    SessionPolicy, SessionView, State, ViewError,
 };
 
 const VIEW: &str = r#"{
@@ -18,13 +18,28 @@ fn consent_flow_through_the_public_api() {
     let view = SessionView::from_json(VIEW).expect("contract view");
     assert_eq!(SessionPolicy::from_view(&view).idle_timeout, Some(900_000));
     let mut engine = Engine::new(EngineConfig::new("tab_api0"));
-    engine.handle_server_view(view, 50);
+    engine.handle_server_view(view, LocalTime::from_millis(50));
     assert_eq!(engine.state(), &State::AwaitingConsent);
     assert_eq!(engine.session_id(), Some("ses_api"));
-    assert_eq!(engine.remaining_ms(50), None);
+    assert_eq!(
+        engine
+            .remaining_ms(LocalTime::from_millis(50))
+            .map(DurationMs::as_millis),
+        None
+    );
+    // The channel is joined (and the lock queued for) before the hello is said on it; the
+    // tab registers only once consent is settled.
+    assert_eq!(
+        engine.poll_effect(),
+        Some(Effect::JoinSession {
+            session_id: "ses_api".into()
+        })
+    );
+    assert_eq!(engine.poll_effect(), Some(Effect::QueueForLeadership));
     let hello = engine.poll_effect();
     assert!(matches!(hello, Some(Effect::Broadcast(_))));
-    engine.handle_consent(true, 60);
+    assert_eq!(engine.poll_effect(), None);
+    engine.handle_consent(true, LocalTime::from_millis(60));
     assert_eq!(
         engine.poll_effect(),
         Some(Effect::SendConsent { accepted: true })
@@ -36,7 +51,10 @@ fn consent_flow_through_the_public_api() {
         .replace(r#""consent": "pending""#, r#""consent": "accepted""#)
         .replace(r#""last_activity_at": 1000"#, r#""last_activity_at": 1010"#)
         .replace(r#""server_time": 1000"#, r#""server_time": 1010"#);
-    engine.handle_server_view(SessionView::from_json(&stored).expect("view"), 60);
+    engine.handle_server_view(
+        SessionView::from_json(&stored).expect("view"),
+        LocalTime::from_millis(60),
+    );
     assert_eq!(engine.state(), &State::Active);
     let Some(Effect::Broadcast(text)) = engine.poll_effect() else {
         panic!("consent is broadcast");
@@ -46,9 +64,15 @@ fn consent_flow_through_the_public_api() {
         Some(PeerBody::Consent { accepted: true })
     );
     assert!(engine.is_recording());
+    assert_eq!(engine.poll_effect(), Some(Effect::RegisterTab));
     // Local time 60 is server time 1010, when consent (activity) was stored: 15 minutes
     // of idleness are left.
-    assert_eq!(engine.remaining_ms(60), Some(900_000));
+    assert_eq!(
+        engine
+            .remaining_ms(LocalTime::from_millis(60))
+            .map(DurationMs::as_millis),
+        Some(900_000)
+    );
 }
 
 #[test]

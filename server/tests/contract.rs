@@ -12,7 +12,7 @@ use http_body_util::BodyExt;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::{json, Value};
-use session_guard::core::{ConsentState, Engine, EngineConfig, SessionView, State};
+use session_guard::core::{ConsentState, Engine, EngineConfig, LocalTime, SessionView, State};
 use session_guard_contract::admin::{
     AdminSession, AdminUser, AuditEntry, AuditQuery, EndedSession, Group, ImpactPreview, Role,
     TerminatedCount,
@@ -79,7 +79,9 @@ fn guard_reads(what: &str, text: &str) -> (SessionView, State) {
         "the guard changed the server's {what}"
     );
     let mut engine = Engine::new(EngineConfig::new("tab_contract"));
-    engine.handle_server_view(view.clone(), view.server_time.as_millis());
+    // A tab whose clock agrees with the server's.
+    let now = LocalTime::from_millis(view.server_time.as_millis());
+    engine.handle_server_view(view.clone(), now);
     (view, engine.state().clone())
 }
 

@@ -59,6 +59,7 @@ extern "C" {
 /// A storm of `pointermove` costs one clock read and one comparison per event in
 /// JavaScript: only the first event in each throttle window reaches the engine, and nothing
 /// here writes to a Leptos signal.
+#[must_use = "the listeners are removed when this handle is dropped"]
 pub struct ActivityListener {
     window: web_sys::Window,
     events: Vec<String>,

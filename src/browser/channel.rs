@@ -47,6 +47,7 @@ enum Transport {
 }
 
 /// One tab's end of the per-session channel; dropping it closes the channel.
+#[must_use = "the channel closes when this handle is dropped"]
 pub struct TabChannel {
     transport: Transport,
 }

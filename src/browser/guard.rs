@@ -1,13 +1,14 @@
 //! [`GuardRuntime`]: one engine driven by the browser adapters.
 //!
-//! Every input follows the same path: read the clock, feed the engine, publish the new
-//! snapshot (so an ended session hides protected content before anything else happens),
-//! carry out the effects, re-arm the single deadline timer.
+//! Every input follows the same path: queue it, and unless another input is being carried
+//! out, take the inputs in order: read the clock, feed the engine, drain its effects, publish
+//! the new snapshot (so an ended session hides protected content before anything else
+//! happens), carry out the effects, re-arm the single deadline timer. The adapter decides
+//! nothing about the session: every rule lives in the engine, which says what to do.
 
 use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
-
-use gloo_timers::callback::Timeout;
 
 use super::{
     clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
@@ -16,14 +17,10 @@ use super::{
     TabChannel, TabIdentity, TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
-    Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, Millis, Now, PolicyOverride, Reason,
-    SessionView, State, UserView,
+    DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime, Millis, Now,
+    PolicyOverride, Reason, SessionView, State, UserView,
 };
 use crate::redirect::login_url;
-
-/// How long to wait before reopening a push stream the browser gave up on; polling covers
-/// the gap.
-const PUSH_REOPEN_DELAY_MS: u32 = 5_000;
 
 /// The host's hook that runs just before the tab leaves for the login page.
 pub type BeforeLogout = Box<dyn Fn(&Reason)>;
@@ -126,32 +123,97 @@ impl GuardSnapshot {
     }
 }
 
+/// One input to the engine. Inputs are queued, so one that arrives while another is carried
+/// out (a browser callback fired by an effect) runs right after it instead of inside it or
+/// not at all.
+enum Input {
+    /// The page's visibility at start-up.
+    Visibility(bool),
+    /// The page woke up, was hidden or is going away; `visible` as the page says now.
+    Wake {
+        wake: Wake,
+        visible: bool,
+    },
+    Activity,
+    StaySignedIn,
+    Logout,
+    Consent(bool),
+    View(SessionView),
+    Terminated(Reason),
+    Unauthenticated,
+    Unreachable,
+    KeepaliveRefused,
+    TabEnded(String),
+    Peer(String),
+    Leadership(bool),
+    PushStream(bool),
+    PushStreamClosed,
+    RegistrationLost,
+    Timeout,
+}
+
+/// Feeds one input to the engine at `now`.
+fn feed(engine: &mut Engine, input: Input, now: Now) {
+    match input {
+        Input::Visibility(visible) => engine.handle_page_visibility(visible, now),
+        Input::Wake {
+            wake: Wake::Left, ..
+        } => engine.handle_page_left(now),
+        Input::Wake { wake, visible } => {
+            engine.handle_page_visibility(visible, now);
+            if wake != Wake::Hidden {
+                // Deadlines first: a tab coming back after its session ran out must end,
+                // not be revived by the user's return.
+                engine.handle_visible(now);
+            }
+            if wake == Wake::UserReturned {
+                engine.handle_activity(now);
+            }
+        }
+        Input::Activity => engine.handle_activity(now),
+        Input::StaySignedIn => engine.handle_stay_signed_in(now),
+        Input::Logout => engine.handle_logout(now),
+        Input::Consent(accepted) => engine.handle_consent(accepted, now),
+        Input::View(view) => engine.handle_server_view(view, now),
+        Input::Terminated(reason) => engine.handle_server_terminated(reason, now),
+        Input::Unauthenticated => engine.handle_server_unauthenticated(now),
+        Input::Unreachable => engine.handle_server_unreachable(now),
+        Input::KeepaliveRefused => engine.handle_keepalive_refused(now),
+        Input::TabEnded(tab_id) => engine.handle_server_tab_ended(&tab_id, now),
+        Input::Peer(message) => engine.handle_peer(&message, now),
+        Input::Leadership(held) => engine.handle_leadership(held, now),
+        Input::PushStream(connected) => engine.handle_push_stream(connected, now),
+        Input::PushStreamClosed => engine.handle_push_stream_closed(now),
+        Input::RegistrationLost => engine.handle_tab_registration_lost(now),
+        Input::Timeout => engine.handle_timeout(now),
+    }
+}
+
+/// The browser resources the guard holds; each releases itself on drop.
+#[derive(Default)]
+struct Handles {
+    timer: DeadlineTimer,
+    /// The session this tab joined ([`Effect::JoinSession`]): names its leader lock.
+    session_id: Option<String>,
+    channel: Option<TabChannel>,
+    push: Option<PushStream>,
+    lock: Option<LeaderLock>,
+    activity: Option<ActivityListener>,
+    page: Option<PageListeners>,
+    recording: Option<RecordingMarker>,
+}
+
 struct Inner {
     engine: RefCell<Engine>,
-    leader_mode: LeaderMode,
+    /// Inputs waiting for the one being carried out.
+    queue: RefCell<VecDeque<Input>>,
+    /// An input is being carried out: new ones wait in `queue`.
+    busy: Cell<bool>,
+    handles: RefCell<Handles>,
     options: GuardOptions,
     tab: TabIdentity,
-    timer: RefCell<DeadlineTimer>,
-    channel: RefCell<Option<TabChannel>>,
-    push: RefCell<Option<PushStream>>,
-    push_reopen: RefCell<Option<Timeout>>,
-    /// Whether this tab should hold the push stream (it leads).
-    push_wanted: Cell<bool>,
-    lock: RefCell<Option<LeaderLock>>,
-    activity: RefCell<Option<ActivityListener>>,
-    page: RefCell<Option<PageListeners>>,
-    recording: RefCell<Option<RecordingMarker>>,
-    connected_session: RefCell<Option<String>>,
-    /// The session this tab registered with, once its consent was settled.
-    registered_session: RefCell<Option<String>>,
-    /// The page went away (`pagehide`) and was not shown again: timers still firing
-    /// while it is torn down must not register it again after it said it closed.
-    left: Cell<bool>,
     redirect_to: RefCell<Option<String>>,
-    /// Who is signed in, from the latest view of this session (the engine keeps only what
-    /// decides timing).
-    identity: RefCell<Option<(UserView, Vec<String>)>>,
-    last_snapshot: RefCell<Option<GuardSnapshot>>,
+    last_snapshot: RefCell<GuardSnapshot>,
     on_change: SnapshotListener,
     before_logout: Option<BeforeLogout>,
     stopped: Cell<bool>,
@@ -160,6 +222,7 @@ struct Inner {
 /// A running guard for this tab. Dropping the last handle (or calling
 /// [`GuardRuntime::stop`]) removes every listener, timer, channel, stream and lock.
 #[derive(Clone)]
+#[must_use = "dropping the last handle stops guarding the tab"]
 pub struct GuardRuntime {
     inner: Rc<Inner>,
 }
@@ -184,71 +247,38 @@ impl GuardRuntime {
             LeaderMode::Heartbeat
         };
         config.policy_override = options.policy_override;
-        let leader_mode = config.leader_mode;
         let inner = Rc::new(Inner {
             engine: RefCell::new(Engine::new(config)),
-            leader_mode,
+            queue: RefCell::new(VecDeque::new()),
+            busy: Cell::new(false),
+            handles: RefCell::new(Handles::default()),
+            last_snapshot: RefCell::new(GuardSnapshot::starting(tab.tab_id.clone())),
             options,
             tab,
-            timer: RefCell::new(DeadlineTimer::new()),
-            channel: RefCell::new(None),
-            push: RefCell::new(None),
-            push_reopen: RefCell::new(None),
-            push_wanted: Cell::new(false),
-            lock: RefCell::new(None),
-            activity: RefCell::new(None),
-            page: RefCell::new(None),
-            recording: RefCell::new(None),
-            connected_session: RefCell::new(None),
-            registered_session: RefCell::new(None),
-            left: Cell::new(false),
             redirect_to: RefCell::new(None),
-            identity: RefCell::new(None),
-            last_snapshot: RefCell::new(None),
             on_change,
             before_logout,
             stopped: Cell::new(false),
         });
         let weak = Rc::downgrade(&inner);
-        *inner.page.borrow_mut() = Some(PageListeners::new(Rc::new({
+        let page = PageListeners::new(Rc::new({
             let weak = weak.clone();
             move |wake: Wake| {
-                if let Some(inner) = weak.upgrade() {
-                    match wake {
-                        Wake::Left => {
-                            inner.leave();
-                            return;
-                        }
-                        // Shown again (restored from the back/forward cache, or back in
-                        // front): it may register again.
-                        Wake::Resumed | Wake::UserReturned => inner.left.set(false),
-                        Wake::Hidden => {}
-                    }
-                }
-                Inner::input_weak(&weak, move |engine, now| {
-                    engine.handle_page_visibility(page_visible(), now);
-                    if wake == Wake::Hidden {
-                        return;
-                    }
-                    // Deadlines first: a tab coming back after its session ran out must end,
-                    // not be revived by the user's return.
-                    engine.handle_visible(now);
-                    if wake == Wake::UserReturned {
-                        engine.handle_activity(now);
-                    }
-                })
+                let visible = page_visible();
+                Inner::input_weak(&weak, Input::Wake { wake, visible });
             }
-        }))?);
-        *inner.activity.borrow_mut() = Some(ActivityListener::new(
+        }))?;
+        let activity = ActivityListener::new(
             &inner.options.activity_events,
             inner.options.throttle_ms,
-            Rc::new({
-                let weak = weak.clone();
-                move || Inner::input_weak(&weak, |engine, now| engine.handle_activity(now))
-            }),
-        )?);
-        let visible = page_visible();
-        inner.input(move |engine, now| engine.handle_page_visibility(visible, now));
+            Rc::new(move || Inner::input_weak(&weak, Input::Activity)),
+        )?;
+        {
+            let mut handles = inner.handles.borrow_mut();
+            handles.page = Some(page);
+            handles.activity = Some(activity);
+        }
+        inner.input(Input::Visibility(page_visible()));
         inner.fetch_session();
         inner.publish();
         Ok(GuardRuntime { inner })
@@ -257,39 +287,40 @@ impl GuardRuntime {
     /// The latest snapshot.
     #[cfg(feature = "test-support")]
     pub fn snapshot(&self) -> GuardSnapshot {
-        self.inner.snapshot()
+        self.inner.last_snapshot.borrow().clone()
     }
 
     /// The user is active (the activity listener calls this too).
     #[cfg(feature = "test-support")]
     pub fn activity(&self) {
-        self.inner.input(|engine, now| engine.handle_activity(now));
+        self.inner.input(Input::Activity);
     }
 
     /// The "Stay signed in" button.
     pub fn stay_signed_in(&self) {
-        self.inner
-            .input(|engine, now| engine.handle_stay_signed_in(now));
+        self.inner.input(Input::StaySignedIn);
     }
 
     /// The user signs out (in every tab).
     pub fn logout(&self) {
-        self.inner.input(|engine, now| engine.handle_logout(now));
+        self.inner.input(Input::Logout);
     }
 
     /// The user's answer to the recording consent dialog.
     pub fn consent(&self, accepted: bool) {
-        self.inner
-            .input(move |engine, now| engine.handle_consent(accepted, now));
+        self.inner.input(Input::Consent(accepted));
     }
 
     /// Milliseconds until the session's next ending deadline, for countdowns.
     pub fn remaining_ms(&self) -> Option<Millis> {
+        // A read: while an input holds the engine (never across a callback) there is
+        // simply no fresher answer than the snapshot's.
         self.inner
             .engine
             .try_borrow()
             .ok()
-            .and_then(|engine| engine.remaining_ms(now_ms()))
+            .and_then(|engine| engine.remaining_ms(LocalTime::from_millis(now_ms())))
+            .map(DurationMs::as_millis)
     }
 
     /// Stops guarding this tab: every listener, timer, channel, stream and lock is released.
@@ -299,285 +330,105 @@ impl GuardRuntime {
 }
 
 impl Inner {
-    fn input_weak(weak: &Weak<Inner>, step: impl FnOnce(&mut Engine, Now) + 'static) {
+    fn input_weak(weak: &Weak<Inner>, input: Input) {
         if let Some(inner) = weak.upgrade() {
-            inner.input(step);
+            inner.input(input);
         }
     }
 
-    fn input(self: &Rc<Self>, step: impl FnOnce(&mut Engine, Now) + 'static) {
+    /// Queues `input` and, unless an input is being carried out already (this one was
+    /// caused by it), carries out every queued input in order.
+    fn input(self: &Rc<Self>, input: Input) {
         if self.stopped.get() {
             return;
         }
+        self.queue.borrow_mut().push_back(input);
+        if self.busy.replace(true) {
+            return;
+        }
+        loop {
+            let next = self.queue.borrow_mut().pop_front();
+            let Some(next) = next else { break };
+            if !self.run(next) {
+                break;
+            }
+        }
+        self.busy.set(false);
+    }
+
+    /// Carries out one input; `false` when the engine was not free, in which case the input
+    /// went back to the head of the queue and the queue is taken up again on the next turn.
+    fn run(self: &Rc<Self>, input: Input) -> bool {
+        if self.stopped.get() {
+            return true;
+        }
         let now = clocks();
-        let effects = {
+        let (effects, wake) = {
+            // Inputs are queued while one runs and nothing but the engine runs while it is
+            // borrowed, so the borrow is free; should it not be, the input waits for the
+            // next turn instead of being lost.
             let Ok(mut engine) = self.engine.try_borrow_mut() else {
-                // Only reachable if a browser callback fired inside an engine call; replay
-                // the input once the current one has finished instead of panicking.
+                self.queue.borrow_mut().push_front(input);
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
-                    Inner::input_weak(&weak, step);
+                    Inner::input_weak(&weak, Input::Timeout);
                 });
-                return;
+                return false;
             };
-            step(&mut engine, now);
-            std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>()
+            feed(&mut engine, input, now);
+            let effects = std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>();
+            (effects, engine.poll_timeout())
         };
-        self.connect_session();
-        self.register_tab();
-        self.sync_push();
-        // Other tabs hear first (posting is cheap and only speeds up their endings); then
-        // publish, so an ended session hides protected content before the redirect or any
-        // other effect of this tab runs.
-        let (broadcasts, effects): (Vec<_>, Vec<_>) = effects
-            .into_iter()
-            .partition(|effect| matches!(effect, Effect::Broadcast(_)));
-        for effect in broadcasts {
+        // Other tabs hear first (posting is cheap and only speeds up their endings; the
+        // engine joins the channel before it says anything on it); then publish, so an
+        // ended session hides protected content before the redirect or any other effect of
+        // this tab runs.
+        let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
+            matches!(
+                effect,
+                Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_)
+            )
+        });
+        for effect in first {
             self.carry_out(effect);
         }
         self.publish();
-        for effect in effects {
+        for effect in rest {
             self.carry_out(effect);
         }
         self.publish();
-        self.rearm(now.wall);
+        self.rearm(wake.map(LocalTime::as_millis), now.wall.as_millis());
+        true
     }
 
-    fn rearm(self: &Rc<Self>, now: Millis) {
-        let wake = match self.engine.try_borrow() {
-            Ok(engine) => engine.poll_timeout(),
-            Err(_) => return,
-        };
+    fn rearm(self: &Rc<Self>, wake: Option<Millis>, now: Millis) {
         let weak = Rc::downgrade(self);
-        self.timer.borrow_mut().arm(wake, now, move || {
+        self.handles.borrow_mut().timer.arm(wake, now, move || {
             if let Some(inner) = weak.upgrade() {
-                inner.timer.borrow_mut().fired();
-                inner.input(|engine, now| engine.handle_timeout(now));
+                inner.handles.borrow_mut().timer.fired();
+                inner.input(Input::Timeout);
             }
         });
-    }
-
-    /// Opens the channel, push stream and leader lock once the session id is known.
-    fn connect_session(self: &Rc<Self>) {
-        let session_id = match self.engine.try_borrow() {
-            Ok(engine) if !matches!(engine.state(), State::Ended { .. }) => {
-                engine.session_id().map(str::to_string)
-            }
-            _ => None,
-        };
-        let Some(session_id) = session_id else {
-            return;
-        };
-        if self.connected_session.borrow().as_deref() == Some(session_id.as_str()) {
-            return;
-        }
-        *self.connected_session.borrow_mut() = Some(session_id.clone());
-        let weak = Rc::downgrade(self);
-        match TabChannel::open(
-            &session_id,
-            self.options.channel,
-            Rc::new({
-                let weak = weak.clone();
-                move |message: String| {
-                    Inner::input_weak(&weak, move |engine, now| engine.handle_peer(&message, now))
-                }
-            }),
-        ) {
-            Ok(channel) => *self.channel.borrow_mut() = Some(channel),
-            Err(error) => report("cross-tab channel unavailable", &error),
-        }
-        if self.leader_mode == LeaderMode::Lock {
-            self.request_lock(false);
-        }
-    }
-
-    /// Registers this tab with the server as its own sub-session, once per session and
-    /// only when the session is in use: the server refuses registration while recording
-    /// consent is pending, so a tab that starts at the consent dialog registers when it
-    /// is accepted (the engine starts only once the server stored the acceptance).
-    fn register_tab(self: &Rc<Self>) {
-        let session_id = match self.engine.try_borrow() {
-            Ok(engine) if matches!(engine.state(), State::Active | State::Warning { .. }) => {
-                engine.session_id().map(str::to_string)
-            }
-            _ => None,
-        };
-        let Some(session_id) = session_id.filter(|_| !self.left.get()) else {
-            return;
-        };
-        if self.registered_session.borrow().as_deref() == Some(session_id.as_str()) {
-            return;
-        }
-        *self.registered_session.borrow_mut() = Some(session_id);
-        let registration = TabRegistration {
-            tab_id: self.tab.tab_id.clone(),
-            opener_tab_id: self.tab.opener_tab_id.clone(),
-        };
-        let pending = self.options.server.register_tab(&registration);
-        let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            if let Err(error) = pending.await {
-                report("tab registration failed", &error);
-                // A blip must not leave the tab unregistered (unaudited) for the rest of the
-                // session: the next input tries again. A refusal (4xx) is final.
-                let transient = match error {
-                    BrowserError::Network(_) => true,
-                    BrowserError::Status(status) => status >= 500,
-                    _ => false,
-                };
-                if let Some(inner) = weak.upgrade().filter(|_| transient) {
-                    inner.registered_session.borrow_mut().take();
-                }
-            }
-        });
-    }
-
-    /// The page is going away: the server drops this tab from the session's live tabs.
-    /// Forgetting the registration makes a tab restored from the back/forward cache
-    /// register again at its `pageshow`.
-    fn leave(&self) {
-        self.left.set(true);
-        if self.registered_session.borrow_mut().take().is_some() {
-            self.options.server.close_tab(&self.tab.tab_id);
-        }
-    }
-
-    /// Queues for the leader lock, or with `steal` takes it from a tab that stopped running
-    /// (the engine asks for that). Losing the lock to another tab's steal is reported to the
-    /// engine, and the tab queues again as a follower.
-    fn request_lock(self: &Rc<Self>, steal: bool) {
-        let ended = self
-            .engine
-            .try_borrow()
-            .map(|engine| matches!(engine.state(), State::Ended { .. }))
-            .unwrap_or(false);
-        let session_id = self.connected_session.borrow().clone();
-        let Some(session_id) = session_id.filter(|_| !ended && !self.stopped.get()) else {
-            return;
-        };
-        // The previous request goes first: dropping it releases the lock or makes a queued
-        // grant release itself at once.
-        self.lock.borrow_mut().take();
-        let weak = Rc::downgrade(self);
-        let granted = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, |engine, now| engine.handle_leadership(true, now))
-        });
-        let lost = Rc::new(move || {
-            if let Some(inner) = weak.upgrade() {
-                inner.input(|engine, now| engine.handle_leadership(false, now));
-                inner.request_lock(false);
-            }
-        });
-        match LeaderLock::request(&session_id, steal, granted, lost) {
-            Ok(lock) => *self.lock.borrow_mut() = Some(lock),
-            Err(error) => report("leader lock unavailable", &error),
-        }
-    }
-
-    /// Holds the push stream while this tab leads and drops it when it stops leading: one
-    /// stream per session, not per tab, because browsers allow six connections per host over
-    /// HTTP/1.1 and a stream per tab would leave the seventh tab waiting forever. The leader
-    /// relays endings to the other tabs over the channel.
-    fn sync_push(self: &Rc<Self>) {
-        let leading = self.connected_session.borrow().is_some()
-            && self
-                .engine
-                .try_borrow()
-                .map(|engine| engine.is_leader())
-                .unwrap_or(false);
-        if leading == self.push_wanted.get() {
-            return;
-        }
-        self.push_wanted.set(leading);
-        if leading {
-            self.open_push();
-        } else {
-            self.push_reopen.borrow_mut().take();
-            self.push.borrow_mut().take();
-        }
-    }
-
-    fn open_push(self: &Rc<Self>) {
-        let Some(url) = self.options.server.events_url() else {
-            // No push channel at all: the leader polls.
-            let weak = Rc::downgrade(self);
-            wasm_bindgen_futures::spawn_local(async move {
-                Inner::input_weak(&weak, |engine, now| engine.handle_push_stream(false, now));
-            });
-            return;
-        };
-        let weak = Rc::downgrade(self);
-        let on_event = Rc::new(move |event: PushEvent| {
-            let Some(inner) = weak.upgrade() else {
-                return;
-            };
-            match event {
-                PushEvent::Up => inner.input(|engine, now| engine.handle_push_stream(true, now)),
-                PushEvent::Down { closed } => {
-                    inner.input(|engine, now| engine.handle_push_stream(false, now));
-                    if closed {
-                        inner.schedule_push_reopen();
-                    }
-                }
-                PushEvent::Terminated(reason) => {
-                    inner.input(move |engine, now| engine.handle_server_terminated(reason, now))
-                }
-                PushEvent::View(view) => inner.accept_view(view),
-                PushEvent::TabEnded(tab_id) => {
-                    inner.input(move |engine, now| engine.handle_server_tab_ended(&tab_id, now))
-                }
-            }
-        });
-        match PushStream::connect(&url, on_event) {
-            Ok(stream) => *self.push.borrow_mut() = Some(stream),
-            Err(error) => {
-                report("push stream unavailable", &error);
-                self.schedule_push_reopen();
-            }
-        }
-    }
-
-    fn schedule_push_reopen(self: &Rc<Self>) {
-        let weak = Rc::downgrade(self);
-        let reopen = Timeout::new(PUSH_REOPEN_DELAY_MS, move || {
-            if let Some(inner) = weak.upgrade() {
-                let ended = inner
-                    .engine
-                    .try_borrow()
-                    .map(|engine| matches!(engine.state(), State::Ended { .. }))
-                    .unwrap_or(true);
-                if !ended && !inner.stopped.get() && inner.push_wanted.get() {
-                    inner.push.borrow_mut().take();
-                    inner.open_push();
-                }
-            }
-        });
-        *self.push_reopen.borrow_mut() = Some(reopen);
     }
 
     fn carry_out(self: &Rc<Self>, effect: Effect) {
         match effect {
             Effect::Broadcast(message) => {
-                if let Some(channel) = self.channel.borrow().as_ref() {
+                if let Some(channel) = self.handles.borrow().channel.as_ref() {
                     if let Err(error) = channel.post(&message) {
                         report("broadcast failed", &error);
                     }
                 }
             }
             Effect::SendKeepalive { idle_ms } => {
-                let pending = self.options.server.send_activity(idle_ms);
+                let pending = self.options.server.send_activity(idle_ms.as_millis());
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {
-                        // The server answered, so it is reachable: `403` to a keepalive is
-                        // `consent_required` (the session was made to wait for recording
-                        // consent meanwhile), and the view says so. Only a keepalive asks:
-                        // `GET /api/session` is never refused this way, so this cannot loop.
+                        // The server answered, so it is reachable; `403` to a keepalive is
+                        // `consent_required`, which the engine acts on.
                         Err(BrowserError::Status(403)) => {
-                            if let Some(inner) = weak.upgrade() {
-                                inner.fetch_session();
-                            }
+                            Inner::input_weak(&weak, Input::KeepaliveRefused)
                         }
                         reply => Inner::apply_reply(&weak, reply),
                     }
@@ -597,24 +448,121 @@ impl Inner {
             }
             Effect::EndServerSession { reason } => self.options.server.end_session(&reason),
             Effect::FetchSession => self.fetch_session(),
-            Effect::TakeOverLeadership => {
-                if self.leader_mode == LeaderMode::Lock {
-                    self.request_lock(true);
+            Effect::JoinSession { session_id } => self.join(session_id),
+            Effect::QueueForLeadership => self.request_lock(false),
+            Effect::TakeOverLeadership => self.request_lock(true),
+            Effect::OpenPush => self.open_push(),
+            Effect::ClosePush => {
+                let stream = self.handles.borrow_mut().push.take();
+                drop(stream);
+            }
+            Effect::RegisterTab => self.register_tab(),
+            Effect::CloseTab => self.options.server.close_tab(&self.tab.tab_id),
+            Effect::ForgetTabIdentity => forget_tab_identity(),
+            Effect::Redirect { reason, idle_limit } => {
+                self.leave_for_login(reason, idle_limit.map(DurationMs::as_millis))
+            }
+        }
+    }
+
+    /// Opens the session's cross-tab channel.
+    fn join(self: &Rc<Self>, session_id: String) {
+        let weak = Rc::downgrade(self);
+        let channel = TabChannel::open(
+            &session_id,
+            self.options.channel,
+            Rc::new(move |message: String| Inner::input_weak(&weak, Input::Peer(message))),
+        );
+        let mut handles = self.handles.borrow_mut();
+        handles.session_id = Some(session_id);
+        match channel {
+            Ok(channel) => handles.channel = Some(channel),
+            Err(error) => report("cross-tab channel unavailable", &error),
+        }
+    }
+
+    /// Registers this tab with the server as its own sub-session. A blip (network error or
+    /// server error) is reported to the engine, which tries again; a refusal (4xx) is final.
+    fn register_tab(self: &Rc<Self>) {
+        let registration = TabRegistration {
+            tab_id: self.tab.tab_id.clone(),
+            opener_tab_id: self.tab.opener_tab_id.clone(),
+        };
+        let pending = self.options.server.register_tab(&registration);
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Err(error) = pending.await {
+                report("tab registration failed", &error);
+                let transient = match error {
+                    BrowserError::Network(_) => true,
+                    BrowserError::Status(status) => status >= 500,
+                    _ => false,
+                };
+                if transient {
+                    Inner::input_weak(&weak, Input::RegistrationLost);
                 }
             }
-            Effect::Redirect { reason } => self.leave_for_login(reason),
+        });
+    }
+
+    /// Queues for the leader lock of the joined session, or with `steal` takes it from a
+    /// tab that stopped running. Losing the lock to another tab's steal is reported to the
+    /// engine, which queues again.
+    fn request_lock(self: &Rc<Self>, steal: bool) {
+        // The previous request goes first: dropping it releases the lock or makes a queued
+        // grant release itself at once.
+        let (previous, session_id) = {
+            let mut handles = self.handles.borrow_mut();
+            (handles.lock.take(), handles.session_id.clone())
+        };
+        drop(previous);
+        let Some(session_id) = session_id else {
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let granted = Rc::new({
+            let weak = weak.clone();
+            move || Inner::input_weak(&weak, Input::Leadership(true))
+        });
+        let lost = Rc::new(move || Inner::input_weak(&weak, Input::Leadership(false)));
+        match LeaderLock::request(&session_id, steal, granted, lost) {
+            Ok(lock) => self.handles.borrow_mut().lock = Some(lock),
+            Err(error) => report("leader lock unavailable", &error),
+        }
+    }
+
+    /// Opens the push stream, replacing any stream still held; its news go to the engine.
+    fn open_push(self: &Rc<Self>) {
+        let previous = self.handles.borrow_mut().push.take();
+        drop(previous);
+        let Some(url) = self.options.server.events_url() else {
+            // No push channel at all: the leader polls.
+            self.input(Input::PushStream(false));
+            return;
+        };
+        let weak = Rc::downgrade(self);
+        let on_event = Rc::new(move |event: PushEvent| {
+            let input = match event {
+                PushEvent::Up => Input::PushStream(true),
+                PushEvent::Down { closed: false } => Input::PushStream(false),
+                PushEvent::Down { closed: true } => Input::PushStreamClosed,
+                PushEvent::Terminated(reason) => Input::Terminated(reason),
+                PushEvent::View(view) => Input::View(view),
+                PushEvent::TabEnded(tab_id) => Input::TabEnded(tab_id),
+            };
+            Inner::input_weak(&weak, input);
+        });
+        match PushStream::connect(&url, on_event) {
+            Ok(stream) => self.handles.borrow_mut().push = Some(stream),
+            Err(error) => {
+                report("push stream unavailable", &error);
+                self.input(Input::PushStreamClosed);
+            }
         }
     }
 
     fn fetch_session(self: &Rc<Self>) {
         let pending = self.options.server.fetch_session();
-        self.await_reply(pending);
-    }
-
-    fn await_reply(
-        self: &Rc<Self>,
-        pending: impl std::future::Future<Output = Result<SessionReply, BrowserError>> + 'static,
-    ) {
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
@@ -622,61 +570,33 @@ impl Inner {
         });
     }
 
-    /// Feeds a view to the engine, keeping who is signed in for the UI.
-    fn accept_view(self: &Rc<Self>, view: SessionView) {
-        let same_session = self
-            .engine
-            .try_borrow()
-            .map(|engine| engine.session_id().is_none_or(|id| id == view.session_id))
-            .unwrap_or(false);
-        if same_session {
-            *self.identity.borrow_mut() = Some((view.user.clone(), view.scopes.clone()));
-        }
-        self.input(move |engine, now| engine.handle_server_view(view, now));
-    }
-
     fn apply_reply(weak: &Weak<Inner>, reply: Result<SessionReply, BrowserError>) {
-        match reply {
-            Ok(SessionReply::View(view)) => {
-                if let Some(inner) = weak.upgrade() {
-                    inner.accept_view(view);
-                }
-            }
-            Ok(SessionReply::Ended(Some(reason))) => Inner::input_weak(weak, move |engine, now| {
-                engine.handle_server_terminated(reason, now)
-            }),
-            Ok(SessionReply::Ended(None)) => Inner::input_weak(weak, |engine, now| {
-                engine.handle_server_unauthenticated(now)
-            }),
+        let input = match reply {
+            Ok(SessionReply::View(view)) => Input::View(view),
+            Ok(SessionReply::Ended(Some(reason))) => Input::Terminated(reason),
+            Ok(SessionReply::Ended(None)) => Input::Unauthenticated,
             Err(error) => {
                 report("session server unreachable", &error);
-                Inner::input_weak(weak, |engine, now| engine.handle_server_unreachable(now))
+                Input::Unreachable
             }
-        }
+        };
+        Inner::input_weak(weak, input);
     }
 
-    fn leave_for_login(self: &Rc<Self>, reason: Option<Reason>) {
+    fn leave_for_login(self: &Rc<Self>, reason: Option<Reason>, idle_limit: Option<Millis>) {
         if self.redirect_to.borrow().is_some() {
             return;
         }
         if let (Some(hook), Some(reason)) = (&self.before_logout, &reason) {
             hook(reason);
         }
-        let idle_timeout = self
-            .engine
-            .try_borrow()
-            .ok()
-            .and_then(|engine| engine.policy().and_then(|p| p.idle_timeout));
         let url = login_url(
             &self.options.login_path,
             reason.as_ref(),
-            idle_timeout,
+            idle_limit,
             &current_path(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
-        if reason == Some(Reason::TabTerminated) {
-            forget_tab_identity();
-        }
         // Nothing more to coordinate: release everything before the page goes away.
         self.release_adapters();
         if self.options.navigate {
@@ -686,76 +606,75 @@ impl Inner {
         }
     }
 
+    /// The snapshot of the engine as it is now; the latest published one while an input
+    /// holds the engine.
     fn snapshot(&self) -> GuardSnapshot {
-        let redirect_to = self.redirect_to.borrow().clone();
-        match self.engine.try_borrow() {
-            Ok(engine) => {
-                let policy = engine.policy();
-                let identity = self.identity.borrow();
-                GuardSnapshot {
-                    state: engine.state().clone(),
-                    is_leader: engine.is_leader(),
-                    is_recording: engine.is_recording(),
-                    connection_problem: engine.connection_problem(),
-                    lifetime_warning: engine.lifetime_warning(),
-                    idle_timeout: policy.and_then(|p| p.idle_timeout),
-                    lifetime: policy.map(|p| p.expires_at.saturating_sub(p.issued_at)),
-                    privileged: policy.map(|p| p.privileged).unwrap_or(false),
-                    user: identity.as_ref().map(|(user, _)| user.clone()),
-                    scopes: identity
-                        .as_ref()
-                        .map(|(_, scopes)| scopes.clone())
-                        .unwrap_or_default(),
-                    tab_id: self.tab.tab_id.clone(),
-                    redirect_to,
-                }
-            }
-            Err(_) => self
-                .last_snapshot
-                .borrow()
-                .clone()
-                .unwrap_or_else(|| GuardSnapshot {
-                    redirect_to,
-                    ..GuardSnapshot::starting(self.tab.tab_id.clone())
-                }),
+        let Ok(engine) = self.engine.try_borrow() else {
+            return self.last_snapshot.borrow().clone();
+        };
+        let policy = engine.policy();
+        GuardSnapshot {
+            state: engine.state().clone(),
+            is_leader: engine.is_leader(),
+            is_recording: engine.is_recording(),
+            connection_problem: engine.connection_problem(),
+            lifetime_warning: engine.lifetime_warning(),
+            idle_timeout: policy.and_then(|p| p.idle_timeout),
+            lifetime: policy.map(|p| p.expires_at.saturating_sub(p.issued_at)),
+            privileged: policy.map(|p| p.privileged).unwrap_or(false),
+            user: engine.user().cloned(),
+            scopes: engine.scopes().to_vec(),
+            tab_id: self.tab.tab_id.clone(),
+            redirect_to: self.redirect_to.borrow().clone(),
         }
     }
 
     fn publish(&self) {
         let snapshot = self.snapshot();
-        if self.last_snapshot.borrow().as_ref() == Some(&snapshot) {
+        if *self.last_snapshot.borrow() == snapshot {
             return;
         }
         let recording = snapshot.is_recording && !self.stopped.get();
-        let marked = self.recording.borrow().is_some();
+        let marked = self.handles.borrow().recording.is_some();
         if recording && !marked {
             match RecordingMarker::apply() {
-                Ok(marker) => *self.recording.borrow_mut() = Some(marker),
+                Ok(marker) => self.handles.borrow_mut().recording = Some(marker),
                 Err(error) => report("recording marks unavailable", &error),
             }
         } else if !recording && marked {
-            self.recording.borrow_mut().take();
+            let marker = self.handles.borrow_mut().recording.take();
+            drop(marker);
         }
-        *self.last_snapshot.borrow_mut() = Some(snapshot.clone());
+        *self.last_snapshot.borrow_mut() = snapshot.clone();
         (self.on_change)(&snapshot);
     }
 
+    /// Releases everything but the channel (and the recording marks) before the page goes
+    /// away. The channel stays open until the next turn so the logout broadcast queued in
+    /// the same input is delivered first; BroadcastChannel sends asynchronously anyway.
     fn release_adapters(&self) {
-        self.timer.borrow_mut().arm(None, 0, || {});
-        self.push_reopen.borrow_mut().take();
-        self.push.borrow_mut().take();
-        self.lock.borrow_mut().take();
-        self.activity.borrow_mut().take();
-        self.page.borrow_mut().take();
-        // The channel stays open until the next turn so the logout broadcast queued in the
-        // same input is delivered first; BroadcastChannel sends asynchronously anyway.
+        let released = {
+            let mut handles = self.handles.borrow_mut();
+            (
+                std::mem::take(&mut handles.timer),
+                handles.push.take(),
+                handles.lock.take(),
+                handles.activity.take(),
+                handles.page.take(),
+            )
+        };
+        drop(released);
     }
 
     fn stop(&self) {
         self.stopped.set(true);
+        self.queue.borrow_mut().clear();
         self.release_adapters();
-        self.channel.borrow_mut().take();
-        self.recording.borrow_mut().take();
+        let released = {
+            let mut handles = self.handles.borrow_mut();
+            (handles.channel.take(), handles.recording.take())
+        };
+        drop(released);
     }
 }
 

@@ -15,6 +15,7 @@ use super::BrowserError;
 /// A request for the session's leader lock; dropping it releases the lock (or withdraws
 /// the queued request's effect). The browser releases it too when the tab closes or
 /// crashes, so the next tab in the queue takes over at once.
+#[must_use = "the lock is released (or the request withdrawn) when this handle is dropped"]
 pub struct LeaderLock {
     release: Rc<RefCell<Option<js_sys::Function>>>,
     released: Rc<RefCell<bool>>,

@@ -166,8 +166,8 @@ pub(crate) fn monotonic_ms() -> Option<crate::core::Millis> {
 /// Both clocks, as the engine takes them.
 pub(crate) fn clocks() -> crate::core::Now {
     crate::core::Now {
-        wall: now_ms(),
-        monotonic: monotonic_ms(),
+        wall: crate::core::LocalTime::from_millis(now_ms()),
+        monotonic: monotonic_ms().map(crate::core::DurationMs::from_millis),
     }
 }
 

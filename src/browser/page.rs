@@ -39,6 +39,7 @@ pub fn page_visible() -> bool {
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
+#[must_use = "the listeners are removed when this handle is dropped"]
 pub struct PageListeners {
     _listeners: Vec<EventListener>,
 }
@@ -217,6 +218,7 @@ struct SavedTab {
 
 /// Marks the tab as recorded (title prefix, red-dot favicon) while it lives; dropping it
 /// restores both. A host app that changes the title later gets the prefix re-applied.
+#[must_use = "the recording marks are removed when this handle is dropped"]
 pub struct RecordingMarker {
     document: web_sys::Document,
     saved: SavedTab,

@@ -34,6 +34,7 @@ pub enum PushEvent {
 }
 
 /// An open EventSource; dropping it closes the connection.
+#[must_use = "the stream closes when this handle is dropped"]
 pub struct PushStream {
     source: web_sys::EventSource,
     _listeners: Vec<EventListener>,

@@ -10,6 +10,7 @@ const MAX_DELAY_MS: Millis = i32::MAX as Millis;
 
 /// Holds at most one pending timeout; re-arming or dropping it cancels the previous one.
 #[derive(Default)]
+#[must_use = "the pending wake-up is cancelled when this timer is dropped"]
 pub struct DeadlineTimer {
     armed: Option<(Millis, Timeout)>,
 }

@@ -1,7 +1,7 @@
 //! Engine configuration: per-tab identity and the timing knobs of the cross-tab protocol.
 
 use super::view::clamp_lead;
-use super::{Millis, SessionPolicy};
+use super::{DurationMs, Millis, SessionPolicy};
 
 /// How the tab that talks to the server (sends keepalives) is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,14 +46,14 @@ pub struct EngineConfig {
     /// How the leader is chosen.
     pub leader_mode: LeaderMode,
     /// Spacing of `FetchSession` while the push stream is down (and of start-up retries).
-    pub poll_interval: Millis,
+    pub poll_interval: DurationMs,
     /// Minimum spacing of activity broadcasts to other tabs.
-    pub activity_broadcast_interval: Millis,
+    pub activity_broadcast_interval: DurationMs,
     /// Spacing of the leader's heartbeats (both modes); a leader silent for two intervals
     /// is replaced.
-    pub heartbeat_interval: Millis,
+    pub heartbeat_interval: DurationMs,
     /// Peer messages stamped further than this in the future are ignored.
-    pub max_peer_skew: Millis,
+    pub max_peer_skew: DurationMs,
     /// Optional shortening of the server policy.
     pub policy_override: Option<PolicyOverride>,
 }
@@ -64,10 +64,10 @@ impl EngineConfig {
         EngineConfig {
             tab_id: tab_id.into(),
             leader_mode: LeaderMode::Lock,
-            poll_interval: 5_000,
-            activity_broadcast_interval: 2_000,
-            heartbeat_interval: 1_000,
-            max_peer_skew: 5_000,
+            poll_interval: DurationMs::from_millis(5_000),
+            activity_broadcast_interval: DurationMs::from_millis(2_000),
+            heartbeat_interval: DurationMs::SECOND,
+            max_peer_skew: DurationMs::from_millis(5_000),
             policy_override: None,
         }
     }

@@ -4,32 +4,46 @@ use std::collections::VecDeque;
 
 use super::config::{EngineConfig, LeaderMode};
 use super::peer::{self, PeerBody};
-use super::view::{ConsentState, SessionPolicy, SessionView};
-use super::{Millis, Reason};
+use super::time::{elapsed, ClockOffset};
+use super::view::{ConsentState, SessionPolicy, SessionView, UserView};
+use super::{DurationMs, LocalTime, Reason, ServerTime};
 
 /// Spacing floor for configured intervals: a zero interval would make the engine ask to be
 /// woken up again at the instant it was woken, a busy loop in the browser.
-const MIN_INTERVAL: Millis = 100;
+const MIN_INTERVAL: DurationMs = DurationMs::from_millis(100);
 /// A follower takes over from a leader that has been silent for this many heartbeat
 /// intervals (a stalled leader: frozen tab, debugger pause, an `alert()` left open).
-const MISSED_HEARTBEATS: Millis = 2;
+const MISSED_HEARTBEATS: i64 = 2;
 /// How far the wall clock may run ahead of the monotonic clock between two inputs before
 /// the difference counts as a jump: NTP slewing stays far below this over any gap.
-const FORWARD_JUMP_TOLERANCE: Millis = 1_000;
+const FORWARD_JUMP_TOLERANCE: DurationMs = DurationMs::SECOND;
 /// How long an ending deadline waits for the server's answer before the tab ends on its
 /// own (fail closed): longer than the browser layer's request timeout.
-const CONFIRM_WAIT: Millis = 15_000;
+const CONFIRM_WAIT: DurationMs = DurationMs::from_millis(15_000);
+/// How long the leader waits before opening again a push stream the browser gave up on
+/// (the server refused it, or it could not be created); polling covers the gap.
+pub const PUSH_REOPEN_DELAY: DurationMs = DurationMs::from_millis(5_000);
+/// How long a tab waits before registering again after its registration was lost to a
+/// network blip or a server error, so the tab is not left out of the session's audit.
+pub const REGISTRATION_RETRY_DELAY: DurationMs = DurationMs::SECOND;
+/// Before any instant the engine can see: the start value of its stored instants.
+const EARLIEST: ServerTime = ServerTime::from_millis(i64::MIN);
+/// After any instant the engine can see: "never" where a minimum is taken.
+const LATEST: ServerTime = ServerTime::from_millis(i64::MAX);
 /// How long before the absolute end of the session the lifetime notice shows, longest
 /// first: the lifetime cannot be extended, so the user gets two chances to save their work.
-pub const LIFETIME_WARNING_LEADS: [Millis; 2] = [10 * 60_000, 2 * 60_000];
+pub const LIFETIME_WARNING_LEADS: [DurationMs; 2] = [
+    DurationMs::from_millis(10 * 60_000),
+    DurationMs::from_millis(2 * 60_000),
+];
 
 /// The absolute end of the session is near (see [`LIFETIME_WARNING_LEADS`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LifetimeWarning {
     /// When the session ends, in local time (the clock passed as `now`).
-    pub ends_at: Millis,
+    pub ends_at: LocalTime,
     /// The lead whose instant has passed: the session ends in at most this long.
-    pub within: Millis,
+    pub within: DurationMs,
 }
 
 impl LifetimeWarning {
@@ -38,25 +52,25 @@ impl LifetimeWarning {
         format!(
             "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
              save your work now, then sign in again to continue.",
-            super::reason::describe_duration(self.within)
+            super::reason::describe_duration(self.within.as_millis())
         )
     }
 }
 
 /// The clocks at the instant of an input: the wall clock (`Date.now()`), which the engine
 /// maps to server time, and optionally a monotonic clock (`performance.now()`), which
-/// bounds how fast that time may advance. A plain [`Millis`] converts into a reading
-/// without a monotonic clock.
+/// bounds how fast that time may advance. A [`LocalTime`] converts into a reading without a
+/// monotonic clock.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Now {
-    /// Local wall-clock time, epoch milliseconds.
-    pub wall: Millis,
-    /// A monotonic clock in milliseconds from any origin, fixed for the engine's life.
-    pub monotonic: Option<Millis>,
+    /// Local wall-clock time.
+    pub wall: LocalTime,
+    /// A monotonic clock: the time elapsed since an origin fixed for the engine's life.
+    pub monotonic: Option<DurationMs>,
 }
 
-impl From<Millis> for Now {
-    fn from(wall: Millis) -> Now {
+impl From<LocalTime> for Now {
+    fn from(wall: LocalTime) -> Now {
         Now {
             wall,
             monotonic: None,
@@ -66,6 +80,7 @@ impl From<Millis> for Now {
 
 /// What the UI should show.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum State {
     /// No session view yet: render nothing (fail closed).
     Starting,
@@ -76,7 +91,7 @@ pub enum State {
     /// Signed in, and the idle deadline is near.
     Warning {
         /// Idle deadline in local time (the clock passed as `now`).
-        deadline: Millis,
+        deadline: LocalTime,
     },
     /// The session is over; sticky. `reason` is `None` when the server said "not signed in"
     /// without a reason, so the login page shows no message.
@@ -88,13 +103,40 @@ pub enum State {
 
 /// Something the browser layer must do, drained with [`Engine::poll_effect`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Effect {
+    /// The session is known: open the session's cross-tab channel (its messages come back
+    /// through [`Engine::handle_peer`]); emitted once per engine, before any broadcast
+    /// needs it delivered.
+    JoinSession {
+        /// The session whose channel and leader lock this tab joins.
+        session_id: String,
+    },
+    /// Lock mode: queue for the session's leader lock (Web Locks, no `steal`) and report a
+    /// grant or a loss through [`Engine::handle_leadership`]. Emitted on joining and again
+    /// after another tab took the lock over.
+    QueueForLeadership,
+    /// This tab leads: open the session's push stream (SSE), replacing any stream still
+    /// held, and report it through [`Engine::handle_push_stream`] and
+    /// [`Engine::handle_push_stream_closed`]. One stream per session, not per tab: browsers
+    /// allow six connections per host over HTTP/1.1, so a stream per tab would leave the
+    /// seventh tab waiting forever; the leader relays what it hears to the other tabs.
+    OpenPush,
+    /// This tab no longer leads: close its push stream.
+    ClosePush,
+    /// Register this tab with the server as its own sub-session (`POST /api/session/tabs`);
+    /// report a failure worth retrying through [`Engine::handle_tab_registration_lost`].
+    /// Emitted once the session is in use (consent settled), and again after the page came
+    /// back from [`Engine::handle_page_left`].
+    RegisterTab,
+    /// The page is going away: tell the server this tab left (`sendBeacon`).
+    CloseTab,
     /// Send this encoded [`super::PeerMessage`] to the other tabs.
     Broadcast(String),
     /// `POST /api/session/activity {"idle_ms"}`; only ever emitted by the leader.
     SendKeepalive {
         /// How long ago the user was last active in any tab.
-        idle_ms: Millis,
+        idle_ms: DurationMs,
     },
     /// `POST /api/session/consent {"accepted"}`; only by the tab where the user decided.
     SendConsent {
@@ -112,11 +154,107 @@ pub enum Effect {
     /// so take the leader lock from it (Web Locks `steal`) and report the grant through
     /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
     TakeOverLeadership,
-    /// Go to the login page, with `?reason=` when there is one; emitted once per engine.
+    /// An administrator ended this tab: forget its id (`window.name`), which the server
+    /// never registers again, so the browser tab comes back as a new sub-session. Emitted
+    /// just before the redirect.
+    ForgetTabIdentity,
+    /// The session is over: release every session resource (channel, lock, push stream,
+    /// listeners) and go to the login page, with `?reason=` when there is one; emitted
+    /// once per engine, and nothing follows it.
     Redirect {
         /// Why the session ended, `None` for "not signed in".
         reason: Option<Reason>,
+        /// The inactivity limit that was in force, for the login page's message about an
+        /// idle timeout; `None` for sessions without one (or before any view).
+        idle_limit: Option<DurationMs>,
     },
+}
+
+/// Where this tab's push stream is, as the engine asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushStream {
+    /// No stream held ([`Effect::ClosePush`], or never opened).
+    Closed,
+    /// [`Effect::OpenPush`] was emitted and the browser has not given up on it.
+    Open,
+    /// The browser gave up on the stream; it is opened again at this engine instant.
+    ReopenAt(ServerTime),
+}
+
+/// This tab's registration with the server as a sub-session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Registration {
+    /// Not registered: registers as soon as the session is in use.
+    Unregistered,
+    /// [`Effect::RegisterTab`] was emitted (a refusal is final).
+    Sent,
+    /// Lost to a blip: registers again at this engine instant.
+    RetryAt(ServerTime),
+}
+
+/// Every wake-up the engine can ask for: [`Engine::poll_timeout`] is the earliest of their
+/// deadlines and [`Engine::handle_timeout`] acts on those that fell due, from this one list.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Timer {
+    /// The idle or absolute end of the session (asks the server to confirm it).
+    Ending,
+    /// The server did not confirm an ending in time: the tab ends on its own.
+    ConfirmWait,
+    /// `FetchSession` while the push stream is down, and start-up retries.
+    Poll,
+    /// The idle warning starts.
+    IdleWarning,
+    /// The next lifetime notice starts.
+    LifetimeNotice,
+    /// A throttled activity broadcast is owed to the other tabs.
+    ActivityBroadcast,
+    /// The leader owes the server a keepalive.
+    Keepalive,
+    /// The leader's heartbeat, or a follower's check for a silent leader.
+    Heartbeat,
+    /// The leader opens again the push stream the browser gave up on.
+    PushReopen,
+    /// The tab registers again after losing its registration to a blip.
+    RegistrationRetry,
+}
+
+impl Timer {
+    /// Endings first: a late wake-up must never let anything else act on a session that
+    /// is over.
+    /// The heartbeat goes before the keepalive: it may change which tab leads, and only
+    /// the leader sends keepalives.
+    const ALL: [Timer; 10] = [
+        Timer::Ending,
+        Timer::ConfirmWait,
+        Timer::Poll,
+        Timer::Heartbeat,
+        Timer::ActivityBroadcast,
+        Timer::Keepalive,
+        Timer::IdleWarning,
+        Timer::LifetimeNotice,
+        Timer::PushReopen,
+        Timer::RegistrationRetry,
+    ];
+}
+
+/// The policy's timing, typed.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    expires_at: ServerTime,
+    idle_timeout: Option<DurationMs>,
+    warning_lead: DurationMs,
+    keepalive_interval: DurationMs,
+}
+
+impl Limits {
+    fn of(policy: &SessionPolicy) -> Limits {
+        Limits {
+            expires_at: ServerTime::from_millis(policy.expires_at),
+            idle_timeout: policy.idle_timeout.map(DurationMs::from_millis),
+            warning_lead: DurationMs::from_millis(policy.warning_lead),
+            keepalive_interval: DurationMs::from_millis(policy.keepalive_interval),
+        }
+    }
 }
 
 /// Who must hear about an ending besides this tab.
@@ -156,36 +294,50 @@ pub struct Engine {
     state: State,
     effects: VecDeque<Effect>,
     /// Server time minus local time; `None` before the first view.
-    offset: Option<Millis>,
+    offset: Option<ClockOffset>,
     /// Latest server instant seen, so a local clock going back never moves time back.
-    high_water: Millis,
+    high_water: ServerTime,
     session_id: Option<String>,
     policy: Option<SessionPolicy>,
+    /// The policy's timing, typed; set with `policy`.
+    limits: Option<Limits>,
     consent_accepted: bool,
     /// Latest activity in any tab, server time.
-    last_activity: Millis,
+    last_activity: ServerTime,
     /// Latest activity the server is known to have heard of.
-    reported_activity: Millis,
-    last_keepalive: Option<Millis>,
-    last_activity_broadcast: Option<Millis>,
+    reported_activity: ServerTime,
+    last_keepalive: Option<ServerTime>,
+    last_activity_broadcast: Option<ServerTime>,
     activity_broadcast_pending: bool,
     leader: bool,
-    heartbeat_sent: Millis,
-    heartbeat_heard: Millis,
+    heartbeat_sent: ServerTime,
+    heartbeat_heard: ServerTime,
     /// The monotonic clock and engine time at the previous input, to bound forward jumps.
-    monotonic_anchor: Option<(Millis, Millis)>,
+    monotonic_anchor: Option<(DurationMs, ServerTime)>,
     /// Engine time of the latest server view: the instant the clock was last confirmed.
-    anchored_at: Millis,
+    anchored_at: ServerTime,
     /// Engine time at which an ending deadline asked the server to confirm it. Meanwhile no
     /// activity counts: only the server's answer can keep the session.
-    confirming: Option<Millis>,
+    confirming: Option<ServerTime>,
     /// Engine time of the latest known outcome of a request (this tab's or a peer's).
-    connection_at: Millis,
+    connection_at: ServerTime,
     /// The page is hidden: as a follower it leaves a silent leader alone.
     hidden: bool,
     push_connected: bool,
+    /// The push stream this tab holds (only the leader does).
+    push: PushStream,
+    /// Whether [`Effect::JoinSession`] was emitted.
+    joined: bool,
+    registration: Registration,
+    /// The page went away ([`Engine::handle_page_left`]) and was not shown again: timers
+    /// still firing while it is torn down must not register it again.
+    page_left: bool,
+    /// Who is signed in, from the latest view of this session.
+    user: Option<UserView>,
+    /// The user's scopes, from the latest view of this session.
+    scopes: Vec<String>,
     /// Next `FetchSession`: polling while the push stream is down, start-up retries.
-    next_poll: Option<Millis>,
+    next_poll: Option<ServerTime>,
     connection_problem: bool,
 }
 
@@ -195,30 +347,37 @@ impl Engine {
         config.poll_interval = config.poll_interval.max(MIN_INTERVAL);
         config.activity_broadcast_interval = config.activity_broadcast_interval.max(MIN_INTERVAL);
         config.heartbeat_interval = config.heartbeat_interval.max(MIN_INTERVAL);
-        config.max_peer_skew = config.max_peer_skew.max(0);
+        config.max_peer_skew = config.max_peer_skew.max(DurationMs::ZERO);
         Engine {
             config,
             state: State::Starting,
             effects: VecDeque::new(),
             offset: None,
-            high_water: Millis::MIN,
+            high_water: EARLIEST,
             session_id: None,
             policy: None,
+            limits: None,
             consent_accepted: false,
-            last_activity: Millis::MIN,
-            reported_activity: Millis::MIN,
+            last_activity: EARLIEST,
+            reported_activity: EARLIEST,
             last_keepalive: None,
             last_activity_broadcast: None,
             activity_broadcast_pending: false,
             leader: false,
-            heartbeat_sent: Millis::MIN,
-            heartbeat_heard: Millis::MIN,
+            heartbeat_sent: EARLIEST,
+            heartbeat_heard: EARLIEST,
             monotonic_anchor: None,
-            anchored_at: Millis::MIN,
+            anchored_at: EARLIEST,
             confirming: None,
-            connection_at: Millis::MIN,
+            connection_at: EARLIEST,
             hidden: false,
             push_connected: false,
+            push: PushStream::Closed,
+            joined: false,
+            registration: Registration::Unregistered,
+            page_left: false,
+            user: None,
+            scopes: Vec::new(),
             next_poll: None,
             connection_problem: false,
         }
@@ -245,11 +404,11 @@ impl Engine {
         }
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
-        let t = view.server_time.as_millis();
+        let t = view.server_time;
         if self.offset.is_some() && predicted > t {
-            self.rebase(predicted.saturating_sub(t));
+            self.rebase(predicted.since(t));
         }
-        self.offset = Some(t.saturating_sub(now.wall));
+        self.offset = Some(ClockOffset::between(now.wall, t));
         self.high_water = t;
         self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
         self.anchored_at = t;
@@ -261,8 +420,11 @@ impl Engine {
             None => policy,
         };
         let recording_required = policy.recording_required;
+        self.limits = Some(Limits::of(&policy));
         self.policy = Some(policy);
         self.session_id = Some(view.session_id);
+        self.user = Some(view.user);
+        self.scopes = view.scopes;
         if self.connection_problem {
             self.connection_problem = false;
             self.broadcast(PeerBody::Connection {
@@ -271,7 +433,7 @@ impl Engine {
             });
         }
         self.connection_at = self.connection_at.max(t);
-        let last_activity_at = view.last_activity_at.as_millis();
+        let last_activity_at = view.last_activity_at;
         self.last_activity = self.last_activity.max(last_activity_at).min(t);
         self.reported_activity = self.reported_activity.max(last_activity_at).min(t);
         if view.recording.consent == ConsentState::Accepted {
@@ -358,7 +520,12 @@ impl Engine {
     /// The leader's push stream (SSE) connected or dropped; while it is down the leader
     /// polls. Other tabs hold no stream: the leader relays endings to them.
     pub fn handle_push_stream(&mut self, connected: bool, now: impl Into<Now>) {
-        let Some(t) = self.begin(now) else { return };
+        if let Some(t) = self.begin(now) {
+            self.push_status(connected, t);
+        }
+    }
+
+    fn push_status(&mut self, connected: bool, t: ServerTime) {
         self.push_connected = connected;
         if self.state == State::Starting {
             return;
@@ -367,6 +534,53 @@ impl Engine {
             self.next_poll = None;
         } else if self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+        }
+    }
+
+    /// The browser gave up on the leader's push stream (the server refused it) or could not
+    /// create it: the leader polls meanwhile and opens it again after [`PUSH_REOPEN_DELAY`].
+    pub fn handle_push_stream_closed(&mut self, now: impl Into<Now>) {
+        let Some(t) = self.begin(now) else { return };
+        if self.push == PushStream::Open {
+            self.push = PushStream::ReopenAt(t.saturating_add(PUSH_REOPEN_DELAY));
+        }
+        self.push_status(false, t);
+    }
+
+    /// This tab's registration ([`Effect::RegisterTab`]) failed at the network level or
+    /// with a server error: it registers again after [`REGISTRATION_RETRY_DELAY`], so a
+    /// blip does not leave the tab unregistered (unaudited) for the rest of the session.
+    /// A refusal (`4xx`) is final and is not reported.
+    pub fn handle_tab_registration_lost(&mut self, now: impl Into<Now>) {
+        let Some(t) = self.begin(now) else { return };
+        if self.registration == Registration::Sent {
+            self.registration = Registration::RetryAt(t.saturating_add(REGISTRATION_RETRY_DELAY));
+        }
+    }
+
+    /// The page is going away (`pagehide`): a registered tab tells the server it left
+    /// ([`Effect::CloseTab`]). Until the page is shown again ([`Engine::handle_visible`],
+    /// e.g. restored from the back/forward cache) it does not register again.
+    pub fn handle_page_left(&mut self, now: impl Into<Now>) {
+        if self.begin(now).is_none() {
+            return;
+        }
+        self.page_left = true;
+        if self.registration != Registration::Unregistered {
+            if self.registration == Registration::Sent {
+                self.effects.push_back(Effect::CloseTab);
+            }
+            self.registration = Registration::Unregistered;
+        }
+    }
+
+    /// The server refused a keepalive with `403`: the session was made to wait for
+    /// recording consent meanwhile, and the view says so, so the tab asks for it. Only a
+    /// keepalive's refusal asks: `GET /api/session` is never refused this way, so this
+    /// cannot loop.
+    pub fn handle_keepalive_refused(&mut self, now: impl Into<Now>) {
+        if self.begin(now).is_some() {
+            self.effects.push_back(Effect::FetchSession);
         }
     }
 
@@ -440,6 +654,9 @@ impl Engine {
     /// throttled, so deadlines are checked at once and the view is refreshed.
     pub fn handle_visible(&mut self, now: impl Into<Now>) {
         if let Some(t) = self.begin(now) {
+            // Shown again (restored from the back/forward cache, or back in front): the
+            // page did not go away after all, so it may register again.
+            self.page_left = false;
             if self.confirming.is_none() {
                 self.effects.push_back(Effect::FetchSession);
             }
@@ -468,7 +685,7 @@ impl Engine {
         if tab_id == self.config.tab_id {
             return;
         }
-        let future = |at: Millis| at > t.saturating_add(self.config.max_peer_skew);
+        let future = |at: ServerTime| at > t.saturating_add(self.config.max_peer_skew);
         match body {
             PeerBody::Activity { at } | PeerBody::StaySignedIn { at } => {
                 // A deadline waiting for the server is the server's to decide.
@@ -550,9 +767,11 @@ impl Engine {
             if is_leader && !self.leader {
                 self.become_leader(t);
             } else if !is_leader {
-                // Give the tab that took over a full heartbeat bound to be heard.
+                // Give the tab that took over a full heartbeat bound to be heard, and queue
+                // for the lock again as a follower.
                 self.leader = false;
                 self.heartbeat_heard = self.heartbeat_heard.max(t);
+                self.effects.push_back(Effect::QueueForLeadership);
             }
             self.tick(t);
         }
@@ -568,43 +787,25 @@ impl Engine {
 
     /// The next local instant at which [`Engine::handle_timeout`] must be called, or `None`
     /// when nothing is pending. May lie in the past, meaning "as soon as possible".
-    pub fn poll_timeout(&self) -> Option<Millis> {
+    pub fn poll_timeout(&self) -> Option<LocalTime> {
         if self.is_ended() {
             return None;
         }
-        let mut next = self.poll_due();
-        let mut consider = |at: Option<Millis>| {
-            next = match (next, at) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
-        };
-        if let Some(policy) = &self.policy {
-            match self.confirming {
-                // The deadlines have passed; what is left is waiting for the server.
-                Some(asked) => consider(Some(asked.saturating_add(CONFIRM_WAIT))),
-                None => {
-                    consider(Some(policy.expires_at));
-                    consider(self.idle_deadline());
-                }
-            }
-            if self.state == State::Active {
-                consider(self.warning_at());
-            }
-            if self.shows_content() {
-                consider(self.next_lifetime_warning());
-            }
-            consider(self.broadcast_due());
-            consider(self.keepalive_due());
-            if self.watches_leader() {
-                consider(Some(self.heartbeat_due()));
-            }
-        }
-        next.map(|at| self.to_local(at))
+        Timer::ALL
+            .into_iter()
+            .filter_map(|timer| self.deadline(timer))
+            .min()
+            .map(|at| self.to_local(at))
     }
 
-    /// Takes the next effect to carry out, in order.
+    /// Takes the next effect to carry out, in order. Drain it after every input: the
+    /// effects that follow from where the input left the session (joining it, the push
+    /// stream following leadership, registering the tab) are decided here, after the
+    /// input's own.
     pub fn poll_effect(&mut self) -> Option<Effect> {
+        if self.effects.is_empty() {
+            self.settle();
+        }
         self.effects.pop_front()
     }
 
@@ -640,7 +841,7 @@ impl Engine {
         if !self.shows_content() {
             return None;
         }
-        let expires_at = self.policy.as_ref()?.expires_at;
+        let expires_at = self.limits()?.expires_at;
         let within = LIFETIME_WARNING_LEADS
             .iter()
             .copied()
@@ -654,15 +855,19 @@ impl Engine {
 
     /// Time left until the next ending deadline (idle or absolute); `None` unless `Active` or
     /// `Warning`.
-    pub fn remaining_ms(&self, now: Millis) -> Option<Millis> {
+    pub fn remaining_ms(&self, now: LocalTime) -> Option<DurationMs> {
         if !matches!(self.state, State::Active | State::Warning { .. }) {
             return None;
         }
-        let policy = self.policy.as_ref()?;
+        let expires_at = self.limits()?.expires_at;
         let deadline = self
             .idle_deadline()
-            .map_or(policy.expires_at, |idle| idle.min(policy.expires_at));
-        Some(deadline.saturating_sub(self.peek_clock(now)).max(0))
+            .map_or(expires_at, |idle| idle.min(expires_at));
+        Some(deadline.since(self.peek_clock(now)).max(DurationMs::ZERO))
+    }
+
+    fn limits(&self) -> Option<Limits> {
+        self.limits
     }
 
     /// The policy in force, once a view arrived.
@@ -675,11 +880,21 @@ impl Engine {
         self.session_id.as_deref()
     }
 
+    /// The signed-in user, from the latest view of this session.
+    pub fn user(&self) -> Option<&UserView> {
+        self.user.as_ref()
+    }
+
+    /// The user's scopes, from the latest view of this session.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
     // ----- internals ----------------------------------------------------------------------
 
     /// Every input starts here: advance the clock and act on whatever fell due, so a late
     /// wake-up never lets stale state act. Returns the server time, or `None` once ended.
-    fn begin(&mut self, now: impl Into<Now>) -> Option<Millis> {
+    fn begin(&mut self, now: impl Into<Now>) -> Option<ServerTime> {
         if self.is_ended() {
             return None;
         }
@@ -688,19 +903,19 @@ impl Engine {
         (!self.is_ended()).then_some(t)
     }
 
-    fn clock(&mut self, now: Now) -> Millis {
+    fn clock(&mut self, now: Now) -> ServerTime {
         let Some(mut offset) = self.offset else {
-            return now.wall;
+            return ClockOffset::ZERO.to_server(now.wall);
         };
-        let mut raw = now.wall.saturating_add(offset);
+        let mut raw = offset.to_server(now.wall);
         if let (Some(mono), Some((anchor_mono, anchor_t))) = (now.monotonic, self.monotonic_anchor)
         {
-            let monotonic = anchor_t.saturating_add(mono.saturating_sub(anchor_mono).max(0));
+            let monotonic = anchor_t.saturating_add(elapsed(anchor_mono, mono));
             if raw > monotonic.saturating_add(FORWARD_JUMP_TOLERANCE) {
                 // The wall clock ran ahead of the monotonic one: a clock correction, or a sleep
                 // on a platform whose monotonic clock pauses. Only the server can tell, so time
                 // follows the monotonic clock and the server is asked for its own.
-                offset = offset.saturating_sub(raw.saturating_sub(monotonic));
+                offset = offset.shifted(monotonic.since(raw));
                 self.offset = Some(offset);
                 raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
@@ -708,7 +923,7 @@ impl Engine {
         }
         let t = if raw < self.high_water {
             // The local clock went back: shift the offset so time resumes where it was.
-            self.offset = Some(offset.saturating_add(self.high_water.saturating_sub(raw)));
+            self.offset = Some(offset.shifted(self.high_water.since(raw)));
             self.high_water
         } else {
             self.high_water = raw;
@@ -718,20 +933,21 @@ impl Engine {
         t
     }
 
-    fn peek_clock(&self, now: Millis) -> Millis {
-        self.offset.map_or(now, |offset| {
-            now.saturating_add(offset).max(self.high_water)
-        })
+    fn peek_clock(&self, now: LocalTime) -> ServerTime {
+        self.offset
+            .map_or(ClockOffset::ZERO.to_server(now), |offset| {
+                offset.to_server(now).max(self.high_water)
+            })
     }
 
-    fn to_local(&self, server: Millis) -> Millis {
-        server.saturating_sub(self.offset.unwrap_or(0))
+    fn to_local(&self, server: ServerTime) -> LocalTime {
+        self.offset.unwrap_or(ClockOffset::ZERO).to_local(server)
     }
 
     /// Our clock ran `lead` ahead of the server: move every instant we stamped back by it.
     /// That can only bring deadlines and wake-ups closer, never push them out.
-    fn rebase(&mut self, lead: Millis) {
-        let back = |at: Millis| at.saturating_sub(lead);
+    fn rebase(&mut self, lead: DurationMs) {
+        let back = |at: ServerTime| at.saturating_sub(lead);
         self.last_activity = back(self.last_activity);
         self.reported_activity = back(self.reported_activity);
         self.last_keepalive = self.last_keepalive.map(back);
@@ -742,50 +958,26 @@ impl Engine {
         self.anchored_at = back(self.anchored_at);
         self.confirming = self.confirming.map(back);
         self.connection_at = back(self.connection_at);
+        if let PushStream::ReopenAt(at) = self.push {
+            self.push = PushStream::ReopenAt(back(at));
+        }
+        if let Registration::RetryAt(at) = self.registration {
+            self.registration = Registration::RetryAt(back(at));
+        }
     }
 
-    /// Acts on everything due at `t`, endings first, then refreshes the warning state.
-    fn tick(&mut self, t: Millis) {
-        match self.due_ending(t) {
-            Some((reason, deadline)) => {
-                // A deadline the server's own clock already passed (a view came after it), or
-                // one the server left unanswered for too long, ends here; any other is a
-                // question to the server first, whose answer decides.
-                let answered = deadline <= self.anchored_at;
-                let unanswered = self
-                    .confirming
-                    .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
-                if answered || unanswered {
-                    self.end(Some(reason), Notify::Everyone);
-                    return;
-                }
-                if self.confirming.is_none() {
-                    self.confirming = Some(t);
-                    self.effects.push_back(Effect::FetchSession);
-                }
-            }
-            None => self.confirming = None,
-        }
-        if self.poll_due().is_some_and(|at| t >= at) {
-            self.effects.push_back(Effect::FetchSession);
-            self.next_poll = Some(t.saturating_add(self.config.poll_interval));
-        }
-        if self.policy.is_none() {
+    /// Acts on everything due at `t`, in the order of [`Timer::ALL`] (endings first), then
+    /// refreshes the warning state.
+    fn tick(&mut self, t: ServerTime) {
+        // The ending check runs at every input, due or not: it also drops a confirmation
+        // whose ending is no longer due.
+        if self.check_ending(t) {
             return;
         }
-        if self.watches_leader() && t >= self.heartbeat_due() {
-            self.heartbeat_due_now(t);
-        }
-        if self.broadcast_due().is_some_and(|at| t >= at) {
-            self.broadcast_activity(
-                PeerBody::Activity {
-                    at: self.last_activity,
-                },
-                t,
-            );
-        }
-        if self.keepalive_due().is_some_and(|at| t >= at) {
-            self.send_keepalive(t);
+        for timer in Timer::ALL {
+            if self.deadline(timer).is_some_and(|at| t >= at) {
+                self.fire(timer, t);
+            }
         }
         if let State::Active | State::Warning { .. } = self.state {
             self.state = match (self.warning_at(), self.idle_deadline()) {
@@ -797,13 +989,147 @@ impl Engine {
         }
     }
 
+    /// The engine instant at which `timer` falls due, `None` while it does not run.
+    fn deadline(&self, timer: Timer) -> Option<ServerTime> {
+        if self.is_ended() {
+            return None;
+        }
+        match timer {
+            Timer::Poll => self.poll_due(),
+            // Every other timer belongs to a session the server confirmed.
+            _ if self.policy.is_none() => None,
+            // Once the deadlines have passed, what is left is waiting for the server.
+            Timer::Ending => match self.confirming {
+                Some(_) => None,
+                None => {
+                    let expires_at = self.limits()?.expires_at;
+                    Some(
+                        self.idle_deadline()
+                            .map_or(expires_at, |idle| idle.min(expires_at)),
+                    )
+                }
+            },
+            Timer::ConfirmWait => self
+                .confirming
+                .map(|asked| asked.saturating_add(CONFIRM_WAIT)),
+            Timer::IdleWarning => (self.state == State::Active)
+                .then(|| self.warning_at())
+                .flatten(),
+            Timer::LifetimeNotice => self
+                .shows_content()
+                .then(|| self.next_lifetime_warning())
+                .flatten(),
+            Timer::ActivityBroadcast => self.broadcast_due(),
+            Timer::Keepalive => self.keepalive_due(),
+            Timer::Heartbeat => self.watches_leader().then(|| self.heartbeat_due()),
+            Timer::PushReopen => match self.push {
+                PushStream::ReopenAt(at) => Some(at),
+                PushStream::Closed | PushStream::Open => None,
+            },
+            Timer::RegistrationRetry => match self.registration {
+                Registration::RetryAt(at) => Some(at),
+                Registration::Unregistered | Registration::Sent => None,
+            },
+        }
+    }
+
+    /// Acts on a timer that fell due at `t`.
+    fn fire(&mut self, timer: Timer, t: ServerTime) {
+        match timer {
+            // Checked first, at every input (`check_ending`).
+            Timer::Ending | Timer::ConfirmWait => {}
+            Timer::Poll => {
+                self.effects.push_back(Effect::FetchSession);
+                self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+            }
+            // Wake-ups only: the state and the notice are worked out from the clock.
+            Timer::IdleWarning | Timer::LifetimeNotice => {}
+            Timer::ActivityBroadcast => self.broadcast_activity(
+                PeerBody::Activity {
+                    at: self.last_activity,
+                },
+                t,
+            ),
+            Timer::Keepalive => self.send_keepalive(t),
+            Timer::Heartbeat => self.heartbeat_due_now(t),
+            Timer::PushReopen => {
+                // Still leading: open it again; otherwise `settle` lets it go.
+                if self.leader {
+                    self.push = PushStream::Open;
+                    self.effects.push_back(Effect::OpenPush);
+                }
+            }
+            Timer::RegistrationRetry => self.registration = Registration::Unregistered,
+        }
+    }
+
+    /// Ends the session if an ending is due and either the server already passed it or
+    /// left the question unanswered too long; otherwise asks the server once. Returns
+    /// whether the session ended.
+    fn check_ending(&mut self, t: ServerTime) -> bool {
+        match self.due_ending(t) {
+            Some((reason, deadline)) => {
+                // A deadline the server's own clock already passed (a view came after it), or
+                // one the server left unanswered for too long, ends here; any other is a
+                // question to the server first, whose answer decides.
+                let answered = deadline <= self.anchored_at;
+                let unanswered = self
+                    .confirming
+                    .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
+                if answered || unanswered {
+                    self.end(Some(reason), Notify::Everyone);
+                    return true;
+                }
+                if self.confirming.is_none() {
+                    self.confirming = Some(t);
+                    self.effects.push_back(Effect::FetchSession);
+                }
+            }
+            None => self.confirming = None,
+        }
+        false
+    }
+
+    /// Emits what follows from where the inputs left the session: joining its channel (and
+    /// lock queue) once it is known, the push stream following leadership, and the tab's
+    /// registration once the session is in use. Nothing follows an ending: the redirect
+    /// releases everything.
+    fn settle(&mut self) {
+        if self.is_ended() {
+            self.push = PushStream::Closed;
+            return;
+        }
+        if self.session_id.is_none() {
+            return;
+        }
+        self.join();
+        match (self.leader, self.push) {
+            (true, PushStream::Closed) => {
+                self.push = PushStream::Open;
+                self.effects.push_back(Effect::OpenPush);
+            }
+            (false, PushStream::Open | PushStream::ReopenAt(_)) => {
+                self.push = PushStream::Closed;
+                self.effects.push_back(Effect::ClosePush);
+            }
+            _ => {}
+        }
+        if self.shows_content()
+            && !self.page_left
+            && self.registration == Registration::Unregistered
+        {
+            self.registration = Registration::Sent;
+            self.effects.push_back(Effect::RegisterTab);
+        }
+    }
+
     /// The ending that is due at `t`, with its deadline.
-    fn due_ending(&self, t: Millis) -> Option<(Reason, Millis)> {
-        let policy = self.policy.as_ref()?;
-        let expired = t >= policy.expires_at;
+    fn due_ending(&self, t: ServerTime) -> Option<(Reason, ServerTime)> {
+        let expires_at = self.limits()?.expires_at;
+        let expired = t >= expires_at;
         match (expired, self.idle_deadline().filter(|d| t >= *d)) {
-            (true, Some(idle)) if idle < policy.expires_at => Some((Reason::IdleTimeout, idle)),
-            (true, _) => Some((Reason::SessionExpired, policy.expires_at)),
+            (true, Some(idle)) if idle < expires_at => Some((Reason::IdleTimeout, idle)),
+            (true, _) => Some((Reason::SessionExpired, expires_at)),
             (false, Some(idle)) => Some((Reason::IdleTimeout, idle)),
             (false, None) => None,
         }
@@ -811,13 +1137,13 @@ impl Engine {
 
     /// The heartbeat timer fell due: the leader says it is alive; a follower has not heard
     /// from the leader for [`MISSED_HEARTBEATS`] intervals and takes over.
-    fn heartbeat_due_now(&mut self, t: Millis) {
+    fn heartbeat_due_now(&mut self, t: ServerTime) {
         let interval = self.config.heartbeat_interval;
         if self.leader {
             if self.config.leader_mode == LeaderMode::Heartbeat
                 && t >= self
                     .heartbeat_sent
-                    .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
+                    .saturating_add(interval.times(MISSED_HEARTBEATS))
             {
                 // This leader itself stopped running for so long that another tab has taken
                 // over: it rejoins as a follower instead of fighting for the lead.
@@ -844,7 +1170,7 @@ impl Engine {
 
     /// This tab starts leading: it announces itself and checks the session at once, since
     /// it cannot know what the previous leader missed.
-    fn become_leader(&mut self, t: Millis) {
+    fn become_leader(&mut self, t: ServerTime) {
         self.leader = true;
         self.heartbeat_sent = t;
         self.broadcast(PeerBody::LeaderHeartbeat { at: t });
@@ -855,24 +1181,24 @@ impl Engine {
     /// connections per host over HTTP/1.1, so a stream per tab would starve the seventh tab),
     /// so only the leader polls while it is down; the others hear of endings from the
     /// leader's broadcast. Before the first view every tab retries on its own.
-    fn poll_due(&self) -> Option<Millis> {
+    fn poll_due(&self) -> Option<ServerTime> {
         self.next_poll
             .filter(|_| self.leader || self.state == State::Starting)
     }
 
-    fn idle_deadline(&self) -> Option<Millis> {
-        let idle = self.policy.as_ref()?.idle_timeout?;
+    fn idle_deadline(&self) -> Option<ServerTime> {
+        let idle = self.limits()?.idle_timeout?;
         Some(self.last_activity.saturating_add(idle))
     }
 
-    fn warning_at(&self) -> Option<Millis> {
-        let lead = self.policy.as_ref()?.warning_lead;
+    fn warning_at(&self) -> Option<ServerTime> {
+        let lead = self.limits()?.warning_lead;
         Some(self.idle_deadline()?.saturating_sub(lead))
     }
 
     /// The next lifetime-warning instant still ahead, server time.
-    fn next_lifetime_warning(&self) -> Option<Millis> {
-        let expires_at = self.policy.as_ref()?.expires_at;
+    fn next_lifetime_warning(&self) -> Option<ServerTime> {
+        let expires_at = self.limits()?.expires_at;
         LIFETIME_WARNING_LEADS
             .iter()
             .map(|lead| expires_at.saturating_sub(*lead))
@@ -880,7 +1206,7 @@ impl Engine {
             .min()
     }
 
-    fn broadcast_due(&self) -> Option<Millis> {
+    fn broadcast_due(&self) -> Option<ServerTime> {
         if !self.activity_broadcast_pending {
             return None;
         }
@@ -893,32 +1219,32 @@ impl Engine {
     /// the last report) is about to enter its warning window.
     /// None while consent is pending: the server refuses keepalives then (a pending session
     /// cannot be kept alive), and the activity is reported once consent is given.
-    fn keepalive_due(&self) -> Option<Millis> {
-        let policy = self.policy.as_ref()?;
+    fn keepalive_due(&self) -> Option<ServerTime> {
+        let limits = self.limits()?;
         if !self.leader
             || self.last_activity <= self.reported_activity
             || self.state == State::AwaitingConsent
         {
             return None;
         }
-        let by_interval = self.last_keepalive.map_or(Millis::MIN, |at| {
-            at.saturating_add(policy.keepalive_interval)
-        });
-        let by_server_deadline = policy.idle_timeout.map_or(Millis::MAX, |idle| {
+        let by_interval = self
+            .last_keepalive
+            .map_or(EARLIEST, |at| at.saturating_add(limits.keepalive_interval));
+        let by_server_deadline = limits.idle_timeout.map_or(LATEST, |idle| {
             self.reported_activity
                 .saturating_add(idle)
-                .saturating_sub(policy.warning_lead)
+                .saturating_sub(limits.warning_lead)
         });
         Some(by_interval.min(by_server_deadline).max(self.last_activity))
     }
 
-    fn heartbeat_due(&self) -> Millis {
+    fn heartbeat_due(&self) -> ServerTime {
         let interval = self.config.heartbeat_interval;
         if self.leader {
             self.heartbeat_sent.saturating_add(interval)
         } else {
             self.heartbeat_heard
-                .saturating_add(interval.saturating_mul(MISSED_HEARTBEATS))
+                .saturating_add(interval.times(MISSED_HEARTBEATS))
         }
     }
 
@@ -943,25 +1269,25 @@ impl Engine {
         matches!(self.state, State::Ended { .. })
     }
 
-    fn send_keepalive(&mut self, t: Millis) {
+    fn send_keepalive(&mut self, t: ServerTime) {
         if !self.leader {
             return;
         }
         self.effects.push_back(Effect::SendKeepalive {
-            idle_ms: t.saturating_sub(self.last_activity).max(0),
+            idle_ms: t.since(self.last_activity).max(DurationMs::ZERO),
         });
         self.last_keepalive = Some(t);
         self.reported_activity = self.last_activity;
     }
 
-    fn broadcast_activity(&mut self, body: PeerBody, t: Millis) {
+    fn broadcast_activity(&mut self, body: PeerBody, t: ServerTime) {
         self.broadcast(body);
         self.last_activity_broadcast = Some(t);
         self.activity_broadcast_pending = false;
     }
 
     /// Answers a new tab's hello so it joins with the current state.
-    fn greet(&mut self, t: Millis) {
+    fn greet(&mut self, t: ServerTime) {
         self.broadcast(PeerBody::Activity {
             at: self.last_activity,
         });
@@ -980,7 +1306,23 @@ impl Engine {
         }
     }
 
+    /// Joins the session's channel (and in lock mode its lock queue) once its id is known.
+    fn join(&mut self) {
+        let Some(session_id) = self.session_id.as_ref().filter(|_| !self.joined) else {
+            return;
+        };
+        self.joined = true;
+        self.effects.push_back(Effect::JoinSession {
+            session_id: session_id.clone(),
+        });
+        if self.config.leader_mode == LeaderMode::Lock {
+            self.effects.push_back(Effect::QueueForLeadership);
+        }
+    }
+
     fn broadcast(&mut self, body: PeerBody) {
+        // The channel is joined before anything is said on it.
+        self.join();
         if let Some(session_id) = &self.session_id {
             let text = peer::encode(session_id, &self.config.tab_id, &body);
             self.effects.push_back(Effect::Broadcast(text));
@@ -1003,9 +1345,95 @@ impl Engine {
                 });
             }
         }
+        if reason == Some(Reason::TabTerminated) {
+            // The server never registers an ended tab's id again: should the user come
+            // back to a protected page in this browser tab, it starts as a new sub-session.
+            self.effects.push_back(Effect::ForgetTabIdentity);
+        }
         self.effects.push_back(Effect::Redirect {
             reason: reason.clone(),
+            idle_limit: self.limits().and_then(|limits| limits.idle_timeout),
         });
         self.state = State::Ended { reason };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::{ConsentState, RecordingView};
+
+    fn view(at: i64) -> SessionView {
+        SessionView {
+            session_id: "ses_rebase".into(),
+            user: UserView {
+                id: 1,
+                username: "admin".into(),
+                display_name: "Ada Admin".into(),
+            },
+            privileged: true,
+            scopes: vec!["admin:manage".into()],
+            issued_at: ServerTime::from_millis(0),
+            expires_at: ServerTime::from_millis(24 * 3_600_000),
+            idle_timeout_ms: Some(DurationMs::MINUTE.times(15)),
+            warning_lead_ms: DurationMs::MINUTE,
+            keepalive_interval_ms: DurationMs::MINUTE,
+            last_activity_at: ServerTime::from_millis(0),
+            recording: RecordingView {
+                required: false,
+                consent: ConsentState::NotRequired,
+            },
+            server_time: ServerTime::from_millis(at),
+        }
+    }
+
+    /// A view that reveals the local clock ran ahead moves every timer of the one list that
+    /// hangs on an instant this tab stamped back by the lead, and none out: a stored instant
+    /// that `rebase` forgot would show here.
+    #[test]
+    fn a_rebase_moves_every_running_timer_back_by_the_lead() {
+        let local = LocalTime::from_millis;
+        let mut engine = Engine::new(EngineConfig::new("tab_rebase"));
+        engine.handle_server_view(view(0), local(0));
+        engine.handle_leadership(true, local(10));
+        // Carried out: the stream opened and the tab registered.
+        while engine.poll_effect().is_some() {}
+        engine.handle_push_stream_closed(local(20));
+        engine.handle_tab_registration_lost(local(30));
+        engine.handle_activity(local(40));
+        engine.handle_activity(local(50));
+        engine.handle_server_unreachable(local(60));
+        while engine.poll_effect().is_some() {}
+        let running = |engine: &Engine| Timer::ALL.map(|timer| engine.deadline(timer));
+        let before = running(&engine);
+        for timer in [
+            Timer::Ending,
+            Timer::Poll,
+            Timer::Heartbeat,
+            Timer::ActivityBroadcast,
+            Timer::Keepalive,
+            Timer::IdleWarning,
+            Timer::PushReopen,
+            Timer::RegistrationRetry,
+        ] {
+            let at = Timer::ALL.iter().position(|t| *t == timer).unwrap_or(0);
+            assert!(before[at].is_some(), "{timer:?} runs in this state");
+        }
+        let lead = DurationMs::from_millis(7);
+        engine.rebase(lead);
+        for (timer, (was, now)) in Timer::ALL.iter().zip(before.iter().zip(running(&engine))) {
+            match (was, now) {
+                (Some(was), Some(now)) => {
+                    assert!(now <= *was, "{timer:?} moved out: {was:?} -> {now:?}");
+                    // The lifetime notices hang on the server's own expiry, which no local
+                    // clock stamped; every other timer hangs on an instant this tab stamped.
+                    if *timer != Timer::LifetimeNotice {
+                        assert_eq!(now, was.saturating_sub(lead), "{timer:?}");
+                    }
+                }
+                (None, None) => {}
+                _ => panic!("{timer:?} started or stopped: {was:?} -> {now:?}"),
+            }
+        }
     }
 }

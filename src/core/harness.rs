@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, Millis, Now, Reason,
-    RecordingView, ServerTime, SessionView, State, UserView,
+    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LocalTime, Millis, Now,
+    Reason, RecordingView, ServerTime, SessionView, State, UserView,
 };
 
 /// The reference server's session, reduced to what the engine sees.
@@ -32,6 +32,11 @@ pub(crate) struct Server {
     pub issued_at: Millis,
     /// `false` makes every request fail at the network level.
     pub reachable: bool,
+}
+
+/// A reading of a tab's wall clock, for tests that drive one engine by hand.
+pub(crate) const fn local(ms: Millis) -> LocalTime {
+    LocalTime::from_millis(ms)
 }
 
 pub(crate) const SESSION_ID: &str = "ses_test";
@@ -108,7 +113,18 @@ pub(crate) struct Tab {
     pub warnings: Vec<(Millis, Millis)>,
     pub redirects: Vec<Option<Reason>>,
     pub keepalives: usize,
+    /// Whether the tab's push stream, when it holds one, is up.
     pub push_connected: bool,
+    /// Whether the tab holds a push stream (`OpenPush` .. `ClosePush` or its redirect).
+    pub push_open: bool,
+    /// How many times the tab opened its push stream.
+    pub push_opens: usize,
+    /// `JoinSession` effects seen, with their session ids.
+    pub joins: Vec<String>,
+    /// `RegisterTab` and `CloseTab` effects seen, in order (`true` for a registration).
+    pub registrations: Vec<bool>,
+    /// Whether the tab was told to forget its id (`ForgetTabIdentity`).
+    pub forgot_identity: bool,
     /// A stalled tab runs nothing; its inputs wait in `held` until it resumes.
     pub stalled: bool,
     /// Whether the tab's inputs carry its monotonic clock (browsers with `performance`).
@@ -157,6 +173,11 @@ impl Harness {
                     redirects: Vec::new(),
                     keepalives: 0,
                     push_connected: true,
+                    push_open: false,
+                    push_opens: 0,
+                    joins: Vec::new(),
+                    registrations: Vec::new(),
+                    forgot_identity: false,
                     stalled: false,
                     monotonic: true,
                     held: VecDeque::new(),
@@ -215,8 +236,10 @@ impl Harness {
     /// What tab `i`'s clocks read now.
     pub fn clocks(&self, i: usize) -> Now {
         Now {
-            wall: self.local(i),
-            monotonic: self.tabs[i].monotonic.then_some(self.now),
+            wall: local(self.local(i)),
+            monotonic: self.tabs[i]
+                .monotonic
+                .then_some(DurationMs::from_millis(self.now)),
         }
     }
 
@@ -236,7 +259,9 @@ impl Harness {
     /// The real time at which tab `i` wants to be woken.
     pub fn wake_at(&self, i: usize) -> Option<Millis> {
         let tab = &self.tabs[i];
-        tab.engine.poll_timeout().map(|local| local - tab.skew)
+        tab.engine
+            .poll_timeout()
+            .map(|local| local.as_millis() - tab.skew)
     }
 
     /// Advances real time to `end`, waking tabs exactly when they asked.
@@ -278,7 +303,7 @@ impl Harness {
         let tab = &mut self.tabs[i];
         match tab.engine.state() {
             State::Warning { deadline } if !matches!(before, State::Warning { .. }) => {
-                tab.warnings.push((now, *deadline));
+                tab.warnings.push((now, deadline.as_millis()));
             }
             State::Ended { .. } if tab.ended_at.is_none() => tab.ended_at = Some(now),
             _ => {}
@@ -297,7 +322,7 @@ impl Harness {
                     self.tabs[i].keepalives += 1;
                     if self.server.check(now).is_none() {
                         let server_now = now + self.server.offset;
-                        let idle_ms = idle_ms.clamp(0, self.server.idle_timeout);
+                        let idle_ms = idle_ms.as_millis().clamp(0, self.server.idle_timeout);
                         self.server.last_activity =
                             self.server.last_activity.max(server_now - idle_ms);
                     }
@@ -329,7 +354,22 @@ impl Harness {
                     self.end_server(Reason::ConsentDeclined, i);
                 }
                 Effect::EndServerSession { reason } => self.end_server(reason, i),
-                Effect::Redirect { reason } => self.tabs[i].redirects.push(reason),
+                Effect::Redirect { reason, .. } => {
+                    // The browser layer releases everything on the way to the login page.
+                    self.tabs[i].push_open = false;
+                    self.tabs[i].redirects.push(reason);
+                }
+                Effect::JoinSession { session_id } => self.tabs[i].joins.push(session_id),
+                // The harness hands the lock out itself (`start_all`, `TakeOverLeadership`).
+                Effect::QueueForLeadership => {}
+                Effect::OpenPush => {
+                    self.tabs[i].push_open = true;
+                    self.tabs[i].push_opens += 1;
+                }
+                Effect::ClosePush => self.tabs[i].push_open = false,
+                Effect::RegisterTab => self.tabs[i].registrations.push(true),
+                Effect::CloseTab => self.tabs[i].registrations.push(false),
+                Effect::ForgetTabIdentity => self.tabs[i].forgot_identity = true,
             }
         }
     }
@@ -350,9 +390,9 @@ impl Harness {
     }
 
     /// An administrator ends one tab: the server pushes `tab_ended` to the session's
-    /// streams (only a leader holds one); the session itself continues.
+    /// streams (the tabs whose engine opened one); the session itself continues.
     pub fn end_tab(&mut self, tab_id: &str) {
-        let streams = |j: &usize| self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader();
+        let streams = |j: &usize| self.tabs[*j].push_open && self.tabs[*j].push_connected;
         for j in (0..self.tabs.len()).filter(streams) {
             self.queue
                 .push_back((j, Input::TabEnded(tab_id.to_owned())));
@@ -360,16 +400,15 @@ impl Harness {
         self.deliver();
     }
 
-    /// Ends the server session and pushes `terminated` to every other tab's stream; only
-    /// a leader holds one.
+    /// Ends the server session and pushes `terminated` to every other tab's stream (the
+    /// tabs whose engine opened one).
     fn end_server(&mut self, reason: Reason, from: usize) {
         if self.server.ended.is_none() {
             self.server.ended = Some(reason);
         }
         if let Some(reason) = self.server.ended.clone() {
-            let streams = |j: &usize| {
-                *j != from && self.tabs[*j].push_connected && self.tabs[*j].engine.is_leader()
-            };
+            let streams =
+                |j: &usize| *j != from && self.tabs[*j].push_open && self.tabs[*j].push_connected;
             for j in (0..self.tabs.len()).filter(streams) {
                 self.queue.push_back((j, Input::Terminated(reason.clone())));
             }

@@ -1,13 +1,16 @@
 //! The sans-IO session engine.
 //!
 //! Plain Rust with no clock and no I/O: the browser layer feeds inputs through the
-//! `handle_*` methods of [`Engine`], each carrying the local time `now` in epoch
-//! milliseconds, and carries out what the engine asks for: it drains [`Engine::poll_effect`]
-//! after every input and arms a single timer for [`Engine::poll_timeout`], whose expiry is fed
-//! back as [`Engine::handle_timeout`]. The wire shapes follow `docs/CONTRACT.md`.
+//! `handle_*` methods of [`Engine`], each carrying the tab's clocks `now` ([`Now`]: its wall
+//! clock as a [`LocalTime`], and a monotonic reading where it has one), and carries out what
+//! the engine asks for: it drains [`Engine::poll_effect`] after every input and arms a single
+//! timer for [`Engine::poll_timeout`], whose expiry is fed back as [`Engine::handle_timeout`].
+//! Inside, every instant is a [`ServerTime`] and every span a [`DurationMs`]; local time, server
+//! time and durations are distinct types, so one cannot be passed for another. The wire
+//! shapes follow `docs/CONTRACT.md`.
 //!
 //! ```
-//! use session_guard::core::{Effect, Engine, EngineConfig, SessionView, State};
+//! use session_guard::core::{Effect, Engine, EngineConfig, LocalTime, SessionView, State};
 //!
 //! let view = SessionView::from_json(r#"{
 //!     "session_id": "ses_demo", "privileged": true, "scopes": ["admin:manage"],
@@ -18,7 +21,7 @@
 //! }"#).unwrap();
 //!
 //! let mut engine = Engine::new(EngineConfig::new("tab_one"));
-//! let mut now = 0; // the browser passes Date.now()
+//! let mut now = LocalTime::from_millis(0); // the browser passes Date.now()
 //! engine.handle_server_view(view, now);
 //! assert_eq!(engine.state(), &State::Active);
 //!
@@ -28,12 +31,14 @@
 //!     while let Some(effect) = engine.poll_effect() {
 //!         match effect {
 //!             Effect::Broadcast(_message) => { /* BroadcastChannel.postMessage */ }
-//!             Effect::Redirect { reason } => redirected = Some(reason),
+//!             Effect::Redirect { reason, .. } => redirected = Some(reason),
 //!             // The server's answer once its own idle deadline has passed.
-//!             Effect::FetchSession if now >= 900_000 => {
+//!             Effect::FetchSession if now.as_millis() >= 900_000 => {
 //!                 engine.handle_server_terminated(session_guard::core::Reason::IdleTimeout, now)
 //!             }
-//!             _ => { /* HTTP requests; their answers come back as handle_server_* */ }
+//!             // HTTP requests, whose answers come back as handle_server_*; the channel,
+//!             // lock and push stream, whose news come back as handle_peer and friends.
+//!             _ => {}
 //!         }
 //!     }
 //!     let Some(wake_at) = engine.poll_timeout() else { break };
@@ -42,7 +47,7 @@
 //! }
 //! // Nobody touched the page: the warning showed at 14 min; at 15 the engine asked the
 //! // server, which confirmed the ending.
-//! assert_eq!(now, 900_000);
+//! assert_eq!(now, LocalTime::from_millis(900_000));
 //! assert_eq!(redirected, Some(Some(session_guard::core::Reason::IdleTimeout)));
 //! ```
 
@@ -57,13 +62,18 @@ mod peer;
 mod reason;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+mod time;
 mod view;
 
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
-pub use engine::{Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS};
+pub use engine::{
+    Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS, PUSH_REOPEN_DELAY,
+    REGISTRATION_RETRY_DELAY,
+};
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::{describe_duration, Reason};
+pub use time::LocalTime;
 pub use view::{
     ConsentState, DurationMs, RecordingView, ServerTime, SessionPolicy, SessionView, UserView,
     ViewError, DEFAULT_IDLE_TIMEOUT,

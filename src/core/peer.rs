@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use serde::{Deserialize, Serialize};
 use session_guard_contract::ids;
 
-use super::{CoreError, Millis, Reason};
+use super::{CoreError, Reason, ServerTime};
 
 /// Version carried in the `v` field; messages of any other version are ignored.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -34,12 +34,12 @@ pub enum PeerBody {
     /// The user was active in the sender at `at`.
     Activity {
         /// Server time of the activity.
-        at: Millis,
+        at: ServerTime,
     },
     /// The user clicked "stay signed in" in the sender at `at`.
     StaySignedIn {
         /// Server time of the click.
-        at: Millis,
+        at: ServerTime,
     },
     /// The session ended; every tab must end with this reason.
     Logout {
@@ -57,7 +57,7 @@ pub enum PeerBody {
     /// both election modes, so that a leader that stops running is noticed and replaced.
     LeaderHeartbeat {
         /// Server time of the heartbeat.
-        at: Millis,
+        at: ServerTime,
     },
     /// Whether the session server answered the sender's last request: a connection
     /// problem is the session's, so every tab shows it and clears it.
@@ -66,7 +66,7 @@ pub enum PeerBody {
         /// answered again.
         reachable: bool,
         /// Server time of that request's outcome; the latest outcome wins.
-        at: Millis,
+        at: ServerTime,
     },
     /// The leader heard from the server (SSE `tab_ended`) that an administrator ended one
     /// tab: that tab, and only it, ends with [`Reason::TabTerminated`].
@@ -87,7 +87,7 @@ struct Wire<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
     #[serde(default)]
-    at: Option<Millis>,
+    at: Option<ServerTime>,
     #[serde(default, borrow)]
     reason: Option<Cow<'a, str>>,
     #[serde(default)]
@@ -144,7 +144,7 @@ pub(crate) fn encode(session_id: &str, tab_id: &str, body: &PeerBody) -> String 
 /// other tab. Anything that deviates in the slightest (other key order, white space,
 /// escapes, another type) returns `None` and takes the full parser, which accepts a
 /// superset of these messages and yields the same result for them.
-fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, Millis)> {
+fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, ServerTime)> {
     // The literal prefix names version 1; a new version must update it.
     const _: () = assert!(PROTOCOL_VERSION == 1);
     let rest = text.strip_prefix(r#"{"v":1,"session_id":""#)?;
@@ -165,7 +165,7 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, M
     {
         return None;
     }
-    Some((tab_id, digits.parse().ok()?))
+    Some((tab_id, ServerTime::from_millis(digits.parse().ok()?)))
 }
 
 /// Decodes and checks a message, returning the sender's tab id and the body.
@@ -243,10 +243,15 @@ mod tests {
             v: PROTOCOL_VERSION,
             session_id: "ses_1".into(),
             tab_id: "tab_aaaa".into(),
-            body: PeerBody::Activity { at: -42 },
+            body: PeerBody::Activity {
+                at: ServerTime::from_millis(-42),
+            },
         }
         .encode();
-        assert_eq!(parse_own_activity(&sent, "ses_1"), Some(("tab_aaaa", -42)));
+        assert_eq!(
+            parse_own_activity(&sent, "ses_1"),
+            Some(("tab_aaaa", ServerTime::from_millis(-42)))
+        );
         for other in [
             sent.replace("ses_1", "ses_2"),
             sent.replace(r#""v":1"#, r#""v":2"#),
@@ -275,17 +280,23 @@ mod tests {
     #[test]
     fn every_type_round_trips() {
         for body in [
-            PeerBody::Activity { at: 5 },
-            PeerBody::StaySignedIn { at: 6 },
+            PeerBody::Activity {
+                at: ServerTime::from_millis(5),
+            },
+            PeerBody::StaySignedIn {
+                at: ServerTime::from_millis(6),
+            },
             PeerBody::Logout {
                 reason: Reason::IdleTimeout,
             },
             PeerBody::Consent { accepted: true },
             PeerBody::Hello,
-            PeerBody::LeaderHeartbeat { at: 7 },
+            PeerBody::LeaderHeartbeat {
+                at: ServerTime::from_millis(7),
+            },
             PeerBody::Connection {
                 reachable: false,
-                at: 8,
+                at: ServerTime::from_millis(8),
             },
             PeerBody::TabEnded {
                 target_tab_id: "tab_bbbb".into(),
@@ -307,7 +318,10 @@ mod tests {
             }
         );
         assert_eq!(
-            message(PeerBody::Activity { at: 42 }).encode(),
+            message(PeerBody::Activity {
+                at: ServerTime::from_millis(42)
+            })
+            .encode(),
             r#"{"v":1,"session_id":"ses_1","tab_id":"tab_aaaa","type":"activity","at":42}"#
         );
     }
@@ -376,9 +390,11 @@ mod tests {
                 valid,
                 "{id}"
             );
-            let activity = message(PeerBody::Activity { at: 1 })
-                .encode()
-                .replace("tab_aaaa", &id);
+            let activity = message(PeerBody::Activity {
+                at: ServerTime::from_millis(1),
+            })
+            .encode()
+            .replace("tab_aaaa", &id);
             assert_eq!(
                 parse_own_activity(&activity, "ses_1").is_some(),
                 valid,
@@ -403,7 +419,9 @@ mod fast_path_props {
                 v: PROTOCOL_VERSION,
                 session_id: "ses_p".into(),
                 tab_id,
-                body: PeerBody::Activity { at },
+                body: PeerBody::Activity {
+                    at: ServerTime::from_millis(at),
+                },
             }
             .encode();
             let mut bytes = text.into_bytes();

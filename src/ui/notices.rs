@@ -70,14 +70,14 @@ pub fn LifetimeNotice(
     warning: Signal<Option<LifetimeWarning>>,
 ) -> impl IntoView {
     // The `within` of the notice the user dismissed.
-    let dismissed = RwSignal::new(None::<Millis>);
+    let dismissed = RwSignal::new(None::<DurationMs>);
     let shown = move || warning.get().filter(|w| dismissed.get() != Some(w.within));
     view! {
         <div class="sg-lifetime-region" role="status" aria-live="polite" aria-atomic="true">
             {move || {
                 shown()
                     .map(|w| {
-                        let text = w.message(&format_clock_time(w.ends_at));
+                        let text = w.message(&format_clock_time(w.ends_at.as_millis()));
                         view! {
                             <div class="sg-lifetime">
                                 <p>{text}</p>

@@ -80,6 +80,9 @@ pub struct FakeServer {
     /// How many of the next tab registrations fail with a network error.
     pub failing_registrations: Cell<u32>,
     pub calls: RefCell<Vec<String>>,
+    /// The push stream's URL, when the test serves one; every stream opened is recorded
+    /// as an `events` call.
+    pub events: RefCell<Option<String>>,
 }
 
 impl FakeServer {
@@ -90,6 +93,7 @@ impl FakeServer {
             unreachable: Cell::new(false),
             failing_registrations: Cell::new(0),
             calls: RefCell::new(Vec::new()),
+            events: RefCell::new(None),
         })
     }
 
@@ -173,6 +177,10 @@ impl SessionServer for FakeServer {
     }
 
     fn events_url(&self) -> Option<String> {
-        None
+        let url = self.events.borrow().clone();
+        if url.is_some() {
+            self.calls.borrow_mut().push("events".to_string());
+        }
+        url
     }
 }

@@ -1,10 +1,10 @@
 //! One example per input and per reason, on one engine or through the harness.
 
-use crate::core::harness::{Harness, Server, MINUTE, SESSION_ID};
+use crate::core::harness::{local, Harness, Server, MINUTE, SESSION_ID};
 use crate::core::Millis;
 use crate::core::{
-    ConsentState, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, PeerBody, PeerMessage,
-    PolicyOverride, Reason, State, PROTOCOL_VERSION,
+    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime,
+    PeerBody, PeerMessage, PolicyOverride, Reason, ServerTime, State, PROTOCOL_VERSION,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -13,11 +13,11 @@ const T0: i64 = 1_764_000_000_000;
 /// (one a day): these examples are about other rules, and `resilience.rs` covers the leader.
 fn engine(server: &Server) -> Engine {
     let mut engine = Engine::new(EngineConfig {
-        heartbeat_interval: 24 * 60 * MINUTE,
+        heartbeat_interval: DurationMs::from_millis(24 * 60 * MINUTE),
         ..EngineConfig::new("tab_me00")
     });
-    engine.handle_server_view(server.view(T0), T0);
-    engine.handle_push_stream(true, T0);
+    engine.handle_server_view(server.view(T0), local(T0));
+    engine.handle_push_stream(true, local(T0));
     drain(&mut engine);
     engine
 }
@@ -59,14 +59,17 @@ fn ended(reason: Reason) -> State {
 #[test]
 fn starting_renders_nothing_and_retries_when_unreachable() {
     let mut engine = Engine::new(EngineConfig::new("tab_me00"));
-    assert_eq!(engine.poll_timeout(), None);
-    engine.handle_server_unreachable(T0);
+    assert_eq!(engine.poll_timeout().map(LocalTime::as_millis), None);
+    engine.handle_server_unreachable(local(T0));
     assert_eq!(engine.state(), &State::Starting);
     assert!(engine.connection_problem());
-    assert_eq!(engine.poll_timeout(), Some(T0 + 5_000));
-    engine.handle_timeout(T0 + 5_000);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 5_000)
+    );
+    engine.handle_timeout(local(T0 + 5_000));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    engine.handle_server_view(Server::privileged(T0).view(T0 + 5_100), T0 + 5_100);
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 5_100), local(T0 + 5_100));
     assert_eq!(engine.state(), &State::Active);
     assert!(!engine.connection_problem());
     assert_eq!(
@@ -74,7 +77,7 @@ fn starting_renders_nothing_and_retries_when_unreachable() {
         [
             PeerBody::Connection {
                 reachable: true,
-                at: T0 + 5_100
+                at: ServerTime::from_millis(T0 + 5_100)
             },
             PeerBody::Hello
         ]
@@ -87,7 +90,13 @@ fn idle_session_warns_then_ends_everywhere() {
     h.start_all();
     h.run_until(T0 + 14 * MINUTE);
     assert_eq!(h.tabs[1].warnings, [(T0 + 14 * MINUTE, T0 + 15 * MINUTE)]);
-    assert_eq!(h.tabs[0].engine.remaining_ms(h.now), Some(MINUTE));
+    assert_eq!(
+        h.tabs[0]
+            .engine
+            .remaining_ms(local(h.now))
+            .map(DurationMs::as_millis),
+        Some(MINUTE)
+    );
     h.run_until(T0 + 16 * MINUTE);
     for tab in &h.tabs {
         assert_eq!(tab.engine.state(), &ended(Reason::IdleTimeout));
@@ -101,10 +110,10 @@ fn idle_session_warns_then_ends_everywhere() {
 fn an_idle_deadline_asks_the_server_and_ends_with_its_answer() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_timeout(T0 + 15 * MINUTE);
+    engine.handle_timeout(local(T0 + 15 * MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
     assert!(matches!(engine.state(), State::Warning { .. }));
-    engine.handle_server_terminated(Reason::IdleTimeout, T0 + 15 * MINUTE + 30);
+    engine.handle_server_terminated(Reason::IdleTimeout, local(T0 + 15 * MINUTE + 30));
     let effects = drain(&mut engine);
     assert_eq!(
         decoded(&effects),
@@ -115,7 +124,8 @@ fn an_idle_deadline_asks_the_server_and_ends_with_its_answer() {
     assert_eq!(
         effects[1..],
         [Effect::Redirect {
-            reason: Some(Reason::IdleTimeout)
+            reason: Some(Reason::IdleTimeout),
+            idle_limit: Some(DurationMs::from_millis(15 * MINUTE)),
         }],
         "the server ended it: no logout request"
     );
@@ -125,16 +135,16 @@ fn an_idle_deadline_asks_the_server_and_ends_with_its_answer() {
 fn idle_ending_without_a_server_tells_peers_and_server_then_redirects() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_timeout(T0 + 15 * MINUTE);
+    engine.handle_timeout(local(T0 + 15 * MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    engine.handle_server_unreachable(T0 + 15 * MINUTE + 10);
+    engine.handle_server_unreachable(local(T0 + 15 * MINUTE + 10));
     let effects = drain(&mut engine);
     assert_eq!(
         decoded(&effects),
         [
             PeerBody::Connection {
                 reachable: false,
-                at: T0 + 15 * MINUTE + 10
+                at: ServerTime::from_millis(T0 + 15 * MINUTE + 10)
             },
             PeerBody::Logout {
                 reason: Reason::IdleTimeout
@@ -148,7 +158,8 @@ fn idle_ending_without_a_server_tells_peers_and_server_then_redirects() {
                 reason: Reason::IdleTimeout
             },
             Effect::Redirect {
-                reason: Some(Reason::IdleTimeout)
+                reason: Some(Reason::IdleTimeout),
+                idle_limit: Some(DurationMs::from_millis(15 * MINUTE)),
             }
         ]
     );
@@ -157,10 +168,13 @@ fn idle_ending_without_a_server_tells_peers_and_server_then_redirects() {
 #[test]
 fn an_unanswered_deadline_ends_after_the_confirmation_wait() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_timeout(T0 + 15 * MINUTE);
+    engine.handle_timeout(local(T0 + 15 * MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 15 * MINUTE + 15_000));
-    engine.handle_timeout(T0 + 15 * MINUTE + 15_000);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 15 * MINUTE + 15_000)
+    );
+    engine.handle_timeout(local(T0 + 15 * MINUTE + 15_000));
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
     assert!(drain(&mut engine).contains(&Effect::EndServerSession {
         reason: Reason::IdleTimeout
@@ -174,17 +188,20 @@ fn a_shortened_local_deadline_ends_once_a_view_confirms_the_clock() {
             idle_timeout: Some(2 * MINUTE),
             warning_lead: None,
         }),
-        heartbeat_interval: 24 * 60 * MINUTE,
+        heartbeat_interval: DurationMs::from_millis(24 * 60 * MINUTE),
         ..EngineConfig::new("tab_me00")
     });
     let server = Server::privileged(T0);
-    engine.handle_server_view(server.view(T0), T0);
+    engine.handle_server_view(server.view(T0), local(T0));
     drain(&mut engine);
-    engine.handle_timeout(T0 + 2 * MINUTE);
+    engine.handle_timeout(local(T0 + 2 * MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
     // The server's deadline is 13 minutes away, so it answers with a view; the view's own
     // clock is past the shortened deadline, which is then the tab's to enforce.
-    engine.handle_server_view(server.view(T0 + 2 * MINUTE + 40), T0 + 2 * MINUTE + 40);
+    engine.handle_server_view(
+        server.view(T0 + 2 * MINUTE + 40),
+        local(T0 + 2 * MINUTE + 40),
+    );
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
 }
 
@@ -224,34 +241,46 @@ fn stay_signed_in_from_a_follower_reaches_the_server_at_once() {
 fn keepalives_are_spaced_and_carry_idle_time() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_leadership(true, T0);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 14 * MINUTE));
-    engine.handle_activity(T0 + 1_000);
+    engine.handle_leadership(true, local(T0));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 14 * MINUTE)
+    );
+    engine.handle_activity(local(T0 + 1_000));
     let effects = drain(&mut engine);
-    assert!(effects.contains(&Effect::SendKeepalive { idle_ms: 0 }));
-    engine.handle_activity(T0 + 2_000);
+    assert!(effects.contains(&Effect::SendKeepalive {
+        idle_ms: DurationMs::from_millis(0)
+    }));
+    engine.handle_activity(local(T0 + 2_000));
     assert!(drain(&mut engine).is_empty());
     assert_eq!(
-        engine.poll_timeout(),
+        engine.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 3_000),
         "trailing broadcast"
     );
-    engine.handle_timeout(T0 + 3_000);
+    engine.handle_timeout(local(T0 + 3_000));
     assert_eq!(
         decoded(&drain(&mut engine)),
-        [PeerBody::Activity { at: T0 + 2_000 }]
+        [PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 2_000)
+        }]
     );
     assert_eq!(
-        engine.poll_timeout(),
+        engine.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 61_000),
         "next keepalive slot"
     );
-    engine.handle_timeout(T0 + 61_000);
+    engine.handle_timeout(local(T0 + 61_000));
     assert_eq!(
         drain(&mut engine),
-        [Effect::SendKeepalive { idle_ms: 59_000 }]
+        [Effect::SendKeepalive {
+            idle_ms: DurationMs::from_millis(59_000)
+        }]
     );
-    assert_eq!(engine.poll_timeout(), Some(T0 + 2_000 + 14 * MINUTE));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 2_000 + 14 * MINUTE)
+    );
 }
 
 #[test]
@@ -260,15 +289,15 @@ fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_
     server.recording_required = true;
     server.consent = ConsentState::Pending;
     let mut engine = engine_awaiting(&server);
-    engine.handle_leadership(true, T0);
-    engine.handle_activity(T0 + 1_000);
-    engine.handle_timeout(T0 + 2 * MINUTE);
+    engine.handle_leadership(true, local(T0));
+    engine.handle_activity(local(T0 + 1_000));
+    engine.handle_timeout(local(T0 + 2 * MINUTE));
     assert!(!drain(&mut engine)
         .iter()
         .any(|e| matches!(e, Effect::SendKeepalive { .. })));
     // Accepting is activity that the consent request itself reports (the server sets
     // `last_activity_at` when it stores consent): no keepalive races it.
-    engine.handle_consent(true, T0 + 2 * MINUTE);
+    engine.handle_consent(true, local(T0 + 2 * MINUTE));
     let effects = drain(&mut engine);
     assert!(effects.contains(&Effect::SendConsent { accepted: true }));
     assert!(!effects
@@ -280,42 +309,58 @@ fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_
     assert!(decoded(&effects).is_empty());
     server.consent = ConsentState::Accepted;
     server.last_activity = T0 + 2 * MINUTE;
-    engine.handle_server_view(server.view(T0 + 2 * MINUTE), T0 + 2 * MINUTE);
+    engine.handle_server_view(server.view(T0 + 2 * MINUTE), local(T0 + 2 * MINUTE));
     assert_eq!(engine.state(), &State::Active);
     assert!(engine.is_recording());
     assert_eq!(
         decoded(&drain(&mut engine)),
         [PeerBody::Consent { accepted: true }]
     );
-    assert_eq!(engine.remaining_ms(T0 + 2 * MINUTE), Some(15 * MINUTE));
+    assert_eq!(
+        engine
+            .remaining_ms(local(T0 + 2 * MINUTE))
+            .map(DurationMs::as_millis),
+        Some(15 * MINUTE)
+    );
     // Later activity is reported as usual.
-    engine.handle_activity(T0 + 3 * MINUTE);
-    assert!(drain(&mut engine)
-        .iter()
-        .any(|e| matches!(e, Effect::SendKeepalive { idle_ms: 0 })));
+    engine.handle_activity(local(T0 + 3 * MINUTE));
+    assert!(drain(&mut engine).iter().any(|e| matches!(
+        e,
+        Effect::SendKeepalive { idle_ms } if idle_ms.as_millis() == 0
+    )));
 }
 
 #[test]
 fn activity_broadcasts_are_throttled_without_ticking() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_activity(T0 + 100);
+    engine.handle_activity(local(T0 + 100));
     assert_eq!(
         decoded(&drain(&mut engine)),
-        [PeerBody::Activity { at: T0 + 100 }]
+        [PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 100)
+        }]
     );
-    assert_eq!(engine.poll_timeout(), Some(T0 + 100 + 14 * MINUTE));
-    engine.handle_activity(T0 + 2_099);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 100 + 14 * MINUTE)
+    );
+    engine.handle_activity(local(T0 + 2_099));
     assert!(drain(&mut engine).is_empty());
-    engine.handle_timeout(T0 + 2_099);
+    engine.handle_timeout(local(T0 + 2_099));
     assert!(drain(&mut engine).is_empty(), "spurious wake-up is a no-op");
     // The trailing flush falls due first and carries the activity it was waiting for.
-    engine.handle_activity(T0 + 2_100);
+    engine.handle_activity(local(T0 + 2_100));
     assert_eq!(
         decoded(&drain(&mut engine)),
-        [PeerBody::Activity { at: T0 + 2_099 }]
+        [PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 2_099)
+        }]
     );
-    assert_eq!(engine.poll_timeout(), Some(T0 + 4_100));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 4_100)
+    );
 }
 
 #[test]
@@ -341,12 +386,15 @@ fn non_privileged_sessions_never_idle_out() {
     let mut engine = engine(&server);
     assert_eq!(engine.policy().and_then(|p| p.idle_timeout), None);
     // The only wake-up is the lifetime warning's, 10 minutes before the absolute end.
-    assert_eq!(engine.poll_timeout(), Some(server.expires_at - 10 * MINUTE));
-    engine.handle_timeout(T0 + 23 * 60 * MINUTE);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(server.expires_at - 10 * MINUTE)
+    );
+    engine.handle_timeout(local(T0 + 23 * 60 * MINUTE));
     assert_eq!(engine.state(), &State::Active);
-    engine.handle_timeout(server.expires_at);
+    engine.handle_timeout(local(server.expires_at));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    engine.handle_server_terminated(Reason::SessionExpired, server.expires_at + 20);
+    engine.handle_server_terminated(Reason::SessionExpired, local(server.expires_at + 20));
     assert_eq!(engine.state(), &ended(Reason::SessionExpired));
 }
 
@@ -374,32 +422,38 @@ fn server_terminations_end_without_telling_the_server() {
 #[test]
 fn unauthenticated_redirects_without_reason() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_server_unauthenticated(T0 + 1);
+    engine.handle_server_unauthenticated(local(T0 + 1));
     assert_eq!(engine.state(), &State::Ended { reason: None });
-    assert_eq!(drain(&mut engine), [Effect::Redirect { reason: None }]);
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::Redirect {
+            reason: None,
+            idle_limit: Some(DurationMs::from_millis(15 * MINUTE)),
+        }]
+    );
 }
 
 #[test]
 fn unreachable_server_is_not_a_logout() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_server_unreachable(T0 + 1);
+    engine.handle_server_unreachable(local(T0 + 1));
     assert!(engine.connection_problem());
     assert_eq!(engine.state(), &State::Active);
     assert_eq!(
         decoded(&drain(&mut engine)),
         [PeerBody::Connection {
             reachable: false,
-            at: T0 + 1
+            at: ServerTime::from_millis(T0 + 1)
         }],
         "only the other tabs hear of it"
     );
-    engine.handle_server_view(Server::privileged(T0).view(T0 + 2), T0 + 2);
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 2), local(T0 + 2));
     assert!(!engine.connection_problem());
     assert_eq!(
         decoded(&drain(&mut engine)),
         [PeerBody::Connection {
             reachable: true,
-            at: T0 + 2
+            at: ServerTime::from_millis(T0 + 2)
         }]
     );
 }
@@ -407,23 +461,32 @@ fn unreachable_server_is_not_a_logout() {
 #[test]
 fn only_the_leader_polls_and_only_while_its_push_stream_is_down() {
     let mut follower = engine(&Server::privileged(T0));
-    follower.handle_push_stream(false, T0 + 1_000);
+    follower.handle_push_stream(false, local(T0 + 1_000));
     assert_eq!(
-        follower.poll_timeout(),
+        follower.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 14 * MINUTE),
         "a follower hears of endings from the leader"
     );
 
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_leadership(true, T0 + 500);
+    engine.handle_leadership(true, local(T0 + 500));
     drain(&mut engine);
-    engine.handle_push_stream(false, T0 + 1_000);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
-    engine.handle_timeout(T0 + 6_000);
+    engine.handle_push_stream(false, local(T0 + 1_000));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 6_000)
+    );
+    engine.handle_timeout(local(T0 + 6_000));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 11_000));
-    engine.handle_push_stream(true, T0 + 7_000);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 14 * MINUTE));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 11_000)
+    );
+    engine.handle_push_stream(true, local(T0 + 7_000));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 14 * MINUTE)
+    );
 }
 
 #[test]
@@ -442,15 +505,15 @@ fn logout_ends_every_tab_and_the_server_session() {
 #[test]
 fn visible_checks_deadlines_at_once_and_refreshes() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_visible(T0 + MINUTE);
+    engine.handle_visible(local(T0 + MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
     // A throttled background tab wakes up late: the old state must not act first, and the
     // user's return (activity) cannot revive what the server has to decide.
-    engine.handle_visible(T0 + 40 * MINUTE);
-    engine.handle_activity(T0 + 40 * MINUTE);
-    engine.handle_stay_signed_in(T0 + 40 * MINUTE);
+    engine.handle_visible(local(T0 + 40 * MINUTE));
+    engine.handle_activity(local(T0 + 40 * MINUTE));
+    engine.handle_stay_signed_in(local(T0 + 40 * MINUTE));
     assert_eq!(drain(&mut engine), [Effect::FetchSession], "one question");
-    engine.handle_server_unreachable(T0 + 40 * MINUTE + 5);
+    engine.handle_server_unreachable(local(T0 + 40 * MINUTE + 5));
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
 }
 
@@ -475,7 +538,7 @@ fn consent_declined_ends_every_tab() {
     server.recording_required = true;
     server.consent = ConsentState::Pending;
     let mut engine = engine(&server);
-    engine.handle_consent(false, T0 + 1);
+    engine.handle_consent(false, local(T0 + 1));
     let effects = drain(&mut engine);
     assert_eq!(effects[0], Effect::SendConsent { accepted: false });
     assert_eq!(
@@ -487,7 +550,8 @@ fn consent_declined_ends_every_tab() {
     assert_eq!(
         effects.last(),
         Some(&Effect::Redirect {
-            reason: Some(Reason::ConsentDeclined)
+            reason: Some(Reason::ConsentDeclined),
+            idle_limit: Some(DurationMs::from_millis(15 * MINUTE)),
         })
     );
     assert!(!effects
@@ -495,7 +559,7 @@ fn consent_declined_ends_every_tab() {
         .any(|e| matches!(e, Effect::EndServerSession { .. })));
 
     let mut other = engine_awaiting(&server);
-    other.handle_peer(&peer(PeerBody::Consent { accepted: false }), T0 + 2);
+    other.handle_peer(&peer(PeerBody::Consent { accepted: false }), local(T0 + 2));
     assert_eq!(other.state(), &ended(Reason::ConsentDeclined));
 }
 
@@ -519,7 +583,13 @@ fn a_late_tab_learns_consent_and_activity_from_hello() {
     h.server.consent = ConsentState::Pending;
     h.start(1);
     assert_eq!(h.tabs[1].engine.state(), &State::Active);
-    assert_eq!(h.tabs[1].engine.remaining_ms(h.now), Some(15 * MINUTE));
+    assert_eq!(
+        h.tabs[1]
+            .engine
+            .remaining_ms(local(h.now))
+            .map(DurationMs::as_millis),
+        Some(15 * MINUTE)
+    );
 }
 
 #[test]
@@ -542,53 +612,63 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
         leader_mode: LeaderMode::Heartbeat,
         ..EngineConfig::new("tab_me00")
     });
-    engine.handle_server_view(Server::privileged(T0).view(T0), T0);
-    engine.handle_push_stream(true, T0);
+    engine.handle_server_view(Server::privileged(T0).view(T0), local(T0));
+    engine.handle_push_stream(true, local(T0));
     drain(&mut engine);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 2_000));
-    engine.handle_timeout(T0 + 2_000);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 2_000)
+    );
+    engine.handle_timeout(local(T0 + 2_000));
     assert!(engine.is_leader());
     assert_eq!(
         drain(&mut engine),
         [
             Effect::Broadcast(peer_from(
                 "tab_me00",
-                PeerBody::LeaderHeartbeat { at: T0 + 2_000 }
+                PeerBody::LeaderHeartbeat {
+                    at: ServerTime::from_millis(T0 + 2_000)
+                }
             )),
-            Effect::FetchSession
+            Effect::FetchSession,
+            Effect::OpenPush
         ],
-        "a new leader announces itself and checks the session"
+        "a new leader announces itself, checks the session and holds the push stream"
     );
     engine.handle_peer(
-        &peer(PeerBody::LeaderHeartbeat { at: T0 + 2_500 }),
-        T0 + 2_500,
+        &peer(PeerBody::LeaderHeartbeat {
+            at: ServerTime::from_millis(T0 + 2_500),
+        }),
+        local(T0 + 2_500),
     );
     assert!(engine.is_leader(), "tab_me < tab_other keeps the lead");
     let lower = PeerMessage {
         v: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
         tab_id: "tab_a000".into(),
-        body: PeerBody::LeaderHeartbeat { at: T0 + 2_800 },
+        body: PeerBody::LeaderHeartbeat {
+            at: ServerTime::from_millis(T0 + 2_800),
+        },
     };
-    engine.handle_peer(&lower.encode(), T0 + 2_800);
+    engine.handle_peer(&lower.encode(), local(T0 + 2_800));
     assert!(!engine.is_leader(), "tab_a < tab_me takes over");
 }
 
 #[test]
 fn a_hidden_follower_leaves_a_silent_leader_alone_until_it_is_shown() {
     let mut engine = Engine::new(EngineConfig::new("tab_me00"));
-    engine.handle_server_view(Server::privileged(T0).view(T0), T0);
-    engine.handle_push_stream(true, T0);
-    engine.handle_page_visibility(false, T0 + 500);
+    engine.handle_server_view(Server::privileged(T0).view(T0), local(T0));
+    engine.handle_push_stream(true, local(T0));
+    engine.handle_page_visibility(false, local(T0 + 500));
     drain(&mut engine);
     assert_eq!(
-        engine.poll_timeout(),
+        engine.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 14 * MINUTE),
         "no leader check"
     );
-    engine.handle_timeout(T0 + MINUTE);
+    engine.handle_timeout(local(T0 + MINUTE));
     assert!(drain(&mut engine).is_empty());
-    engine.handle_page_visibility(true, T0 + MINUTE + 1);
+    engine.handle_page_visibility(true, local(T0 + MINUTE + 1));
     assert_eq!(
         drain(&mut engine),
         [Effect::TakeOverLeadership, Effect::FetchSession],
@@ -599,28 +679,29 @@ fn a_hidden_follower_leaves_a_silent_leader_alone_until_it_is_shown() {
 #[test]
 fn lock_mode_only_the_leader_sends_keepalives() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_activity(T0 + 1);
-    engine.handle_timeout(T0 + 10 * MINUTE);
+    engine.handle_activity(local(T0 + 1));
+    engine.handle_timeout(local(T0 + 10 * MINUTE));
     assert!(!drain(&mut engine)
         .iter()
         .any(|e| matches!(e, Effect::SendKeepalive { .. })));
-    engine.handle_leadership(true, T0 + 10 * MINUTE);
+    engine.handle_leadership(true, local(T0 + 10 * MINUTE));
     assert_eq!(
         drain(&mut engine),
         [
             Effect::Broadcast(peer_from(
                 "tab_me00",
                 PeerBody::LeaderHeartbeat {
-                    at: T0 + 10 * MINUTE
+                    at: ServerTime::from_millis(T0 + 10 * MINUTE)
                 }
             )),
             Effect::FetchSession,
             Effect::SendKeepalive {
-                idle_ms: 10 * MINUTE - 1
-            }
+                idle_ms: DurationMs::from_millis(10 * MINUTE - 1)
+            },
+            Effect::OpenPush
         ]
     );
-    engine.handle_leadership(false, T0 + 10 * MINUTE);
+    engine.handle_leadership(false, local(T0 + 10 * MINUTE));
     assert!(!engine.is_leader());
 }
 
@@ -628,23 +709,28 @@ fn lock_mode_only_the_leader_sends_keepalives() {
 fn ended_is_sticky_and_silent() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_server_terminated(Reason::Suspended, T0 + 1);
+    engine.handle_server_terminated(Reason::Suspended, local(T0 + 1));
     drain(&mut engine);
-    engine.handle_logout(T0 + 2);
-    engine.handle_activity(T0 + 3);
-    engine.handle_visible(T0 + 4);
-    engine.handle_server_view(server.view(T0 + 5), T0 + 5);
+    engine.handle_logout(local(T0 + 2));
+    engine.handle_activity(local(T0 + 3));
+    engine.handle_visible(local(T0 + 4));
+    engine.handle_server_view(server.view(T0 + 5), local(T0 + 5));
     engine.handle_peer(
         &peer(PeerBody::Logout {
             reason: Reason::LoggedOut,
         }),
-        T0 + 6,
+        local(T0 + 6),
     );
-    engine.handle_timeout(T0 + 99 * MINUTE);
+    engine.handle_timeout(local(T0 + 99 * MINUTE));
     assert_eq!(engine.state(), &ended(Reason::Suspended));
     assert!(drain(&mut engine).is_empty());
-    assert_eq!(engine.poll_timeout(), None);
-    assert_eq!(engine.remaining_ms(T0 + 7), None);
+    assert_eq!(engine.poll_timeout().map(LocalTime::as_millis), None);
+    assert_eq!(
+        engine
+            .remaining_ms(local(T0 + 7))
+            .map(DurationMs::as_millis),
+        None
+    );
 }
 
 #[test]
@@ -653,20 +739,46 @@ fn a_view_of_another_session_ends_this_one() {
     let mut engine = engine(&server);
     let mut other = server.view(T0 + 1);
     other.session_id = "ses_other".into();
-    engine.handle_server_view(other, T0 + 1);
+    engine.handle_server_view(other, local(T0 + 1));
     assert_eq!(engine.state(), &State::Ended { reason: None });
 }
 
 #[test]
 fn peer_times_too_far_ahead_are_ignored() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 5_001 }), T0);
-    assert_eq!(engine.remaining_ms(T0), Some(15 * MINUTE));
-    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 4_000 }), T0);
+    engine.handle_peer(
+        &peer(PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 5_001),
+        }),
+        local(T0),
+    );
+    assert_eq!(
+        engine.remaining_ms(local(T0)).map(DurationMs::as_millis),
+        Some(15 * MINUTE)
+    );
+    engine.handle_peer(
+        &peer(PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 4_000),
+        }),
+        local(T0),
+    );
     // Accepted, but never counted later than the receiver's own now.
-    assert_eq!(engine.remaining_ms(T0), Some(15 * MINUTE));
-    engine.handle_peer(&peer(PeerBody::Activity { at: T0 + 4_000 }), T0 + 4_000);
-    assert_eq!(engine.remaining_ms(T0 + 4_000), Some(15 * MINUTE));
+    assert_eq!(
+        engine.remaining_ms(local(T0)).map(DurationMs::as_millis),
+        Some(15 * MINUTE)
+    );
+    engine.handle_peer(
+        &peer(PeerBody::Activity {
+            at: ServerTime::from_millis(T0 + 4_000),
+        }),
+        local(T0 + 4_000),
+    );
+    assert_eq!(
+        engine
+            .remaining_ms(local(T0 + 4_000))
+            .map(DurationMs::as_millis),
+        Some(15 * MINUTE)
+    );
 }
 
 #[test]
@@ -680,13 +792,13 @@ fn own_echo_and_foreign_sessions_are_ignored() {
             reason: Reason::LoggedOut,
         },
     };
-    engine.handle_peer(&own.encode(), T0 + 1);
+    engine.handle_peer(&own.encode(), local(T0 + 1));
     let foreign = PeerMessage {
         session_id: "ses_other".into(),
         tab_id: "tab_x000".into(),
         ..own
     };
-    engine.handle_peer(&foreign.encode(), T0 + 1);
+    engine.handle_peer(&foreign.encode(), local(T0 + 1));
     assert_eq!(engine.state(), &State::Active);
 }
 
@@ -704,7 +816,7 @@ fn policy_override_only_shortens() {
             }),
             ..EngineConfig::new("tab_me00")
         });
-        engine.handle_server_view(server.view(T0), T0);
+        engine.handle_server_view(server.view(T0), local(T0));
         let policy = engine.policy().cloned().unwrap();
         assert_eq!(policy.idle_timeout, Some(expected));
         assert_eq!(policy.warning_lead, 10_000);
@@ -734,15 +846,18 @@ fn skewed_local_clock_ends_at_the_right_real_time() {
 #[test]
 fn a_backward_clock_jump_resumes_from_the_last_instant() {
     let mut engine = engine(&Server::privileged(T0));
-    engine.handle_activity(T0 + MINUTE);
+    engine.handle_activity(local(T0 + MINUTE));
     // The wall clock goes back an hour; the browser timer still fires on time (real 15 min).
     let jumped = T0 + 15 * MINUTE - 60 * MINUTE;
-    engine.handle_timeout(jumped);
+    engine.handle_timeout(local(jumped));
     assert_eq!(engine.state(), &State::Active);
     // Time resumed at the last instant seen (1 min) instead of freezing for an hour.
-    assert_eq!(engine.poll_timeout(), Some(jumped + 14 * MINUTE));
-    engine.handle_timeout(jumped + 15 * MINUTE);
-    engine.handle_server_unreachable(jumped + 15 * MINUTE);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(jumped + 14 * MINUTE)
+    );
+    engine.handle_timeout(local(jumped + 15 * MINUTE));
+    engine.handle_server_unreachable(local(jumped + 15 * MINUTE));
     assert_eq!(engine.state(), &ended(Reason::IdleTimeout));
 }
 
@@ -750,14 +865,16 @@ fn a_backward_clock_jump_resumes_from_the_last_instant() {
 fn a_view_after_a_forward_jump_pulls_deadlines_back() {
     let mut engine = engine(&Server::privileged(T0));
     let ahead = 10 * MINUTE;
-    engine.handle_activity(T0 + MINUTE + ahead);
+    engine.handle_activity(local(T0 + MINUTE + ahead));
     // The server's clock says only 2 min passed: the activity stamped 10 min ahead moves back.
     engine.handle_server_view(
         Server::privileged(T0).view(T0 + 2 * MINUTE),
-        T0 + 2 * MINUTE + ahead,
+        local(T0 + 2 * MINUTE + ahead),
     );
     assert_eq!(
-        engine.remaining_ms(T0 + 2 * MINUTE + ahead),
+        engine
+            .remaining_ms(local(T0 + 2 * MINUTE + ahead))
+            .map(DurationMs::as_millis),
         Some(14 * MINUTE)
     );
 }
@@ -766,25 +883,28 @@ fn a_view_after_a_forward_jump_pulls_deadlines_back() {
 fn the_leader_polls_while_the_server_is_unreachable_even_with_the_push_stream_up() {
     let server = Server::privileged(T0);
     let mut engine = engine(&server);
-    engine.handle_leadership(true, T0);
+    engine.handle_leadership(true, local(T0));
     drain(&mut engine);
     // A keepalive fails; the push stream still counts as connected.
-    engine.handle_server_unreachable(T0 + 1_000);
+    engine.handle_server_unreachable(local(T0 + 1_000));
     drain(&mut engine);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 6_000));
-    engine.handle_timeout(T0 + 6_000);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 6_000)
+    );
+    engine.handle_timeout(local(T0 + 6_000));
     assert!(drain(&mut engine).contains(&Effect::FetchSession));
-    engine.handle_server_unreachable(T0 + 6_100);
-    engine.handle_timeout(T0 + 11_000);
+    engine.handle_server_unreachable(local(T0 + 6_100));
+    engine.handle_timeout(local(T0 + 11_000));
     assert!(
         drain(&mut engine).contains(&Effect::FetchSession),
         "it keeps polling"
     );
     // The answer clears the problem without any activity, and the polling stops.
-    engine.handle_server_view(server.view(T0 + 11_100), T0 + 11_100);
+    engine.handle_server_view(server.view(T0 + 11_100), local(T0 + 11_100));
     assert!(!engine.connection_problem());
     drain(&mut engine);
-    engine.handle_timeout(T0 + 20_000);
+    engine.handle_timeout(local(T0 + 20_000));
     assert!(!drain(&mut engine).contains(&Effect::FetchSession));
 }
 
@@ -795,14 +915,14 @@ fn a_follower_that_hears_of_a_connection_problem_polls_once_it_leads() {
     engine.handle_peer(
         &peer(PeerBody::Connection {
             reachable: false,
-            at: T0 + 1_000,
+            at: ServerTime::from_millis(T0 + 1_000),
         }),
-        T0 + 1_000,
+        local(T0 + 1_000),
     );
     assert!(engine.connection_problem());
-    engine.handle_leadership(true, T0 + 2_000);
+    engine.handle_leadership(true, local(T0 + 2_000));
     drain(&mut engine);
-    engine.handle_timeout(T0 + 6_000);
+    engine.handle_timeout(local(T0 + 6_000));
     assert!(drain(&mut engine).contains(&Effect::FetchSession));
 }
 
@@ -813,29 +933,35 @@ fn the_lifetime_warning_shows_ten_and_two_minutes_before_the_end() {
     server.expires_at = T0 + 30 * MINUTE;
     let mut engine = engine(&server);
     assert_eq!(engine.lifetime_warning(), None);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 20 * MINUTE));
-    engine.handle_timeout(T0 + 20 * MINUTE - 1);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 20 * MINUTE)
+    );
+    engine.handle_timeout(local(T0 + 20 * MINUTE - 1));
     assert_eq!(engine.lifetime_warning(), None);
-    engine.handle_timeout(T0 + 20 * MINUTE);
+    engine.handle_timeout(local(T0 + 20 * MINUTE));
     assert_eq!(
         engine.lifetime_warning(),
         Some(LifetimeWarning {
-            ends_at: T0 + 30 * MINUTE,
-            within: 10 * MINUTE
+            ends_at: local(T0 + 30 * MINUTE),
+            within: DurationMs::from_millis(10 * MINUTE)
         })
     );
     // Activity cannot extend it.
-    engine.handle_activity(T0 + 21 * MINUTE);
-    assert_eq!(engine.poll_timeout(), Some(T0 + 28 * MINUTE));
-    engine.handle_timeout(T0 + 28 * MINUTE);
+    engine.handle_activity(local(T0 + 21 * MINUTE));
     assert_eq!(
-        engine.lifetime_warning().map(|w| w.within),
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 28 * MINUTE)
+    );
+    engine.handle_timeout(local(T0 + 28 * MINUTE));
+    assert_eq!(
+        engine.lifetime_warning().map(|w| w.within.as_millis()),
         Some(2 * MINUTE)
     );
     // At the end the server confirms, and the notice goes with the session.
-    engine.handle_timeout(T0 + 30 * MINUTE);
+    engine.handle_timeout(local(T0 + 30 * MINUTE));
     assert!(drain(&mut engine).contains(&Effect::FetchSession));
-    engine.handle_server_terminated(Reason::SessionExpired, T0 + 30 * MINUTE + 50);
+    engine.handle_server_terminated(Reason::SessionExpired, local(T0 + 30 * MINUTE + 50));
     assert_eq!(engine.lifetime_warning(), None);
 }
 
@@ -849,12 +975,15 @@ fn a_session_shorter_than_the_leads_warns_from_its_start_but_not_before_consent(
     assert_eq!(engine.state(), &State::AwaitingConsent);
     assert_eq!(engine.lifetime_warning(), None);
     server.consent = ConsentState::Accepted;
-    engine.handle_server_view(server.view(T0 + 1_000), T0 + 1_000);
+    engine.handle_server_view(server.view(T0 + 1_000), local(T0 + 1_000));
     assert_eq!(
-        engine.lifetime_warning().map(|w| w.within),
+        engine.lifetime_warning().map(|w| w.within.as_millis()),
         Some(10 * MINUTE)
     );
-    assert_eq!(engine.poll_timeout(), Some(T0 + 3 * MINUTE));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 3 * MINUTE)
+    );
 }
 
 #[test]
@@ -880,8 +1009,8 @@ fn every_tab_warns_of_the_lifetime_end_at_the_same_instant_whatever_its_clock() 
         assert_eq!(
             tab.engine.lifetime_warning(),
             Some(LifetimeWarning {
-                ends_at: T0 + 40 * MINUTE + tab.skew,
-                within: 10 * MINUTE
+                ends_at: local(T0 + 40 * MINUTE + tab.skew),
+                within: DurationMs::from_millis(10 * MINUTE)
             }),
             "tab {i}"
         );
@@ -889,7 +1018,7 @@ fn every_tab_warns_of_the_lifetime_end_at_the_same_instant_whatever_its_clock() 
     work_until(&mut h, T0 + 38 * MINUTE);
     for tab in &h.tabs {
         assert_eq!(
-            tab.engine.lifetime_warning().map(|w| w.within),
+            tab.engine.lifetime_warning().map(|w| w.within.as_millis()),
             Some(2 * MINUTE)
         );
     }
@@ -903,8 +1032,8 @@ fn every_tab_warns_of_the_lifetime_end_at_the_same_instant_whatever_its_clock() 
 #[test]
 fn the_lifetime_warning_says_when_and_that_it_cannot_be_extended() {
     let warning = LifetimeWarning {
-        ends_at: T0,
-        within: 2 * MINUTE,
+        ends_at: local(T0),
+        within: DurationMs::from_millis(2 * MINUTE),
     };
     assert_eq!(
         warning.message("14:05 (UTC+01:00)"),

@@ -1,5 +1,6 @@
 //! Engine tests driven through the multi-tab harness: examples and property tests.
 
+mod adapter_rules;
 mod examples;
 mod props;
 mod resilience;

@@ -2,10 +2,10 @@
 
 use proptest::prelude::*;
 
-use crate::core::harness::{Harness, Server, MINUTE, SESSION_ID};
+use crate::core::harness::{local, Harness, Server, MINUTE, SESSION_ID};
 use crate::core::{
-    ConsentState, Engine, EngineConfig, LeaderMode, Millis, PeerBody, PeerMessage, Reason, State,
-    PROTOCOL_VERSION,
+    ConsentState, DurationMs, Engine, EngineConfig, LeaderMode, LocalTime, Millis, PeerBody,
+    PeerMessage, Reason, ServerTime, State, PROTOCOL_VERSION,
 };
 
 const T0: Millis = 1_764_000_000_000;
@@ -91,26 +91,26 @@ proptest! {
     ) {
         let server = server(idle, 60, life);
         let mut engine = Engine::new(quiet_config());
-        engine.handle_server_view(server.view(T0), T0);
+        engine.handle_server_view(server.view(T0), local(T0));
         let mut last = T0;
         let mut now = T0;
         for (kind, gap, peer_at) in steps {
             now += gap;
             let deadline = server.expires_at.min(last + server.idle_timeout);
-            if let Some(wake) = engine.poll_timeout() {
+            if let Some(wake) = engine.poll_timeout().map(LocalTime::as_millis) {
                 prop_assert!(wake <= deadline, "wake-up {wake} after deadline {deadline}");
             }
             match kind {
-                0 => engine.handle_activity(now),
-                1 => engine.handle_peer(&peer("tab_x000", PeerBody::Activity { at: now + peer_at }), now),
-                2 => engine.handle_visible(now),
-                3 => engine.handle_stay_signed_in(now),
-                4 => engine.handle_push_stream(peer_at > 0, now),
-                _ => engine.handle_timeout(now),
+                0 => engine.handle_activity(local(now)),
+                1 => engine.handle_peer(&peer("tab_x000", PeerBody::Activity { at: ServerTime::from_millis(now + peer_at) }), local(now)),
+                2 => engine.handle_visible(local(now)),
+                3 => engine.handle_stay_signed_in(local(now)),
+                4 => engine.handle_push_stream(peer_at > 0, local(now)),
+                _ => engine.handle_timeout(local(now)),
             }
             while engine.poll_effect().is_some() {}
             if now >= deadline {
-                engine.handle_server_unreachable(now);
+                engine.handle_server_unreachable(local(now));
                 let expected = if last + server.idle_timeout < server.expires_at {
                     Reason::IdleTimeout
                 } else {
@@ -191,9 +191,9 @@ proptest! {
                     None
                 };
                 let warning = t.engine.lifetime_warning();
-                prop_assert_eq!(warning.map(|w| w.within), expected, "at {}", at - T0);
+                prop_assert_eq!(warning.map(|w| w.within.as_millis()), expected, "at {}", at - T0);
                 if let Some(w) = warning {
-                    prop_assert_eq!(w.ends_at, expires + t.skew);
+                    prop_assert_eq!(w.ends_at.as_millis(), expires + t.skew);
                 }
             }
             let tab = tab % h.tabs.len();
@@ -255,12 +255,12 @@ proptest! {
             let mut out: Vec<String> = list.iter().map(|&(kind, dt, tab)| {
                 let tab = ["tab_a000", "tab_k000", "tab_z000", "tab_q000"][tab];
                 let body = match kind {
-                    0 => PeerBody::Activity { at: now + dt },
-                    1 => PeerBody::StaySignedIn { at: now + dt },
+                    0 => PeerBody::Activity { at: ServerTime::from_millis(now + dt) },
+                    1 => PeerBody::StaySignedIn { at: ServerTime::from_millis(now + dt) },
                     2 => PeerBody::Consent { accepted: true },
-                    3 => PeerBody::LeaderHeartbeat { at: now + dt },
+                    3 => PeerBody::LeaderHeartbeat { at: ServerTime::from_millis(now + dt) },
                     // Times collide often, so ties between outcomes are drawn too.
-                    4 | 5 => PeerBody::Connection { reachable: kind == 4, at: now + dt / 60_000 * 1_000 },
+                    4 | 5 => PeerBody::Connection { reachable: kind == 4, at: ServerTime::from_millis(now + dt / 60_000 * 1_000) },
                     _ => PeerBody::Hello,
                 };
                 peer(tab, body)
@@ -280,13 +280,13 @@ proptest! {
         server.last_activity = T0 - idle_ago;
         let run = |messages: &[String]| {
             let mut engine = Engine::new(EngineConfig { leader_mode: mode, ..EngineConfig::new("tab_m000") });
-            engine.handle_server_view(server.view(T0), T0);
-            engine.handle_leadership(leader, T0);
-            engine.handle_timeout(now);
+            engine.handle_server_view(server.view(T0), local(T0));
+            engine.handle_leadership(leader, local(T0));
+            engine.handle_timeout(local(now));
             for message in messages {
-                engine.handle_peer(message, now);
+                engine.handle_peer(message, local(now));
             }
-            (engine.state().clone(), engine.is_leader(), engine.is_recording(), engine.remaining_ms(now), engine.connection_problem())
+            (engine.state().clone(), engine.is_leader(), engine.is_recording(), engine.remaining_ms(local(now)).map(DurationMs::as_millis), engine.connection_problem())
         };
         let reference = run(&to_messages(&original));
         let mut again = to_messages(&shuffled);
@@ -313,16 +313,16 @@ proptest! {
         ],
     ) {
         let mut engine = Engine::new(EngineConfig::new("tab_me00"));
-        engine.handle_server_view(Server::privileged(T0).view(T0), T0);
+        engine.handle_server_view(Server::privileged(T0).view(T0), local(T0));
         while engine.poll_effect().is_some() {}
-        let before = (engine.state().clone(), engine.poll_timeout(), engine.remaining_ms(T0));
-        engine.handle_peer(&garbage, T0);
+        let before = (engine.state().clone(), engine.poll_timeout().map(LocalTime::as_millis), engine.remaining_ms(local(T0)).map(DurationMs::as_millis));
+        engine.handle_peer(&garbage, local(T0));
         let valid_hello = garbage.len() <= crate::core::MAX_PEER_MESSAGE_BYTES
             && PeerMessage::decode(&garbage, SESSION_ID).is_ok_and(|m| m.body == PeerBody::Hello);
         if !valid_hello {
             prop_assert!(engine.poll_effect().is_none());
         }
-        prop_assert_eq!((engine.state().clone(), engine.poll_timeout(), engine.remaining_ms(T0)), before);
+        prop_assert_eq!((engine.state().clone(), engine.poll_timeout().map(LocalTime::as_millis), engine.remaining_ms(local(T0)).map(DurationMs::as_millis)), before);
     }
 
     /// Invariant 7: a clock jump on one tab cannot extend the session beyond the server's
@@ -337,7 +337,7 @@ proptest! {
     ) {
         let server = server(idle, 60, life);
         let mut engine = Engine::new(quiet_config());
-        engine.handle_server_view(server.view(T0), T0);
+        engine.handle_server_view(server.view(T0), local(T0));
         let mut events: Vec<(Millis, u8)> = activity.iter().map(|a| (T0 + a, 0)).collect();
         events.extend(views.iter().map(|v| (T0 + v, 1)));
         events.push((T0 + jump_at, 2));
@@ -346,7 +346,7 @@ proptest! {
         let mut last_active = T0;
         // A browser timer fires after a fixed real delay whatever the wall clock does.
         let rearm = |engine: &Engine, real: Millis, skew: Millis| {
-            engine.poll_timeout().map(|local| real + (local - (real + skew)).max(0))
+            engine.poll_timeout().map(LocalTime::as_millis).map(|local| real + (local - (real + skew)).max(0))
         };
         let mut wake = rearm(&engine, T0, skew);
         let mut events = events.into_iter().peekable();
@@ -359,17 +359,17 @@ proptest! {
             };
             let deadline = server.expires_at.min(last_active + server.idle_timeout);
             if wake == Some(real) {
-                engine.handle_timeout(real + skew);
+                engine.handle_timeout(local(real + skew));
             } else if let Some((at, kind)) = events.next() {
                 match kind {
                     0 => {
-                        engine.handle_activity(at + skew);
+                        engine.handle_activity(local(at + skew));
                         if !matches!(engine.state(), State::Ended { .. }) {
                             last_active = at;
                         }
                     }
                     1 => {
-                        engine.handle_server_view(server.view(at), at + skew);
+                        engine.handle_server_view(server.view(at), local(at + skew));
                         if at >= deadline {
                             prop_assert!(matches!(engine.state(), State::Ended { .. }), "view after deadline kept it alive");
                         }
@@ -382,7 +382,7 @@ proptest! {
             let asked = std::iter::from_fn(|| engine.poll_effect())
                 .any(|e| e == crate::core::Effect::FetchSession);
             if asked {
-                engine.handle_server_unreachable(real + skew);
+                engine.handle_server_unreachable(local(real + skew));
                 while engine.poll_effect().is_some() {}
             }
             if ended_at.is_none() && matches!(engine.state(), State::Ended { .. }) {
@@ -399,7 +399,7 @@ proptest! {
 /// properties are about deadlines and clocks, not about the leader.
 fn quiet_config() -> EngineConfig {
     EngineConfig {
-        heartbeat_interval: 24 * 60 * MINUTE,
+        heartbeat_interval: DurationMs::from_millis(24 * 60 * MINUTE),
         ..EngineConfig::new("tab_me00")
     }
 }

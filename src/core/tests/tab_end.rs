@@ -29,6 +29,11 @@ fn only_the_targeted_follower_ends_and_the_others_keep_working() {
         h.end_tab(&format!("tab_{target:04}"));
         assert_eq!(h.tabs[target].engine.state(), &tab_terminated(), "{mode:?}");
         assert_eq!(h.tabs[target].redirects, [Some(Reason::TabTerminated)]);
+        assert!(h.tabs[target].forgot_identity, "{mode:?}");
+        assert!(
+            (0..3).all(|i| i == target || !h.tabs[i].forgot_identity),
+            "{mode:?}: only the ended tab forgets its id"
+        );
         // Nothing told the server to end the session, and a minute of use later every
         // other tab is still signed in.
         for step in 1..=60 {
