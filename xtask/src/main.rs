@@ -13,7 +13,9 @@
 mod bench;
 mod display;
 mod login_flood;
+mod postgres;
 mod run;
+mod server_bench;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +28,8 @@ const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
   demo [--addr HOST:PORT] [-- SERVER_ARGS...]   build the console and serve it with the reference server
   test [--skip-e2e]                             install what is missing, run every check and test suite
   bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report
-                                                (--only login-flood: the sign-in flood, server memory and latency)";
+                                                (--only login-flood: the sign-in flood, server memory and latency;
+                                                 --only server: the server under load on SQLite and PostgreSQL)";
 
 const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): every Admin Console section (sessions, emergency, users, roles, groups, audit log) + Dashboard; 15 min idle timeout; recorded
   operator / operator-demo-pass  privileged through the Operators group: Admin Console live sessions, terminate, emergency panel only (no user management, no audit log) + Dashboard; 15 min idle timeout; recorded
@@ -151,6 +154,8 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     let toolbox = tools::Toolbox::new(&root)?;
     toolbox.ensure_build_tools()?;
     toolbox.ensure_browsers()?;
+    // The throwaway PostgreSQL clusters of the tests need Debian's server programs.
+    let _postgres = toolbox.ensure_postgres()?;
     let e2e_dir = root.join("e2e");
     let e2e_present = e2e_dir.join("package.json").is_file();
     if with_e2e && e2e_present {
