@@ -192,8 +192,8 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
         Self::Internal(format!("database: {e}"))
     }
 }
@@ -238,7 +238,7 @@ pub enum InitError {
     Config(String),
     /// The database could not be opened, migrated or seeded.
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] sqlx::Error),
     /// Hashing or randomness failed while seeding.
     #[error("{0}")]
     Other(String),

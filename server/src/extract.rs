@@ -73,7 +73,7 @@ impl FromRequestParts<AppState> for Current {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let current = state.inner.authenticate(&parts.headers)?;
+        let current = state.inner.authenticate(&parts.headers).await?;
         if current.session.consent == CONSENT_PENDING {
             return Err(AppError::ConsentRequired);
         }
@@ -95,7 +95,7 @@ impl FromRequestParts<AppState> for ConsentPending {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(state.inner.authenticate(&parts.headers)?))
+        Ok(Self(state.inner.authenticate(&parts.headers).await?))
     }
 }
 

@@ -47,15 +47,17 @@ impl Reply {
 }
 
 impl TestApp {
-    pub fn new() -> Self {
-        Self::with(|_| {})
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
     }
 
-    pub fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_tests();
         tweak(&mut config);
         let clock = Arc::new(ManualClock::new(T0));
-        let state = AppState::with_clock(&config, clock.clone()).expect("state");
+        let state = AppState::with_clock(&config, clock.clone())
+            .await
+            .expect("state");
         let router = app(state.clone());
         Self {
             state,
