@@ -110,6 +110,10 @@ pub enum AppError {
     /// Every password-hash worker is busy and the queue is full (`503 busy`, `Retry-After: 1`).
     #[error("The server is busy. Try again in a moment.")]
     Busy,
+    /// The database cannot be reached (PostgreSQL went away): `503 unavailable` with
+    /// `Retry-After: 1`. Nothing is decided without it, so nobody is signed out.
+    #[error("The session store is unavailable. Try again in a moment.")]
+    Unavailable(String),
 }
 
 /// Milliseconds rounded up to whole seconds, at least one.
@@ -131,7 +135,7 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -151,6 +155,7 @@ impl AppError {
             Self::Internal(_) => "internal",
             Self::TooManyRequests(_) => "too_many_requests",
             Self::Busy => "busy",
+            Self::Unavailable(_) => "unavailable",
         }
     }
 }
@@ -169,13 +174,16 @@ impl IntoResponse for AppError {
             // The client gets a generic message; operators need the cause.
             eprintln!("session-guard-server: internal error: {detail}");
         }
+        if let Self::Unavailable(detail) = &self {
+            eprintln!("session-guard-server: database unavailable: {detail}");
+        }
         let reason = match &self {
             Self::Unauthenticated(reason) => *reason,
             _ => None,
         };
         let retry_after = match &self {
             Self::TooManyRequests(ms) => Some(retry_after_secs(*ms)),
-            Self::Busy => Some(1),
+            Self::Busy | Self::Unavailable(_) => Some(1),
             _ => None,
         };
         let body = ErrorBody {
@@ -194,7 +202,28 @@ impl IntoResponse for AppError {
 
 impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
-        Self::Internal(format!("database: {e}"))
+        if is_unreachable(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(format!("database: {e}"))
+        }
+    }
+}
+
+/// Whether `e` says the database cannot be reached (rather than refusing a statement):
+/// no connection, a connection lost, or PostgreSQL shutting down or starting
+/// (SQLSTATE class 08, and 57P01 to 57P03).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 

@@ -76,7 +76,7 @@ fn ms(d: Duration) -> i64 {
 
 pub(crate) struct Inner {
     /// The database, the push hub and the session policy.
-    pub store: Store,
+    pub store: Arc<Store>,
     pub passwords: Passwords,
     pub hash_pool: crate::login::HashPool,
     pub login_throttle: crate::login::LoginThrottle,
@@ -123,7 +123,11 @@ impl AppState {
             recording: config.recording,
             consent_ms: ms(config.consent_timeout),
         };
-        let store = Store::open(&config.db, policy, clock).await?;
+        let store = Arc::new(match &config.database_url {
+            Some(url) => Store::open_postgres(url, policy, clock).await?,
+            None => Store::open(&config.db, policy, clock).await?,
+        });
+        store.start_listening();
         let inner = Arc::new(Inner {
             store,
             passwords,

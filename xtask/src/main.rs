@@ -155,7 +155,7 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     toolbox.ensure_build_tools()?;
     toolbox.ensure_browsers()?;
     // The throwaway PostgreSQL clusters of the tests need Debian's server programs.
-    let _postgres = toolbox.ensure_postgres()?;
+    let postgres = toolbox.ensure_postgres()?;
     let e2e_dir = root.join("e2e");
     let e2e_present = e2e_dir.join("package.json").is_file();
     if with_e2e && e2e_present {
@@ -206,6 +206,28 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         &[],
     );
     suite.tests("doc tests", &["cargo", "test", "--workspace", "--doc"], &[]);
+    // The server suite once more on PostgreSQL, and later the two-instance end-to-end
+    // scenarios: one throwaway cluster, stopped and deleted when `cluster` drops at the
+    // end of this function (also when a step fails).
+    let cluster = postgres::Cluster::start(&postgres, toolbox.is_root_user());
+    match &cluster {
+        Ok(cluster) => suite.tests(
+            "server tests (PostgreSQL)",
+            &[
+                "cargo",
+                "test",
+                "--package",
+                "session-guard-server",
+                "--tests",
+            ],
+            &[("SG_TEST_DATABASE_URL", cluster.url().as_str())],
+        ),
+        Err(message) => suite.fail_step("server tests (PostgreSQL)", message),
+    }
+    let e2e_database = cluster
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|cluster| cluster.create_database("e2e"));
     let browser_tests = [
         "cargo",
         "test",
@@ -251,10 +273,15 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             .and_then(|()| build_channel_probe(&root));
         match built {
             Ok(()) => {
+                // Without a database the two-instance scenarios fail, loudly.
+                let database_env: Vec<(&str, &str)> = e2e_database
+                    .as_ref()
+                    .map(|url| vec![("SG_E2E_DATABASE_URL", url.as_str())])
+                    .unwrap_or_default();
                 suite.tests(
                     "end-to-end (playwright-core, Chromium)",
                     &["npm", "test", "--prefix", "e2e"],
-                    &[],
+                    &database_env,
                 );
                 // The same WebDriver scenarios in all three engines.
                 suite.tests(
@@ -292,5 +319,6 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     drop(display);
+    drop(cluster);
     Ok(suite.finish())
 }

@@ -130,6 +130,22 @@ impl Cluster {
         Ok(())
     }
 
+    /// `postgres://postgres@127.0.0.1:PORT/session_guard`: the server tests create a
+    /// fresh database each through it.
+    pub fn url(&self) -> String {
+        self.url_of(DATABASE)
+    }
+
+    /// Creates another database and returns its URL.
+    pub fn create_database(&self, name: &str) -> Result<String, String> {
+        run::status(
+            self.psql("postgres")
+                .arg("--command")
+                .arg(format!("CREATE DATABASE {name}")),
+        )?;
+        Ok(self.url_of(name))
+    }
+
     /// `postgres://postgres@127.0.0.1:PORT/<database>`.
     pub fn url_of(&self, database: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
@@ -195,7 +211,7 @@ mod tests {
         let programs =
             Programs::find().expect("PostgreSQL is installed (cargo xtask test installs it)");
         let cluster = Cluster::start(&programs, is_root()).expect("cluster starts");
-        let url = cluster.url_of(DATABASE);
+        let url = cluster.url();
         assert!(url.starts_with("postgres://postgres@127.0.0.1:"), "{url}");
         let answer = run::output(cluster.psql(DATABASE).args([
             "--tuples-only",

@@ -98,16 +98,12 @@ pub fn run(root: &Path, toolbox: &crate::tools::Toolbox) -> Result<String, Strin
         let cluster = Cluster::start(&programs, toolbox.is_root_user())?;
         for instances in [1, 2] {
             let database = format!("bench_x{instances}");
-            let backing = run::status(
-                cluster
-                    .psql("postgres")
-                    .arg("--command")
-                    .arg(format!("CREATE DATABASE {database}")),
-            )
-            .map(|()| Backing::Postgres {
-                cluster: &cluster,
-                database,
-            });
+            let backing = cluster
+                .create_database(&database)
+                .map(|_| Backing::Postgres {
+                    cluster: &cluster,
+                    database,
+                });
             results.push(backing.and_then(|b| measure(&binary, Store::Postgres { instances }, &b)));
         }
         "measured"

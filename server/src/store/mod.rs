@@ -12,6 +12,7 @@
 //! sqlx's own worker threads, never on the async runtime's.
 
 mod admin;
+mod notify;
 mod ops;
 pub(crate) mod sql;
 
@@ -41,6 +42,27 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_tab_termination.sql"),
 ];
 
+/// Ordered PostgreSQL migrations: the same versions, with the same meaning, as
+/// [`SQLITE_MIGRATIONS`].
+const POSTGRES_MIGRATIONS: &[&str] = &[
+    include_str!("../../migrations/postgres/0001_init.sql"),
+    include_str!("../../migrations/postgres/0002_audit_context.sql"),
+    include_str!("../../migrations/postgres/0003_admin_scopes.sql"),
+    include_str!("../../migrations/postgres/0004_session_visibility.sql"),
+    include_str!("../../migrations/postgres/0005_tab_termination.sql"),
+];
+
+/// Connections of one instance to PostgreSQL (the listening connection is extra).
+const POSTGRES_CONNECTIONS: u32 = 16;
+
+/// How long a request waits for a PostgreSQL connection before it gets `503`: long
+/// enough for a busy moment, short enough that a PostgreSQL that went away answers
+/// quickly instead of holding every request.
+const POSTGRES_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The advisory lock that lets one instance at a time migrate a shared database.
+const MIGRATION_LOCK: i64 = 0x5347_4d49_4752;
+
 /// Readers that may run beside the one SQLite writer (WAL lets them).
 const SQLITE_READERS: u32 = 4;
 
@@ -53,6 +75,8 @@ const BUSY_TIMEOUT_MS: u32 = 5_000;
 pub(crate) enum Backend {
     /// The embedded default: one file, one writer connection and a few readers.
     Sqlite,
+    /// A database several instances share; their events meet through `LISTEN`/`NOTIFY`.
+    Postgres,
 }
 
 impl Backend {
@@ -60,6 +84,8 @@ impl Backend {
     fn insertion_order(self, table: &str) -> String {
         match self {
             Self::Sqlite => format!("{table}.rowid"),
+            // `seq`: an identity column PostgreSQL's sessions have for this.
+            Self::Postgres => format!("{table}.seq"),
         }
     }
 
@@ -68,6 +94,11 @@ impl Backend {
         match self {
             Self::Sqlite => {
                 format!("(json_valid({column}) AND json_extract({column}, '$.user_id') = {param})")
+            }
+            // The server writes every `detail` as a JSON object; jsonb equality compares
+            // the number without casting any text.
+            Self::Postgres => {
+                format!("(({column})::jsonb -> 'user_id') = to_jsonb(({param})::bigint)")
             }
         }
     }
@@ -117,6 +148,11 @@ impl Hub {
             // Dropping the sender closes every stream once it has read the event.
             map.remove(session_id);
         }
+    }
+
+    /// The sessions this instance holds open streams for.
+    fn session_ids(&self) -> Vec<String> {
+        self.lock().keys().cloned().collect()
     }
 
     fn prune(&self) {
@@ -169,6 +205,10 @@ pub(crate) struct Store {
     /// Reads outside transactions, in parallel with the writer.
     read: AnyPool,
     backend: Backend,
+    /// This instance's name in the notices it sends to the others (PostgreSQL).
+    instance: String,
+    /// Where the listening connection goes (PostgreSQL only).
+    listen_url: Option<String>,
     hub: Hub,
     pub policy: Policy,
     clock: Arc<dyn Clock>,
@@ -258,8 +298,15 @@ impl Tx<'_> {
     /// Commits, then pushes what the transaction caused.
     pub async fn commit(self) -> Result<(), AppError> {
         let Self {
-            store, tx, effects, ..
+            store,
+            mut tx,
+            effects,
+            ..
         } = self;
+        if store.backend == Backend::Postgres {
+            // Queued in the transaction: the other instances hear of it only on commit.
+            notify::send(&mut tx, &store.instance, &effects).await?;
+        }
         tx.commit().await?;
         store.publish(effects).await;
         Ok(())
@@ -294,15 +341,64 @@ impl Store {
                 .connect_with(options)
                 .await?
         };
-        migrate(&write, SQLITE_MIGRATIONS).await?;
+        migrate(&write, Backend::Sqlite, SQLITE_MIGRATIONS).await?;
         Ok(Self {
             write,
             read,
             backend: Backend::Sqlite,
+            instance: String::new(),
+            listen_url: None,
             hub: Hub::default(),
             policy,
             clock,
         })
+    }
+
+    /// Connects to the PostgreSQL database at `url` (which several instances may share)
+    /// and brings its schema up to date. A PostgreSQL that cannot be reached is an error
+    /// that names it, so the server stops at start-up instead of answering `503` forever.
+    pub async fn open_postgres(
+        url: &str,
+        policy: Policy,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, InitError> {
+        sqlx::any::install_default_drivers();
+        let unreachable = |e: sqlx::Error| {
+            InitError::Other(format!(
+                "cannot use the PostgreSQL database {}: {e}",
+                redacted(url)
+            ))
+        };
+        let options = AnyConnectOptions::from_str(url).map_err(unreachable)?;
+        // One pool for reads and writes: PostgreSQL runs transactions side by side.
+        let pool = AnyPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .acquire_timeout(POSTGRES_ACQUIRE_TIMEOUT)
+            .connect_with(options)
+            .await
+            .map_err(unreachable)?;
+        migrate(&pool, Backend::Postgres, POSTGRES_MIGRATIONS)
+            .await
+            .map_err(unreachable)?;
+        let instance = crate::auth::new_secret().map_err(InitError::from)?;
+        Ok(Self {
+            write: pool.clone(),
+            read: pool,
+            backend: Backend::Postgres,
+            instance,
+            listen_url: Some(url.to_owned()),
+            hub: Hub::default(),
+            policy,
+            clock,
+        })
+    }
+
+    /// On PostgreSQL, starts the task that brings the other instances' events to this
+    /// instance's streams (it ends when the store is dropped).
+    pub fn start_listening(self: &Arc<Self>) {
+        if let Some(url) = &self.listen_url {
+            tokio::spawn(notify::listen(Arc::downgrade(self), url.clone()));
+        }
     }
 
     /// A pool of SQLite connections in WAL mode (readers never wait for the writer),
@@ -427,13 +523,32 @@ impl Store {
 /// Applies every migration newer than the recorded schema version, each in its own
 /// transaction so that a failure leaves the previous version intact. The version table
 /// is the one every earlier server kept, so existing stores upgrade in place.
-async fn migrate(pool: &AnyPool, migrations: &[&str]) -> Result<(), sqlx::Error> {
+async fn migrate(pool: &AnyPool, backend: Backend, migrations: &[&str]) -> Result<(), sqlx::Error> {
     let mut conn = pool.acquire().await?;
-    conn.execute(sqlx::raw_sql(
-        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
-    ))
-    .await?;
-    let current = schema_version(&mut conn).await?;
+    if backend == Backend::Postgres {
+        // Instances starting together take turns; the lock goes with the session.
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply_migrations(&mut conn, migrations).await;
+    if backend == Backend::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+async fn apply_migrations(conn: &mut Conn, migrations: &[&str]) -> Result<(), sqlx::Error> {
+    (&mut *conn)
+        .execute(sqlx::raw_sql(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)",
+        ))
+        .await?;
+    let current = schema_version(conn).await?;
     for (index, sql) in migrations.iter().enumerate() {
         let version = i64::try_from(index).unwrap_or(i64::MAX).saturating_add(1);
         if version <= current {
@@ -454,4 +569,41 @@ async fn schema_version(conn: &mut Conn) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) FROM schema_version")
         .fetch_one(&mut *conn)
         .await
+}
+
+/// `url` with its password, if any, replaced by `***` (for messages).
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, path) = rest.split_once('/').map_or((rest, ""), |(a, p)| (a, p));
+    let authority = match authority.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{credentials}@{host}"),
+        },
+        None => authority.to_owned(),
+    };
+    if path.is_empty() {
+        format!("{scheme}://{authority}")
+    } else {
+        format!("{scheme}://{authority}/{path}")
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    use super::redacted;
+
+    #[test]
+    fn passwords_never_reach_a_message() {
+        assert_eq!(
+            redacted("postgres://sg:hunter2@db.internal:5432/sessions"),
+            "postgres://sg:***@db.internal:5432/sessions"
+        );
+        assert_eq!(
+            redacted("postgres://sg@127.0.0.1:5432/sessions"),
+            "postgres://sg@127.0.0.1:5432/sessions"
+        );
+    }
 }
