@@ -159,9 +159,8 @@ impl Proxy {
         let listener = loop {
             match TcpListener::bind(("127.0.0.1", self.port)).await {
                 Ok(listener) => break listener,
-                Err(e) if attempts < 250 => {
+                Err(_) if attempts < 250 => {
                     attempts += 1;
-                    let _ = e;
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                 }
                 Err(e) => panic!("the proxy port {} stays taken: {e}", self.port),
