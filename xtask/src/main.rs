@@ -213,12 +213,15 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     match &cluster {
         Ok(cluster) => suite.tests(
             "server tests (PostgreSQL)",
+            // `--include-ignored`: the multi-instance tests exist only on PostgreSQL.
             &[
                 "cargo",
                 "test",
                 "--package",
                 "session-guard-server",
                 "--tests",
+                "--",
+                "--include-ignored",
             ],
             &[("SG_TEST_DATABASE_URL", cluster.url().as_str())],
         ),
