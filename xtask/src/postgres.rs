@@ -151,6 +151,33 @@ impl Cluster {
         format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
     }
 
+    /// The server's processes: the postmaster (first line of `postmaster.pid`) and its
+    /// children (a backend per connection, the background workers).
+    pub fn process_ids(&self) -> Vec<u32> {
+        let Some(postmaster) = std::fs::read_to_string(self.dir.join("data/postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse::<u32>().ok())
+        else {
+            return Vec::new();
+        };
+        let children = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                    .ok()
+                    .and_then(|stat| {
+                        // Field 4 (after the parenthesised name) is the parent.
+                        let after_name = stat.rsplit_once(')')?.1.to_owned();
+                        after_name.split_whitespace().nth(1)?.parse::<u32>().ok()
+                    })
+                    == Some(postmaster)
+            });
+        std::iter::once(postmaster).chain(children).collect()
+    }
+
     /// `psql` connected to `database` over loopback, stopping at the first error.
     pub fn psql(&self, database: &str) -> Command {
         let mut command = self.command("psql");

@@ -145,7 +145,12 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
     let admin_cookie = sign_in(&addrs[0], "admin", ADMIN_PASSWORD)?;
     // Let start-up work (first sweeps, caches) settle before idling is measured.
     thread::sleep(Duration::from_secs(2));
-    let idle = idle_cores(&pids)?;
+    // On PostgreSQL the sweep's queries run in the database's processes: they count too.
+    let database_pids = match backing {
+        Backing::SqliteFile(_) => Vec::new(),
+        Backing::Postgres { cluster, .. } => cluster.process_ids(),
+    };
+    let (idle, idle_database) = idle_cores(&pids, &database_pids)?;
     let get = load(&addrs, &[Kind::View; CLIENTS]);
     let keepalive = load(&addrs, &[Kind::Keepalive; CLIENTS]);
     let mut mixed_kinds = [Kind::View; CLIENTS];
@@ -167,6 +172,7 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
     }
     Ok(format!(
         "{{\"store\":\"{}\",\"instances\":{instances},\"idle_cores\":{idle},\
+         \"idle_database_cores\":{idle_database},\
          \"get_session\":{},\"keepalive\":{},\"mixed\":{},\"terminate_all\":{termination},\
          \"memory\":[{}]}}",
         store.label(),
@@ -259,18 +265,28 @@ fn seed(backing: &Backing<'_>) -> Result<(), String> {
     }
 }
 
-/// Cores the server processes used together while nobody asked anything.
-fn idle_cores(pids: &[u32]) -> Result<String, String> {
+/// Cores the server processes, and the database's (PostgreSQL), used while nobody asked
+/// anything.
+fn idle_cores(pids: &[u32], database_pids: &[u32]) -> Result<(String, String), String> {
     let ticks =
         |pids: &[u32]| -> Result<u64, String> { pids.iter().map(|&pid| cpu_ticks(pid)).sum() };
+    // A database process may end meanwhile (a pool closing an idle connection).
+    let database_ticks =
+        |pids: &[u32]| -> u64 { pids.iter().filter_map(|&pid| cpu_ticks(pid).ok()).sum() };
     let hz: f64 = run::output(Command::new("getconf").arg("CLK_TCK"))
         .and_then(|out| out.trim().parse().ok())
         .unwrap_or(100.0);
     let before = ticks(pids)?;
+    let database_before = database_ticks(database_pids);
     let started = Instant::now();
     thread::sleep(IDLE_SAMPLE);
+    let seconds = started.elapsed().as_secs_f64();
     let used = (ticks(pids)? - before) as f64 / hz;
-    Ok(format!("{:.3}", used / started.elapsed().as_secs_f64()))
+    let database_used = database_ticks(database_pids).saturating_sub(database_before) as f64 / hz;
+    Ok((
+        format!("{:.3}", used / seconds),
+        format!("{:.3}", database_used / seconds),
+    ))
 }
 
 /// utime + stime of a process, in clock ticks (`/proc/<pid>/stat` fields 14 and 15).
