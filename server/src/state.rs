@@ -220,7 +220,9 @@ mod tests {
             end_reason: None,
         };
         let mut tx = state.inner.store.begin().await.expect("tx");
-        sql::insert_session(tx.conn(), &session, &auth::secret_hash(SECRET), None, None)
+        let hash = auth::secret_hash(SECRET);
+        let deadline = (true, session.expires_at);
+        sql::insert_session(tx.conn(), &session, &hash, deadline, sql::Origin::default())
             .await
             .expect("session");
         sqlx::raw_sql(

@@ -175,6 +175,40 @@ async fn audit(
     .await
 }
 
+/// The signed-in users whose effective scopes or suspension `change` may alter (read
+/// before it runs: deletions cascade). Only they are compared before and after, so an
+/// admin change costs what it touches, not what is signed in.
+async fn touched_users(tx: &mut Tx<'_>, change: &AdminChange) -> Result<Vec<i64>, AppError> {
+    match change {
+        AdminChange::EndSession { .. }
+        | AdminChange::EndUserSessions { .. }
+        | AdminChange::EndSessions { .. }
+        | AdminChange::CreateUser { .. }
+        | AdminChange::CreateRole { .. }
+        | AdminChange::CreateGroup { .. } => Ok(Vec::new()),
+        AdminChange::SetSuspended { user_id, .. } => signed_in(tx, *user_id).await,
+        AdminChange::Link { table, a, b, .. } => match table {
+            LinkTable::UserRoles => signed_in(tx, *a).await,
+            LinkTable::GroupMembers => signed_in(tx, *b).await,
+            LinkTable::GroupRoles => Ok(sql::signed_in_members_of_group(tx.conn(), *a).await?),
+        },
+        AdminChange::DeleteGroup { group_id } => {
+            Ok(sql::signed_in_members_of_group(tx.conn(), *group_id).await?)
+        }
+        AdminChange::DeleteRole { role_id }
+        | AdminChange::AddScope { role_id, .. }
+        | AdminChange::RemoveScope { role_id, .. } => {
+            Ok(sql::signed_in_holders_of_role(tx.conn(), *role_id).await?)
+        }
+    }
+}
+
+/// `[user_id]` when the user has a live session, else nobody.
+async fn signed_in(tx: &mut Tx<'_>, user_id: i64) -> Result<Vec<i64>, AppError> {
+    let live = sql::is_signed_in(tx.conn(), user_id).await?;
+    Ok(if live { vec![user_id] } else { Vec::new() })
+}
+
 /// Carries out `change` in `tx` (the privilege rule runs afterwards).
 async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<AdminOutput, AppError> {
     Ok(match change {
@@ -448,7 +482,7 @@ impl Store {
         change: AdminChange,
     ) -> Result<(Tx<'_>, AdminOutput), AppError> {
         let mut tx = self.begin().await?;
-        let users = sql::users_with_live_sessions(tx.conn()).await?;
+        let users = touched_users(&mut tx, &change).await?;
         let before = sql::privileges(tx.conn(), &users).await?;
         let administrators_before = sql::active_administrators(tx.conn()).await?;
         let output = apply(&mut tx, actor, change).await?;
@@ -482,6 +516,11 @@ impl Store {
                 if scopes_before.is_empty() {
                     self.newly_privileged(&mut tx, user_id).await?;
                 }
+                // The stored privilege and deadlines follow, in the same transaction.
+                let backend = tx.backend();
+                let privileged = !scopes_after.is_empty();
+                sql::set_user_privilege(tx.conn(), backend, &self.policy, user_id, privileged)
+                    .await?;
                 tx.effects.changed_users.push(user_id);
             }
         }

@@ -39,6 +39,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_admin_scopes.sql"),
     include_str!("../../migrations/sqlite/0004_session_visibility.sql"),
     include_str!("../../migrations/sqlite/0005_tab_termination.sql"),
+    include_str!("../../migrations/sqlite/0006_session_deadlines.sql"),
 ];
 
 /// Readers that may run beside the one SQLite writer (WAL lets them).
@@ -60,6 +61,13 @@ impl Backend {
     fn insertion_order(self, table: &str) -> String {
         match self {
             Self::Sqlite => format!("{table}.rowid"),
+        }
+    }
+
+    /// The smallest of several SQL expressions.
+    fn least(self, expressions: &[String]) -> String {
+        match self {
+            Self::Sqlite => format!("MIN({})", expressions.join(", ")),
         }
     }
 
@@ -141,6 +149,9 @@ pub(crate) struct Ended {
 pub(crate) enum Sessions<'a> {
     /// One session, if it is still live.
     One(&'a str),
+    /// One session the sweep judged overdue, if it is still live and its last activity
+    /// is still the one it saw (a keepalive in between makes it not overdue any more).
+    Overdue { id: &'a str, last_activity_at: i64 },
     /// Every live session of one user.
     OfUser(i64),
     /// Every live session of every user holding the role, directly or through a group.
@@ -206,8 +217,16 @@ impl Tx<'_> {
         actor: Option<i64>,
     ) -> Result<Vec<Ended>, AppError> {
         let backend = self.store.backend;
+        let mut seen_activity = None;
         let ids = match which {
             Sessions::One(id) => vec![id.to_owned()],
+            Sessions::Overdue {
+                id,
+                last_activity_at,
+            } => {
+                seen_activity = Some(last_activity_at);
+                vec![id.to_owned()]
+            }
             Sessions::OfUser(user) => {
                 sql::live_session_ids_of_user(self.conn(), backend, user).await?
             }
@@ -222,7 +241,8 @@ impl Tx<'_> {
         let mut ended = Vec::new();
         for session_id in ids {
             let Some(user_id) =
-                sql::end_session(self.conn(), &session_id, reason, actor, now).await?
+                sql::end_session(self.conn(), &session_id, reason, actor, now, seen_activity)
+                    .await?
             else {
                 continue;
             };
@@ -295,14 +315,16 @@ impl Store {
                 .await?
         };
         migrate(&write, SQLITE_MIGRATIONS).await?;
-        Ok(Self {
+        let store = Self {
             write,
             read,
             backend: Backend::Sqlite,
             hub: Hub::default(),
             policy,
             clock,
-        })
+        };
+        store.recompute_deadlines().await?;
+        Ok(store)
     }
 
     /// A pool of SQLite connections in WAL mode (readers never wait for the writer),
@@ -336,6 +358,15 @@ impl Store {
                 Ok(())
             })
         })
+    }
+
+    /// Stores every live session's next deadline under the configured timeouts (they may
+    /// differ from those of the last run; sessions of an older store get theirs here).
+    async fn recompute_deadlines(&self) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        let backend = tx.backend();
+        sql::recompute_deadlines(tx.conn(), backend, &self.policy).await?;
+        tx.commit().await
     }
 
     /// The current time of the store's clock, epoch milliseconds.

@@ -47,22 +47,22 @@ pub(crate) struct SessionView<'a> {
     server_time: i64,
 }
 
-/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
-/// a tie, the absolute lifetime).
+/// A live session's deadlines with the reason each would end it for: the absolute
+/// lifetime, the idle timeout (privileged users only) and the consent timeout (while
+/// consent is pending).
 ///
 /// A session waiting for consent has `consent_ms` from the moment it started waiting to
 /// answer; not answering counts as declining (`consent_declined`). That moment is its
 /// `last_activity_at`: it is set when the wait starts (login, or the change that made
 /// the user privileged) and cannot move while consent is pending, because keepalives
 /// are refused until then.
-pub(crate) fn overdue(
+fn deadlines(
     session: &SessionRow,
     privileged: bool,
-    now: i64,
     policy: &Policy,
-) -> Option<Reason> {
+) -> impl Iterator<Item = (i64, Reason)> {
     let since = session.last_activity_at;
-    let deadlines = [
+    [
         Some((session.expires_at, Reason::SessionExpired)),
         privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
         (session.consent == CONSENT_PENDING).then(|| {
@@ -71,13 +71,31 @@ pub(crate) fn overdue(
                 Reason::ConsentDeclined,
             )
         }),
-    ];
-    deadlines
-        .into_iter()
-        .flatten()
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
+/// a tie, the absolute lifetime).
+pub(crate) fn overdue(
+    session: &SessionRow,
+    privileged: bool,
+    now: i64,
+    policy: &Policy,
+) -> Option<Reason> {
+    deadlines(session, privileged, policy)
         .filter(|(deadline, _)| *deadline <= now)
         .min_by_key(|(deadline, _)| *deadline)
         .map(|(_, reason)| reason)
+}
+
+/// The earliest deadline of a live session: when the sweep must look at it next.
+fn next_deadline(session: &SessionRow, privileged: bool, policy: &Policy) -> i64 {
+    deadlines(session, privileged, policy)
+        .map(|(deadline, _)| deadline)
+        .min()
+        .unwrap_or(session.expires_at)
 }
 
 /// Re-reads a session and its user (after an update) for a fresh view.
@@ -275,7 +293,8 @@ impl Store {
         let now = tx.now;
         // Recording follows the user type (`--recording`): decided from the scopes held now.
         let scopes = sql::user_scopes(tx.conn(), user.id).await?;
-        let recorded = self.policy.recording.applies_to(!scopes.is_empty());
+        let privileged = !scopes.is_empty();
+        let recorded = self.policy.recording.applies_to(privileged);
         let session = SessionRow {
             id: session_id,
             user_id: user.id,
@@ -293,12 +312,18 @@ impl Store {
             end_reason: None,
         };
         let context = crate::edge::current();
+        let client_addr = context.client_addr.map(|a| a.to_string());
+        let origin = sql::Origin {
+            client_addr: client_addr.as_deref(),
+            user_agent: context.user_agent.as_deref(),
+        };
+        let deadline = next_deadline(&session, privileged, &self.policy);
         sql::insert_session(
             tx.conn(),
             &session,
             secret_hash,
-            context.client_addr.map(|a| a.to_string()).as_deref(),
-            context.user_agent.as_deref(),
+            (privileged, deadline),
+            origin,
         )
         .await?;
         tx.audit(&NewAudit {
@@ -364,7 +389,8 @@ impl Store {
     /// fresh view, or `401 {reason}` when the session ended meanwhile.
     pub async fn keepalive(&self, session_id: &str, at: i64) -> Result<Current, AppError> {
         let mut tx = self.begin().await?;
-        sql::set_last_activity(tx.conn(), session_id, at).await?;
+        let backend = tx.backend();
+        sql::set_last_activity(tx.conn(), backend, &self.policy, session_id, at).await?;
         let current = reload(tx.conn(), session_id)
             .await?
             .ok_or(AppError::Unauthenticated(None))?;
@@ -404,8 +430,11 @@ impl Store {
         let changed = sql::accept_consent(tx.conn(), session_id).await?;
         if changed {
             let now = tx.now;
-            // Answering is activity; keepalives were refused until now.
-            sql::set_last_activity(tx.conn(), session_id, now).await?;
+            // Answering is activity; keepalives were refused until now. The consent
+            // deadline is gone and the idle one counts from now.
+            let backend = tx.backend();
+            sql::set_last_activity(tx.conn(), backend, &self.policy, session_id, now).await?;
+            sql::refresh_deadline(tx.conn(), backend, &self.policy, session_id).await?;
             tx.audit(&entry).await?;
             tx.effects.changed_sessions.push(session_id.to_owned());
         }
@@ -466,20 +495,38 @@ impl Store {
     }
 
     /// Ends every live session past a deadline and pushes `terminated` to its streams;
-    /// returns how many ended.
+    /// returns how many ended. An idle store costs one indexed probe on a reader; the
+    /// sessions due are judged from their rows (privilege and deadlines are stored), and
+    /// each end is conditional, so several instances sweeping one database end each
+    /// session once.
     pub async fn sweep(&self) -> Result<usize, AppError> {
+        let now = self.now();
+        if !sql::any_due(&mut *self.reader().await?, now).await? {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let now = tx.now;
-        let (idle_ms, consent_ms) = (self.policy.idle_ms, self.policy.consent_ms);
         let mut count = 0;
-        for (session, privileged) in
-            sql::overdue_sessions(tx.conn(), now, idle_ms, consent_ms).await?
-        {
-            if let Some(reason) = overdue(&session, privileged, now, &self.policy) {
-                count += tx
-                    .end_sessions(Sessions::One(&session.id), reason, None)
+        for (session, stored) in sql::due_sessions(tx.conn(), now).await? {
+            let privileged = match stored {
+                Some(privileged) => privileged,
+                // A row written without it (an older server, a bulk import).
+                None => !sql::user_scopes(tx.conn(), session.user_id)
                     .await?
-                    .len();
+                    .is_empty(),
+            };
+            match overdue(&session, privileged, now, &self.policy) {
+                Some(reason) => {
+                    let which = Sessions::Overdue {
+                        id: &session.id,
+                        last_activity_at: session.last_activity_at,
+                    };
+                    count += tx.end_sessions(which, reason, None).await?.len();
+                }
+                None => {
+                    let next = next_deadline(&session, privileged, &self.policy);
+                    sql::set_deadline(tx.conn(), &session.id, privileged, next).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -582,7 +629,7 @@ impl Store {
         let now = tx.now;
         let backend = tx.backend();
         for session_id in sql::live_session_ids_of_user(tx.conn(), backend, user_id).await? {
-            sql::set_last_activity(tx.conn(), &session_id, now).await?;
+            sql::set_last_activity(tx.conn(), backend, &self.policy, &session_id, now).await?;
             if now_recorded {
                 sql::require_recording(tx.conn(), &session_id).await?;
             }
