@@ -191,10 +191,10 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::error::Reason;
-    use crate::extract::CONSENT_PENDING;
     use crate::store::{sql, AdminChange};
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};
+    use session_guard_contract::ConsentState;
     use tower::ServiceExt;
 
     /// A well-formed cookie secret (43 base64url characters).
@@ -215,7 +215,7 @@ mod tests {
             expires_at: now + 60_000,
             last_activity_at: now,
             recording_required: true,
-            consent: CONSENT_PENDING.into(),
+            consent: ConsentState::Pending,
             ended_at: None,
             end_reason: None,
         };
@@ -294,6 +294,9 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(stored(&state, &session.id).await.consent, CONSENT_PENDING);
+        assert_eq!(
+            stored(&state, &session.id).await.consent,
+            ConsentState::Pending
+        );
     }
 }

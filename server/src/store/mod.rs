@@ -21,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
+use session_guard_contract::AuditKind;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor};
 use tokio::sync::broadcast;
@@ -241,7 +242,7 @@ impl Tx<'_> {
         let mut ended = Vec::new();
         for session_id in ids {
             let Some(user_id) =
-                sql::end_session(self.conn(), &session_id, reason, actor, now, seen_activity)
+                sql::end_session(self.conn(), &session_id, &reason, actor, now, seen_activity)
                     .await?
             else {
                 continue;
@@ -251,17 +252,16 @@ impl Tx<'_> {
                 now,
                 &sql::NewAudit {
                     actor_user_id: actor,
-                    kind: "session_ended",
                     session_id: Some(&session_id),
                     detail: serde_json::json!({ "reason": reason, "user_id": user_id }),
-                    ..sql::NewAudit::default()
+                    ..sql::NewAudit::of(AuditKind::SessionEnded)
                 },
             )
             .await?;
             ended.push(Ended {
                 session_id,
                 user_id,
-                reason,
+                reason: reason.clone(),
             });
         }
         self.effects.ended.extend(ended.iter().cloned());
@@ -417,7 +417,7 @@ impl Store {
     async fn publish(&self, effects: Effects) {
         for ended in &effects.ended {
             self.hub
-                .send(&ended.session_id, Push::Terminated(ended.reason));
+                .send(&ended.session_id, Push::Terminated(ended.reason.clone()));
         }
         for (session_id, tab_id) in &effects.tabs_ended {
             self.hub

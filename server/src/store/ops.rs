@@ -2,50 +2,18 @@
 //! keepalives, consent, tabs, the deadline sweep, retention and the read-only queries of
 //! the admin API.
 
-use std::collections::BTreeSet;
-
-use serde::Serialize;
 use serde_json::json;
+use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
+use session_guard_contract::{
+    AuditKind, ConsentState, DurationMs, RecordingView, ServerTime, SessionView, UserView,
+};
 
 use super::sql::{self, Conn, NewAudit, SessionRow, UserRow};
 use super::{Sessions, Store, Tx};
 use crate::config::Recording;
 use crate::error::{AppError, Reason};
-use crate::extract::CONSENT_PENDING;
 use crate::retention::Purged;
 use crate::state::{Current, Policy};
-
-/// The `user` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewUser<'a> {
-    id: i64,
-    username: &'a str,
-    display_name: &'a str,
-}
-
-/// The `recording` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewRecording<'a> {
-    required: bool,
-    consent: &'a str,
-}
-
-/// `GET /api/session` (contract: "Session view").
-#[derive(Debug, Serialize)]
-pub(crate) struct SessionView<'a> {
-    session_id: &'a str,
-    user: ViewUser<'a>,
-    privileged: bool,
-    scopes: &'a BTreeSet<String>,
-    issued_at: i64,
-    expires_at: i64,
-    idle_timeout_ms: Option<i64>,
-    warning_lead_ms: i64,
-    keepalive_interval_ms: i64,
-    last_activity_at: i64,
-    recording: ViewRecording<'a>,
-    server_time: i64,
-}
 
 /// A live session's deadlines with the reason each would end it for: the absolute
 /// lifetime, the idle timeout (privileged users only) and the consent timeout (while
@@ -65,7 +33,7 @@ fn deadlines(
     [
         Some((session.expires_at, Reason::SessionExpired)),
         privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
-        (session.consent == CONSENT_PENDING).then(|| {
+        (session.consent == ConsentState::Pending).then(|| {
             (
                 since.saturating_add(policy.consent_ms),
                 Reason::ConsentDeclined,
@@ -119,13 +87,7 @@ pub(crate) async fn reload(conn: &mut Conn, session_id: &str) -> Result<Option<C
 fn still_live(current: Current) -> Result<Current, AppError> {
     match current.session.ended_at {
         None => Ok(current),
-        Some(_) => Err(AppError::Unauthenticated(
-            current
-                .session
-                .end_reason
-                .as_deref()
-                .and_then(Reason::parse),
-        )),
+        Some(_) => Err(AppError::Unauthenticated(current.session.end_reason)),
     }
 }
 
@@ -146,30 +108,31 @@ pub(crate) enum ConsentOutcome {
 }
 
 impl Store {
-    /// The session view of `cur` at the clock's now.
-    pub fn view<'a>(&self, cur: &'a Current) -> SessionView<'a> {
+    /// The contract's session view of `cur` at the clock's now (`GET /api/session`, the
+    /// other session answers, and the pushed `session` event).
+    pub fn view(&self, cur: &Current) -> SessionView {
         let privileged = !cur.scopes.is_empty();
         let s = &cur.session;
         SessionView {
-            session_id: &s.id,
-            user: ViewUser {
+            session_id: s.id.clone(),
+            user: UserView {
                 id: cur.user.id,
-                username: &cur.user.username,
-                display_name: &cur.user.display_name,
+                username: cur.user.username.clone(),
+                display_name: cur.user.display_name.clone(),
             },
             privileged,
-            scopes: &cur.scopes,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            idle_timeout_ms: privileged.then_some(self.policy.idle_ms),
-            warning_lead_ms: self.policy.warning_lead_ms,
-            keepalive_interval_ms: self.policy.keepalive_ms,
-            last_activity_at: s.last_activity_at,
-            recording: ViewRecording {
+            scopes: cur.scopes.iter().cloned().collect(),
+            issued_at: ServerTime::from_millis(s.issued_at),
+            expires_at: ServerTime::from_millis(s.expires_at),
+            idle_timeout_ms: privileged.then_some(DurationMs::from_millis(self.policy.idle_ms)),
+            warning_lead_ms: DurationMs::from_millis(self.policy.warning_lead_ms),
+            keepalive_interval_ms: DurationMs::from_millis(self.policy.keepalive_ms),
+            last_activity_at: ServerTime::from_millis(s.last_activity_at),
+            recording: RecordingView {
                 required: s.recording_required,
-                consent: &s.consent,
+                consent: s.consent,
             },
-            server_time: self.now(),
+            server_time: ServerTime::from_millis(self.now()),
         }
     }
 
@@ -184,7 +147,7 @@ impl Store {
                 .await?
                 .ok_or(AppError::Unauthenticated(None))?;
             if session.ended_at.is_some() {
-                let reason = session.end_reason.as_deref().and_then(Reason::parse);
+                let reason = session.end_reason.clone();
                 return Err(AppError::Unauthenticated(reason));
             }
             let user = sql::user_by_id(&mut conn, session.user_id)
@@ -212,14 +175,14 @@ impl Store {
         };
         let mut tx = self.begin().await?;
         let ended = tx
-            .end_sessions(Sessions::One(&current.session.id), reason, None)
+            .end_sessions(Sessions::One(&current.session.id), reason.clone(), None)
             .await?;
         tx.commit().await?;
         if ended.is_empty() {
             // Someone else ended it first: report the reason that was stored.
             let mut conn = self.reader().await?;
             let stored = sql::session_by_id(&mut conn, &current.session.id).await?;
-            let reason = stored.and_then(|s| s.end_reason.as_deref().and_then(Reason::parse));
+            let reason = stored.and_then(|s| s.end_reason);
             return Err(AppError::Unauthenticated(reason));
         }
         Err(AppError::Unauthenticated(Some(reason)))
@@ -230,9 +193,7 @@ impl Store {
         let mut conn = self.reader().await?;
         match sql::session_by_id(&mut conn, session_id).await? {
             Some(s) if s.ended_at.is_none() => Ok(()),
-            Some(s) => Err(AppError::Unauthenticated(
-                s.end_reason.as_deref().and_then(Reason::parse),
-            )),
+            Some(s) => Err(AppError::Unauthenticated(s.end_reason)),
             None => Err(AppError::Unauthenticated(None)),
         }
     }
@@ -303,11 +264,10 @@ impl Store {
             last_activity_at: now,
             recording_required: recorded,
             consent: if recorded {
-                CONSENT_PENDING
+                ConsentState::Pending
             } else {
-                "not_required"
-            }
-            .to_owned(),
+                ConsentState::NotRequired
+            },
             ended_at: None,
             end_reason: None,
         };
@@ -328,10 +288,9 @@ impl Store {
         .await?;
         tx.audit(&NewAudit {
             actor_user_id: Some(user.id),
-            kind: "login",
             session_id: Some(&session.id),
             detail: json!({ "username": user.username }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Login)
         })
         .await?;
         tx.commit().await?;
@@ -352,7 +311,7 @@ impl Store {
         if session.ended_at.is_some() {
             return Ok(());
         }
-        let reason = if self.confirms(&mut tx, &session, declared).await? {
+        let reason = if self.confirms(&mut tx, &session, &declared).await? {
             declared
         } else {
             Reason::LoggedOut
@@ -369,7 +328,7 @@ impl Store {
         &self,
         tx: &mut Tx<'_>,
         session: &SessionRow,
-        reason: Reason,
+        reason: &Reason,
     ) -> Result<bool, AppError> {
         let now = tx.now;
         Ok(match reason {
@@ -380,7 +339,7 @@ impl Store {
                 privileged && session.last_activity_at.saturating_add(self.policy.idle_ms) <= now
             }
             Reason::SessionExpired => session.expires_at <= now,
-            Reason::ConsentDeclined => session.consent == CONSENT_PENDING,
+            Reason::ConsentDeclined => session.consent == ConsentState::Pending,
             _ => true,
         })
     }
@@ -410,13 +369,12 @@ impl Store {
         let session_id = current.session.id.as_str();
         let entry = NewAudit {
             actor_user_id: Some(current.user.id),
-            kind: "consent",
             session_id: Some(session_id),
             detail: json!({ "accepted": accepted }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Consent)
         };
         if !accepted {
-            let reason = if current.session.consent == CONSENT_PENDING {
+            let reason = if current.session.consent == ConsentState::Pending {
                 Reason::ConsentDeclined
             } else {
                 Reason::LoggedOut
@@ -465,7 +423,7 @@ impl Store {
         if created {
             tx.audit(&NewAudit {
                 actor_user_id: Some(current.user.id),
-                kind: "tab_registered",
+                kind: AuditKind::TabRegistered,
                 session_id: Some(session_id),
                 tab_id: Some(tab_id),
                 detail: json!({ "opener_tab_id": opener }),
@@ -484,7 +442,7 @@ impl Store {
         if sql::close_tab(tx.conn(), session_id, tab_id, now).await? {
             tx.audit(&NewAudit {
                 actor_user_id: Some(current.user.id),
-                kind: "tab_closed",
+                kind: AuditKind::TabClosed,
                 session_id: Some(session_id),
                 tab_id: Some(tab_id),
                 detail: json!({}),
@@ -540,13 +498,12 @@ impl Store {
         let (audit_entries, sessions) = sql::purge_before(tx.conn(), cutoff).await?;
         if audit_entries + sessions > 0 {
             tx.audit(&NewAudit {
-                kind: "audit_purged",
                 detail: json!({
                     "before": cutoff,
                     "audit_entries": audit_entries,
                     "sessions": sessions,
                 }),
-                ..NewAudit::default()
+                ..NewAudit::of(AuditKind::AuditPurged)
             })
             .await?;
         }
@@ -563,7 +520,7 @@ impl Store {
     ) -> Result<
         (
             Vec<sql::LiveSession>,
-            std::collections::HashMap<String, Vec<sql::Tab>>,
+            std::collections::HashMap<String, Vec<AdminTab>>,
         ),
         AppError,
     > {
@@ -574,13 +531,13 @@ impl Store {
     }
 
     /// Ended sessions, most recently ended first.
-    pub async fn session_history(&self, limit: i64) -> Result<Vec<sql::EndedSession>, AppError> {
+    pub async fn session_history(&self, limit: i64) -> Result<Vec<EndedSession>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::ended_sessions(&mut conn, self.backend, limit).await?)
     }
 
     /// Every user as the admin API shows it.
-    pub async fn users(&self) -> Result<Vec<sql::AdminUser>, AppError> {
+    pub async fn users(&self) -> Result<Vec<AdminUser>, AppError> {
         let mut conn = self.reader().await?;
         let mut out = Vec::new();
         for user in sql::all_users(&mut conn).await? {
@@ -590,22 +547,19 @@ impl Store {
     }
 
     /// Every role with its scopes.
-    pub async fn roles(&self) -> Result<Vec<sql::Role>, AppError> {
+    pub async fn roles(&self) -> Result<Vec<Role>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::all_roles(&mut conn).await?)
     }
 
     /// Every group with its members and roles.
-    pub async fn groups(&self) -> Result<Vec<sql::Group>, AppError> {
+    pub async fn groups(&self) -> Result<Vec<Group>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::all_groups(&mut conn).await?)
     }
 
     /// Audit entries matching `filter`, newest first.
-    pub async fn audit_log(
-        &self,
-        filter: &sql::AuditFilter,
-    ) -> Result<Vec<sql::AuditEntry>, AppError> {
+    pub async fn audit_log(&self, filter: &sql::AuditFilter) -> Result<Vec<AuditEntry>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::audit_log(&mut conn, self.backend, filter).await?)
     }
@@ -646,15 +600,18 @@ async fn end_as_sign_out(
     reason: Reason,
 ) -> Result<(), AppError> {
     let ended = tx
-        .end_sessions(Sessions::One(&session.id), reason, Some(session.user_id))
+        .end_sessions(
+            Sessions::One(&session.id),
+            reason.clone(),
+            Some(session.user_id),
+        )
         .await?;
     if !ended.is_empty() {
         tx.audit(&NewAudit {
             actor_user_id: Some(session.user_id),
-            kind: "logout",
             session_id: Some(&session.id),
             detail: json!({ "reason": reason }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Logout)
         })
         .await?;
     }

@@ -7,8 +7,9 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
 use serde_json::Value;
+use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
+use session_guard_contract::{AuditKind, ConsentState, ServerTime};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
@@ -140,18 +141,6 @@ async fn ids(c: &mut Conn, sql: &str, id: i64) -> Result<Vec<i64>> {
     sqlx::query_scalar(sql).bind(id).fetch_all(&mut *c).await
 }
 
-/// A user as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdminUser {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub suspended: bool,
-    pub privileged: bool,
-    pub roles: Vec<i64>,
-    pub groups: Vec<i64>,
-}
-
 pub async fn admin_user(c: &mut Conn, user: &UserRow) -> Result<AdminUser> {
     Ok(AdminUser {
         id: user.id,
@@ -179,14 +168,6 @@ pub async fn all_users(c: &mut Conn) -> Result<Vec<UserRow>> {
         .fetch_all(&mut *c)
         .await?;
     rows.iter().map(user_from_row).collect()
-}
-
-/// A role as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Role {
-    pub id: i64,
-    pub name: String,
-    pub scopes: Vec<String>,
 }
 
 pub async fn role(c: &mut Conn, id: i64) -> Result<Option<Role>> {
@@ -288,15 +269,6 @@ impl LinkTable {
     }
 }
 
-/// A group as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub id: i64,
-    pub name: String,
-    pub members: Vec<i64>,
-    pub roles: Vec<i64>,
-}
-
 pub async fn group(c: &mut Conn, id: i64) -> Result<Option<Group>> {
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM access_groups WHERE id = $1")
         .bind(id)
@@ -359,9 +331,15 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub last_activity_at: i64,
     pub recording_required: bool,
-    pub consent: String,
+    pub consent: ConsentState,
     pub ended_at: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<Reason>,
+}
+
+/// A consent state read back; only the contract's values are ever written, so anything
+/// else is a damaged row, and asking for consent again fails closed.
+fn consent_from_db(stored: &str) -> ConsentState {
+    ConsentState::from_wire(stored).unwrap_or(ConsentState::Pending)
 }
 
 const SESSION_COLUMNS: &str = "id, user_id, issued_at, expires_at, last_activity_at, \
@@ -375,9 +353,11 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRow> {
         expires_at: r.try_get(3)?,
         last_activity_at: r.try_get(4)?,
         recording_required: r.try_get::<i64, _>(5)? != 0,
-        consent: r.try_get(6)?,
+        consent: consent_from_db(&r.try_get::<String, _>(6)?),
         ended_at: r.try_get(7)?,
-        end_reason: r.try_get(8)?,
+        end_reason: r
+            .try_get::<Option<String>, _>(8)?
+            .map(|name| Reason::from_wire(&name)),
     })
 }
 
@@ -410,7 +390,7 @@ pub async fn insert_session(
     .bind(s.expires_at)
     .bind(s.last_activity_at)
     .bind(i64::from(s.recording_required))
-    .bind(&s.consent)
+    .bind(s.consent.as_str())
     .bind(origin.client_addr)
     .bind(origin.user_agent)
     .bind(i64::from(privileged))
@@ -601,7 +581,7 @@ pub async fn due_sessions(c: &mut Conn, now: i64) -> Result<Vec<(SessionRow, Opt
 pub async fn end_session(
     c: &mut Conn,
     id: &str,
-    reason: Reason,
+    reason: &Reason,
     ended_by: Option<i64>,
     now: i64,
     seen_activity: Option<i64>,
@@ -613,28 +593,11 @@ pub async fn end_session(
     )
     .bind(id)
     .bind(now)
-    .bind(reason.as_str())
+    .bind(reason.wire_name())
     .bind(ended_by)
     .bind(seen_activity)
     .fetch_optional(&mut *c)
     .await
-}
-
-/// One ended session as the history shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EndedSession {
-    pub session_id: String,
-    pub user_id: i64,
-    pub username: Option<String>,
-    pub display_name: Option<String>,
-    pub issued_at: i64,
-    pub ended_at: i64,
-    pub end_reason: Option<String>,
-    /// Who ended it: `null` when the server did (deadline, sweep) or the user is deleted.
-    pub ended_by_user_id: Option<i64>,
-    pub ended_by_username: Option<String>,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 /// Ended sessions, most recently ended first, at most `limit`.
@@ -662,13 +625,17 @@ pub async fn ended_sessions(
                 user_id: r.try_get(1)?,
                 username: r.try_get(2)?,
                 display_name: r.try_get(3)?,
-                issued_at: r.try_get(4)?,
-                ended_at: r.try_get(5)?,
-                end_reason: r.try_get(6)?,
+                issued_at: ServerTime::from_millis(r.try_get(4)?),
+                ended_at: ServerTime::from_millis(r.try_get(5)?),
+                end_reason: r
+                    .try_get::<Option<String>, _>(6)?
+                    .map(|name| Reason::from_wire(&name)),
                 ended_by_user_id: r.try_get(7)?,
                 ended_by_username: r.try_get(8)?,
                 client_addr: r.try_get(9)?,
                 user_agent: r.try_get(10)?,
+                // The handler describes it from `user_agent`.
+                browser: None,
             })
         })
         .collect()
@@ -837,14 +804,6 @@ pub async fn active_administrators(c: &mut Conn) -> Result<i64> {
     .await
 }
 
-/// One registered browser tab of a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tab {
-    pub tab_id: String,
-    pub opener_tab_id: Option<String>,
-    pub registered_at: i64,
-}
-
 /// Registers a tab; returns false when it was already registered. A closed tab that
 /// registers again (restored from the back/forward cache) is open again, unless an
 /// administrator ended it ([`tab_was_ended`] lets the caller refuse that first).
@@ -950,7 +909,7 @@ pub async fn end_tab(
 }
 
 /// The open tabs of every live session, by session id (one query for the admin list).
-pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, Vec<Tab>>> {
+pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, Vec<AdminTab>>> {
     let rows = sqlx::query(
         "SELECT t.session_id, t.tab_id, t.opener_tab_id, t.registered_at
          FROM session_tabs t JOIN sessions s ON s.id = t.session_id
@@ -959,25 +918,38 @@ pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, 
     )
     .fetch_all(&mut *c)
     .await?;
-    let mut out: HashMap<String, Vec<Tab>> = HashMap::new();
+    let mut out: HashMap<String, Vec<AdminTab>> = HashMap::new();
     for r in &rows {
-        out.entry(r.try_get(0)?).or_default().push(Tab {
+        out.entry(r.try_get(0)?).or_default().push(AdminTab {
             tab_id: r.try_get(1)?,
             opener_tab_id: r.try_get(2)?,
-            registered_at: r.try_get(3)?,
+            registered_at: ServerTime::from_millis(r.try_get(3)?),
         });
     }
     Ok(out)
 }
 
 /// One audit entry to record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAudit<'a> {
     pub actor_user_id: Option<i64>,
-    pub kind: &'a str,
+    pub kind: AuditKind,
     pub session_id: Option<&'a str>,
     pub tab_id: Option<&'a str>,
     pub detail: Value,
+}
+
+impl NewAudit<'_> {
+    /// An entry of `kind` with nothing else filled in.
+    pub fn of(kind: AuditKind) -> Self {
+        Self {
+            actor_user_id: None,
+            kind,
+            session_id: None,
+            tab_id: None,
+            detail: Value::Null,
+        }
+    }
 }
 
 /// Records `entry` with the request's context (client address, user agent, and the acting
@@ -1018,7 +990,7 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
     )
     .bind(now)
     .bind(entry.actor_user_id)
-    .bind(entry.kind)
+    .bind(entry.kind.as_str())
     .bind(entry.session_id)
     .bind(entry.tab_id)
     .bind(detail)
@@ -1029,26 +1001,6 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
     .execute(&mut *c)
     .await?;
     Ok(())
-}
-
-/// One audit entry as the admin API shows it; `detail` is a JSON object.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor_user_id: Option<i64>,
-    /// The actor's login name, resolved when read (`null` for the server or a deleted user).
-    pub actor_username: Option<String>,
-    pub kind: String,
-    pub session_id: Option<String>,
-    /// Whose session `session_id` is, while the session is kept.
-    pub session_username: Option<String>,
-    pub tab_id: Option<String>,
-    pub detail: Value,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
-    pub actor_session_id: Option<String>,
-    pub actor_tab_id: Option<String>,
 }
 
 /// Which audit entries to read: newest first, strictly older than `before` (the cursor),
@@ -1098,12 +1050,16 @@ pub async fn audit_log(c: &mut Conn, backend: Backend, f: &AuditFilter) -> Resul
     rows.iter()
         .map(|r| {
             let detail: String = r.try_get(7)?;
+            let kind: String = r.try_get(4)?;
+            let kind = kind
+                .parse::<AuditKind>()
+                .map_err(|e| sqlx::Error::Decode(e.into()))?;
             Ok(AuditEntry {
                 id: r.try_get(0)?,
-                at: r.try_get(1)?,
+                at: ServerTime::from_millis(r.try_get(1)?),
                 actor_user_id: r.try_get(2)?,
                 actor_username: r.try_get(3)?,
-                kind: r.try_get(4)?,
+                kind,
                 session_id: r.try_get(5)?,
                 tab_id: r.try_get(6)?,
                 detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
