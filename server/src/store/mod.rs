@@ -14,6 +14,8 @@
 mod admin;
 mod ops;
 pub(crate) mod sql;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -69,6 +71,16 @@ impl Backend {
     fn least(self, expressions: &[String]) -> String {
         match self {
             Self::Sqlite => format!("MIN({})", expressions.join(", ")),
+        }
+    }
+
+    /// The statement that opens a write transaction. SQLite takes the write lock at once
+    /// (`IMMEDIATE`): a transaction that read first and then wanted to write would fail
+    /// outright, not wait, if another connection (another process on the same file)
+    /// had written in between.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
         }
     }
 
@@ -381,7 +393,7 @@ impl Store {
 
     /// Starts a write transaction at the clock's now.
     pub async fn begin(&self) -> Result<Tx<'_>, AppError> {
-        let tx = self.write.begin().await?;
+        let tx = self.write.begin_with(self.backend.begin_write()).await?;
         Ok(Tx {
             store: self,
             tx,
