@@ -12,7 +12,7 @@ use std::rc::Rc;
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
 use session_guard::browser::{SessionServer, DEFAULT_ACTIVITY_EVENTS, RECORDING_TITLE_PREFIX};
-use session_guard::core::{LifetimeWarning, Millis, PolicyOverride};
+use session_guard::core::{ConsentState, LifetimeWarning, Millis, PolicyOverride};
 use session_guard::ui::{
     format_clock_time, format_countdown, LifetimeNotice, LogoutNotice, SessionGuard,
     RECORDING_SCOPE_TEXT,
@@ -92,7 +92,7 @@ fn guarded_with_events(
 fn recording_spec() -> ViewSpec {
     let mut spec = ViewSpec::privileged(&unique("ses"));
     spec.recording_required = true;
-    spec.consent = "pending";
+    spec.consent = ConsentState::Pending;
     spec
 }
 

@@ -14,7 +14,7 @@ use fake_server::{FakeServer, ViewSpec};
 use session_guard::browser::{
     BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity,
 };
-use session_guard::core::{Millis, PolicyOverride, Reason, State};
+use session_guard::core::{ConsentState, Millis, PolicyOverride, Reason, State};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -281,7 +281,7 @@ async fn exactly_one_tab_leads_with_web_locks_and_with_heartbeats() {
 async fn a_new_tab_joins_with_consent_given_and_registers_itself() {
     let mut spec = ViewSpec::privileged(&unique("ses"));
     spec.recording_required = true;
-    spec.consent = "pending";
+    spec.consent = ConsentState::Pending;
     let server = FakeServer::new(spec);
     let a = start(server.clone(), "tab_aaaaaaaa", None, true);
     assert!(wait_for(2_000, || a.snapshot().state == State::AwaitingConsent).await);

@@ -2,7 +2,7 @@
 
 use session_guard::core::{
     CoreError, Effect, Engine, EngineConfig, PeerBody, PeerMessage, Reason, SessionPolicy,
-    SessionView, State,
+    SessionView, State, ViewError,
 };
 
 const VIEW: &str = r#"{
@@ -17,7 +17,7 @@ const VIEW: &str = r#"{
 fn consent_flow_through_the_public_api() {
     let view = SessionView::from_json(VIEW).expect("contract view");
     assert_eq!(SessionPolicy::from_view(&view).idle_timeout, Some(900_000));
-    let mut engine = Engine::new(EngineConfig::new("tab_api"));
+    let mut engine = Engine::new(EngineConfig::new("tab_api0"));
     engine.handle_server_view(view, 50);
     assert_eq!(engine.state(), &State::AwaitingConsent);
     assert_eq!(engine.session_id(), Some("ses_api"));
@@ -55,11 +55,11 @@ fn consent_flow_through_the_public_api() {
 fn errors_are_values() {
     assert!(matches!(
         SessionView::from_json("{}"),
-        Err(CoreError::Json(_))
+        Err(ViewError::Json(_))
     ));
     assert!(matches!(
         PeerMessage::decode(
-            r#"{"v":9,"session_id":"s","tab_id":"t","type":"hello"}"#,
+            r#"{"v":9,"session_id":"s","tab_id":"tab_tttt","type":"hello"}"#,
             "s"
         ),
         Err(CoreError::PeerRejected(_))

@@ -11,7 +11,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
-use serde_json::{json, Value};
+use session_guard_contract::admin::{
+    AdminSession, EndRequest, ImpactPreview, NewGroup, NewRole, NewScope, NewUser, Target,
+    TerminateRequest, TerminatedCount,
+};
+use session_guard_contract::{ids, ServerTime};
 
 use crate::error::AppError;
 use crate::extract::{
@@ -21,18 +25,8 @@ use crate::state::AppState;
 use crate::store::sql::{self, LinkTable};
 use crate::store::{AdminChange, AdminOutput, TabEnd, TerminateTarget};
 
-/// Scope names follow `^[a-z][a-z0-9_.:-]{0,63}$`.
-fn valid_scope(scope: &str) -> bool {
-    let mut bytes = scope.bytes();
-    matches!(bytes.next(), Some(b'a'..=b'z'))
-        && scope.len() <= 64
-        && bytes.all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'.' | b':' | b'-')
-        })
-}
-
 fn check_scope(scope: &str) -> Result<(), AppError> {
-    if valid_scope(scope) {
+    if ids::is_scope(scope) {
         Ok(())
     } else {
         Err(AppError::BadRequest(format!(
@@ -89,22 +83,18 @@ async fn change_or_preview(
 ) -> Result<Response, AppError> {
     let store = &state.inner.store;
     if dry_run.dry_run {
-        let impact = store.admin_preview(actor, change).await?;
-        let mut body =
-            serde_json::to_value(impact).map_err(|e| AppError::Internal(format!("impact: {e}")))?;
-        body["dry_run"] = json!(true);
-        return Ok(Json(body).into_response());
+        return Ok(Json(store.admin_preview(actor, change).await?).into_response());
     }
     Ok(respond(store.admin_change(actor, change).await?))
 }
 
 /// The answer of a change that ends sessions: how many it ended.
 fn terminated(output: AdminOutput) -> Response {
-    let n = match output {
+    let terminated = match output {
         AdminOutput::Ended(n) => n,
         _ => 0,
     };
-    Json(json!({ "terminated": n })).into_response()
+    Json(TerminatedCount { terminated }).into_response()
 }
 
 /// The answer of a change that returns a user, role or group (`status` on success).
@@ -121,13 +111,6 @@ fn no_content(_: AdminOutput) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
-/// An administrator's optional reason for ending sessions, recorded in the audit.
-#[derive(Deserialize, Default)]
-pub(crate) struct EndReason {
-    #[serde(default)]
-    reason: Option<String>,
-}
-
 /// Trimmed, at most 256 characters, no control characters; empty means none.
 fn clean_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
     let Some(reason) = reason else {
@@ -140,26 +123,6 @@ fn clean_reason(reason: Option<String>) -> Result<Option<String>, AppError> {
         ));
     }
     Ok((!reason.is_empty()).then(|| reason.to_owned()))
-}
-
-#[derive(serde::Serialize)]
-struct AdminSession {
-    session_id: String,
-    user_id: i64,
-    username: String,
-    display_name: String,
-    /// The caller's own session ("this is you").
-    current: bool,
-    client_addr: Option<String>,
-    user_agent: Option<String>,
-    /// "Firefox 128 on Linux", from `user_agent`.
-    browser: Option<String>,
-    issued_at: i64,
-    expires_at: i64,
-    last_activity_at: i64,
-    recording_required: bool,
-    recording_consent: String,
-    tabs: Vec<sql::Tab>,
 }
 
 /// `GET /api/admin/sessions`: live sessions, with their open tabs.
@@ -182,9 +145,9 @@ pub(crate) async fn list_sessions(
                 display_name: live.display_name,
                 client_addr: live.client_addr,
                 user_agent: live.user_agent,
-                issued_at: s.issued_at,
-                expires_at: s.expires_at,
-                last_activity_at: s.last_activity_at,
+                issued_at: ServerTime::from_millis(s.issued_at),
+                expires_at: ServerTime::from_millis(s.expires_at),
+                last_activity_at: ServerTime::from_millis(s.last_activity_at),
                 recording_required: s.recording_required,
                 recording_consent: s.consent,
             }
@@ -209,17 +172,11 @@ pub(crate) async fn session_history(
     if !(1..=1000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
     }
-    let rows = state.inner.store.session_history(limit).await?;
-    let out: Vec<Value> = rows
-        .into_iter()
-        .map(|row| {
-            let browser = row.user_agent.as_deref().map(crate::user_agent::describe);
-            let mut value = json!(row);
-            value["browser"] = json!(browser);
-            value
-        })
-        .collect();
-    Ok(Json(out).into_response())
+    let mut rows = state.inner.store.session_history(limit).await?;
+    for row in &mut rows {
+        row.browser = row.user_agent.as_deref().map(crate::user_agent::describe);
+    }
+    Ok(Json(rows).into_response())
 }
 
 /// `DELETE /api/admin/sessions/{session_id}` with an optional `{"reason"}`.
@@ -228,7 +185,7 @@ pub(crate) async fn delete_session(
     TerminateCaller(admin): TerminateCaller,
     PathParam(session_id): PathParam<String>,
     QueryParam(dry_run): QueryParam<DryRun>,
-    OptionalJson(body): OptionalJson<EndReason>,
+    OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
     let change = AdminChange::EndSession { session_id, reason };
@@ -244,7 +201,7 @@ pub(crate) async fn end_tab(
     TerminateCaller(admin): TerminateCaller,
     PathParam((session_id, tab_id)): PathParam<(String, String)>,
     QueryParam(dry_run): QueryParam<DryRun>,
-    OptionalJson(body): OptionalJson<EndReason>,
+    OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
     let outcome = state
@@ -260,9 +217,13 @@ pub(crate) async fn end_tab(
         )
         .await?;
     Ok(match outcome {
-        TabEnd::Preview { own_session } => Json(json!({
-            "dry_run": true, "users": 0, "sessions": 0, "tabs": 1, "includes_you": own_session
-        }))
+        TabEnd::Preview { own_session } => Json(ImpactPreview {
+            dry_run: true,
+            users: 0,
+            sessions: 0,
+            tabs: 1,
+            includes_you: own_session,
+        })
         .into_response(),
         TabEnd::Ended => StatusCode::NO_CONTENT.into_response(),
     })
@@ -277,26 +238,6 @@ pub(crate) async fn terminate_user_sessions(
 ) -> Result<Response, AppError> {
     let change = AdminChange::EndUserSessions { user_id };
     change_or_preview(&state, admin.user.id, dry_run, change, terminated).await
-}
-
-/// Whose sessions the emergency panel ends.
-#[derive(Deserialize)]
-#[serde(tag = "target", rename_all = "snake_case")]
-pub(crate) enum Target {
-    /// Every session of one user.
-    User { user_id: i64 },
-    /// Every session of every user holding the role, directly or through a group.
-    Role { role_id: i64 },
-    /// Every session of every user but the acting administrator.
-    EveryoneElse,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct TerminateRequest {
-    #[serde(flatten)]
-    target: Target,
-    #[serde(default)]
-    reason: Option<String>,
 }
 
 /// `POST /api/admin/terminate-sessions`: the emergency panel's three targets, with an
@@ -325,13 +266,6 @@ pub(crate) async fn list_users(
     _admin: AdminCaller,
 ) -> Result<Response, AppError> {
     Ok(Json(state.inner.store.users().await?).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NewUser {
-    username: String,
-    display_name: String,
-    password: String,
 }
 
 /// `POST /api/admin/users`.
@@ -414,13 +348,6 @@ pub(crate) async fn list_roles(
     Ok(Json(state.inner.store.roles().await?).into_response())
 }
 
-#[derive(Deserialize)]
-pub(crate) struct NewRole {
-    name: String,
-    #[serde(default)]
-    scopes: Vec<String>,
-}
-
 /// `POST /api/admin/roles`.
 pub(crate) async fn create_role(
     State(state): State<AppState>,
@@ -457,17 +384,12 @@ pub(crate) async fn delete_role(
     change_or_preview(&state, admin.user.id, dry_run, change, no_content).await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ScopeRequest {
-    scope: String,
-}
-
 /// `POST /api/admin/roles/{id}/scopes`: idempotent.
 pub(crate) async fn add_scope(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
     PathParam(role_id): PathParam<i64>,
-    JsonBody(req): JsonBody<ScopeRequest>,
+    JsonBody(req): JsonBody<NewScope>,
 ) -> Result<Response, AppError> {
     check_scope(&req.scope)?;
     let change = AdminChange::AddScope {
@@ -544,11 +466,6 @@ pub(crate) async fn list_groups(
     _admin: AdminCaller,
 ) -> Result<Response, AppError> {
     Ok(Json(state.inner.store.groups().await?).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct NewGroup {
-    name: String,
 }
 
 /// `POST /api/admin/groups`.
@@ -654,11 +571,11 @@ pub(crate) async fn audit_log(
         ));
     }
     if q.session_id
-        .as_ref()
-        .is_some_and(|s| s.is_empty() || s.len() > 64)
+        .as_deref()
+        .is_some_and(|s| !ids::is_session_id(s))
     {
         return Err(AppError::BadRequest(
-            "session_id must be 1 to 64 characters.".into(),
+            "session_id must be 1 to 64 characters of [A-Za-z0-9_-].".into(),
         ));
     }
     let filter = sql::AuditFilter {
@@ -671,25 +588,4 @@ pub(crate) async fn audit_log(
         limit,
     };
     Ok(Json(state.inner.store.audit_log(&filter).await?).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_validate() {
-        for ok in [
-            "a",
-            "admin:manage",
-            "console.access",
-            "x-1_2",
-            &"a".repeat(64),
-        ] {
-            assert!(valid_scope(ok), "{ok}");
-        }
-        for bad in ["", "A", "1a", "a b", "a/b", "é", &"a".repeat(65)] {
-            assert!(!valid_scope(bad), "{bad}");
-        }
-    }
 }

@@ -10,8 +10,12 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::stream::{self, Stream};
-use serde::Deserialize;
 use serde_json::json;
+use session_guard_contract::api::{
+    ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, TabEndedEvent, TabRegistered,
+    TabRegistration, TerminatedEvent,
+};
+use session_guard_contract::{ids, AuditKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth;
@@ -24,12 +28,6 @@ use crate::store::{ConsentOutcome, Push};
 /// Longest username or password considered at all; longer input cannot match and is
 /// refused before hashing so it cannot be used to burn CPU.
 const MAX_CREDENTIAL_LEN: usize = 1024;
-
-#[derive(Deserialize)]
-pub(crate) struct LoginRequest {
-    username: String,
-    password: String,
-}
 
 /// `POST /api/login`.
 ///
@@ -52,9 +50,8 @@ pub(crate) async fn login(
         }
         // No actor: the request proves nobody's identity, whichever account it names.
         NewAudit {
-            kind: "login_refused",
             detail,
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::LoginRefused)
         }
     };
     // Refused before any hashing or database work; the start of each block was audited
@@ -99,13 +96,12 @@ pub(crate) async fn login(
                 inner
                     .store
                     .record(&NewAudit {
-                        kind: "login_throttled",
                         detail: json!({
                             "username": truncate(&req.username, 64),
                             "throttle": scope.as_str(),
                             "retry_after_ms": ms,
                         }),
-                        ..NewAudit::default()
+                        ..NewAudit::of(AuditKind::LoginThrottled)
                     })
                     .await?;
             }
@@ -156,11 +152,6 @@ fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
 }
 
-#[derive(Deserialize, Default)]
-pub(crate) struct LogoutRequest {
-    reason: Option<String>,
-}
-
 /// `POST /api/logout`: `204` and a cleared cookie, so signing out is idempotent even when
 /// the session already ended on the server. A declared reason that the server's own state
 /// contradicts is recorded as a plain `logged_out`: the tab that sent it has already left
@@ -172,7 +163,7 @@ pub(crate) async fn logout(
 ) -> Result<Response, AppError> {
     let declared = match req.reason.as_deref() {
         None => Reason::LoggedOut,
-        Some(name) => match Reason::parse(name) {
+        Some(name) => match Reason::known(name) {
             Some(
                 r @ (Reason::LoggedOut
                 | Reason::IdleTimeout
@@ -204,11 +195,6 @@ pub(crate) async fn session(
     Json(state.inner.store.view(&current)).into_response()
 }
 
-#[derive(Deserialize)]
-pub(crate) struct ActivityRequest {
-    idle_ms: i64,
-}
-
 /// `POST /api/session/activity`: the client reports how long ago the user was last
 /// active, so its clock never has to agree with ours. A session waiting for consent is
 /// refused (the `Current` extractor), so keepalives cannot stretch the consent deadline.
@@ -219,15 +205,10 @@ pub(crate) async fn activity(
 ) -> Result<Response, AppError> {
     let inner = &state.inner;
     let now = inner.now();
-    let idle = req.idle_ms.clamp(0, inner.store.policy.idle_ms);
+    let idle = req.idle_ms.as_millis().clamp(0, inner.store.policy.idle_ms);
     let at = now.saturating_sub(idle);
     let current = inner.store.keepalive(&current.session.id, at).await?;
     Ok(Json(inner.store.view(&current)).into_response())
-}
-
-#[derive(Deserialize)]
-pub(crate) struct ConsentRequest {
-    accepted: bool,
 }
 
 /// `POST /api/session/consent`: accepting records consent and tells the other tabs;
@@ -247,34 +228,19 @@ pub(crate) async fn consent(
     }
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TabRequest {
-    tab_id: String,
-    #[serde(default)]
-    opener_tab_id: Option<String>,
-}
-
-/// Tab ids follow `^[A-Za-z0-9_-]{8,64}$`.
-pub(crate) fn valid_tab_id(id: &str) -> bool {
-    (8..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-}
-
 /// `POST /api/session/tabs`: each tab is audited as its own recorded sub-session.
 pub(crate) async fn register_tab(
     State(state): State<AppState>,
     current: Current,
-    JsonBody(req): JsonBody<TabRequest>,
+    JsonBody(req): JsonBody<TabRegistration>,
 ) -> Result<Response, AppError> {
-    if !valid_tab_id(&req.tab_id) {
+    if !ids::is_tab_id(&req.tab_id) {
         return Err(AppError::BadRequest(
             "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
         ));
     }
     if let Some(opener) = &req.opener_tab_id {
-        if !valid_tab_id(opener) {
+        if !ids::is_tab_id(opener) {
             return Err(AppError::BadRequest(
                 "opener_tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
             ));
@@ -290,7 +256,10 @@ pub(crate) async fn register_tab(
     } else {
         StatusCode::OK
     };
-    let body = json!({ "tab_id": req.tab_id, "recording": current.session.recording_required });
+    let body = TabRegistered {
+        tab_id: req.tab_id,
+        recording: current.session.recording_required,
+    };
     Ok((status, Json(body)).into_response())
 }
 
@@ -303,13 +272,19 @@ pub(crate) async fn close_tab(
     current: Current,
     PathParam(tab_id): PathParam<String>,
 ) -> Result<Response, AppError> {
-    if !valid_tab_id(&tab_id) {
+    if !ids::is_tab_id(&tab_id) {
         return Err(AppError::BadRequest(
             "tab_id must match ^[A-Za-z0-9_-]{8,64}$".into(),
         ));
     }
     state.inner.store.close_tab(&current, &tab_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The JSON data of one event. Strings and numbers always serialize; should that ever
+/// fail, an empty `data` is ignored by the guard like any malformed event.
+fn event_data(data: &impl serde::Serialize) -> String {
+    serde_json::to_string(data).unwrap_or_default()
 }
 
 /// `GET /api/session/events`: `terminated` and `session` events, `: ping` every 15 s.
@@ -329,14 +304,17 @@ pub(crate) async fn events(
                 Ok(Push::Terminated(reason)) => {
                     let event = Event::default()
                         .event("terminated")
-                        .data(json!({ "reason": reason }).to_string());
+                        .data(event_data(&TerminatedEvent { reason }));
                     // `None` as the next state ends the stream after this event.
                     return Some((Ok(event), None));
                 }
                 Ok(Push::TabEnded(tab_id)) => {
-                    let event = Event::default()
-                        .event("tab_ended")
-                        .data(json!({ "tab_id": &*tab_id }).to_string());
+                    let event =
+                        Event::default()
+                            .event("tab_ended")
+                            .data(event_data(&TabEndedEvent {
+                                tab_id: tab_id.to_string(),
+                            }));
                     return Some((Ok(event), Some(rx)));
                 }
                 Ok(Push::Session(view)) => {

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Parser, ValueEnum};
+use session_guard_contract::{view, DurationMs};
 
 /// Which sessions are recorded, and so must have the user's consent before they start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -134,14 +135,16 @@ pub const DEFAULT_ARGON2_MEMORY_KIB: u32 = 19 * 1024;
 /// Argon2id passes of the library's defaults.
 pub const DEFAULT_ARGON2_ITERATIONS: u32 = 2;
 
-const SECOND: Duration = Duration::from_secs(1);
-const DAY: Duration = Duration::from_secs(24 * 3600);
+/// A limit of the session view (`session_guard_contract::view`) as a `Duration`: the
+/// server refuses at start-up exactly what the guard would refuse in a view.
+const fn limit(ms: DurationMs) -> Duration {
+    Duration::from_millis(ms.as_millis().unsigned_abs())
+}
 
-/// Longest idle timeout the guard accepts (7 days).
-const MAX_IDLE: Duration = Duration::from_secs(7 * 24 * 3600);
-
-/// Longest session lifetime the guard accepts (31 days).
-const MAX_LIFETIME: Duration = Duration::from_secs(31 * 24 * 3600);
+const MIN_INTERVAL: Duration = limit(view::MIN_INTERVAL);
+const MAX_IDLE: Duration = limit(view::MAX_IDLE_TIMEOUT);
+const MAX_LIFETIME: Duration = limit(view::MAX_LIFETIME);
+const MAX_LEAD_OR_INTERVAL: Duration = limit(view::MAX_LEAD_OR_INTERVAL);
 
 impl Default for Config {
     /// The documented defaults, identical to running the binary without flags.
@@ -200,7 +203,7 @@ impl Config {
         within(
             "--idle-timeout",
             self.idle_timeout,
-            SECOND,
+            MIN_INTERVAL,
             MAX_IDLE,
             "1s and 7d",
         )?;
@@ -215,14 +218,14 @@ impl Config {
             "--warning-lead",
             self.warning_lead,
             Duration::from_millis(1),
-            DAY,
+            MAX_LEAD_OR_INTERVAL,
             "1ms and 1d",
         )?;
         within(
             "--keepalive-interval",
             self.keepalive_interval,
-            SECOND,
-            DAY,
+            MIN_INTERVAL,
+            MAX_LEAD_OR_INTERVAL,
             "1s and 1d",
         )?;
         if let Some(url) = &self.database_url {

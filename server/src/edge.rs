@@ -26,7 +26,7 @@ use crate::BODY_LIMIT;
 
 /// The header by which the Admin Console names the browser tab an admin action comes
 /// from; it is recorded only when the tab is registered to the acting session.
-pub const TAB_HEADER: &str = "x-session-guard-tab";
+pub use session_guard_contract::api::TAB_HEADER;
 
 /// Longest user agent kept in the audit log.
 const MAX_USER_AGENT: usize = 256;
@@ -181,7 +181,7 @@ fn request_context(settings: &EdgeSettings, req: &Request) -> Result<RequestCont
             value
                 .to_str()
                 .ok()
-                .filter(|v| crate::api::valid_tab_id(v))
+                .filter(|v| session_guard_contract::ids::is_tab_id(v))
                 .ok_or_else(|| {
                     AppError::BadRequest(format!("{TAB_HEADER} must match ^[A-Za-z0-9_-]{{8,64}}$"))
                 })?

@@ -1,67 +1,12 @@
 //! The JSON errors of the contract, and the reasons a session ends.
 
-use std::fmt;
-
 use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde::Serialize;
-
-/// Why a session ended. The wire names are stable (`docs/CONTRACT.md`, "Reasons").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// No activity for the idle timeout (privileged users only).
-    IdleTimeout,
-    /// The absolute lifetime ended.
-    SessionExpired,
-    /// The user lost privileged access.
-    RoleChanged,
-    /// An administrator suspended the user.
-    Suspended,
-    /// An administrator ended the session.
-    RemoteTerminated,
-    /// The user declined session recording.
-    ConsentDeclined,
-    /// The user signed out.
-    LoggedOut,
-}
-
-impl Reason {
-    /// The wire name, as stored in the database and sent to clients.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::IdleTimeout => "idle_timeout",
-            Self::SessionExpired => "session_expired",
-            Self::RoleChanged => "role_changed",
-            Self::Suspended => "suspended",
-            Self::RemoteTerminated => "remote_terminated",
-            Self::ConsentDeclined => "consent_declined",
-            Self::LoggedOut => "logged_out",
-        }
-    }
-
-    /// Reads a wire name back; `None` for anything unknown.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "idle_timeout" => Self::IdleTimeout,
-            "session_expired" => Self::SessionExpired,
-            "role_changed" => Self::RoleChanged,
-            "suspended" => Self::Suspended,
-            "remote_terminated" => Self::RemoteTerminated,
-            "consent_declined" => Self::ConsentDeclined,
-            "logged_out" => Self::LoggedOut,
-            _ => return None,
-        })
-    }
-}
-
-impl fmt::Display for Reason {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use session_guard_contract::api::{ErrorBody, ErrorCode};
+/// Why a session ended: the contract's one definition.
+pub use session_guard_contract::Reason;
 
 /// Every failure a handler can answer with; each maps to one status and stable code.
 #[derive(Debug, thiserror::Error)]
@@ -140,32 +85,24 @@ impl AppError {
     }
 
     /// The stable `error` code of the contract.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         match self {
-            Self::BadRequest(_) | Self::MethodNotAllowed => "bad_request",
-            Self::InvalidCredentials => "invalid_credentials",
-            Self::Suspended => "suspended",
-            Self::Unauthenticated(_) => "unauthenticated",
-            Self::Forbidden => "forbidden",
-            Self::ConsentRequired => "consent_required",
-            Self::NotFound(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::PayloadTooLarge => "payload_too_large",
-            Self::UnsupportedMediaType => "unsupported_media_type",
-            Self::Internal(_) => "internal",
-            Self::TooManyRequests(_) => "too_many_requests",
-            Self::Busy => "busy",
-            Self::Unavailable(_) => "unavailable",
+            Self::BadRequest(_) | Self::MethodNotAllowed => ErrorCode::BadRequest,
+            Self::InvalidCredentials => ErrorCode::InvalidCredentials,
+            Self::Suspended => ErrorCode::Suspended,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::ConsentRequired => ErrorCode::ConsentRequired,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
+            Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
+            Self::Internal(_) => ErrorCode::Internal,
+            Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
+            Self::Busy => ErrorCode::Busy,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
-}
-
-#[derive(Serialize)]
-struct ErrorBody {
-    error: &'static str,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<Reason>,
 }
 
 impl IntoResponse for AppError {
@@ -178,7 +115,7 @@ impl IntoResponse for AppError {
             eprintln!("session-guard-server: database unavailable: {detail}");
         }
         let reason = match &self {
-            Self::Unauthenticated(reason) => *reason,
+            Self::Unauthenticated(reason) => reason.clone(),
             _ => None,
         };
         let retry_after = match &self {

@@ -70,9 +70,8 @@ pub(crate) async fn seed_demo(inner: &Inner) -> Result<(), AppError> {
     .await?;
     sql::insert_user(tx.conn(), "viewer", "Vera Viewer", &viewer_hash, now).await?;
     tx.audit(&NewAudit {
-        kind: "seeded",
         detail: serde_json::json!({ "users": ["admin", "operator", "viewer"] }),
-        ..NewAudit::default()
+        ..NewAudit::of(session_guard_contract::AuditKind::Seeded)
     })
     .await?;
     tx.commit().await?;

@@ -195,10 +195,10 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::error::Reason;
-    use crate::extract::CONSENT_PENDING;
     use crate::store::{sql, AdminChange};
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};
+    use session_guard_contract::ConsentState;
     use tower::ServiceExt;
 
     /// A well-formed cookie secret (43 base64url characters).
@@ -219,12 +219,14 @@ mod tests {
             expires_at: now + 60_000,
             last_activity_at: now,
             recording_required: true,
-            consent: CONSENT_PENDING.into(),
+            consent: ConsentState::Pending,
             ended_at: None,
             end_reason: None,
         };
         let mut tx = state.inner.store.begin().await.expect("tx");
-        sql::insert_session(tx.conn(), &session, &auth::secret_hash(SECRET), None, None)
+        let hash = auth::secret_hash(SECRET);
+        let deadline = (true, session.expires_at);
+        sql::insert_session(tx.conn(), &session, &hash, deadline, sql::Origin::default())
             .await
             .expect("session");
         sqlx::raw_sql(
@@ -296,6 +298,9 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(stored(&state, &session.id).await.consent, CONSENT_PENDING);
+        assert_eq!(
+            stored(&state, &session.id).await.consent,
+            ConsentState::Pending
+        );
     }
 }

@@ -115,12 +115,12 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
         .name()
         .ok()
         .and_then(|name| name.strip_prefix(WINDOW_NAME_PREFIX).map(str::to_string))
-        .filter(|id| is_valid_tab_id(id));
+        .filter(|id| session_guard_contract::ids::is_tab_id(id));
     let storage = window.session_storage().ok().flatten();
     let stored = storage
         .as_ref()
         .and_then(|s| s.get_item(LAST_TAB_KEY).ok().flatten())
-        .filter(|id| is_valid_tab_id(id));
+        .filter(|id| session_guard_contract::ids::is_tab_id(id));
     let tab_id = match existing {
         Some(id) => id,
         None => {
@@ -151,14 +151,6 @@ pub fn forget_tab_identity() {
             let _ = window.set_name("");
         }
     }
-}
-
-/// The contract's tab id shape: `^[A-Za-z0-9_-]{8,64}$`.
-fn is_valid_tab_id(id: &str) -> bool {
-    (8..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// The current path, query and fragment, checked like any other link target with

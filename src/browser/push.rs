@@ -3,7 +3,8 @@
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use serde::Deserialize;
+use session_guard_contract::api::{TabEndedEvent, TerminatedEvent};
+use session_guard_contract::ids;
 use wasm_bindgen::JsCast;
 
 use super::BrowserError;
@@ -30,24 +31,6 @@ pub enum PushEvent {
     /// `event: tab_ended`: an administrator ended this tab of the session (only that tab
     /// ends; the others carry on).
     TabEnded(String),
-}
-
-#[derive(Deserialize)]
-struct TerminatedData {
-    reason: String,
-}
-
-#[derive(Deserialize)]
-struct TabEndedData {
-    tab_id: String,
-}
-
-/// The contract's tab id shape, `^[A-Za-z0-9_-]{8,64}$`; anything else is ignored.
-fn plain_tab_id(id: &str) -> bool {
-    (8..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// An open EventSource; dropping it closes the connection.
@@ -84,8 +67,8 @@ impl PushStream {
                 let on_event = on_event.clone();
                 EventListener::new(&source, "terminated", move |event| {
                     if let Some(data) = data_of(event) {
-                        if let Ok(parsed) = serde_json::from_str::<TerminatedData>(&data) {
-                            on_event(PushEvent::Terminated(Reason::from_wire(&parsed.reason)));
+                        if let Ok(parsed) = serde_json::from_str::<TerminatedEvent>(&data) {
+                            on_event(PushEvent::Terminated(parsed.reason));
                         }
                     }
                 })
@@ -94,8 +77,9 @@ impl PushStream {
                 let on_event = on_event.clone();
                 EventListener::new(&source, "tab_ended", move |event| {
                     if let Some(data) = data_of(event) {
-                        if let Ok(parsed) = serde_json::from_str::<TabEndedData>(&data) {
-                            if plain_tab_id(&parsed.tab_id) {
+                        if let Ok(parsed) = serde_json::from_str::<TabEndedEvent>(&data) {
+                            // Any other id than the contract's tab id shape is ignored.
+                            if ids::is_tab_id(&parsed.tab_id) {
                                 on_event(PushEvent::TabEnded(parsed.tab_id));
                             }
                         }

@@ -6,11 +6,15 @@ use std::pin::Pin;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+/// One browser tab, registered with the server as its own recorded sub-session (the
+/// contract's `POST /api/session/tabs` body).
+pub use session_guard_contract::api::TabRegistration;
+use session_guard_contract::api::{ActivityRequest, ConsentRequest, ErrorBody, LogoutRequest};
 use wasm_bindgen::JsValue;
 
 use super::BrowserError;
-use crate::core::{Millis, Reason, SessionView};
+use crate::core::{DurationMs, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -28,15 +32,6 @@ pub enum SessionReply {
     View(SessionView),
     /// `401`: the session ended for `Some(reason)`, or there is none (`None`).
     Ended(Option<Reason>),
-}
-
-/// One browser tab, registered with the server as its own recorded sub-session.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TabRegistration {
-    /// This tab's id.
-    pub tab_id: String,
-    /// The tab this one was opened from, when known.
-    pub opener_tab_id: Option<String>,
 }
 
 /// The calls the guard makes to the session server.
@@ -78,26 +73,6 @@ impl HttpSessionServer {
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    reason: Option<String>,
-}
-
-#[derive(Serialize)]
-struct ActivityBody {
-    idle_ms: Millis,
-}
-
-#[derive(Serialize)]
-struct ConsentBody {
-    accepted: bool,
-}
-
-#[derive(Serialize)]
-struct LogoutBody<'a> {
-    reason: &'a str,
 }
 
 /// Sends `request` with a deadline: a request that hangs becomes a network error instead
@@ -145,8 +120,7 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
                 .await
                 .ok()
                 .and_then(|text| serde_json::from_str::<ErrorBody>(&text).ok())
-                .and_then(|body| body.reason)
-                .map(|wire| Reason::from_wire(&wire));
+                .and_then(|body| body.reason);
             Ok(SessionReply::Ended(reason))
         }
         status => Err(BrowserError::Status(status)),
@@ -166,7 +140,9 @@ impl SessionServer for HttpSessionServer {
     fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url("/api/session/activity");
         Box::pin(async move {
-            let body = json(&ActivityBody { idle_ms })?;
+            let body = json(&ActivityRequest {
+                idle_ms: DurationMs::from_millis(idle_ms),
+            })?;
             session_reply(send(Request::post(&url), Some(body)).await?).await
         })
     }
@@ -177,7 +153,7 @@ impl SessionServer for HttpSessionServer {
     ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
         let url = self.url("/api/session/consent");
         Box::pin(async move {
-            let body = json(&ConsentBody { accepted })?;
+            let body = json(&ConsentRequest { accepted })?;
             // Declining ends the session and the tab leaves for the login page at once, which
             // would cancel a plain fetch before the server heard it: a beacon survives.
             if !accepted && send_beacon(&url, &body) {
@@ -194,8 +170,8 @@ impl SessionServer for HttpSessionServer {
 
     fn end_session(&self, reason: &Reason) {
         let url = self.url("/api/logout");
-        let Ok(body) = json(&LogoutBody {
-            reason: reason.wire_name(),
+        let Ok(body) = json(&LogoutRequest {
+            reason: Some(reason.wire_name().to_owned()),
         }) else {
             return;
         };

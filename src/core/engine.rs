@@ -245,7 +245,7 @@ impl Engine {
         }
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
-        let t = view.server_time;
+        let t = view.server_time.as_millis();
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.saturating_sub(t));
         }
@@ -271,8 +271,9 @@ impl Engine {
             });
         }
         self.connection_at = self.connection_at.max(t);
-        self.last_activity = self.last_activity.max(view.last_activity_at).min(t);
-        self.reported_activity = self.reported_activity.max(view.last_activity_at).min(t);
+        let last_activity_at = view.last_activity_at.as_millis();
+        self.last_activity = self.last_activity.max(last_activity_at).min(t);
+        self.reported_activity = self.reported_activity.max(last_activity_at).min(t);
         if view.recording.consent == ConsentState::Accepted {
             self.consent_accepted = true;
         }

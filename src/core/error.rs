@@ -16,9 +16,9 @@ pub enum CoreError {
         /// The limit that applies to this kind of input.
         limit: usize,
     },
-    /// The session view parsed but breaks a rule of the contract.
-    #[error("invalid session view: {0}")]
-    InvalidView(&'static str),
+    /// A session view was refused (malformed, too large, or against a rule of the contract).
+    #[error(transparent)]
+    InvalidView(#[from] session_guard_contract::ViewError),
     /// The cross-tab message parsed but must be ignored (wrong version, session, type or field).
     #[error("peer message rejected: {0}")]
     PeerRejected(&'static str),

@@ -11,8 +11,8 @@
 use std::collections::VecDeque;
 
 use super::{
-    ConsentState, Effect, Engine, EngineConfig, LeaderMode, Millis, Now, Reason, RecordingView,
-    SessionView, State, UserView,
+    ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, Millis, Now, Reason,
+    RecordingView, ServerTime, SessionView, State, UserView,
 };
 
 /// The reference server's session, reduced to what the engine sees.
@@ -66,17 +66,19 @@ impl Server {
             },
             privileged: self.privileged,
             scopes: vec!["admin:manage".into()],
-            issued_at: self.issued_at,
-            expires_at: self.expires_at,
-            idle_timeout_ms: self.privileged.then_some(self.idle_timeout),
-            warning_lead_ms: self.warning_lead,
-            keepalive_interval_ms: self.keepalive_interval,
-            last_activity_at: self.last_activity,
+            issued_at: ServerTime::from_millis(self.issued_at),
+            expires_at: ServerTime::from_millis(self.expires_at),
+            idle_timeout_ms: self
+                .privileged
+                .then_some(DurationMs::from_millis(self.idle_timeout)),
+            warning_lead_ms: DurationMs::from_millis(self.warning_lead),
+            keepalive_interval_ms: DurationMs::from_millis(self.keepalive_interval),
+            last_activity_at: ServerTime::from_millis(self.last_activity),
             recording: RecordingView {
                 required: self.recording_required,
                 consent: self.consent,
             },
-            server_time: real + self.offset,
+            server_time: ServerTime::from_millis(real + self.offset),
         }
     }
 
@@ -144,7 +146,7 @@ impl Harness {
     ) -> Harness {
         let tabs = (0..n)
             .map(|i| {
-                let mut config = EngineConfig::new(format!("tab_{i:02}"));
+                let mut config = EngineConfig::new(format!("tab_{i:04}"));
                 config.leader_mode = mode;
                 configure(&mut config);
                 Tab {

@@ -65,7 +65,8 @@ pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::{describe_duration, Reason};
 pub use view::{
-    ConsentState, RecordingView, SessionPolicy, SessionView, UserView, DEFAULT_IDLE_TIMEOUT,
+    ConsentState, DurationMs, RecordingView, ServerTime, SessionPolicy, SessionView, UserView,
+    ViewError, DEFAULT_IDLE_TIMEOUT,
 };
 
 /// Epoch milliseconds, or a duration in milliseconds.

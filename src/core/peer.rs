@@ -3,6 +3,7 @@
 use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
+use session_guard_contract::ids;
 
 use super::{CoreError, Millis, Reason};
 
@@ -10,8 +11,6 @@ use super::{CoreError, Millis, Reason};
 pub const PROTOCOL_VERSION: u32 = 1;
 /// Longer messages are rejected unparsed: the largest legitimate one is a few hundred bytes.
 pub const MAX_PEER_MESSAGE_BYTES: usize = 4 * 1024;
-/// Longest tab id accepted from a peer.
-const MAX_TAB_ID_LEN: usize = 128;
 
 /// One cross-tab message: the envelope fields of the contract plus the typed body.
 /// Serializes flat, e.g. `{"v":1,"session_id":"s","tab_id":"t","type":"hello"}`.
@@ -153,11 +152,7 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, M
     let rest = rest.strip_prefix(r#"","tab_id":""#)?;
     let tab_end = rest.find('"')?;
     let (tab_id, rest) = rest.split_at(tab_end);
-    let plain_id = |id: &str| {
-        id.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    if tab_id.is_empty() || tab_id.len() > MAX_TAB_ID_LEN || !plain_id(tab_id) {
+    if !ids::is_tab_id(tab_id) {
         return None;
     }
     let digits = rest
@@ -201,7 +196,7 @@ fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerB
     if wire.session_id != session_id {
         return Err(CoreError::PeerRejected("message for another session"));
     }
-    if wire.tab_id.is_empty() || wire.tab_id.len() > MAX_TAB_ID_LEN {
+    if !ids::is_tab_id(&wire.tab_id) {
         return Err(CoreError::PeerRejected("invalid tab_id"));
     }
     let missing = CoreError::PeerRejected("missing field for message type");
@@ -227,11 +222,9 @@ fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerB
             _ => return Err(missing),
         },
         "tab_ended" => match wire.target_tab_id {
-            Some(target) if !target.is_empty() && target.len() <= MAX_TAB_ID_LEN => {
-                PeerBody::TabEnded {
-                    target_tab_id: target.into_owned(),
-                }
-            }
+            Some(target) if ids::is_tab_id(&target) => PeerBody::TabEnded {
+                target_tab_id: target.into_owned(),
+            },
             Some(_) => return Err(CoreError::PeerRejected("invalid target_tab_id")),
             None => return Err(missing),
         },
@@ -249,19 +242,19 @@ mod tests {
         let sent = PeerMessage {
             v: PROTOCOL_VERSION,
             session_id: "ses_1".into(),
-            tab_id: "tab_a".into(),
+            tab_id: "tab_aaaa".into(),
             body: PeerBody::Activity { at: -42 },
         }
         .encode();
-        assert_eq!(parse_own_activity(&sent, "ses_1"), Some(("tab_a", -42)));
+        assert_eq!(parse_own_activity(&sent, "ses_1"), Some(("tab_aaaa", -42)));
         for other in [
             sent.replace("ses_1", "ses_2"),
             sent.replace(r#""v":1"#, r#""v":2"#),
             sent.replace("-42", "042"),
             sent.replace("-42", "-"),
             sent.replace("-42", "99999999999999999999"),
-            sent.replace("tab_a", ""),
-            sent.replace("tab_a", "tab\\u0061"),
+            sent.replace("tab_aaaa", ""),
+            sent.replace("tab_aaaa", "tab_\\u0061aaa"),
             sent.replace("activity", "stay_signed_in"),
             sent.replace(',', ", "),
             format!("{sent} "),
@@ -274,7 +267,7 @@ mod tests {
         PeerMessage {
             v: PROTOCOL_VERSION,
             session_id: "ses_1".into(),
-            tab_id: "tab_a".into(),
+            tab_id: "tab_aaaa".into(),
             body,
         }
     }
@@ -295,7 +288,7 @@ mod tests {
                 at: 8,
             },
             PeerBody::TabEnded {
-                target_tab_id: "tab_b".into(),
+                target_tab_id: "tab_bbbb".into(),
             },
         ] {
             let sent = message(body);
@@ -305,7 +298,7 @@ mod tests {
 
     #[test]
     fn matches_the_contract_text() {
-        let text = r#"{"v":1,"session_id":"ses_1","tab_id":"t_1","type":"logout","reason":"idle_timeout"}"#;
+        let text = r#"{"v":1,"session_id":"ses_1","tab_id":"tab_1111","type":"logout","reason":"idle_timeout"}"#;
         let decoded = PeerMessage::decode(text, "ses_1").unwrap();
         assert_eq!(
             decoded.body,
@@ -315,40 +308,83 @@ mod tests {
         );
         assert_eq!(
             message(PeerBody::Activity { at: 42 }).encode(),
-            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_a","type":"activity","at":42}"#
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_aaaa","type":"activity","at":42}"#
         );
     }
 
     #[test]
     fn rejects_what_the_contract_says_to_ignore() {
-        let ok = r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#;
+        let ok = r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"hello"}"#;
         assert!(PeerMessage::decode(ok, "ses_1").is_ok());
         assert!(PeerMessage::decode(ok, "ses_2").is_err());
         for bad in [
-            r#"{"v":2,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"reboot"}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"activity"}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","at":1}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"connection","reachable":true}"#,
+            r#"{"v":2,"session_id":"ses_1","tab_id":"tab_tttt","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"reboot"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"activity"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"connection","at":1}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"connection","reachable":true}"#,
             r#"{"v":1,"session_id":"ses_1","tab_id":"","type":"hello"}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended"}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended","target_tab_id":""}"#,
-            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"tab_ended","target_tab_id":7}"#,
+            // Tab ids follow the contract's one rule (`ids::is_tab_id`).
+            r#"{"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab/../x","type":"hello"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"tab_ended","target_tab_id":"short"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"tab_ended"}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"tab_ended","target_tab_id":""}"#,
+            r#"{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"tab_ended","target_tab_id":7}"#,
             r#"{"v":1,"session_id":"ses_1","type":"hello"}"#,
-            r#"{"v":1,"v":1,"session_id":"ses_1","tab_id":"t","type":"hello"}"#,
+            r#"{"v":1,"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"hello"}"#,
             "[1,2]",
             "",
         ] {
             assert!(PeerMessage::decode(bad, "ses_1").is_err(), "{bad}");
         }
         let padded = format!(
-            r#"{{"v":1,"session_id":"ses_1","tab_id":"t","type":"hello","pad":"{}"}}"#,
+            r#"{{"v":1,"session_id":"ses_1","tab_id":"tab_tttt","type":"hello","pad":"{}"}}"#,
             "x".repeat(MAX_PEER_MESSAGE_BYTES)
         );
         assert!(matches!(
             PeerMessage::decode(&padded, "ses_1"),
             Err(CoreError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn tab_ids_follow_the_contracts_one_rule() {
+        let hello = |tab: &str| {
+            format!(r#"{{"v":1,"session_id":"ses_1","tab_id":"{tab}","type":"hello"}}"#)
+        };
+        let ended = |target: &str| {
+            format!(
+                r#"{{"v":1,"session_id":"ses_1","tab_id":"tab_0000","type":"tab_ended","target_tab_id":"{target}"}}"#
+            )
+        };
+        for (id, valid) in [
+            ("a".repeat(7), false),
+            ("a".repeat(8), true),
+            ("a".repeat(64), true),
+            ("a".repeat(65), false),
+            ("tab.0000".to_owned(), false),
+        ] {
+            assert_eq!(ids::is_tab_id(&id), valid, "{id}");
+            assert_eq!(
+                PeerMessage::decode(&hello(&id), "ses_1").is_ok(),
+                valid,
+                "{id}"
+            );
+            assert_eq!(
+                PeerMessage::decode(&ended(&id), "ses_1").is_ok(),
+                valid,
+                "{id}"
+            );
+            let activity = message(PeerBody::Activity { at: 1 })
+                .encode()
+                .replace("tab_aaaa", &id);
+            assert_eq!(
+                parse_own_activity(&activity, "ses_1").is_some(),
+                valid,
+                "{id}"
+            );
+        }
     }
 }
 

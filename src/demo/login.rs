@@ -3,22 +3,11 @@
 use gloo_net::http::Request;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use serde::{Deserialize, Serialize};
 use session_guard::ui::{login_return_path, LogoutNotice};
-
-#[derive(Serialize)]
-struct Credentials {
-    username: String,
-    password: String,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<String>,
-}
+use session_guard_contract::api::{ErrorBody, LoginRequest};
 
 /// Signs in and returns to where the user was, or says why not.
-async fn sign_in(credentials: Credentials) -> Result<(), String> {
+async fn sign_in(credentials: LoginRequest) -> Result<(), String> {
     let request = Request::post("/api/login")
         .json(&credentials)
         .map_err(|e| e.to_string())?;
@@ -40,7 +29,7 @@ async fn sign_in(credentials: Credentials) -> Result<(), String> {
     }
     let body = response.json::<ErrorBody>().await.ok();
     Err(body
-        .and_then(|b| b.message)
+        .map(|b| b.message)
         .filter(|m| m.len() < 300)
         .unwrap_or_else(|| "Sign-in failed.".to_string()))
 }
@@ -59,7 +48,7 @@ pub fn LoginPage() -> impl IntoView {
         }
         busy.set(true);
         error.set(None);
-        let credentials = Credentials {
+        let credentials = LoginRequest {
             username: username.get_untracked(),
             password: password.get_untracked(),
         };

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::browser::same_origin_target;
-use crate::core::{LifetimeWarning, Millis, Reason};
+use crate::core::{DurationMs, LifetimeWarning, Millis, Reason};
 use crate::redirect::{idle_limit_param, query_param};
 
 /// The product's inactivity limit for privileged users, named by the timeout message when
@@ -114,7 +114,7 @@ pub fn LogoutNotice(
         }
         .to_string();
         let limit = idle_limit_param(&search).unwrap_or(idle_timeout_ms);
-        let message = reason.message(Some(limit));
+        let message = reason.message(Some(DurationMs::from_millis(limit)));
         view! {
             <div class="sg-notice" role="alert" data-reason=kind>
                 {message}

@@ -5,7 +5,9 @@ use std::rc::Rc;
 
 use session_guard::browser::BrowserError;
 use session_guard::browser::{LocalFuture, SessionReply, SessionServer, TabRegistration};
-use session_guard::core::{Millis, Reason, SessionView};
+use session_guard::core::{
+    ConsentState, DurationMs, Millis, Reason, RecordingView, ServerTime, SessionView, UserView,
+};
 
 /// Fields of the session view the tests vary.
 #[derive(Clone)]
@@ -16,7 +18,7 @@ pub struct ViewSpec {
     pub warning_lead_ms: Millis,
     pub lifetime_ms: Millis,
     pub recording_required: bool,
-    pub consent: &'static str,
+    pub consent: ConsentState,
     /// The server's stored last activity; `None` answers "just now" on every request.
     pub last_activity_at: Option<Millis>,
 }
@@ -31,29 +33,41 @@ impl ViewSpec {
             warning_lead_ms: 60_000,
             lifetime_ms: 24 * 3_600_000,
             recording_required: false,
-            consent: "not_required",
+            consent: ConsentState::NotRequired,
             last_activity_at: None,
         }
     }
 
-    /// The view as the server would send it now.
+    /// The view as the server would send it now (the contract's shape, serialized).
     pub fn to_json(&self) -> String {
         let now = js_sys::Date::now() as Millis;
-        serde_json::json!({
-            "session_id": self.session_id,
-            "user": {"id": 7, "username": "ada", "display_name": "Ada <b>Admin</b>"},
-            "privileged": self.privileged,
-            "scopes": if self.privileged { vec!["console:access"] } else { vec![] },
-            "issued_at": now - 1_000,
-            "expires_at": now - 1_000 + self.lifetime_ms,
-            "idle_timeout_ms": self.idle_timeout_ms,
-            "warning_lead_ms": self.warning_lead_ms,
-            "keepalive_interval_ms": 60_000,
-            "last_activity_at": self.last_activity_at.unwrap_or(now),
-            "recording": {"required": self.recording_required, "consent": self.consent},
-            "server_time": now,
-        })
-        .to_string()
+        let issued_at = ServerTime::from_millis(now - 1_000);
+        let view = SessionView {
+            session_id: self.session_id.clone(),
+            user: UserView {
+                id: 7,
+                username: "ada".to_string(),
+                display_name: "Ada <b>Admin</b>".to_string(),
+            },
+            privileged: self.privileged,
+            scopes: if self.privileged {
+                vec!["console:access".to_string()]
+            } else {
+                Vec::new()
+            },
+            issued_at,
+            expires_at: issued_at.saturating_add(DurationMs::from_millis(self.lifetime_ms)),
+            idle_timeout_ms: self.idle_timeout_ms.map(DurationMs::from_millis),
+            warning_lead_ms: DurationMs::from_millis(self.warning_lead_ms),
+            keepalive_interval_ms: DurationMs::MINUTE,
+            last_activity_at: ServerTime::from_millis(self.last_activity_at.unwrap_or(now)),
+            recording: RecordingView {
+                required: self.recording_required,
+                consent: self.consent,
+            },
+            server_time: ServerTime::from_millis(now),
+        };
+        serde_json::to_string(&view).expect("a view serializes")
     }
 }
 
@@ -115,7 +129,7 @@ impl SessionServer for FakeServer {
     ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
         self.calls.borrow_mut().push(format!("consent:{accepted}"));
         if accepted {
-            self.spec.borrow_mut().consent = "accepted";
+            self.spec.borrow_mut().consent = ConsentState::Accepted;
             let reply = self.reply().map(Some);
             Box::pin(async move { reply })
         } else {
@@ -140,7 +154,7 @@ impl SessionServer for FakeServer {
                 .push(format!("tab-lost:{}", tab.tab_id));
             return Box::pin(async { Err(BrowserError::Network("scripted blip".to_string())) });
         }
-        if self.spec.borrow().consent == "pending" {
+        if self.spec.borrow().consent == ConsentState::Pending {
             self.calls
                 .borrow_mut()
                 .push(format!("tab-refused:{}", tab.tab_id));

@@ -3,10 +3,11 @@
 
 use std::collections::{BTreeSet, HashSet};
 
-use serde::Serialize;
 use serde_json::json;
+use session_guard_contract::admin::{AdminUser, Group, ImpactPreview, Role};
+use session_guard_contract::AuditKind;
 
-use super::sql::{self, AdminUser, Group, LinkTable, NewAudit, Role};
+use super::sql::{self, LinkTable, NewAudit};
 use super::{Ended, Sessions, Store, Tx};
 use crate::error::{AppError, Reason};
 
@@ -81,33 +82,25 @@ pub(crate) enum AdminChange {
 #[derive(Debug)]
 pub(crate) enum AdminOutput {
     /// How many sessions the change ended on purpose.
-    Ended(usize),
+    Ended(u64),
     User(AdminUser),
     Role(Role),
     Group(Group),
     Done,
 }
 
-/// What an admin change ends: the server's own count, shown before a destructive action.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub(crate) struct Impact {
-    /// Distinct users signed out.
-    pub users: usize,
-    /// Sessions ended.
-    pub sessions: usize,
-    /// Whether the acting administrator is among those users.
-    pub includes_you: bool,
-}
-
-impl Impact {
-    fn of(ended: &[Ended], actor: i64) -> Self {
-        let sessions: HashSet<&str> = ended.iter().map(|e| e.session_id.as_str()).collect();
-        let users: HashSet<i64> = ended.iter().map(|e| e.user_id).collect();
-        Self {
-            users: users.len(),
-            sessions: sessions.len(),
-            includes_you: users.contains(&actor),
-        }
+/// What `ended` ends, counted by the server: how many distinct users and sessions, and
+/// whether the acting administrator is among the users (the preview of an admin change).
+fn impact_of(ended: &[Ended], actor: i64) -> ImpactPreview {
+    let sessions: HashSet<&str> = ended.iter().map(|e| e.session_id.as_str()).collect();
+    let users: HashSet<i64> = ended.iter().map(|e| e.user_id).collect();
+    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
+    ImpactPreview {
+        dry_run: true,
+        users: count(users.len()),
+        sessions: count(sessions.len()),
+        tabs: 0,
+        includes_you: users.contains(&actor),
     }
 }
 
@@ -119,6 +112,11 @@ pub(crate) enum TabEnd {
         own_session: bool,
     },
     Ended,
+}
+
+/// A count for the wire.
+fn count(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 fn not_found(what: &str) -> AppError {
@@ -161,7 +159,7 @@ async fn admin_user(tx: &mut Tx<'_>, id: i64) -> Result<AdminUser, AppError> {
 async fn audit(
     tx: &mut Tx<'_>,
     actor: i64,
-    kind: &str,
+    kind: AuditKind,
     session_id: Option<&str>,
     detail: serde_json::Value,
 ) -> Result<(), AppError> {
@@ -175,6 +173,40 @@ async fn audit(
     .await
 }
 
+/// The signed-in users whose effective scopes or suspension `change` may alter (read
+/// before it runs: deletions cascade). Only they are compared before and after, so an
+/// admin change costs what it touches, not what is signed in.
+async fn touched_users(tx: &mut Tx<'_>, change: &AdminChange) -> Result<Vec<i64>, AppError> {
+    match change {
+        AdminChange::EndSession { .. }
+        | AdminChange::EndUserSessions { .. }
+        | AdminChange::EndSessions { .. }
+        | AdminChange::CreateUser { .. }
+        | AdminChange::CreateRole { .. }
+        | AdminChange::CreateGroup { .. } => Ok(Vec::new()),
+        AdminChange::SetSuspended { user_id, .. } => signed_in(tx, *user_id).await,
+        AdminChange::Link { table, a, b, .. } => match table {
+            LinkTable::UserRoles => signed_in(tx, *a).await,
+            LinkTable::GroupMembers => signed_in(tx, *b).await,
+            LinkTable::GroupRoles => Ok(sql::signed_in_members_of_group(tx.conn(), *a).await?),
+        },
+        AdminChange::DeleteGroup { group_id } => {
+            Ok(sql::signed_in_members_of_group(tx.conn(), *group_id).await?)
+        }
+        AdminChange::DeleteRole { role_id }
+        | AdminChange::AddScope { role_id, .. }
+        | AdminChange::RemoveScope { role_id, .. } => {
+            Ok(sql::signed_in_holders_of_role(tx.conn(), *role_id).await?)
+        }
+    }
+}
+
+/// `[user_id]` when the user has a live session, else nobody.
+async fn signed_in(tx: &mut Tx<'_>, user_id: i64) -> Result<Vec<i64>, AppError> {
+    let live = sql::is_signed_in(tx.conn(), user_id).await?;
+    Ok(if live { vec![user_id] } else { Vec::new() })
+}
+
 /// Carries out `change` in `tx` (the privilege rule runs afterwards).
 async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<AdminOutput, AppError> {
     Ok(match change {
@@ -186,7 +218,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_session_terminated",
+                AuditKind::AdminSessionTerminated,
                 Some(&session.id),
                 json!({ "user_id": session.user_id, "reason": reason }),
             )
@@ -198,7 +230,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                     Some(actor),
                 )
                 .await?;
-            AdminOutput::Ended(ended.len())
+            AdminOutput::Ended(count(ended.len()))
         }
         AdminChange::EndUserSessions { user_id } => {
             require_user(tx, user_id).await?;
@@ -210,10 +242,11 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                 )
                 .await?
                 .len();
+            let n = count(n);
             audit(
                 tx,
                 actor,
-                "admin_user_sessions_terminated",
+                AuditKind::AdminUserSessionsTerminated,
                 None,
                 json!({ "user_id": user_id, "terminated": n }),
             )
@@ -245,9 +278,10 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                 .end_sessions(which, Reason::RemoteTerminated, Some(actor))
                 .await?
                 .len();
+            let n = count(n);
             detail["terminated"] = json!(n);
             detail["reason"] = json!(reason);
-            audit(tx, actor, "admin_sessions_terminated", None, detail).await?;
+            audit(tx, actor, AuditKind::AdminSessionsTerminated, None, detail).await?;
             AdminOutput::Ended(n)
         }
         AdminChange::CreateUser {
@@ -262,7 +296,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_user_created",
+                AuditKind::AdminUserCreated,
                 None,
                 json!({ "user_id": id, "username": username }),
             )
@@ -273,9 +307,9 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             require_user(tx, user_id).await?;
             sql::set_suspended(tx.conn(), user_id, suspended).await?;
             let kind = if suspended {
-                "admin_user_suspended"
+                AuditKind::AdminUserSuspended
             } else {
-                "admin_user_unsuspended"
+                AuditKind::AdminUserUnsuspended
             };
             audit(tx, actor, kind, None, json!({ "user_id": user_id })).await?;
             AdminOutput::User(admin_user(tx, user_id).await?)
@@ -287,7 +321,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_role_created",
+                AuditKind::AdminRoleCreated,
                 None,
                 json!({ "role_id": id, "name": name, "scopes": scopes }),
             )
@@ -300,7 +334,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_role_deleted",
+                AuditKind::AdminRoleDeleted,
                 None,
                 json!({ "role_id": role_id, "name": role.name }),
             )
@@ -313,7 +347,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                 audit(
                     tx,
                     actor,
-                    "admin_role_scope_added",
+                    AuditKind::AdminRoleScopeAdded,
                     None,
                     json!({ "role_id": role_id, "scope": scope }),
                 )
@@ -327,7 +361,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                 audit(
                     tx,
                     actor,
-                    "admin_role_scope_removed",
+                    AuditKind::AdminRoleScopeRemoved,
                     None,
                     json!({ "role_id": role_id, "scope": scope }),
                 )
@@ -346,9 +380,9 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                     require_user(tx, a).await?;
                     require_role(tx, b).await?;
                     let kind = if present {
-                        "admin_user_role_assigned"
+                        AuditKind::AdminUserRoleAssigned
                     } else {
-                        "admin_user_role_unassigned"
+                        AuditKind::AdminUserRoleUnassigned
                     };
                     (kind, json!({ "user_id": a, "role_id": b }))
                 }
@@ -356,9 +390,9 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                     require_group(tx, a).await?;
                     require_user(tx, b).await?;
                     let kind = if present {
-                        "admin_group_member_added"
+                        AuditKind::AdminGroupMemberAdded
                     } else {
-                        "admin_group_member_removed"
+                        AuditKind::AdminGroupMemberRemoved
                     };
                     (kind, json!({ "group_id": a, "user_id": b }))
                 }
@@ -366,9 +400,9 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
                     require_group(tx, a).await?;
                     require_role(tx, b).await?;
                     let kind = if present {
-                        "admin_group_role_assigned"
+                        AuditKind::AdminGroupRoleAssigned
                     } else {
-                        "admin_group_role_unassigned"
+                        AuditKind::AdminGroupRoleUnassigned
                     };
                     (kind, json!({ "group_id": a, "role_id": b }))
                 }
@@ -385,7 +419,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_group_created",
+                AuditKind::AdminGroupCreated,
                 None,
                 json!({ "group_id": id, "name": name }),
             )
@@ -398,7 +432,7 @@ async fn apply(tx: &mut Tx<'_>, actor: i64, change: AdminChange) -> Result<Admin
             audit(
                 tx,
                 actor,
-                "admin_group_deleted",
+                AuditKind::AdminGroupDeleted,
                 None,
                 json!({ "group_id": group_id, "name": group.name }),
             )
@@ -436,10 +470,14 @@ impl Store {
     /// Runs the change exactly like [`Store::admin_change`] (the same checks, the same
     /// refusals) and rolls it back: how many sessions of how many users it would end.
     /// Nothing is stored, audited or pushed.
-    pub async fn admin_preview(&self, actor: i64, change: AdminChange) -> Result<Impact, AppError> {
+    pub async fn admin_preview(
+        &self,
+        actor: i64,
+        change: AdminChange,
+    ) -> Result<ImpactPreview, AppError> {
         let (tx, _) = self.run_admin_change(actor, change).await?;
         // Dropping `tx` rolls the change back and pushes nothing.
-        Ok(Impact::of(&tx.effects.ended, actor))
+        Ok(impact_of(&tx.effects.ended, actor))
     }
 
     async fn run_admin_change(
@@ -448,7 +486,7 @@ impl Store {
         change: AdminChange,
     ) -> Result<(Tx<'_>, AdminOutput), AppError> {
         let mut tx = self.begin().await?;
-        let users = sql::users_with_live_sessions(tx.conn()).await?;
+        let users = touched_users(&mut tx, &change).await?;
         let before = sql::privileges(tx.conn(), &users).await?;
         let administrators_before = sql::active_administrators(tx.conn()).await?;
         let output = apply(&mut tx, actor, change).await?;
@@ -482,6 +520,11 @@ impl Store {
                 if scopes_before.is_empty() {
                     self.newly_privileged(&mut tx, user_id).await?;
                 }
+                // The stored privilege and deadlines follow, in the same transaction.
+                let backend = tx.backend();
+                let privileged = !scopes_after.is_empty();
+                sql::set_user_privilege(tx.conn(), backend, &self.policy, user_id, privileged)
+                    .await?;
                 tx.effects.changed_users.push(user_id);
             }
         }
@@ -517,7 +560,7 @@ impl Store {
         sql::end_tab(tx.conn(), &session.id, tab_id, actor, now).await?;
         tx.audit(&NewAudit {
             actor_user_id: Some(actor),
-            kind: "admin_tab_terminated",
+            kind: AuditKind::AdminTabTerminated,
             session_id: Some(&session.id),
             tab_id: Some(tab_id),
             detail: json!({ "user_id": session.user_id, "reason": reason }),

@@ -15,6 +15,8 @@ mod admin;
 mod notify;
 mod ops;
 pub(crate) mod sql;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
@@ -22,6 +24,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
+use session_guard_contract::AuditKind;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor};
 use tokio::sync::broadcast;
@@ -40,6 +43,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0003_admin_scopes.sql"),
     include_str!("../../migrations/sqlite/0004_session_visibility.sql"),
     include_str!("../../migrations/sqlite/0005_tab_termination.sql"),
+    include_str!("../../migrations/sqlite/0006_session_deadlines.sql"),
 ];
 
 /// Ordered PostgreSQL migrations: the same versions, with the same meaning, as
@@ -50,6 +54,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0003_admin_scopes.sql"),
     include_str!("../../migrations/postgres/0004_session_visibility.sql"),
     include_str!("../../migrations/postgres/0005_tab_termination.sql"),
+    include_str!("../../migrations/postgres/0006_session_deadlines.sql"),
 ];
 
 /// Connections of one instance to PostgreSQL (the listening connection is extra).
@@ -86,6 +91,28 @@ impl Backend {
             Self::Sqlite => format!("{table}.rowid"),
             // `seq`: an identity column PostgreSQL's sessions have for this.
             Self::Postgres => format!("{table}.seq"),
+        }
+    }
+
+    /// The smallest of several SQL expressions.
+    fn least(self, expressions: &[String]) -> String {
+        match self {
+            Self::Sqlite => format!("MIN({})", expressions.join(", ")),
+            // Unlike SQLite's MIN, LEAST skips NULLs; the expressions are never NULL.
+            Self::Postgres => format!("LEAST({})", expressions.join(", ")),
+        }
+    }
+
+    /// The statement that opens a write transaction. SQLite takes the write lock at once
+    /// (`IMMEDIATE`): a transaction that read first and then wanted to write would fail
+    /// outright, not wait, if another connection (another process on the same file)
+    /// had written in between.
+    fn begin_write(self) -> &'static str {
+        match self {
+            Self::Sqlite => "BEGIN IMMEDIATE",
+            // Row locks and the conditional updates keep concurrent writers (and other
+            // instances) apart; nothing needs the whole database.
+            Self::Postgres => "BEGIN",
         }
     }
 
@@ -177,6 +204,9 @@ pub(crate) struct Ended {
 pub(crate) enum Sessions<'a> {
     /// One session, if it is still live.
     One(&'a str),
+    /// One session the sweep judged overdue, if it is still live and its last activity
+    /// is still the one it saw (a keepalive in between makes it not overdue any more).
+    Overdue { id: &'a str, last_activity_at: i64 },
     /// Every live session of one user.
     OfUser(i64),
     /// Every live session of every user holding the role, directly or through a group.
@@ -246,8 +276,16 @@ impl Tx<'_> {
         actor: Option<i64>,
     ) -> Result<Vec<Ended>, AppError> {
         let backend = self.store.backend;
+        let mut seen_activity = None;
         let ids = match which {
             Sessions::One(id) => vec![id.to_owned()],
+            Sessions::Overdue {
+                id,
+                last_activity_at,
+            } => {
+                seen_activity = Some(last_activity_at);
+                vec![id.to_owned()]
+            }
             Sessions::OfUser(user) => {
                 sql::live_session_ids_of_user(self.conn(), backend, user).await?
             }
@@ -262,7 +300,8 @@ impl Tx<'_> {
         let mut ended = Vec::new();
         for session_id in ids {
             let Some(user_id) =
-                sql::end_session(self.conn(), &session_id, reason, actor, now).await?
+                sql::end_session(self.conn(), &session_id, &reason, actor, now, seen_activity)
+                    .await?
             else {
                 continue;
             };
@@ -271,17 +310,16 @@ impl Tx<'_> {
                 now,
                 &sql::NewAudit {
                     actor_user_id: actor,
-                    kind: "session_ended",
                     session_id: Some(&session_id),
                     detail: serde_json::json!({ "reason": reason, "user_id": user_id }),
-                    ..sql::NewAudit::default()
+                    ..sql::NewAudit::of(AuditKind::SessionEnded)
                 },
             )
             .await?;
             ended.push(Ended {
                 session_id,
                 user_id,
-                reason,
+                reason: reason.clone(),
             });
         }
         self.effects.ended.extend(ended.iter().cloned());
@@ -342,7 +380,7 @@ impl Store {
                 .await?
         };
         migrate(&write, Backend::Sqlite, SQLITE_MIGRATIONS).await?;
-        Ok(Self {
+        let store = Self {
             write,
             read,
             backend: Backend::Sqlite,
@@ -351,7 +389,9 @@ impl Store {
             hub: Hub::default(),
             policy,
             clock,
-        })
+        };
+        store.recompute_deadlines().await?;
+        Ok(store)
     }
 
     /// Connects to the PostgreSQL database at `url` (which several instances may share)
@@ -381,7 +421,7 @@ impl Store {
             .await
             .map_err(unreachable)?;
         let instance = crate::auth::new_secret().map_err(InitError::from)?;
-        Ok(Self {
+        let store = Self {
             write: pool.clone(),
             read: pool,
             backend: Backend::Postgres,
@@ -390,7 +430,9 @@ impl Store {
             hub: Hub::default(),
             policy,
             clock,
-        })
+        };
+        store.recompute_deadlines().await?;
+        Ok(store)
     }
 
     /// On PostgreSQL, starts the task that brings the other instances' events to this
@@ -434,6 +476,15 @@ impl Store {
         })
     }
 
+    /// Stores every live session's next deadline under the configured timeouts (they may
+    /// differ from those of the last run; sessions of an older store get theirs here).
+    async fn recompute_deadlines(&self) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        let backend = tx.backend();
+        sql::recompute_deadlines(tx.conn(), backend, &self.policy).await?;
+        tx.commit().await
+    }
+
     /// The current time of the store's clock, epoch milliseconds.
     pub fn now(&self) -> i64 {
         self.clock.now_ms()
@@ -446,7 +497,7 @@ impl Store {
 
     /// Starts a write transaction at the clock's now.
     pub async fn begin(&self) -> Result<Tx<'_>, AppError> {
-        let tx = self.write.begin().await?;
+        let tx = self.write.begin_with(self.backend.begin_write()).await?;
         Ok(Tx {
             store: self,
             tx,
@@ -482,7 +533,7 @@ impl Store {
     async fn publish(&self, effects: Effects) {
         for ended in &effects.ended {
             self.hub
-                .send(&ended.session_id, Push::Terminated(ended.reason));
+                .send(&ended.session_id, Push::Terminated(ended.reason.clone()));
         }
         for (session_id, tab_id) in &effects.tabs_ended {
             self.hub

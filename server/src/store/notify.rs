@@ -64,14 +64,12 @@ impl Notice {
             ended: self
                 .ended
                 .into_iter()
-                .filter_map(|(session_id, user_id, reason)| {
-                    // A reason this server does not know (a newer instance's) is skipped
-                    // rather than guessed; the stream's own checks still see the end.
-                    Some(Ended {
-                        session_id,
-                        user_id,
-                        reason: Reason::parse(&reason)?,
-                    })
+                // A reason this version does not know (a newer instance's) is passed on
+                // sanitized, as the contract's `Reason` does with any wire name.
+                .map(|(session_id, user_id, reason)| Ended {
+                    session_id,
+                    user_id,
+                    reason: Reason::from_wire(&reason),
                 })
                 .collect(),
             changed_users: self.users,
@@ -107,7 +105,7 @@ fn payloads(from: &str, effects: &Effects) -> Vec<String> {
         let item = (
             ended.session_id.clone(),
             ended.user_id,
-            ended.reason.as_str().to_owned(),
+            ended.reason.wire_name().to_owned(),
         );
         let item_size = serde_json::to_string(&item).map_or(0, |s| s.len());
         add(item_size, &mut |n| n.ended.push(item.clone()));
@@ -214,8 +212,10 @@ async fn catch_up(store: &Arc<Store>) -> Result<(), AppError> {
     let mut conn = store.reader().await?;
     let mut ended = Vec::new();
     for session_id in watched {
-        let row: Option<(i64, Option<String>)> = sqlx::query_as(
-            "SELECT user_id, end_reason FROM sessions WHERE id = $1 AND ended_at IS NOT NULL",
+        // Every ended session has its reason (one end, one reason).
+        let row: Option<(i64, String)> = sqlx::query_as(
+            "SELECT user_id, end_reason FROM sessions
+             WHERE id = $1 AND ended_at IS NOT NULL AND end_reason IS NOT NULL",
         )
         .bind(&session_id)
         .fetch_optional(&mut *conn)
@@ -224,10 +224,7 @@ async fn catch_up(store: &Arc<Store>) -> Result<(), AppError> {
             ended.push(Ended {
                 session_id,
                 user_id,
-                reason: reason
-                    .as_deref()
-                    .and_then(Reason::parse)
-                    .unwrap_or(Reason::RemoteTerminated),
+                reason: Reason::from_wire(&reason),
             });
         }
     }
@@ -289,13 +286,14 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_reason_is_skipped_not_guessed() {
+    fn an_unknown_reason_is_passed_on_sanitized() {
         let notice: Notice = serde_json::from_str(
-            r#"{"from":"b","ended":[["ses_1",1,"no_such_reason"],["ses_2",2,"suspended"]]}"#,
+            r#"{"from":"b","ended":[["ses_1",1,"new_Reason!"],["ses_2",2,"suspended"]]}"#,
         )
         .expect("parses");
         let effects = notice.into_effects();
-        assert_eq!(effects.ended.len(), 1);
-        assert_eq!(effects.ended[0].reason, Reason::Suspended);
+        assert_eq!(effects.ended.len(), 2);
+        assert_eq!(effects.ended[0].reason, Reason::Other("new_eason".into()));
+        assert_eq!(effects.ended[1].reason, Reason::Suspended);
     }
 }

@@ -2,82 +2,68 @@
 //! keepalives, consent, tabs, the deadline sweep, retention and the read-only queries of
 //! the admin API.
 
-use std::collections::BTreeSet;
-
-use serde::Serialize;
 use serde_json::json;
+use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
+use session_guard_contract::{
+    AuditKind, ConsentState, DurationMs, RecordingView, ServerTime, SessionView, UserView,
+};
 
 use super::sql::{self, Conn, NewAudit, SessionRow, UserRow};
 use super::{Sessions, Store, Tx};
 use crate::config::Recording;
 use crate::error::{AppError, Reason};
-use crate::extract::CONSENT_PENDING;
 use crate::retention::Purged;
 use crate::state::{Current, Policy};
 
-/// The `user` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewUser<'a> {
-    id: i64,
-    username: &'a str,
-    display_name: &'a str,
-}
-
-/// The `recording` object of the session view.
-#[derive(Debug, Serialize)]
-struct ViewRecording<'a> {
-    required: bool,
-    consent: &'a str,
-}
-
-/// `GET /api/session` (contract: "Session view").
-#[derive(Debug, Serialize)]
-pub(crate) struct SessionView<'a> {
-    session_id: &'a str,
-    user: ViewUser<'a>,
-    privileged: bool,
-    scopes: &'a BTreeSet<String>,
-    issued_at: i64,
-    expires_at: i64,
-    idle_timeout_ms: Option<i64>,
-    warning_lead_ms: i64,
-    keepalive_interval_ms: i64,
-    last_activity_at: i64,
-    recording: ViewRecording<'a>,
-    server_time: i64,
-}
-
-/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
-/// a tie, the absolute lifetime).
+/// A live session's deadlines with the reason each would end it for: the absolute
+/// lifetime, the idle timeout (privileged users only) and the consent timeout (while
+/// consent is pending).
 ///
 /// A session waiting for consent has `consent_ms` from the moment it started waiting to
 /// answer; not answering counts as declining (`consent_declined`). That moment is its
 /// `last_activity_at`: it is set when the wait starts (login, or the change that made
 /// the user privileged) and cannot move while consent is pending, because keepalives
 /// are refused until then.
+fn deadlines(
+    session: &SessionRow,
+    privileged: bool,
+    policy: &Policy,
+) -> impl Iterator<Item = (i64, Reason)> {
+    let since = session.last_activity_at;
+    [
+        Some((session.expires_at, Reason::SessionExpired)),
+        privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
+        (session.consent == ConsentState::Pending).then(|| {
+            (
+                since.saturating_add(policy.consent_ms),
+                Reason::ConsentDeclined,
+            )
+        }),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
+/// a tie, the absolute lifetime).
 pub(crate) fn overdue(
     session: &SessionRow,
     privileged: bool,
     now: i64,
     policy: &Policy,
 ) -> Option<Reason> {
-    let since = session.last_activity_at;
-    let deadlines = [
-        Some((session.expires_at, Reason::SessionExpired)),
-        privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
-        (session.consent == CONSENT_PENDING).then(|| {
-            (
-                since.saturating_add(policy.consent_ms),
-                Reason::ConsentDeclined,
-            )
-        }),
-    ];
-    deadlines
-        .into_iter()
-        .flatten()
+    deadlines(session, privileged, policy)
         .filter(|(deadline, _)| *deadline <= now)
         .min_by_key(|(deadline, _)| *deadline)
         .map(|(_, reason)| reason)
+}
+
+/// The earliest deadline of a live session: when the sweep must look at it next.
+fn next_deadline(session: &SessionRow, privileged: bool, policy: &Policy) -> i64 {
+    deadlines(session, privileged, policy)
+        .map(|(deadline, _)| deadline)
+        .min()
+        .unwrap_or(session.expires_at)
 }
 
 /// Re-reads a session and its user (after an update) for a fresh view.
@@ -101,13 +87,7 @@ pub(crate) async fn reload(conn: &mut Conn, session_id: &str) -> Result<Option<C
 fn still_live(current: Current) -> Result<Current, AppError> {
     match current.session.ended_at {
         None => Ok(current),
-        Some(_) => Err(AppError::Unauthenticated(
-            current
-                .session
-                .end_reason
-                .as_deref()
-                .and_then(Reason::parse),
-        )),
+        Some(_) => Err(AppError::Unauthenticated(current.session.end_reason)),
     }
 }
 
@@ -128,30 +108,31 @@ pub(crate) enum ConsentOutcome {
 }
 
 impl Store {
-    /// The session view of `cur` at the clock's now.
-    pub fn view<'a>(&self, cur: &'a Current) -> SessionView<'a> {
+    /// The contract's session view of `cur` at the clock's now (`GET /api/session`, the
+    /// other session answers, and the pushed `session` event).
+    pub fn view(&self, cur: &Current) -> SessionView {
         let privileged = !cur.scopes.is_empty();
         let s = &cur.session;
         SessionView {
-            session_id: &s.id,
-            user: ViewUser {
+            session_id: s.id.clone(),
+            user: UserView {
                 id: cur.user.id,
-                username: &cur.user.username,
-                display_name: &cur.user.display_name,
+                username: cur.user.username.clone(),
+                display_name: cur.user.display_name.clone(),
             },
             privileged,
-            scopes: &cur.scopes,
-            issued_at: s.issued_at,
-            expires_at: s.expires_at,
-            idle_timeout_ms: privileged.then_some(self.policy.idle_ms),
-            warning_lead_ms: self.policy.warning_lead_ms,
-            keepalive_interval_ms: self.policy.keepalive_ms,
-            last_activity_at: s.last_activity_at,
-            recording: ViewRecording {
+            scopes: cur.scopes.iter().cloned().collect(),
+            issued_at: ServerTime::from_millis(s.issued_at),
+            expires_at: ServerTime::from_millis(s.expires_at),
+            idle_timeout_ms: privileged.then_some(DurationMs::from_millis(self.policy.idle_ms)),
+            warning_lead_ms: DurationMs::from_millis(self.policy.warning_lead_ms),
+            keepalive_interval_ms: DurationMs::from_millis(self.policy.keepalive_ms),
+            last_activity_at: ServerTime::from_millis(s.last_activity_at),
+            recording: RecordingView {
                 required: s.recording_required,
-                consent: &s.consent,
+                consent: s.consent,
             },
-            server_time: self.now(),
+            server_time: ServerTime::from_millis(self.now()),
         }
     }
 
@@ -166,7 +147,7 @@ impl Store {
                 .await?
                 .ok_or(AppError::Unauthenticated(None))?;
             if session.ended_at.is_some() {
-                let reason = session.end_reason.as_deref().and_then(Reason::parse);
+                let reason = session.end_reason.clone();
                 return Err(AppError::Unauthenticated(reason));
             }
             let user = sql::user_by_id(&mut conn, session.user_id)
@@ -194,14 +175,14 @@ impl Store {
         };
         let mut tx = self.begin().await?;
         let ended = tx
-            .end_sessions(Sessions::One(&current.session.id), reason, None)
+            .end_sessions(Sessions::One(&current.session.id), reason.clone(), None)
             .await?;
         tx.commit().await?;
         if ended.is_empty() {
             // Someone else ended it first: report the reason that was stored.
             let mut conn = self.reader().await?;
             let stored = sql::session_by_id(&mut conn, &current.session.id).await?;
-            let reason = stored.and_then(|s| s.end_reason.as_deref().and_then(Reason::parse));
+            let reason = stored.and_then(|s| s.end_reason);
             return Err(AppError::Unauthenticated(reason));
         }
         Err(AppError::Unauthenticated(Some(reason)))
@@ -212,9 +193,7 @@ impl Store {
         let mut conn = self.reader().await?;
         match sql::session_by_id(&mut conn, session_id).await? {
             Some(s) if s.ended_at.is_none() => Ok(()),
-            Some(s) => Err(AppError::Unauthenticated(
-                s.end_reason.as_deref().and_then(Reason::parse),
-            )),
+            Some(s) => Err(AppError::Unauthenticated(s.end_reason)),
             None => Err(AppError::Unauthenticated(None)),
         }
     }
@@ -275,7 +254,8 @@ impl Store {
         let now = tx.now;
         // Recording follows the user type (`--recording`): decided from the scopes held now.
         let scopes = sql::user_scopes(tx.conn(), user.id).await?;
-        let recorded = self.policy.recording.applies_to(!scopes.is_empty());
+        let privileged = !scopes.is_empty();
+        let recorded = self.policy.recording.applies_to(privileged);
         let session = SessionRow {
             id: session_id,
             user_id: user.id,
@@ -284,29 +264,33 @@ impl Store {
             last_activity_at: now,
             recording_required: recorded,
             consent: if recorded {
-                CONSENT_PENDING
+                ConsentState::Pending
             } else {
-                "not_required"
-            }
-            .to_owned(),
+                ConsentState::NotRequired
+            },
             ended_at: None,
             end_reason: None,
         };
         let context = crate::edge::current();
+        let client_addr = context.client_addr.map(|a| a.to_string());
+        let origin = sql::Origin {
+            client_addr: client_addr.as_deref(),
+            user_agent: context.user_agent.as_deref(),
+        };
+        let deadline = next_deadline(&session, privileged, &self.policy);
         sql::insert_session(
             tx.conn(),
             &session,
             secret_hash,
-            context.client_addr.map(|a| a.to_string()).as_deref(),
-            context.user_agent.as_deref(),
+            (privileged, deadline),
+            origin,
         )
         .await?;
         tx.audit(&NewAudit {
             actor_user_id: Some(user.id),
-            kind: "login",
             session_id: Some(&session.id),
             detail: json!({ "username": user.username }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Login)
         })
         .await?;
         tx.commit().await?;
@@ -327,7 +311,7 @@ impl Store {
         if session.ended_at.is_some() {
             return Ok(());
         }
-        let reason = if self.confirms(&mut tx, &session, declared).await? {
+        let reason = if self.confirms(&mut tx, &session, &declared).await? {
             declared
         } else {
             Reason::LoggedOut
@@ -344,7 +328,7 @@ impl Store {
         &self,
         tx: &mut Tx<'_>,
         session: &SessionRow,
-        reason: Reason,
+        reason: &Reason,
     ) -> Result<bool, AppError> {
         let now = tx.now;
         Ok(match reason {
@@ -355,7 +339,7 @@ impl Store {
                 privileged && session.last_activity_at.saturating_add(self.policy.idle_ms) <= now
             }
             Reason::SessionExpired => session.expires_at <= now,
-            Reason::ConsentDeclined => session.consent == CONSENT_PENDING,
+            Reason::ConsentDeclined => session.consent == ConsentState::Pending,
             _ => true,
         })
     }
@@ -364,7 +348,8 @@ impl Store {
     /// fresh view, or `401 {reason}` when the session ended meanwhile.
     pub async fn keepalive(&self, session_id: &str, at: i64) -> Result<Current, AppError> {
         let mut tx = self.begin().await?;
-        sql::set_last_activity(tx.conn(), session_id, at).await?;
+        let backend = tx.backend();
+        sql::set_last_activity(tx.conn(), backend, &self.policy, session_id, at).await?;
         let current = reload(tx.conn(), session_id)
             .await?
             .ok_or(AppError::Unauthenticated(None))?;
@@ -384,13 +369,12 @@ impl Store {
         let session_id = current.session.id.as_str();
         let entry = NewAudit {
             actor_user_id: Some(current.user.id),
-            kind: "consent",
             session_id: Some(session_id),
             detail: json!({ "accepted": accepted }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Consent)
         };
         if !accepted {
-            let reason = if current.session.consent == CONSENT_PENDING {
+            let reason = if current.session.consent == ConsentState::Pending {
                 Reason::ConsentDeclined
             } else {
                 Reason::LoggedOut
@@ -404,8 +388,11 @@ impl Store {
         let changed = sql::accept_consent(tx.conn(), session_id).await?;
         if changed {
             let now = tx.now;
-            // Answering is activity; keepalives were refused until now.
-            sql::set_last_activity(tx.conn(), session_id, now).await?;
+            // Answering is activity; keepalives were refused until now. The consent
+            // deadline is gone and the idle one counts from now.
+            let backend = tx.backend();
+            sql::set_last_activity(tx.conn(), backend, &self.policy, session_id, now).await?;
+            sql::refresh_deadline(tx.conn(), backend, &self.policy, session_id).await?;
             tx.audit(&entry).await?;
             tx.effects.changed_sessions.push(session_id.to_owned());
         }
@@ -436,7 +423,7 @@ impl Store {
         if created {
             tx.audit(&NewAudit {
                 actor_user_id: Some(current.user.id),
-                kind: "tab_registered",
+                kind: AuditKind::TabRegistered,
                 session_id: Some(session_id),
                 tab_id: Some(tab_id),
                 detail: json!({ "opener_tab_id": opener }),
@@ -455,7 +442,7 @@ impl Store {
         if sql::close_tab(tx.conn(), session_id, tab_id, now).await? {
             tx.audit(&NewAudit {
                 actor_user_id: Some(current.user.id),
-                kind: "tab_closed",
+                kind: AuditKind::TabClosed,
                 session_id: Some(session_id),
                 tab_id: Some(tab_id),
                 detail: json!({}),
@@ -466,20 +453,38 @@ impl Store {
     }
 
     /// Ends every live session past a deadline and pushes `terminated` to its streams;
-    /// returns how many ended.
+    /// returns how many ended. An idle store costs one indexed probe on a reader; the
+    /// sessions due are judged from their rows (privilege and deadlines are stored), and
+    /// each end is conditional, so several instances sweeping one database end each
+    /// session once.
     pub async fn sweep(&self) -> Result<usize, AppError> {
+        let now = self.now();
+        if !sql::any_due(&mut *self.reader().await?, now).await? {
+            return Ok(0);
+        }
         let mut tx = self.begin().await?;
         let now = tx.now;
-        let (idle_ms, consent_ms) = (self.policy.idle_ms, self.policy.consent_ms);
         let mut count = 0;
-        for (session, privileged) in
-            sql::overdue_sessions(tx.conn(), now, idle_ms, consent_ms).await?
-        {
-            if let Some(reason) = overdue(&session, privileged, now, &self.policy) {
-                count += tx
-                    .end_sessions(Sessions::One(&session.id), reason, None)
+        for (session, stored) in sql::due_sessions(tx.conn(), now).await? {
+            let privileged = match stored {
+                Some(privileged) => privileged,
+                // A row written without it (an older server, a bulk import).
+                None => !sql::user_scopes(tx.conn(), session.user_id)
                     .await?
-                    .len();
+                    .is_empty(),
+            };
+            match overdue(&session, privileged, now, &self.policy) {
+                Some(reason) => {
+                    let which = Sessions::Overdue {
+                        id: &session.id,
+                        last_activity_at: session.last_activity_at,
+                    };
+                    count += tx.end_sessions(which, reason, None).await?.len();
+                }
+                None => {
+                    let next = next_deadline(&session, privileged, &self.policy);
+                    sql::set_deadline(tx.conn(), &session.id, privileged, next).await?;
+                }
             }
         }
         tx.commit().await?;
@@ -493,13 +498,12 @@ impl Store {
         let (audit_entries, sessions) = sql::purge_before(tx.conn(), cutoff).await?;
         if audit_entries + sessions > 0 {
             tx.audit(&NewAudit {
-                kind: "audit_purged",
                 detail: json!({
                     "before": cutoff,
                     "audit_entries": audit_entries,
                     "sessions": sessions,
                 }),
-                ..NewAudit::default()
+                ..NewAudit::of(AuditKind::AuditPurged)
             })
             .await?;
         }
@@ -516,7 +520,7 @@ impl Store {
     ) -> Result<
         (
             Vec<sql::LiveSession>,
-            std::collections::HashMap<String, Vec<sql::Tab>>,
+            std::collections::HashMap<String, Vec<AdminTab>>,
         ),
         AppError,
     > {
@@ -527,13 +531,13 @@ impl Store {
     }
 
     /// Ended sessions, most recently ended first.
-    pub async fn session_history(&self, limit: i64) -> Result<Vec<sql::EndedSession>, AppError> {
+    pub async fn session_history(&self, limit: i64) -> Result<Vec<EndedSession>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::ended_sessions(&mut conn, self.backend, limit).await?)
     }
 
     /// Every user as the admin API shows it.
-    pub async fn users(&self) -> Result<Vec<sql::AdminUser>, AppError> {
+    pub async fn users(&self) -> Result<Vec<AdminUser>, AppError> {
         let mut conn = self.reader().await?;
         let mut out = Vec::new();
         for user in sql::all_users(&mut conn).await? {
@@ -543,22 +547,19 @@ impl Store {
     }
 
     /// Every role with its scopes.
-    pub async fn roles(&self) -> Result<Vec<sql::Role>, AppError> {
+    pub async fn roles(&self) -> Result<Vec<Role>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::all_roles(&mut conn).await?)
     }
 
     /// Every group with its members and roles.
-    pub async fn groups(&self) -> Result<Vec<sql::Group>, AppError> {
+    pub async fn groups(&self) -> Result<Vec<Group>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::all_groups(&mut conn).await?)
     }
 
     /// Audit entries matching `filter`, newest first.
-    pub async fn audit_log(
-        &self,
-        filter: &sql::AuditFilter,
-    ) -> Result<Vec<sql::AuditEntry>, AppError> {
+    pub async fn audit_log(&self, filter: &sql::AuditFilter) -> Result<Vec<AuditEntry>, AppError> {
         let mut conn = self.reader().await?;
         Ok(sql::audit_log(&mut conn, self.backend, filter).await?)
     }
@@ -582,7 +583,7 @@ impl Store {
         let now = tx.now;
         let backend = tx.backend();
         for session_id in sql::live_session_ids_of_user(tx.conn(), backend, user_id).await? {
-            sql::set_last_activity(tx.conn(), &session_id, now).await?;
+            sql::set_last_activity(tx.conn(), backend, &self.policy, &session_id, now).await?;
             if now_recorded {
                 sql::require_recording(tx.conn(), &session_id).await?;
             }
@@ -599,15 +600,18 @@ async fn end_as_sign_out(
     reason: Reason,
 ) -> Result<(), AppError> {
     let ended = tx
-        .end_sessions(Sessions::One(&session.id), reason, Some(session.user_id))
+        .end_sessions(
+            Sessions::One(&session.id),
+            reason.clone(),
+            Some(session.user_id),
+        )
         .await?;
     if !ended.is_empty() {
         tx.audit(&NewAudit {
             actor_user_id: Some(session.user_id),
-            kind: "logout",
             session_id: Some(&session.id),
             detail: json!({ "reason": reason }),
-            ..NewAudit::default()
+            ..NewAudit::of(AuditKind::Logout)
         })
         .await?;
     }

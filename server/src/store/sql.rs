@@ -7,13 +7,15 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use serde::Serialize;
 use serde_json::Value;
+use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
+use session_guard_contract::{AuditKind, ConsentState, ServerTime};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
 use super::Backend;
 use crate::error::{AppError, Reason};
+use crate::state::Policy;
 
 /// One connection of either backend.
 pub(crate) type Conn = AnyConnection;
@@ -139,18 +141,6 @@ async fn ids(c: &mut Conn, sql: &str, id: i64) -> Result<Vec<i64>> {
     sqlx::query_scalar(sql).bind(id).fetch_all(&mut *c).await
 }
 
-/// A user as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct AdminUser {
-    pub id: i64,
-    pub username: String,
-    pub display_name: String,
-    pub suspended: bool,
-    pub privileged: bool,
-    pub roles: Vec<i64>,
-    pub groups: Vec<i64>,
-}
-
 pub async fn admin_user(c: &mut Conn, user: &UserRow) -> Result<AdminUser> {
     Ok(AdminUser {
         id: user.id,
@@ -178,14 +168,6 @@ pub async fn all_users(c: &mut Conn) -> Result<Vec<UserRow>> {
         .fetch_all(&mut *c)
         .await?;
     rows.iter().map(user_from_row).collect()
-}
-
-/// A role as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Role {
-    pub id: i64,
-    pub name: String,
-    pub scopes: Vec<String>,
 }
 
 pub async fn role(c: &mut Conn, id: i64) -> Result<Option<Role>> {
@@ -287,15 +269,6 @@ impl LinkTable {
     }
 }
 
-/// A group as the admin API shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct Group {
-    pub id: i64,
-    pub name: String,
-    pub members: Vec<i64>,
-    pub roles: Vec<i64>,
-}
-
 pub async fn group(c: &mut Conn, id: i64) -> Result<Option<Group>> {
     let name: Option<String> = sqlx::query_scalar("SELECT name FROM access_groups WHERE id = $1")
         .bind(id)
@@ -358,9 +331,15 @@ pub struct SessionRow {
     pub expires_at: i64,
     pub last_activity_at: i64,
     pub recording_required: bool,
-    pub consent: String,
+    pub consent: ConsentState,
     pub ended_at: Option<i64>,
-    pub end_reason: Option<String>,
+    pub end_reason: Option<Reason>,
+}
+
+/// A consent state read back; only the contract's values are ever written, so anything
+/// else is a damaged row, and asking for consent again fails closed.
+fn consent_from_db(stored: &str) -> ConsentState {
+    ConsentState::from_wire(stored).unwrap_or(ConsentState::Pending)
 }
 
 const SESSION_COLUMNS: &str = "id, user_id, issued_at, expires_at, last_activity_at, \
@@ -374,24 +353,35 @@ fn session_from_row(r: &AnyRow) -> Result<SessionRow> {
         expires_at: r.try_get(3)?,
         last_activity_at: r.try_get(4)?,
         recording_required: r.try_get::<i64, _>(5)? != 0,
-        consent: r.try_get(6)?,
+        consent: consent_from_db(&r.try_get::<String, _>(6)?),
         ended_at: r.try_get(7)?,
-        end_reason: r.try_get(8)?,
+        end_reason: r
+            .try_get::<Option<String>, _>(8)?
+            .map(|name| Reason::from_wire(&name)),
     })
 }
 
-/// Stores a new session with where it was started from.
+/// Where a new session was started from (address, user agent of the sign-in).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Origin<'a> {
+    pub client_addr: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+}
+
+/// Stores a new session with its privilege, its next deadline and where it was started
+/// from.
 pub async fn insert_session(
     c: &mut Conn,
     s: &SessionRow,
     token_hash: &str,
-    client_addr: Option<&str>,
-    user_agent: Option<&str>,
+    (privileged, next_deadline): (bool, i64),
+    origin: Origin<'_>,
 ) -> Result<()> {
     sqlx::query(
         "INSERT INTO sessions (id, token_hash, user_id, issued_at, expires_at, last_activity_at,
-                               recording_required, consent, client_addr, user_agent)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                               recording_required, consent, client_addr, user_agent,
+                               privileged, next_deadline)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(&s.id)
     .bind(token_hash)
@@ -400,9 +390,11 @@ pub async fn insert_session(
     .bind(s.expires_at)
     .bind(s.last_activity_at)
     .bind(i64::from(s.recording_required))
-    .bind(&s.consent)
-    .bind(client_addr)
-    .bind(user_agent)
+    .bind(s.consent.as_str())
+    .bind(origin.client_addr)
+    .bind(origin.user_agent)
+    .bind(i64::from(privileged))
+    .bind(next_deadline)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -479,85 +471,133 @@ pub async fn live_session_ids_of_user(
     .await
 }
 
-/// Users that currently hold at least one live session.
-pub async fn users_with_live_sessions(c: &mut Conn) -> Result<Vec<i64>> {
-    sqlx::query_scalar("SELECT DISTINCT user_id FROM sessions WHERE ended_at IS NULL")
-        .fetch_all(&mut *c)
-        .await
+/// SQL for a live session's next deadline: the earliest of its absolute expiry, its idle
+/// deadline (when `privileged`, an SQL expression; unknown counts as privileged, so the
+/// sweep looks at the row early rather than late) and its consent deadline (while consent
+/// is pending), counted from `since` (an SQL expression for the last activity). The
+/// timeouts come from the configuration, never from a request, so they are part of the
+/// text (which is then the same for every statement of this process).
+fn next_deadline_sql(backend: Backend, policy: &Policy, since: &str, privileged: &str) -> String {
+    let (idle, consent) = (policy.idle_ms, policy.consent_ms);
+    backend.least(&[
+        "expires_at".to_owned(),
+        format!(
+            "CASE WHEN COALESCE({privileged}, 1) = 1 THEN {since} + {idle} ELSE expires_at END"
+        ),
+        format!("CASE WHEN consent = 'pending' THEN {since} + {consent} ELSE expires_at END"),
+    ])
 }
 
-/// Live sessions whose absolute, idle or consent deadline passed, with whether their
-/// user is privileged (only privileged users have an idle timeout). A session waiting for
-/// consent has `consent_ms` from its `last_activity_at`, which cannot move meanwhile.
-pub async fn overdue_sessions(
+/// Recomputes the next deadline of every live session from its row (at start-up: the
+/// configured timeouts may have changed since the deadlines were stored).
+pub async fn recompute_deadlines(c: &mut Conn, backend: Backend, policy: &Policy) -> Result<u64> {
+    let next = next_deadline_sql(backend, policy, "last_activity_at", "privileged");
+    let done = sqlx::query(&format!(
+        "UPDATE sessions SET next_deadline = {next} WHERE ended_at IS NULL"
+    ))
+    .execute(&mut *c)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+/// Stores the privilege of every live session of a user whose scopes changed, and their
+/// next deadlines (the idle deadline comes or goes with the privilege).
+pub async fn set_user_privilege(
     c: &mut Conn,
-    now: i64,
-    idle_ms: i64,
-    consent_ms: i64,
-) -> Result<Vec<(SessionRow, bool)>> {
+    backend: Backend,
+    policy: &Policy,
+    user_id: i64,
+    privileged: bool,
+) -> Result<()> {
+    let next = next_deadline_sql(backend, policy, "last_activity_at", "$2");
+    sqlx::query(&format!(
+        "UPDATE sessions SET privileged = $2, next_deadline = {next}
+         WHERE user_id = $1 AND ended_at IS NULL"
+    ))
+    .bind(user_id)
+    .bind(i64::from(privileged))
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Stores what the sweep worked out for a live session that is not overdue after all
+/// (its stored deadline was early, or not computed yet).
+pub async fn set_deadline(
+    c: &mut Conn,
+    id: &str,
+    privileged: bool,
+    next_deadline: i64,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE sessions SET privileged = $2, next_deadline = $3
+         WHERE id = $1 AND ended_at IS NULL",
+    )
+    .bind(id)
+    .bind(i64::from(privileged))
+    .bind(next_deadline)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Whether any live session is due for a look by the sweep (one indexed probe).
+pub async fn any_due(c: &mut Conn, now: i64) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM sessions
+             WHERE ended_at IS NULL AND (next_deadline IS NULL OR next_deadline <= $1)
+             LIMIT 1) due",
+    )
+    .bind(now)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(n > 0)
+}
+
+/// Live sessions whose stored deadline has come (or was never computed), with their
+/// stored privilege (`None`: unknown). One indexed query: its cost follows the number of
+/// sessions due, not the number live or the size of any group.
+pub async fn due_sessions(c: &mut Conn, now: i64) -> Result<Vec<(SessionRow, Option<bool>)>> {
     let rows = sqlx::query(&format!(
-        "SELECT * FROM (
-             SELECT {SESSION_COLUMNS},
-                CASE WHEN EXISTS (SELECT 1 FROM user_roles ur
-                        JOIN role_scopes rs ON rs.role_id = ur.role_id
-                        WHERE ur.user_id = s.user_id)
-                OR EXISTS (SELECT 1 FROM group_members gm
-                        JOIN group_roles gr ON gr.group_id = gm.group_id
-                        JOIN role_scopes rs ON rs.role_id = gr.role_id
-                        WHERE gm.user_id = s.user_id) THEN 1 ELSE 0 END AS privileged
-             FROM sessions s
-             WHERE ended_at IS NULL
-         ) live
-         WHERE expires_at <= $1 OR (privileged = 1 AND last_activity_at + $2 <= $1)
-            OR (consent = 'pending' AND last_activity_at + $3 <= $1)"
+        "SELECT {SESSION_COLUMNS}, privileged FROM sessions
+         WHERE ended_at IS NULL AND (next_deadline IS NULL OR next_deadline <= $1)"
     ))
     .bind(now)
-    .bind(idle_ms)
-    .bind(consent_ms)
     .fetch_all(&mut *c)
     .await?;
     rows.iter()
-        .map(|r| Ok((session_from_row(r)?, r.try_get::<i64, _>(9)? != 0)))
+        .map(|r| {
+            let privileged: Option<i64> = r.try_get(9)?;
+            Ok((session_from_row(r)?, privileged.map(|p| p != 0)))
+        })
         .collect()
 }
 
 /// Marks a live session ended; `Some(user_id)` when this call ended it, `None` when it
-/// had already ended (the first reason wins; several instances may race for it).
+/// had already ended (the first reason wins; several instances may race for it) or, with
+/// `seen_activity`, when its last activity moved since it was judged overdue (a keepalive
+/// or an answer came in between: it is not overdue any more).
 /// `ended_by` is the user who ended it (`None` when the server did).
 pub async fn end_session(
     c: &mut Conn,
     id: &str,
-    reason: Reason,
+    reason: &Reason,
     ended_by: Option<i64>,
     now: i64,
+    seen_activity: Option<i64>,
 ) -> Result<Option<i64>> {
     sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $2, end_reason = $3, ended_by = $4
-         WHERE id = $1 AND ended_at IS NULL RETURNING user_id",
+        "UPDATE sessions SET ended_at = $2, end_reason = $3, ended_by = $4, next_deadline = NULL
+         WHERE id = $1 AND ended_at IS NULL AND ($5 IS NULL OR last_activity_at = $5)
+         RETURNING user_id",
     )
     .bind(id)
     .bind(now)
-    .bind(reason.as_str())
+    .bind(reason.wire_name())
     .bind(ended_by)
+    .bind(seen_activity)
     .fetch_optional(&mut *c)
     .await
-}
-
-/// One ended session as the history shows it.
-#[derive(Debug, Clone, Serialize)]
-pub struct EndedSession {
-    pub session_id: String,
-    pub user_id: i64,
-    pub username: Option<String>,
-    pub display_name: Option<String>,
-    pub issued_at: i64,
-    pub ended_at: i64,
-    pub end_reason: Option<String>,
-    /// Who ended it: `null` when the server did (deadline, sweep) or the user is deleted.
-    pub ended_by_user_id: Option<i64>,
-    pub ended_by_username: Option<String>,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
 }
 
 /// Ended sessions, most recently ended first, at most `limit`.
@@ -585,13 +625,17 @@ pub async fn ended_sessions(
                 user_id: r.try_get(1)?,
                 username: r.try_get(2)?,
                 display_name: r.try_get(3)?,
-                issued_at: r.try_get(4)?,
-                ended_at: r.try_get(5)?,
-                end_reason: r.try_get(6)?,
+                issued_at: ServerTime::from_millis(r.try_get(4)?),
+                ended_at: ServerTime::from_millis(r.try_get(5)?),
+                end_reason: r
+                    .try_get::<Option<String>, _>(6)?
+                    .map(|name| Reason::from_wire(&name)),
                 ended_by_user_id: r.try_get(7)?,
                 ended_by_username: r.try_get(8)?,
                 client_addr: r.try_get(9)?,
                 user_agent: r.try_get(10)?,
+                // The handler describes it from `user_agent`.
+                browser: None,
             })
         })
         .collect()
@@ -619,6 +663,46 @@ pub async fn live_session_ids_of_role(
     .await
 }
 
+/// Users holding `role_id` directly or through a group, with a live session.
+pub async fn signed_in_holders_of_role(c: &mut Conn, role_id: i64) -> Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT user_id FROM sessions
+         WHERE ended_at IS NULL AND user_id IN (
+             SELECT user_id FROM user_roles WHERE role_id = $1
+             UNION
+             SELECT gm.user_id FROM group_members gm
+                 JOIN group_roles gr ON gr.group_id = gm.group_id
+                 WHERE gr.role_id = $1)",
+    )
+    .bind(role_id)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// Members of `group_id` with a live session.
+pub async fn signed_in_members_of_group(c: &mut Conn, group_id: i64) -> Result<Vec<i64>> {
+    sqlx::query_scalar(
+        "SELECT DISTINCT user_id FROM sessions
+         WHERE ended_at IS NULL AND user_id IN (
+             SELECT user_id FROM group_members WHERE group_id = $1)",
+    )
+    .bind(group_id)
+    .fetch_all(&mut *c)
+    .await
+}
+
+/// Whether `user_id` has a live session.
+pub async fn is_signed_in(c: &mut Conn, user_id: i64) -> Result<bool> {
+    let n: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM sessions
+             WHERE user_id = $1 AND ended_at IS NULL LIMIT 1) live",
+    )
+    .bind(user_id)
+    .fetch_one(&mut *c)
+    .await?;
+    Ok(n > 0)
+}
+
 /// Every live session of users other than `user_id`.
 pub async fn live_session_ids_except_user(
     c: &mut Conn,
@@ -636,14 +720,39 @@ pub async fn live_session_ids_except_user(
 }
 
 /// Moves the last activity forward (never back: keepalives from several tabs may arrive
-/// out of order).
-pub async fn set_last_activity(c: &mut Conn, id: &str, at: i64) -> Result<()> {
-    sqlx::query(
-        "UPDATE sessions SET last_activity_at = $2
-         WHERE id = $1 AND last_activity_at < $2",
-    )
+/// out of order), and the next deadline with it.
+pub async fn set_last_activity(
+    c: &mut Conn,
+    backend: Backend,
+    policy: &Policy,
+    id: &str,
+    at: i64,
+) -> Result<()> {
+    // Every expression of an UPDATE reads the row as it was: the deadline counts from $2.
+    let next = next_deadline_sql(backend, policy, "$2", "privileged");
+    sqlx::query(&format!(
+        "UPDATE sessions SET last_activity_at = $2, next_deadline = {next}
+         WHERE id = $1 AND last_activity_at < $2"
+    ))
     .bind(id)
     .bind(at)
+    .execute(&mut *c)
+    .await?;
+    Ok(())
+}
+
+/// Recomputes one live session's next deadline from its row (after its consent changed).
+pub async fn refresh_deadline(
+    c: &mut Conn,
+    backend: Backend,
+    policy: &Policy,
+    id: &str,
+) -> Result<()> {
+    let next = next_deadline_sql(backend, policy, "last_activity_at", "privileged");
+    sqlx::query(&format!(
+        "UPDATE sessions SET next_deadline = {next} WHERE id = $1 AND ended_at IS NULL"
+    ))
+    .bind(id)
     .execute(&mut *c)
     .await?;
     Ok(())
@@ -693,14 +802,6 @@ pub async fn active_administrators(c: &mut Conn) -> Result<i64> {
     )
     .fetch_one(&mut *c)
     .await
-}
-
-/// One registered browser tab of a session.
-#[derive(Debug, Clone, Serialize)]
-pub struct Tab {
-    pub tab_id: String,
-    pub opener_tab_id: Option<String>,
-    pub registered_at: i64,
 }
 
 /// Registers a tab; returns false when it was already registered. A closed tab that
@@ -808,7 +909,7 @@ pub async fn end_tab(
 }
 
 /// The open tabs of every live session, by session id (one query for the admin list).
-pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, Vec<Tab>>> {
+pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, Vec<AdminTab>>> {
     let rows = sqlx::query(
         "SELECT t.session_id, t.tab_id, t.opener_tab_id, t.registered_at
          FROM session_tabs t JOIN sessions s ON s.id = t.session_id
@@ -817,25 +918,38 @@ pub async fn open_tabs_of_live_sessions(c: &mut Conn) -> Result<HashMap<String, 
     )
     .fetch_all(&mut *c)
     .await?;
-    let mut out: HashMap<String, Vec<Tab>> = HashMap::new();
+    let mut out: HashMap<String, Vec<AdminTab>> = HashMap::new();
     for r in &rows {
-        out.entry(r.try_get(0)?).or_default().push(Tab {
+        out.entry(r.try_get(0)?).or_default().push(AdminTab {
             tab_id: r.try_get(1)?,
             opener_tab_id: r.try_get(2)?,
-            registered_at: r.try_get(3)?,
+            registered_at: ServerTime::from_millis(r.try_get(3)?),
         });
     }
     Ok(out)
 }
 
 /// One audit entry to record.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NewAudit<'a> {
     pub actor_user_id: Option<i64>,
-    pub kind: &'a str,
+    pub kind: AuditKind,
     pub session_id: Option<&'a str>,
     pub tab_id: Option<&'a str>,
     pub detail: Value,
+}
+
+impl NewAudit<'_> {
+    /// An entry of `kind` with nothing else filled in.
+    pub fn of(kind: AuditKind) -> Self {
+        Self {
+            actor_user_id: None,
+            kind,
+            session_id: None,
+            tab_id: None,
+            detail: Value::Null,
+        }
+    }
 }
 
 /// Records `entry` with the request's context (client address, user agent, and the acting
@@ -876,7 +990,7 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
     )
     .bind(now)
     .bind(entry.actor_user_id)
-    .bind(entry.kind)
+    .bind(entry.kind.as_str())
     .bind(entry.session_id)
     .bind(entry.tab_id)
     .bind(detail)
@@ -887,26 +1001,6 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
     .execute(&mut *c)
     .await?;
     Ok(())
-}
-
-/// One audit entry as the admin API shows it; `detail` is a JSON object.
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub id: i64,
-    pub at: i64,
-    pub actor_user_id: Option<i64>,
-    /// The actor's login name, resolved when read (`null` for the server or a deleted user).
-    pub actor_username: Option<String>,
-    pub kind: String,
-    pub session_id: Option<String>,
-    /// Whose session `session_id` is, while the session is kept.
-    pub session_username: Option<String>,
-    pub tab_id: Option<String>,
-    pub detail: Value,
-    pub client_addr: Option<String>,
-    pub user_agent: Option<String>,
-    pub actor_session_id: Option<String>,
-    pub actor_tab_id: Option<String>,
 }
 
 /// Which audit entries to read: newest first, strictly older than `before` (the cursor),
@@ -956,12 +1050,16 @@ pub async fn audit_log(c: &mut Conn, backend: Backend, f: &AuditFilter) -> Resul
     rows.iter()
         .map(|r| {
             let detail: String = r.try_get(7)?;
+            let kind: String = r.try_get(4)?;
+            let kind = kind
+                .parse::<AuditKind>()
+                .map_err(|e| sqlx::Error::Decode(e.into()))?;
             Ok(AuditEntry {
                 id: r.try_get(0)?,
-                at: r.try_get(1)?,
+                at: ServerTime::from_millis(r.try_get(1)?),
                 actor_user_id: r.try_get(2)?,
                 actor_username: r.try_get(3)?,
-                kind: r.try_get(4)?,
+                kind,
                 session_id: r.try_get(5)?,
                 tab_id: r.try_get(6)?,
                 detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),

@@ -14,7 +14,7 @@ const T0: i64 = 1_764_000_000_000;
 fn engine(server: &Server) -> Engine {
     let mut engine = Engine::new(EngineConfig {
         heartbeat_interval: 24 * 60 * MINUTE,
-        ..EngineConfig::new("tab_me")
+        ..EngineConfig::new("tab_me00")
     });
     engine.handle_server_view(server.view(T0), T0);
     engine.handle_push_stream(true, T0);
@@ -58,7 +58,7 @@ fn ended(reason: Reason) -> State {
 
 #[test]
 fn starting_renders_nothing_and_retries_when_unreachable() {
-    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    let mut engine = Engine::new(EngineConfig::new("tab_me00"));
     assert_eq!(engine.poll_timeout(), None);
     engine.handle_server_unreachable(T0);
     assert_eq!(engine.state(), &State::Starting);
@@ -175,7 +175,7 @@ fn a_shortened_local_deadline_ends_once_a_view_confirms_the_clock() {
             warning_lead: None,
         }),
         heartbeat_interval: 24 * 60 * MINUTE,
-        ..EngineConfig::new("tab_me")
+        ..EngineConfig::new("tab_me00")
     });
     let server = Server::privileged(T0);
     engine.handle_server_view(server.view(T0), T0);
@@ -540,7 +540,7 @@ fn heartbeat_mode_elects_the_lowest_tab() {
 fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
     let mut engine = Engine::new(EngineConfig {
         leader_mode: LeaderMode::Heartbeat,
-        ..EngineConfig::new("tab_me")
+        ..EngineConfig::new("tab_me00")
     });
     engine.handle_server_view(Server::privileged(T0).view(T0), T0);
     engine.handle_push_stream(true, T0);
@@ -552,7 +552,7 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
         drain(&mut engine),
         [
             Effect::Broadcast(peer_from(
-                "tab_me",
+                "tab_me00",
                 PeerBody::LeaderHeartbeat { at: T0 + 2_000 }
             )),
             Effect::FetchSession
@@ -567,7 +567,7 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
     let lower = PeerMessage {
         v: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
-        tab_id: "tab_a".into(),
+        tab_id: "tab_a000".into(),
         body: PeerBody::LeaderHeartbeat { at: T0 + 2_800 },
     };
     engine.handle_peer(&lower.encode(), T0 + 2_800);
@@ -576,7 +576,7 @@ fn a_lone_heartbeat_tab_claims_after_two_silent_intervals() {
 
 #[test]
 fn a_hidden_follower_leaves_a_silent_leader_alone_until_it_is_shown() {
-    let mut engine = Engine::new(EngineConfig::new("tab_me"));
+    let mut engine = Engine::new(EngineConfig::new("tab_me00"));
     engine.handle_server_view(Server::privileged(T0).view(T0), T0);
     engine.handle_push_stream(true, T0);
     engine.handle_page_visibility(false, T0 + 500);
@@ -609,7 +609,7 @@ fn lock_mode_only_the_leader_sends_keepalives() {
         drain(&mut engine),
         [
             Effect::Broadcast(peer_from(
-                "tab_me",
+                "tab_me00",
                 PeerBody::LeaderHeartbeat {
                     at: T0 + 10 * MINUTE
                 }
@@ -675,7 +675,7 @@ fn own_echo_and_foreign_sessions_are_ignored() {
     let own = PeerMessage {
         v: PROTOCOL_VERSION,
         session_id: SESSION_ID.into(),
-        tab_id: "tab_me".into(),
+        tab_id: "tab_me00".into(),
         body: PeerBody::Logout {
             reason: Reason::LoggedOut,
         },
@@ -683,7 +683,7 @@ fn own_echo_and_foreign_sessions_are_ignored() {
     engine.handle_peer(&own.encode(), T0 + 1);
     let foreign = PeerMessage {
         session_id: "ses_other".into(),
-        tab_id: "tab_x".into(),
+        tab_id: "tab_x000".into(),
         ..own
     };
     engine.handle_peer(&foreign.encode(), T0 + 1);
@@ -702,7 +702,7 @@ fn policy_override_only_shortens() {
                 idle_timeout: idle,
                 warning_lead: Some(10_000),
             }),
-            ..EngineConfig::new("tab_me")
+            ..EngineConfig::new("tab_me00")
         });
         engine.handle_server_view(server.view(T0), T0);
         let policy = engine.policy().cloned().unwrap();

@@ -102,7 +102,7 @@ proptest! {
             }
             match kind {
                 0 => engine.handle_activity(now),
-                1 => engine.handle_peer(&peer("tab_x", PeerBody::Activity { at: now + peer_at }), now),
+                1 => engine.handle_peer(&peer("tab_x000", PeerBody::Activity { at: now + peer_at }), now),
                 2 => engine.handle_visible(now),
                 3 => engine.handle_stay_signed_in(now),
                 4 => engine.handle_push_stream(peer_at > 0, now),
@@ -253,7 +253,7 @@ proptest! {
         let now = T0 + 6_000;
         let to_messages = |list: &[(u8, i64, usize)]| -> Vec<String> {
             let mut out: Vec<String> = list.iter().map(|&(kind, dt, tab)| {
-                let tab = ["tab_a", "tab_k", "tab_z", "tab_q"][tab];
+                let tab = ["tab_a000", "tab_k000", "tab_z000", "tab_q000"][tab];
                 let body = match kind {
                     0 => PeerBody::Activity { at: now + dt },
                     1 => PeerBody::StaySignedIn { at: now + dt },
@@ -268,8 +268,8 @@ proptest! {
             // At most one kind of ending per case: with two different reasons the contract
             // lets the first one win, which is order-dependent by design.
             match ending {
-                1 => out.push(peer("tab_k", PeerBody::Logout { reason: Reason::RoleChanged })),
-                2 => out.push(peer("tab_k", PeerBody::Consent { accepted: false })),
+                1 => out.push(peer("tab_k000", PeerBody::Logout { reason: Reason::RoleChanged })),
+                2 => out.push(peer("tab_k000", PeerBody::Consent { accepted: false })),
                 _ => {}
             }
             out
@@ -279,7 +279,7 @@ proptest! {
         server.consent = ConsentState::Pending;
         server.last_activity = T0 - idle_ago;
         let run = |messages: &[String]| {
-            let mut engine = Engine::new(EngineConfig { leader_mode: mode, ..EngineConfig::new("tab_m") });
+            let mut engine = Engine::new(EngineConfig { leader_mode: mode, ..EngineConfig::new("tab_m000") });
             engine.handle_server_view(server.view(T0), T0);
             engine.handle_leadership(leader, T0);
             engine.handle_timeout(now);
@@ -305,14 +305,14 @@ proptest! {
             any::<String>(),
             prop::collection::vec(any::<u8>(), 0..300).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
             (any::<u32>(), "[a-z_]{0,20}", any::<i64>()).prop_map(|(v, kind, at)| format!(
-                r#"{{"v":{v},"session_id":"{SESSION_ID}","tab_id":"tab_x","type":"{kind}","at":{at}}}"#)),
+                r#"{{"v":{v},"session_id":"{SESSION_ID}","tab_id00":"tab_x000","type":"{kind}","at":{at}}}"#)),
             (".{0,12}", any::<i64>()).prop_map(|(sid, at)| format!(
-                r#"{{"v":1,"session_id":{sid:?},"tab_id":"tab_x","type":"logout","reason":"idle_timeout","at":{at}}}"#)),
+                r#"{{"v":1,"session_id":{sid:?},"tab_id00":"tab_x000","type":"logout","reason":"idle_timeout","at":{at}}}"#)),
             (0usize..6000).prop_map(|n| format!(
-                r#"{{"v":1,"session_id":"{SESSION_ID}","tab_id":"tab_x","type":"hello","pad":"{}"}}"#, "x".repeat(n))),
+                r#"{{"v":1,"session_id":"{SESSION_ID}","tab_id00":"tab_x000","type":"hello","pad":"{}"}}"#, "x".repeat(n))),
         ],
     ) {
-        let mut engine = Engine::new(EngineConfig::new("tab_me"));
+        let mut engine = Engine::new(EngineConfig::new("tab_me00"));
         engine.handle_server_view(Server::privileged(T0).view(T0), T0);
         while engine.poll_effect().is_some() {}
         let before = (engine.state().clone(), engine.poll_timeout(), engine.remaining_ms(T0));
@@ -400,7 +400,7 @@ proptest! {
 fn quiet_config() -> EngineConfig {
     EngineConfig {
         heartbeat_interval: 24 * 60 * MINUTE,
-        ..EngineConfig::new("tab_me")
+        ..EngineConfig::new("tab_me00")
     }
 }
 

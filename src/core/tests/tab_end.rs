@@ -26,7 +26,7 @@ fn only_the_targeted_follower_ends_and_the_others_keep_working() {
             .find(|i| h.tabs[*i].engine.is_leader())
             .expect("a leader");
         let target = (0..3).find(|i| *i != leader).expect("a follower");
-        h.end_tab(&format!("tab_{target:02}"));
+        h.end_tab(&format!("tab_{target:04}"));
         assert_eq!(h.tabs[target].engine.state(), &tab_terminated(), "{mode:?}");
         assert_eq!(h.tabs[target].redirects, [Some(Reason::TabTerminated)]);
         // Nothing told the server to end the session, and a minute of use later every
@@ -47,7 +47,7 @@ fn only_the_targeted_follower_ends_and_the_others_keep_working() {
 fn the_leader_itself_can_be_ended_and_another_tab_takes_over() {
     let mut h = started(LeaderMode::Lock);
     assert_eq!(h.lock_holder, Some(0));
-    h.end_tab("tab_00");
+    h.end_tab("tab_0000");
     assert_eq!(h.tabs[0].engine.state(), &tab_terminated());
     // The ended page goes away and releases the lock; a follower takes over.
     h.lock_holder = None;
@@ -66,20 +66,20 @@ fn the_leader_itself_can_be_ended_and_another_tab_takes_over() {
 #[test]
 fn an_unknown_target_or_a_message_of_another_session_ends_nothing() {
     let mut h = started(LeaderMode::Lock);
-    h.end_tab("tab_99");
+    h.end_tab("tab_0099");
     let forged = |session_id: &str, target: &str| {
         PeerMessage {
             v: PROTOCOL_VERSION,
             session_id: session_id.into(),
-            tab_id: "tab_01".into(),
+            tab_id: "tab_0001".into(),
             body: PeerBody::TabEnded {
                 target_tab_id: target.into(),
             },
         }
         .encode()
     };
-    let other_session = forged("ses_other", "tab_02");
-    let malformed = forged(SESSION_ID, "tab_02").replace("target_tab_id", "target");
+    let other_session = forged("ses_other", "tab_0002");
+    let malformed = forged(SESSION_ID, "tab_0002").replace("target_tab_id", "target");
     let oversized = forged(SESSION_ID, &"x".repeat(200));
     for text in [other_session, malformed, oversized] {
         h.input(2, |engine, now| engine.handle_peer(&text, now));

@@ -2,8 +2,17 @@
 
 use gloo_net::http::{Request, Response};
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
+/// The admin API's shapes, as the contract defines them.
+pub use session_guard_contract::admin::{
+    AdminSession as Session, AdminTab as Tab, AdminUser as User, AuditEntry, EndedSession, Group,
+    ImpactPreview as Impact, Role, Target,
+};
+use session_guard_contract::admin::{
+    EndRequest, NewGroup, NewRole, NewScope, NewUser, TerminateRequest, TerminatedCount,
+};
+use session_guard_contract::api::{ErrorBody, TAB_HEADER};
 
 /// Longer server messages are replaced by a generic one: a message is for a person to read
 /// in a small alert, not a place to dump a stack trace.
@@ -18,111 +27,6 @@ pub enum ApiError {
     Unauthenticated,
     /// Anything else, with the text to show.
     Failed(String),
-}
-
-/// One registered browser tab of a session.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Tab {
-    /// The tab's id.
-    pub tab_id: String,
-    /// The tab it was opened from, if any.
-    pub opener_tab_id: Option<String>,
-    /// When it registered (epoch ms).
-    pub registered_at: i64,
-}
-
-/// A live session.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Session {
-    /// Public session id.
-    pub session_id: String,
-    /// Whose session it is (id).
-    pub user_id: i64,
-    /// Whose session it is (login name).
-    pub username: String,
-    /// Sign-in time (epoch ms).
-    pub issued_at: i64,
-    /// End of the absolute lifetime (epoch ms).
-    pub expires_at: i64,
-    /// Last activity the server knows of (epoch ms).
-    pub last_activity_at: i64,
-    /// `not_required`, `pending` or `accepted`.
-    pub recording_consent: String,
-    /// The session's open tabs (closed ones drop out).
-    pub tabs: Vec<Tab>,
-    /// The user's display name.
-    #[serde(default)]
-    pub display_name: String,
-    /// The caller's own session ("this is you").
-    #[serde(default)]
-    pub current: bool,
-    /// Where the session signed in from.
-    #[serde(default)]
-    pub client_addr: Option<String>,
-    /// The sign-in's user agent, as sent.
-    #[serde(default)]
-    pub user_agent: Option<String>,
-    /// The browser the server read from it ("Firefox 128 on Linux").
-    #[serde(default)]
-    pub browser: Option<String>,
-}
-
-/// An ended session, in the history.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct EndedSession {
-    /// Public session id.
-    pub session_id: String,
-    /// Whose session it was (id).
-    pub user_id: i64,
-    /// Whose session it was (login name), while the user exists.
-    pub username: Option<String>,
-    /// Their display name, while the user exists.
-    pub display_name: Option<String>,
-    /// Sign-in time (epoch ms).
-    pub issued_at: i64,
-    /// When it ended (epoch ms).
-    pub ended_at: i64,
-    /// Why it ended (a wire name of the contract's reasons).
-    pub end_reason: Option<String>,
-    /// Who ended it; `None` when the server did.
-    pub ended_by_username: Option<String>,
-    /// Where it signed in from.
-    pub client_addr: Option<String>,
-    /// The browser the server read from the user agent.
-    pub browser: Option<String>,
-}
-
-/// What a destructive action would end, as the server counts it (`?dry_run=true`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-pub struct Impact {
-    /// Distinct users signed out.
-    pub users: u64,
-    /// Sessions ended.
-    pub sessions: u64,
-    /// Whether the acting administrator is among them (for ending a tab: whether the tab
-    /// is one of the administrator's own session).
-    pub includes_you: bool,
-    /// Tabs ended on their own (their sessions continue); only ending a tab has any.
-    #[serde(default)]
-    pub tabs: u64,
-}
-
-/// Whose sessions the emergency panel ends.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "target", rename_all = "snake_case")]
-pub enum Target {
-    /// Every session of one user.
-    User {
-        /// The user.
-        user_id: i64,
-    },
-    /// Every session of every user holding the role (directly or through a group).
-    Role {
-        /// The role.
-        role_id: i64,
-    },
-    /// Every session but the acting administrator's.
-    EveryoneElse,
 }
 
 /// An action that can sign people out or take access away: the console asks for
@@ -162,7 +66,13 @@ impl Destructive {
 
     /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
     fn request(&self, reason: Option<&str>) -> (bool, String, Value) {
-        let with_reason = || serde_json::json!({ "reason": reason });
+        let reason = reason.map(str::to_owned);
+        let with_reason = || {
+            serde_json::to_value(EndRequest {
+                reason: reason.clone(),
+            })
+            .unwrap_or(Value::Null)
+        };
         match self {
             Self::TerminateSession(id) => (
                 true,
@@ -179,8 +89,11 @@ impl Destructive {
                 with_reason(),
             ),
             Self::TerminateSessions(target) => {
-                let mut body = serde_json::to_value(target).unwrap_or(Value::Null);
-                body["reason"] = serde_json::json!(reason);
+                let body = serde_json::to_value(TerminateRequest {
+                    target: target.clone(),
+                    reason,
+                })
+                .unwrap_or(Value::Null);
                 (false, "/api/admin/terminate-sessions".to_string(), body)
             }
             Self::Suspend(id) => (
@@ -245,128 +158,15 @@ impl Destructive {
     pub async fn run(self, reason: Option<String>) -> Result<Option<u64>, ApiError> {
         let response = self.send(reason.as_deref(), false).await?;
         if matches!(self, Self::TerminateSessions(_)) {
-            Ok(Some(parse::<Terminated>(response).await?.terminated))
+            Ok(Some(parse::<TerminatedCount>(response).await?.terminated))
         } else {
             Ok(None)
         }
     }
 }
 
-/// A user account.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct User {
-    /// Server id.
-    pub id: i64,
-    /// Login name.
-    pub username: String,
-    /// Name shown in the UI.
-    pub display_name: String,
-    /// Whether sign-in is refused.
-    pub suspended: bool,
-    /// Whether the user holds any scope.
-    pub privileged: bool,
-    /// Directly assigned role ids.
-    pub roles: Vec<i64>,
-    /// Ids of the groups the user is a member of.
-    pub groups: Vec<i64>,
-}
-
-/// A role and its scopes.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Role {
-    /// Server id.
-    pub id: i64,
-    /// Unique name.
-    pub name: String,
-    /// Scopes the role grants.
-    pub scopes: Vec<String>,
-}
-
-/// A group, its members and its roles.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct Group {
-    /// Server id.
-    pub id: i64,
-    /// Unique name.
-    pub name: String,
-    /// Member user ids.
-    pub members: Vec<i64>,
-    /// Role ids every member holds.
-    pub roles: Vec<i64>,
-}
-
-/// One audit log entry.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct AuditEntry {
-    /// Server id, increasing.
-    pub id: i64,
-    /// When it happened (epoch ms).
-    pub at: i64,
-    /// Who did it; `None` when the server itself acted.
-    pub actor_user_id: Option<i64>,
-    /// What happened (`login`, `admin_user_suspended`, ...).
-    pub kind: String,
-    /// The session concerned, if any.
-    pub session_id: Option<String>,
-    /// The tab concerned, if any.
-    pub tab_id: Option<String>,
-    /// Details, a JSON object.
-    pub detail: Value,
-    /// The actor's login name, when the actor still exists.
-    #[serde(default)]
-    pub actor_username: Option<String>,
-    /// Whose session `session_id` is, while the server keeps it.
-    #[serde(default)]
-    pub session_username: Option<String>,
-    /// The client address of the request that caused it.
-    #[serde(default)]
-    pub client_addr: Option<String>,
-    /// The user agent of that request.
-    #[serde(default)]
-    pub user_agent: Option<String>,
-    /// The session the actor acted from.
-    #[serde(default)]
-    pub actor_session_id: Option<String>,
-    /// The tab the actor acted from.
-    #[serde(default)]
-    pub actor_tab_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    message: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Terminated {
-    terminated: u64,
-}
-
 #[derive(Serialize)]
 struct Empty {}
-
-#[derive(Serialize)]
-struct NewUser<'a> {
-    username: &'a str,
-    display_name: &'a str,
-    password: &'a str,
-}
-
-#[derive(Serialize)]
-struct NewRole<'a> {
-    name: &'a str,
-    scopes: &'a [String],
-}
-
-#[derive(Serialize)]
-struct NewScope<'a> {
-    scope: &'a str,
-}
-
-#[derive(Serialize)]
-struct NewGroup<'a> {
-    name: &'a str,
-}
 
 /// Ids and scopes go into paths; encoding keeps any character from changing the route.
 fn segment(value: &str) -> String {
@@ -384,7 +184,7 @@ async fn error_of(response: Response) -> ApiError {
         .json::<ErrorBody>()
         .await
         .ok()
-        .and_then(|body| body.message)
+        .map(|body| body.message)
         .filter(|m| !m.trim().is_empty() && m.len() <= MAX_MESSAGE_LEN);
     ApiError::Failed(message.unwrap_or_else(|| format!("The request failed (HTTP {status}).")))
 }
@@ -426,9 +226,6 @@ fn from_this_tab(request: gloo_net::http::RequestBuilder) -> gloo_net::http::Req
     }
 }
 
-/// The request header of the contract that names the acting tab.
-const TAB_HEADER: &str = "X-Session-Guard-Tab";
-
 /// Live sessions.
 pub async fn sessions() -> Result<Vec<Session>, ApiError> {
     get("/api/admin/sessions").await
@@ -451,9 +248,9 @@ pub async fn create_user(
     password: String,
 ) -> Result<(), ApiError> {
     let body = NewUser {
-        username: &username,
-        display_name: &display_name,
-        password: &password,
+        username,
+        display_name,
+        password,
     };
     post("/api/admin/users", &body).await?;
     Ok(())
@@ -477,10 +274,7 @@ pub async fn roles() -> Result<Vec<Role>, ApiError> {
 
 /// Creates a role.
 pub async fn create_role(name: String, scopes: Vec<String>) -> Result<(), ApiError> {
-    let body = NewRole {
-        name: &name,
-        scopes: &scopes,
-    };
+    let body = NewRole { name, scopes };
     post("/api/admin/roles", &body).await?;
     Ok(())
 }
@@ -489,7 +283,7 @@ pub async fn create_role(name: String, scopes: Vec<String>) -> Result<(), ApiErr
 pub async fn add_scope(role_id: i64, scope: String) -> Result<(), ApiError> {
     post(
         &format!("/api/admin/roles/{role_id}/scopes"),
-        &NewScope { scope: &scope },
+        &NewScope { scope },
     )
     .await?;
     Ok(())
@@ -502,7 +296,7 @@ pub async fn groups() -> Result<Vec<Group>, ApiError> {
 
 /// Creates a group.
 pub async fn create_group(name: String) -> Result<(), ApiError> {
-    post("/api/admin/groups", &NewGroup { name: &name }).await?;
+    post("/api/admin/groups", &NewGroup { name }).await?;
     Ok(())
 }
 

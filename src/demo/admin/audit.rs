@@ -3,6 +3,7 @@
 
 use leptos::prelude::*;
 use serde_json::Value;
+use session_guard_contract::AuditKind;
 
 use super::api::{self, AuditEntry};
 use super::section::{short_id, Abbreviated, AdminSection, Choices};
@@ -10,45 +11,6 @@ use super::{format_time, Console};
 
 /// Entries per page.
 const PAGE_SIZE: u32 = 20;
-
-/// The kinds the filter offers, with their names in words.
-const KINDS: &[(&str, &str)] = &[
-    ("login", "Signed in"),
-    ("login_refused", "Sign-in refused"),
-    ("login_throttled", "Sign-in throttled"),
-    ("logout", "Signed out"),
-    ("session_ended", "Session ended"),
-    ("consent", "Recording consent"),
-    ("tab_registered", "Tab opened"),
-    ("tab_closed", "Tab closed"),
-    ("seeded", "Demo accounts created"),
-    ("audit_purged", "Old entries purged"),
-    ("admin_session_terminated", "Session terminated"),
-    ("admin_tab_terminated", "Tab ended"),
-    (
-        "admin_user_sessions_terminated",
-        "All sessions of a user terminated",
-    ),
-    (
-        "admin_sessions_terminated",
-        "Sessions terminated (emergency panel)",
-    ),
-    ("admin_user_created", "User created"),
-    ("admin_user_suspended", "User suspended"),
-    ("admin_user_unsuspended", "User unsuspended"),
-    ("admin_role_created", "Role created"),
-    ("admin_role_deleted", "Role deleted"),
-    ("admin_role_scope_added", "Scope added to role"),
-    ("admin_role_scope_removed", "Scope removed from role"),
-    ("admin_user_role_assigned", "Role assigned to user"),
-    ("admin_user_role_unassigned", "Role unassigned from user"),
-    ("admin_group_created", "Group created"),
-    ("admin_group_deleted", "Group deleted"),
-    ("admin_group_member_added", "Member added to group"),
-    ("admin_group_member_removed", "Member removed from group"),
-    ("admin_group_role_assigned", "Role assigned to group"),
-    ("admin_group_role_unassigned", "Role unassigned from group"),
-];
 
 /// What the audit page asks the server for: the filters and the page's cursor.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,12 +78,39 @@ pub fn load(console: Console) {
     console.audit.load(console.denied, api::audit(query));
 }
 
-/// A kind in words; an unknown one as sent.
-fn kind_text(kind: &str) -> String {
-    KINDS
-        .iter()
-        .find(|(k, _)| *k == kind)
-        .map_or_else(|| kind.to_string(), |(_, text)| (*text).to_string())
+/// A kind in words (the filter offers every kind, [`AuditKind::ALL`]).
+fn kind_text(kind: AuditKind) -> &'static str {
+    match kind {
+        AuditKind::Login => "Signed in",
+        AuditKind::LoginRefused => "Sign-in refused",
+        AuditKind::LoginThrottled => "Sign-in throttled",
+        AuditKind::Logout => "Signed out",
+        AuditKind::SessionEnded => "Session ended",
+        AuditKind::Consent => "Recording consent",
+        AuditKind::TabRegistered => "Tab opened",
+        AuditKind::TabClosed => "Tab closed",
+        AuditKind::Seeded => "Demo accounts created",
+        AuditKind::AuditPurged => "Old entries purged",
+        AuditKind::AdminSessionTerminated => "Session terminated",
+        AuditKind::AdminTabTerminated => "Tab ended",
+        AuditKind::AdminUserSessionsTerminated => "All sessions of a user terminated",
+        AuditKind::AdminSessionsTerminated => "Sessions terminated (emergency panel)",
+        AuditKind::AdminUserCreated => "User created",
+        AuditKind::AdminUserSuspended => "User suspended",
+        AuditKind::AdminUserUnsuspended => "User unsuspended",
+        AuditKind::AdminRoleCreated => "Role created",
+        AuditKind::AdminRoleDeleted => "Role deleted",
+        AuditKind::AdminRoleScopeAdded => "Scope added to role",
+        AuditKind::AdminRoleScopeRemoved => "Scope removed from role",
+        AuditKind::AdminUserRoleAssigned => "Role assigned to user",
+        AuditKind::AdminUserRoleUnassigned => "Role unassigned from user",
+        AuditKind::AdminGroupCreated => "Group created",
+        AuditKind::AdminGroupDeleted => "Group deleted",
+        AuditKind::AdminGroupMemberAdded => "Member added to group",
+        AuditKind::AdminGroupMemberRemoved => "Member removed from group",
+        AuditKind::AdminGroupRoleAssigned => "Role assigned to group",
+        AuditKind::AdminGroupRoleUnassigned => "Role unassigned from group",
+    }
 }
 
 /// Why a sign-in was refused, or how a session ended, in words; an administrator's own
@@ -265,10 +254,10 @@ pub fn Audit(
         reload();
     };
     let kind_options = Signal::derive(|| {
-        KINDS
+        AuditKind::ALL
             .iter()
             .enumerate()
-            .map(|(i, (_, text))| (i as i64, (*text).to_string()))
+            .map(|(i, kind)| (i as i64, kind_text(*kind).to_string()))
             .collect::<Vec<_>>()
     });
     let filters = view! {
@@ -279,7 +268,7 @@ pub fn Audit(
                     id="audit-kind"
                     on:change=move |ev| {
                         let picked = event_target_value(&ev).parse::<usize>().ok();
-                        let kind = picked.and_then(|i| KINDS.get(i)).map(|(k, _)| (*k).to_string());
+                        let kind = picked.and_then(|i| AuditKind::ALL.get(i)).map(|k| k.as_str().to_string());
                         set_filter(&|q| q.kind = kind.clone().unwrap_or_default());
                     }
                 >
@@ -350,9 +339,9 @@ pub fn Audit(
                 let detail = entry.detail.clone();
                 let actor_entry = entry.clone();
                 view! {
-                    <tr data-kind=entry.kind.clone()>
-                        <td class="nowrap">{format_time(entry.at)}</td>
-                        <td>{kind_text(&entry.kind)}</td>
+                    <tr data-kind=entry.kind.as_str()>
+                        <td class="nowrap">{format_time(entry.at.as_millis())}</td>
+                        <td>{kind_text(entry.kind)}</td>
                         <td title=entry.user_agent.clone().unwrap_or_default()>
                             {move || actor_text(console, &actor_entry)}
                         </td>

@@ -1,6 +1,7 @@
 //! Live sessions, the history of ended ones, and the emergency panel.
 
 use leptos::prelude::*;
+use session_guard_contract::Reason;
 
 use super::api::{Destructive, EndedSession, Session, Tab, Target};
 use super::section::{short_id, AdminSection, Choices, Paging, ShortId, TableControls};
@@ -74,7 +75,7 @@ fn tab_item(
             );
         }
     };
-    let registered = format!("opened {}", format_time(tab.registered_at));
+    let registered = format!("opened {}", format_time(tab.registered_at.as_millis()));
     let opener = tab.opener_tab_id.clone().map(|opener| {
         view! {
             <span class="tab-meta">"from tab " <ShortId id=opener /></span>
@@ -214,10 +215,10 @@ fn SessionRow(
                     {cell(|s| s.browser.clone().unwrap_or_else(|| "Unknown browser".into()))}
                 </span>
             </td>
-            <td>{cell(|s| format_time(s.issued_at))}</td>
-            <td>{cell(|s| format_time(s.last_activity_at))}</td>
-            <td>{cell(|s| format_time(s.expires_at))}</td>
-            <td>{cell(|s| consent_text(&s.recording_consent))}</td>
+            <td>{cell(|s| format_time(s.issued_at.as_millis()))}</td>
+            <td>{cell(|s| format_time(s.last_activity_at.as_millis()))}</td>
+            <td>{cell(|s| format_time(s.expires_at.as_millis()))}</td>
+            <td>{cell(|s| consent_text(s.recording_consent.as_str()))}</td>
             <td class="wide">
                 <span class="count">
                     {move || match tabs().len() {
@@ -257,7 +258,7 @@ fn ended_text(s: &EndedSession) -> String {
         "{} {} {} {} {}",
         s.display_name.as_deref().unwrap_or_default(),
         s.username.as_deref().unwrap_or_default(),
-        reason_text(s.end_reason.as_deref()),
+        reason_text(s.end_reason.as_ref().map(Reason::wire_name)),
         s.ended_by_username.as_deref().unwrap_or("server"),
         s.client_addr.as_deref().unwrap_or_default(),
     )
@@ -308,7 +309,7 @@ fn History(
                     .clone()
                     .unwrap_or_else(|| "The server (time limit)".to_string());
                 view! {
-                    <tr data-session-id=s.session_id.clone() data-reason=s.end_reason.clone()>
+                    <tr data-session-id=s.session_id.clone() data-reason=s.end_reason.as_ref().map(|r| r.wire_name().to_string())>
                         <th scope="row">{who}</th>
                         <td class="wide"><ShortId id=s.session_id.clone() /></td>
                         <td class="origin">
@@ -319,9 +320,9 @@ fn History(
                                 {s.browser.clone().unwrap_or_else(|| "Unknown browser".into())}
                             </span>
                         </td>
-                        <td>{format_time(s.issued_at)}</td>
-                        <td>{format_time(s.ended_at)}</td>
-                        <td class="end-reason">{reason_text(s.end_reason.as_deref())}</td>
+                        <td>{format_time(s.issued_at.as_millis())}</td>
+                        <td>{format_time(s.ended_at.as_millis())}</td>
+                        <td class="end-reason">{reason_text(s.end_reason.as_ref().map(Reason::wire_name))}</td>
                         <td class="ended-by">{ended_by}</td>
                     </tr>
                 }

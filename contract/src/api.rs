@@ -1,0 +1,188 @@
+//! Bodies of the session endpoints (contract "Endpoints"), the error body (contract
+//! "Errors") and the data of the server-sent events (contract "Server-sent events").
+
+use serde::{Deserialize, Serialize};
+
+use crate::reason::Reason;
+use crate::time::DurationMs;
+
+/// The request header naming the browser tab a request comes from (contract "Acting
+/// tab"): a tab id ([`crate::ids::is_tab_id`]), anything else is `400`.
+pub const TAB_HEADER: &str = "x-session-guard-tab";
+
+/// `POST /api/login`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginRequest {
+    /// Login name as typed.
+    pub username: String,
+    /// Password as typed.
+    pub password: String,
+}
+
+/// `POST /api/logout`; an empty body counts as `{}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogoutRequest {
+    /// The declared reason, a wire name of [`Reason`]: `logged_out` (when absent),
+    /// `idle_timeout`, `session_expired` or `consent_declined`. Kept as the text that
+    /// arrived so the server can refuse anything else exactly (`400`).
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// `POST /api/session/activity`: a keepalive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActivityRequest {
+    /// How long ago the user was last active, measured by the client (so clock skew does
+    /// not matter).
+    pub idle_ms: DurationMs,
+}
+
+/// `POST /api/session/consent`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRequest {
+    /// Whether the user accepted recording.
+    pub accepted: bool,
+}
+
+/// `POST /api/session/tabs`: one browser tab, registered as its own recorded sub-session.
+/// Both ids follow [`crate::ids::is_tab_id`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabRegistration {
+    /// The tab's id.
+    pub tab_id: String,
+    /// The tab it was opened from, when known.
+    #[serde(default)]
+    pub opener_tab_id: Option<String>,
+}
+
+/// The answer to [`TabRegistration`] (`201` new, `200` again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabRegistered {
+    /// The registered tab's id.
+    pub tab_id: String,
+    /// Whether the session requires recording.
+    pub recording: bool,
+}
+
+/// The stable `error` code of an error body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// `400`, and `405` for a wrong method.
+    BadRequest,
+    /// `401`: unknown user or wrong password.
+    InvalidCredentials,
+    /// `403`: correct credentials of a suspended account.
+    Suspended,
+    /// `401`: no session, or it ended (then the body has a `reason`).
+    Unauthenticated,
+    /// `403`: the session lacks the needed scope.
+    Forbidden,
+    /// `403`: the session's recording consent is still pending.
+    ConsentRequired,
+    /// `404`.
+    NotFound,
+    /// `409`.
+    Conflict,
+    /// `413`.
+    PayloadTooLarge,
+    /// `415`.
+    UnsupportedMediaType,
+    /// `429`, with `Retry-After`.
+    TooManyRequests,
+    /// `503`, with `Retry-After`: every password-hash worker is busy.
+    Busy,
+    /// `503`, with `Retry-After`: the session store cannot be reached (PostgreSQL went
+    /// away); nothing was decided and nobody was signed out.
+    Unavailable,
+    /// `500`.
+    Internal,
+}
+
+/// Every error answer: `{"error", "message", "reason"?}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The stable code.
+    pub error: ErrorCode,
+    /// Human text.
+    pub message: String,
+    /// Only on `401` when a session existed and ended: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+}
+
+/// Data of `event: terminated`: the session ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TerminatedEvent {
+    /// Why it ended.
+    pub reason: Reason,
+}
+
+/// Data of `event: tab_ended`: an administrator ended one tab of the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TabEndedEvent {
+    /// The tab that was ended ([`crate::ids::is_tab_id`]).
+    pub tab_id: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn error_bodies_have_the_contract_shape() {
+        let body = ErrorBody {
+            error: ErrorCode::Unauthenticated,
+            message: "Your session has ended.".into(),
+            reason: Some(Reason::RoleChanged),
+        };
+        assert_eq!(
+            serde_json::to_value(&body).unwrap(),
+            json!({"error": "unauthenticated", "message": "Your session has ended.", "reason": "role_changed"})
+        );
+        let plain = ErrorBody {
+            error: ErrorCode::TooManyRequests,
+            message: "Slow down.".into(),
+            reason: None,
+        };
+        assert_eq!(
+            serde_json::to_value(&plain).unwrap(),
+            json!({"error": "too_many_requests", "message": "Slow down."})
+        );
+        let read: ErrorBody =
+            serde_json::from_value(json!({"error": "busy", "message": "m"})).unwrap();
+        assert_eq!(read.error, ErrorCode::Busy);
+        assert_eq!(read.reason, None);
+    }
+
+    #[test]
+    fn request_bodies_have_the_contract_shape() {
+        assert_eq!(
+            serde_json::to_value(ActivityRequest {
+                idle_ms: DurationMs::from_millis(1_500)
+            })
+            .unwrap(),
+            json!({"idle_ms": 1500})
+        );
+        assert_eq!(
+            serde_json::from_value::<LogoutRequest>(json!({})).unwrap(),
+            LogoutRequest::default()
+        );
+        assert_eq!(
+            serde_json::from_value::<TabRegistration>(json!({"tab_id": "tab_0000"})).unwrap(),
+            TabRegistration {
+                tab_id: "tab_0000".into(),
+                opener_tab_id: None
+            }
+        );
+        assert_eq!(
+            serde_json::to_value(TerminatedEvent {
+                reason: Reason::Suspended
+            })
+            .unwrap(),
+            json!({"reason": "suspended"})
+        );
+    }
+}

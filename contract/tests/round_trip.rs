@@ -1,0 +1,435 @@
+//! Every body of the contract survives serialize → parse unchanged, with the optional
+//! fields both present and absent, and serializes with the contract's field names.
+
+use std::fmt::Debug;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Value};
+use session_guard_contract::admin::{
+    AdminSession, AdminTab, AdminUser, AuditEntry, EndRequest, EndedSession, Group, ImpactPreview,
+    NewGroup, NewRole, NewScope, NewUser, Role, Target, TerminateRequest, TerminatedCount,
+};
+use session_guard_contract::api::{
+    ActivityRequest, ConsentRequest, ErrorBody, ErrorCode, LoginRequest, LogoutRequest,
+    TabEndedEvent, TabRegistered, TabRegistration, TerminatedEvent,
+};
+use session_guard_contract::{
+    AuditKind, ConsentState, DurationMs, Reason, RecordingView, ServerTime, SessionView, UserView,
+};
+
+fn at(ms: i64) -> ServerTime {
+    ServerTime::from_millis(ms)
+}
+
+/// Serializes `value`, checks its JSON keys, parses it back and compares.
+fn round_trip<T: Serialize + DeserializeOwned + PartialEq + Debug>(value: &T, keys: &[&str]) {
+    let text = serde_json::to_string(value).expect("serializes");
+    let json: Value = serde_json::from_str(&text).expect("JSON");
+    if let Value::Object(map) = &json {
+        let mut got: Vec<&str> = map.keys().map(String::as_str).collect();
+        let mut want = keys.to_vec();
+        got.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(got, want, "field names of {text}");
+    }
+    let back: T = serde_json::from_str(&text).expect("parses back");
+    assert_eq!(&back, value, "{text}");
+}
+
+fn tab() -> AdminTab {
+    AdminTab {
+        tab_id: "tab_0000".into(),
+        opener_tab_id: Some("tab_opener".into()),
+        registered_at: at(1_764_000_000_100),
+    }
+}
+
+#[test]
+fn admin_answers_round_trip() {
+    let tab_keys = ["tab_id", "opener_tab_id", "registered_at"];
+    round_trip(&tab(), &tab_keys);
+    round_trip(
+        &AdminTab {
+            opener_tab_id: None,
+            ..tab()
+        },
+        &tab_keys,
+    );
+
+    let session = AdminSession {
+        session_id: "ses_3kTq".into(),
+        user_id: 1,
+        username: "admin".into(),
+        display_name: "Ada Admin".into(),
+        current: true,
+        client_addr: Some("203.0.113.7".into()),
+        user_agent: Some("Mozilla/5.0".into()),
+        browser: Some("Firefox 128 on Linux".into()),
+        issued_at: at(1_764_000_000_000),
+        expires_at: at(1_764_086_400_000),
+        last_activity_at: at(1_764_000_300_000),
+        recording_required: true,
+        recording_consent: ConsentState::Accepted,
+        tabs: vec![tab()],
+    };
+    let session_keys = [
+        "session_id",
+        "user_id",
+        "username",
+        "display_name",
+        "current",
+        "client_addr",
+        "user_agent",
+        "browser",
+        "issued_at",
+        "expires_at",
+        "last_activity_at",
+        "recording_required",
+        "recording_consent",
+        "tabs",
+    ];
+    round_trip(&session, &session_keys);
+    for consent in [ConsentState::NotRequired, ConsentState::Pending] {
+        round_trip(
+            &AdminSession {
+                client_addr: None,
+                user_agent: None,
+                browser: None,
+                recording_required: consent == ConsentState::Pending,
+                recording_consent: consent,
+                tabs: Vec::new(),
+                ..session.clone()
+            },
+            &session_keys,
+        );
+    }
+
+    let ended = EndedSession {
+        session_id: "ses_3kTq".into(),
+        user_id: 2,
+        username: Some("operator".into()),
+        display_name: Some("Otto Operator".into()),
+        issued_at: at(1_764_000_000_000),
+        ended_at: at(1_764_000_600_000),
+        end_reason: Some(Reason::RemoteTerminated),
+        ended_by_user_id: Some(1),
+        ended_by_username: Some("admin".into()),
+        client_addr: Some("::1".into()),
+        user_agent: Some("curl/8".into()),
+        browser: Some("Unknown browser".into()),
+    };
+    let ended_keys = [
+        "session_id",
+        "user_id",
+        "username",
+        "display_name",
+        "issued_at",
+        "ended_at",
+        "end_reason",
+        "ended_by_user_id",
+        "ended_by_username",
+        "client_addr",
+        "user_agent",
+        "browser",
+    ];
+    round_trip(&ended, &ended_keys);
+    for reason in Reason::KNOWN
+        .into_iter()
+        .chain([Reason::Other("from_a_newer_server".into())])
+    {
+        round_trip(
+            &EndedSession {
+                end_reason: Some(reason),
+                ended_by_user_id: None,
+                ended_by_username: None,
+                ..ended.clone()
+            },
+            &ended_keys,
+        );
+    }
+    round_trip(
+        &EndedSession {
+            username: None,
+            display_name: None,
+            end_reason: None,
+            client_addr: None,
+            user_agent: None,
+            browser: None,
+            ..ended
+        },
+        &ended_keys,
+    );
+
+    let user_keys = [
+        "id",
+        "username",
+        "display_name",
+        "suspended",
+        "privileged",
+        "roles",
+        "groups",
+    ];
+    round_trip(
+        &AdminUser {
+            id: 3,
+            username: "viewer".into(),
+            display_name: "Vera Viewer".into(),
+            suspended: true,
+            privileged: false,
+            roles: vec![],
+            groups: vec![1, 2],
+        },
+        &user_keys,
+    );
+    round_trip(
+        &Role {
+            id: 1,
+            name: "Administrator".into(),
+            scopes: vec!["admin:manage".into(), "audit:read".into()],
+        },
+        &["id", "name", "scopes"],
+    );
+    round_trip(
+        &Group {
+            id: 1,
+            name: "Night shift".into(),
+            members: vec![2, 3],
+            roles: vec![1],
+        },
+        &["id", "name", "members", "roles"],
+    );
+
+    let entry = AuditEntry {
+        id: 42,
+        at: at(1_764_000_000_000),
+        actor_user_id: Some(1),
+        actor_username: Some("admin".into()),
+        kind: AuditKind::AdminTabTerminated,
+        session_id: Some("ses_3kTq".into()),
+        session_username: Some("operator".into()),
+        tab_id: Some("tab_0000".into()),
+        detail: json!({ "user_id": 2, "reason": "left open" }),
+        client_addr: Some("127.0.0.1".into()),
+        user_agent: Some("Mozilla/5.0".into()),
+        actor_session_id: Some("ses_admin".into()),
+        actor_tab_id: Some("tab_admin0".into()),
+    };
+    let entry_keys = [
+        "id",
+        "at",
+        "actor_user_id",
+        "actor_username",
+        "kind",
+        "session_id",
+        "session_username",
+        "tab_id",
+        "detail",
+        "client_addr",
+        "user_agent",
+        "actor_session_id",
+        "actor_tab_id",
+    ];
+    round_trip(&entry, &entry_keys);
+    for &kind in AuditKind::ALL {
+        round_trip(
+            &AuditEntry {
+                kind,
+                actor_user_id: None,
+                actor_username: None,
+                session_id: None,
+                session_username: None,
+                tab_id: None,
+                detail: json!({}),
+                client_addr: None,
+                user_agent: None,
+                actor_session_id: None,
+                actor_tab_id: None,
+                ..entry.clone()
+            },
+            &entry_keys,
+        );
+    }
+
+    let impact = ImpactPreview {
+        dry_run: true,
+        users: 3,
+        sessions: 5,
+        tabs: 0,
+        includes_you: false,
+    };
+    // `tabs` is sent only when a tab is ended on its own.
+    round_trip(&impact, &["dry_run", "users", "sessions", "includes_you"]);
+    round_trip(
+        &ImpactPreview {
+            users: 0,
+            sessions: 0,
+            tabs: 1,
+            includes_you: true,
+            ..impact
+        },
+        &["dry_run", "users", "sessions", "tabs", "includes_you"],
+    );
+    round_trip(&TerminatedCount { terminated: 7 }, &["terminated"]);
+}
+
+#[test]
+fn admin_requests_round_trip() {
+    round_trip(
+        &EndRequest {
+            reason: Some("left open".into()),
+        },
+        &["reason"],
+    );
+    round_trip(&EndRequest::default(), &["reason"]);
+    for (target, keys) in [
+        (
+            Target::User { user_id: 2 },
+            vec!["target", "user_id", "reason"],
+        ),
+        (
+            Target::Role { role_id: 1 },
+            vec!["target", "role_id", "reason"],
+        ),
+        (Target::EveryoneElse, vec!["target", "reason"]),
+    ] {
+        round_trip(
+            &TerminateRequest {
+                target,
+                reason: Some("incident 7".into()),
+            },
+            &keys,
+        );
+    }
+    assert_eq!(
+        serde_json::to_value(TerminateRequest {
+            target: Target::EveryoneElse,
+            reason: None
+        })
+        .unwrap(),
+        json!({ "target": "everyone_else", "reason": null })
+    );
+    round_trip(
+        &NewUser {
+            username: "nina".into(),
+            display_name: "Nina".into(),
+            password: "correct horse".into(),
+        },
+        &["username", "display_name", "password"],
+    );
+    round_trip(
+        &NewRole {
+            name: "Auditor".into(),
+            scopes: vec!["audit:read".into()],
+        },
+        &["name", "scopes"],
+    );
+    round_trip(
+        &NewScope {
+            scope: "audit:read".into(),
+        },
+        &["scope"],
+    );
+    round_trip(
+        &NewGroup {
+            name: "Night shift".into(),
+        },
+        &["name"],
+    );
+}
+
+#[test]
+fn session_bodies_round_trip() {
+    round_trip(
+        &LoginRequest {
+            username: "admin".into(),
+            password: "admin-demo-pass".into(),
+        },
+        &["username", "password"],
+    );
+    round_trip(
+        &LogoutRequest {
+            reason: Some("idle_timeout".into()),
+        },
+        &["reason"],
+    );
+    round_trip(
+        &ActivityRequest {
+            idle_ms: DurationMs::from_millis(1_500),
+        },
+        &["idle_ms"],
+    );
+    round_trip(&ConsentRequest { accepted: false }, &["accepted"]);
+    round_trip(
+        &TabRegistration {
+            tab_id: "tab_0000".into(),
+            opener_tab_id: Some("tab_0001".into()),
+        },
+        &["tab_id", "opener_tab_id"],
+    );
+    round_trip(
+        &TabRegistered {
+            tab_id: "tab_0000".into(),
+            recording: true,
+        },
+        &["tab_id", "recording"],
+    );
+    round_trip(
+        &ErrorBody {
+            error: ErrorCode::Unauthenticated,
+            message: "Your session has ended.".into(),
+            reason: Some(Reason::TabTerminated),
+        },
+        &["error", "message", "reason"],
+    );
+    round_trip(
+        &TerminatedEvent {
+            reason: Reason::RoleChanged,
+        },
+        &["reason"],
+    );
+    round_trip(
+        &TabEndedEvent {
+            tab_id: "tab_0000".into(),
+        },
+        &["tab_id"],
+    );
+    let view = SessionView {
+        session_id: "ses_3kTq".into(),
+        user: UserView {
+            id: 1,
+            username: "admin".into(),
+            display_name: "Ada <b>Admin</b>".into(),
+        },
+        privileged: true,
+        scopes: vec!["admin:manage".into()],
+        issued_at: at(1_764_000_000_000),
+        expires_at: at(1_764_086_400_000),
+        idle_timeout_ms: Some(DurationMs::MINUTE.times(15)),
+        warning_lead_ms: DurationMs::MINUTE,
+        keepalive_interval_ms: DurationMs::MINUTE,
+        last_activity_at: at(1_764_000_300_000),
+        recording: RecordingView {
+            required: true,
+            consent: ConsentState::Pending,
+        },
+        server_time: at(1_764_000_312_345),
+    };
+    round_trip(
+        &view,
+        &[
+            "session_id",
+            "user",
+            "privileged",
+            "scopes",
+            "issued_at",
+            "expires_at",
+            "idle_timeout_ms",
+            "warning_lead_ms",
+            "keepalive_interval_ms",
+            "last_activity_at",
+            "recording",
+            "server_time",
+        ],
+    );
+}
