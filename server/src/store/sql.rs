@@ -741,6 +741,34 @@ pub async fn set_last_activity(
     Ok(())
 }
 
+/// A keepalive in one statement: moves the last activity to `at` (never back: keepalives
+/// from several tabs may arrive out of order) and a live session's next deadline with it,
+/// and answers the row as stored (`None`: no such session).
+pub async fn touch(
+    c: &mut Conn,
+    backend: Backend,
+    policy: &Policy,
+    id: &str,
+    at: i64,
+) -> Result<Option<SessionRow>> {
+    // Every expression of an UPDATE reads the row as it was: the deadline counts from $2.
+    let next = next_deadline_sql(backend, policy, "$2", "privileged");
+    let row = sqlx::query(&format!(
+        "UPDATE sessions SET
+             next_deadline = CASE WHEN ended_at IS NULL AND last_activity_at < $2
+                             THEN {next} ELSE next_deadline END,
+             last_activity_at = CASE WHEN last_activity_at < $2
+                                THEN $2 ELSE last_activity_at END
+         WHERE id = $1
+         RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(at)
+    .fetch_optional(&mut *c)
+    .await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
 /// Recomputes one live session's next deadline from its row (after its consent changed).
 pub async fn refresh_deadline(
     c: &mut Conn,
