@@ -207,7 +207,7 @@ pub(crate) async fn activity(
     let now = inner.now();
     let idle = req.idle_ms.as_millis().clamp(0, inner.store.policy.idle_ms);
     let at = now.saturating_sub(idle);
-    let current = inner.store.keepalive(&current.session.id, at).await?;
+    let current = inner.store.keepalive(current, at).await?;
     Ok(Json(inner.store.view(&current)).into_response())
 }
 

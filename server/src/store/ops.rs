@@ -345,16 +345,24 @@ impl Store {
     }
 
     /// A keepalive: the user was last active at `at` (never moved back). Answers the
-    /// fresh view, or `401 {reason}` when the session ended meanwhile.
-    pub async fn keepalive(&self, session_id: &str, at: i64) -> Result<Current, AppError> {
-        let mut tx = self.begin().await?;
-        let backend = tx.backend();
-        sql::set_last_activity(tx.conn(), backend, &self.policy, session_id, at).await?;
-        let current = reload(tx.conn(), session_id)
+    /// fresh view, or `401 {reason}` when the session ended meanwhile. One statement on
+    /// the writer, outside any transaction: it ends nothing and audits nothing, and the
+    /// writer is the one resource every keepalive shares. The user and scopes are those
+    /// the request was just authenticated with.
+    pub async fn keepalive(&self, current: Current, at: i64) -> Result<Current, AppError> {
+        let session = {
+            let mut conn = self.write.acquire().await?;
+            sql::touch(
+                &mut conn,
+                self.backend,
+                &self.policy,
+                &current.session.id,
+                at,
+            )
             .await?
-            .ok_or(AppError::Unauthenticated(None))?;
-        tx.commit().await?;
-        still_live(current)
+        }
+        .ok_or(AppError::Unauthenticated(None))?;
+        still_live(Current { session, ..current })
     }
 
     /// The answer to the recording question. Accepting stores consent with its `consent`

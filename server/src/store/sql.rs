@@ -741,6 +741,34 @@ pub async fn set_last_activity(
     Ok(())
 }
 
+/// A keepalive in one statement: moves the last activity to `at` (never back: keepalives
+/// from several tabs may arrive out of order) and a live session's next deadline with it,
+/// and answers the row as stored (`None`: no such session).
+pub async fn touch(
+    c: &mut Conn,
+    backend: Backend,
+    policy: &Policy,
+    id: &str,
+    at: i64,
+) -> Result<Option<SessionRow>> {
+    // Every expression of an UPDATE reads the row as it was: the deadline counts from $2.
+    let next = next_deadline_sql(backend, policy, "$2", "privileged");
+    let row = sqlx::query(&format!(
+        "UPDATE sessions SET
+             next_deadline = CASE WHEN ended_at IS NULL AND last_activity_at < $2
+                             THEN {next} ELSE next_deadline END,
+             last_activity_at = CASE WHEN last_activity_at < $2
+                                THEN $2 ELSE last_activity_at END
+         WHERE id = $1
+         RETURNING {SESSION_COLUMNS}"
+    ))
+    .bind(id)
+    .bind(at)
+    .fetch_optional(&mut *c)
+    .await?;
+    row.as_ref().map(session_from_row).transpose()
+}
+
 /// Recomputes one live session's next deadline from its row (after its consent changed).
 pub async fn refresh_deadline(
     c: &mut Conn,
@@ -952,17 +980,19 @@ impl NewAudit<'_> {
     }
 }
 
-/// Records `entry` with the request's context (client address, user agent, and the acting
-/// session and tab when the request carries a session cookie; the tab only when it is
-/// registered to that session, so a client cannot attribute its action to another tab).
-pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
-    let detail = if entry.detail.is_null() {
-        "{}".to_owned()
-    } else {
-        entry.detail.to_string()
-    };
+/// The session and tab a request acts from, as its audit entries record them: the session
+/// of the request's cookie, and the tab it names only when that tab is registered to that
+/// session (so a client cannot attribute its action to another tab).
+#[derive(Debug, Clone, Default)]
+pub struct Acting {
+    pub session_id: Option<String>,
+    pub tab_id: Option<String>,
+}
+
+/// Works out the [`Acting`] of the request being served.
+pub async fn acting(c: &mut Conn) -> Result<Acting> {
     let context = crate::edge::current();
-    let actor_session: Option<String> = match &context.secret_hash {
+    let session_id: Option<String> = match &context.secret_hash {
         Some(hash) => {
             sqlx::query_scalar("SELECT id FROM sessions WHERE token_hash = $1")
                 .bind(hash.as_str())
@@ -971,7 +1001,7 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
         }
         None => None,
     };
-    let actor_tab: Option<String> = match (&actor_session, &context.tab_id) {
+    let tab_id: Option<String> = match (&session_id, &context.tab_id) {
         (Some(session), Some(tab)) => {
             sqlx::query_scalar(
                 "SELECT tab_id FROM session_tabs WHERE session_id = $1 AND tab_id = $2",
@@ -983,6 +1013,18 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
         }
         _ => None,
     };
+    Ok(Acting { session_id, tab_id })
+}
+
+/// Records `entry` with the request's context: client address, user agent, and the acting
+/// session and tab (`acting`, see [`acting`]).
+pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>, acting: &Acting) -> Result<()> {
+    let detail = if entry.detail.is_null() {
+        "{}".to_owned()
+    } else {
+        entry.detail.to_string()
+    };
+    let context = crate::edge::current();
     sqlx::query(
         "INSERT INTO audit (at, actor_user_id, kind, session_id, tab_id, detail,
                             client_addr, user_agent, actor_session_id, actor_tab_id)
@@ -996,8 +1038,8 @@ pub async fn audit(c: &mut Conn, now: i64, entry: &NewAudit<'_>) -> Result<()> {
     .bind(detail)
     .bind(context.client_addr.map(|a| a.to_string()))
     .bind(context.user_agent.clone())
-    .bind(actor_session)
-    .bind(actor_tab)
+    .bind(acting.session_id.as_deref())
+    .bind(acting.tab_id.as_deref())
     .execute(&mut *c)
     .await?;
     Ok(())
