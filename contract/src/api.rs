@@ -90,8 +90,11 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// `429`, with `Retry-After`.
     TooManyRequests,
-    /// `503`, with `Retry-After`.
+    /// `503`, with `Retry-After`: every password-hash worker is busy.
     Busy,
+    /// `503`, with `Retry-After`: the session store cannot be reached (PostgreSQL went
+    /// away); nothing was decided and nobody was signed out.
+    Unavailable,
     /// `500`.
     Internal,
 }

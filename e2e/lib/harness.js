@@ -24,7 +24,11 @@ export const ACCOUNTS = {
   viewer: 'viewer-demo-pass',
 };
 
-/** Starts the reference server on a fresh database with `flags`; resolves once it listens. */
+/**
+ * Starts the reference server with `flags`; resolves once it listens. Its store is a fresh
+ * SQLite file, unless `flags['database-url']` names a PostgreSQL database (several
+ * servers may share one).
+ */
 export async function startServer(flags = {}) {
   for (const path of [serverBinary, join(distDir, 'index.html')]) {
     if (!existsSync(path)) {
@@ -35,10 +39,12 @@ export async function startServer(flags = {}) {
   const args = [
     // Port 0: the kernel picks a free port, so suites running side by side never collide.
     '--addr', '127.0.0.1:0',
-    '--db', join(dataDir, 'e2e.sqlite'),
     '--static-dir', distDir,
     '--fast-password-hashing',
   ];
+  if (!('database-url' in flags)) {
+    args.push('--db', join(dataDir, 'e2e.sqlite'));
+  }
   for (const [flag, value] of Object.entries(flags)) {
     args.push(`--${flag}`, String(value));
   }

@@ -1,7 +1,7 @@
 //! The admin API. Each part needs its own scope: `sessions:terminate` for live sessions
 //! and ending them, `admin:manage` for users, roles and groups, `audit:read` for the
-//! audit log. Every change runs through
-//! [`Inner::admin_change`](crate::state::Inner::admin_change), which applies the
+//! audit log. Handlers validate the input and describe the change; every change runs
+//! through [`Store::admin_change`](crate::store::Store::admin_change), which applies the
 //! privilege rule to every signed-in user after the change and refuses lockouts.
 
 use std::collections::BTreeSet;
@@ -10,68 +10,19 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use rusqlite::Connection;
-use serde_json::{json, Value};
 use session_guard_contract::admin::{
-    AdminSession, AuditQuery, DryRun, EndRequest, Group, HistoryQuery, ImpactPreview, NewGroup,
-    NewRole, NewScope, NewUser, Role, Target, TerminateRequest, TerminatedCount,
+    AdminSession, AuditQuery, DryRun, EndRequest, HistoryQuery, ImpactPreview, NewGroup, NewRole,
+    NewScope, NewUser, Target, TerminateRequest, TerminatedCount,
 };
-use session_guard_contract::{ids, AuditKind, ConsentState, ServerTime};
+use session_guard_contract::{ids, ServerTime};
 
-use crate::db::{self, LinkTable, NewAudit};
-use crate::error::{AppError, Reason};
+use crate::error::AppError;
 use crate::extract::{
     AdminCaller, AuditCaller, JsonBody, OptionalJson, PathParam, QueryParam, TerminateCaller,
 };
-use crate::state::{end_with_audit, AppState, Effects};
-
-/// Records one admin action in the caller's transaction.
-fn audit(
-    conn: &Connection,
-    now: i64,
-    actor: i64,
-    kind: AuditKind,
-    session_id: Option<&str>,
-    detail: Value,
-) -> Result<(), AppError> {
-    db::audit(
-        conn,
-        now,
-        &NewAudit {
-            actor_user_id: Some(actor),
-            kind,
-            session_id,
-            tab_id: None,
-            detail,
-        },
-    )?;
-    Ok(())
-}
-
-fn not_found(what: &str) -> AppError {
-    AppError::NotFound(format!("No such {what}."))
-}
-
-fn require_user(conn: &Connection, id: i64) -> Result<db::UserRow, AppError> {
-    db::user_by_id(conn, id)?.ok_or_else(|| not_found("user"))
-}
-
-fn require_role(conn: &Connection, id: i64) -> Result<Role, AppError> {
-    db::role(conn, id)?.ok_or_else(|| not_found("role"))
-}
-
-fn require_group(conn: &Connection, id: i64) -> Result<Group, AppError> {
-    db::group(conn, id)?.ok_or_else(|| not_found("group"))
-}
-
-/// Maps a unique-constraint failure to `409`, anything else to `500`.
-fn conflict_or(e: rusqlite::Error, what: &str) -> AppError {
-    if db::is_constraint(&e) {
-        AppError::Conflict(format!("A {what} with this name already exists."))
-    } else {
-        e.into()
-    }
-}
+use crate::state::AppState;
+use crate::store::sql::{self, LinkTable};
+use crate::store::{AdminChange, AdminOutput, TabEnd, TerminateTarget};
 
 fn check_scope(scope: &str) -> Result<(), AppError> {
     if ids::is_scope(scope) {
@@ -116,17 +67,41 @@ fn clean_username(value: &str) -> Result<String, AppError> {
 /// Runs a destructive admin change, or with `?dry_run=true` only previews it:
 /// `200 {"dry_run": true, "users", "sessions", "includes_you"}` from the same code path
 /// rolled back, so the number the console shows before asking is the server's.
-fn change_or_preview<R>(
+async fn change_or_preview(
     state: &AppState,
     actor: i64,
     dry_run: DryRun,
-    f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    respond: impl FnOnce(R) -> Response,
+    change: AdminChange,
+    respond: impl FnOnce(AdminOutput) -> Response,
 ) -> Result<Response, AppError> {
+    let store = &state.inner.store;
     if dry_run.dry_run {
-        return Ok(Json(state.inner.admin_preview(actor, f)?).into_response());
+        return Ok(Json(store.admin_preview(actor, change).await?).into_response());
     }
-    Ok(respond(state.inner.admin_change(actor, f)?))
+    Ok(respond(store.admin_change(actor, change).await?))
+}
+
+/// The answer of a change that ends sessions: how many it ended.
+fn terminated(output: AdminOutput) -> Response {
+    let terminated = match output {
+        AdminOutput::Ended(n) => n,
+        _ => 0,
+    };
+    Json(TerminatedCount { terminated }).into_response()
+}
+
+/// The answer of a change that returns a user, role or group (`status` on success).
+fn entity(status: StatusCode, output: AdminOutput) -> Response {
+    match output {
+        AdminOutput::User(user) => (status, Json(user)).into_response(),
+        AdminOutput::Role(role) => (status, Json(role)).into_response(),
+        AdminOutput::Group(group) => (status, Json(group)).into_response(),
+        AdminOutput::Ended(_) | AdminOutput::Done => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
+fn no_content(_: AdminOutput) -> Response {
+    StatusCode::NO_CONTENT.into_response()
 }
 
 /// Trimmed, at most 256 characters, no control characters; empty means none.
@@ -148,32 +123,29 @@ pub(crate) async fn list_sessions(
     State(state): State<AppState>,
     TerminateCaller(caller): TerminateCaller,
 ) -> Result<Response, AppError> {
-    let conn = state.inner.db();
-    let mut out = Vec::new();
-    for s in db::live_sessions(&conn)? {
-        let (username, display_name) = db::user_by_id(&conn, s.user_id)?
-            .map(|u| (u.username, u.display_name))
-            .unwrap_or_default();
-        let (client_addr, user_agent) = db::session_origin(&conn, &s.id)?;
-        let tabs = db::tabs(&conn, &s.id)?;
-        out.push(AdminSession {
-            current: s.id == caller.session.id,
-            browser: user_agent.as_deref().map(crate::user_agent::describe),
-            session_id: s.id,
-            user_id: s.user_id,
-            username,
-            display_name,
-            client_addr,
-            user_agent,
-            issued_at: ServerTime::from_millis(s.issued_at),
-            expires_at: ServerTime::from_millis(s.expires_at),
-            last_activity_at: ServerTime::from_millis(s.last_activity_at),
-            recording_required: s.recording_required,
-            // As in the session view: only the contract's values are stored.
-            recording_consent: ConsentState::from_wire(&s.consent).unwrap_or(ConsentState::Pending),
-            tabs,
-        });
-    }
+    let (sessions, mut tabs) = state.inner.store.live_sessions().await?;
+    let out: Vec<AdminSession> = sessions
+        .into_iter()
+        .map(|live| {
+            let s = live.session;
+            AdminSession {
+                current: s.id == caller.session.id,
+                browser: live.user_agent.as_deref().map(crate::user_agent::describe),
+                tabs: tabs.remove(&s.id).unwrap_or_default(),
+                session_id: s.id,
+                user_id: s.user_id,
+                username: live.username,
+                display_name: live.display_name,
+                client_addr: live.client_addr,
+                user_agent: live.user_agent,
+                issued_at: ServerTime::from_millis(s.issued_at),
+                expires_at: ServerTime::from_millis(s.expires_at),
+                last_activity_at: ServerTime::from_millis(s.last_activity_at),
+                recording_required: s.recording_required,
+                recording_consent: s.consent,
+            }
+        })
+        .collect();
     Ok(Json(out).into_response())
 }
 
@@ -188,47 +160,11 @@ pub(crate) async fn session_history(
     if !(1..=1000).contains(&limit) {
         return Err(AppError::BadRequest("limit must be 1 to 1000.".into()));
     }
-    let mut rows = db::ended_sessions(&state.inner.db(), limit)?;
+    let mut rows = state.inner.store.session_history(limit).await?;
     for row in &mut rows {
         row.browser = row.user_agent.as_deref().map(crate::user_agent::describe);
     }
     Ok(Json(rows).into_response())
-}
-
-/// Ends one live session with `remote_terminated` in the admin transaction.
-fn terminate(
-    conn: &Connection,
-    session: &db::SessionRow,
-    actor: i64,
-    now: i64,
-    effects: &mut Effects,
-) -> Result<bool, AppError> {
-    let ended = end_with_audit(conn, session, &Reason::RemoteTerminated, Some(actor), now)?;
-    if ended {
-        effects
-            .ended
-            .push((session.id.clone(), Reason::RemoteTerminated));
-    }
-    Ok(ended)
-}
-
-/// Ends each of `ids` that is still live; returns how many ended.
-fn terminate_all(
-    conn: &Connection,
-    ids: Vec<String>,
-    actor: i64,
-    now: i64,
-    effects: &mut Effects,
-) -> Result<u64, AppError> {
-    let mut n = 0u64;
-    for id in ids {
-        if let Some(session) = db::session_by_id(conn, &id)? {
-            if terminate(conn, &session, actor, now, effects)? {
-                n += 1;
-            }
-        }
-    }
-    Ok(n)
 }
 
 /// `DELETE /api/admin/sessions/{session_id}` with an optional `{"reason"}`.
@@ -240,27 +176,8 @@ pub(crate) async fn delete_session(
     OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, effects| {
-            let session = db::session_by_id(conn, &session_id)?
-                .filter(|s| s.ended_at.is_none())
-                .ok_or_else(|| not_found("live session"))?;
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminSessionTerminated,
-                Some(&session.id),
-                json!({ "user_id": session.user_id, "reason": reason }),
-            )?;
-            terminate(conn, &session, actor, now, effects)
-        },
-        |_| StatusCode::NO_CONTENT.into_response(),
-    )
+    let change = AdminChange::EndSession { session_id, reason };
+    change_or_preview(&state, admin.user.id, dry_run, change, no_content).await
 }
 
 /// `DELETE /api/admin/sessions/{session_id}/tabs/{tab_id}` with an optional `{"reason"}`:
@@ -275,44 +192,29 @@ pub(crate) async fn end_tab(
     OptionalJson(body): OptionalJson<EndRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(body.reason)?;
-    let actor = admin.user.id;
-    let now = state.inner.now();
-    {
-        let mut conn = state.inner.db();
-        let tx = conn.transaction()?;
-        let session = db::session_by_id(&tx, &session_id)?
-            .filter(|s| s.ended_at.is_none())
-            .ok_or_else(|| not_found("live session"))?;
-        if !db::tab_is_open(&tx, &session.id, &tab_id)? {
-            return Err(not_found("open tab"));
-        }
-        if dry_run.dry_run {
-            let own = session.id == admin.session.id;
-            let preview = ImpactPreview {
-                dry_run: true,
-                users: 0,
-                sessions: 0,
-                tabs: 1,
-                includes_you: own,
-            };
-            return Ok(Json(preview).into_response());
-        }
-        db::end_tab(&tx, &session.id, &tab_id, actor, now)?;
-        db::audit(
-            &tx,
-            now,
-            &NewAudit {
-                actor_user_id: Some(actor),
-                kind: AuditKind::AdminTabTerminated,
-                session_id: Some(&session.id),
-                tab_id: Some(&tab_id),
-                detail: json!({ "user_id": session.user_id, "reason": reason }),
-            },
-        )?;
-        tx.commit()?;
-    }
-    state.inner.push_tab_ended(&session_id, &tab_id);
-    Ok(StatusCode::NO_CONTENT.into_response())
+    let outcome = state
+        .inner
+        .store
+        .end_tab(
+            admin.user.id,
+            &admin.session.id,
+            &session_id,
+            &tab_id,
+            reason,
+            dry_run.dry_run,
+        )
+        .await?;
+    Ok(match outcome {
+        TabEnd::Preview { own_session } => Json(ImpactPreview {
+            dry_run: true,
+            users: 0,
+            sessions: 0,
+            tabs: 1,
+            includes_you: own_session,
+        })
+        .into_response(),
+        TabEnd::Ended => StatusCode::NO_CONTENT.into_response(),
+    })
 }
 
 /// `POST /api/admin/users/{user_id}/terminate-sessions`: the emergency panel.
@@ -322,27 +224,8 @@ pub(crate) async fn terminate_user_sessions(
     PathParam(user_id): PathParam<i64>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, effects| {
-            require_user(conn, user_id)?;
-            let ids = db::live_session_ids_of_user(conn, user_id)?;
-            let n = terminate_all(conn, ids, actor, now, effects)?;
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminUserSessionsTerminated,
-                None,
-                json!({ "user_id": user_id, "terminated": n }),
-            )?;
-            Ok(n)
-        },
-        |terminated| Json(TerminatedCount { terminated }).into_response(),
-    )
+    let change = AdminChange::EndUserSessions { user_id };
+    change_or_preview(&state, admin.user.id, dry_run, change, terminated).await
 }
 
 /// `POST /api/admin/terminate-sessions`: the emergency panel's three targets, with an
@@ -354,47 +237,13 @@ pub(crate) async fn terminate_sessions(
     JsonBody(req): JsonBody<TerminateRequest>,
 ) -> Result<Response, AppError> {
     let reason = clean_reason(req.reason)?;
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, effects| {
-            let (ids, mut detail) = match req.target {
-                Target::User { user_id } => {
-                    require_user(conn, user_id)?;
-                    (
-                        db::live_session_ids_of_user(conn, user_id)?,
-                        json!({ "target": "user", "user_id": user_id }),
-                    )
-                }
-                Target::Role { role_id } => {
-                    let role = require_role(conn, role_id)?;
-                    (
-                        db::live_session_ids_of_role(conn, role_id)?,
-                        json!({ "target": "role", "role_id": role_id, "role": role.name }),
-                    )
-                }
-                Target::EveryoneElse => (
-                    db::live_session_ids_except_user(conn, actor)?,
-                    json!({ "target": "everyone_else" }),
-                ),
-            };
-            let n = terminate_all(conn, ids, actor, now, effects)?;
-            detail["terminated"] = json!(n);
-            detail["reason"] = json!(reason);
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminSessionsTerminated,
-                None,
-                detail,
-            )?;
-            Ok(n)
-        },
-        |terminated| Json(TerminatedCount { terminated }).into_response(),
-    )
+    let target = match req.target {
+        Target::User { user_id } => TerminateTarget::User(user_id),
+        Target::Role { role_id } => TerminateTarget::Role(role_id),
+        Target::EveryoneElse => TerminateTarget::EveryoneElse,
+    };
+    let change = AdminChange::EndSessions { target, reason };
+    change_or_preview(&state, admin.user.id, dry_run, change, terminated).await
 }
 
 // ---- users ----
@@ -404,12 +253,7 @@ pub(crate) async fn list_users(
     State(state): State<AppState>,
     _admin: AdminCaller,
 ) -> Result<Response, AppError> {
-    let conn = state.inner.db();
-    let users = db::all_users(&conn)?
-        .iter()
-        .map(|u| db::admin_user(&conn, u))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(users).into_response())
+    Ok(Json(state.inner.store.users().await?).into_response())
 }
 
 /// `POST /api/admin/users`.
@@ -427,24 +271,20 @@ pub(crate) async fn create_user(
     }
     let inner = state.inner.clone();
     let password = req.password;
-    let hash = tokio::task::spawn_blocking(move || inner.passwords.hash(&password))
+    let password_hash = tokio::task::spawn_blocking(move || inner.passwords.hash(&password))
         .await
         .map_err(|e| AppError::Internal(format!("hash task: {e}")))??;
-    let actor = admin.user.id;
-    let user = state.inner.admin_change(actor, |conn, now, _| {
-        let id = db::insert_user(conn, &username, &display_name, &hash, now)
-            .map_err(|e| conflict_or(e, "user"))?;
-        audit(
-            conn,
-            now,
-            actor,
-            AuditKind::AdminUserCreated,
-            None,
-            json!({ "user_id": id, "username": username }),
-        )?;
-        Ok(db::admin_user(conn, &require_user(conn, id)?)?)
-    })?;
-    Ok((StatusCode::CREATED, Json(user)).into_response())
+    let change = AdminChange::CreateUser {
+        username,
+        display_name,
+        password_hash,
+    };
+    let output = state
+        .inner
+        .store
+        .admin_change(admin.user.id, change)
+        .await?;
+    Ok(entity(StatusCode::CREATED, output))
 }
 
 async fn set_suspended(
@@ -460,23 +300,11 @@ async fn set_suspended(
             "Administrators cannot suspend themselves.".into(),
         ));
     }
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, _| {
-            require_user(conn, user_id)?;
-            db::set_suspended(conn, user_id, suspended)?;
-            let kind = if suspended {
-                AuditKind::AdminUserSuspended
-            } else {
-                AuditKind::AdminUserUnsuspended
-            };
-            audit(conn, now, actor, kind, None, json!({ "user_id": user_id }))?;
-            Ok(db::admin_user(conn, &require_user(conn, user_id)?)?)
-        },
-        |user| Json(user).into_response(),
-    )
+    let change = AdminChange::SetSuspended { user_id, suspended };
+    change_or_preview(&state, actor, dry_run, change, |output| {
+        entity(StatusCode::OK, output)
+    })
+    .await
 }
 
 /// `POST /api/admin/users/{id}/suspend`: every session of the user ends with `suspended`.
@@ -505,7 +333,7 @@ pub(crate) async fn list_roles(
     State(state): State<AppState>,
     _admin: AdminCaller,
 ) -> Result<Response, AppError> {
-    Ok(Json(db::all_roles(&state.inner.db())?).into_response())
+    Ok(Json(state.inner.store.roles().await?).into_response())
 }
 
 /// `POST /api/admin/roles`.
@@ -524,20 +352,13 @@ pub(crate) async fn create_role(
         check_scope(scope)?;
     }
     let scopes: BTreeSet<String> = req.scopes.into_iter().collect();
-    let actor = admin.user.id;
-    let role = state.inner.admin_change(actor, |conn, now, _| {
-        let id = db::insert_role(conn, &name, &scopes).map_err(|e| conflict_or(e, "role"))?;
-        audit(
-            conn,
-            now,
-            actor,
-            AuditKind::AdminRoleCreated,
-            None,
-            json!({ "role_id": id, "name": name, "scopes": scopes }),
-        )?;
-        require_role(conn, id)
-    })?;
-    Ok((StatusCode::CREATED, Json(role)).into_response())
+    let change = AdminChange::CreateRole { name, scopes };
+    let output = state
+        .inner
+        .store
+        .admin_change(admin.user.id, change)
+        .await?;
+    Ok(entity(StatusCode::CREATED, output))
 }
 
 /// `DELETE /api/admin/roles/{id}`.
@@ -547,25 +368,8 @@ pub(crate) async fn delete_role(
     PathParam(role_id): PathParam<i64>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, _| {
-            let role = require_role(conn, role_id)?;
-            db::delete_role(conn, role_id)?;
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminRoleDeleted,
-                None,
-                json!({ "role_id": role_id, "name": role.name }),
-            )
-        },
-        |()| StatusCode::NO_CONTENT.into_response(),
-    )
+    let change = AdminChange::DeleteRole { role_id };
+    change_or_preview(&state, admin.user.id, dry_run, change, no_content).await
 }
 
 /// `POST /api/admin/roles/{id}/scopes`: idempotent.
@@ -576,22 +380,16 @@ pub(crate) async fn add_scope(
     JsonBody(req): JsonBody<NewScope>,
 ) -> Result<Response, AppError> {
     check_scope(&req.scope)?;
-    let actor = admin.user.id;
-    let role = state.inner.admin_change(actor, |conn, now, _| {
-        require_role(conn, role_id)?;
-        if db::add_scope(conn, role_id, &req.scope)? {
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminRoleScopeAdded,
-                None,
-                json!({ "role_id": role_id, "scope": req.scope }),
-            )?;
-        }
-        require_role(conn, role_id)
-    })?;
-    Ok(Json(role).into_response())
+    let change = AdminChange::AddScope {
+        role_id,
+        scope: req.scope,
+    };
+    let output = state
+        .inner
+        .store
+        .admin_change(admin.user.id, change)
+        .await?;
+    Ok(entity(StatusCode::OK, output))
 }
 
 /// `DELETE /api/admin/roles/{id}/scopes/{scope}`: idempotent.
@@ -602,115 +400,50 @@ pub(crate) async fn remove_scope(
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
     check_scope(&scope)?;
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, _| {
-            require_role(conn, role_id)?;
-            if db::remove_scope(conn, role_id, &scope)? {
-                audit(
-                    conn,
-                    now,
-                    actor,
-                    AuditKind::AdminRoleScopeRemoved,
-                    None,
-                    json!({ "role_id": role_id, "scope": scope }),
-                )?;
-            }
-            require_role(conn, role_id)
-        },
-        |role| Json(role).into_response(),
-    )
+    let change = AdminChange::RemoveScope { role_id, scope };
+    change_or_preview(&state, admin.user.id, dry_run, change, |output| {
+        entity(StatusCode::OK, output)
+    })
+    .await
 }
 
 /// Assigns or unassigns a role to a user, or a user or role to a group; idempotent.
-fn set_link(
+async fn set_link(
     state: &AppState,
     actor: i64,
     table: LinkTable,
-    a: i64,
-    b: i64,
+    (a, b): (i64, i64),
     present: bool,
     dry_run: DryRun,
 ) -> Result<Response, AppError> {
-    let change = move |conn: &Connection, now: i64, _: &mut Effects| {
-        let (kind, detail) = match table {
-            LinkTable::UserRoles => {
-                require_user(conn, a)?;
-                require_role(conn, b)?;
-                let kind = if present {
-                    AuditKind::AdminUserRoleAssigned
-                } else {
-                    AuditKind::AdminUserRoleUnassigned
-                };
-                (kind, json!({ "user_id": a, "role_id": b }))
-            }
-            LinkTable::GroupMembers => {
-                require_group(conn, a)?;
-                require_user(conn, b)?;
-                let kind = if present {
-                    AuditKind::AdminGroupMemberAdded
-                } else {
-                    AuditKind::AdminGroupMemberRemoved
-                };
-                (kind, json!({ "group_id": a, "user_id": b }))
-            }
-            LinkTable::GroupRoles => {
-                require_group(conn, a)?;
-                require_role(conn, b)?;
-                let kind = if present {
-                    AuditKind::AdminGroupRoleAssigned
-                } else {
-                    AuditKind::AdminGroupRoleUnassigned
-                };
-                (kind, json!({ "group_id": a, "role_id": b }))
-            }
-        };
-        if db::link(conn, table, a, b, present)? {
-            audit(conn, now, actor, kind, None, detail)?;
-        }
-        Ok(())
+    let change = AdminChange::Link {
+        table,
+        a,
+        b,
+        present,
     };
-    change_or_preview(state, actor, dry_run, change, |()| {
-        StatusCode::NO_CONTENT.into_response()
-    })
+    change_or_preview(state, actor, dry_run, change, no_content).await
 }
 
 /// `POST /api/admin/users/{uid}/roles/{rid}`.
 pub(crate) async fn assign_user_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((uid, rid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::UserRoles,
-        uid,
-        rid,
-        true,
-        DryRun::default(),
-    )
+    let (actor, table) = (admin.user.id, LinkTable::UserRoles);
+    set_link(&state, actor, table, ids, true, DryRun::default()).await
 }
 
 /// `DELETE /api/admin/users/{uid}/roles/{rid}`.
 pub(crate) async fn unassign_user_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((uid, rid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::UserRoles,
-        uid,
-        rid,
-        false,
-        dry_run,
-    )
+    let (actor, table) = (admin.user.id, LinkTable::UserRoles);
+    set_link(&state, actor, table, ids, false, dry_run).await
 }
 
 // ---- groups ----
@@ -720,7 +453,7 @@ pub(crate) async fn list_groups(
     State(state): State<AppState>,
     _admin: AdminCaller,
 ) -> Result<Response, AppError> {
-    Ok(Json(db::all_groups(&state.inner.db())?).into_response())
+    Ok(Json(state.inner.store.groups().await?).into_response())
 }
 
 /// `POST /api/admin/groups`.
@@ -730,20 +463,13 @@ pub(crate) async fn create_group(
     JsonBody(req): JsonBody<NewGroup>,
 ) -> Result<Response, AppError> {
     let name = clean_name("name", &req.name, 64)?;
-    let actor = admin.user.id;
-    let group = state.inner.admin_change(actor, |conn, now, _| {
-        let id = db::insert_group(conn, &name).map_err(|e| conflict_or(e, "group"))?;
-        audit(
-            conn,
-            now,
-            actor,
-            AuditKind::AdminGroupCreated,
-            None,
-            json!({ "group_id": id, "name": name }),
-        )?;
-        require_group(conn, id)
-    })?;
-    Ok((StatusCode::CREATED, Json(group)).into_response())
+    let change = AdminChange::CreateGroup { name };
+    let output = state
+        .inner
+        .store
+        .admin_change(admin.user.id, change)
+        .await?;
+    Ok(entity(StatusCode::CREATED, output))
 }
 
 /// `DELETE /api/admin/groups/{id}`.
@@ -753,95 +479,50 @@ pub(crate) async fn delete_group(
     PathParam(group_id): PathParam<i64>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    let actor = admin.user.id;
-    change_or_preview(
-        &state,
-        actor,
-        dry_run,
-        |conn, now, _| {
-            let group = require_group(conn, group_id)?;
-            db::delete_group(conn, group_id)?;
-            audit(
-                conn,
-                now,
-                actor,
-                AuditKind::AdminGroupDeleted,
-                None,
-                json!({ "group_id": group_id, "name": group.name }),
-            )
-        },
-        |()| StatusCode::NO_CONTENT.into_response(),
-    )
+    let change = AdminChange::DeleteGroup { group_id };
+    change_or_preview(&state, admin.user.id, dry_run, change, no_content).await
 }
 
 /// `POST /api/admin/groups/{gid}/members/{uid}`.
 pub(crate) async fn add_member(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((gid, uid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::GroupMembers,
-        gid,
-        uid,
-        true,
-        DryRun::default(),
-    )
+    let (actor, table) = (admin.user.id, LinkTable::GroupMembers);
+    set_link(&state, actor, table, ids, true, DryRun::default()).await
 }
 
 /// `DELETE /api/admin/groups/{gid}/members/{uid}`.
 pub(crate) async fn remove_member(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((gid, uid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::GroupMembers,
-        gid,
-        uid,
-        false,
-        dry_run,
-    )
+    let (actor, table) = (admin.user.id, LinkTable::GroupMembers);
+    set_link(&state, actor, table, ids, false, dry_run).await
 }
 
 /// `POST /api/admin/groups/{gid}/roles/{rid}`.
 pub(crate) async fn assign_group_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((gid, rid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::GroupRoles,
-        gid,
-        rid,
-        true,
-        DryRun::default(),
-    )
+    let (actor, table) = (admin.user.id, LinkTable::GroupRoles);
+    set_link(&state, actor, table, ids, true, DryRun::default()).await
 }
 
 /// `DELETE /api/admin/groups/{gid}/roles/{rid}`.
 pub(crate) async fn unassign_group_role(
     State(state): State<AppState>,
     AdminCaller(admin): AdminCaller,
-    PathParam((gid, rid)): PathParam<(i64, i64)>,
+    PathParam(ids): PathParam<(i64, i64)>,
     QueryParam(dry_run): QueryParam<DryRun>,
 ) -> Result<Response, AppError> {
-    set_link(
-        &state,
-        admin.user.id,
-        LinkTable::GroupRoles,
-        gid,
-        rid,
-        false,
-        dry_run,
-    )
+    let (actor, table) = (admin.user.id, LinkTable::GroupRoles);
+    set_link(&state, actor, table, ids, false, dry_run).await
 }
 
 // ---- audit ----
@@ -875,7 +556,7 @@ pub(crate) async fn audit_log(
             ids::SESSION_ID_PATTERN
         )));
     }
-    let filter = db::AuditFilter {
+    let filter = sql::AuditFilter {
         before: q.before,
         kind: q.kind,
         user_id: q.user_id,
@@ -884,5 +565,5 @@ pub(crate) async fn audit_log(
         to: q.to.map(ServerTime::as_millis),
         limit,
     };
-    Ok(Json(db::audit_log(&state.inner.db(), &filter)?).into_response())
+    Ok(Json(state.inner.store.audit_log(&filter).await?).into_response())
 }

@@ -15,14 +15,15 @@ use session_guard_contract::api::{
     ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, TabEndedEvent, TabRegistered,
     TabRegistration, TerminatedEvent,
 };
-use session_guard_contract::{ids, AuditKind, ConsentState};
+use session_guard_contract::{ids, AuditKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth;
-use crate::db::{self, NewAudit, SessionRow};
 use crate::error::{AppError, Reason};
-use crate::extract::{ConsentPending, JsonBody, OptionalJson, PathParam, CONSENT_PENDING};
-use crate::state::{end_with_audit, AppState, Current, Effects, Push};
+use crate::extract::{ConsentPending, JsonBody, OptionalJson, PathParam};
+use crate::state::{AppState, Current};
+use crate::store::sql::NewAudit;
+use crate::store::{ConsentOutcome, Push};
 
 /// Longest username or password considered at all; longer input cannot match and is
 /// refused before hashing so it cannot be used to burn CPU.
@@ -42,21 +43,16 @@ pub(crate) async fn login(
     let inner = state.inner.clone();
     let client_addr = crate::edge::current().client_addr;
     let now = inner.now();
-    let refuse = |user_id: Option<i64>, why: &str| -> Result<(), AppError> {
+    let refuse = |user_id: Option<i64>, why: &'static str| {
         let mut detail = json!({ "username": truncate(&req.username, 64), "why": why });
         if let Some(id) = user_id {
             detail["user_id"] = json!(id);
         }
         // No actor: the request proves nobody's identity, whichever account it names.
-        db::audit(
-            &inner.db(),
-            now,
-            &NewAudit {
-                detail,
-                ..NewAudit::of(AuditKind::LoginRefused)
-            },
-        )?;
-        Ok(())
+        NewAudit {
+            detail,
+            ..NewAudit::of(AuditKind::LoginRefused)
+        }
     };
     // Refused before any hashing or database work; the start of each block was audited
     // (`login_throttled`), so a flood of refusals writes nothing more.
@@ -66,23 +62,18 @@ pub(crate) async fn login(
         .map_err(|(_, ms)| AppError::TooManyRequests(ms))?;
     let oversized =
         req.username.len() > MAX_CREDENTIAL_LEN || req.password.len() > MAX_CREDENTIAL_LEN;
-    let (user, target) = {
-        let conn = inner.db();
-        let user = if oversized {
-            None
-        } else {
-            db::user_by_username(&conn, req.username.trim())?
-        };
-        let target = match &user {
-            Some(u) => auth::Target::Stored(u.password_hash.clone()),
-            None => {
-                let count = u64::try_from(db::count_users(&conn)?).unwrap_or(0);
-                let index = inner.passwords.dummy_index(req.username.trim(), count);
-                let sample = db::password_hash_at(&conn, index)?;
-                inner.passwords.dummy_like(sample.as_deref())
-            }
-        };
-        (user, target)
+    let username = (!oversized).then(|| req.username.trim());
+    let dummy_name = req.username.trim();
+    let found = inner
+        .store
+        .login_user(username, |count| {
+            inner.passwords.dummy_index(dummy_name, count)
+        })
+        .await?;
+    let user = found.user;
+    let target = match &user {
+        Some(u) => auth::Target::Stored(u.password_hash.clone()),
+        None => inner.passwords.dummy_like(found.sample_hash.as_deref()),
     };
     let verify_inner = inner.clone();
     let password = req.password.clone();
@@ -100,20 +91,19 @@ pub(crate) async fn login(
             } else {
                 "unknown_user"
             };
-            refuse(user_id, why)?;
+            inner.store.record(&refuse(user_id, why)).await?;
             for (scope, ms) in inner.login_throttle.fail(&attempt, now) {
-                db::audit(
-                    &inner.db(),
-                    now,
-                    &NewAudit {
+                inner
+                    .store
+                    .record(&NewAudit {
                         detail: json!({
                             "username": truncate(&req.username, 64),
                             "throttle": scope.as_str(),
                             "retry_after_ms": ms,
                         }),
                         ..NewAudit::of(AuditKind::LoginThrottled)
-                    },
-                )?;
+                    })
+                    .await?;
             }
             return Err(AppError::InvalidCredentials);
         }
@@ -121,7 +111,10 @@ pub(crate) async fn login(
     inner.login_throttle.succeed(&attempt);
     drop(attempt);
     if user.suspended {
-        refuse(Some(user.id), "suspended")?;
+        inner
+            .store
+            .record(&refuse(Some(user.id), "suspended"))
+            .await?;
         return Err(AppError::Suspended);
     }
     if verdict.outdated {
@@ -134,101 +127,29 @@ pub(crate) async fn login(
             .run(move |_| rehash_inner.passwords.hash(&password))
             .await
         {
-            db::set_password_hash(&inner.db(), user.id, &hash)?;
+            inner.store.set_password_hash(user.id, &hash).await?;
         }
     }
 
-    // Rotation: the session this browser held before is replaced, so end it rather than
-    // leave it alive, unreachable, until it times out.
-    if let Some(old_secret) = auth::session_secret(&headers) {
-        let old = db::session_by_token_hash(&inner.db(), &auth::secret_hash(&old_secret))?;
-        if let Some(old) = old.filter(|s| s.ended_at.is_none()) {
-            inner.end_now(
-                &old,
-                Reason::LoggedOut,
-                Some(old.user_id),
-                AuditKind::Logout,
-            )?;
-        }
-    }
-
+    // Rotation: the session this browser held before is replaced, so it ends (as a
+    // sign-out) in the transaction that starts the new one.
+    let replaced = auth::session_secret(&headers).map(|old| auth::secret_hash(&old));
     let secret = auth::new_secret()?;
-    // Recording follows the user type (`--recording`): decided from the scopes held now.
-    let privileged = !db::user_scopes(&inner.db(), user.id)?.is_empty();
-    let recorded = inner.policy.recording.applies_to(privileged);
-    let session = SessionRow {
-        id: auth::new_session_id()?,
-        user_id: user.id,
-        issued_at: now,
-        expires_at: now.saturating_add(inner.policy.lifetime_ms),
-        last_activity_at: now,
-        recording_required: recorded,
-        consent: if recorded {
-            ConsentState::Pending
-        } else {
-            ConsentState::NotRequired
-        }
-        .as_str()
-        .to_owned(),
-        ended_at: None,
-        end_reason: None,
-    };
-    let current = {
-        let mut conn = inner.db();
-        let tx = conn.transaction()?;
-        db::insert_session(&tx, &session, &auth::secret_hash(&secret))?;
-        let context = crate::edge::current();
-        db::set_session_origin(
-            &tx,
-            &session.id,
-            context.client_addr.map(|a| a.to_string()).as_deref(),
-            context.user_agent.as_deref(),
-        )?;
-        db::audit(
-            &tx,
-            now,
-            &NewAudit {
-                actor_user_id: Some(user.id),
-                session_id: Some(&session.id),
-                detail: json!({ "username": user.username }),
-                ..NewAudit::of(AuditKind::Login)
-            },
-        )?;
-        let scopes = db::user_scopes(&tx, user.id)?;
-        tx.commit()?;
-        Current {
-            session,
+    let current = inner
+        .store
+        .sign_in(
             user,
-            scopes,
-        }
-    };
+            auth::new_session_id()?,
+            &auth::secret_hash(&secret),
+            replaced.as_deref(),
+        )
+        .await?;
     let cookie = auth::set_cookie(&secret, crate::edge::current().secure);
-    Ok(([(SET_COOKIE, cookie)], Json(inner.view(&current))).into_response())
+    Ok(([(SET_COOKIE, cookie)], Json(inner.store.view(&current))).into_response())
 }
 
 fn truncate(s: &str, max_chars: usize) -> String {
     s.chars().take(max_chars).collect()
-}
-
-/// Whether the server's own state confirms a client-declared ending reason: an idle or
-/// lifetime ending only once the server's own deadline for it has passed (a tab whose clock
-/// jumped forward must not put a false reason on record), a declined consent only while
-/// consent is pending.
-fn confirms(state: &AppState, session: &SessionRow, reason: &Reason) -> Result<bool, AppError> {
-    let now = state.inner.now();
-    Ok(match reason {
-        Reason::IdleTimeout => {
-            let privileged = !db::user_scopes(&state.inner.db(), session.user_id)?.is_empty();
-            privileged
-                && session
-                    .last_activity_at
-                    .saturating_add(state.inner.policy.idle_ms)
-                    <= now
-        }
-        Reason::SessionExpired => session.expires_at <= now,
-        Reason::ConsentDeclined => session.consent == CONSENT_PENDING,
-        _ => true,
-    })
 }
 
 /// `POST /api/logout`: `204` and a cleared cookie, so signing out is idempotent even when
@@ -256,18 +177,11 @@ pub(crate) async fn logout(
         },
     };
     if let Some(secret) = auth::session_secret(&headers) {
-        let hash = auth::secret_hash(&secret);
-        let session = db::session_by_token_hash(&state.inner.db(), &hash)?;
-        if let Some(session) = session.filter(|s| s.ended_at.is_none()) {
-            let reason = if confirms(&state, &session, &declared)? {
-                declared
-            } else {
-                Reason::LoggedOut
-            };
-            state
-                .inner
-                .end_now(&session, reason, Some(session.user_id), AuditKind::Logout)?;
-        }
+        state
+            .inner
+            .store
+            .sign_out(&auth::secret_hash(&secret), declared)
+            .await?;
     }
     let cookie = auth::clear_cookie(crate::edge::current().secure);
     Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
@@ -278,7 +192,7 @@ pub(crate) async fn session(
     State(state): State<AppState>,
     ConsentPending(current): ConsentPending,
 ) -> Response {
-    Json(state.inner.view(&current)).into_response()
+    Json(state.inner.store.view(&current)).into_response()
 }
 
 /// `POST /api/session/activity`: the client reports how long ago the user was last
@@ -291,31 +205,10 @@ pub(crate) async fn activity(
 ) -> Result<Response, AppError> {
     let inner = &state.inner;
     let now = inner.now();
-    let idle = req.idle_ms.as_millis().clamp(0, inner.policy.idle_ms);
+    let idle = req.idle_ms.as_millis().clamp(0, inner.store.policy.idle_ms);
     let at = now.saturating_sub(idle);
-    let conn = inner.db();
-    db::set_last_activity(&conn, &current.session.id, at)?;
-    let current = inner
-        .reload(&conn, &current.session.id)?
-        .ok_or(AppError::Unauthenticated(None))?;
-    drop(conn);
-    let current = still_live(current)?;
-    Ok(Json(inner.view(&current)).into_response())
-}
-
-/// A session reloaded after its request was authenticated may have ended in between (a
-/// deadline, an administrator, another tab): `401 {reason}` then, never a view of it.
-fn still_live(current: Current) -> Result<Current, AppError> {
-    match current.session.ended_at {
-        None => Ok(current),
-        Some(_) => Err(AppError::Unauthenticated(
-            current
-                .session
-                .end_reason
-                .as_deref()
-                .and_then(Reason::known),
-        )),
-    }
+    let current = inner.store.keepalive(current, at).await?;
+    Ok(Json(inner.store.view(&current)).into_response())
 }
 
 /// `POST /api/session/consent`: accepting records consent and tells the other tabs;
@@ -325,57 +218,14 @@ pub(crate) async fn consent(
     ConsentPending(current): ConsentPending,
     JsonBody(req): JsonBody<ConsentRequest>,
 ) -> Result<Response, AppError> {
-    let inner = &state.inner;
-    let now = inner.now();
-    let audit = NewAudit {
-        actor_user_id: Some(current.user.id),
-        session_id: Some(&current.session.id),
-        detail: json!({ "accepted": req.accepted }),
-        ..NewAudit::of(AuditKind::Consent)
-    };
-    if !req.accepted {
-        // Declining what was never asked (or was already accepted) is a plain sign-out: the
-        // record says only what the server's state supports.
-        let reason = if current.session.consent == CONSENT_PENDING {
-            Reason::ConsentDeclined
-        } else {
-            Reason::LoggedOut
-        };
-        let mut effects = Effects::default();
-        {
-            let mut conn = inner.db();
-            let tx = conn.transaction()?;
-            db::audit(&tx, now, &audit)?;
-            if end_with_audit(&tx, &current.session, &reason, Some(current.user.id), now)? {
-                effects.ended.push((current.session.id.clone(), reason));
-            }
-            tx.commit()?;
+    let store = &state.inner.store;
+    match store.answer_consent(&current, req.accepted).await? {
+        ConsentOutcome::Ended => {
+            let cookie = auth::clear_cookie(crate::edge::current().secure);
+            Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response())
         }
-        inner.publish(effects);
-        let cookie = auth::clear_cookie(crate::edge::current().secure);
-        return Ok((StatusCode::NO_CONTENT, [(SET_COOKIE, cookie)]).into_response());
+        ConsentOutcome::View(current) => Ok(Json(store.view(&current)).into_response()),
     }
-    let (changed, current) = {
-        let mut conn = inner.db();
-        // Consent and its audit entry are one fact: both are stored or neither.
-        let tx = conn.transaction()?;
-        let changed = db::accept_consent(&tx, &current.session.id)?;
-        if changed {
-            // Answering is activity; keepalives were refused until now.
-            db::set_last_activity(&tx, &current.session.id, now)?;
-            db::audit(&tx, now, &audit)?;
-        }
-        let current = inner
-            .reload(&tx, &current.session.id)?
-            .ok_or(AppError::Unauthenticated(None))?;
-        tx.commit()?;
-        (changed, current)
-    };
-    let current = still_live(current)?;
-    if changed {
-        inner.push_view(&current);
-    }
-    Ok(Json(inner.view(&current)).into_response())
 }
 
 /// `POST /api/session/tabs`: each tab is audited as its own recorded sub-session.
@@ -398,39 +248,11 @@ pub(crate) async fn register_tab(
             )));
         }
     }
-    let inner = &state.inner;
-    let now = inner.now();
-    let created = {
-        let mut conn = inner.db();
-        let tx = conn.transaction()?;
-        if db::tab_was_ended(&tx, &current.session.id, &req.tab_id)? {
-            return Err(AppError::Conflict(
-                "An administrator ended this tab; it cannot register again under this id.".into(),
-            ));
-        }
-        let created = db::insert_tab(
-            &tx,
-            &current.session.id,
-            &req.tab_id,
-            req.opener_tab_id.as_deref(),
-            now,
-        )?;
-        if created {
-            db::audit(
-                &tx,
-                now,
-                &NewAudit {
-                    actor_user_id: Some(current.user.id),
-                    kind: AuditKind::TabRegistered,
-                    session_id: Some(&current.session.id),
-                    tab_id: Some(&req.tab_id),
-                    detail: json!({ "opener_tab_id": req.opener_tab_id }),
-                },
-            )?;
-        }
-        tx.commit()?;
-        created
-    };
+    let created = state
+        .inner
+        .store
+        .register_tab(&current, &req.tab_id, req.opener_tab_id.as_deref())
+        .await?;
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -458,24 +280,7 @@ pub(crate) async fn close_tab(
             ids::TAB_ID_PATTERN
         )));
     }
-    let inner = &state.inner;
-    let now = inner.now();
-    let mut conn = inner.db();
-    let tx = conn.transaction()?;
-    if db::close_tab(&tx, &current.session.id, &tab_id, now)? {
-        db::audit(
-            &tx,
-            now,
-            &NewAudit {
-                actor_user_id: Some(current.user.id),
-                kind: AuditKind::TabClosed,
-                session_id: Some(&current.session.id),
-                tab_id: Some(&tab_id),
-                detail: json!({}),
-            },
-        )?;
-    }
-    tx.commit()?;
+    state.inner.store.close_tab(&current, &tab_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -490,20 +295,11 @@ pub(crate) async fn events(
     State(state): State<AppState>,
     ConsentPending(current): ConsentPending,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let inner = &state.inner;
+    let store = &state.inner.store;
     // Subscribe first, then re-check: an end between the cookie check and the
     // subscription is then either seen here or delivered on the channel.
-    let rx = inner.subscribe(&current.session.id);
-    let still_live = db::session_by_id(&inner.db(), &current.session.id)?;
-    match still_live {
-        Some(s) if s.ended_at.is_none() => {}
-        Some(s) => {
-            return Err(AppError::Unauthenticated(
-                s.end_reason.as_deref().and_then(Reason::known),
-            ))
-        }
-        None => return Err(AppError::Unauthenticated(None)),
-    }
+    let rx = store.subscribe(&current.session.id);
+    store.live_or_reason(&current.session.id).await?;
     let stream = stream::unfold(Some(rx), |rx| async move {
         let mut rx = rx?;
         loop {

@@ -51,6 +51,12 @@ pub struct Config {
     #[arg(long, env = "SG_DB", default_value = "session-guard.sqlite")]
     pub db: String,
 
+    /// PostgreSQL database URL (`postgres://user:password@host:port/database`): the store
+    /// several instances share, each instance's events reaching the others' streams.
+    /// Without it the server keeps its data in the SQLite file of `--db`.
+    #[arg(long, env = "SG_DATABASE_URL", conflicts_with = "db")]
+    pub database_url: Option<String>,
+
     /// Directory of the built console, served with an `index.html` fallback for
     /// every path outside `/api`.
     #[arg(long, env = "SG_STATIC_DIR")]
@@ -146,6 +152,7 @@ impl Default for Config {
         Self {
             addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
             db: "session-guard.sqlite".to_owned(),
+            database_url: None,
             static_dir: None,
             idle_timeout: Duration::from_secs(15 * 60),
             session_lifetime: Duration::from_secs(24 * 60 * 60),
@@ -221,6 +228,15 @@ impl Config {
             MAX_LEAD_OR_INTERVAL,
             "1s and 1d",
         )?;
+        if let Some(url) = &self.database_url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return Err(
+                    "--database-url must be a PostgreSQL URL (postgres://user@host:port/database); \
+                     SQLite is chosen with --db"
+                        .into(),
+                );
+            }
+        }
         if self.hash_workers == Some(0) {
             return Err("--hash-workers must be at least 1".into());
         }
@@ -301,6 +317,22 @@ mod tests {
     }
 
     #[test]
+    fn the_database_url_names_postgresql_and_excludes_a_sqlite_file() {
+        let url = "postgres://sg@127.0.0.1:5432/sessions";
+        let parsed =
+            Config::try_parse_from(["x", "--database-url", url]).expect("a PostgreSQL URL parses");
+        assert_eq!(parsed.database_url.as_deref(), Some(url));
+        assert_eq!(parsed.validate(), Ok(()));
+        let sqlite_url =
+            Config::try_parse_from(["x", "--database-url", "sqlite:x.db"]).expect("parses");
+        assert!(sqlite_url.validate().is_err());
+        assert!(
+            Config::try_parse_from(["x", "--database-url", url, "--db", "x.sqlite"]).is_err(),
+            "a SQLite file and a PostgreSQL URL at once is refused"
+        );
+    }
+
+    #[test]
     fn defaults_match_clap() {
         let parsed = Config::try_parse_from(["session-guard-server"]).expect("defaults parse");
         let default = Config::default();
@@ -313,6 +345,7 @@ mod tests {
         assert_eq!(parsed.recording, default.recording);
         assert_eq!(parsed.consent_timeout, default.consent_timeout);
         assert_eq!(parsed.seed_demo, default.seed_demo);
+        assert_eq!(parsed.database_url, default.database_url);
         let custom = Config::try_parse_from([
             "x",
             "--idle-timeout",

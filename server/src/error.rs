@@ -55,6 +55,10 @@ pub enum AppError {
     /// Every password-hash worker is busy and the queue is full (`503 busy`, `Retry-After: 1`).
     #[error("The server is busy. Try again in a moment.")]
     Busy,
+    /// The database cannot be reached (PostgreSQL went away): `503 unavailable` with
+    /// `Retry-After: 1`. Nothing is decided without it, so nobody is signed out.
+    #[error("The session store is unavailable. Try again in a moment.")]
+    Unavailable(String),
 }
 
 /// Milliseconds rounded up to whole seconds, at least one.
@@ -76,7 +80,7 @@ impl AppError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
-            Self::Busy => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Busy | Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -96,6 +100,7 @@ impl AppError {
             Self::Internal(_) => ErrorCode::Internal,
             Self::TooManyRequests(_) => ErrorCode::TooManyRequests,
             Self::Busy => ErrorCode::Busy,
+            Self::Unavailable(_) => ErrorCode::Unavailable,
         }
     }
 }
@@ -106,13 +111,16 @@ impl IntoResponse for AppError {
             // The client gets a generic message; operators need the cause.
             eprintln!("session-guard-server: internal error: {detail}");
         }
+        if let Self::Unavailable(detail) = &self {
+            eprintln!("session-guard-server: database unavailable: {detail}");
+        }
         let reason = match &self {
             Self::Unauthenticated(reason) => reason.clone(),
             _ => None,
         };
         let retry_after = match &self {
             Self::TooManyRequests(ms) => Some(retry_after_secs(*ms)),
-            Self::Busy => Some(1),
+            Self::Busy | Self::Unavailable(_) => Some(1),
             _ => None,
         };
         let body = ErrorBody {
@@ -129,9 +137,30 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<rusqlite::Error> for AppError {
-    fn from(e: rusqlite::Error) -> Self {
-        Self::Internal(format!("database: {e}"))
+impl From<sqlx::Error> for AppError {
+    fn from(e: sqlx::Error) -> Self {
+        if is_unreachable(&e) {
+            Self::Unavailable(e.to_string())
+        } else {
+            Self::Internal(format!("database: {e}"))
+        }
+    }
+}
+
+/// Whether `e` says the database cannot be reached (rather than refusing a statement):
+/// no connection, a connection lost, or PostgreSQL shutting down or starting
+/// (SQLSTATE class 08, and 57P01 to 57P03).
+fn is_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08") || matches!(&*code, "57P01" | "57P02" | "57P03")
+        }),
+        _ => false,
     }
 }
 
@@ -175,7 +204,7 @@ pub enum InitError {
     Config(String),
     /// The database could not be opened, migrated or seeded.
     #[error("database: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(#[from] sqlx::Error),
     /// Hashing or randomness failed while seeding.
     #[error("{0}")]
     Other(String),

@@ -5,6 +5,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::Json;
 use serde::de::DeserializeOwned;
+use session_guard_contract::ConsentState;
 
 use crate::error::AppError;
 use crate::state::{AppState, Current};
@@ -73,16 +74,13 @@ impl FromRequestParts<AppState> for Current {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let current = state.inner.authenticate(&parts.headers)?;
-        if current.session.consent == CONSENT_PENDING {
+        let current = state.inner.authenticate(&parts.headers).await?;
+        if current.session.consent == ConsentState::Pending {
             return Err(AppError::ConsentRequired);
         }
         Ok(current)
     }
 }
-
-/// The stored consent of a session that waits for the user's answer.
-pub(crate) const CONSENT_PENDING: &str = session_guard_contract::ConsentState::Pending.as_str();
 
 /// The signed-in caller whatever the consent: for the endpoints a session waiting for
 /// consent may use (the view, the answer itself and the event stream).
@@ -95,7 +93,7 @@ impl FromRequestParts<AppState> for ConsentPending {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(Self(state.inner.authenticate(&parts.headers)?))
+        Ok(Self(state.inner.authenticate(&parts.headers).await?))
     }
 }
 

@@ -15,7 +15,6 @@ mod admin;
 mod api;
 mod auth;
 pub mod config;
-mod db;
 pub mod edge;
 pub mod error;
 mod extract;
@@ -23,6 +22,7 @@ mod login;
 mod retention;
 mod seed;
 mod state;
+mod store;
 mod user_agent;
 
 use axum::extract::DefaultBodyLimit;

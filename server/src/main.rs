@@ -11,7 +11,7 @@ use session_guard_server::{app_with_static, AppState, Config};
 #[tokio::main]
 async fn main() -> ExitCode {
     let config = Config::parse();
-    let state = match AppState::new(&config) {
+    let state = match AppState::new(&config).await {
         Ok(state) => state,
         Err(e) => {
             eprintln!("session-guard-server: {e}");
@@ -83,7 +83,7 @@ async fn purge_hourly(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        if let Err(e) = state.purge_expired() {
+        if let Err(e) = state.purge_expired().await {
             eprintln!("session-guard-server: audit purge failed: {e:?}");
         }
     }

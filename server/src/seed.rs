@@ -2,27 +2,26 @@
 
 use std::collections::BTreeSet;
 
-use crate::db::{self, LinkTable};
 use crate::error::AppError;
 use crate::state::Inner;
+use crate::store::sql::{self, LinkTable, NewAudit};
 
 /// Seeds admin (Administrator role directly: every admin scope), operator (through the
 /// Operators group: live sessions and ending them) and viewer (no roles). Runs only on an
 /// empty users table so that a restart never resurrects accounts or roles an
 /// administrator changed; stores seeded before the scopes were split get the new admin
 /// scopes from migration 0003 instead.
-pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
-    // Hash outside the lock: default argon2 parameters take tens of milliseconds each.
-    if db::count_users(&inner.db())? > 0 {
+pub(crate) async fn seed_demo(inner: &Inner) -> Result<(), AppError> {
+    // Hash outside the transaction: default argon2 parameters take tens of milliseconds each.
+    if inner.store.users_exist().await? {
         return Ok(());
     }
     let admin_hash = inner.passwords.hash("admin-demo-pass")?;
     let operator_hash = inner.passwords.hash("operator-demo-pass")?;
     let viewer_hash = inner.passwords.hash("viewer-demo-pass")?;
-    let now = inner.now();
-    let mut conn = inner.db();
-    let tx = conn.transaction()?;
-    if db::count_users(&tx)? > 0 {
+    let mut tx = inner.store.begin().await?;
+    let now = tx.now;
+    if sql::count_users(tx.conn()).await? > 0 {
         return Ok(());
     }
     let scopes = |list: &[&str]| {
@@ -30,8 +29,8 @@ pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
             .map(|s| (*s).to_owned())
             .collect::<BTreeSet<_>>()
     };
-    let administrator = db::insert_role(
-        &tx,
+    let administrator = sql::insert_role(
+        tx.conn(),
         "Administrator",
         &scopes(&[
             "admin:manage",
@@ -39,28 +38,42 @@ pub(crate) fn seed_demo(inner: &Inner) -> Result<(), AppError> {
             "console:access",
             "sessions:terminate",
         ]),
-    )?;
-    let operator_role = db::insert_role(
-        &tx,
+    )
+    .await?;
+    let operator_role = sql::insert_role(
+        tx.conn(),
         "Operator",
         &scopes(&["console:access", "sessions:terminate"]),
-    )?;
-    let operators = db::insert_group(&tx, "Operators")?;
-    db::link(&tx, LinkTable::GroupRoles, operators, operator_role, true)?;
+    )
+    .await?;
+    let operators = sql::insert_group(tx.conn(), "Operators").await?;
+    sql::link(
+        tx.conn(),
+        LinkTable::GroupRoles,
+        operators,
+        operator_role,
+        true,
+    )
+    .await?;
 
-    let admin = db::insert_user(&tx, "admin", "Ada Admin", &admin_hash, now)?;
-    db::link(&tx, LinkTable::UserRoles, admin, administrator, true)?;
-    let operator = db::insert_user(&tx, "operator", "Otto Operator", &operator_hash, now)?;
-    db::link(&tx, LinkTable::GroupMembers, operators, operator, true)?;
-    db::insert_user(&tx, "viewer", "Vera Viewer", &viewer_hash, now)?;
-    db::audit(
-        &tx,
-        now,
-        &db::NewAudit {
-            detail: serde_json::json!({ "users": ["admin", "operator", "viewer"] }),
-            ..db::NewAudit::of(session_guard_contract::AuditKind::Seeded)
-        },
-    )?;
-    tx.commit()?;
+    let admin = sql::insert_user(tx.conn(), "admin", "Ada Admin", &admin_hash, now).await?;
+    sql::link(tx.conn(), LinkTable::UserRoles, admin, administrator, true).await?;
+    let operator =
+        sql::insert_user(tx.conn(), "operator", "Otto Operator", &operator_hash, now).await?;
+    sql::link(
+        tx.conn(),
+        LinkTable::GroupMembers,
+        operators,
+        operator,
+        true,
+    )
+    .await?;
+    sql::insert_user(tx.conn(), "viewer", "Vera Viewer", &viewer_hash, now).await?;
+    tx.audit(&NewAudit {
+        detail: serde_json::json!({ "users": ["admin", "operator", "viewer"] }),
+        ..NewAudit::of(session_guard_contract::AuditKind::Seeded)
+    })
+    .await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -1,24 +1,17 @@
-//! Shared state: the database, the clock, the SSE hub and the background enforcer.
+//! Shared state: the store, the clock, the sign-in defences and the background enforcer.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
-use rusqlite::Connection;
-use serde_json::Value;
-use session_guard_contract::admin::ImpactPreview;
-use session_guard_contract::{
-    AuditKind, ConsentState, DurationMs, RecordingView, ServerTime, SessionView, UserView,
-};
-use tokio::sync::broadcast;
 
 use crate::auth::{self, Passwords};
 use crate::config::{Config, Recording};
-use crate::db::{self, NewAudit, SessionRow, UserRow};
-use crate::error::{AppError, InitError, Reason};
-use crate::extract::CONSENT_PENDING;
+use crate::error::{AppError, InitError};
+use crate::store::sql::{SessionRow, UserRow};
+use crate::store::Store;
 
 /// How often the background task looks for sessions past a deadline. Four times a second
 /// keeps the contract's "within a second" for pushed `terminated` events.
@@ -65,61 +58,6 @@ impl Clock for ManualClock {
     }
 }
 
-/// What a session's SSE streams receive.
-#[derive(Debug, Clone)]
-pub(crate) enum Push {
-    /// The session ended; the stream sends `event: terminated` and closes.
-    Terminated(Reason),
-    /// The session view changed; the stream sends `event: session`.
-    Session(Arc<Value>),
-    /// An administrator ended this tab of the session; the stream sends `event:
-    /// tab_ended` and stays open (the session and its other tabs continue).
-    TabEnded(Arc<str>),
-}
-
-/// One broadcast channel per session with open streams, so every tab hears the end.
-#[derive(Default)]
-struct Hub {
-    channels: Mutex<HashMap<String, broadcast::Sender<Push>>>,
-}
-
-impl Hub {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, broadcast::Sender<Push>>> {
-        self.channels.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn subscribe(&self, session_id: &str) -> broadcast::Receiver<Push> {
-        let mut map = self.lock();
-        if let Some(tx) = map.get(session_id) {
-            return tx.subscribe();
-        }
-        let (tx, rx) = broadcast::channel(16);
-        map.insert(session_id.to_owned(), tx);
-        rx
-    }
-
-    fn send(&self, session_id: &str, push: Push) {
-        let mut map = self.lock();
-        let terminal = matches!(push, Push::Terminated(_));
-        if let Some(tx) = map.get(session_id) {
-            // No receivers is fine: nobody is listening.
-            let _ = tx.send(push);
-        }
-        if terminal {
-            // Dropping the sender closes every stream once it has read the event.
-            map.remove(session_id);
-        }
-    }
-
-    fn prune(&self) {
-        self.lock().retain(|_, tx| tx.receiver_count() > 0);
-    }
-
-    fn close_all(&self) {
-        self.lock().clear();
-    }
-}
-
 /// Policy values in milliseconds, derived once from the config.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Policy {
@@ -137,10 +75,8 @@ fn ms(d: Duration) -> i64 {
 }
 
 pub(crate) struct Inner {
-    pub policy: Policy,
-    db: Mutex<Connection>,
-    hub: Hub,
-    clock: Arc<dyn Clock>,
+    /// The database, the push hub and the session policy.
+    pub store: Arc<Store>,
     pub passwords: Passwords,
     pub hash_pool: crate::login::HashPool,
     pub login_throttle: crate::login::LoginThrottle,
@@ -162,25 +98,16 @@ pub(crate) struct Current {
     pub scopes: BTreeSet<String>,
 }
 
-/// Sessions ended and users whose view changed during one operation; published after the
-/// database transaction commits so that no stream hears of an end that was rolled back.
-#[derive(Debug, Default)]
-pub(crate) struct Effects {
-    pub ended: Vec<(String, Reason)>,
-    pub changed_users: Vec<i64>,
-}
-
 impl AppState {
     /// Opens the database named by the config, migrates and seeds it, and starts the
-    /// background deadline enforcer when called inside a Tokio runtime.
-    pub fn new(config: &Config) -> Result<Self, InitError> {
-        Self::with_clock(config, Arc::new(SystemClock))
+    /// background deadline enforcer.
+    pub async fn new(config: &Config) -> Result<Self, InitError> {
+        Self::with_clock(config, Arc::new(SystemClock)).await
     }
 
     /// Like [`AppState::new`] with a caller-supplied clock (tests use [`ManualClock`]).
-    pub fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, InitError> {
+    pub async fn with_clock(config: &Config, clock: Arc<dyn Clock>) -> Result<Self, InitError> {
         config.validate().map_err(InitError::Config)?;
-        let conn = db::open(&config.db)?;
         let passwords = Passwords::new(
             config.fast_password_hashing,
             config.argon2_memory_kib,
@@ -196,11 +123,13 @@ impl AppState {
             recording: config.recording,
             consent_ms: ms(config.consent_timeout),
         };
+        let store = Arc::new(match &config.database_url {
+            Some(url) => Store::open_postgres(url, policy, clock).await?,
+            None => Store::open(&config.db, policy, clock).await?,
+        });
+        store.start_listening();
         let inner = Arc::new(Inner {
-            policy,
-            db: Mutex::new(conn),
-            hub: Hub::default(),
-            clock,
+            store,
             passwords,
             hash_pool,
             login_throttle: crate::login::LoginThrottle::default(),
@@ -211,30 +140,28 @@ impl AppState {
             audit_retention_ms: ms(config.audit_retention),
         });
         if config.seed_demo {
-            crate::seed::seed_demo(&inner)?;
+            crate::seed::seed_demo(&inner).await?;
         }
-        if let Ok(handle) = tokio::runtime::Handle::try_current() {
-            handle.spawn(sweeper(Arc::downgrade(&inner)));
-        }
+        tokio::spawn(sweeper(Arc::downgrade(&inner)));
         Ok(Self { inner })
     }
 
-    /// Ends every session whose idle (privileged users) or absolute deadline has passed
-    /// and pushes `terminated` to its streams. The background task calls this every
+    /// Ends every session whose idle (privileged users), consent or absolute deadline has
+    /// passed and pushes `terminated` to its streams. The background task calls this every
     /// 250 ms; tests with a manual clock call it directly. Returns how many ended.
-    pub fn sweep(&self) -> usize {
-        self.inner.sweep()
+    pub async fn sweep(&self) -> Result<usize, AppError> {
+        self.inner.store.sweep().await
     }
 
     /// Closes every open event stream, so that graceful shutdown is not held up by
     /// long-lived SSE connections.
     pub fn close_streams(&self) {
-        self.inner.hub.close_all();
+        self.inner.store.close_streams();
     }
 
     /// The database schema version (for diagnostics and the migration test).
-    pub fn schema_version(&self) -> Result<i64, AppError> {
-        Ok(db::schema_version(&self.inner.db())?)
+    pub async fn schema_version(&self) -> Result<i64, AppError> {
+        self.inner.store.schema_version().await
     }
 }
 
@@ -245,430 +172,33 @@ async fn sweeper(inner: Weak<Inner>) {
         tick.tick().await;
         // The task ends with the last handle to the state.
         let Some(inner) = inner.upgrade() else { break };
-        inner.sweep();
-        inner.hub.prune();
+        if let Err(e) = inner.store.sweep().await {
+            eprintln!("session-guard-server: sweep failed: {e:?}");
+        }
+        inner.store.prune_streams();
     }
-}
-
-/// Which deadline, if any, a live session has passed: the earliest one is the cause (on
-/// a tie, the absolute lifetime).
-///
-/// A session waiting for consent has `consent_ms` from the moment it started waiting to
-/// answer; not answering counts as declining (`consent_declined`). That moment is its
-/// `last_activity_at`: it is set when the wait starts (login, or the change that made
-/// the user privileged) and cannot move while consent is pending, because keepalives
-/// are refused until then.
-fn overdue(session: &SessionRow, privileged: bool, now: i64, policy: &Policy) -> Option<Reason> {
-    let since = session.last_activity_at;
-    let deadlines = [
-        Some((session.expires_at, Reason::SessionExpired)),
-        privileged.then(|| (since.saturating_add(policy.idle_ms), Reason::IdleTimeout)),
-        (session.consent == CONSENT_PENDING).then(|| {
-            (
-                since.saturating_add(policy.consent_ms),
-                Reason::ConsentDeclined,
-            )
-        }),
-    ];
-    deadlines
-        .into_iter()
-        .flatten()
-        .filter(|(deadline, _)| *deadline <= now)
-        .min_by_key(|(deadline, _)| *deadline)
-        .map(|(_, reason)| reason)
 }
 
 impl Inner {
     pub fn now(&self) -> i64 {
-        self.clock.now_ms()
+        self.store.now()
     }
 
-    /// The database, recovering from a poisoned lock: SQLite rolls back any transaction
-    /// a panicking holder left open, so the connection is still consistent.
-    pub fn db(&self) -> MutexGuard<'_, Connection> {
-        self.db.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    pub fn subscribe(&self, session_id: &str) -> broadcast::Receiver<Push> {
-        self.hub.subscribe(session_id)
-    }
-
-    fn sweep(&self) -> usize {
-        let now = self.now();
-        let policy = self.policy;
-        let ended = {
-            let mut conn = self.db();
-            let result = (|| -> Result<Vec<(String, Reason)>, AppError> {
-                // Every end and its audit entry commit together (or not at all).
-                let tx = conn.transaction()?;
-                let mut ended = Vec::new();
-                for (session, privileged) in
-                    db::overdue_sessions(&tx, now, policy.idle_ms, policy.consent_ms)?
-                {
-                    if let Some(reason) = overdue(&session, privileged, now, &policy) {
-                        end_with_audit(&tx, &session, &reason, None, now)?;
-                        ended.push((session.id, reason));
-                    }
-                }
-                tx.commit()?;
-                Ok(ended)
-            })();
-            match result {
-                Ok(ended) => ended,
-                Err(e) => {
-                    eprintln!("session-guard-server: sweep failed: {e:?}");
-                    Vec::new()
-                }
-            }
-        };
-        let count = ended.len();
-        self.publish(Effects {
-            ended,
-            changed_users: Vec::new(),
-        });
-        count
-    }
-
-    /// Resolves the request's cookie to a live session, ending it first when a deadline
-    /// has passed (the server enforces the limits itself, whatever the client does).
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Current, AppError> {
+    /// Resolves the request's cookie to a live session (see [`Store::authenticate`]).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Current, AppError> {
         let secret = auth::session_secret(headers).ok_or(AppError::Unauthenticated(None))?;
-        let hash = auth::secret_hash(&secret);
-        let now = self.now();
-        let mut effects = Effects::default();
-        let result = {
-            let conn = self.db();
-            (|| {
-                let session = db::session_by_token_hash(&conn, &hash)?
-                    .ok_or(AppError::Unauthenticated(None))?;
-                if session.ended_at.is_some() {
-                    let reason = session.end_reason.as_deref().and_then(Reason::known);
-                    return Err(AppError::Unauthenticated(reason));
-                }
-                let user = db::user_by_id(&conn, session.user_id)?
-                    .ok_or(AppError::Unauthenticated(None))?;
-                let scopes = db::user_scopes(&conn, user.id)?;
-                let reason = if user.suspended {
-                    Some(Reason::Suspended)
-                } else {
-                    overdue(&session, !scopes.is_empty(), now, &self.policy)
-                };
-                if let Some(reason) = reason {
-                    let tx = conn.unchecked_transaction()?;
-                    end_with_audit(&tx, &session, &reason, None, now)?;
-                    tx.commit()?;
-                    effects.ended.push((session.id.clone(), reason.clone()));
-                    return Err(AppError::Unauthenticated(Some(reason)));
-                }
-                Ok(Current {
-                    session,
-                    user,
-                    scopes,
-                })
-            })()
-        };
-        self.publish(effects);
-        result
+        self.store.authenticate(&auth::secret_hash(&secret)).await
     }
-
-    /// Re-reads the caller's session and user (after an update) for a fresh view.
-    pub fn reload(&self, conn: &Connection, session_id: &str) -> Result<Option<Current>, AppError> {
-        let Some(session) = db::session_by_id(conn, session_id)? else {
-            return Ok(None);
-        };
-        let Some(user) = db::user_by_id(conn, session.user_id)? else {
-            return Ok(None);
-        };
-        let scopes = db::user_scopes(conn, user.id)?;
-        Ok(Some(Current {
-            session,
-            user,
-            scopes,
-        }))
-    }
-
-    /// The contract's session view of the caller (`GET /api/session` and the other
-    /// session answers, and the pushed `session` event).
-    pub fn view(&self, cur: &Current) -> SessionView {
-        let privileged = !cur.scopes.is_empty();
-        let s = &cur.session;
-        SessionView {
-            session_id: s.id.clone(),
-            user: UserView {
-                id: cur.user.id,
-                username: cur.user.username.clone(),
-                display_name: cur.user.display_name.clone(),
-            },
-            privileged,
-            scopes: cur.scopes.iter().cloned().collect(),
-            issued_at: ServerTime::from_millis(s.issued_at),
-            expires_at: ServerTime::from_millis(s.expires_at),
-            idle_timeout_ms: privileged.then_some(DurationMs::from_millis(self.policy.idle_ms)),
-            warning_lead_ms: DurationMs::from_millis(self.policy.warning_lead_ms),
-            keepalive_interval_ms: DurationMs::from_millis(self.policy.keepalive_ms),
-            last_activity_at: ServerTime::from_millis(s.last_activity_at),
-            recording: RecordingView {
-                required: s.recording_required,
-                // Only the three contract values are ever stored; anything else would be
-                // a damaged row, and asking for consent again fails closed.
-                consent: ConsentState::from_wire(&s.consent).unwrap_or(ConsentState::Pending),
-            },
-            server_time: ServerTime::from_millis(self.now()),
-        }
-    }
-
-    /// Sends `terminated` for every ended session and a fresh `session` view to every live
-    /// session of each user whose permissions changed.
-    pub fn publish(&self, effects: Effects) {
-        for (session_id, reason) in effects.ended {
-            self.hub.send(&session_id, Push::Terminated(reason));
-        }
-        if effects.changed_users.is_empty() {
-            return;
-        }
-        let mut views = Vec::new();
-        {
-            let conn = self.db();
-            for user_id in effects.changed_users {
-                let sessions = match db::live_session_ids_of_user(&conn, user_id) {
-                    Ok(ids) => ids,
-                    Err(e) => {
-                        eprintln!("session-guard-server: view push failed: {e}");
-                        continue;
-                    }
-                };
-                for session_id in sessions {
-                    if let Ok(Some(cur)) = self.reload(&conn, &session_id) {
-                        if let Ok(value) = serde_json::to_value(self.view(&cur)) {
-                            views.push((session_id, value));
-                        }
-                    }
-                }
-            }
-        }
-        for (session_id, value) in views {
-            self.hub.send(&session_id, Push::Session(Arc::new(value)));
-        }
-    }
-
-    /// Tells the session's streams that one of its tabs was ended (after the commit).
-    pub fn push_tab_ended(&self, session_id: &str, tab_id: &str) {
-        self.hub.send(session_id, Push::TabEnded(Arc::from(tab_id)));
-    }
-
-    /// Pushes the current view of one session to its streams (consent given in one tab
-    /// reaches the others).
-    pub fn push_view(&self, cur: &Current) {
-        if let Ok(value) = serde_json::to_value(self.view(cur)) {
-            self.hub
-                .send(&cur.session.id, Push::Session(Arc::new(value)));
-        }
-    }
-
-    /// Runs one admin change in a transaction, then recomputes the privilege of every
-    /// user with a live session and applies the product rule:
-    /// - suspended: every session ends with `suspended`;
-    /// - at least one scope of the user's effective set removed: every session ends with
-    ///   `role_changed` (a downgrade, even one that leaves other scopes);
-    /// - scopes only added: nothing ends, views are pushed (and a user who just became
-    ///   privileged is asked for recording consent when privileged sessions are recorded).
-    ///
-    /// A change that would leave no active (not suspended) user holding `admin:manage`
-    /// is refused with `409 conflict` and rolled back, whichever path it takes.
-    ///
-    /// Diffing before/after over all signed-in users, rather than reasoning per action,
-    /// covers every path (direct role, group membership, group role, scope removal,
-    /// deletions) with one piece of code.
-    pub fn admin_change<R>(
-        &self,
-        actor: i64,
-        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    ) -> Result<R, AppError> {
-        self.run_admin_change(actor, true, f)
-            .map(|(result, _)| result)
-    }
-
-    /// Runs the change exactly like [`Inner::admin_change`] (the same checks, the same
-    /// refusals) and rolls it back: how many sessions of how many users it would end.
-    /// Nothing is stored, audited or pushed.
-    pub fn admin_preview<R>(
-        &self,
-        actor: i64,
-        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    ) -> Result<ImpactPreview, AppError> {
-        self.run_admin_change(actor, false, f)
-            .map(|(_, impact)| impact)
-    }
-
-    fn run_admin_change<R>(
-        &self,
-        actor: i64,
-        commit: bool,
-        f: impl FnOnce(&Connection, i64, &mut Effects) -> Result<R, AppError>,
-    ) -> Result<(R, ImpactPreview), AppError> {
-        let now = self.now();
-        let mut effects = Effects::default();
-        let outcome = {
-            let mut conn = self.db();
-            let tx = conn.transaction()?;
-            let users = db::users_with_live_sessions(&tx)?;
-            let before = db::privileges(&tx, &users)?;
-            let administrators_before = db::active_administrators(&tx)?;
-            let result = f(&tx, now, &mut effects)?;
-            if administrators_before > 0 && db::active_administrators(&tx)? == 0 {
-                // Dropping `tx` rolls the change back.
-                return Err(AppError::Conflict(
-                    "Refused: after this change no active user would hold admin:manage, so \
-                     nobody could administer users, roles or groups any more. Give another \
-                     active user admin:manage first."
-                        .into(),
-                ));
-            }
-            let after = db::privileges(&tx, &users)?;
-            for user_id in users {
-                let (Some((scopes_before, _)), Some((scopes_after, suspended))) =
-                    (before.get(&user_id), after.get(&user_id))
-                else {
-                    continue;
-                };
-                let end_reason = if *suspended {
-                    Some(Reason::Suspended)
-                } else if !scopes_before.is_subset(scopes_after) {
-                    Some(Reason::RoleChanged)
-                } else {
-                    None
-                };
-                if let Some(reason) = end_reason {
-                    for session_id in db::live_session_ids_of_user(&tx, user_id)? {
-                        if let Some(session) = db::session_by_id(&tx, &session_id)? {
-                            end_with_audit(&tx, &session, &reason, Some(actor), now)?;
-                            effects.ended.push((session_id, reason.clone()));
-                        }
-                    }
-                } else if scopes_before != scopes_after {
-                    if scopes_before.is_empty() {
-                        self.newly_privileged(&tx, user_id, now)?;
-                    }
-                    effects.changed_users.push(user_id);
-                }
-            }
-            let impact = impact_of(&tx, actor, &effects)?;
-            if !commit {
-                // Dropping `tx` rolls the change back.
-                return Ok((result, impact));
-            }
-            tx.commit()?;
-            (result, impact)
-        };
-        self.publish(effects);
-        Ok(outcome)
-    }
-
-    /// A signed-in user just became privileged. The idle timeout starts now, not at the
-    /// session's last recorded activity, so the raise ends nothing; and when privileged
-    /// sessions are recorded, a session that was not recorded now waits for consent
-    /// (from now, for the consent timeout) before it can be used again.
-    fn newly_privileged(&self, conn: &Connection, user_id: i64, now: i64) -> Result<(), AppError> {
-        let now_recorded = self.policy.recording == Recording::Privileged;
-        for session_id in db::live_session_ids_of_user(conn, user_id)? {
-            db::set_last_activity(conn, &session_id, now)?;
-            if now_recorded {
-                db::require_recording(conn, &session_id)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Ends one session with `reason` (no-op when already ended) and records why.
-    pub fn end_now(
-        &self,
-        session: &SessionRow,
-        reason: Reason,
-        actor: Option<i64>,
-        kind: AuditKind,
-    ) -> Result<(), AppError> {
-        let now = self.now();
-        let ended = {
-            let mut conn = self.db();
-            // The end and its audit entry are one fact: both are stored or neither.
-            let tx = conn.transaction()?;
-            let ended = db::end_session(&tx, &session.id, &reason, actor, now)?;
-            if ended {
-                db::audit(
-                    &tx,
-                    now,
-                    &NewAudit {
-                        actor_user_id: actor,
-                        session_id: Some(&session.id),
-                        detail: serde_json::json!({ "reason": reason }),
-                        ..NewAudit::of(kind)
-                    },
-                )?;
-            }
-            tx.commit()?;
-            ended
-        };
-        if ended {
-            self.publish(Effects {
-                ended: vec![(session.id.clone(), reason)],
-                changed_users: Vec::new(),
-            });
-        }
-        Ok(())
-    }
-}
-
-/// What an admin change ends, counted by the server: how many distinct users and
-/// sessions `effects` ends, and whether the acting administrator is among the users.
-fn impact_of(conn: &Connection, actor: i64, effects: &Effects) -> Result<ImpactPreview, AppError> {
-    let mut sessions = BTreeSet::new();
-    let mut users = BTreeSet::new();
-    for (session_id, _) in &effects.ended {
-        if sessions.insert(session_id.as_str()) {
-            if let Some(s) = db::session_by_id(conn, session_id)? {
-                users.insert(s.user_id);
-            }
-        }
-    }
-    let count = |n: usize| u64::try_from(n).unwrap_or(u64::MAX);
-    Ok(ImpactPreview {
-        dry_run: true,
-        users: count(users.len()),
-        sessions: count(sessions.len()),
-        tabs: 0,
-        includes_you: users.contains(&actor),
-    })
-}
-
-/// Ends `session` and writes the `session_ended` audit entry in the caller's transaction.
-pub(crate) fn end_with_audit(
-    conn: &Connection,
-    session: &SessionRow,
-    reason: &Reason,
-    actor: Option<i64>,
-    now: i64,
-) -> Result<bool, AppError> {
-    let ended = db::end_session(conn, &session.id, reason, actor, now)?;
-    if ended {
-        db::audit(
-            conn,
-            now,
-            &NewAudit {
-                actor_user_id: actor,
-                session_id: Some(&session.id),
-                detail: serde_json::json!({ "reason": reason, "user_id": session.user_id }),
-                ..NewAudit::of(AuditKind::SessionEnded)
-            },
-        )?;
-    }
-    Ok(ended)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::error::Reason;
+    use crate::store::{sql, AdminChange};
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};
+    use session_guard_contract::ConsentState;
     use tower::ServiceExt;
 
     /// A well-formed cookie secret (43 base64url characters).
@@ -676,9 +206,11 @@ mod tests {
 
     /// A state on a manual clock with one live, consent-pending session of the seeded
     /// admin (cookie secret [`SECRET`]), and a trigger that makes every audit insert fail.
-    fn state_with_failing_audit() -> (AppState, Arc<ManualClock>, SessionRow) {
+    async fn state_with_failing_audit() -> (AppState, Arc<ManualClock>, SessionRow) {
         let clock = Arc::new(ManualClock::new(1_764_000_000_000));
-        let state = AppState::with_clock(&Config::for_tests(), clock.clone()).expect("state");
+        let state = AppState::with_clock(&Config::for_tests(), clock.clone())
+            .await
+            .expect("state");
         let now = clock.now_ms();
         let session = SessionRow {
             id: "ses_transaction_test".into(),
@@ -687,23 +219,31 @@ mod tests {
             expires_at: now + 60_000,
             last_activity_at: now,
             recording_required: true,
-            consent: CONSENT_PENDING.into(),
+            consent: ConsentState::Pending,
             ended_at: None,
             end_reason: None,
         };
-        let conn = state.inner.db();
-        db::insert_session(&conn, &session, &auth::secret_hash(SECRET)).expect("session");
-        conn.execute_batch(
+        let mut tx = state.inner.store.begin().await.expect("tx");
+        let hash = auth::secret_hash(SECRET);
+        let deadline = (true, session.expires_at);
+        sql::insert_session(tx.conn(), &session, &hash, deadline, sql::Origin::default())
+            .await
+            .expect("session");
+        sqlx::raw_sql(
             "CREATE TRIGGER audit_down BEFORE INSERT ON audit
              BEGIN SELECT RAISE(ABORT, 'audit unavailable'); END;",
         )
+        .execute(tx.conn())
+        .await
         .expect("trigger");
-        drop(conn);
+        tx.commit().await.expect("commit");
         (state, clock, session)
     }
 
-    fn stored(state: &AppState, id: &str) -> SessionRow {
-        db::session_by_id(&state.inner.db(), id)
+    async fn stored(state: &AppState, id: &str) -> SessionRow {
+        let mut conn = state.inner.store.reader().await.expect("reader");
+        sql::session_by_id(&mut conn, id)
+            .await
             .expect("query")
             .expect("row")
     }
@@ -715,41 +255,39 @@ mod tests {
         headers
     }
 
-    #[test]
-    fn an_end_without_its_audit_entry_is_rolled_back() {
-        let (state, clock, session) = state_with_failing_audit();
-        // Sign-out (and login rotation) end through `end_now`.
-        let result = state
-            .inner
-            .end_now(&session, Reason::LoggedOut, Some(1), AuditKind::Logout);
+    #[tokio::test]
+    async fn an_end_without_its_audit_entry_is_rolled_back() {
+        let (state, clock, session) = state_with_failing_audit().await;
+        let store = &state.inner.store;
+        // Sign-out (and the replaced session at sign-in) end through `sign_out`'s path.
+        let result = store
+            .sign_out(&auth::secret_hash(SECRET), Reason::LoggedOut)
+            .await;
         assert!(result.is_err());
-        assert_eq!(stored(&state, &session.id).ended_at, None);
+        assert_eq!(stored(&state, &session.id).await.ended_at, None);
 
         // The background sweep and the per-request check end overdue sessions.
         clock.advance(60_000);
-        assert_eq!(state.sweep(), 0);
-        assert_eq!(stored(&state, &session.id).ended_at, None);
+        assert!(state.sweep().await.is_err());
+        assert_eq!(stored(&state, &session.id).await.ended_at, None);
         assert!(matches!(
-            state.inner.authenticate(&cookie_headers()),
+            state.inner.authenticate(&cookie_headers()).await,
             Err(AppError::Internal(_))
         ));
-        assert_eq!(stored(&state, &session.id).ended_at, None);
+        assert_eq!(stored(&state, &session.id).await.ended_at, None);
 
         // An admin change that ends sessions rolls back as a whole.
-        let result = state.inner.admin_change(1, |conn, now, effects| {
-            end_with_audit(conn, &session, &Reason::RemoteTerminated, Some(1), now)?;
-            effects
-                .ended
-                .push((session.id.clone(), Reason::RemoteTerminated));
-            Ok(())
-        });
-        assert!(result.is_err());
-        assert_eq!(stored(&state, &session.id).ended_at, None);
+        let change = AdminChange::EndSession {
+            session_id: session.id.clone(),
+            reason: None,
+        };
+        assert!(store.admin_change(1, change).await.is_err());
+        assert_eq!(stored(&state, &session.id).await.ended_at, None);
     }
 
     #[tokio::test]
     async fn consent_without_its_audit_entry_is_rolled_back() {
-        let (state, _clock, session) = state_with_failing_audit();
+        let (state, _clock, session) = state_with_failing_audit().await;
         let req = Request::post("/api/session/consent")
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::COOKIE, format!("{}={SECRET}", auth::COOKIE_NAME))
@@ -760,6 +298,9 @@ mod tests {
             .await
             .expect("response");
         assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        assert_eq!(stored(&state, &session.id).consent, CONSENT_PENDING);
+        assert_eq!(
+            stored(&state, &session.id).await.consent,
+            ConsentState::Pending
+        );
     }
 }

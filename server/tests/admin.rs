@@ -113,7 +113,7 @@ async fn user_with_scopes(t: &TestApp, admin: &str, name: &str, scopes: &[&str])
 
 #[tokio::test]
 async fn each_admin_part_requires_its_own_scope() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let mut callers = vec![("viewer", vec![], viewer.clone())];
@@ -158,7 +158,7 @@ async fn each_admin_part_requires_its_own_scope() {
 
 #[tokio::test]
 async fn seeded_operator_ends_sessions_but_cannot_manage_users() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let operator = t.login("operator").await;
     let viewer = t.login("viewer").await;
     let scopes = t.get("/api/session", &operator).await.body["scopes"].clone();
@@ -224,7 +224,7 @@ async fn seeded_operator_ends_sessions_but_cannot_manage_users() {
 
 #[tokio::test]
 async fn listings_have_the_contract_shapes() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let operator = t.login("operator").await;
     let users = t.get("/api/admin/users", &admin).await.body;
@@ -282,7 +282,7 @@ async fn listings_have_the_contract_shapes() {
 
 #[tokio::test]
 async fn create_validate_and_conflict() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let u = t
         .post(
@@ -375,7 +375,7 @@ async fn create_validate_and_conflict() {
 
 #[tokio::test]
 async fn unknown_ids_are_404() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let cases: Vec<(Method, &str, Option<Value>)> = vec![
         (Method::DELETE, "/api/admin/sessions/ses_doesnotexist", None),
@@ -417,7 +417,7 @@ async fn unknown_ids_are_404() {
 
 #[tokio::test]
 async fn remote_termination_and_emergency_panel() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let op1 = t.login("operator").await;
     let op2 = t.login("operator").await;
@@ -467,7 +467,7 @@ async fn remote_termination_and_emergency_panel() {
 
 #[tokio::test]
 async fn every_admin_action_is_audited_with_its_actor() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let op = t.login("operator").await;
     let sid = t.get("/api/session", &op).await.body["session_id"].clone();

@@ -12,7 +12,7 @@ use session_guard_server::Recording;
 
 #[tokio::test]
 async fn login_returns_the_contract_view_and_a_strict_cookie() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let r = t.try_login("admin", "admin-demo-pass").await;
     assert_eq!(r.status, StatusCode::OK);
     let set = r.set_cookie();
@@ -75,7 +75,7 @@ async fn login_returns_the_contract_view_and_a_strict_cookie() {
 
 #[tokio::test]
 async fn every_login_rotates_the_secret_and_session() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let a = t.try_login("admin", "admin-demo-pass").await;
     let b = t.try_login("admin", "admin-demo-pass").await;
     assert_ne!(a.cookie(), b.cookie());
@@ -84,7 +84,7 @@ async fn every_login_rotates_the_secret_and_session() {
 
 #[tokio::test]
 async fn signing_in_again_from_the_same_browser_ends_the_replaced_session() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let old = t.login("operator").await;
     let req = Request::builder()
         .method(Method::POST)
@@ -115,7 +115,7 @@ async fn secure_host_cookie_behind_a_trusted_tls_proxy_or_by_flag() {
             .expect("request")
     };
     // Anyone can send the header: without --trust-proxy it changes nothing.
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let r = t.send(forwarded_login()).await;
     assert_eq!(r.status, StatusCode::OK);
     let set = r.set_cookie();
@@ -125,7 +125,7 @@ async fn secure_host_cookie_behind_a_trusted_tls_proxy_or_by_flag() {
     );
     assert!(r.headers.get(header::STRICT_TRANSPORT_SECURITY).is_none());
 
-    let t = TestApp::with(|c| c.trust_proxy = true);
+    let t = TestApp::with(|c| c.trust_proxy = true).await;
     let r = t.send(forwarded_login()).await;
     assert_eq!(r.status, StatusCode::OK);
     let set = r.set_cookie();
@@ -146,7 +146,7 @@ async fn secure_host_cookie_behind_a_trusted_tls_proxy_or_by_flag() {
         .await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
 
-    let t = TestApp::with(|c| c.secure_cookies = true);
+    let t = TestApp::with(|c| c.secure_cookies = true).await;
     let r = t.try_login("viewer", "viewer-demo-pass").await;
     let set = r.set_cookie();
     assert!(
@@ -162,7 +162,7 @@ async fn secure_host_cookie_behind_a_trusted_tls_proxy_or_by_flag() {
 
 #[tokio::test]
 async fn bad_credentials_and_suspension() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     for (user, pass) in [("admin", "wrong"), ("nobody", "admin-demo-pass"), ("", "")] {
         let r = t.try_login(user, pass).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{user}");
@@ -205,7 +205,7 @@ async fn bad_credentials_and_suspension() {
 
 #[tokio::test]
 async fn logout_ends_the_session_with_its_reason() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("operator").await;
     let r = t
         .call(Method::POST, "/api/logout", Some(&c), Some(json!({})))
@@ -251,7 +251,8 @@ async fn a_declared_ending_reason_needs_the_servers_own_state() {
     let t = TestApp::with(|config| {
         config.idle_timeout = Duration::from_secs(60);
         config.session_lifetime = Duration::from_secs(600);
-    });
+    })
+    .await;
     // A tab whose clock jumped forward declares endings the server's clock contradicts:
     // the session ends (that tab has already left), but only as a plain sign-out.
     for reason in ["idle_timeout", "session_expired"] {
@@ -296,7 +297,7 @@ async fn a_declared_ending_reason_needs_the_servers_own_state() {
 
 #[tokio::test]
 async fn missing_unknown_and_malformed_cookies_are_401_without_reason() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let r = t.call(Method::GET, "/api/session", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     assert_eq!(r.body["error"], "unauthenticated");
@@ -317,7 +318,7 @@ async fn missing_unknown_and_malformed_cookies_are_401_without_reason() {
 
 #[tokio::test]
 async fn non_json_state_changes_are_415() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("admin").await;
     for ct in [
         None,
@@ -357,7 +358,7 @@ async fn non_json_state_changes_are_415() {
 
 #[tokio::test]
 async fn bad_bodies_are_clear_json_errors() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("admin").await;
     let raw = |body: &'static str| {
         Request::builder()
@@ -419,7 +420,7 @@ async fn bad_bodies_are_clear_json_errors() {
 
 #[tokio::test]
 async fn unknown_paths_and_methods_are_json() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("admin").await;
     let r = t.get("/api/nope", &c).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
@@ -437,7 +438,7 @@ async fn unknown_paths_and_methods_are_json() {
 
 #[tokio::test]
 async fn activity_moves_last_activity_with_client_measured_idle() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("admin").await;
     t.clock.advance(120_000);
     let r = t
@@ -464,7 +465,7 @@ async fn activity_moves_last_activity_with_client_measured_idle() {
 
 #[tokio::test]
 async fn idle_timeout_applies_to_privileged_users_only() {
-    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60));
+    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60)).await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let v = t.get("/api/session", &viewer).await;
@@ -484,7 +485,7 @@ async fn idle_timeout_applies_to_privileged_users_only() {
 
 #[tokio::test]
 async fn keepalive_defers_the_idle_deadline() {
-    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60));
+    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60)).await;
     let c = t.login("operator").await;
     for _ in 0..5 {
         t.clock.advance(50_000);
@@ -502,7 +503,8 @@ async fn absolute_lifetime_ends_even_active_sessions() {
     let t = TestApp::with(|c| {
         c.idle_timeout = std::time::Duration::from_secs(60);
         c.session_lifetime = std::time::Duration::from_secs(100);
-    });
+    })
+    .await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     for _ in 0..3 {
@@ -517,12 +519,12 @@ async fn absolute_lifetime_ends_even_active_sessions() {
 
 #[tokio::test]
 async fn background_sweep_ends_overdue_sessions_and_audits() {
-    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60));
+    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60)).await;
     let admin = t.login("admin").await;
     let operator = t.login("operator").await;
     t.clock.advance(60_000);
-    assert_eq!(t.state.sweep(), 2);
-    assert_eq!(t.state.sweep(), 0);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 2);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 0);
     t.assert_ended(&operator, "idle_timeout").await;
     t.assert_ended(&admin, "idle_timeout").await;
     let fresh = t.login("admin").await;
@@ -539,7 +541,7 @@ async fn background_sweep_ends_overdue_sessions_and_audits() {
 
 #[tokio::test]
 async fn consent_accept_and_decline() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login_pending("operator").await;
     t.clock.advance(30_000);
     let r = t
@@ -583,7 +585,7 @@ async fn consent_accept_and_decline() {
 
 #[tokio::test]
 async fn recording_off_needs_no_consent() {
-    let t = TestApp::with(|c| c.recording = Recording::Off);
+    let t = TestApp::with(|c| c.recording = Recording::Off).await;
     let c = t.login("admin").await;
     let r = t.get("/api/session", &c).await;
     assert_eq!(
@@ -601,7 +603,7 @@ async fn recording_off_needs_no_consent() {
 
 #[tokio::test]
 async fn tabs_register_as_audited_sub_sessions() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("admin").await;
     let r = t
         .post("/api/session/tabs", &c, json!({ "tab_id": "t_first-tab" }))
@@ -660,7 +662,7 @@ async fn secrets_are_stored_only_as_hashes() {
     let dir = std::env::temp_dir().join(format!("sg-hash-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("dir");
     let db = dir.join("h.sqlite");
-    let t = TestApp::with(|c| c.db = db.to_string_lossy().into_owned());
+    let t = TestApp::with(|c| c.db = db.to_string_lossy().into_owned()).await;
     let cookie = t.login("admin").await;
     let secret = cookie["sg_session=".len()..].to_owned();
     let conn = rusqlite::Connection::open(&db).expect("open");
@@ -708,7 +710,7 @@ async fn events_status(t: &TestApp, cookie: &str) -> StatusCode {
 
 #[tokio::test]
 async fn pending_consent_opens_only_the_view_the_answer_sign_out_and_events() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login_pending("admin").await;
     assert_eq!(t.get("/api/session", &admin).await.status, StatusCode::OK);
     assert_eq!(events_status(&t, &admin).await, StatusCode::OK);
@@ -773,7 +775,7 @@ async fn pending_consent_opens_only_the_view_the_answer_sign_out_and_events() {
 
 #[tokio::test]
 async fn a_pending_session_ends_at_its_consent_deadline_whatever_the_keepalives() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let swept = t.login_pending("operator").await;
     let on_request = t.login_pending("admin").await;
     t.clock.advance(119_000);
@@ -786,11 +788,11 @@ async fn a_pending_session_ends_at_its_consent_deadline_whatever_the_keepalives(
         t.get("/api/session", &swept).await.body["last_activity_at"],
         T0
     );
-    assert_eq!(t.state.sweep(), 0);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 0);
     t.clock.advance(1_000);
     // The background task ends one; a request ends the other by itself.
     t.assert_ended(&on_request, "consent_declined").await;
-    assert_eq!(t.state.sweep(), 1);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 1);
     t.assert_ended(&swept, "consent_declined").await;
 
     let admin = t.login("admin").await;
@@ -805,13 +807,13 @@ async fn a_pending_session_ends_at_its_consent_deadline_whatever_the_keepalives(
         .all(|e| e["detail"]["reason"] == "consent_declined" && e["actor_user_id"].is_null()));
 
     // Answered in time, the session goes on past the deadline.
-    let t = TestApp::with(|c| c.consent_timeout = std::time::Duration::from_secs(10));
+    let t = TestApp::with(|c| c.consent_timeout = std::time::Duration::from_secs(10)).await;
     let c = t.login_pending("operator").await;
     t.clock.advance(9_999);
     t.post("/api/session/consent", &c, json!({ "accepted": true }))
         .await;
     t.clock.advance(60_000);
-    assert_eq!(t.state.sweep(), 0);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 0);
     t.assert_live(&c).await;
 }
 
@@ -822,7 +824,7 @@ async fn recording_follows_the_user_type() {
     let not_required = json!({ "required": false, "consent": "not_required" });
 
     // Default: privileged sessions only.
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     for (user, expected) in [
         ("admin", &pending),
         ("operator", &pending),
@@ -845,13 +847,13 @@ async fn recording_follows_the_user_type() {
         json!({ "tab_id": "tab_viewer1", "recording": false })
     );
 
-    let t = TestApp::with(|c| c.recording = Recording::All);
+    let t = TestApp::with(|c| c.recording = Recording::All).await;
     for user in ["admin", "operator", "viewer"] {
         let r = t.try_login(user, &format!("{user}-demo-pass")).await;
         assert_eq!(consent_of(&r), pending, "{user}");
     }
 
-    let t = TestApp::with(|c| c.recording = Recording::Off);
+    let t = TestApp::with(|c| c.recording = Recording::Off).await;
     for user in ["admin", "operator", "viewer"] {
         let r = t.try_login(user, &format!("{user}-demo-pass")).await;
         assert_eq!(consent_of(&r), not_required, "{user}");

@@ -45,7 +45,7 @@ fn with_tab(mut req: Request<Body>, tab: &str) -> Request<Body> {
 
 #[tokio::test]
 async fn entries_record_address_user_agent_and_the_acting_session_and_tab() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let login = t
         .send(from(
             "198.51.100.4",
@@ -157,7 +157,7 @@ async fn entries_record_address_user_agent_and_the_acting_session_and_tab() {
 #[tokio::test]
 async fn the_proxy_address_counts_only_when_trusted() {
     for (trust, expected) in [(false, "127.0.0.1"), (true, "203.0.113.9")] {
-        let t = TestApp::with(|c| c.trust_proxy = trust);
+        let t = TestApp::with(|c| c.trust_proxy = trust).await;
         let mut req = from(
             "127.0.0.1",
             Method::POST,
@@ -193,7 +193,7 @@ async fn page_ids(t: &TestApp, admin: &str, query: &str) -> Vec<i64> {
 
 #[tokio::test]
 async fn the_whole_log_pages_with_a_cursor_and_filters() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer_id = t.id_of(&admin, "users", "viewer").await;
     let viewer = t.login("viewer").await;
@@ -317,7 +317,7 @@ async fn the_whole_log_pages_with_a_cursor_and_filters() {
 
 #[tokio::test]
 async fn retention_purges_old_entries_and_ended_sessions_and_audits_the_purge() {
-    let t = TestApp::with(|c| c.audit_retention = std::time::Duration::from_secs(86_400));
+    let t = TestApp::with(|c| c.audit_retention = std::time::Duration::from_secs(86_400)).await;
     let old_viewer = t.login("viewer").await;
     t.call(Method::POST, "/api/logout", Some(&old_viewer), None)
         .await;
@@ -325,7 +325,7 @@ async fn retention_purges_old_entries_and_ended_sessions_and_audits_the_purge() 
     t.clock.advance(2 * 86_400_000);
     let admin = t.login("admin").await;
     let before = t.audit(&admin).await.len();
-    let purged = t.state.purge_expired().expect("purge");
+    let purged = t.state.purge_expired().await.expect("purge");
     assert!(purged.audit_entries > 0);
     // The viewer's session ended two days ago and goes.
     assert_eq!(purged.sessions, 1, "{purged:?}");
@@ -345,7 +345,7 @@ async fn retention_purges_old_entries_and_ended_sessions_and_audits_the_purge() 
     assert_eq!((status, reason), (StatusCode::UNAUTHORIZED, None));
     t.assert_live(&admin).await;
     // Nothing old left: no entry for an empty purge.
-    let again = t.state.purge_expired().expect("purge");
+    let again = t.state.purge_expired().await.expect("purge");
     assert_eq!((again.audit_entries, again.sessions), (0, 0));
     assert_eq!(t.audit(&admin).await.len(), audit.len());
 }

@@ -87,7 +87,7 @@ fn guard_reads(what: &str, text: &str) -> (SessionView, State) {
 
 #[tokio::test]
 async fn every_session_view_the_server_sends_passes_the_guards_parser() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
 
     // A privileged sign-in: recorded, waiting for consent, with an idle timeout.
     let login = t.try_login("admin", "admin-demo-pass").await;
@@ -151,7 +151,7 @@ async fn every_session_view_the_server_sends_passes_the_guards_parser() {
 
 #[tokio::test]
 async fn every_admin_answer_round_trips_through_the_contracts_types() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let operator = t.login("operator").await;
 
@@ -257,7 +257,7 @@ async fn every_admin_answer_round_trips_through_the_contracts_types() {
 
 #[tokio::test]
 async fn one_tab_id_rule_on_every_route_that_takes_one() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let shortest = "a".repeat(8);
     let longest = "b".repeat(64);
@@ -303,7 +303,7 @@ async fn one_tab_id_rule_on_every_route_that_takes_one() {
 
 #[tokio::test]
 async fn the_contracts_audit_query_is_the_servers() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let (status, text) = raw(&t, Method::GET, "/api/session", Some(&admin), None).await;
     assert_eq!(status, StatusCode::OK);

@@ -58,7 +58,7 @@ async fn open_in_process(t: &TestApp, cookie: &str) -> Body {
 
 #[tokio::test]
 async fn a_tab_ended_by_an_administrator_is_pushed_and_the_stream_stays_open() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let r = t
@@ -97,7 +97,7 @@ async fn a_tab_ended_by_an_administrator_is_pushed_and_the_stream_stays_open() {
 async fn streams_carry_view_updates_then_terminated_and_close() {
     // Every session recorded, so the viewer is asked too (and the stream opens while
     // consent is pending).
-    let t = TestApp::with(|c| c.recording = Recording::All);
+    let t = TestApp::with(|c| c.recording = Recording::All).await;
     let admin = t.login("admin").await;
     let viewer = t.login_pending("viewer").await;
     let mut tab1 = open_in_process(&t, &viewer).await;
@@ -159,7 +159,7 @@ async fn streams_carry_view_updates_then_terminated_and_close() {
 
 #[tokio::test]
 async fn logout_and_decline_terminate_other_tabs() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let c = t.login("operator").await;
     let mut body = open_in_process(&t, &c).await;
     // A declared idle timeout is accepted once the server's own idle deadline has passed.
@@ -183,7 +183,7 @@ async fn logout_and_decline_terminate_other_tabs() {
 
 #[tokio::test]
 async fn sweep_pushes_idle_timeout() {
-    let t = TestApp::with(|c| c.idle_timeout = Duration::from_secs(60));
+    let t = TestApp::with(|c| c.idle_timeout = Duration::from_secs(60)).await;
     let c = t.login("admin").await;
     let mut body = open_in_process(&t, &c).await;
     t.clock.advance(60_000);
@@ -196,7 +196,7 @@ async fn sweep_pushes_idle_timeout() {
 // ---- over a real socket ----
 
 async fn serve(config: &Config) -> (AppState, SocketAddr) {
-    let state = AppState::new(config).expect("state");
+    let state = AppState::new(config).await.expect("state");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let router = app(state.clone());

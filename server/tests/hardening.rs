@@ -60,7 +60,9 @@ async fn every_response_carries_the_security_headers() {
     .expect("index");
     std::fs::write(dir.0.join("console.js"), "export default 1;").expect("js");
     let config = Config::for_tests();
-    let state = AppState::with_clock(&config, Arc::new(ManualClock::new(T0))).expect("state");
+    let state = AppState::with_clock(&config, Arc::new(ManualClock::new(T0)))
+        .await
+        .expect("state");
     let t = TestApp {
         router: app_with_static(state.clone(), Some(&dir.0)),
         state,
@@ -129,7 +131,7 @@ fn chunked(size: usize) -> Body {
 
 #[tokio::test]
 async fn routes_that_ignore_their_body_still_refuse_garbage_and_oversize() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer_id = t.id_of(&admin, "users", "viewer").await;
     let routes = [
@@ -183,8 +185,8 @@ async fn routes_that_ignore_their_body_still_refuse_garbage_and_oversize() {
     assert_eq!(r.status, StatusCode::OK);
 }
 
-#[test]
-fn settings_the_guard_would_refuse_are_refused_at_start_up() {
+#[tokio::test]
+async fn settings_the_guard_would_refuse_are_refused_at_start_up() {
     type Tweak = fn(&mut Config);
     let cases: [(&str, Tweak); 6] = [
         ("--keepalive-interval", |c| {
@@ -205,7 +207,7 @@ fn settings_the_guard_would_refuse_are_refused_at_start_up() {
     for (flag, tweak) in cases {
         let mut config = Config::for_tests();
         tweak(&mut config);
-        match AppState::new(&config) {
+        match AppState::new(&config).await {
             Err(InitError::Config(message)) => {
                 assert!(message.contains(flag), "{flag}: {message}");
             }
@@ -219,7 +221,7 @@ fn settings_the_guard_would_refuse_are_refused_at_start_up() {
     config.session_lifetime = Duration::from_secs(31 * 86_400);
     config.keepalive_interval = Duration::from_secs(1);
     config.warning_lead = Duration::from_millis(1);
-    assert!(AppState::new(&config).is_ok());
+    assert!(AppState::new(&config).await.is_ok());
 }
 
 /// Reads an HTTP response head from `stream` (up to the blank line).

@@ -36,7 +36,7 @@ fn retry_after(r: &Reply) -> i64 {
 
 #[tokio::test]
 async fn five_wrong_passwords_throttle_the_account_with_growing_backoff() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     for n in 0..5 {
         let r = t.send(login_from("10.0.0.1", "viewer", "wrong")).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "failure {n}");
@@ -82,7 +82,7 @@ async fn five_wrong_passwords_throttle_the_account_with_growing_backoff() {
 
 #[tokio::test]
 async fn parallel_guesses_cannot_outrun_the_count() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let guesses = (0..20).map(|n| {
         let router = t.router.clone();
         async move {
@@ -106,7 +106,7 @@ async fn parallel_guesses_cannot_outrun_the_count() {
 
 #[tokio::test]
 async fn an_attack_on_one_account_does_not_slow_another() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     for _ in 0..8 {
         t.send(login_from("10.0.0.66", "admin", "guess")).await;
     }
@@ -123,7 +123,7 @@ async fn an_attack_on_one_account_does_not_slow_another() {
 
 #[tokio::test]
 async fn one_address_spraying_many_accounts_is_throttled() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     for n in 0..20 {
         let r = t
             .send(login_from("192.0.2.7", &format!("user{n}"), "guess"))
@@ -148,7 +148,7 @@ async fn one_address_spraying_many_accounts_is_throttled() {
 
 #[tokio::test]
 async fn unknown_usernames_get_exactly_the_same_answers_as_known_ones() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let mut known = Vec::new();
     let mut unknown = Vec::new();
     for _ in 0..6 {
@@ -195,7 +195,8 @@ async fn a_full_hash_pool_answers_503_at_once() {
         c.argon2_memory_kib = 1024;
         c.argon2_iterations = 20;
         c.seed_demo = true;
-    });
+    })
+    .await;
     let attempts = (0..12).map(|n| {
         let router = t.router.clone();
         let addr = format!("10.2.0.{n}");
@@ -252,11 +253,17 @@ async fn a_hash_with_older_parameters_is_replaced_at_the_next_sign_in() {
     config.fast_password_hashing = false;
     config.argon2_memory_kib = 64;
     config.argon2_iterations = 1;
-    drop(AppState::with_clock(&config, clock.clone()).expect("seeded"));
+    drop(
+        AppState::with_clock(&config, clock.clone())
+            .await
+            .expect("seeded"),
+    );
     assert!(stored_hash(&db, "viewer").contains("m=64,t=1,p=1"));
 
     config.argon2_iterations = 2;
-    let state = AppState::with_clock(&config, clock.clone()).expect("state");
+    let state = AppState::with_clock(&config, clock.clone())
+        .await
+        .expect("state");
     let t = TestApp {
         router: app(state.clone()),
         state,

@@ -9,8 +9,10 @@ use common::{TempDir, TestApp, T0};
 use serde_json::json;
 use session_guard_server::{app, app_with_static, AppState, Config, ManualClock};
 
-fn open(config: &Config, clock: &Arc<ManualClock>) -> TestApp {
-    let state = AppState::with_clock(config, clock.clone()).expect("state");
+async fn open(config: &Config, clock: &Arc<ManualClock>) -> TestApp {
+    let state = AppState::with_clock(config, clock.clone())
+        .await
+        .expect("state");
     TestApp {
         router: app(state.clone()),
         state,
@@ -26,8 +28,8 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
     let clock = Arc::new(ManualClock::new(T0));
 
     let (admin, operator, ended, sid) = {
-        let t = open(&config, &clock);
-        assert_eq!(t.state.schema_version().expect("version"), 5);
+        let t = open(&config, &clock).await;
+        assert_eq!(t.state.schema_version().await.expect("version"), 6);
         let admin = t.login("admin").await;
         let operator = t.login("operator").await;
         let ended = t.login("viewer").await;
@@ -62,8 +64,8 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
     };
 
     // Second open of the same file: migrations are not re-applied, seed does not rerun.
-    let t = open(&config, &clock);
-    assert_eq!(t.state.schema_version().expect("version"), 5);
+    let t = open(&config, &clock).await;
+    assert_eq!(t.state.schema_version().await.expect("version"), 6);
     let view = t.get("/api/session", &operator).await;
     assert_eq!(view.status, StatusCode::OK);
     assert_eq!(view.body["session_id"], sid);
@@ -110,7 +112,7 @@ async fn upgrading_a_store_keeps_what_administrators_could_do() {
     let path = dir.0.join("old.sqlite");
     {
         let old = rusqlite::Connection::open(&path).expect("open");
-        old.execute_batch(include_str!("../migrations/0001_init.sql"))
+        old.execute_batch(include_str!("../migrations/sqlite/0001_init.sql"))
             .expect("schema 1");
         old.execute_batch(
             "CREATE TABLE schema_version (version INTEGER NOT NULL);
@@ -126,8 +128,10 @@ async fn upgrading_a_store_keeps_what_administrators_could_do() {
     config.db = path.to_string_lossy().into_owned();
     config.seed_demo = false;
     let clock = Arc::new(ManualClock::new(T0));
-    let state = AppState::with_clock(&config, clock).expect("migrated");
-    assert_eq!(state.schema_version().expect("version"), 5);
+    let state = AppState::with_clock(&config, clock)
+        .await
+        .expect("migrated");
+    assert_eq!(state.schema_version().await.expect("version"), 6);
     drop(state);
     let conn = rusqlite::Connection::open(&path).expect("reopen");
     let scopes = |role: i64| -> Vec<String> {
@@ -154,7 +158,7 @@ async fn upgrading_a_store_keeps_what_administrators_could_do() {
 
 #[tokio::test]
 async fn seed_can_be_disabled() {
-    let t = TestApp::with(|c| c.seed_demo = false);
+    let t = TestApp::with(|c| c.seed_demo = false).await;
     let r = t.try_login("admin", "admin-demo-pass").await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
@@ -164,7 +168,7 @@ async fn static_console_with_spa_fallback() {
     let dir = TempDir::new("static");
     std::fs::write(dir.0.join("index.html"), "<html>console</html>").expect("index");
     std::fs::write(dir.0.join("app.js"), "console.log(1)").expect("asset");
-    let state = AppState::new(&Config::for_tests()).expect("state");
+    let state = AppState::new(&Config::for_tests()).await.expect("state");
     let t = TestApp {
         router: app_with_static(state.clone(), Some(&dir.0)),
         state,

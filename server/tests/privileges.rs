@@ -87,7 +87,7 @@ async fn ended_reasons(t: &TestApp, admin: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn direct_role_unassigned_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let (uid, rid, c) = direct_user(&t, &s.admin, &[]).await;
     let r = t
@@ -102,7 +102,7 @@ async fn direct_role_unassigned_ends_with_role_changed() {
 
 #[tokio::test]
 async fn direct_role_loses_its_scopes_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let (_, rid, c) = direct_user(&t, &s.admin, &[]).await;
     let r = t
@@ -119,7 +119,7 @@ async fn direct_role_loses_its_scopes_ends_with_role_changed() {
 
 #[tokio::test]
 async fn one_scope_of_several_removed_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let (_, rid, c) = direct_user(&t, &s.admin, &["reports:read"]).await;
     let r = t
@@ -157,7 +157,7 @@ async fn one_scope_of_several_removed_ends_with_role_changed() {
 
 #[tokio::test]
 async fn admin_losing_a_scope_is_signed_out_too() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let admin_role = t.id_of(&s.admin, "roles", "Administrator").await;
     let r = t
@@ -179,7 +179,7 @@ async fn admin_losing_a_scope_is_signed_out_too() {
 
 #[tokio::test]
 async fn one_of_two_roles_unassigned_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let (uid, _, c) = direct_user(&t, &s.admin, &[]).await;
     let second = t
@@ -217,7 +217,7 @@ async fn one_of_two_roles_unassigned_ends_with_role_changed() {
 
 #[tokio::test]
 async fn direct_role_deleted_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let (_, rid, c) = direct_user(&t, &s.admin, &[]).await;
     let r = t.delete(&format!("/api/admin/roles/{rid}"), &s.admin).await;
@@ -231,7 +231,7 @@ async fn direct_role_deleted_ends_with_role_changed() {
 
 #[tokio::test]
 async fn removed_from_group_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .delete(
@@ -255,7 +255,7 @@ async fn removed_from_group_ends_with_role_changed() {
 
 #[tokio::test]
 async fn group_unassigned_from_role_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .delete(
@@ -274,7 +274,7 @@ async fn group_unassigned_from_role_ends_with_role_changed() {
 
 #[tokio::test]
 async fn group_deleted_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .delete(
@@ -290,7 +290,7 @@ async fn group_deleted_ends_with_role_changed() {
 
 #[tokio::test]
 async fn group_role_loses_its_scopes_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .delete(
@@ -307,7 +307,7 @@ async fn group_role_loses_its_scopes_ends_with_role_changed() {
 
 #[tokio::test]
 async fn group_role_deleted_ends_with_role_changed() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .delete(&format!("/api/admin/roles/{}", s.operator_role), &s.admin)
@@ -322,7 +322,7 @@ async fn group_role_deleted_ends_with_role_changed() {
 
 #[tokio::test]
 async fn suspension_ends_every_session_with_suspended() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let r = t
         .post(
@@ -367,7 +367,7 @@ async fn suspension_ends_every_session_with_suspended() {
 
 #[tokio::test]
 async fn admins_cannot_suspend_themselves() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let admin_id = t.id_of(&s.admin, "users", "admin").await;
     let r = t
@@ -386,7 +386,7 @@ async fn admins_cannot_suspend_themselves() {
 
 #[tokio::test]
 async fn demoted_user_signs_in_again_with_new_permissions() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     t.delete(
         &format!(
@@ -408,7 +408,7 @@ async fn demoted_user_signs_in_again_with_new_permissions() {
 
 #[tokio::test]
 async fn keeping_every_scope_ends_nothing() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     // The operator also gets the same scopes directly: leaving the group changes nothing
     // in the effective set.
@@ -487,7 +487,7 @@ async fn keeping_every_scope_ends_nothing() {
 
 #[tokio::test]
 async fn raising_privilege_ends_nothing_and_starts_the_idle_clock_now() {
-    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60));
+    let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60)).await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let viewer_id = t.id_of(&admin, "users", "viewer").await;
@@ -522,7 +522,7 @@ async fn raising_privilege_ends_nothing_and_starts_the_idle_clock_now() {
     t.assert_live(&viewer).await;
 
     // Raise through a role that gains its first scope.
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let viewer_id = t.id_of(&admin, "users", "viewer").await;
@@ -589,7 +589,7 @@ async fn raising_privilege_ends_nothing_and_starts_the_idle_clock_now() {
 
 #[tokio::test]
 async fn a_viewer_made_privileged_must_consent_before_going_on() {
-    let t = TestApp::with(|c| c.consent_timeout = std::time::Duration::from_secs(30));
+    let t = TestApp::with(|c| c.consent_timeout = std::time::Duration::from_secs(30)).await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let view = t.get("/api/session", &viewer).await.body;
@@ -622,7 +622,7 @@ async fn a_viewer_made_privileged_must_consent_before_going_on() {
     t.clock.advance(29_000);
     t.assert_live(&viewer).await;
     t.clock.advance(1_000);
-    assert_eq!(t.state.sweep(), 1);
+    assert_eq!(t.state.sweep().await.expect("sweep"), 1);
     t.assert_ended(&viewer, "consent_declined").await;
     t.assert_live(&admin).await;
 }
@@ -644,7 +644,7 @@ fn assert_lockout(r: &common::Reply, what: &str) {
 
 #[tokio::test]
 async fn the_last_administrator_cannot_be_removed_by_any_direct_path() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let admin_id = t.id_of(&s.admin, "users", "admin").await;
     let admin_role = t.id_of(&s.admin, "roles", "Administrator").await;
@@ -699,7 +699,7 @@ async fn the_last_administrator_cannot_be_removed_by_any_direct_path() {
 
 #[tokio::test]
 async fn the_last_administrator_cannot_be_removed_through_a_group() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let admin_id = t.id_of(&s.admin, "users", "admin").await;
     let admin_role = t.id_of(&s.admin, "roles", "Administrator").await;
@@ -758,7 +758,7 @@ async fn the_last_administrator_cannot_be_removed_through_a_group() {
 
 #[tokio::test]
 async fn with_a_second_administrator_the_first_may_step_down() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let s = seeded(&t).await;
     let admin_id = t.id_of(&s.admin, "users", "admin").await;
     let admin_role = t.id_of(&s.admin, "roles", "Administrator").await;

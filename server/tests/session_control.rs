@@ -44,7 +44,7 @@ fn session_of<'a>(list: &'a Value, username: &str) -> &'a Value {
 
 #[tokio::test]
 async fn live_sessions_show_who_where_browser_and_this_is_you() {
-    let t = TestApp::with(|c| c.trust_proxy = true);
+    let t = TestApp::with(|c| c.trust_proxy = true).await;
     let admin = t.login("admin").await;
     let _viewer = login_from_firefox(&t, "viewer").await;
     let list = t.get("/api/admin/sessions", &admin).await;
@@ -63,7 +63,7 @@ async fn live_sessions_show_who_where_browser_and_this_is_you() {
 
 #[tokio::test]
 async fn a_closed_tab_drops_out_and_a_restored_one_comes_back() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     for (tab, opener) in [("tab-first-1", None), ("tab-second-2", Some("tab-first-1"))] {
         let r = t
@@ -154,7 +154,7 @@ async fn a_closed_tab_drops_out_and_a_restored_one_comes_back() {
 
 #[tokio::test]
 async fn history_lists_ended_sessions_with_reason_and_who_ended_them() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     let operator = t.login("operator").await;
@@ -195,7 +195,7 @@ async fn history_lists_ended_sessions_with_reason_and_who_ended_them() {
     // The server's own endings have no one who ended them.
     let viewer = t.login("viewer").await;
     t.clock.advance(25 * 60 * 60 * 1000);
-    t.state.sweep();
+    t.state.sweep().await.expect("sweep");
     let admin_again = {
         // The admin's own session expired too.
         t.assert_ended(&viewer, "session_expired").await;
@@ -222,7 +222,7 @@ async fn history_lists_ended_sessions_with_reason_and_who_ended_them() {
 
 #[tokio::test]
 async fn emergency_ends_a_role_or_everyone_else_with_a_reason() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let admin_second = t.login("admin").await;
     let operator = t.login("operator").await;
@@ -307,7 +307,7 @@ async fn emergency_ends_a_role_or_everyone_else_with_a_reason() {
 
 #[tokio::test]
 async fn dry_run_answers_the_impact_and_changes_nothing() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let operator = t.login("operator").await;
     let operator_second = t.login("operator").await;
@@ -429,7 +429,7 @@ async fn dry_run_answers_the_impact_and_changes_nothing() {
 
 #[tokio::test]
 async fn an_administrator_ends_one_tab_and_the_session_with_its_other_tabs_continues() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let admin = t.login("admin").await;
     let viewer = t.login("viewer").await;
     for tab in ["tab-keep-0001", "tab-end-00002"] {
@@ -521,7 +521,7 @@ async fn an_administrator_ends_one_tab_and_the_session_with_its_other_tabs_conti
 
 #[tokio::test]
 async fn ending_a_tab_needs_the_terminate_scope() {
-    let t = TestApp::new();
+    let t = TestApp::new().await;
     let viewer = t.login("viewer").await;
     let r = t
         .post(

@@ -2,7 +2,8 @@
 //! guard and react-idle-timer side by side in headless Chromium (`bench/harness/main.js`)
 //! and prints the JSON report (also written to `bench/out/report.json`). The word
 //! `login-flood` in `--only` runs the sign-in flood of [`crate::login_flood`] (needs only
-//! the release server; its report goes to `bench/out/login-flood.json`).
+//! the release server; its report goes to `bench/out/login-flood.json`), and the word
+//! `server` the load benchmark of [`crate::server_bench`] (`bench/out/server.json`).
 
 use std::path::Path;
 use std::process::{Command, ExitCode};
@@ -23,6 +24,7 @@ const BENCH_PAGES: [(&str, &str, &str); 2] = [
 pub fn run(root: &Path, args: &[String]) -> Result<ExitCode, String> {
     let mut harness_args = Vec::new();
     let mut login_flood = false;
+    let mut server_load = false;
     let mut browser_figures = true;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
@@ -34,8 +36,10 @@ pub fn run(root: &Path, args: &[String]) -> Result<ExitCode, String> {
                     .split(',')
                     .filter(|w| {
                         let flood = *w == "login-flood";
+                        let server = *w == "server";
                         login_flood |= flood;
-                        !flood
+                        server_load |= server;
+                        !flood && !server
                     })
                     .collect();
                 browser_figures = !others.is_empty();
@@ -55,11 +59,23 @@ pub fn run(root: &Path, args: &[String]) -> Result<ExitCode, String> {
         std::fs::create_dir_all(&out).map_err(|e| format!("bench/out: {e}"))?;
         std::fs::write(out.join("login-flood.json"), format!("{report}\n"))
             .map_err(|e| format!("bench/out/login-flood.json: {e}"))?;
-        if !browser_figures {
+        if !browser_figures && !server_load {
             return Ok(ExitCode::SUCCESS);
         }
     }
     let toolbox = tools::Toolbox::new(root)?;
+    if server_load {
+        crate::build_server(root)?;
+        let report = crate::server_bench::run(root, &toolbox)?;
+        println!("{report}");
+        let out = root.join("bench/out");
+        std::fs::create_dir_all(&out).map_err(|e| format!("bench/out: {e}"))?;
+        std::fs::write(out.join("server.json"), format!("{report}\n"))
+            .map_err(|e| format!("bench/out/server.json: {e}"))?;
+        if !browser_figures {
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
     toolbox.ensure_build_tools()?;
     let bench_dir = root.join("bench");
     toolbox.ensure_node_packages(&bench_dir)?;

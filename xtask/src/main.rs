@@ -13,7 +13,9 @@
 mod bench;
 mod display;
 mod login_flood;
+mod postgres;
 mod run;
+mod server_bench;
 mod tools;
 
 use std::path::{Path, PathBuf};
@@ -26,7 +28,8 @@ const USAGE: &str = "usage: cargo xtask <demo|test|bench> [options]
   demo [--addr HOST:PORT] [-- SERVER_ARGS...]   build the console and serve it with the reference server
   test [--skip-e2e]                             install what is missing, run every check and test suite
   bench [--quick] [--only WORD,...]             measure the guard and react-idle-timer, print a JSON report
-                                                (--only login-flood: the sign-in flood, server memory and latency)";
+                                                (--only login-flood: the sign-in flood, server memory and latency;
+                                                 --only server: the server under load on SQLite and PostgreSQL)";
 
 const DEMO_ACCOUNTS: &str = "  admin    / admin-demo-pass     privileged (Administrator role): every Admin Console section (sessions, emergency, users, roles, groups, audit log) + Dashboard; 15 min idle timeout; recorded
   operator / operator-demo-pass  privileged through the Operators group: Admin Console live sessions, terminate, emergency panel only (no user management, no audit log) + Dashboard; 15 min idle timeout; recorded
@@ -156,6 +159,8 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
     let toolbox = tools::Toolbox::new(&root)?;
     toolbox.ensure_build_tools()?;
     toolbox.ensure_browsers()?;
+    // The throwaway PostgreSQL clusters of the tests need Debian's server programs.
+    let postgres = toolbox.ensure_postgres()?;
     let e2e_dir = root.join("e2e");
     let e2e_present = e2e_dir.join("package.json").is_file();
     if with_e2e && e2e_present {
@@ -246,6 +251,31 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         &[],
     );
     suite.tests("doc tests", &["cargo", "test", "--workspace", "--doc"], &[]);
+    // The server suite once more on PostgreSQL, and later the two-instance end-to-end
+    // scenarios: one throwaway cluster, stopped and deleted when `cluster` drops at the
+    // end of this function (also when a step fails).
+    let cluster = postgres::Cluster::start(&postgres, toolbox.is_root_user());
+    match &cluster {
+        Ok(cluster) => suite.tests(
+            "server tests (PostgreSQL)",
+            // `--include-ignored`: the multi-instance tests exist only on PostgreSQL.
+            &[
+                "cargo",
+                "test",
+                "--package",
+                "session-guard-server",
+                "--tests",
+                "--",
+                "--include-ignored",
+            ],
+            &[("SG_TEST_DATABASE_URL", cluster.url().as_str())],
+        ),
+        Err(message) => suite.fail_step("server tests (PostgreSQL)", message),
+    }
+    let e2e_database = cluster
+        .as_ref()
+        .map_err(Clone::clone)
+        .and_then(|cluster| cluster.create_database("e2e"));
     let browser_tests = [
         "cargo",
         "test",
@@ -293,10 +323,15 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
             .and_then(|()| build_channel_probe(&root));
         match built {
             Ok(()) => {
+                // Without a database the two-instance scenarios fail, loudly.
+                let database_env: Vec<(&str, &str)> = e2e_database
+                    .as_ref()
+                    .map(|url| vec![("SG_E2E_DATABASE_URL", url.as_str())])
+                    .unwrap_or_default();
                 suite.tests(
                     "end-to-end (playwright-core, Chromium)",
                     &["npm", "test", "--prefix", "e2e"],
-                    &[],
+                    &database_env,
                 );
                 // The same WebDriver scenarios in all three engines.
                 suite.tests(
@@ -334,5 +369,6 @@ fn test(args: &[String]) -> Result<ExitCode, String> {
         }
     }
     drop(display);
+    drop(cluster);
     Ok(suite.finish())
 }

@@ -141,6 +141,9 @@ impl Suite {
         ] {
             command.env_remove(driver);
         }
+        // A database URL of the caller's shell would move the SQLite steps to it.
+        command.env_remove("SG_TEST_DATABASE_URL");
+        command.env_remove("SG_E2E_DATABASE_URL");
         command.envs(env.iter().copied());
         println!("$ {}", describe(&command));
         let mut child = match command.spawn() {

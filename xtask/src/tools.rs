@@ -135,6 +135,31 @@ impl Toolbox {
         Ok(())
     }
 
+    /// PostgreSQL's server programs (Debian's `postgresql`), for the throwaway cluster of
+    /// [`crate::postgres::Cluster`]. Missing after the install is an error, never a skip.
+    pub fn ensure_postgres(&self) -> Result<crate::postgres::Programs, String> {
+        if let Some(programs) = crate::postgres::Programs::find() {
+            return Ok(programs);
+        }
+        self.apt_install(&["postgresql"])?;
+        crate::postgres::Programs::find()
+            .ok_or_else(|| "postgresql is installed but initdb, pg_ctl or psql is missing".into())
+    }
+
+    /// SQLite's command-line client (Debian's `sqlite3`), which the server bench seeds
+    /// its SQLite store with.
+    pub fn ensure_sqlite_cli(&self) -> Result<(), String> {
+        if find_on_path("sqlite3").is_none() {
+            self.apt_install(&["sqlite3"])?;
+        }
+        Ok(())
+    }
+
+    /// Whether xtask runs as root (PostgreSQL then runs as the `postgres` user).
+    pub fn is_root_user(&self) -> bool {
+        self.is_root_user
+    }
+
     /// Node.js with npm, and the packages of `dir` from its lock file.
     pub fn ensure_node_packages(&self, dir: &Path) -> Result<(), String> {
         if find_on_path("npm").is_none() {
@@ -242,7 +267,7 @@ impl Toolbox {
 }
 
 /// The first executable named `name` on PATH.
-fn find_on_path(name: &str) -> Option<PathBuf> {
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

@@ -1,5 +1,10 @@
 //! Shared helpers: an in-process app on a manual clock, request shortcuts and lookups.
+//!
+//! The store is SQLite in memory, or, when `SG_TEST_DATABASE_URL` names a PostgreSQL
+//! database (the second pass of `cargo xtask test`), a fresh PostgreSQL database per test.
 #![allow(dead_code)]
+
+pub mod pg;
 
 use std::sync::Arc;
 
@@ -47,15 +52,29 @@ impl Reply {
 }
 
 impl TestApp {
-    pub fn new() -> Self {
-        Self::with(|_| {})
+    pub async fn new() -> Self {
+        Self::with(|_| {}).await
     }
 
-    pub fn with(tweak: impl FnOnce(&mut Config)) -> Self {
+    pub async fn with(tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config::for_tests();
         tweak(&mut config);
+        // A test that chose its own SQLite file tests SQLite itself.
+        if config.db == Config::for_tests().db
+            && config.database_url.is_none()
+            && pg::base_url().is_some()
+        {
+            config.database_url = Some(pg::fresh_database().await);
+        }
+        Self::with_config(config).await
+    }
+
+    /// An app on exactly `config` (another instance on the same database, for example).
+    pub async fn with_config(config: Config) -> Self {
         let clock = Arc::new(ManualClock::new(T0));
-        let state = AppState::with_clock(&config, clock.clone()).expect("state");
+        let state = AppState::with_clock(&config, clock.clone())
+            .await
+            .expect("state");
         let router = app(state.clone());
         Self {
             state,
