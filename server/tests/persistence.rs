@@ -189,3 +189,72 @@ async fn static_console_with_spa_fallback() {
     let r = t.call(Method::GET, "/api/session", None, None).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn upgrading_a_store_gives_its_live_sessions_their_privilege_and_deadlines() {
+    // A store as the previous server (schema version 5) left it, with live sessions of a
+    // user privileged through a group and of an unprivileged one.
+    let dir = TempDir::new("upgrade-deadlines");
+    let path = dir.0.join("v5.sqlite");
+    {
+        let old = rusqlite::Connection::open(&path).expect("open");
+        for sql in [
+            include_str!("../migrations/sqlite/0001_init.sql"),
+            include_str!("../migrations/sqlite/0002_audit_context.sql"),
+            include_str!("../migrations/sqlite/0003_admin_scopes.sql"),
+            include_str!("../migrations/sqlite/0004_session_visibility.sql"),
+            include_str!("../migrations/sqlite/0005_tab_termination.sql"),
+        ] {
+            old.execute_batch(sql).expect("schema");
+        }
+        old.execute_batch(&format!(
+            "CREATE TABLE schema_version (version INTEGER NOT NULL);
+             INSERT INTO schema_version (version) VALUES (1), (2), (3), (4), (5);
+             INSERT INTO users (id, username, display_name, password_hash, created_at) VALUES
+                 (1, 'grouped', 'G', 'x', 0), (2, 'plain', 'P', 'x', 0);
+             INSERT INTO roles (id, name) VALUES (1, 'Operator');
+             INSERT INTO role_scopes (role_id, scope) VALUES (1, 'console:access');
+             INSERT INTO access_groups (id, name) VALUES (1, 'Operators');
+             INSERT INTO group_roles (group_id, role_id) VALUES (1, 1);
+             INSERT INTO group_members (group_id, user_id) VALUES (1, 1);
+             INSERT INTO sessions (id, token_hash, user_id, issued_at, expires_at,
+                                   last_activity_at, recording_required, consent) VALUES
+                 ('ses_grouped', 'h1', 1, {T0}, {end}, {T0}, 0, 'not_required'),
+                 ('ses_plain', 'h2', 2, {T0}, {end}, {T0}, 0, 'not_required');",
+            end = T0 + 3_600_000
+        ))
+        .expect("old data");
+    }
+    let mut config = Config::for_tests();
+    config.db = path.to_string_lossy().into_owned();
+    config.seed_demo = false;
+    config.idle_timeout = std::time::Duration::from_secs(60);
+    let clock = Arc::new(ManualClock::new(T0));
+    let state = AppState::with_clock(&config, clock.clone())
+        .await
+        .expect("migrated");
+    assert_eq!(state.schema_version().await.expect("version"), 6);
+    let conn = rusqlite::Connection::open(&path).expect("reopen");
+    let stored = |id: &str| -> (Option<i64>, Option<i64>) {
+        conn.query_row(
+            "SELECT privileged, next_deadline FROM sessions WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("row")
+    };
+    // Privilege backfilled by the migration, deadlines by the start-up.
+    assert_eq!(stored("ses_grouped"), (Some(1), Some(T0 + 60_000)));
+    assert_eq!(stored("ses_plain"), (Some(0), Some(T0 + 3_600_000)));
+    // And the sweep acts on them: the grouped user's idle deadline, nobody else.
+    clock.advance(60_000);
+    state.sweep().await.expect("sweep");
+    let ended = |id: &str| -> Option<String> {
+        conn.query_row("SELECT end_reason FROM sessions WHERE id = ?1", [id], |r| {
+            r.get(0)
+        })
+        .expect("row")
+    };
+    assert_eq!(ended("ses_grouped").as_deref(), Some("idle_timeout"));
+    assert_eq!(ended("ses_plain"), None);
+}
