@@ -224,7 +224,7 @@ fn link_targets_are_resolved_and_checked_by_the_browsers_url_parser() {
 #[wasm_bindgen_test]
 async fn deadline_timer_fires_once_and_rearming_cancels() {
     let fired = Rc::new(RefCell::new(Vec::<&str>::new()));
-    let mut timer = DeadlineTimer::new();
+    let mut timer = DeadlineTimer::default();
     // Wall-clock epoch milliseconds, as the guard reads them.
     let now = js_sys::Date::now() as session_guard::core::Millis;
     let log = fired.clone();

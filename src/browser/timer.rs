@@ -16,11 +16,6 @@ pub struct DeadlineTimer {
 }
 
 impl DeadlineTimer {
-    /// An idle timer.
-    pub fn new() -> Self {
-        DeadlineTimer::default()
-    }
-
     /// Makes `at` (local epoch ms) the one pending wake-up, calling `on_fire` then; `None`
     /// cancels. Asking again for the instant already armed keeps the running timer, so an
     /// activity storm does not churn timers.
