@@ -232,24 +232,28 @@ impl TryFrom<RawSessionView> for SessionView {
     }
 }
 
+/// The example session view of `docs/CONTRACT.md`, valid under every rule above: a base
+/// for tests on either side of the wire to vary one field at a time.
+pub const EXAMPLE_VIEW_JSON: &str = r#"{
+    "session_id": "ses_3kTq",
+    "user": { "id": 1, "username": "admin", "display_name": "Ada Admin" },
+    "privileged": true,
+    "scopes": ["admin:manage", "console:access", "sessions:terminate"],
+    "issued_at": 1764000000000,
+    "expires_at": 1764086400000,
+    "idle_timeout_ms": 900000,
+    "warning_lead_ms": 60000,
+    "keepalive_interval_ms": 60000,
+    "last_activity_at": 1764000300000,
+    "recording": { "required": true, "consent": "pending" },
+    "server_time": 1764000312345
+}"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const EXAMPLE: &str = r#"{
-      "session_id": "ses_3kTq",
-      "user": { "id": 1, "username": "admin", "display_name": "Ada Admin" },
-      "privileged": true,
-      "scopes": ["admin:manage", "console:access", "sessions:terminate"],
-      "issued_at": 1764000000000,
-      "expires_at": 1764086400000,
-      "idle_timeout_ms": 900000,
-      "warning_lead_ms": 60000,
-      "keepalive_interval_ms": 60000,
-      "last_activity_at": 1764000300000,
-      "recording": { "required": true, "consent": "pending" },
-      "server_time": 1764000312345
-    }"#;
+    const EXAMPLE: &str = EXAMPLE_VIEW_JSON;
 
     fn with(field: &str, value: &str) -> String {
         let mut json: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
