@@ -282,7 +282,7 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
         Ok(started) => runtime.set_value(Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
-            web_sys::console::error_1(&format!("session-guard could not start: {error}").into());
+            error.report("could not start");
         }
     }
 
