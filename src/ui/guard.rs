@@ -470,9 +470,9 @@ pub fn SessionGuard(
             {status(starting, "sg-status", "Checking your session…")}
             {status(ended, "sg-status", "Your session has ended. Redirecting to sign in…")}
             {move || awaiting_consent.get().then(|| view! { <ConsentModal on_answer=guard.consent /> })}
-            <Show when=move || content_allowed.get()>
-                <div class="sg-protected">{children()}</div>
-            </Show>
+            {move || {
+                content_allowed.get().then(|| view! { <div class="sg-protected">{children()}</div> })
+            }}
             {move || {
                 in_warning
                     .get()
