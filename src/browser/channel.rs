@@ -84,7 +84,7 @@ impl TabChannel {
             let storage = window
                 .local_storage()
                 .map_err(BrowserError::from_js)?
-                .ok_or_else(|| BrowserError::Js("localStorage unavailable".to_string()))?;
+                .ok_or(BrowserError::Js("localStorage unavailable"))?;
             // WebKit delivers `storage` events to a document only once that document has
             // read or written its storage area itself; obtaining `window.localStorage` is
             // not enough. Reading the length is the cheapest use, so a tab that only
@@ -141,7 +141,7 @@ impl TabChannel {
                     msg: message.to_string(),
                 };
                 let text = serde_json::to_string(&envelope)
-                    .map_err(|e| BrowserError::Js(e.to_string()))?;
+                    .map_err(|_| BrowserError::Js("message not serializable"))?;
                 storage.set_item(key, &text).map_err(BrowserError::from_js)
             }
         }

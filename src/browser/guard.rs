@@ -416,7 +416,7 @@ impl Inner {
             Effect::Broadcast(message) => {
                 if let Some(channel) = self.handles.borrow().channel.as_ref() {
                     if let Err(error) = channel.post(&message) {
-                        report("broadcast failed", &error);
+                        error.report("broadcast failed");
                     }
                 }
             }
@@ -477,7 +477,7 @@ impl Inner {
         handles.session_id = Some(session_id);
         match channel {
             Ok(channel) => handles.channel = Some(channel),
-            Err(error) => report("cross-tab channel unavailable", &error),
+            Err(error) => error.report("cross-tab channel unavailable"),
         }
     }
 
@@ -492,7 +492,7 @@ impl Inner {
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             if let Err(error) = pending.await {
-                report("tab registration failed", &error);
+                error.report("tab registration failed");
                 let transient = match error {
                     BrowserError::Network(_) => true,
                     BrowserError::Status(status) => status >= 500,
@@ -527,7 +527,7 @@ impl Inner {
         let lost = Rc::new(move || Inner::input_weak(&weak, Input::Leadership(false)));
         match LeaderLock::request(&session_id, steal, granted, lost) {
             Ok(lock) => self.handles.borrow_mut().lock = Some(lock),
-            Err(error) => report("leader lock unavailable", &error),
+            Err(error) => error.report("leader lock unavailable"),
         }
     }
 
@@ -555,7 +555,7 @@ impl Inner {
         match PushStream::connect(&url, on_event) {
             Ok(stream) => self.handles.borrow_mut().push = Some(stream),
             Err(error) => {
-                report("push stream unavailable", &error);
+                error.report("push stream unavailable");
                 self.input(Input::PushStreamClosed);
             }
         }
@@ -576,7 +576,7 @@ impl Inner {
             Ok(SessionReply::Ended(Some(reason))) => Input::Terminated(reason),
             Ok(SessionReply::Ended(None)) => Input::Unauthenticated,
             Err(error) => {
-                report("session server unreachable", &error);
+                error.report("session server unreachable");
                 Input::Unreachable
             }
         };
@@ -601,7 +601,7 @@ impl Inner {
         self.release_adapters();
         if self.options.navigate {
             if let Err(error) = navigate_to_login(&url) {
-                report("navigation to login failed", &error);
+                error.report("navigation to login failed");
             }
         }
     }
@@ -639,7 +639,7 @@ impl Inner {
         if recording && !marked {
             match RecordingMarker::apply() {
                 Ok(marker) => self.handles.borrow_mut().recording = Some(marker),
-                Err(error) => report("recording marks unavailable", &error),
+                Err(error) => error.report("recording marks unavailable"),
             }
         } else if !recording && marked {
             let marker = self.handles.borrow_mut().recording.take();
@@ -676,9 +676,4 @@ impl Inner {
         };
         drop(released);
     }
-}
-
-/// Logs a browser-layer problem to the console; the guard keeps running.
-fn report(what: &str, error: &BrowserError) {
-    web_sys::console::warn_1(&format!("session-guard: {what}: {error}").into());
 }

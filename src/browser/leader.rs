@@ -54,7 +54,7 @@ impl LeaderLock {
         let request: js_sys::Function = js_sys::Reflect::get(&locks, &JsValue::from_str("request"))
             .map_err(BrowserError::from_js)?
             .dyn_into()
-            .map_err(|_| BrowserError::Js("navigator.locks.request missing".to_string()))?;
+            .map_err(|_| BrowserError::Js("navigator.locks.request missing"))?;
         let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
         let released = Rc::new(RefCell::new(false));
         let granted = {

@@ -116,30 +116,40 @@ use wasm_bindgen::JsValue;
 pub enum BrowserError {
     /// A browser API threw or is missing (no window, storage disabled, ...).
     #[error("browser API failed: {0}")]
-    Js(String),
+    Js(&'static str),
     /// The request did not reach the server or got no answer in time.
     #[error("network error: {0}")]
-    Network(String),
+    Network(&'static str),
     /// The server answered with a status the guard does not act on.
     #[error("unexpected HTTP status {0}")]
     Status(u16),
     /// The server's answer failed validation.
     #[error("invalid server response: {0}")]
-    InvalidResponse(String),
+    InvalidResponse(&'static str),
 }
 
 impl BrowserError {
-    /// Describes a thrown JavaScript value without trusting its shape.
-    pub(crate) fn from_js(value: JsValue) -> Self {
-        let text = value
-            .as_string()
-            .or_else(|| {
-                js_sys::Reflect::get(&value, &JsValue::from_str("message"))
-                    .ok()
-                    .and_then(|m| m.as_string())
-            })
-            .unwrap_or_else(|| "unknown error".to_string());
-        BrowserError::Js(text)
+    /// A thrown JavaScript value. Its message is not kept: copying and formatting it on
+    /// every failure costs the page more than it tells, and the report names the operation.
+    pub(crate) fn from_js(_thrown: JsValue) -> Self {
+        BrowserError::Js("exception")
+    }
+
+    /// Logs the error to the console after `what` failed, as separate console arguments,
+    /// so the page carries no formatting code for it. The guard keeps running.
+    pub(crate) fn report(&self, what: &str) {
+        let (kind, detail): (&str, JsValue) = match self {
+            BrowserError::Js(code) => ("browser API failed", (*code).into()),
+            BrowserError::Network(code) => ("network error", (*code).into()),
+            BrowserError::Status(status) => ("unexpected HTTP status", (*status).into()),
+            BrowserError::InvalidResponse(code) => ("invalid server response", (*code).into()),
+        };
+        web_sys::console::warn_4(
+            &"session-guard:".into(),
+            &what.into(),
+            &kind.into(),
+            &detail,
+        );
     }
 }
 
@@ -173,5 +183,5 @@ pub(crate) fn clocks() -> crate::core::Now {
 
 /// The window, or an error where there is none (a worker).
 pub(crate) fn window() -> Result<web_sys::Window, BrowserError> {
-    web_sys::window().ok_or_else(|| BrowserError::Js("no window".to_string()))
+    web_sys::window().ok_or(BrowserError::Js("no window"))
 }

@@ -49,9 +49,7 @@ impl PageListeners {
     /// page is restored from the back/forward cache or comes back online, or goes away.
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
-        let document = window
-            .document()
-            .ok_or_else(|| BrowserError::Js("no document".to_string()))?;
+        let document = window.document().ok_or(BrowserError::Js("no document"))?;
         let mut listeners: Vec<EventListener> = WAKE_EVENTS
             .iter()
             .map(|event| {
@@ -230,7 +228,7 @@ impl RecordingMarker {
     pub fn apply() -> Result<Self, BrowserError> {
         let document = super::window()?
             .document()
-            .ok_or_else(|| BrowserError::Js("no document".to_string()))?;
+            .ok_or(BrowserError::Js("no document"))?;
         prefix_title(&document);
         let existing = document
             .query_selector("link[rel~='icon']")

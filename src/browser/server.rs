@@ -84,12 +84,12 @@ async fn send(build: RequestBuilder, body: Option<String>) -> Result<Response, B
         Some(body) => build.header("Content-Type", "application/json").body(body),
         None => build.build(),
     }
-    .map_err(|e| BrowserError::Js(e.to_string()))?;
+    .map_err(|_| BrowserError::Js("request not built"))?;
     let abort_on_timeout = Timeout::new(REQUEST_TIMEOUT_MS, move || controller.abort());
     let response = request
         .send()
         .await
-        .map_err(|e| BrowserError::Network(e.to_string()));
+        .map_err(|_| BrowserError::Network("request failed"));
     drop(abort_on_timeout);
     response
 }
@@ -98,9 +98,9 @@ async fn body_text(response: &Response) -> Result<String, BrowserError> {
     let text = response
         .text()
         .await
-        .map_err(|e| BrowserError::Network(e.to_string()))?;
+        .map_err(|_| BrowserError::Network("body not read"))?;
     if text.len() > MAX_BODY_BYTES {
-        return Err(BrowserError::InvalidResponse("body too large".to_string()));
+        return Err(BrowserError::InvalidResponse("body too large"));
     }
     Ok(text)
 }
@@ -112,7 +112,7 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
             let text = body_text(&response).await?;
             SessionView::from_json(&text)
                 .map(SessionReply::View)
-                .map_err(|e| BrowserError::InvalidResponse(e.to_string()))
+                .map_err(|_| BrowserError::InvalidResponse("session view rejected"))
         }
         401 => {
             // A 401 whose body cannot be read still means "no session".
@@ -128,7 +128,7 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
 }
 
 fn json<T: Serialize>(value: &T) -> Result<String, BrowserError> {
-    serde_json::to_string(value).map_err(|e| BrowserError::Js(e.to_string()))
+    serde_json::to_string(value).map_err(|_| BrowserError::Js("body not serializable"))
 }
 
 impl SessionServer for HttpSessionServer {

@@ -38,13 +38,104 @@ fn trap_focus(event: web_sys::KeyboardEvent, first: NodeRef<Button>, last: NodeR
     }
 }
 
-/// Focuses `button` once it is in the document.
-fn focus_on_mount(button: NodeRef<Button>) {
+/// One button of a dialog.
+struct DialogButton {
+    /// `sg-primary` or `sg-secondary`.
+    class: &'static str,
+    label: &'static str,
+    on_click: Callback<()>,
+}
+
+/// What a dialog says and offers; both modals are this one shell, so the page carries its
+/// view code once.
+struct DialogParts {
+    /// `dialog` or `alertdialog`.
+    role: &'static str,
+    class: &'static str,
+    title_id: &'static str,
+    title: &'static str,
+    text_id: &'static str,
+    /// The text, with a live countdown between its two parts when there is one.
+    text: (&'static str, &'static str),
+    countdown: Option<Signal<Option<Millis>>>,
+    /// Focus the dialog itself on opening (read first) instead of its first button.
+    focus_dialog: bool,
+    /// First and last in the tab order.
+    buttons: [DialogButton; 2],
+}
+
+fn dialog_button(button: DialogButton, node: NodeRef<Button>) -> impl IntoView {
+    let DialogButton {
+        class,
+        label,
+        on_click,
+    } = button;
+    view! {
+        <button type="button" class=class node_ref=node on:click=move |_| on_click.run(())>
+            {label}
+        </button>
+    }
+}
+
+/// The shared modal: backdrop, labelled dialog, text, two buttons; focus moves in on
+/// opening and stays inside ([`trap_focus`]).
+fn dialog_shell(parts: DialogParts) -> impl IntoView {
+    let DialogParts {
+        role,
+        class,
+        title_id,
+        title,
+        text_id,
+        text,
+        countdown,
+        focus_dialog,
+        buttons: [first_button, last_button],
+    } = parts;
+    let dialog = NodeRef::<Div>::new();
+    let first = NodeRef::<Button>::new();
+    let last = NodeRef::<Button>::new();
     Effect::new(move |_| {
-        if let Some(button) = button.get() {
-            let _ = button.focus();
+        let target = if focus_dialog {
+            dialog
+                .get()
+                .map(|d| d.unchecked_into::<web_sys::HtmlElement>())
+        } else {
+            first
+                .get()
+                .map(|b| b.unchecked_into::<web_sys::HtmlElement>())
+        };
+        if let Some(target) = target {
+            let _ = target.focus();
         }
     });
+    let countdown = countdown.map(|remaining| {
+        view! {
+            <span class="sg-countdown" role="timer">
+                {move || remaining.get().map(format_countdown).unwrap_or_default()}
+            </span>
+        }
+    });
+    view! {
+        <div class="sg-backdrop">
+            <div
+                class=class
+                role=role
+                aria-modal="true"
+                aria-labelledby=title_id
+                aria-describedby=text_id
+                tabindex=focus_dialog.then_some("-1")
+                node_ref=dialog
+                on:keydown=move |event| trap_focus(event, first, last)
+            >
+                <h2 id=title_id>{title}</h2>
+                <p id=text_id>{text.0}{countdown}{text.1}</p>
+                <div class="sg-actions">
+                    {dialog_button(first_button, first)}
+                    {dialog_button(last_button, last)}
+                </div>
+            </div>
+        </div>
+    }
 }
 
 /// What recording captures, as the consent dialog states it. It must claim no more than
@@ -80,52 +171,31 @@ pub fn ConsentModal(
     /// Called with `true` when the user accepts recording, `false` when they decline.
     on_answer: Callback<bool>,
 ) -> impl IntoView {
-    let dialog = NodeRef::<Div>::new();
-    let decline = NodeRef::<Button>::new();
-    let accept = NodeRef::<Button>::new();
-    Effect::new(move |_| {
-        if let Some(dialog) = dialog.get() {
-            let _ = dialog.focus();
-        }
-    });
-    view! {
-        <div class="sg-backdrop">
-            <div
-                class="sg-dialog"
-                role="dialog"
-                aria-modal="true"
-                aria-labelledby="sg-consent-title"
-                aria-describedby="sg-consent-text"
-                tabindex="-1"
-                node_ref=dialog
-                on:keydown=move |event| trap_focus(event, decline, accept)
-            >
-                <h2 id="sg-consent-title">"This session will be recorded"</h2>
-                <p id="sg-consent-text">
-                    {RECORDING_SCOPE_TEXT}
-                    " This confirmation is required to start the session; if you decline, the session will not be started."
-                </p>
-                <div class="sg-actions">
-                    <button
-                        type="button"
-                        class="sg-secondary"
-                        node_ref=decline
-                        on:click=move |_| on_answer.run(false)
-                    >
-                        "Decline"
-                    </button>
-                    <button
-                        type="button"
-                        class="sg-primary"
-                        node_ref=accept
-                        on:click=move |_| on_answer.run(true)
-                    >
-                        "Accept and continue"
-                    </button>
-                </div>
-            </div>
-        </div>
-    }
+    dialog_shell(DialogParts {
+        role: "dialog",
+        class: "sg-dialog",
+        title_id: "sg-consent-title",
+        title: "This session will be recorded",
+        text_id: "sg-consent-text",
+        text: (
+            RECORDING_SCOPE_TEXT,
+            " This confirmation is required to start the session; if you decline, the session will not be started.",
+        ),
+        countdown: None,
+        focus_dialog: true,
+        buttons: [
+            DialogButton {
+                class: "sg-secondary",
+                label: "Decline",
+                on_click: Callback::new(move |()| on_answer.run(false)),
+            },
+            DialogButton {
+                class: "sg-primary",
+                label: "Accept and continue",
+                on_click: Callback::new(move |()| on_answer.run(true)),
+            },
+        ],
+    })
 }
 
 /// `m:ss` for a countdown; never negative.
@@ -166,45 +236,29 @@ pub fn IdleWarning(
     /// The "Sign out now" action.
     on_logout: Callback<()>,
 ) -> impl IntoView {
-    let stay = NodeRef::<Button>::new();
-    let leave = NodeRef::<Button>::new();
-    focus_on_mount(stay);
-    let countdown = move || remaining_ms.get().map(format_countdown).unwrap_or_default();
-    view! {
-        <div class="sg-backdrop">
-            <div
-                class="sg-dialog sg-warning"
-                role="alertdialog"
-                aria-modal="true"
-                aria-labelledby="sg-warning-title"
-                aria-describedby="sg-warning-text"
-                on:keydown=move |event| trap_focus(event, stay, leave)
-            >
-                <h2 id="sg-warning-title">"Are you still there?"</h2>
-                <p id="sg-warning-text">
-                    "For your security you will be signed out in "
-                    <span class="sg-countdown" role="timer">{countdown}</span>
-                    " because of inactivity."
-                </p>
-                <div class="sg-actions">
-                    <button
-                        type="button"
-                        class="sg-primary"
-                        node_ref=stay
-                        on:click=move |_| on_stay.run(())
-                    >
-                        "Stay signed in"
-                    </button>
-                    <button
-                        type="button"
-                        class="sg-secondary"
-                        node_ref=leave
-                        on:click=move |_| on_logout.run(())
-                    >
-                        "Sign out now"
-                    </button>
-                </div>
-            </div>
-        </div>
-    }
+    dialog_shell(DialogParts {
+        role: "alertdialog",
+        class: "sg-dialog sg-warning",
+        title_id: "sg-warning-title",
+        title: "Are you still there?",
+        text_id: "sg-warning-text",
+        text: (
+            "For your security you will be signed out in ",
+            " because of inactivity.",
+        ),
+        countdown: Some(remaining_ms),
+        focus_dialog: false,
+        buttons: [
+            DialogButton {
+                class: "sg-primary",
+                label: "Stay signed in",
+                on_click: on_stay,
+            },
+            DialogButton {
+                class: "sg-secondary",
+                label: "Sign out now",
+                on_click: on_logout,
+            },
+        ],
+    })
 }

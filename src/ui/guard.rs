@@ -282,28 +282,28 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
         Ok(started) => runtime.set_value(Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
-            web_sys::console::error_1(&format!("session-guard could not start: {error}").into());
+            error.report("could not start");
         }
     }
 
-    let state = Memo::new(move |_| snapshot.with(|s| s.state.clone()));
-    let in_warning = Memo::new(move |_| matches!(state.get(), State::Warning { .. }));
-
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
-    // engine's single deadline.
+    // engine's single deadline. The effect returns whether the warning showed, so a new
+    // snapshot that keeps the warning as it was leaves the ticker alone.
     let ticker = StoredValue::new_local(None::<Interval>);
-    Effect::new(move |_| {
-        let refresh = move || {
-            let left = runtime
-                .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
-                .flatten();
-            remaining.set(left);
-        };
-        refresh();
-        let interval = in_warning
-            .get()
-            .then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
-        ticker.set_value(interval);
+    Effect::new(move |showed: Option<bool>| {
+        let warning = snapshot.with(|s| matches!(s.state, State::Warning { .. }));
+        if showed != Some(warning) {
+            let refresh = move || {
+                let left = runtime
+                    .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
+                    .flatten();
+                remaining.set(left);
+            };
+            refresh();
+            let interval = warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
+            ticker.set_value(interval);
+        }
+        warning
     });
 
     let cleanup = SendWrapper::new((runtime, ticker));
@@ -314,22 +314,33 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
             rt.stop();
         }
     });
+    session_return(snapshot, remaining, runtime)
+}
 
+/// The signals and actions over one snapshot signal: every field reads the snapshot, so the
+/// page carries one signal type and no memo per field.
+fn session_return(
+    snapshot: RwSignal<GuardSnapshot>,
+    remaining: RwSignal<Option<Millis>>,
+    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
+) -> UseSessionGuardReturn {
     UseSessionGuardReturn {
-        state: state.into(),
+        state: Signal::derive(move || snapshot.with(|s| s.state.clone())),
         remaining_ms: remaining.into(),
-        reason: Signal::derive(move || match state.get() {
-            State::Ended { reason } => reason,
-            _ => None,
+        reason: Signal::derive(move || {
+            snapshot.with(|s| match &s.state {
+                State::Ended { reason } => reason.clone(),
+                _ => None,
+            })
         }),
-        is_recording: Memo::new(move |_| snapshot.with(|s| s.is_recording)).into(),
-        is_leader: Memo::new(move |_| snapshot.with(|s| s.is_leader)).into(),
-        connection_problem: Memo::new(move |_| snapshot.with(|s| s.connection_problem)).into(),
-        lifetime_warning: Memo::new(move |_| snapshot.with(|s| s.lifetime_warning)).into(),
-        user: Memo::new(move |_| snapshot.with(|s| s.user.clone())).into(),
-        privileged: Memo::new(move |_| snapshot.with(|s| s.privileged)).into(),
-        idle_timeout: Memo::new(move |_| snapshot.with(|s| s.idle_timeout)).into(),
-        lifetime: Memo::new(move |_| snapshot.with(|s| s.lifetime)).into(),
+        is_recording: Signal::derive(move || snapshot.with(|s| s.is_recording)),
+        is_leader: Signal::derive(move || snapshot.with(|s| s.is_leader)),
+        connection_problem: Signal::derive(move || snapshot.with(|s| s.connection_problem)),
+        lifetime_warning: Signal::derive(move || snapshot.with(|s| s.lifetime_warning)),
+        user: Signal::derive(move || snapshot.with(|s| s.user.clone())),
+        privileged: Signal::derive(move || snapshot.with(|s| s.privileged)),
+        idle_timeout: Signal::derive(move || snapshot.with(|s| s.idle_timeout)),
+        lifetime: Signal::derive(move || snapshot.with(|s| s.lifetime)),
         snapshot: snapshot.into(),
         stay_signed_in: Callback::new(move |()| {
             with_runtime(runtime, GuardRuntime::stay_signed_in)
@@ -362,24 +373,12 @@ pub fn use_session() -> UseSessionGuardReturn {
         return guard;
     }
     web_sys::console::warn_1(&"session-guard: use_session() called outside <SessionGuard>".into());
-    let snapshot = Signal::stored(GuardSnapshot::starting(String::new()));
-    UseSessionGuardReturn {
-        state: Signal::stored(State::Starting),
-        remaining_ms: Signal::stored(None),
-        reason: Signal::stored(None),
-        is_recording: Signal::stored(false),
-        is_leader: Signal::stored(false),
-        connection_problem: Signal::stored(false),
-        lifetime_warning: Signal::stored(None),
-        user: Signal::stored(None),
-        privileged: Signal::stored(false),
-        idle_timeout: Signal::stored(None),
-        lifetime: Signal::stored(None),
-        snapshot,
-        stay_signed_in: Callback::new(|()| {}),
-        logout: Callback::new(|()| {}),
-        consent: Callback::new(|_: bool| {}),
-    }
+    // No runtime: the state stays Starting and the actions find nothing to run.
+    session_return(
+        RwSignal::new(GuardSnapshot::starting(String::new())),
+        RwSignal::new(None),
+        StoredValue::new_local(None),
+    )
 }
 
 /// Guards the protected app: renders its children only while the server-confirmed session
@@ -440,44 +439,53 @@ pub fn SessionGuard(
     let guard = use_session_guard_with_options(options);
     provide_context(SessionContext(guard));
 
-    let state = guard.state;
-    let content_allowed =
-        Memo::new(move |_| matches!(state.get(), State::Active | State::Warning { .. }));
-    let awaiting_consent = Memo::new(move |_| state.get() == State::AwaitingConsent);
-    let in_warning = Memo::new(move |_| matches!(state.get(), State::Warning { .. }));
-    let starting = Memo::new(move |_| state.get() == State::Starting);
-    let ended = Memo::new(move |_| matches!(state.get(), State::Ended { .. }));
+    // One memo per part shown, each a `bool`: a part is built again only when it comes or
+    // goes, not on every new snapshot (a dialog rebuilt would lose the focus).
+    let snapshot = guard.snapshot;
+    let when = move |test: fn(&GuardSnapshot) -> bool| Memo::new(move |_| snapshot.with(test));
+    let badge = when(|s| s.is_recording);
+    let connection_problem = when(|s| s.connection_problem);
+    let starting = when(|s| s.state == State::Starting);
+    let ended = when(|s| matches!(s.state, State::Ended { .. }));
+    let awaiting_consent = when(|s| s.state == State::AwaitingConsent);
+    let content_allowed = when(|s| matches!(s.state, State::Active | State::Warning { .. }));
+    let in_warning = when(|s| matches!(s.state, State::Warning { .. }));
+    let status = |shown: Memo<bool>, class: &'static str, text: &'static str| {
+        move || {
+            shown
+                .get()
+                .then(|| view! { <p class=class role="status">{text}</p> })
+        }
+    };
 
     view! {
         <div class="sg-guard">
-            <Show when=move || recording_badge && guard.is_recording.get()>
-                <RecordingIndicator />
-            </Show>
-            <Show when=move || guard.connection_problem.get()>
-                <p class="sg-connection" role="status">
-                    "Connection problem: the session server cannot be reached. Your session stays open; retrying."
-                </p>
-            </Show>
+            {move || (recording_badge && badge.get()).then(RecordingIndicator)}
+            {status(
+                connection_problem,
+                "sg-connection",
+                "Connection problem: the session server cannot be reached. Your session stays open; retrying.",
+            )}
             <LifetimeNotice warning=guard.lifetime_warning />
-            <Show when=move || starting.get()>
-                <p class="sg-status" role="status">"Checking your session…"</p>
-            </Show>
-            <Show when=move || ended.get()>
-                <p class="sg-status" role="status">"Your session has ended. Redirecting to sign in…"</p>
-            </Show>
-            <Show when=move || awaiting_consent.get()>
-                <ConsentModal on_answer=guard.consent />
-            </Show>
-            <Show when=move || content_allowed.get()>
-                <div class="sg-protected">{children()}</div>
-            </Show>
-            <Show when=move || in_warning.get()>
-                <IdleWarning
-                    remaining_ms=guard.remaining_ms
-                    on_stay=guard.stay_signed_in
-                    on_logout=guard.logout
-                />
-            </Show>
+            {status(starting, "sg-status", "Checking your session…")}
+            {status(ended, "sg-status", "Your session has ended. Redirecting to sign in…")}
+            {move || awaiting_consent.get().then(|| view! { <ConsentModal on_answer=guard.consent /> })}
+            {move || {
+                content_allowed.get().then(|| view! { <div class="sg-protected">{children()}</div> })
+            }}
+            {move || {
+                in_warning
+                    .get()
+                    .then(|| {
+                        view! {
+                            <IdleWarning
+                                remaining_ms=guard.remaining_ms
+                                on_stay=guard.stay_signed_in
+                                on_logout=guard.logout
+                            />
+                        }
+                    })
+            }}
         </div>
     }
 }

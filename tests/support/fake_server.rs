@@ -103,13 +103,13 @@ impl FakeServer {
 
     fn reply(&self) -> Result<SessionReply, BrowserError> {
         if self.unreachable.get() {
-            return Err(BrowserError::Network("scripted outage".to_string()));
+            return Err(BrowserError::Network("scripted outage"));
         }
         if let Some(reason) = self.ended.borrow().clone() {
             return Ok(SessionReply::Ended(reason.map(|r| Reason::from_wire(&r))));
         }
         let view = SessionView::from_json(&self.spec.borrow().to_json())
-            .map_err(|e| BrowserError::InvalidResponse(e.to_string()))?;
+            .map_err(|_| BrowserError::InvalidResponse("fake view rejected"))?;
         Ok(SessionReply::View(view))
     }
 }
@@ -156,7 +156,7 @@ impl SessionServer for FakeServer {
             self.calls
                 .borrow_mut()
                 .push(format!("tab-lost:{}", tab.tab_id));
-            return Box::pin(async { Err(BrowserError::Network("scripted blip".to_string())) });
+            return Box::pin(async { Err(BrowserError::Network("scripted blip")) });
         }
         if self.spec.borrow().consent == ConsentState::Pending {
             self.calls
