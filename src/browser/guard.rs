@@ -12,9 +12,10 @@ use std::rc::{Rc, Weak};
 
 use super::{
     clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
-    tab_identity, ActivityListener, BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer,
-    LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer,
-    TabChannel, TabIdentity, TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
+    tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
+    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
+    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
+    DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
     DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime, Millis, Now,
@@ -420,8 +421,14 @@ impl Inner {
                     }
                 }
             }
-            Effect::SendKeepalive { idle_ms } => {
-                let pending = self.options.server.send_activity(idle_ms.as_millis());
+            Effect::SendKeepalive {
+                idle_ms,
+                last_activity_at,
+            } => {
+                let pending = self.options.server.send_activity(ActivityRequest {
+                    idle_ms,
+                    last_activity_at: Some(last_activity_at),
+                });
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {

@@ -138,10 +138,14 @@ pub enum Effect {
     CloseTab,
     /// Send this encoded [`super::PeerMessage`] to the other tabs.
     Broadcast(String),
-    /// `POST /api/session/activity {"idle_ms"}`; only ever emitted by the leader.
+    /// `POST /api/session/activity {"idle_ms", "last_activity_at"}`; only ever emitted by
+    /// the leader.
     SendKeepalive {
         /// How long ago the user was last active in any tab.
         idle_ms: DurationMs,
+        /// The same instant in engine (server) time: the server takes it within bounds, so
+        /// its idle deadline is the tabs' own instead of one request transit later.
+        last_activity_at: ServerTime,
     },
     /// `POST /api/session/consent {"accepted"}`; only by the tab where the user decided.
     SendConsent {
@@ -1337,6 +1341,7 @@ impl Engine {
         }
         self.effects.push_back(Effect::SendKeepalive {
             idle_ms: t.since(self.last_activity).max(DurationMs::ZERO),
+            last_activity_at: self.last_activity.min(t),
         });
         self.last_keepalive = Some(t);
         self.reported_activity = self.last_activity;
