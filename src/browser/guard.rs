@@ -382,8 +382,10 @@ impl Inner {
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the
         // engine joins the channel before it says anything on it); then publish, so an
-        // ended session hides protected content before the redirect or any other effect of
-        // this tab runs.
+        // ended session hides protected content before any other effect of this tab runs.
+        // A redirect is the exception: the navigation starts first and the content is
+        // hidden right after, in this same task, so no frame shows it in between, and the
+        // page re-renders once instead of twice before it leaves.
         let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
             matches!(
                 effect,
@@ -393,7 +395,12 @@ impl Inner {
         for effect in first {
             self.carry_out(effect);
         }
-        self.publish();
+        if !rest
+            .iter()
+            .any(|effect| matches!(effect, Effect::Redirect { .. }))
+        {
+            self.publish();
+        }
         for effect in rest {
             self.carry_out(effect);
         }
@@ -604,13 +611,14 @@ impl Inner {
             &current_path(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
-        // Nothing more to coordinate: release everything before the page goes away.
-        self.release_adapters();
         if self.options.navigate {
             if let Err(error) = navigate_to_login(&url) {
                 report("navigation to login failed", &error);
             }
         }
+        // Nothing more to coordinate: release everything before the page goes away (the
+        // navigation has only started; the document stays until the login page commits).
+        self.release_adapters();
     }
 
     /// The snapshot of the engine as it is now; the latest published one while an input
