@@ -96,6 +96,52 @@ async fn logout_in_one_tab_ends_the_other() {
 }
 
 #[wasm_bindgen_test]
+async fn a_tab_ended_by_another_publishes_its_end_once_with_the_redirect_already_under_way() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let a = start(server.clone(), "tab_aaaaaaaa", None, true);
+    let seen = Rc::new(RefCell::new(Vec::<(State, Option<String>)>::new()));
+    let options = GuardOptions {
+        server: server.clone() as Rc<dyn SessionServer>,
+        activity_events: Vec::new(),
+        throttle_ms: 0,
+        use_web_locks: true,
+        navigate: false,
+        tab: Some(TabIdentity {
+            tab_id: "tab_bbbbbbbb".to_string(),
+            opener_tab_id: None,
+        }),
+        ..GuardOptions::default()
+    };
+    let record = seen.clone();
+    let b = match GuardRuntime::start(
+        options,
+        Box::new(move |snapshot| {
+            record
+                .borrow_mut()
+                .push((snapshot.state.clone(), snapshot.redirect_to.clone()))
+        }),
+        None,
+    ) {
+        Ok(runtime) => runtime,
+        Err(error) => panic!("guard did not start: {error}"),
+    };
+    assert!(wait_for(2_000, || is_active(&a) && is_active(&b)).await);
+    a.logout();
+    assert!(wait_for(2_000, || ended_with(&b, Reason::LoggedOut)).await);
+    let ended: Vec<_> = seen
+        .borrow()
+        .iter()
+        .filter(|(state, _)| matches!(state, State::Ended { .. }))
+        .cloned()
+        .collect();
+    assert_eq!(ended.len(), 1, "one re-render on the way out: {ended:?}");
+    assert!(
+        ended[0].1.is_some(),
+        "the redirect was under way when the end was published: {ended:?}"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn the_host_saves_drafts_in_every_tab_before_it_leaves() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
     let saved = Rc::new(RefCell::new(Vec::<(String, Option<String>)>::new()));

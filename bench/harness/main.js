@@ -85,11 +85,32 @@ const LAUNCH = {
 // Runs in every page before its own scripts: when the document was created, and (through the
 // Navigation API, which sees location.replace/assign) when the page started to leave. The
 // leave time goes to sessionStorage, which survives the same-origin navigation to /login.
+// Times that cross pages are `performance.timeOrigin + performance.now()`: epoch
+// milliseconds like Date.now(), with sub-millisecond resolution.
+// It also marks when the page last heard a cross-tab message (a listener added before the
+// library's own), so the report can split a cross-tab latency into the channel's transit
+// and the receiving page's own work.
 function benchInit() {
   window.__benchLoadedAt = Date.now();
+  const now = () => performance.timeOrigin + performance.now();
+  window.__benchNow = now;
+  try {
+    const Native = window.BroadcastChannel;
+    window.BroadcastChannel = class extends Native {
+      constructor(name) {
+        super(name);
+        super.addEventListener('message', () => {
+          window.__benchMessageAt = now();
+        });
+      }
+    };
+  } catch {
+    // no BroadcastChannel: nothing to mark
+  }
   try {
     window.navigation.addEventListener('navigate', () => {
-      sessionStorage.setItem('__bench_nav_at', String(Date.now()));
+      sessionStorage.setItem('__bench_nav_at', String(now()));
+      sessionStorage.setItem('__bench_nav_message_at', String(window.__benchMessageAt ?? ''));
     });
   } catch {
     // no Navigation API: the harness reports the sample as failed
@@ -212,7 +233,7 @@ async function leftAt(page, timeout) {
 /** Dispatches one activity event (keydown: both libraries listen to it) and returns when. */
 function dispatchActivity(page) {
   return page.evaluate(() => {
-    const at = Date.now();
+    const at = window.__benchNow();
     document.body.dispatchEvent(new KeyboardEvent('keydown', { bubbles: true }));
     return at;
   });
@@ -295,7 +316,7 @@ async function measureEventCost(bench) {
 }
 
 /** Sign-out in tab A to tab B starting its navigation to the login page. */
-async function measureCrossTabLogout(bench, lib) {
+async function measureCrossTabLogout(bench, lib, receiving) {
   const server = bench.servers.long;
   return sampled(`cross-tab logout (${lib})`, N.crossTab, 1, async () => {
     const { context, pages } = await bench.session(server, lib, LONG, 2);
@@ -304,11 +325,14 @@ async function measureCrossTabLogout(bench, lib) {
       await sleep(300);
       await b.evaluate(() => sessionStorage.removeItem('__bench_nav_at'));
       const clickedAt = await a.evaluate(() => {
-        const at = Date.now();
+        const at = window.__benchNow();
         document.getElementById('sign-out').click();
         return at;
       });
-      return (await leftAt(b, 10_000)) - clickedAt;
+      const left = await leftAt(b, 10_000);
+      const heard = await b.evaluate(() => Number(sessionStorage.getItem('__bench_nav_message_at')));
+      if (heard) receiving.push(left - heard);
+      return left - clickedAt;
     } finally {
       await context.close();
     }
@@ -316,7 +340,7 @@ async function measureCrossTabLogout(bench, lib) {
 }
 
 /** Activity in tab A, while both tabs show the idle warning, to B's warning leaving the DOM. */
-async function measureWarningClose(bench, lib) {
+async function measureWarningClose(bench, lib, receiving) {
   const server = bench.servers.short;
   const perContext = 5;
   const contexts = Math.ceil(N.warning / perContext);
@@ -336,7 +360,7 @@ async function measureWarningClose(bench, lib) {
             const gone = () => !document.querySelector('[role=alertdialog]');
             const observer = new MutationObserver(() => {
               if (gone()) {
-                window.__benchClosedAt = Date.now();
+                window.__benchClosedAt = window.__benchNow();
                 observer.disconnect();
               }
             });
@@ -346,7 +370,12 @@ async function measureWarningClose(bench, lib) {
           await b.waitForFunction(() => window.__benchClosedAt !== undefined, null, {
             timeout: 2_500,
           });
-          samples.push((await b.evaluate(() => window.__benchClosedAt)) - actedAt);
+          const [closedAt, heardAt] = await b.evaluate(() => [
+            window.__benchClosedAt,
+            window.__benchMessageAt,
+          ]);
+          samples.push(closedAt - actedAt);
+          if (heardAt) receiving.push(closedAt - heardAt);
         }
         return 0;
       } finally {
@@ -589,16 +618,24 @@ async function main() {
     report.cross_tab_logout_to_redirect_ms = await step('cross-tab logout', async () => {
       const out = {};
       for (const lib of ['guard', 'peer']) {
-        const { samples, failed } = await measureCrossTabLogout(bench, lib);
-        out[lib === 'guard' ? 'guard' : 'react_idle_timer'] = summary(samples, failed);
+        const receiving = [];
+        const { samples, failed } = await measureCrossTabLogout(bench, lib, receiving);
+        const key = lib === 'guard' ? 'guard' : 'react_idle_timer';
+        out[key] = summary(samples, failed);
+        // Diagnostic: the receiving tab's last channel message to its navigation.
+        if (receiving.length > 0) out[`${key}_receiving_tab`] = summary(receiving);
       }
       return out;
     });
     report.cross_tab_activity_to_warning_closed_ms = await step('cross-tab warning close', async () => {
       const out = {};
       for (const lib of ['guard', 'peer']) {
-        const { samples, failed } = await measureWarningClose(bench, lib);
-        out[lib === 'guard' ? 'guard' : 'react_idle_timer'] = summary(samples, failed);
+        const receiving = [];
+        const { samples, failed } = await measureWarningClose(bench, lib, receiving);
+        const key = lib === 'guard' ? 'guard' : 'react_idle_timer';
+        out[key] = summary(samples, failed);
+        // Diagnostic: the receiving tab's last channel message to the warning leaving.
+        if (receiving.length > 0) out[`${key}_receiving_tab`] = summary(receiving);
       }
       return out;
     });

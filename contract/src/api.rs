@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::reason::Reason;
-use crate::time::DurationMs;
+use crate::time::{DurationMs, ServerTime};
 
 /// The request header naming the browser tab a request comes from (contract "Acting
 /// tab"): a tab id ([`crate::ids::is_tab_id`]), anything else is `400`.
@@ -35,7 +35,18 @@ pub struct ActivityRequest {
     /// How long ago the user was last active, measured by the client (so clock skew does
     /// not matter).
     pub idle_ms: DurationMs,
+    /// The same instant on the server's clock as the client reckons it (its clock offset
+    /// learned from views). The server takes it when it lies no later than its own
+    /// `now - idle_ms` and at most [`ACTIVITY_CLAIM_WINDOW`] before, so the client's and the
+    /// server's idle deadlines coincide instead of differing by the request's transit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_activity_at: Option<ServerTime>,
 }
+
+/// How far before `now - idle_ms` a keepalive's `last_activity_at` may place the activity:
+/// the request's transit and the client's offset error are well below it. A claim can
+/// only bring the idle deadline closer, never push it out.
+pub const ACTIVITY_CLAIM_WINDOW: DurationMs = DurationMs::SECOND;
 
 /// `POST /api/session/consent`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -178,7 +189,8 @@ mod tests {
     fn request_bodies_have_the_contract_shape() {
         assert_eq!(
             serde_json::to_value(ActivityRequest {
-                idle_ms: DurationMs::from_millis(1_500)
+                idle_ms: DurationMs::from_millis(1_500),
+                last_activity_at: None,
             })
             .unwrap(),
             json!({"idle_ms": 1500})

@@ -356,8 +356,16 @@ fn session_bodies_round_trip() {
     round_trip(
         &ActivityRequest {
             idle_ms: DurationMs::from_millis(1_500),
+            last_activity_at: None,
         },
         &["idle_ms"],
+    );
+    round_trip(
+        &ActivityRequest {
+            idle_ms: DurationMs::from_millis(1_500),
+            last_activity_at: Some(ServerTime::from_millis(1_764_000_000_000)),
+        },
+        &["idle_ms", "last_activity_at"],
     );
     round_trip(&ConsentRequest { accepted: false }, &["accepted"]);
     round_trip(

@@ -13,7 +13,7 @@ use futures_util::stream::{self, Stream};
 use serde_json::json;
 use session_guard_contract::api::{
     ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, TabEndedEvent, TabRegistered,
-    TabRegistration, TerminatedEvent,
+    TabRegistration, TerminatedEvent, ACTIVITY_CLAIM_WINDOW,
 };
 use session_guard_contract::{ids, AuditKind};
 use tokio::sync::broadcast::error::RecvError;
@@ -206,7 +206,15 @@ pub(crate) async fn activity(
     let inner = &state.inner;
     let now = inner.now();
     let idle = req.idle_ms.as_millis().clamp(0, inner.store.policy.idle_ms);
-    let at = now.saturating_sub(idle);
+    let measured = now.saturating_sub(idle);
+    // The client's own reckoning of the instant, in our time, is taken within bounds: never
+    // later than measured (that would stretch the session), at most the window before.
+    let at = req.last_activity_at.map_or(measured, |claimed| {
+        claimed.as_millis().clamp(
+            measured.saturating_sub(ACTIVITY_CLAIM_WINDOW.as_millis()),
+            measured,
+        )
+    });
     let current = inner.store.keepalive(current, at).await?;
     Ok(Json(inner.store.view(&current)).into_response())
 }

@@ -464,6 +464,50 @@ async fn activity_moves_last_activity_with_client_measured_idle() {
 }
 
 #[tokio::test]
+async fn activity_takes_the_clients_own_instant_within_one_second_before_the_measured_one() {
+    let t = TestApp::new().await;
+    let c = t.login("admin").await;
+    t.clock.advance(120_000);
+    // Measured: now - idle_ms = T0 + 90 s. The client's instant 40 ms before is taken, so
+    // the server's idle deadline is the client's, not one request transit later.
+    let r = t
+        .post(
+            "/api/session/activity",
+            &c,
+            json!({ "idle_ms": 30_000, "last_activity_at": T0 + 89_960 }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body["last_activity_at"], T0 + 89_960);
+    // Never later than measured: a claim cannot stretch the session.
+    let r = t
+        .post(
+            "/api/session/activity",
+            &c,
+            json!({ "idle_ms": 20_000, "last_activity_at": T0 + 115_000 }),
+        )
+        .await;
+    assert_eq!(r.body["last_activity_at"], T0 + 100_000);
+    // At most one second before measured: a wrong clock cannot cut the session short.
+    let r = t
+        .post(
+            "/api/session/activity",
+            &c,
+            json!({ "idle_ms": 0, "last_activity_at": T0 }),
+        )
+        .await;
+    assert_eq!(r.body["last_activity_at"], T0 + 119_000);
+    let r = t
+        .post(
+            "/api/session/activity",
+            &c,
+            json!({ "idle_ms": 0, "last_activity_at": "soon" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
 async fn idle_timeout_applies_to_privileged_users_only() {
     let t = TestApp::with(|c| c.idle_timeout = std::time::Duration::from_secs(60)).await;
     let admin = t.login("admin").await;

@@ -12,9 +12,10 @@ use std::rc::{Rc, Weak};
 
 use super::{
     clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
-    tab_identity, ActivityListener, BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer,
-    LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker, SessionReply, SessionServer,
-    TabChannel, TabIdentity, TabRegistration, Wake, DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
+    tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
+    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
+    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
+    DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
     DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime, Millis, Now,
@@ -381,8 +382,10 @@ impl Inner {
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the
         // engine joins the channel before it says anything on it); then publish, so an
-        // ended session hides protected content before the redirect or any other effect of
-        // this tab runs.
+        // ended session hides protected content before any other effect of this tab runs.
+        // A redirect is the exception: the navigation starts first and the content is
+        // hidden right after, in this same task, so no frame shows it in between, and the
+        // page re-renders once instead of twice before it leaves.
         let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
             matches!(
                 effect,
@@ -392,7 +395,12 @@ impl Inner {
         for effect in first {
             self.carry_out(effect);
         }
-        self.publish();
+        if !rest
+            .iter()
+            .any(|effect| matches!(effect, Effect::Redirect { .. }))
+        {
+            self.publish();
+        }
         for effect in rest {
             self.carry_out(effect);
         }
@@ -420,8 +428,14 @@ impl Inner {
                     }
                 }
             }
-            Effect::SendKeepalive { idle_ms } => {
-                let pending = self.options.server.send_activity(idle_ms.as_millis());
+            Effect::SendKeepalive {
+                idle_ms,
+                last_activity_at,
+            } => {
+                let pending = self.options.server.send_activity(ActivityRequest {
+                    idle_ms,
+                    last_activity_at: Some(last_activity_at),
+                });
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {
@@ -597,13 +611,14 @@ impl Inner {
             &current_path(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
-        // Nothing more to coordinate: release everything before the page goes away.
-        self.release_adapters();
         if self.options.navigate {
             if let Err(error) = navigate_to_login(&url) {
                 error.report("navigation to login failed");
             }
         }
+        // Nothing more to coordinate: release everything before the page goes away (the
+        // navigation has only started; the document stays until the login page commits).
+        self.release_adapters();
     }
 
     /// The snapshot of the engine as it is now; the latest published one while an input

@@ -76,7 +76,9 @@ pub use page::{
 #[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
 #[cfg(feature = "test-support")]
-pub use server::{HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration};
+pub use server::{
+    ActivityRequest, HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration,
+};
 #[cfg(feature = "test-support")]
 pub use timer::DeadlineTimer;
 
@@ -96,7 +98,9 @@ pub(crate) use page::{
 #[cfg(not(feature = "test-support"))]
 pub(crate) use push::{PushEvent, PushStream};
 #[cfg(not(feature = "test-support"))]
-pub(crate) use server::{HttpSessionServer, SessionReply, SessionServer, TabRegistration};
+pub(crate) use server::{
+    ActivityRequest, HttpSessionServer, SessionReply, SessionServer, TabRegistration,
+};
 #[cfg(not(feature = "test-support"))]
 pub(crate) use timer::DeadlineTimer;
 

@@ -9,12 +9,12 @@ use gloo_timers::callback::Timeout;
 use serde::Serialize;
 /// One browser tab, registered with the server as its own recorded sub-session (the
 /// contract's `POST /api/session/tabs` body).
-pub use session_guard_contract::api::TabRegistration;
-use session_guard_contract::api::{ActivityRequest, ConsentRequest, ErrorReason, LogoutRequest};
+pub use session_guard_contract::api::{ActivityRequest, TabRegistration};
+use session_guard_contract::api::{ConsentRequest, ErrorReason, LogoutRequest};
 use wasm_bindgen::JsValue;
 
 use super::BrowserError;
-use crate::core::{DurationMs, Millis, Reason, SessionView};
+use crate::core::{Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -38,8 +38,11 @@ pub enum SessionReply {
 pub trait SessionServer {
     /// `GET /api/session`.
     fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>>;
-    /// `POST /api/session/activity`: the user was last active `idle_ms` ago.
-    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>>;
+    /// `POST /api/session/activity`: when the user was last active.
+    fn send_activity(
+        &self,
+        activity: ActivityRequest,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>>;
     /// `POST /api/session/consent`; `Ok(None)` when declining ended the session.
     fn send_consent(
         &self,
@@ -137,12 +140,13 @@ impl SessionServer for HttpSessionServer {
         Box::pin(async move { session_reply(send(Request::get(&url), None).await?).await })
     }
 
-    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>> {
+    fn send_activity(
+        &self,
+        activity: ActivityRequest,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url("/api/session/activity");
         Box::pin(async move {
-            let body = json(&ActivityRequest {
-                idle_ms: DurationMs::from_millis(idle_ms),
-            })?;
+            let body = json(&activity)?;
             session_reply(send(Request::post(&url), Some(body)).await?).await
         })
     }

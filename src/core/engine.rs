@@ -20,6 +20,11 @@ const FORWARD_JUMP_TOLERANCE: DurationMs = DurationMs::SECOND;
 /// How long an ending deadline waits for the server's answer before the tab ends on its
 /// own (fail closed): longer than the browser layer's request timeout.
 const CONFIRM_WAIT: DurationMs = DurationMs::from_millis(15_000);
+/// How long before an ending deadline the tab asks the server for the session, so that the
+/// answer is in hand when the deadline comes and the ending costs no round trip: a view
+/// this fresh whose server clock, advanced by the monotonic time since it arrived, has
+/// passed the deadline is the server's own agreement (see [`Engine::check_ending`]).
+const CONFIRM_AHEAD: DurationMs = DurationMs::SECOND;
 /// How long the leader waits before opening again a push stream the browser gave up on
 /// (the server refused it, or it could not be created); polling covers the gap.
 pub const PUSH_REOPEN_DELAY: DurationMs = DurationMs::from_millis(5_000);
@@ -133,10 +138,14 @@ pub enum Effect {
     CloseTab,
     /// Send this encoded [`super::PeerMessage`] to the other tabs.
     Broadcast(String),
-    /// `POST /api/session/activity {"idle_ms"}`; only ever emitted by the leader.
+    /// `POST /api/session/activity {"idle_ms", "last_activity_at"}`; only ever emitted by
+    /// the leader.
     SendKeepalive {
         /// How long ago the user was last active in any tab.
         idle_ms: DurationMs,
+        /// The same instant in engine (server) time: the server takes it within bounds, so
+        /// its idle deadline is the tabs' own instead of one request transit later.
+        last_activity_at: ServerTime,
     },
     /// `POST /api/session/consent {"accepted"}`; only by the tab where the user decided.
     SendConsent {
@@ -196,7 +205,8 @@ enum Registration {
 /// deadlines and [`Engine::handle_timeout`] acts on those that fell due, from this one list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Timer {
-    /// The idle or absolute end of the session (asks the server to confirm it).
+    /// The idle or absolute end of the session; [`CONFIRM_AHEAD`] before it, asks the
+    /// server for the session so that its answer confirms the ending when it comes.
     Ending,
     /// The server did not confirm an ending in time: the tab ends on its own.
     ConfirmWait,
@@ -285,9 +295,12 @@ enum Notify {
 ///   after the deadline (the view re-anchors the clock and ends the session at once).
 ///
 /// Whatever the clocks say, a local idle or lifetime deadline ends the session only once the
-/// server confirms it: the tab asks (`FetchSession`) and ends with the server's reason; it
-/// ends on its own only when the server cannot be reached, does not answer within 15 s, or
-/// answers with a view whose own clock is already past the (locally shortened) deadline.
+/// server confirms it: the tab asks (`FetchSession`) [`CONFIRM_AHEAD`] before the deadline,
+/// and a view that fresh, carried forward by the monotonic clock past the deadline, is the
+/// server's agreement, so the ending costs no round trip; otherwise it asks at the deadline
+/// and ends with the server's reason. It ends on its own only when the server cannot be
+/// reached, does not answer within 15 s, or answers with a view whose own clock is already
+/// past the (locally shortened) deadline.
 #[derive(Debug)]
 pub struct Engine {
     config: EngineConfig,
@@ -316,6 +329,14 @@ pub struct Engine {
     monotonic_anchor: Option<(DurationMs, ServerTime)>,
     /// Engine time of the latest server view: the instant the clock was last confirmed.
     anchored_at: ServerTime,
+    /// The monotonic clock when that view arrived: the server's clock has run at least as
+    /// long since, whatever the wall clock says.
+    anchored_monotonic: Option<DurationMs>,
+    /// Engine time at which the tab last asked the server ahead of an ending deadline.
+    asked_ahead_at: ServerTime,
+    /// A confirmed ending waits for the monotonic clock to reach its deadline: the engine
+    /// time at which it will, when the wall clock ran slightly ahead.
+    ending_wait: Option<ServerTime>,
     /// Engine time at which an ending deadline asked the server to confirm it. Meanwhile no
     /// activity counts: only the server's answer can keep the session.
     confirming: Option<ServerTime>,
@@ -368,6 +389,9 @@ impl Engine {
             heartbeat_heard: EARLIEST,
             monotonic_anchor: None,
             anchored_at: EARLIEST,
+            anchored_monotonic: None,
+            asked_ahead_at: EARLIEST,
+            ending_wait: None,
             confirming: None,
             connection_at: EARLIEST,
             hidden: false,
@@ -412,6 +436,7 @@ impl Engine {
         self.high_water = t;
         self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
         self.anchored_at = t;
+        self.anchored_monotonic = now.monotonic;
         self.confirming = None;
 
         let policy = SessionPolicy::from_view(&view);
@@ -956,6 +981,8 @@ impl Engine {
         self.heartbeat_heard = back(self.heartbeat_heard);
         self.next_poll = self.next_poll.map(back);
         self.anchored_at = back(self.anchored_at);
+        self.asked_ahead_at = back(self.asked_ahead_at);
+        self.ending_wait = self.ending_wait.map(back);
         self.confirming = self.confirming.map(back);
         self.connection_at = back(self.connection_at);
         if let PushStream::ReopenAt(at) = self.push {
@@ -1003,10 +1030,15 @@ impl Engine {
                 Some(_) => None,
                 None => {
                     let expires_at = self.limits()?.expires_at;
-                    Some(
-                        self.idle_deadline()
-                            .map_or(expires_at, |idle| idle.min(expires_at)),
-                    )
+                    let end = self
+                        .idle_deadline()
+                        .map_or(expires_at, |idle| idle.min(expires_at));
+                    let ask_at = end.saturating_sub(CONFIRM_AHEAD);
+                    if self.anchored_at < ask_at && self.asked_ahead_at < ask_at {
+                        Some(ask_at)
+                    } else {
+                        Some(self.ending_wait.map_or(end, |wait| wait.max(end)))
+                    }
                 }
             },
             Timer::ConfirmWait => self
@@ -1036,8 +1068,16 @@ impl Engine {
     /// Acts on a timer that fell due at `t`.
     fn fire(&mut self, timer: Timer, t: ServerTime) {
         match timer {
-            // Checked first, at every input (`check_ending`).
-            Timer::Ending | Timer::ConfirmWait => {}
+            // Before the deadline: ask the server now, so that its answer is in hand when
+            // the deadline comes. The deadline itself is checked first, at every input
+            // (`check_ending`).
+            Timer::Ending => {
+                if self.due_ending(t).is_none() {
+                    self.asked_ahead_at = t;
+                    self.effects.push_back(Effect::FetchSession);
+                }
+            }
+            Timer::ConfirmWait => {}
             Timer::Poll => {
                 self.effects.push_back(Effect::FetchSession);
                 self.next_poll = Some(t.saturating_add(self.config.poll_interval));
@@ -1067,12 +1107,20 @@ impl Engine {
     /// left the question unanswered too long; otherwise asks the server once. Returns
     /// whether the session ended.
     fn check_ending(&mut self, t: ServerTime) -> bool {
+        self.ending_wait = None;
         match self.due_ending(t) {
             Some((reason, deadline)) => {
-                // A deadline the server's own clock already passed (a view came after it), or
-                // one the server left unanswered for too long, ends here; any other is a
-                // question to the server first, whose answer decides.
-                let answered = deadline <= self.anchored_at;
+                // A deadline the server's own clock already passed ends here: a view came
+                // after it, or a view from at most `CONFIRM_AHEAD` before it, with the same
+                // activity and policy, and the monotonic time since that view arrived
+                // carries the server's clock past it (the server stamped the view before
+                // it arrived, so its clock is at least that far on). So is one the server
+                // left unanswered for too long. Any other is a question to the server
+                // first, whose answer decides.
+                let server_at_least = self.server_time_at_least();
+                let fresh = self.anchored_at >= deadline.saturating_sub(CONFIRM_AHEAD);
+                let answered = deadline <= self.anchored_at
+                    || (fresh && server_at_least.is_some_and(|at| deadline <= at));
                 let unanswered = self
                     .confirming
                     .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
@@ -1081,6 +1129,16 @@ impl Engine {
                     return true;
                 }
                 if self.confirming.is_none() {
+                    // The wall clock ran ahead of the monotonic one by less than a jump
+                    // (rounding, slewing): wait for the monotonic clock to get there.
+                    let behind = server_at_least
+                        .filter(|_| fresh)
+                        .map(|at| deadline.since(at))
+                        .filter(|lag| *lag <= FORWARD_JUMP_TOLERANCE);
+                    if let Some(lag) = behind {
+                        self.ending_wait = Some(t.saturating_add(lag));
+                        return false;
+                    }
                     self.confirming = Some(t);
                     self.effects.push_back(Effect::FetchSession);
                 }
@@ -1088,6 +1146,14 @@ impl Engine {
             None => self.confirming = None,
         }
         false
+    }
+
+    /// The least the server's clock can read now: the latest view's `server_time` plus the
+    /// monotonic time since that view arrived. `None` without a monotonic clock.
+    fn server_time_at_least(&self) -> Option<ServerTime> {
+        let since = self.anchored_monotonic?;
+        let (now, _) = self.monotonic_anchor?;
+        Some(self.anchored_at.saturating_add(elapsed(since, now)))
     }
 
     /// Emits what follows from where the inputs left the session: joining its channel (and
@@ -1275,6 +1341,7 @@ impl Engine {
         }
         self.effects.push_back(Effect::SendKeepalive {
             idle_ms: t.since(self.last_activity).max(DurationMs::ZERO),
+            last_activity_at: self.last_activity.min(t),
         });
         self.last_keepalive = Some(t);
         self.reported_activity = self.last_activity;

@@ -10,6 +10,8 @@
 
 use std::collections::VecDeque;
 
+use session_guard_contract::api::ACTIVITY_CLAIM_WINDOW;
+
 use super::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LocalTime, Millis, Now,
     Reason, RecordingView, ServerTime, SessionView, State, UserView,
@@ -318,13 +320,20 @@ impl Harness {
                 Effect::SendKeepalive { .. } | Effect::FetchSession if !self.server.reachable => {
                     self.queue.push_back((i, Input::Unreachable));
                 }
-                Effect::SendKeepalive { idle_ms } => {
+                Effect::SendKeepalive {
+                    idle_ms,
+                    last_activity_at,
+                } => {
                     self.tabs[i].keepalives += 1;
                     if self.server.check(now).is_none() {
+                        // Like the reference server: the claimed instant within bounds.
                         let server_now = now + self.server.offset;
                         let idle_ms = idle_ms.as_millis().clamp(0, self.server.idle_timeout);
-                        self.server.last_activity =
-                            self.server.last_activity.max(server_now - idle_ms);
+                        let measured = server_now - idle_ms;
+                        let at = last_activity_at
+                            .as_millis()
+                            .clamp(measured - ACTIVITY_CLAIM_WINDOW.as_millis(), measured);
+                        self.server.last_activity = self.server.last_activity.max(at);
                     }
                     self.respond(i);
                 }

@@ -4,7 +4,9 @@ use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use session_guard::browser::BrowserError;
-use session_guard::browser::{LocalFuture, SessionReply, SessionServer, TabRegistration};
+use session_guard::browser::{
+    ActivityRequest, LocalFuture, SessionReply, SessionServer, TabRegistration,
+};
 use session_guard::core::{
     ConsentState, DurationMs, Millis, Reason, RecordingView, ServerTime, SessionView, UserView,
 };
@@ -121,7 +123,11 @@ impl SessionServer for FakeServer {
         Box::pin(async move { reply })
     }
 
-    fn send_activity(&self, idle_ms: Millis) -> LocalFuture<Result<SessionReply, BrowserError>> {
+    fn send_activity(
+        &self,
+        activity: ActivityRequest,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        let idle_ms = activity.idle_ms.as_millis();
         self.calls.borrow_mut().push(format!("activity:{idle_ms}"));
         let reply = self.reply();
         Box::pin(async move { reply })

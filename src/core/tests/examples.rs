@@ -249,7 +249,8 @@ fn keepalives_are_spaced_and_carry_idle_time() {
     engine.handle_activity(local(T0 + 1_000));
     let effects = drain(&mut engine);
     assert!(effects.contains(&Effect::SendKeepalive {
-        idle_ms: DurationMs::from_millis(0)
+        idle_ms: DurationMs::from_millis(0),
+        last_activity_at: ServerTime::from_millis(T0 + 1_000),
     }));
     engine.handle_activity(local(T0 + 2_000));
     assert!(drain(&mut engine).is_empty());
@@ -274,7 +275,8 @@ fn keepalives_are_spaced_and_carry_idle_time() {
     assert_eq!(
         drain(&mut engine),
         [Effect::SendKeepalive {
-            idle_ms: DurationMs::from_millis(59_000)
+            idle_ms: DurationMs::from_millis(59_000),
+            last_activity_at: ServerTime::from_millis(T0 + 2_000),
         }]
     );
     assert_eq!(
@@ -326,7 +328,7 @@ fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_
     engine.handle_activity(local(T0 + 3 * MINUTE));
     assert!(drain(&mut engine).iter().any(|e| matches!(
         e,
-        Effect::SendKeepalive { idle_ms } if idle_ms.as_millis() == 0
+        Effect::SendKeepalive { idle_ms, .. } if idle_ms.as_millis() == 0
     )));
 }
 
@@ -696,7 +698,8 @@ fn lock_mode_only_the_leader_sends_keepalives() {
             )),
             Effect::FetchSession,
             Effect::SendKeepalive {
-                idle_ms: DurationMs::from_millis(10 * MINUTE - 1)
+                idle_ms: DurationMs::from_millis(10 * MINUTE - 1),
+                last_activity_at: ServerTime::from_millis(T0 + 1),
             },
             Effect::OpenPush
         ]

@@ -1,6 +1,7 @@
 //! Engine tests driven through the multi-tab harness: examples and property tests.
 
 mod adapter_rules;
+mod deadline;
 mod examples;
 mod props;
 mod resilience;
