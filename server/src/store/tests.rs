@@ -40,7 +40,7 @@ async fn state_with(db: &str, tweak: impl FnOnce(&mut Config)) -> (AppState, Arc
 /// A fresh PostgreSQL database of the cluster `SG_TEST_DATABASE_URL` names, when the
 /// suite runs on PostgreSQL (`cargo xtask test` sets it), for the tests that check a
 /// statement both stores must run; `None` runs them on SQLite.
-async fn postgres_if_configured() -> Option<String> {
+pub(super) async fn postgres_if_configured() -> Option<String> {
     use sqlx::{Connection, Executor};
     let base = std::env::var("SG_TEST_DATABASE_URL")
         .ok()
