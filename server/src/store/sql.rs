@@ -421,6 +421,53 @@ pub async fn session_by_id(c: &mut Conn, id: &str) -> Result<Option<SessionRow>>
     row.as_ref().map(session_from_row).transpose()
 }
 
+/// A session by its cookie's secret hash, with its user (`None`: the user is gone) and
+/// the user's scopes: everything authenticating a request needs, in one statement (one
+/// row per scope the user holds through a role, directly or through a group).
+pub async fn session_user_and_scopes_by_token_hash(
+    c: &mut Conn,
+    hash: &str,
+) -> Result<Option<(SessionRow, Option<UserRow>, BTreeSet<String>)>> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.user_id, s.issued_at, s.expires_at, s.last_activity_at,
+                s.recording_required, s.consent, s.ended_at, s.end_reason,
+                u.id, u.username, u.display_name, u.password_hash, u.suspended, rs.scope
+         FROM sessions s
+              LEFT JOIN users u ON u.id = s.user_id
+              LEFT JOIN role_scopes rs ON rs.role_id IN (
+                  SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = s.user_id
+                  UNION
+                  SELECT gr.role_id FROM group_members gm
+                      JOIN group_roles gr ON gr.group_id = gm.group_id
+                      WHERE gm.user_id = s.user_id)
+         WHERE s.token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_all(&mut *c)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let session = session_from_row(first)?;
+    let user = match first.try_get::<Option<i64>, _>(9)? {
+        Some(id) => Some(UserRow {
+            id,
+            username: first.try_get(10)?,
+            display_name: first.try_get(11)?,
+            password_hash: first.try_get(12)?,
+            suspended: first.try_get::<i64, _>(13)? != 0,
+        }),
+        None => None,
+    };
+    let mut scopes = BTreeSet::new();
+    for row in &rows {
+        if let Some(scope) = row.try_get::<Option<String>, _>(14)? {
+            scopes.insert(scope);
+        }
+    }
+    Ok(Some((session, user, scopes)))
+}
+
 /// One live session as the admin list shows it, with its user and origin.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
