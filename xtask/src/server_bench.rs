@@ -17,7 +17,11 @@
 //!   the time from sending it until each stream reads `event: terminated`, p50/p95/max
 //!   (with two instances the administrator talks to the first, the streams are spread
 //!   over both);
-//! - resident memory (`VmRSS` at the end, `VmHWM` peak).
+//! - keepalives with 10 clients (the same requests with fewer load threads: on 2 shared
+//!   cores a closed loop of 50 clients queues for the CPU, which this separates from the
+//!   server's own cost);
+//! - resident memory (`VmRSS` at the end, `VmHWM` peak);
+//! - the machine's 1-minute load average when the store's measurement began.
 //!
 //! Everything goes to 127.0.0.1; every phase stops by itself.
 
@@ -40,6 +44,9 @@ use crate::run;
 const SESSIONS: usize = 5_000;
 /// Concurrent clients of the request phases.
 const CLIENTS: usize = 50;
+/// Clients of the extra keepalive phase that shows how much of the 50-client tail is
+/// queueing for the two cores (load threads, server(s) and PostgreSQL share them).
+const FEW_CLIENTS: usize = 10;
 /// Length of each request phase.
 const PHASE: Duration = Duration::from_secs(8);
 /// Most requests of one phase.
@@ -127,6 +134,10 @@ pub fn run(root: &Path, toolbox: &crate::tools::Toolbox) -> Result<String, Strin
 /// Seeds `store`, starts its server(s) and measures every phase.
 fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String, String> {
     eprintln!("server bench: {}", store.label());
+    let load_average = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|text| text.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_else(|| "null".to_owned());
     let instances = match store {
         Store::Sqlite => 1,
         Store::Postgres { instances } => instances,
@@ -158,6 +169,7 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
         *kind = Kind::Keepalive;
     }
     let mixed = load(&addrs, &mixed_kinds);
+    let keepalive_few = load(&addrs, &[Kind::Keepalive; FEW_CLIENTS]);
     let termination = terminate_everyone(&addrs, &admin_cookie)?;
     let mut memory = Vec::new();
     for &pid in &pids {
@@ -171,14 +183,16 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
         server.stop();
     }
     Ok(format!(
-        "{{\"store\":\"{}\",\"instances\":{instances},\"idle_cores\":{idle},\
-         \"idle_database_cores\":{idle_database},\
-         \"get_session\":{},\"keepalive\":{},\"mixed\":{},\"terminate_all\":{termination},\
+        "{{\"store\":\"{}\",\"instances\":{instances},\"load_average\":{load_average},\
+         \"idle_cores\":{idle},\"idle_database_cores\":{idle_database},\
+         \"get_session\":{},\"keepalive\":{},\"mixed\":{},\
+         \"keepalive_{FEW_CLIENTS}_clients\":{},\"terminate_all\":{termination},\
          \"memory\":[{}]}}",
         store.label(),
         get.json(),
         keepalive.json(),
         mixed.json(),
+        keepalive_few.json(),
         memory.join(",")
     ))
 }

@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use serde_json::Value;
-use session_guard_contract::AuditKind;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, Connection, Executor};
 use tokio::sync::broadcast;
@@ -87,10 +86,15 @@ pub(crate) enum Backend {
 impl Backend {
     /// The column that orders rows of one table by insertion (ties of equal timestamps).
     fn insertion_order(self, table: &str) -> String {
+        format!("{table}.{}", self.insertion_column())
+    }
+
+    /// [`Backend::insertion_order`] without the table name (for `RETURNING`).
+    fn insertion_column(self) -> &'static str {
         match self {
-            Self::Sqlite => format!("{table}.rowid"),
+            Self::Sqlite => "rowid",
             // `seq`: an identity column PostgreSQL's sessions have for this.
-            Self::Postgres => format!("{table}.seq"),
+            Self::Postgres => "seq",
         }
     }
 
@@ -268,73 +272,50 @@ impl Tx<'_> {
         self.store.backend
     }
 
-    /// Ends the selected live sessions for `reason`: the one place a session ends. Each
-    /// end is a conditional update (a session already ended keeps its first reason and
-    /// is skipped), writes its `session_ended` entry here, in this transaction, and is
-    /// pushed after the commit. `actor` is who ended it (`None`: the server).
+    /// Ends the selected live sessions for `reason`: the one place a session ends. The
+    /// end is one conditional update of every selected session (a session already ended
+    /// keeps its first reason and is skipped), their `session_ended` entries are written
+    /// here, in this transaction (a few multi-row statements, whatever the count), and
+    /// they are pushed after the commit. `actor` is who ended them (`None`: the server).
     pub async fn end_sessions(
         &mut self,
         which: Sessions<'_>,
         reason: Reason,
         actor: Option<i64>,
     ) -> Result<Vec<Ended>, AppError> {
-        let backend = self.store.backend;
-        let mut seen_activity = None;
-        let ids = match which {
-            Sessions::One(id) => vec![id.to_owned()],
-            Sessions::Overdue {
-                id,
-                last_activity_at,
-            } => {
-                seen_activity = Some(last_activity_at);
-                vec![id.to_owned()]
-            }
-            Sessions::OfUser(user) => {
-                sql::live_session_ids_of_user(self.conn(), backend, user).await?
-            }
-            Sessions::OfRole(role) => {
-                sql::live_session_ids_of_role(self.conn(), backend, role).await?
-            }
-            Sessions::AllBut(user) => {
-                sql::live_session_ids_except_user(self.conn(), backend, user).await?
-            }
-        };
-        let now = self.now;
-        let mut ended = Vec::new();
-        for session_id in ids {
-            let Some(user_id) =
-                sql::end_session(self.conn(), &session_id, &reason, actor, now, seen_activity)
-                    .await?
-            else {
-                continue;
-            };
-            self.audit(&sql::NewAudit {
-                actor_user_id: actor,
-                session_id: Some(&session_id),
-                detail: serde_json::json!({ "reason": reason, "user_id": user_id }),
-                ..sql::NewAudit::of(AuditKind::SessionEnded)
-            })
-            .await?;
-            ended.push(Ended {
+        let (backend, now) = (self.store.backend, self.now);
+        let ended = sql::end_sessions(self.conn(), backend, which, &reason, actor, now).await?;
+        if !ended.is_empty() {
+            let acting = self.acting().await?;
+            sql::audit_session_ends(&mut self.tx, now, actor, &reason, &ended, &acting).await?;
+        }
+        let ended: Vec<Ended> = ended
+            .into_iter()
+            .map(|(session_id, user_id)| Ended {
                 session_id,
                 user_id,
                 reason: reason.clone(),
-            });
-        }
+            })
+            .collect();
         self.effects.ended.extend(ended.iter().cloned());
         Ok(ended)
     }
 
+    /// The acting session and tab of the request, looked up on first use.
+    async fn acting(&mut self) -> Result<sql::Acting, AppError> {
+        if let Some(acting) = &self.acting {
+            return Ok(acting.clone());
+        }
+        let acting = sql::acting(self.conn()).await?;
+        self.acting = Some(acting.clone());
+        Ok(acting)
+    }
+
     /// Records one audit entry in this transaction.
     pub async fn audit(&mut self, entry: &sql::NewAudit<'_>) -> Result<(), AppError> {
-        let acting = match self.acting.take() {
-            Some(acting) => acting,
-            None => sql::acting(self.conn()).await?,
-        };
+        let acting = self.acting().await?;
         let now = self.now;
-        let written = sql::audit(self.conn(), now, entry, &acting).await;
-        self.acting = Some(acting);
-        Ok(written?)
+        Ok(sql::audit(self.conn(), now, entry, &acting).await?)
     }
 
     /// Commits, then pushes what the transaction caused.

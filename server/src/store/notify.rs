@@ -29,6 +29,9 @@ pub(crate) const CHANNEL: &str = "session_guard_events";
 /// Largest payload this server sends (PostgreSQL's limit is 8000 bytes).
 const MAX_PAYLOAD: usize = 7_500;
 
+/// Notices queued by one statement (each is at most [`MAX_PAYLOAD`] bytes of parameters).
+const NOTICES_PER_STATEMENT: usize = 100;
+
 /// How long to wait before connecting again after the listening connection failed.
 const RECONNECT_EVERY: Duration = Duration::from_millis(250);
 
@@ -130,14 +133,20 @@ fn payloads(from: &str, effects: &Effects) -> Vec<String> {
 }
 
 /// Queues the notices of `effects` in the transaction `conn` is in: PostgreSQL sends them
-/// when it commits, and drops them when it rolls back.
+/// when it commits, and drops them when it rolls back. A large ending (5,000 sessions are
+/// some forty notices) costs one round trip, not one per notice.
 pub(crate) async fn send(conn: &mut Conn, from: &str, effects: &Effects) -> Result<(), AppError> {
-    for payload in payloads(from, effects) {
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(&mut *conn)
-            .await?;
+    let payloads = payloads(from, effects);
+    for batch in payloads.chunks(NOTICES_PER_STATEMENT) {
+        let calls: Vec<String> = (0..batch.len())
+            .map(|n| format!("pg_notify($1, ${})", n + 2))
+            .collect();
+        let sql = format!("SELECT {}", calls.join(", "));
+        let mut query = sqlx::query(&sql).bind(CHANNEL);
+        for payload in batch {
+            query = query.bind(payload.as_str());
+        }
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
@@ -278,6 +287,37 @@ mod tests {
         assert_eq!(back.changed_users, effects.changed_users);
         assert_eq!(back.changed_sessions, effects.changed_sessions);
         assert_eq!(back.tabs_ended, effects.tabs_ended);
+    }
+
+    #[tokio::test]
+    #[ignore = "needs PostgreSQL: SG_TEST_DATABASE_URL (cargo xtask test sets it)"]
+    async fn an_ending_of_more_notices_than_one_statement_holds_arrives_whole_after_commit() {
+        use sqlx::Connection;
+        let url = crate::store::tests::postgres_if_configured()
+            .await
+            .expect("SG_TEST_DATABASE_URL names a PostgreSQL cluster");
+        let mut listener = connect(&url).await.expect("listen");
+        let effects = Effects {
+            ended: (0..20_000).map(ended).collect(),
+            ..Effects::default()
+        };
+        let expected = payloads("instance-a", &effects).len();
+        assert!(expected > NOTICES_PER_STATEMENT, "{expected} notices");
+        sqlx::any::install_default_drivers();
+        let mut conn = sqlx::AnyConnection::connect(&url).await.expect("connect");
+        let mut tx = conn.begin().await.expect("begin");
+        send(&mut tx, "instance-a", &effects).await.expect("send");
+        tx.commit().await.expect("commit");
+        let mut back = Vec::new();
+        for _ in 0..expected {
+            let notification = tokio::time::timeout(Duration::from_secs(10), listener.recv())
+                .await
+                .expect("every notice arrives")
+                .expect("notice");
+            let notice: Notice = serde_json::from_str(notification.payload()).expect("parses");
+            back.extend(notice.into_effects().ended);
+        }
+        assert_eq!(back, effects.ended);
     }
 
     #[test]

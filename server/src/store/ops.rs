@@ -142,18 +142,17 @@ impl Store {
     pub async fn authenticate(&self, secret_hash: &str) -> Result<Current, AppError> {
         let now = self.now();
         let current = {
+            // One statement: every request is authenticated, keepalives included.
             let mut conn = self.reader().await?;
-            let session = sql::session_by_token_hash(&mut conn, secret_hash)
-                .await?
-                .ok_or(AppError::Unauthenticated(None))?;
+            let (session, user, scopes) =
+                sql::session_user_and_scopes_by_token_hash(&mut conn, secret_hash)
+                    .await?
+                    .ok_or(AppError::Unauthenticated(None))?;
             if session.ended_at.is_some() {
                 let reason = session.end_reason.clone();
                 return Err(AppError::Unauthenticated(reason));
             }
-            let user = sql::user_by_id(&mut conn, session.user_id)
-                .await?
-                .ok_or(AppError::Unauthenticated(None))?;
-            let scopes = sql::user_scopes(&mut conn, user.id).await?;
+            let user = user.ok_or(AppError::Unauthenticated(None))?;
             Current {
                 session,
                 user,

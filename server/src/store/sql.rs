@@ -6,6 +6,7 @@
 //! places where SQLite and PostgreSQL differ take a [`Backend`] fragment.
 
 use std::collections::{BTreeSet, HashMap};
+use std::fmt::Write as _;
 
 use serde_json::Value;
 use session_guard_contract::admin::{AdminTab, AdminUser, AuditEntry, EndedSession, Group, Role};
@@ -13,7 +14,7 @@ use session_guard_contract::{AuditKind, ConsentState, ServerTime};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
-use super::Backend;
+use super::{Backend, Sessions};
 use crate::error::{AppError, Reason};
 use crate::state::Policy;
 
@@ -420,6 +421,53 @@ pub async fn session_by_id(c: &mut Conn, id: &str) -> Result<Option<SessionRow>>
     row.as_ref().map(session_from_row).transpose()
 }
 
+/// A session by its cookie's secret hash, with its user (`None`: the user is gone) and
+/// the user's scopes: everything authenticating a request needs, in one statement (one
+/// row per scope the user holds through a role, directly or through a group).
+pub async fn session_user_and_scopes_by_token_hash(
+    c: &mut Conn,
+    hash: &str,
+) -> Result<Option<(SessionRow, Option<UserRow>, BTreeSet<String>)>> {
+    let rows = sqlx::query(
+        "SELECT s.id, s.user_id, s.issued_at, s.expires_at, s.last_activity_at,
+                s.recording_required, s.consent, s.ended_at, s.end_reason,
+                u.id, u.username, u.display_name, u.password_hash, u.suspended, rs.scope
+         FROM sessions s
+              LEFT JOIN users u ON u.id = s.user_id
+              LEFT JOIN role_scopes rs ON rs.role_id IN (
+                  SELECT ur.role_id FROM user_roles ur WHERE ur.user_id = s.user_id
+                  UNION
+                  SELECT gr.role_id FROM group_members gm
+                      JOIN group_roles gr ON gr.group_id = gm.group_id
+                      WHERE gm.user_id = s.user_id)
+         WHERE s.token_hash = $1",
+    )
+    .bind(hash)
+    .fetch_all(&mut *c)
+    .await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let session = session_from_row(first)?;
+    let user = match first.try_get::<Option<i64>, _>(9)? {
+        Some(id) => Some(UserRow {
+            id,
+            username: first.try_get(10)?,
+            display_name: first.try_get(11)?,
+            password_hash: first.try_get(12)?,
+            suspended: first.try_get::<i64, _>(13)? != 0,
+        }),
+        None => None,
+    };
+    let mut scopes = BTreeSet::new();
+    for row in &rows {
+        if let Some(scope) = row.try_get::<Option<String>, _>(14)? {
+            scopes.insert(scope);
+        }
+    }
+    Ok(Some((session, user, scopes)))
+}
+
 /// One live session as the admin list shows it, with its user and origin.
 #[derive(Debug, Clone)]
 pub struct LiveSession {
@@ -573,31 +621,121 @@ pub async fn due_sessions(c: &mut Conn, now: i64) -> Result<Vec<(SessionRow, Opt
         .collect()
 }
 
-/// Marks a live session ended; `Some(user_id)` when this call ended it, `None` when it
-/// had already ended (the first reason wins; several instances may race for it) or, with
-/// `seen_activity`, when its last activity moved since it was judged overdue (a keepalive
-/// or an answer came in between: it is not overdue any more).
+/// Rows of audit entries one statement writes (two parameters each, under SQLite's and
+/// PostgreSQL's limits on parameters with room to spare).
+const AUDIT_ROWS_PER_STATEMENT: usize = 500;
+
+/// The condition that selects `which` among the live sessions (parameters from `$4`).
+fn selector_sql(which: Sessions<'_>) -> &'static str {
+    match which {
+        Sessions::One(_) => "id = $4",
+        Sessions::Overdue { .. } => "id = $4 AND last_activity_at = $5",
+        Sessions::OfUser(_) => "user_id = $4",
+        Sessions::OfRole(_) => {
+            "user_id IN (
+                 SELECT user_id FROM user_roles WHERE role_id = $4
+                 UNION
+                 SELECT gm.user_id FROM group_members gm
+                     JOIN group_roles gr ON gr.group_id = gm.group_id
+                     WHERE gr.role_id = $4)"
+        }
+        Sessions::AllBut(_) => "user_id <> $4",
+    }
+}
+
+/// Marks every live session `which` selects ended, in one conditional statement, and
+/// answers `(session_id, user_id)` of those this call ended, in the order they started.
+/// A session that had already ended keeps its first reason and is not answered (several
+/// instances may race for it); with [`Sessions::Overdue`], neither is one whose last
+/// activity moved since it was judged overdue (a keepalive or an answer came in between).
 /// `ended_by` is the user who ended it (`None` when the server did).
-pub async fn end_session(
+pub async fn end_sessions(
     c: &mut Conn,
-    id: &str,
+    backend: Backend,
+    which: Sessions<'_>,
     reason: &Reason,
     ended_by: Option<i64>,
     now: i64,
-    seen_activity: Option<i64>,
-) -> Result<Option<i64>> {
-    sqlx::query_scalar(
-        "UPDATE sessions SET ended_at = $2, end_reason = $3, ended_by = $4, next_deadline = NULL
-         WHERE id = $1 AND ended_at IS NULL AND ($5 IS NULL OR last_activity_at = $5)
-         RETURNING user_id",
-    )
-    .bind(id)
-    .bind(now)
-    .bind(reason.wire_name())
-    .bind(ended_by)
-    .bind(seen_activity)
-    .fetch_optional(&mut *c)
-    .await
+) -> Result<Vec<(String, i64)>> {
+    let order = backend.insertion_column();
+    let sql = format!(
+        "UPDATE sessions SET ended_at = $1, end_reason = $2, ended_by = $3, next_deadline = NULL
+         WHERE ended_at IS NULL AND {}
+         RETURNING id, user_id, issued_at, {order}",
+        selector_sql(which)
+    );
+    let query = sqlx::query(&sql)
+        .bind(now)
+        .bind(reason.wire_name())
+        .bind(ended_by);
+    let query = match which {
+        Sessions::One(id) => query.bind(id),
+        Sessions::Overdue {
+            id,
+            last_activity_at,
+        } => query.bind(id).bind(last_activity_at),
+        Sessions::OfUser(user) | Sessions::AllBut(user) => query.bind(user),
+        Sessions::OfRole(role) => query.bind(role),
+    };
+    let rows = query.fetch_all(&mut *c).await?;
+    let mut ended = rows
+        .iter()
+        .map(|r| {
+            let started: (i64, i64) = (r.try_get(2)?, r.try_get(3)?);
+            Ok((started, (r.try_get(0)?, r.try_get(1)?)))
+        })
+        .collect::<Result<Vec<((i64, i64), (String, i64))>>>()?;
+    // `RETURNING` answers in no promised order; pushes and audit entries follow the
+    // sessions' start order, as the admin list does.
+    ended.sort_unstable_by_key(|(started, _)| *started);
+    Ok(ended.into_iter().map(|(_, session)| session).collect())
+}
+
+/// Records one `session_ended` entry per ended `(session_id, user_id)`, with the
+/// request's context (see [`audit`]), in a few multi-row statements.
+pub async fn audit_session_ends(
+    c: &mut Conn,
+    now: i64,
+    actor: Option<i64>,
+    reason: &Reason,
+    ended: &[(String, i64)],
+    acting: &Acting,
+) -> Result<()> {
+    let context = crate::edge::current();
+    let client_addr = context.client_addr.map(|a| a.to_string());
+    for chunk in ended.chunks(AUDIT_ROWS_PER_STATEMENT) {
+        let mut sql = String::from(
+            "INSERT INTO audit (at, actor_user_id, kind, session_id, tab_id, detail,
+                                client_addr, user_agent, actor_session_id, actor_tab_id)
+             VALUES ",
+        );
+        for row in 0..chunk.len() {
+            let session = 8 + 2 * row;
+            let detail = session + 1;
+            if row > 0 {
+                sql.push_str(", ");
+            }
+            // `write!` to a String cannot fail.
+            let _ = write!(
+                sql,
+                "($1, $2, $3, ${session}, NULL, ${detail}, $4, $5, $6, $7)"
+            );
+        }
+        let mut query = sqlx::query(&sql)
+            .bind(now)
+            .bind(actor)
+            .bind(AuditKind::SessionEnded.as_str())
+            .bind(client_addr.clone())
+            .bind(context.user_agent.clone())
+            .bind(acting.session_id.as_deref())
+            .bind(acting.tab_id.as_deref());
+        for (session_id, user_id) in chunk {
+            let detail = serde_json::json!({ "reason": reason, "user_id": user_id });
+            query = query.bind(session_id.as_str()).bind(detail.to_string());
+        }
+        query.execute(&mut *c).await?;
+    }
+    Ok(())
 }
 
 /// Ended sessions, most recently ended first, at most `limit`.
@@ -641,28 +779,6 @@ pub async fn ended_sessions(
         .collect()
 }
 
-/// Live sessions of every user holding `role_id`, directly or through a group.
-pub async fn live_session_ids_of_role(
-    c: &mut Conn,
-    backend: Backend,
-    role_id: i64,
-) -> Result<Vec<String>> {
-    let order = backend.insertion_order("sessions");
-    sqlx::query_scalar(&format!(
-        "SELECT id FROM sessions
-         WHERE ended_at IS NULL AND user_id IN (
-             SELECT user_id FROM user_roles WHERE role_id = $1
-             UNION
-             SELECT gm.user_id FROM group_members gm
-                 JOIN group_roles gr ON gr.group_id = gm.group_id
-                 WHERE gr.role_id = $1)
-         ORDER BY issued_at, {order}"
-    ))
-    .bind(role_id)
-    .fetch_all(&mut *c)
-    .await
-}
-
 /// Users holding `role_id` directly or through a group, with a live session.
 pub async fn signed_in_holders_of_role(c: &mut Conn, role_id: i64) -> Result<Vec<i64>> {
     sqlx::query_scalar(
@@ -701,22 +817,6 @@ pub async fn is_signed_in(c: &mut Conn, user_id: i64) -> Result<bool> {
     .fetch_one(&mut *c)
     .await?;
     Ok(n > 0)
-}
-
-/// Every live session of users other than `user_id`.
-pub async fn live_session_ids_except_user(
-    c: &mut Conn,
-    backend: Backend,
-    user_id: i64,
-) -> Result<Vec<String>> {
-    let order = backend.insertion_order("sessions");
-    sqlx::query_scalar(&format!(
-        "SELECT id FROM sessions WHERE ended_at IS NULL AND user_id <> $1
-         ORDER BY issued_at, {order}"
-    ))
-    .bind(user_id)
-    .fetch_all(&mut *c)
-    .await
 }
 
 /// Moves the last activity forward (never back: keepalives from several tabs may arrive

@@ -37,6 +37,33 @@ async fn state_with(db: &str, tweak: impl FnOnce(&mut Config)) -> (AppState, Arc
     (state, clock)
 }
 
+/// A fresh PostgreSQL database of the cluster `SG_TEST_DATABASE_URL` names, when the
+/// suite runs on PostgreSQL (`cargo xtask test` sets it), for the tests that check a
+/// statement both stores must run; `None` runs them on SQLite.
+pub(super) async fn postgres_if_configured() -> Option<String> {
+    use sqlx::{Connection, Executor};
+    let base = std::env::var("SG_TEST_DATABASE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let name = format!("sg_store_test_{}_{nanos}", std::process::id());
+    let mut admin = sqlx::PgConnection::connect(&base)
+        .await
+        .expect("the test cluster accepts connections");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("CREATE DATABASE");
+    admin.close().await.ok();
+    let (server, _) = base
+        .rsplit_once('/')
+        .expect("a PostgreSQL URL ends with /database");
+    Some(format!("{server}/{name}"))
+}
+
 /// One request through the router: status and JSON body.
 async fn call(
     state: &AppState,
@@ -604,4 +631,108 @@ async fn an_end_whose_commit_fails_is_neither_stored_nor_pushed() {
     );
     assert_eq!(stored(&state, &id).await.ended_at, None);
     assert!(ended_entries(&state, &id).await.is_empty());
+}
+
+#[tokio::test]
+async fn ending_more_sessions_than_one_audit_statement_holds_audits_each_once_in_start_order() {
+    let database_url = postgres_if_configured().await;
+    let (state, _) = state_with(":memory:", |config| config.database_url = database_url).await;
+    let store = &state.inner.store;
+    let admin_cookie = login(&state, "admin").await;
+    let admin_session = session_id(&state, &admin_cookie).await;
+    let mut conn = store.reader().await.expect("reader");
+    let admin = sql::user_by_username(&mut conn, "admin")
+        .await
+        .expect("query")
+        .expect("admin");
+    let viewer = sql::user_by_username(&mut conn, "viewer")
+        .await
+        .expect("query")
+        .expect("viewer");
+    drop(conn);
+    // More than two audit statements' worth, inserted latest start first; pairs share a
+    // start time, so the order within a pair is the insertion order.
+    let count = 1_203;
+    let mut tx = store.begin().await.expect("tx");
+    let mut expected = Vec::with_capacity(count);
+    for n in 0..count {
+        let issued_at = T0 + i64::try_from((count - n) / 2).expect("small");
+        let session = SessionRow {
+            id: format!("ses_bulk_{:04}", count - n),
+            user_id: viewer.id,
+            issued_at,
+            expires_at: issued_at + LIFETIME_MS,
+            last_activity_at: issued_at,
+            recording_required: false,
+            consent: ConsentState::NotRequired,
+            ended_at: None,
+            end_reason: None,
+        };
+        sql::insert_session(
+            tx.conn(),
+            &session,
+            &format!("hash-bulk-{n}"),
+            (false, session.expires_at),
+            sql::Origin::default(),
+        )
+        .await
+        .expect("insert");
+        expected.push((issued_at, n, session.id));
+    }
+    tx.commit().await.expect("commit");
+    expected.sort_unstable();
+    let expected: Vec<String> = expected.into_iter().map(|(_, _, id)| id).collect();
+    let watched = watch(&state, &expected[0]);
+
+    let mut tx = store.begin().await.expect("tx");
+    let ended = tx
+        .end_sessions(
+            Sessions::AllBut(admin.id),
+            Reason::RemoteTerminated,
+            Some(admin.id),
+        )
+        .await
+        .expect("end");
+    // A second ender in the same transaction finds nothing left to end.
+    let again = tx
+        .end_sessions(Sessions::OfUser(viewer.id), Reason::Suspended, None)
+        .await
+        .expect("end again");
+    tx.commit().await.expect("commit");
+
+    assert!(again.is_empty());
+    let ended_ids: Vec<&str> = ended.iter().map(|e| e.session_id.as_str()).collect();
+    assert_eq!(ended_ids, expected, "every session once, in start order");
+    assert!(ended
+        .iter()
+        .all(|e| e.user_id == viewer.id && e.reason == Reason::RemoteTerminated));
+    assert_eq!(
+        watched.await.expect("watcher"),
+        (Reason::RemoteTerminated, true)
+    );
+    assert_eq!(stored(&state, &admin_session).await.ended_at, None);
+    let filter = sql::AuditFilter {
+        kind: Some("session_ended".into()),
+        limit: 10_000,
+        ..sql::AuditFilter::default()
+    };
+    let mut entries = store.audit_log(&filter).await.expect("audit");
+    entries.reverse();
+    let audited: Vec<&str> = entries
+        .iter()
+        .filter_map(|e| e.session_id.as_deref())
+        .collect();
+    assert_eq!(audited, expected, "one entry per session, in start order");
+    for entry in &entries {
+        assert_eq!(entry.actor_user_id, Some(admin.id));
+        assert_eq!(
+            entry.detail,
+            json!({ "reason": "remote_terminated", "user_id": viewer.id })
+        );
+        let id = entry.session_id.as_deref().expect("session");
+        assert_eq!(
+            stored(&state, id).await.end_reason,
+            Some(Reason::RemoteTerminated)
+        );
+    }
 }
