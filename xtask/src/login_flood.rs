@@ -11,10 +11,12 @@
 //! Attackers' addresses are simulated with `X-Forwarded-For` and `--trust-proxy`; every
 //! byte goes to 127.0.0.1.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+
+use crate::server_process::ServerProcess;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -41,8 +43,8 @@ pub fn run(root: &Path) -> Result<String, String> {
 }
 
 fn run_in(root: &Path, dir: &Path) -> Result<String, String> {
-    let mut server = Server::start(root, dir)?;
-    let pid = server.child.id();
+    let mut server = start_server(root, dir)?;
+    let pid = server.pid();
     let mut phases = Vec::new();
     thread::sleep(Duration::from_secs(1));
     let idle = rss_kib(pid, "VmRSS")?;
@@ -208,52 +210,13 @@ fn rss_kib(pid: u32, field: &str) -> Result<u64, String> {
 }
 
 /// The release server on a free loopback port with default argon2 costs.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(root: &Path, dir: &Path) -> Result<Self, String> {
-        let mut child = Command::new(root.join("target/release/session-guard-server"))
+fn start_server(root: &Path, dir: &Path) -> Result<ServerProcess, String> {
+    ServerProcess::spawn(
+        Command::new(root.join("target/release/session-guard-server"))
             .arg("--addr")
             .arg("127.0.0.1:0")
             .arg("--db")
             .arg(dir.join("flood.sqlite"))
-            .arg("--trust-proxy")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no server stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| format!("server output: {e}"))?;
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .filter(|a| a.starts_with("127.0.0.1:"))
-            .ok_or_else(|| format!("unexpected server output: {line}"))?
-            .to_string();
-        Ok(Self { child, addr })
-    }
-
-    fn stop(&mut self) {
-        // The shell's builtin `kill` (no procps needed); SIGTERM lets it shut down cleanly.
-        let _ = Command::new("sh")
-            .args(["-c", "kill -TERM \"$0\"", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+            .arg("--trust-proxy"),
+    )
 }

@@ -16,6 +16,7 @@ mod login_flood;
 mod postgres;
 mod run;
 mod server_bench;
+mod server_process;
 mod tools;
 
 use std::path::{Path, PathBuf};

@@ -29,7 +29,7 @@ use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::thread;
@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::postgres::{Cluster, Programs};
 use crate::run;
+use crate::server_process::ServerProcess;
 
 /// Live group-privileged sessions in the store.
 const SESSIONS: usize = 5_000;
@@ -144,14 +145,14 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
     };
     // A first start creates the schema and the demo accounts; the seed goes in while no
     // server runs, so the old single-connection server sees a finished store.
-    Server::start(binary, backing)?.stop();
+    start_server(binary, backing)?.stop();
     seed(backing)?;
     let mut servers = Vec::new();
     for _ in 0..instances {
-        servers.push(Server::start(binary, backing)?);
+        servers.push(start_server(binary, backing)?);
     }
     let addrs: Vec<String> = servers.iter().map(|s| s.addr.clone()).collect();
-    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let pids: Vec<u32> = servers.iter().map(ServerProcess::pid).collect();
 
     let admin_cookie = sign_in(&addrs[0], "admin", ADMIN_PASSWORD)?;
     // Let start-up work (first sweeps, caches) settle before idling is measured.
@@ -678,62 +679,22 @@ fn sign_in(addr: &str, username: &str, password: &str) -> Result<String, String>
 }
 
 /// One release server on a free loopback port, on the bench's store.
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn start(binary: &Path, backing: &Backing<'_>) -> Result<Self, String> {
-        let mut command = Command::new(binary);
-        command.args([
-            "--addr",
-            "127.0.0.1:0",
-            "--fast-password-hashing",
-            "--recording",
-            "off",
-        ]);
-        match backing {
-            Backing::SqliteFile(path) => command.arg("--db").arg(path),
-            Backing::Postgres { cluster, database } => {
-                command.arg("--database-url").arg(cluster.url_of(database))
-            }
-        };
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start the server: {e}"))?;
-        let stdout = child.stdout.take().ok_or("no server stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .map_err(|e| format!("server output: {e}"))?;
-        let addr = line
-            .trim()
-            .rsplit("http://")
-            .next()
-            .filter(|a| a.starts_with("127.0.0.1:"))
-            .ok_or_else(|| format!("unexpected server output: {line}"))?
-            .to_string();
-        Ok(Self { child, addr })
-    }
-
-    fn stop(&mut self) {
-        let _ = Command::new("sh")
-            .args(["-c", "kill -TERM \"$0\"", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
+fn start_server(binary: &Path, backing: &Backing<'_>) -> Result<ServerProcess, String> {
+    let mut command = Command::new(binary);
+    command.args([
+        "--addr",
+        "127.0.0.1:0",
+        "--fast-password-hashing",
+        "--recording",
+        "off",
+    ]);
+    match backing {
+        Backing::SqliteFile(path) => command.arg("--db").arg(path),
+        Backing::Postgres { cluster, database } => {
+            command.arg("--database-url").arg(cluster.url_of(database))
         }
-    }
+    };
+    ServerProcess::spawn(&mut command)
 }
 
 #[cfg(test)]
