@@ -287,6 +287,69 @@ async fn activity_is_throttled_and_element_scrolling_is_ignored() {
     assert_eq!(count.get(), 2, "removed on drop");
 }
 
+/// An event whose `type` property counts how often a listener reads it: the dispatch itself
+/// uses the event's internal type, so only listeners touch the property.
+fn counted_event(kind: &str, reads: &Rc<Cell<u32>>) -> web_sys::Event {
+    let event = web_sys::Event::new(kind).expect("event");
+    let reads = reads.clone();
+    let kind = kind.to_owned();
+    let getter = wasm_bindgen::closure::Closure::<dyn FnMut() -> JsValue>::new(move || {
+        reads.set(reads.get() + 1);
+        JsValue::from_str(&kind)
+    });
+    let descriptor = js_sys::Object::new();
+    js_sys::Reflect::set(&descriptor, &"get".into(), getter.as_ref()).expect("descriptor");
+    js_sys::Object::define_property(&event, &"type".into(), &descriptor);
+    getter.forget();
+    event
+}
+
+#[wasm_bindgen_test]
+async fn during_the_throttle_window_no_listener_hears_activity() {
+    let count = Rc::new(Cell::new(0u32));
+    let counter = count.clone();
+    let events = ["keydown".to_string()];
+    let listener = ActivityListener::new(
+        &events,
+        300,
+        Rc::new(move || counter.set(counter.get() + 1)),
+    )
+    .expect("listener");
+    let window = web_sys::window().expect("window");
+    let reads = Rc::new(Cell::new(0u32));
+    let dispatch = |reads: &Rc<Cell<u32>>| {
+        window
+            .dispatch_event(&counted_event("keydown", reads))
+            .expect("dispatch");
+    };
+    dispatch(&reads);
+    assert_eq!(count.get(), 1, "the first event is reported at once");
+    assert!(reads.get() >= 1, "the listener looked at the first event");
+
+    let during = Rc::new(Cell::new(0u32));
+    for _ in 0..100 {
+        dispatch(&during);
+    }
+    assert_eq!(during.get(), 0, "no listener runs during the window");
+    assert_eq!(count.get(), 1);
+
+    wait::sleep(350).await;
+    dispatch(&reads);
+    assert_eq!(
+        count.get(),
+        2,
+        "the first event after the window is reported at once"
+    );
+
+    // Dropped during a window: the pending re-attachment is cancelled too.
+    drop(listener);
+    wait::sleep(350).await;
+    let after = Rc::new(Cell::new(0u32));
+    dispatch(&after);
+    assert_eq!(after.get(), 0, "nothing listens after the drop");
+    assert_eq!(count.get(), 2);
+}
+
 #[wasm_bindgen_test]
 fn a_tab_ended_by_an_administrator_comes_back_under_a_new_id() {
     let window = web_sys::window().expect("window");

@@ -29,6 +29,20 @@ pub struct LogoutRequest {
     pub reason: Option<String>,
 }
 
+/// Longest hold of `GET /api/session?wait=`; a longer `wait` is clamped to it.
+pub const MAX_SESSION_WAIT_MS: u64 = 30_000;
+
+/// The query of `GET /api/session`: with `wait`, the server holds the request until the
+/// session changes (it ends, consent is answered, a new view is pushed) or `wait`
+/// milliseconds elapse, then answers as without it. `wait` is a whole number of
+/// milliseconds (anything else is `400`), clamped to [`MAX_SESSION_WAIT_MS`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionQuery {
+    /// How long the request may be held, in milliseconds.
+    #[serde(default)]
+    pub wait: Option<u64>,
+}
+
 /// `POST /api/session/activity`: a keepalive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ActivityRequest {

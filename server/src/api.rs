@@ -12,15 +12,15 @@ use axum::Json;
 use futures_util::stream::{self, Stream};
 use serde_json::json;
 use session_guard_contract::api::{
-    ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, TabEndedEvent, TabRegistered,
-    TabRegistration, TerminatedEvent, ACTIVITY_CLAIM_WINDOW,
+    ActivityRequest, ConsentRequest, LoginRequest, LogoutRequest, SessionQuery, TabEndedEvent,
+    TabRegistered, TabRegistration, TerminatedEvent, ACTIVITY_CLAIM_WINDOW, MAX_SESSION_WAIT_MS,
 };
 use session_guard_contract::{ids, AuditKind};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::auth;
 use crate::error::{AppError, Reason};
-use crate::extract::{ConsentPending, JsonBody, OptionalJson, PathParam};
+use crate::extract::{ConsentPending, JsonBody, OptionalJson, PathParam, QueryParam};
 use crate::state::{AppState, Current};
 use crate::store::sql::NewAudit;
 use crate::store::{ConsentOutcome, Push};
@@ -188,11 +188,41 @@ pub(crate) async fn logout(
 }
 
 /// `GET /api/session`, also while consent is pending (the guard learns it must ask).
+///
+/// With `?wait=<ms>` (the guard's fallback while its push stream is blocked) the request
+/// is held on the session's push hub, the one the event stream listens on (fed across
+/// instances on PostgreSQL), until the session ends or changes or the wait elapses; then
+/// the session is read again and answered as without `wait` (`401 {reason}` once ended).
 pub(crate) async fn session(
     State(state): State<AppState>,
+    headers: HeaderMap,
+    QueryParam(query): QueryParam<SessionQuery>,
     ConsentPending(current): ConsentPending,
-) -> Response {
-    Json(state.inner.store.view(&current)).into_response()
+) -> Result<Response, AppError> {
+    let inner = &state.inner;
+    let Some(wait) = query.wait.filter(|wait| *wait > 0) else {
+        return Ok(Json(inner.store.view(&current)).into_response());
+    };
+    let wait = Duration::from_millis(wait.min(MAX_SESSION_WAIT_MS));
+    // Subscribe first, then re-check: an end between the cookie check and the
+    // subscription is then either seen here or delivered on the channel.
+    let mut rx = inner.store.subscribe(&current.session.id);
+    inner.store.live_or_reason(&current.session.id).await?;
+    let changed = async {
+        loop {
+            match rx.recv().await {
+                // Another tab's ending leaves this session and its view as they were.
+                Ok(Push::TabEnded(_)) => continue,
+                Ok(Push::Terminated(_) | Push::Session(_)) | Err(RecvError::Lagged(_)) => break,
+                // The hub is gone (shutting down): answer with what the store says.
+                Err(RecvError::Closed) => break,
+            }
+        }
+    };
+    // The wait elapsing is an answer too: the session did not change meanwhile.
+    let _ = tokio::time::timeout(wait, changed).await;
+    let current = inner.authenticate(&headers).await?;
+    Ok(Json(inner.store.view(&current)).into_response())
 }
 
 /// `POST /api/session/activity`: the client reports how long ago the user was last

@@ -378,3 +378,109 @@ async fn idle_timeout_is_pushed_proactively_over_a_real_socket() {
         "within a second of it: {elapsed:?}"
     );
 }
+
+/// The id of the session behind `cookie`.
+async fn session_id_of(t: &TestApp, cookie: &str) -> String {
+    let view = t.get("/api/session", cookie).await;
+    view.body["session_id"].as_str().expect("id").to_owned()
+}
+
+#[tokio::test]
+async fn a_held_session_request_returns_when_the_session_is_terminated() {
+    let t = TestApp::new().await;
+    let admin = t.login("admin").await;
+    let viewer = t.login("viewer").await;
+    let session_id = session_id_of(&t, &viewer).await;
+    // Far more than the longest hold: clamped, not refused.
+    let held = {
+        let (router, cookie) = (t.router.clone(), viewer.clone());
+        tokio::spawn(async move {
+            let req = Request::builder()
+                .uri("/api/session?wait=999999999")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request");
+            let resp = router.oneshot(req).await.expect("infallible");
+            let status = resp.status();
+            let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            (status, body)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!held.is_finished(), "held while nothing changes");
+    let r = t
+        .delete(&format!("/api/admin/sessions/{session_id}"), &admin)
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let (status, body) = tokio::time::timeout(Duration::from_secs(2), held)
+        .await
+        .expect("answered once the session ended")
+        .expect("task");
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["reason"], "remote_terminated");
+}
+
+#[tokio::test]
+async fn a_held_session_request_returns_the_view_with_a_change_or_after_the_wait() {
+    let t = TestApp::new().await;
+    let admin = t.login("admin").await;
+    let operator = t.login("operator").await;
+    let started = Instant::now();
+    let r = t.get("/api/session?wait=300", &operator).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "held for the wait"
+    );
+    assert_eq!(r.body["session_id"], session_id_of(&t, &operator).await);
+    // An administrator ending another of the operator's tabs changes nothing here.
+    let r = t
+        .post(
+            "/api/session/tabs",
+            &operator,
+            json!({ "tab_id": "tab-held-0001" }),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    let session_id = session_id_of(&t, &operator).await;
+    let started = Instant::now();
+    let held = {
+        let t_router = t.router.clone();
+        let cookie = operator.clone();
+        tokio::spawn(async move {
+            let req = Request::builder()
+                .uri("/api/session?wait=400")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request");
+            t_router.oneshot(req).await.expect("infallible").status()
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let r = t
+        .delete(
+            &format!("/api/admin/sessions/{session_id}/tabs/tab-held-0001"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert_eq!(held.await.expect("task"), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "another tab's ending does not release the request"
+    );
+}
+
+#[tokio::test]
+async fn a_bad_wait_is_refused_and_zero_answers_at_once() {
+    let t = TestApp::new().await;
+    let viewer = t.login("viewer").await;
+    for bad in ["-5", "abc", "1.5", ""] {
+        let r = t.get(&format!("/api/session?wait={bad}"), &viewer).await;
+        assert_eq!(r.status, StatusCode::BAD_REQUEST, "wait={bad}");
+        assert_eq!(r.body["error"], "bad_request", "wait={bad}");
+    }
+    let r = t.get("/api/session?wait=0", &viewer).await;
+    assert_eq!(r.status, StatusCode::OK);
+}

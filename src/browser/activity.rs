@@ -28,42 +28,64 @@ pub const DEFAULT_ACTIVITY_EVENTS: &[&str] = &[
 /// the rate of pointer events.
 pub const DEFAULT_THROTTLE_MS: Millis = 500;
 
-// The per-event filter runs in JavaScript: calling into wasm costs several hundred
-// nanoseconds per event, while this check costs a clock read. Only the first event of each
-// throttle window crosses into Rust. Shipped as a wasm-bindgen snippet (a module file), so it
-// works under a Content-Security-Policy without 'unsafe-eval'.
+// Between reports no listener is attached at all: an event nobody listens to costs the page
+// nothing, while even an empty passive listener costs Chromium hundreds of nanoseconds per
+// event. The first event of a throttle window is reported and detaches the listeners; one
+// timer re-attaches them when the window ends, so the first event after it is heard at once.
+// While the user is idle the listeners are attached and no timer runs. Written in
+// JavaScript because calling into wasm costs several hundred nanoseconds per event, and
+// shipped as a wasm-bindgen snippet (a module file), so it works under a
+// Content-Security-Policy without 'unsafe-eval'. The returned function removes the
+// listeners and cancels a pending re-attachment.
 //
 // `scroll` counts only for the document itself: an auto-scrolling log pane scrolls by code
 // and must not keep a session alive forever, while a user scrolling such a pane uses the
-// wheel, touch, keys or a pointer, which count. A clock set back (negative gap) lets the
-// event through rather than going deaf until the clock catches up.
+// wheel, touch, keys or a pointer, which count.
 #[wasm_bindgen(inline_js = r#"
-export function throttled_activity(throttleMs, onActivity) {
-  let last = -Infinity;
-  return function (event) {
+export function listen_for_activity(target, events, throttleMs, onActivity) {
+  const options = { capture: true, passive: true };
+  let timer = null;
+  const attach = () => {
+    for (const type of events) target.addEventListener(type, heard, options);
+  };
+  const detach = () => {
+    for (const type of events) target.removeEventListener(type, heard, options);
+  };
+  function heard(event) {
     if (event.type === 'scroll' && event.target !== document) return;
-    const now = Date.now();
-    const since = now - last;
-    if (since >= 0 && since < throttleMs) return;
-    last = now;
+    detach();
+    timer = setTimeout(() => {
+      timer = null;
+      attach();
+    }, throttleMs);
     onActivity();
+  }
+  attach();
+  return () => {
+    if (timer !== null) clearTimeout(timer);
+    timer = null;
+    detach();
   };
 }
 "#)]
 extern "C" {
-    fn throttled_activity(throttle_ms: f64, on_activity: &js_sys::Function) -> js_sys::Function;
+    #[wasm_bindgen(catch)]
+    fn listen_for_activity(
+        target: &web_sys::EventTarget,
+        events: &js_sys::Array,
+        throttle_ms: f64,
+        on_activity: &js_sys::Function,
+    ) -> Result<js_sys::Function, wasm_bindgen::JsValue>;
 }
 
 /// Passive, throttled activity listeners on the window; dropping it removes them.
 ///
-/// A storm of `pointermove` costs one clock read and one comparison per event in
-/// JavaScript: only the first event in each throttle window reaches the engine, and nothing
+/// The first event of each throttle window reaches the engine and detaches the listeners
+/// until the window ends, so a storm of `pointermove` reaches no listener at all; nothing
 /// here writes to a Leptos signal.
 #[must_use = "the listeners are removed when this handle is dropped"]
 pub struct ActivityListener {
-    window: web_sys::Window,
-    events: Vec<String>,
-    filter: js_sys::Function,
+    stop: js_sys::Function,
     _on_activity: Closure<dyn FnMut()>,
 }
 
@@ -76,24 +98,19 @@ impl ActivityListener {
     ) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let on_activity = Closure::<dyn FnMut()>::new(move || on_activity());
-        let filter = throttled_activity(
+        let types: js_sys::Array = events
+            .iter()
+            .map(|event| wasm_bindgen::JsValue::from_str(event))
+            .collect();
+        let stop = listen_for_activity(
+            &window,
+            &types,
             throttle_ms.max(0) as f64,
             on_activity.as_ref().unchecked_ref(),
-        );
-        let options = web_sys::AddEventListenerOptions::new();
-        options.set_capture(true);
-        options.set_passive(true);
-        for event in events {
-            window
-                .add_event_listener_with_callback_and_add_event_listener_options(
-                    event, &filter, &options,
-                )
-                .map_err(BrowserError::from_js)?;
-        }
+        )
+        .map_err(BrowserError::from_js)?;
         Ok(ActivityListener {
-            window,
-            events: events.to_vec(),
-            filter,
+            stop,
             _on_activity: on_activity,
         })
     }
@@ -101,10 +118,6 @@ impl ActivityListener {
 
 impl Drop for ActivityListener {
     fn drop(&mut self) {
-        for event in &self.events {
-            let _ =
-                self.window
-                    .remove_event_listener_with_callback_and_bool(event, &self.filter, true);
-        }
+        let _ = self.stop.call0(&wasm_bindgen::JsValue::UNDEFINED);
     }
 }

@@ -150,6 +150,7 @@ enum Input {
     PushStream(bool),
     PushStreamClosed,
     RegistrationLost,
+    SessionWaitOver,
     Timeout,
 }
 
@@ -186,6 +187,7 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::PushStream(connected) => engine.handle_push_stream(connected, now),
         Input::PushStreamClosed => engine.handle_push_stream_closed(now),
         Input::RegistrationLost => engine.handle_tab_registration_lost(now),
+        Input::SessionWaitOver => engine.handle_session_wait_over(now),
         Input::Timeout => engine.handle_timeout(now),
     }
 }
@@ -462,6 +464,7 @@ impl Inner {
             }
             Effect::EndServerSession { reason } => self.options.server.end_session(&reason),
             Effect::FetchSession => self.fetch_session(),
+            Effect::AwaitSessionChange { wait } => self.await_session_change(wait),
             Effect::JoinSession { session_id } => self.join(session_id),
             Effect::QueueForLeadership => self.request_lock(false),
             Effect::TakeOverLeadership => self.request_lock(true),
@@ -581,6 +584,16 @@ impl Inner {
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
             Inner::apply_reply(&weak, reply);
+        });
+    }
+
+    fn await_session_change(self: &Rc<Self>, wait: DurationMs) {
+        let pending = self.options.server.await_session_change(wait.as_millis());
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let reply = pending.await;
+            Inner::apply_reply(&weak, reply);
+            Inner::input_weak(&weak, Input::SessionWaitOver);
         });
     }
 

@@ -14,7 +14,7 @@ use session_guard_contract::api::{ConsentRequest, ErrorReason, LogoutRequest};
 use wasm_bindgen::JsValue;
 
 use super::BrowserError;
-use crate::core::{Reason, SessionView};
+use crate::core::{Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -38,6 +38,12 @@ pub enum SessionReply {
 pub trait SessionServer {
     /// `GET /api/session`.
     fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>>;
+    /// `GET /api/session?wait=<wait_ms>`: held by the server until the session changes or
+    /// `wait_ms` elapses; answered like [`SessionServer::fetch_session`].
+    fn await_session_change(
+        &self,
+        wait_ms: Millis,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>>;
     /// `POST /api/session/activity`: when the user was last active.
     fn send_activity(
         &self,
@@ -81,6 +87,15 @@ impl HttpSessionServer {
 /// Sends `request` with a deadline: a request that hangs becomes a network error instead
 /// of leaving the guard waiting forever.
 async fn send(build: RequestBuilder, body: Option<String>) -> Result<Response, BrowserError> {
+    send_within(build, body, REQUEST_TIMEOUT_MS).await
+}
+
+/// [`send`] with its own deadline, for a request the server holds on purpose.
+async fn send_within(
+    build: RequestBuilder,
+    body: Option<String>,
+    timeout_ms: u32,
+) -> Result<Response, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
     let build = build.abort_signal(Some(&controller.signal()));
     let request = match body {
@@ -88,7 +103,7 @@ async fn send(build: RequestBuilder, body: Option<String>) -> Result<Response, B
         None => build.build(),
     }
     .map_err(|_| BrowserError::Js("request not built"))?;
-    let abort_on_timeout = Timeout::new(REQUEST_TIMEOUT_MS, move || controller.abort());
+    let abort_on_timeout = Timeout::new(timeout_ms, move || controller.abort());
     let response = request
         .send()
         .await
@@ -138,6 +153,19 @@ impl SessionServer for HttpSessionServer {
     fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url("/api/session");
         Box::pin(async move { session_reply(send(Request::get(&url), None).await?).await })
+    }
+
+    fn await_session_change(
+        &self,
+        wait_ms: Millis,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        let wait_ms = wait_ms.clamp(0, i64::from(u32::MAX - REQUEST_TIMEOUT_MS));
+        let url = self.url(&format!("/api/session?wait={wait_ms}"));
+        // The server holds it up to `wait_ms`; only beyond that is it a network problem.
+        let timeout_ms = REQUEST_TIMEOUT_MS + wait_ms as u32;
+        Box::pin(async move {
+            session_reply(send_within(Request::get(&url), None, timeout_ms).await?).await
+        })
     }
 
     fn send_activity(

@@ -31,6 +31,14 @@ pub const PUSH_REOPEN_DELAY: DurationMs = DurationMs::from_millis(5_000);
 /// How long a tab waits before registering again after its registration was lost to a
 /// network blip or a server error, so the tab is not left out of the session's audit.
 pub const REGISTRATION_RETRY_DELAY: DurationMs = DurationMs::SECOND;
+/// How long the server may hold a [`Effect::AwaitSessionChange`] request: long enough that
+/// an idle session asks less often than the 5 s poll did, short enough that proxies keep
+/// the request open.
+pub const SESSION_WAIT: DurationMs = DurationMs::from_millis(25_000);
+/// Least spacing between the starts of two held requests: a server that answers at once
+/// (one that does not hold requests, or a burst of view changes) costs at most one request
+/// a second instead of a busy loop.
+const SESSION_WAIT_SPACING: DurationMs = DurationMs::SECOND;
 /// Before any instant the engine can see: the start value of its stored instants.
 const EARLIEST: ServerTime = ServerTime::from_millis(i64::MIN);
 /// After any instant the engine can see: "never" where a minimum is taken.
@@ -159,6 +167,15 @@ pub enum Effect {
     },
     /// `GET /api/session` and feed the answer back.
     FetchSession,
+    /// The leader's push stream is down: `GET /api/session?wait=<ms>`, which the server
+    /// holds until the session changes (it ends, consent, a new view) or `wait` elapses.
+    /// Feed the answer back as for [`Effect::FetchSession`], then report that the request
+    /// is over through [`Engine::handle_session_wait_over`], whatever its outcome. Only one
+    /// is outstanding at a time.
+    AwaitSessionChange {
+        /// How long the server may hold the request.
+        wait: DurationMs,
+    },
     /// Lock mode: the leader has been silent for too long (a stalled tab keeps its lock),
     /// so take the leader lock from it (Web Locks `steal`) and report the grant through
     /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
@@ -357,8 +374,12 @@ pub struct Engine {
     user: Option<UserView>,
     /// The user's scopes, from the latest view of this session.
     scopes: Vec<String>,
-    /// Next `FetchSession`: polling while the push stream is down, start-up retries.
+    /// Next `FetchSession`: polling while the push stream is down, start-up retries. While
+    /// the leader's stream is down and the server is reachable, the poll is a held request
+    /// ([`Effect::AwaitSessionChange`]) instead.
     next_poll: Option<ServerTime>,
+    /// Engine time at which the outstanding [`Effect::AwaitSessionChange`] started.
+    session_wait: Option<ServerTime>,
     connection_problem: bool,
 }
 
@@ -403,6 +424,7 @@ impl Engine {
             user: None,
             scopes: Vec::new(),
             next_poll: None,
+            session_wait: None,
             connection_problem: false,
         }
     }
@@ -557,9 +579,32 @@ impl Engine {
         }
         if connected && !self.connection_problem {
             self.next_poll = None;
+        } else if !self.connection_problem {
+            // The held request replaces the stream at once (when none is outstanding): it
+            // costs no more than the stream did, and an ending must not wait for a poll.
+            self.next_poll = Some(t);
         } else if self.next_poll.is_none() {
             self.next_poll = Some(t.saturating_add(self.config.poll_interval));
         }
+    }
+
+    /// The request of [`Effect::AwaitSessionChange`] is over, whatever its outcome (fed
+    /// before this as for [`Effect::FetchSession`]). The next one starts at once, or one
+    /// [`SESSION_WAIT_SPACING`] after this one started; after a failure the connection
+    /// problem's polling takes over until the server answers again.
+    pub fn handle_session_wait_over(&mut self, now: impl Into<Now>) {
+        let Some(started) = self.session_wait.take() else {
+            return;
+        };
+        let Some(t) = self.begin(now) else { return };
+        if self.connection_problem {
+            if self.next_poll.is_none() {
+                self.next_poll = Some(t.saturating_add(self.config.poll_interval));
+            }
+        } else if self.waits_for_changes() {
+            self.next_poll = Some(t.max(started.saturating_add(SESSION_WAIT_SPACING)));
+        }
+        self.tick(t);
     }
 
     /// The browser gave up on the leader's push stream (the server refused it) or could not
@@ -980,6 +1025,7 @@ impl Engine {
         self.heartbeat_sent = back(self.heartbeat_sent);
         self.heartbeat_heard = back(self.heartbeat_heard);
         self.next_poll = self.next_poll.map(back);
+        self.session_wait = self.session_wait.map(back);
         self.anchored_at = back(self.anchored_at);
         self.asked_ahead_at = back(self.asked_ahead_at);
         self.ending_wait = self.ending_wait.map(back);
@@ -1078,6 +1124,13 @@ impl Engine {
                 }
             }
             Timer::ConfirmWait => {}
+            Timer::Poll if self.waits_for_changes() => {
+                self.effects
+                    .push_back(Effect::AwaitSessionChange { wait: SESSION_WAIT });
+                self.session_wait = Some(t);
+                // Started again when this one is over (`handle_session_wait_over`).
+                self.next_poll = None;
+            }
             Timer::Poll => {
                 self.effects.push_back(Effect::FetchSession);
                 self.next_poll = Some(t.saturating_add(self.config.poll_interval));
@@ -1248,8 +1301,22 @@ impl Engine {
     /// so only the leader polls while it is down; the others hear of endings from the
     /// leader's broadcast. Before the first view every tab retries on its own.
     fn poll_due(&self) -> Option<ServerTime> {
+        if self.session_wait.is_some() && self.waits_for_changes() {
+            // The held request is the poll: the server answers it when anything changes.
+            return None;
+        }
         self.next_poll
             .filter(|_| self.leader || self.state == State::Starting)
+    }
+
+    /// Whether the leader's poll is a held request ([`Effect::AwaitSessionChange`]): its
+    /// push stream is down, the server answers, and the session is known.
+    fn waits_for_changes(&self) -> bool {
+        self.leader
+            && !self.push_connected
+            && !self.connection_problem
+            && self.policy.is_some()
+            && self.state != State::Starting
     }
 
     fn idle_deadline(&self) -> Option<ServerTime> {

@@ -115,6 +115,8 @@ pub(crate) struct Tab {
     pub warnings: Vec<(Millis, Millis)>,
     pub redirects: Vec<Option<Reason>>,
     pub keepalives: usize,
+    /// `FetchSession` and `AwaitSessionChange` requests made.
+    pub session_reads: usize,
     /// Whether the tab's push stream, when it holds one, is up.
     pub push_connected: bool,
     /// Whether the tab holds a push stream (`OpenPush` .. `ClosePush` or its redirect).
@@ -142,6 +144,8 @@ enum Input {
     Unreachable,
     Peer(String),
     Leadership(bool),
+    /// The held request of `AwaitSessionChange` is over.
+    WaitOver,
 }
 
 /// N tabs of one session, one server, one real clock.
@@ -151,6 +155,8 @@ pub(crate) struct Harness {
     pub server: Server,
     /// Lock mode: the tab holding the leader lock.
     pub lock_holder: Option<usize>,
+    /// Held `AwaitSessionChange` requests: (tab, real time at which the wait elapses).
+    pub waits: Vec<(usize, Millis)>,
     queue: VecDeque<(usize, Input)>,
 }
 
@@ -174,6 +180,7 @@ impl Harness {
                     warnings: Vec::new(),
                     redirects: Vec::new(),
                     keepalives: 0,
+                    session_reads: 0,
                     push_connected: true,
                     push_open: false,
                     push_opens: 0,
@@ -191,6 +198,7 @@ impl Harness {
             tabs,
             server,
             lock_holder: None,
+            waits: Vec::new(),
             queue: VecDeque::new(),
         }
     }
@@ -269,14 +277,17 @@ impl Harness {
     /// Advances real time to `end`, waking tabs exactly when they asked.
     pub fn run_until(&mut self, end: Millis) {
         for _ in 0..1_000_000 {
+            self.release_waits();
             let running = |i: &usize| !self.tabs[*i].stalled;
             let next = (0..self.tabs.len())
                 .filter(running)
                 .filter_map(|i| self.wake_at(i))
+                .chain(self.waits.iter().map(|(_, until)| *until))
                 .min();
             match next {
                 Some(at) if at <= end => {
                     self.now = self.now.max(at);
+                    self.release_waits();
                     for i in 0..self.tabs.len() {
                         if !self.tabs[i].stalled && self.wake_at(i).is_some_and(|at| at <= self.now)
                         {
@@ -311,6 +322,12 @@ impl Harness {
             _ => {}
         }
         while let Some(effect) = self.tabs[i].engine.poll_effect() {
+            if matches!(
+                effect,
+                Effect::FetchSession | Effect::AwaitSessionChange { .. }
+            ) {
+                self.tabs[i].session_reads += 1;
+            }
             match effect {
                 Effect::Broadcast(text) => {
                     for j in (0..self.tabs.len()).filter(|j| *j != i) {
@@ -340,6 +357,20 @@ impl Harness {
                 Effect::FetchSession => {
                     self.server.check(now);
                     self.respond(i);
+                }
+                Effect::AwaitSessionChange { .. } if !self.server.reachable => {
+                    self.queue.push_back((i, Input::Unreachable));
+                    self.queue.push_back((i, Input::WaitOver));
+                }
+                Effect::AwaitSessionChange { wait } => {
+                    // Held like the reference server does: answered when the session ends
+                    // (`end_server`) or when the wait elapses (`release_waits`).
+                    if self.server.check(now).is_some() {
+                        self.respond(i);
+                        self.queue.push_back((i, Input::WaitOver));
+                    } else {
+                        self.waits.push((i, now + wait.as_millis()));
+                    }
                 }
                 Effect::TakeOverLeadership => {
                     // Web Locks `steal`: the holder loses the lock, the taker gets it.
@@ -383,6 +414,28 @@ impl Harness {
         }
     }
 
+    /// Answers the held requests whose wait elapsed (with the view, or the ending the
+    /// server found meanwhile), and every one while the server is unreachable (the
+    /// connection breaks).
+    fn release_waits(&mut self) {
+        let now = self.now;
+        let reachable = self.server.reachable;
+        let (over, held): (Vec<_>, Vec<_>) = std::mem::take(&mut self.waits)
+            .into_iter()
+            .partition(|(_, until)| !reachable || *until <= now);
+        self.waits = held;
+        for (i, _) in over {
+            if reachable {
+                self.server.check(now);
+                self.respond(i);
+            } else {
+                self.queue.push_back((i, Input::Unreachable));
+            }
+            self.queue.push_back((i, Input::WaitOver));
+        }
+        self.deliver();
+    }
+
     fn respond(&mut self, i: usize) {
         let input = match &self.server.ended {
             Some(reason) => Input::Terminated(reason.clone()),
@@ -421,6 +474,11 @@ impl Harness {
             for j in (0..self.tabs.len()).filter(streams) {
                 self.queue.push_back((j, Input::Terminated(reason.clone())));
             }
+            // The held requests return with the ending too.
+            for (j, _) in std::mem::take(&mut self.waits) {
+                self.queue.push_back((j, Input::Terminated(reason.clone())));
+                self.queue.push_back((j, Input::WaitOver));
+            }
         }
     }
 
@@ -441,6 +499,7 @@ impl Harness {
                 Input::Unreachable => engine.handle_server_unreachable(local),
                 Input::Peer(text) => engine.handle_peer(&text, local),
                 Input::Leadership(held) => engine.handle_leadership(held, local),
+                Input::WaitOver => engine.handle_session_wait_over(local),
             }
             self.after(j, before);
         }

@@ -76,9 +76,9 @@ impl ViewSpec {
 /// A session server scripted by the test: answers from `spec`, or 401 once `ended` is set,
 /// or a network error while `unreachable`; records every call.
 pub struct FakeServer {
-    pub spec: RefCell<ViewSpec>,
-    pub ended: RefCell<Option<Option<String>>>,
-    pub unreachable: Cell<bool>,
+    pub spec: Rc<RefCell<ViewSpec>>,
+    pub ended: Rc<RefCell<Option<Option<String>>>>,
+    pub unreachable: Rc<Cell<bool>>,
     /// How many of the next tab registrations fail with a network error.
     pub failing_registrations: Cell<u32>,
     pub calls: RefCell<Vec<String>>,
@@ -90,9 +90,9 @@ pub struct FakeServer {
 impl FakeServer {
     pub fn new(spec: ViewSpec) -> Rc<Self> {
         Rc::new(FakeServer {
-            spec: RefCell::new(spec),
-            ended: RefCell::new(None),
-            unreachable: Cell::new(false),
+            spec: Rc::new(RefCell::new(spec)),
+            ended: Rc::new(RefCell::new(None)),
+            unreachable: Rc::new(Cell::new(false)),
             failing_registrations: Cell::new(0),
             calls: RefCell::new(Vec::new()),
             events: RefCell::new(None),
@@ -104,16 +104,24 @@ impl FakeServer {
     }
 
     fn reply(&self) -> Result<SessionReply, BrowserError> {
-        if self.unreachable.get() {
-            return Err(BrowserError::Network("scripted outage"));
-        }
-        if let Some(reason) = self.ended.borrow().clone() {
-            return Ok(SessionReply::Ended(reason.map(|r| Reason::from_wire(&r))));
-        }
-        let view = SessionView::from_json(&self.spec.borrow().to_json())
-            .map_err(|_| BrowserError::InvalidResponse("fake view rejected"))?;
-        Ok(SessionReply::View(view))
+        reply_of(&self.spec, &self.ended, &self.unreachable)
     }
+}
+
+fn reply_of(
+    spec: &RefCell<ViewSpec>,
+    ended: &RefCell<Option<Option<String>>>,
+    unreachable: &Cell<bool>,
+) -> Result<SessionReply, BrowserError> {
+    if unreachable.get() {
+        return Err(BrowserError::Network("scripted outage"));
+    }
+    if let Some(reason) = ended.borrow().clone() {
+        return Ok(SessionReply::Ended(reason.map(|r| Reason::from_wire(&r))));
+    }
+    let view = SessionView::from_json(&spec.borrow().to_json())
+        .map_err(|_| BrowserError::InvalidResponse("fake view rejected"))?;
+    Ok(SessionReply::View(view))
 }
 
 impl SessionServer for FakeServer {
@@ -121,6 +129,30 @@ impl SessionServer for FakeServer {
         self.calls.borrow_mut().push("fetch".to_string());
         let reply = self.reply();
         Box::pin(async move { reply })
+    }
+
+    /// Held like the reference server holds it: answered once the session ended or the
+    /// server became unreachable (checked every 20 ms), or when `wait_ms` elapsed.
+    fn await_session_change(
+        &self,
+        wait_ms: Millis,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        self.calls.borrow_mut().push(format!("wait:{wait_ms}"));
+        let (spec, ended, unreachable) = (
+            self.spec.clone(),
+            self.ended.clone(),
+            self.unreachable.clone(),
+        );
+        Box::pin(async move {
+            let start = js_sys::Date::now();
+            while ended.borrow().is_none()
+                && !unreachable.get()
+                && js_sys::Date::now() - start < wait_ms as f64
+            {
+                gloo_timers::future::TimeoutFuture::new(20).await;
+            }
+            reply_of(&spec, &ended, &unreachable)
+        })
     }
 
     fn send_activity(

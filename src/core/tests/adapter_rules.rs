@@ -5,7 +5,7 @@
 use crate::core::harness::{local, Harness, Server, MINUTE, SESSION_ID};
 use crate::core::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LocalTime, Millis, Reason,
-    State, PUSH_REOPEN_DELAY, REGISTRATION_RETRY_DELAY,
+    State, PUSH_REOPEN_DELAY, REGISTRATION_RETRY_DELAY, SESSION_WAIT,
 };
 
 const T0: Millis = 1_764_000_000_000;
@@ -147,41 +147,58 @@ fn the_push_stream_opens_with_the_lead_and_closes_without_it() {
 }
 
 #[test]
-fn a_stream_the_browser_gave_up_on_reopens_after_the_delay_while_polling_meanwhile() {
+fn a_stream_the_browser_gave_up_on_reopens_after_the_delay_while_a_held_request_covers_the_gap() {
     let mut engine = leader();
     let closed_at = T0 + 1_000;
     engine.handle_push_stream_closed(local(closed_at));
     assert_eq!(actions(&mut engine), []);
     let reopen_at = closed_at + PUSH_REOPEN_DELAY.as_millis();
-    // Polling covers the gap (the poll interval is 5 s too).
+    // A held request covers the gap from the start, not a poll 5 s later.
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
-        Some(closed_at + 5_000)
+        Some(closed_at)
     );
-    engine.handle_timeout(local(reopen_at - 1));
-    assert!(!actions(&mut engine).contains(&Effect::OpenPush));
-    engine.handle_timeout(local(reopen_at));
+    engine.handle_timeout(local(closed_at));
     assert_eq!(
         actions(&mut engine),
-        [Effect::FetchSession, Effect::OpenPush]
+        [Effect::AwaitSessionChange { wait: SESSION_WAIT }]
     );
+    engine.handle_timeout(local(reopen_at - 1));
+    assert_eq!(actions(&mut engine), [], "one held request at a time");
+    engine.handle_timeout(local(reopen_at));
+    assert_eq!(actions(&mut engine), [Effect::OpenPush]);
     // It closes again at once: the back-off starts over from there.
     engine.handle_push_stream_closed(local(reopen_at + 50));
     engine.handle_timeout(local(reopen_at + 50 + PUSH_REOPEN_DELAY.as_millis() - 1));
-    assert!(!actions(&mut engine).contains(&Effect::OpenPush));
+    assert_eq!(actions(&mut engine), [], "the held request is still out");
     engine.handle_timeout(local(reopen_at + 50 + PUSH_REOPEN_DELAY.as_millis()));
     assert!(actions(&mut engine).contains(&Effect::OpenPush));
-    // Up again: the leader stops polling.
+    // Up again: the held request ends and none follows it.
     engine.handle_push_stream(true, local(reopen_at + 6_000));
+    engine.handle_server_view(
+        Server::privileged(T0).view(reopen_at + 6_100),
+        local(reopen_at + 6_100),
+    );
+    engine.handle_session_wait_over(local(reopen_at + 6_100));
     drain(&mut engine);
     engine.handle_timeout(local(reopen_at + 60_000));
-    assert!(!actions(&mut engine).contains(&Effect::FetchSession));
+    let asked = actions(&mut engine);
+    assert!(!asked.contains(&Effect::FetchSession), "{asked:?}");
+    assert!(
+        !asked.contains(&Effect::AwaitSessionChange { wait: SESSION_WAIT }),
+        "{asked:?}"
+    );
 }
 
 #[test]
 fn a_tab_that_stops_leading_during_the_back_off_does_not_reopen() {
     let mut engine = leader();
     engine.handle_push_stream_closed(local(T0 + 1_000));
+    engine.handle_timeout(local(T0 + 1_000));
+    assert_eq!(
+        actions(&mut engine),
+        [Effect::AwaitSessionChange { wait: SESSION_WAIT }]
+    );
     engine.handle_leadership(false, local(T0 + 2_000));
     assert_eq!(
         actions(&mut engine),
@@ -189,6 +206,10 @@ fn a_tab_that_stops_leading_during_the_back_off_does_not_reopen() {
     );
     engine.handle_timeout(local(T0 + 1_000 + PUSH_REOPEN_DELAY.as_millis()));
     assert!(!actions(&mut engine).contains(&Effect::OpenPush));
+    // Its held request comes back: a follower does not start another one.
+    engine.handle_session_wait_over(local(T0 + 26_000));
+    engine.handle_timeout(local(T0 + 60_000));
+    assert!(!actions(&mut engine).contains(&Effect::AwaitSessionChange { wait: SESSION_WAIT }));
 }
 
 #[test]

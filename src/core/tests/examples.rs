@@ -5,6 +5,7 @@ use crate::core::Millis;
 use crate::core::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime,
     PeerBody, PeerMessage, PolicyOverride, Reason, ServerTime, State, PROTOCOL_VERSION,
+    SESSION_WAIT,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -474,21 +475,76 @@ fn only_the_leader_polls_and_only_while_its_push_stream_is_down() {
     engine.handle_leadership(true, local(T0 + 500));
     drain(&mut engine);
     engine.handle_push_stream(false, local(T0 + 1_000));
+    // The stream is down: a held request at once instead of a poll every 5 s.
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
-        Some(T0 + 6_000)
+        Some(T0 + 1_000)
     );
-    engine.handle_timeout(local(T0 + 6_000));
+    engine.handle_timeout(local(T0 + 1_000));
+    let wait = || Effect::AwaitSessionChange { wait: SESSION_WAIT };
+    assert_eq!(drain(&mut engine), [wait()]);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 14 * MINUTE),
+        "nothing to poll while the request is held"
+    );
+    // The wait elapsed: the server answered with the view, the next request starts at once.
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 26_000), local(T0 + 26_000));
+    engine.handle_session_wait_over(local(T0 + 26_000));
+    engine.handle_timeout(local(T0 + 26_000));
+    assert_eq!(drain(&mut engine), [wait()]);
+    // A quick answer (a view change): the next one waits for the spacing.
+    engine.handle_session_wait_over(local(T0 + 26_100));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 27_000)
+    );
+    engine.handle_timeout(local(T0 + 27_000));
+    assert_eq!(drain(&mut engine), [wait()]);
+    // The request failed: plain polling until the server answers again.
+    engine.handle_server_unreachable(local(T0 + 28_000));
+    engine.handle_session_wait_over(local(T0 + 28_000));
+    drain(&mut engine);
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 33_000)
+    );
+    engine.handle_timeout(local(T0 + 33_000));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
-    assert_eq!(
-        engine.poll_timeout().map(LocalTime::as_millis),
-        Some(T0 + 11_000)
-    );
-    engine.handle_push_stream(true, local(T0 + 7_000));
+    engine.handle_push_stream(true, local(T0 + 34_000));
+    engine.handle_server_view(Server::privileged(T0).view(T0 + 34_000), local(T0 + 34_000));
+    drain(&mut engine);
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 14 * MINUTE)
     );
+}
+
+#[test]
+fn with_the_push_stream_blocked_a_termination_reaches_every_tab_at_once_and_idle_costs_less() {
+    let mut h = Harness::new(Server::privileged(T0), 3, LeaderMode::Lock, |_| {});
+    for tab in &mut h.tabs {
+        tab.push_connected = false;
+    }
+    h.start_all();
+    h.run_until(T0 + 10 * MINUTE);
+    assert_eq!(h.states(), vec![State::Active; 3]);
+    // Idle for ten minutes: one held request per 25 s, where polling made one per 5 s.
+    let reads = h.tabs[0].session_reads;
+    assert!(
+        (20..=26).contains(&reads),
+        "{reads} reads of the session in ten minutes"
+    );
+    assert!(h.tabs[1..].iter().all(|tab| tab.session_reads == 0));
+    h.terminate(Reason::RemoteTerminated);
+    assert_eq!(h.states(), vec![ended(Reason::RemoteTerminated); 3]);
+    for tab in &h.tabs {
+        assert_eq!(
+            tab.ended_at,
+            Some(T0 + 10 * MINUTE),
+            "at once, not at the next poll"
+        );
+    }
 }
 
 #[test]
