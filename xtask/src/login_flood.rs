@@ -16,7 +16,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 
-use crate::server_process::ServerProcess;
+use crate::server_process::{memory_kib, ServerProcess};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -47,15 +47,15 @@ fn run_in(root: &Path, dir: &Path) -> Result<String, String> {
     let pid = server.pid();
     let mut phases = Vec::new();
     thread::sleep(Duration::from_secs(1));
-    let idle = rss_kib(pid, "VmRSS")?;
+    let idle = memory_kib(pid, "VmRSS")?;
     // Warm up: the first sign-in grows one hash worker's buffer.
     let legit_first = sign_in(&server.addr, "viewer", "viewer-demo-pass", "198.51.100.1");
     thread::sleep(Duration::from_secs(1));
-    let baseline = rss_kib(pid, "VmRSS")?;
+    let baseline = memory_kib(pid, "VmRSS")?;
     for (phase, spray) in [("one-account", false), ("spray", true)] {
         phases.push(flood(&server.addr, pid, phase, spray)?);
     }
-    let peak_hwm = rss_kib(pid, "VmHWM")?;
+    let peak_hwm = memory_kib(pid, "VmHWM")?;
     server.stop();
     Ok(format!(
         "{{\"login_flood\":{{\"argon2\":\"m=19456,t=2,p=1 (defaults)\",\"attackers\":{ATTACKERS},\
@@ -120,7 +120,7 @@ fn flood(addr: &str, pid: u32, name: &str, spray: bool) -> Result<String, String
     let mut legit_refused = 0u64;
     let mut next_legit = Instant::now();
     while started.elapsed() < PHASE && sent.load(Ordering::Relaxed) < MAX_REQUESTS {
-        peak = peak.max(rss_kib(pid, "VmRSS")?);
+        peak = peak.max(memory_kib(pid, "VmRSS")?);
         if Instant::now() >= next_legit {
             match sign_in(addr, "operator", "operator-demo-pass", "198.51.100.2") {
                 Ok((200, ms)) => legit_ms.push(ms),
@@ -135,9 +135,9 @@ fn flood(addr: &str, pid: u32, name: &str, spray: bool) -> Result<String, String
         let _ = w.join();
     }
     let elapsed = started.elapsed();
-    peak = peak.max(rss_kib(pid, "VmRSS")?);
+    peak = peak.max(memory_kib(pid, "VmRSS")?);
     thread::sleep(SETTLE);
-    let settled = rss_kib(pid, "VmRSS")?;
+    let settled = memory_kib(pid, "VmRSS")?;
     legit_ms.sort_unstable();
     let pct = |p: usize| {
         legit_ms
@@ -196,17 +196,6 @@ fn sign_in(addr: &str, user: &str, password: &str, from: &str) -> Result<(u16, u
         status,
         u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
     ))
-}
-
-/// A `/proc/{pid}/status` field in KiB (`VmRSS`: now; `VmHWM`: the peak so far).
-fn rss_kib(pid: u32, field: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read the server's memory: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|v| v.strip_prefix(':')))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("{field} missing in /proc/{pid}/status"))
 }
 
 /// The release server on a free loopback port with default argon2 costs.

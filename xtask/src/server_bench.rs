@@ -39,7 +39,7 @@ use sha2::{Digest, Sha256};
 
 use crate::postgres::{Cluster, Programs};
 use crate::run;
-use crate::server_process::ServerProcess;
+use crate::server_process::{memory_kib, ServerProcess};
 
 /// Live group-privileged sessions in the store.
 const SESSIONS: usize = 5_000;
@@ -176,8 +176,8 @@ fn measure(binary: &Path, store: Store, backing: &Backing<'_>) -> Result<String,
     for &pid in &pids {
         memory.push(format!(
             "{{\"rss_mib\":{:.1},\"peak_rss_mib\":{:.1}}}",
-            mib(proc_status_kib(pid, "VmRSS")?),
-            mib(proc_status_kib(pid, "VmHWM")?)
+            mib(memory_kib(pid, "VmRSS")?),
+            mib(memory_kib(pid, "VmHWM")?)
         ));
     }
     for server in &mut servers {
@@ -318,16 +318,6 @@ fn cpu_ticks(pid: u32) -> Result<u64, String> {
             .ok_or_else(|| format!("field {n} missing in /proc/{pid}/stat"))
     };
     Ok(field(14)? + field(15)?)
-}
-
-fn proc_status_kib(pid: u32, field: &str) -> Result<u64, String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read the server's memory: {e}"))?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field).and_then(|v| v.strip_prefix(':')))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .ok_or_else(|| format!("{field} missing in /proc/{pid}/status"))
 }
 
 fn mib(kib: u64) -> f64 {

@@ -58,3 +58,15 @@ impl Drop for ServerProcess {
         }
     }
 }
+
+/// A memory figure of process `pid` in KiB, from `/proc/{pid}/status`: `field` is `VmRSS`
+/// (resident now) or `VmHWM` (the peak).
+pub fn memory_kib(pid: u32, field: &str) -> Result<u64, String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read the server's memory: {e}"))?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field).and_then(|v| v.strip_prefix(':')))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .ok_or_else(|| format!("{field} missing in /proc/{pid}/status"))
+}
