@@ -195,6 +195,7 @@ impl Inner {
 mod tests {
     use super::*;
     use crate::error::Reason;
+    use crate::store::tests::stored;
     use crate::store::{sql, AdminChange};
     use axum::body::Body;
     use axum::http::{header, Request, StatusCode};
@@ -238,14 +239,6 @@ mod tests {
         .expect("trigger");
         tx.commit().await.expect("commit");
         (state, clock, session)
-    }
-
-    async fn stored(state: &AppState, id: &str) -> SessionRow {
-        let mut conn = state.inner.store.reader().await.expect("reader");
-        sql::session_by_id(&mut conn, id)
-            .await
-            .expect("query")
-            .expect("row")
     }
 
     fn cookie_headers() -> HeaderMap {

@@ -16,7 +16,7 @@ mod notify;
 mod ops;
 pub(crate) mod sql;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::{HashMap, HashSet};
 use std::str::FromStr;

@@ -124,7 +124,8 @@ async fn session_id(state: &AppState, cookie: &str) -> String {
     view["session_id"].as_str().expect("session id").to_owned()
 }
 
-async fn stored(state: &AppState, id: &str) -> SessionRow {
+/// The stored row of session `id`, read through the store's reader pool.
+pub(crate) async fn stored(state: &AppState, id: &str) -> SessionRow {
     let mut conn = state.inner.store.reader().await.expect("reader");
     sql::session_by_id(&mut conn, id)
         .await
