@@ -1,4 +1,4 @@
-// Admin Console helpers: the confirmation dialog of destructive actions.
+// Admin Console helpers: the confirmation dialog of destructive actions, ending a session.
 
 import assert from 'node:assert/strict';
 
@@ -17,4 +17,19 @@ export async function confirmImpact(page, impact) {
   assert.match(await text.innerText(), impact);
   // The safe choice has the focus when the dialog opens.
   assert.equal(await page.evaluate(() => document.activeElement?.id), 'confirm-cancel');
+}
+
+/**
+ * Ends `username`'s live session from the Admin Console's session list through the
+ * confirmation dialog (checking it signs out exactly one user in one session), and returns
+ * the instant the administrator confirmed.
+ */
+export async function endSessionFromList(page, username) {
+  const row = page.locator(`#sessions tr[data-username="${username}"]`);
+  await row.first().waitFor();
+  await row.first().locator('button.terminate').click();
+  await confirmImpact(page, /This signs out 1 user in 1 session\./);
+  const started = Date.now();
+  await page.locator('#confirm-run').click();
+  return started;
 }

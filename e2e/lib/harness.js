@@ -221,6 +221,17 @@ export async function expectLoggedOut(page, reason, timeout = 5_000) {
   return notice.innerText();
 }
 
+/** Waits until every tab shows the login page for `reason`; returns the slowest time. */
+export async function allLoggedOut(pages, reason, since) {
+  const times = await Promise.all(
+    pages.map(async (page) => {
+      await expectLoggedOut(page, reason);
+      return Date.now() - since;
+    }),
+  );
+  return Math.max(...times);
+}
+
 /** A small pointer movement: user activity as the browser reports it. */
 export async function wiggle(page) {
   const x = 100 + Math.floor(Math.random() * 200);
