@@ -515,18 +515,18 @@ async fn the_list_shows_sessions_and_tabs_with_openers_ends_and_sizes_and_filter
             .collect()
     };
     let mine = t.get("/api/admin/recordings?user_id=1", &admin).await;
-    assert_eq!(ids(mine), [admin_sid.clone()]);
+    assert_eq!(ids(mine), [admin_sid.as_str()]);
     let later = t
         .get(
             &format!("/api/admin/recordings?from={}", T0 + 60_000),
             &admin,
         )
         .await;
-    assert_eq!(ids(later), [operator_sid.clone()]);
+    assert_eq!(ids(later), [operator_sid.as_str()]);
     let earlier = t
         .get(&format!("/api/admin/recordings?to={}", T0 + 60_000), &admin)
         .await;
-    assert_eq!(ids(earlier), [admin_sid.clone()]);
+    assert_eq!(ids(earlier), [admin_sid.as_str()]);
     let none = t.get("/api/admin/recordings?user_id=3", &admin).await;
     assert!(ids(none).is_empty());
     for bad in ["user_id=x", "from=1.5", "to=soon"] {
