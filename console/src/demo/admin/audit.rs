@@ -102,7 +102,7 @@ fn kind_text(kind: AuditKind) -> &'static str {
         AuditKind::AdminGroupRoleUnassigned => "Role unassigned from group",
         AuditKind::RecordingViewed => "Recording viewed",
         AuditKind::RecordingDeleted => "Recording deleted",
-        AuditKind::RecordingPurged => "Old recording purged",
+        AuditKind::RecordingPurged => "Recording purged (retention)",
     }
 }
 
