@@ -17,7 +17,10 @@ use tokio::sync::{mpsc, oneshot};
 use crate::store::{SeenRequest, Store};
 
 /// Requests that may wait for the writer; beyond that they are dropped, not waited for.
-const QUEUE: usize = 1024;
+/// The writer stores a batch of 256 in one short transaction, so only a database that
+/// stops taking writes fills this (at a thousand requests a second, after about 16 s);
+/// requests must not wait on the log then, and a stopped writer fails keepalives anyway.
+const QUEUE: usize = 16_384;
 /// Most requests stored in one transaction.
 const BATCH: usize = 256;
 /// How long the writer gathers a batch after its first request: one write per fifth of a
