@@ -53,6 +53,8 @@ pub enum Destructive {
     RemoveMember(i64, i64),
     /// Unassign a role from a group (group id, role id).
     UnassignGroupRole(i64, i64),
+    /// Delete one tab's recording (session id, tab id).
+    DeleteRecording(String, String),
 }
 
 impl Destructive {
@@ -62,6 +64,18 @@ impl Destructive {
             self,
             Self::TerminateSession(_) | Self::EndTab(..) | Self::TerminateSessions(_)
         )
+    }
+
+    /// What the action does, said by the console itself: deleting a recording signs
+    /// nobody out, so there is no server count to ask for (and no `dry_run` to trust).
+    pub fn stated_impact(&self) -> Option<&'static str> {
+        match self {
+            Self::DeleteRecording(..) => Some(
+                "This deletes the tab's recording and its recorded API requests for good; \
+                 the deletion is recorded in the audit log. Nobody is signed out.",
+            ),
+            _ => None,
+        }
     }
 
     /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
@@ -129,6 +143,11 @@ impl Destructive {
             Self::UnassignGroupRole(group_id, role_id) => (
                 true,
                 format!("/api/admin/groups/{group_id}/roles/{role_id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::DeleteRecording(session_id, tab_id) => (
+                true,
+                recording_path(session_id, tab_id),
                 Value::Object(Default::default()),
             ),
         }
@@ -320,4 +339,142 @@ pub async fn audit(query: String) -> Result<Vec<AuditEntry>, ApiError> {
 async fn link(url: &str) -> Result<(), ApiError> {
     post(url, &Empty {}).await?;
     Ok(())
+}
+
+/// The recordings API's shapes (`docs/CONTRACT.md`, "Recordings").
+pub use recording_wire::{ApiAction, RecordedSession, RecordedTab, RecordingDetail};
+
+/// Until the contract crate has them: the shapes of the shared design, field for field.
+mod recording_wire {
+    use serde::Deserialize;
+    use session_guard_contract::{DurationMs, ServerTime};
+
+    /// One recorded tab (sub-session).
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct RecordedTab {
+        /// The tab's id.
+        pub tab_id: String,
+        /// The tab it was opened from, when known.
+        pub opener_tab_id: Option<String>,
+        /// When the tab registered.
+        pub started_at: ServerTime,
+        /// When its sub-session ended; `None` while live.
+        pub ended_at: Option<ServerTime>,
+        /// Why it ended (a session `Reason` wire name, `tab_closed` or `tab_ended`).
+        pub end_reason: Option<String>,
+        /// Recorded time.
+        pub duration_ms: DurationMs,
+        /// Stored (compressed) bytes.
+        pub bytes: u64,
+        /// Stored chunks.
+        pub chunks: u32,
+    }
+
+    /// One recorded session and its tabs.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct RecordedSession {
+        /// The session's id.
+        pub session_id: String,
+        /// Its user.
+        pub user_id: i64,
+        /// The user's login name.
+        pub username: String,
+        /// The user's display name.
+        pub display_name: String,
+        /// When the session started.
+        pub started_at: ServerTime,
+        /// When it ended; `None` while live.
+        pub ended_at: Option<ServerTime>,
+        /// Why it ended.
+        pub end_reason: Option<String>,
+        /// Its recorded tabs.
+        #[serde(default)]
+        pub tabs: Vec<RecordedTab>,
+    }
+
+    /// One stored chunk of a tab's recording.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct ChunkMeta {
+        /// Its sequence number, from 0.
+        pub seq: u32,
+        /// Server time of its first event.
+        pub started_at: ServerTime,
+        /// Server time of its last event.
+        pub ended_at: ServerTime,
+        /// Stored (compressed) bytes.
+        pub bytes: u64,
+    }
+
+    /// One API request the session made, as the server recorded it.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct ApiAction {
+        /// When the server served it.
+        pub at: ServerTime,
+        /// The method.
+        pub method: String,
+        /// The path, without query.
+        pub path: String,
+        /// The answer's status.
+        pub status: u16,
+        /// The tab that sent it, when it named a tab of the session.
+        pub tab_id: Option<String>,
+    }
+
+    /// A tab's recording: its session, the tab, its chunks and the session's API actions.
+    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+    pub struct RecordingDetail {
+        /// The session (its `tabs` left empty).
+        pub session: RecordedSession,
+        /// The tab.
+        pub tab: RecordedTab,
+        /// The stored chunks, in order.
+        pub chunks: Vec<ChunkMeta>,
+        /// The session's API requests.
+        pub actions: Vec<ApiAction>,
+    }
+}
+
+/// Recorded sessions and their tabs, newest first, for the user and time range given
+/// (`from`/`to` in server ms).
+pub async fn recordings(
+    user_id: Option<i64>,
+    from: Option<i64>,
+    to: Option<i64>,
+) -> Result<Vec<RecordedSession>, ApiError> {
+    let mut query = Vec::new();
+    if let Some(user_id) = user_id {
+        query.push(format!("user_id={user_id}"));
+    }
+    if let Some(from) = from {
+        query.push(format!("from={from}"));
+    }
+    if let Some(to) = to {
+        query.push(format!("to={to}"));
+    }
+    get(&format!("/api/admin/recordings?{}", query.join("&"))).await
+}
+
+/// The path of one tab's recording.
+fn recording_path(session_id: &str, tab_id: &str) -> String {
+    format!(
+        "/api/admin/recordings/{}/tabs/{}",
+        segment(session_id),
+        segment(tab_id)
+    )
+}
+
+/// One tab's recording: chunk list and API actions (the server audits the viewing).
+pub async fn recording(session_id: &str, tab_id: &str) -> Result<RecordingDetail, ApiError> {
+    get(&recording_path(session_id, tab_id)).await
+}
+
+/// One stored chunk as JSON text (the browser undoes the server's `gzip` encoding); the
+/// caller validates it, nothing here trusts it.
+pub async fn recording_chunk(session_id: &str, tab_id: &str, seq: u32) -> Result<String, ApiError> {
+    let url = format!("{}/chunks/{seq}", recording_path(session_id, tab_id));
+    let response = send(from_this_tab(Request::get(&url)).build()).await?;
+    response
+        .text()
+        .await
+        .map_err(|_| ApiError::Failed("The chunk could not be read.".into()))
 }

@@ -30,7 +30,7 @@ pub struct AuditQuery {
 }
 
 /// Midnight (local time) of a `YYYY-MM-DD` day in epoch ms, plus `days`.
-fn day_start(day: &str, days: u32) -> Option<i64> {
+pub(super) fn day_start(day: &str, days: u32) -> Option<i64> {
     let mut parts = day.split('-').map(|p| p.parse::<u32>().ok());
     let (Some(Some(y)), Some(Some(m)), Some(Some(d)), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
