@@ -341,126 +341,23 @@ async fn link(url: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The recordings API's shapes (`docs/CONTRACT.md`, "Recordings").
-pub use recording_wire::{ApiAction, RecordedSession, RecordedTab, RecordingDetail};
+/// The recordings API's shapes, as the contract defines them.
+pub use session_guard_contract::recording::{
+    RecordedAction, RecordedSession, RecordedTab, RecordingDetail, RecordingQuery, RecordingSession,
+};
 
-/// Until the contract crate has them: the shapes of the shared design, field for field.
-mod recording_wire {
-    use serde::Deserialize;
-    use session_guard_contract::{DurationMs, ServerTime};
-
-    /// One recorded tab (sub-session).
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct RecordedTab {
-        /// The tab's id.
-        pub tab_id: String,
-        /// The tab it was opened from, when known.
-        pub opener_tab_id: Option<String>,
-        /// When the tab registered.
-        pub started_at: ServerTime,
-        /// When its sub-session ended; `None` while live.
-        pub ended_at: Option<ServerTime>,
-        /// Why it ended (a session `Reason` wire name, `tab_closed` or `tab_ended`).
-        pub end_reason: Option<String>,
-        /// Recorded time.
-        pub duration_ms: DurationMs,
-        /// Stored (compressed) bytes.
-        pub bytes: u64,
-        /// Stored chunks.
-        pub chunks: u32,
-    }
-
-    /// One recorded session and its tabs.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct RecordedSession {
-        /// The session's id.
-        pub session_id: String,
-        /// Its user.
-        pub user_id: i64,
-        /// The user's login name.
-        pub username: String,
-        /// The user's display name.
-        pub display_name: String,
-        /// When the session started.
-        pub started_at: ServerTime,
-        /// When it ended; `None` while live.
-        pub ended_at: Option<ServerTime>,
-        /// Why it ended.
-        pub end_reason: Option<String>,
-        /// Its recorded tabs.
-        #[serde(default)]
-        pub tabs: Vec<RecordedTab>,
-    }
-
-    /// One stored chunk of a tab's recording.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct ChunkMeta {
-        /// Its sequence number, from 0.
-        pub seq: u32,
-        /// Server time of its first event.
-        pub started_at: ServerTime,
-        /// Server time of its last event.
-        pub ended_at: ServerTime,
-        /// Stored (compressed) bytes.
-        pub bytes: u64,
-    }
-
-    /// One API request the session made, as the server recorded it.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct ApiAction {
-        /// When the server served it.
-        pub at: ServerTime,
-        /// The method.
-        pub method: String,
-        /// The path, without query.
-        pub path: String,
-        /// The answer's status.
-        pub status: u16,
-        /// The tab that sent it, when it named a tab of the session.
-        pub tab_id: Option<String>,
-    }
-
-    /// A tab's recording: its session, the tab, its chunks and the session's API actions.
-    #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-    pub struct RecordingDetail {
-        /// The session (its `tabs` left empty).
-        pub session: RecordedSession,
-        /// The tab.
-        pub tab: RecordedTab,
-        /// The stored chunks, in order.
-        pub chunks: Vec<ChunkMeta>,
-        /// The session's API requests.
-        pub actions: Vec<ApiAction>,
-    }
-}
-
-/// Recorded sessions and their tabs, newest first, for the user and time range given
-/// (`from`/`to` in server ms).
-pub async fn recordings(
-    user_id: Option<i64>,
-    from: Option<i64>,
-    to: Option<i64>,
-) -> Result<Vec<RecordedSession>, ApiError> {
-    let mut query = Vec::new();
-    if let Some(user_id) = user_id {
-        query.push(format!("user_id={user_id}"));
-    }
-    if let Some(from) = from {
-        query.push(format!("from={from}"));
-    }
-    if let Some(to) = to {
-        query.push(format!("to={to}"));
-    }
-    get(&format!("/api/admin/recordings?{}", query.join("&"))).await
+/// Recorded sessions and their tabs, newest first, as `query` filters them.
+pub async fn recordings(query: RecordingQuery) -> Result<Vec<RecordedSession>, ApiError> {
+    get(&format!(
+        "/api/admin/recordings?{}",
+        query.to_query_string()
+    ))
+    .await
 }
 
 /// The path of one tab's recording.
 fn recording_path(session_id: &str, tab_id: &str) -> String {
-    format!(
-        "/api/admin/recordings/{}/tabs/{}",
-        segment(session_id),
-        segment(tab_id)
-    )
+    session_guard_contract::recording::admin_tab_path(&segment(session_id), &segment(tab_id))
 }
 
 /// One tab's recording: chunk list and API actions (the server audits the viewing).
@@ -471,7 +368,11 @@ pub async fn recording(session_id: &str, tab_id: &str) -> Result<RecordingDetail
 /// One stored chunk as JSON text (the browser undoes the server's `gzip` encoding); the
 /// caller validates it, nothing here trusts it.
 pub async fn recording_chunk(session_id: &str, tab_id: &str, seq: u32) -> Result<String, ApiError> {
-    let url = format!("{}/chunks/{seq}", recording_path(session_id, tab_id));
+    let url = session_guard_contract::recording::admin_chunk_path(
+        &segment(session_id),
+        &segment(tab_id),
+        seq,
+    );
     let response = send(from_this_tab(Request::get(&url)).build()).await?;
     response
         .text()

@@ -100,6 +100,9 @@ fn kind_text(kind: AuditKind) -> &'static str {
         AuditKind::AdminGroupMemberRemoved => "Member removed from group",
         AuditKind::AdminGroupRoleAssigned => "Role assigned to group",
         AuditKind::AdminGroupRoleUnassigned => "Role unassigned from group",
+        AuditKind::RecordingViewed => "Recording viewed",
+        AuditKind::RecordingDeleted => "Recording deleted",
+        AuditKind::RecordingPurged => "Recording purged (retention)",
     }
 }
 
@@ -162,6 +165,8 @@ fn detail_text(console: Console, detail: &Value) -> String {
             ("throttle", _) => format!("too many failures for this {}", plain(value)),
             ("before", Some(ms)) => format!("older than {}", format_time(ms)),
             ("audit_entries", _) => format!("{} entries", plain(value)),
+            ("bytes", _) => format!("{} bytes", plain(value)),
+            ("chunks", _) => format!("{} chunks", plain(value)),
             ("sessions", _) => format!("{} ended sessions", plain(value)),
             ("opener_tab_id", _) => format!("opened from tab {}", plain(value)),
             (other, _) => format!("{}: {}", other.replace('_', " "), plain(value)),

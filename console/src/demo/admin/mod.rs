@@ -44,10 +44,10 @@ const TERMINATE_SCOPE: &str = "sessions:terminate";
 const ADMIN_SCOPE: &str = "admin:manage";
 /// The scope for the audit log.
 const AUDIT_SCOPE: &str = "audit:read";
-/// The scope for the recorded sessions and their replay.
-pub const RECORDINGS_READ_SCOPE: &str = "recordings:read";
 /// The scope for deleting a recording.
-const RECORDINGS_DELETE_SCOPE: &str = "recordings:delete";
+use session_guard_contract::recording::DELETE_SCOPE as RECORDINGS_DELETE_SCOPE;
+/// The scope for the recorded sessions and their replay.
+use session_guard_contract::recording::READ_SCOPE as RECORDINGS_READ_SCOPE;
 
 /// What the signed-in user may do in the console, from the scopes of the session view
 /// (tracked: a pushed view that adds a scope opens its section at once).

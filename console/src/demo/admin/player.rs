@@ -16,10 +16,12 @@ use serde_json::Value;
 use session_guard::ui::use_session;
 use wasm_bindgen::prelude::*;
 
-use super::api::{self, ApiAction, ApiError, RecordingDetail};
+use session_guard_contract::recording::RecordingChunk;
+
+use super::api::{self, ApiError, RecordedAction, RecordingDetail};
 use super::recordings::{duration_text, size_text};
 use super::{format_time, RECORDINGS_READ_SCOPE};
-use crate::replay_safety::{self, Sanitizer};
+use crate::replay_safety::Sanitizer;
 
 /// rrweb's player script and style sheet, copied into `dist/` by the build.
 const REPLAY_SCRIPT: &str = "/sg-replay.js";
@@ -92,7 +94,7 @@ fn path_of(href: &str) -> String {
 /// this tab, positions relative to `start` (local ms of the first event).
 fn marks(
     events: &[Value],
-    actions: &[ApiAction],
+    actions: &[RecordedAction],
     tab_id: &str,
     start: i64,
     offset: i64,
@@ -203,6 +205,17 @@ async fn load_player() -> Result<(), String> {
         .map_err(|_| "the player script did not load".to_string())
 }
 
+/// The chunk in `text` when it passes the contract's validation and is the one asked for;
+/// else why not, for the list of chunks that are not replayed.
+fn checked_chunk(text: &str, seq: u32, tab_id: &str) -> Result<RecordingChunk, String> {
+    let chunk = RecordingChunk::from_json_slice(text.as_bytes()).map_err(|e| e.to_string())?;
+    if chunk.is_at(tab_id, seq) {
+        Ok(chunk)
+    } else {
+        Err("it is not the chunk asked for (another tab or position)".to_string())
+    }
+}
+
 /// Everything the Replayer needs, fetched and checked.
 struct Loaded {
     detail: RecordingDetail,
@@ -221,15 +234,19 @@ async fn fetch_recording(session_id: &str, tab_id: &str) -> Result<Loaded, ApiEr
     let mut clock_offset_ms = None;
     for meta in &detail.chunks {
         let checked = match api::recording_chunk(session_id, tab_id, meta.seq).await {
-            Ok(text) => replay_safety::chunk(&text, meta.seq, tab_id),
+            Ok(text) => checked_chunk(&text, meta.seq, tab_id),
             Err(ApiError::Failed(message)) => Err(message),
             Err(other) => return Err(other),
         };
         match checked {
             Ok(chunk) => {
-                clock_offset_ms.get_or_insert(chunk.clock_offset_ms);
+                clock_offset_ms.get_or_insert(chunk.clock_offset_ms.as_millis());
                 let before = events.len();
-                events.extend(chunk.events.into_iter().filter_map(|e| sanitizer.event(e)));
+                let parsed = chunk
+                    .events
+                    .iter()
+                    .filter_map(|raw| serde_json::from_str::<Value>(raw.get()).ok());
+                events.extend(parsed.filter_map(|e| sanitizer.event(e)));
                 if events.len() == before {
                     problems.push(format!(
                         "Chunk {} holds no event that can be replayed.",

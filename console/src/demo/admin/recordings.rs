@@ -4,7 +4,12 @@
 
 use leptos::prelude::*;
 
-use super::api::{self, Destructive, RecordedSession, RecordedTab};
+use session_guard_contract::recording::TabEnd;
+use session_guard_contract::{Reason, ServerTime};
+
+use super::api::{
+    self, Destructive, RecordedSession, RecordedTab, RecordingQuery, RecordingSession,
+};
 use super::audit::day_start;
 use super::section::{short_id, AdminSection, Choices, ShortId};
 use super::{format_time, Console, Panel};
@@ -23,8 +28,8 @@ pub struct RecordingFilter {
 /// One row: a recorded tab with the session it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordingRow {
-    /// The session (its `tabs` left empty: the row has its own).
-    pub session: RecordedSession,
+    /// The session.
+    pub session: RecordingSession,
     /// The tab.
     pub tab: RecordedTab,
 }
@@ -33,8 +38,7 @@ pub struct RecordingRow {
 fn rows(sessions: Vec<RecordedSession>) -> Vec<RecordingRow> {
     sessions
         .into_iter()
-        .flat_map(|mut session| {
-            let tabs = std::mem::take(&mut session.tabs);
+        .flat_map(|RecordedSession { session, tabs }| {
             tabs.into_iter().map(move |tab| RecordingRow {
                 session: session.clone(),
                 tab,
@@ -46,27 +50,32 @@ fn rows(sessions: Vec<RecordedSession>) -> Vec<RecordingRow> {
 /// Loads the rows `console.recording_filter` describes.
 pub fn load(console: Console) {
     let filter = console.recording_filter.get_untracked();
-    let from = day_start(&filter.from_day, 0);
-    let to = day_start(&filter.to_day, 1);
+    let query = RecordingQuery {
+        user_id: filter.user_id,
+        from: day_start(&filter.from_day, 0).map(ServerTime::from_millis),
+        to: day_start(&filter.to_day, 1).map(ServerTime::from_millis),
+    };
     console.recordings.load(console.denied, async move {
-        api::recordings(filter.user_id, from, to).await.map(rows)
+        api::recordings(query).await.map(rows)
     });
 }
 
 /// How the list names the end of a tab's recording.
-fn end_text(reason: Option<&str>) -> String {
-    match reason {
-        None => "Recording".to_string(),
-        Some("tab_closed") => "Tab closed".to_string(),
-        Some("tab_ended") => "Tab ended by an administrator".to_string(),
-        Some("idle_timeout") => "Inactivity timeout".to_string(),
-        Some("session_expired") => "Maximum length reached".to_string(),
-        Some("role_changed") => "Role permissions changed".to_string(),
-        Some("suspended") => "User suspended".to_string(),
-        Some("remote_terminated") => "Ended by an administrator".to_string(),
-        Some("consent_declined") => "Recording declined".to_string(),
-        Some("logged_out") => "Signed out".to_string(),
-        Some(other) => format!("Other ({other})"),
+fn end_text(end: Option<&TabEnd>) -> &'static str {
+    match end {
+        None => "Still recording",
+        Some(TabEnd::Closed) => "Tab closed",
+        Some(TabEnd::Reason(reason)) => match reason {
+            Reason::TabTerminated => "Tab ended by an administrator",
+            Reason::IdleTimeout => "Inactivity timeout",
+            Reason::SessionExpired => "Maximum length reached",
+            Reason::RoleChanged => "Role permissions changed",
+            Reason::Suspended => "User suspended",
+            Reason::RemoteTerminated => "Ended by an administrator",
+            Reason::ConsentDeclined => "Recording declined",
+            Reason::LoggedOut => "Signed out",
+            Reason::Other(_) => "Other",
+        },
     }
 }
 
@@ -242,7 +251,9 @@ pub fn Recordings(
                         <td class="nowrap">
                             {tab.ended_at.map_or_else(|| "—".to_string(), |t| format_time(t.as_millis()))}
                         </td>
-                        <td>{end_text(tab.end_reason.as_deref())}</td>
+                        <td class="end-reason" data-end-reason=tab.end_reason.as_ref().map(|e| e.wire_name().to_string())>
+                            {end_text(tab.end_reason.as_ref())}
+                        </td>
                         <td class="nowrap">{duration_text(tab.duration_ms.as_millis())}</td>
                         <td class="nowrap">{size_text(tab.bytes)}</td>
                         <td class="actions">
