@@ -86,12 +86,12 @@ export async function freePort(exclude = []) {
 const children = new Set();
 
 /** Starts the reference server and waits until it answers. */
-export async function startServer({ binary, port, staticDir, args }) {
+export async function startServer({ binary, port, staticDir, args, recording = 'off' }) {
   const argv = [
     '--addr', `127.0.0.1:${port}`,
     '--db', ':memory:',
     '--static-dir', staticDir,
-    '--recording', 'off',
+    '--recording', recording,
     '--fast-password-hashing',
     ...args,
   ];
