@@ -13,6 +13,8 @@
 //! - [`api`]: request bodies of the session endpoints, the error body, server-sent events.
 //! - [`admin`]: request and response bodies of the admin API.
 //! - [`audit`]: the audit entry kinds ([`AuditKind`]).
+//! - [`recording`]: session recording: the uploaded chunk, its limits, and the admin
+//!   API's recordings.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -21,6 +23,7 @@ pub mod api;
 pub mod audit;
 pub mod ids;
 pub mod reason;
+pub mod recording;
 pub mod time;
 pub mod view;
 
