@@ -216,13 +216,24 @@ pub fn Recordings(
                 "Size",
             ]
             actions=true
-            key=|r: &RecordingRow| (r.session.session_id.clone(), r.tab.tab_id.clone())
+            // What a row shows changes when the tab ends or its recording is deleted: those
+            // are part of the key, so the row is built again.
+            key=|r: &RecordingRow| {
+                (
+                    r.session.session_id.clone(),
+                    r.tab.tab_id.clone(),
+                    r.tab.ended_at.map(|t| t.as_millis()),
+                    r.tab.chunks,
+                    r.tab.bytes,
+                )
+            }
             row=move |row: RecordingRow| {
                 let RecordingRow { session, tab } = row;
                 let who = session.username.clone();
                 let short = short_id(&tab.tab_id);
                 let href = replay_href(&session.session_id, &tab.tab_id);
                 let ended = tab.ended_at.is_some();
+                let stored = tab.chunks > 0;
                 let delete = {
                     let (session_id, tab_id, who, short) =
                         (session.session_id.clone(), tab.tab_id.clone(), who.clone(), short.clone());
@@ -240,7 +251,11 @@ pub fn Recordings(
                     None => view! { <span class="muted">"—"</span> }.into_any(),
                 };
                 view! {
-                    <tr data-session-id=session.session_id.clone() data-tab-id=tab.tab_id.clone()>
+                    <tr
+                        data-session-id=session.session_id.clone()
+                        data-tab-id=tab.tab_id.clone()
+                        data-chunks=tab.chunks.to_string()
+                    >
                         <td>{session.display_name.clone()} " (" {who.clone()} ")"</td>
                         <td><ShortId id=session.session_id.clone() /></td>
                         <td><ShortId id=tab.tab_id.clone() /></td>
@@ -257,10 +272,18 @@ pub fn Recordings(
                         <td class="nowrap">{duration_text(tab.duration_ms.as_millis())}</td>
                         <td class="nowrap">{size_text(tab.bytes)}</td>
                         <td class="actions">
-                            <a class="replay" href=href aria-label=format!("Replay tab {short} of {who}'s session")>
-                                "Replay"
-                            </a>
-                            <Show when=move || may_delete.get() && ended>
+                            {if stored {
+                                view! {
+                                    <a class="replay" href=href aria-label=format!("Replay tab {short} of {who}'s session")>
+                                        "Replay"
+                                    </a>
+                                }
+                                    .into_any()
+                            } else {
+                                // Deleted, or the tab never delivered a chunk.
+                                view! { <span class="muted">"Nothing stored"</span> }.into_any()
+                            }}
+                            <Show when=move || may_delete.get() && ended && stored>
                                 <button
                                     type="button"
                                     class="delete-recording danger-quiet"
