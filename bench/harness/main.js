@@ -585,7 +585,7 @@ async function adminWork(page, ms) {
         break;
       case 2:
         await page.locator('#users-filter').fill('');
-        await page.locator('#users-filter').pressSequentially('oper', { delay: 40 });
+        await page.locator('#users-filter').pressSequentially('view', { delay: 40 });
         break;
       case 3:
         await page.locator('#users tr[data-username="viewer"] button', { hasText: 'Suspend' }).click();
@@ -613,8 +613,8 @@ async function metrics(cdp) {
 /** One run of the scripted work as admin on `server`; recording decides the consent step. */
 async function recordedMinute(bench, server, recorded) {
   const context = await bench.context(server, { login: USERS.admin });
+  const page = await context.newPage();
   try {
-    const page = await context.newPage();
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto('/admin');
     if (recorded) {
@@ -646,6 +646,8 @@ async function recordedMinute(bench, server, recorded) {
       heap_bytes: after.heap,
     };
   } catch (error) {
+    // What the page showed, for the log's reader.
+    await page.screenshot({ path: path.join(BENCH, 'out', 'recording-failure.png') }).catch(() => {});
     await context.close();
     throw error;
   }
