@@ -605,10 +605,11 @@ fn Player(
             <div class="replay-stage" data-sg-record="hide" node_ref=stage></div>
             <h3>"Timeline"</h3>
             <ol class="replay-timeline">
+                // Two marks can be alike (two clicks in one millisecond): keyed by position.
                 <For
-                    each=move || timeline.get()
-                    key=|m| (m.at, m.what.clone())
-                    children=move |mark| {
+                    each=move || timeline.get().into_iter().enumerate()
+                    key=|(index, _)| *index
+                    children=move |(_, mark)| {
                         let at = mark.at;
                         view! {
                             <li data-kind=mark.kind>
