@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use session_guard::browser::{
     current_path, forget_tab_identity, same_origin_target, tab_identity, ActivityListener,
-    ChannelKind, DeadlineTimer, TabChannel,
+    ChannelKind, DeadlineTimer, PageListeners, TabChannel,
 };
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
@@ -360,5 +360,141 @@ fn a_tab_ended_by_an_administrator_comes_back_under_a_new_id() {
     forget_tab_identity();
     let second = tab_identity().expect("identity");
     assert_ne!(second.tab_id, first.tab_id);
+    window.set_name(&name_before).expect("restore the name");
+}
+
+const HANDOFF_KEY: &str = "session-guard:opener-handoff";
+
+/// This page's path and query, as a note names the page a link opens.
+fn here() -> String {
+    let location = web_sys::window().expect("window").location();
+    format!(
+        "{}{}",
+        location.pathname().expect("path"),
+        location.search().expect("search")
+    )
+}
+
+#[wasm_bindgen_test]
+fn a_new_tab_claims_the_newest_fresh_note_for_its_own_address() {
+    let window = web_sys::window().expect("window");
+    let local = window.local_storage().ok().flatten().expect("localStorage");
+    let session = window
+        .session_storage()
+        .ok()
+        .flatten()
+        .expect("sessionStorage");
+    let name_before = window.name().expect("name");
+    let now = js_sys::Date::now();
+    let note = |opener: &str, path: &str, at: f64| {
+        format!(r#"{{"opener_tab_id":"{opener}","path":"{path}","at":{at}}}"#)
+    };
+    let notes = [
+        note("t_stale_opener_1", &here(), now - 60_000.0),
+        note("t_other_address", "/elsewhere", now),
+        note("t_older_opener_1", &here(), now - 1_000.0),
+        note("t_newest_opener", &here(), now),
+    ];
+    local
+        .set_item(HANDOFF_KEY, &format!("[{}]", notes.join(",")))
+        .expect("write notes");
+    // A new tab: no id in `window.name`, no session storage copied from an opener.
+    window.set_name("").expect("fresh name");
+    session.remove_item("session-guard:tab").expect("no copy");
+    let identity = tab_identity().expect("identity");
+    assert_eq!(identity.opener_tab_id.as_deref(), Some("t_newest_opener"));
+    // Claimed notes go, stale ones are dropped; the other address's and the older one stay.
+    let left = local
+        .get_item(HANDOFF_KEY)
+        .ok()
+        .flatten()
+        .expect("notes left");
+    assert!(
+        !left.contains("t_newest_opener") && !left.contains("t_stale_opener_1"),
+        "{left}"
+    );
+    assert!(
+        left.contains("t_other_address") && left.contains("t_older_opener_1"),
+        "{left}"
+    );
+    // The same tab again (a reload): it keeps its id and claims nothing.
+    let again = tab_identity().expect("identity");
+    assert_eq!(again.tab_id, identity.tab_id);
+    assert_eq!(again.opener_tab_id, None);
+    assert!(local
+        .get_item(HANDOFF_KEY)
+        .ok()
+        .flatten()
+        .is_some_and(|l| l.contains("t_older_opener_1")));
+    // Garbage in the key is ignored, never trusted.
+    window.set_name("").expect("fresh name");
+    session.remove_item("session-guard:tab").expect("no copy");
+    local
+        .set_item(HANDOFF_KEY, &format!("[{}]", note("../../x", &here(), now)))
+        .expect("write");
+    assert_eq!(tab_identity().expect("identity").opener_tab_id, None);
+    local.set_item(HANDOFF_KEY, "not json").expect("write");
+    assert_eq!(tab_identity().expect("identity").opener_tab_id, None);
+    local.remove_item(HANDOFF_KEY).expect("clean up");
+    window.set_name(&name_before).expect("restore the name");
+}
+
+#[wasm_bindgen_test]
+fn a_middle_click_on_a_same_origin_link_leaves_a_note_for_the_new_tab() {
+    let window = web_sys::window().expect("window");
+    let document = window.document().expect("document");
+    let local = window.local_storage().ok().flatten().expect("localStorage");
+    local.remove_item(HANDOFF_KEY).expect("clean");
+    let name_before = window.name().expect("name");
+    let opener = tab_identity().expect("identity").tab_id;
+    let _listeners = PageListeners::new(Rc::new(|_| {})).expect("listeners");
+    let link = |href: &str| {
+        let a = document.create_element("a").expect("a");
+        a.set_attribute("href", href).expect("href");
+        a.set_inner_html("<span>link</span>");
+        document
+            .body()
+            .expect("body")
+            .append_child(&a)
+            .expect("append");
+        a
+    };
+    // `auxclick` has no default action, so the test page stays where it is.
+    let middle_click = |target: &web_sys::Element, button: i16| {
+        let init = web_sys::MouseEventInit::new();
+        init.set_bubbles(true);
+        init.set_button(button);
+        let event =
+            web_sys::MouseEvent::new_with_mouse_event_init_dict("auxclick", &init).expect("event");
+        target.dispatch_event(&event).expect("dispatch");
+    };
+    let same = link("/opened/by/middle?x=1#frag");
+    let foreign = link("https://elsewhere.example/page");
+    middle_click(&foreign, 1);
+    assert_eq!(
+        local.get_item(HANDOFF_KEY).ok().flatten(),
+        None,
+        "foreign link"
+    );
+    middle_click(&same, 2);
+    assert_eq!(
+        local.get_item(HANDOFF_KEY).ok().flatten(),
+        None,
+        "right button"
+    );
+    // Clicked on the link's child: the link is found from it.
+    middle_click(&same.first_element_child().expect("span"), 1);
+    let notes = local.get_item(HANDOFF_KEY).ok().flatten().expect("a note");
+    assert!(
+        notes.contains(&format!(r#""opener_tab_id":"{opener}""#)),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(r#""path":"/opened/by/middle?x=1""#),
+        "{notes}"
+    );
+    same.remove();
+    foreign.remove();
+    local.remove_item(HANDOFF_KEY).expect("clean up");
     window.set_name(&name_before).expect("restore the name");
 }

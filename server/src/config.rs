@@ -355,6 +355,19 @@ mod tests {
         assert_eq!(parsed.consent_timeout, default.consent_timeout);
         assert_eq!(parsed.seed_demo, default.seed_demo);
         assert_eq!(parsed.database_url, default.database_url);
+        assert_eq!(parsed.audit_retention, default.audit_retention);
+        assert_eq!(parsed.recording_retention, default.recording_retention);
+        assert_eq!(parsed.recording_retention, Duration::from_secs(90 * 86_400));
+        let retention = Config::try_parse_from(["x", "--recording-retention", "12h"])
+            .expect("retention parses");
+        assert_eq!(
+            retention.recording_retention,
+            Duration::from_secs(12 * 3_600)
+        );
+        let zero = Config::try_parse_from(["x", "--recording-retention", "0s"]).expect("parses");
+        assert!(zero
+            .validate()
+            .is_err_and(|e| e.contains("--recording-retention")));
         let custom = Config::try_parse_from([
             "x",
             "--idle-timeout",

@@ -775,3 +775,45 @@ async fn an_opener_is_kept_only_when_it_is_a_tab_of_the_same_session() {
         ]
     );
 }
+
+#[tokio::test]
+async fn the_audit_retention_keeps_a_session_until_its_recording_is_purged() {
+    let day = 86_400_000;
+    let t = TestApp::with(|c| {
+        c.audit_retention = std::time::Duration::from_secs(86_400);
+        c.recording_retention = std::time::Duration::from_secs(3 * 86_400);
+    })
+    .await;
+    let admin = recorded_admin(&t).await;
+    let sid = session_id(&t, &admin).await;
+    assert_eq!(
+        upload(&t, &admin, TAB, 0, &chunk(TAB, 0, "kept"))
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    t.call(Method::POST, "/api/logout", Some(&admin), None)
+        .await;
+    // Two days on: past the audit retention, within the recording's.
+    t.clock.advance(2 * day);
+    let reviewer = t.login("admin").await;
+    let purged = t.state.purge_expired().await.expect("purge");
+    assert_eq!((purged.sessions, purged.recordings), (0, 0), "{purged:?}");
+    let chunk_path = format!("/api/admin/recordings/{sid}/tabs/{TAB}/chunks/0");
+    assert_eq!(t.get(&chunk_path, &reviewer).await.status, StatusCode::OK);
+    // Four days on: the recording goes (audited), and its session with it.
+    t.clock.advance(2 * day);
+    let reviewer = t.login("admin").await;
+    let purged = t.state.purge_expired().await.expect("purge");
+    assert_eq!((purged.sessions, purged.recordings), (1, 1), "{purged:?}");
+    assert_eq!(
+        t.get(&chunk_path, &reviewer).await.status,
+        StatusCode::NOT_FOUND
+    );
+    let list = t.get("/api/admin/recordings", &reviewer).await.body;
+    assert!(list
+        .as_array()
+        .expect("list")
+        .iter()
+        .all(|s| s["session_id"] != sid.as_str()));
+}
