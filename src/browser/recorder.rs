@@ -30,20 +30,25 @@ const BATCH_INTERVAL_MS: u32 = 1_000;
 let loading = null;
 const loaded = () => typeof globalThis.rrwebRecord?.record === 'function';
 
+// One `<script>` at a time however many tabs' guards start; a failed load is tried again
+// by the next start (the engine retries with a back-off).
 function loadRecorder(url) {
   if (loaded()) return Promise.resolve();
-  if (loading) return loading;
-  loading = new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    script.src = url;
-    script.async = true;
-    script.onload = () => (loaded() ? resolve() : reject(new Error('no recorder in ' + url)));
-    script.onerror = () => reject(new Error('recorder not loaded'));
-    document.head.appendChild(script);
-  }).catch((error) => {
-    loading = null;
-    throw error;
-  });
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = url;
+      script.async = true;
+      script.onload = () => (loaded() ? resolve() : reject(new Error('no recorder in ' + url)));
+      script.onerror = () => {
+        script.remove();
+        reject(new Error('recorder not loaded'));
+      };
+      document.head.appendChild(script);
+    }).finally(() => {
+      loading = null;
+    });
+  }
   return loading;
 }
 
@@ -70,6 +75,10 @@ export class SgRecorder {
 
   begin(onStarted, onFailed) {
     if (this.stopped) return;
+    if (!loaded()) {
+      onFailed();
+      return;
+    }
     const record = globalThis.rrwebRecord.record;
     try {
       this.stopRecording = record({
