@@ -39,6 +39,11 @@ pub const MAX_CHUNK_DECOMPRESSED_BYTES: usize = 8 * 1024 * 1024;
 pub const LIST_LIMIT: usize = 200;
 /// Most server-side API actions one recording detail lists (oldest first).
 pub const MAX_DETAIL_ACTIONS: usize = 10_000;
+/// How long after its tab closed (its `pagehide` beacon) a chunk may still arrive: the
+/// guard sends the last chunk and the beacon together as the tab goes, and either may
+/// arrive first. Later uploads to a closed tab are `409`; to a tab an administrator ended,
+/// at once.
+pub const CLOSED_TAB_GRACE: DurationMs = DurationMs::from_millis(10_000);
 /// The `Content-Type` of a chunk upload.
 pub const CHUNK_CONTENT_TYPE: &str = "application/gzip";
 
