@@ -14,7 +14,7 @@ mod recording_page;
 mod wait;
 
 use recording_page::{chunks, delivered_text, document, fixture, recorded_server, start, status};
-use session_guard::browser::gzip;
+use session_guard::browser::{gzip, gzip_stored};
 use session_guard::core::RecordingStatus;
 use session_guard_contract::recording::RecordingChunk;
 use wait::wait_for;
@@ -160,6 +160,12 @@ async fn typed_passwords_masked_inputs_and_hidden_parts_never_reach_a_chunk() {
     let body = &server.chunks.borrow()[0].2.clone();
     let inflated = inflate(&gzip(body).await.expect("gzip")).await;
     assert_eq!(&inflated, body);
+    // So are the stored blocks of the last chunks sent as the page goes away, also past
+    // one block's 65,535 bytes and with text beyond ASCII.
+    let long = format!("{body}{}", "é→".repeat(40_000));
+    for text in [body.as_str(), "", long.as_str()] {
+        assert_eq!(inflate(&gzip_stored(text)).await, text);
+    }
     guard.stop();
     page.remove();
 }

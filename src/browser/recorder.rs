@@ -256,10 +256,49 @@ export async function sg_gzip(text) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+let crcTable = null;
+
+function crc32(bytes) {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A gzip member of stored (uncompressed) deflate blocks, written at once: as the page goes
+// away there is no later turn for CompressionStream to finish in, so the last chunks are
+// framed as gzip without compressing them (RFC 1951 section 3.2.4, RFC 1952).
+export function sg_gzip_stored(text) {
+  const data = new TextEncoder().encode(text);
+  const blocks = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(10 + blocks * 5 + data.length + 8);
+  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+  let at = 10;
+  for (let i = 0; i < blocks; i++) {
+    const part = data.subarray(i * 65535, (i + 1) * 65535);
+    const n = part.length;
+    out.set([i === blocks - 1 ? 1 : 0, n & 255, n >>> 8, ~n & 255, (~n >>> 8) & 255], at);
+    out.set(part, at + 5);
+    at += 5 + n;
+  }
+  const crc = crc32(data);
+  const size = data.length;
+  out.set([crc, crc >>> 8, crc >>> 16, crc >>> 24, size, size >>> 8, size >>> 16, size >>> 24].map((b) => b & 255), at);
+  return out;
+}
+
 export async function sg_post_chunk(url, header, tabId, text, keepalive, timeoutMs) {
   let body;
   try {
-    body = await sg_gzip(text);
+    // With `keepalive` the request must leave in this turn: no await before `fetch`.
+    body = keepalive ? sg_gzip_stored(text) : await sg_gzip(text);
   } catch {
     return -1;
   }
@@ -287,7 +326,13 @@ extern "C" {
     #[wasm_bindgen(js_name = sg_gzip)]
     fn gzip_js(text: &str) -> js_sys::Promise;
 
-    /// Gzips `text` and posts it; resolves to the HTTP status, `0` when no answer came (or
+    /// Gzips `text` at once as stored (uncompressed) deflate blocks.
+    #[cfg(feature = "test-support")]
+    #[wasm_bindgen(js_name = sg_gzip_stored)]
+    fn gzip_stored_js(text: &str) -> js_sys::Uint8Array;
+
+    /// Gzips `text` and posts it (with `keepalive`, framed at once without compressing, so
+    /// the request leaves before the page does); resolves to the HTTP status, `0` when no answer came (or
     /// the timeout aborted it), `-1` when the browser cannot compress.
     #[wasm_bindgen(js_name = sg_post_chunk)]
     fn post_chunk_js(
@@ -307,6 +352,13 @@ pub async fn gzip(text: &str) -> Result<Vec<u8>, BrowserError> {
         .await
         .map_err(|_| BrowserError::Js("CompressionStream"))?;
     Ok(js_sys::Uint8Array::new(&bytes).to_vec())
+}
+
+/// Gzips `text` the way the last chunks are sent as the page goes away: stored blocks,
+/// written at once (the browser suites read them back).
+#[cfg(feature = "test-support")]
+pub fn gzip_stored(text: &str) -> Vec<u8> {
+    gzip_stored_js(text).to_vec()
 }
 
 /// Uploads one chunk, gzipped, to `url` with the acting-tab header; the answer's status.
