@@ -55,3 +55,40 @@ test('a recorded tab uploads masked chunks that the server stores in order', () 
     assert.ok(!text.includes(SECRET), 'the typed password is not in any chunk');
     assert.ok(!text.includes(NAME), 'typed values are masked');
   }));
+
+test('a tab that closes still delivers what it recorded last', () =>
+  scenario('recording at close', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, server, 'operator');
+    await page.locator('.sg-recording[role=status]').waitFor();
+    // Shown well inside one chunk's 5 s, so only the flush at `pagehide` can carry it.
+    await sleep(1_000);
+    await page.evaluate(() => {
+      const last = document.createElement('p');
+      last.textContent = 'last-words-5150';
+      document.body.append(last);
+    });
+    await sleep(300);
+    await page.close();
+
+    const admin = await browser.newContext();
+    await signIn(await admin.newPage(), server, 'admin');
+    let text = '';
+    for (let attempt = 0; attempt < 20 && !text.includes('last-words-5150'); attempt += 1) {
+      await sleep(250);
+      const sessions = await adminCall(admin, server, 'GET', '/api/admin/recordings');
+      const operator = sessions.find((s) => s.username === 'operator');
+      const bodies = [];
+      for (const tab of operator?.tabs ?? []) {
+        for (let seq = 0; seq < tab.chunks; seq += 1) {
+          const response = await admin.request.get(
+            `${server.url}/api/admin/recordings/${operator.session_id}/tabs/${tab.tab_id}/chunks/${seq}`,
+          );
+          bodies.push(await response.text());
+        }
+      }
+      text = bodies.join('\n');
+    }
+    assert.ok(text.includes('last-words-5150'), 'the last chunk arrived after the tab closed');
+  }));
