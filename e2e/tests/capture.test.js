@@ -38,6 +38,12 @@ test('a recorded tab uploads masked chunks that the server stores in order', () 
       detail.chunks.map((c) => c.seq),
       detail.chunks.map((_, i) => i),
     );
+    // The guard names its tab on its own session requests, so the server's record of the
+    // session's API actions attributes them to this tab.
+    const guardActions = detail.actions.filter(
+      (a) => a.tab_id === tab.tab_id && a.path.startsWith('/api/session') && !a.path.includes('/recording/'),
+    );
+    assert.ok(guardActions.length > 0, JSON.stringify(detail.actions));
     const bodies = [];
     for (const chunk of detail.chunks) {
       const response = await context.request.get(
