@@ -13,7 +13,6 @@
 
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -23,10 +22,8 @@ use crate::core::{LocalTime, RecorderBatch};
 /// Where the recorder script is served by default (trunk's hook puts it in `dist/`).
 pub const DEFAULT_RECORDER_URL: &str = "/sg-record.js";
 
-/// How often the captured events are handed to the engine.
-const BATCH_INTERVAL_MS: u32 = 1_000;
-
 #[wasm_bindgen(inline_js = r#"
+const BATCH_MS = 1000;
 let loading = null;
 const loaded = () => typeof globalThis.rrwebRecord?.record === 'function';
 
@@ -61,8 +58,10 @@ const pathOf = (href) => {
 };
 
 export class SgRecorder {
-  constructor(url, onStarted, onFailed) {
+  constructor(url, onStarted, onFailed, onBatch) {
     this.events = [];
+    this.onBatch = onBatch;
+    this.timer = null;
     this.first = 0;
     this.last = 0;
     this.stopped = false;
@@ -87,6 +86,13 @@ export class SgRecorder {
             event.data.href = pathOf(event.data.href);
           }
           this.events.push(event);
+          // One hand-over a second while events come, none while the page is still.
+          if (this.timer === null) {
+            this.timer = setTimeout(() => {
+              this.timer = null;
+              this.onBatch();
+            }, BATCH_MS);
+          }
         },
         maskAllInputs: true,
         maskInputOptions: { password: true },
@@ -142,6 +148,8 @@ export class SgRecorder {
 
   stop() {
     this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     for (const cleanup of this.cleanups) cleanup();
     this.cleanups = [];
     if (this.stopRecording) {
@@ -158,11 +166,14 @@ extern "C" {
     /// The recorder of one tab, in JavaScript.
     type SgRecorder;
 
+    /// Starts loading the recorder from `url`; `on_batch` runs one second after the first
+    /// event since the last batch was taken (never while the page is still).
     #[wasm_bindgen(constructor, catch)]
     fn new(
         url: &str,
         on_started: &js_sys::Function,
         on_failed: &js_sys::Function,
+        on_batch: &js_sys::Function,
     ) -> Result<SgRecorder, JsValue>;
 
     /// The events captured since the last call, as a JSON array's text without its
@@ -187,15 +198,16 @@ extern "C" {
 #[must_use = "the recorder stops when this handle is dropped"]
 pub struct Recorder {
     js: Rc<SgRecorder>,
-    _batches: Interval,
     _on_started: Closure<dyn FnMut()>,
     _on_failed: Closure<dyn FnMut()>,
+    _on_batch: Closure<dyn FnMut()>,
 }
 
 impl Recorder {
     /// Loads the recorder script from `url` (once per page) and starts recording;
-    /// `on_started` or `on_failed` says how that went, and every
-    /// [`BATCH_INTERVAL_MS`] the events captured meanwhile go to `on_events`.
+    /// `on_started` or `on_failed` says how that went, and the events go to `on_events`
+    /// in batches, one second after the first event of each (no timer while the page is
+    /// still).
     pub fn start(
         url: &str,
         on_started: Rc<dyn Fn()>,
@@ -204,27 +216,32 @@ impl Recorder {
     ) -> Result<Recorder, BrowserError> {
         let on_started = Closure::<dyn FnMut()>::new(move || on_started());
         let on_failed = Closure::<dyn FnMut()>::new(move || on_failed());
+        // The batch callback reads the recorder it belongs to, which exists only once the
+        // constructor returned: it reaches it through this cell.
+        let cell: Rc<std::cell::OnceCell<Rc<SgRecorder>>> = Rc::default();
+        let on_batch = Closure::<dyn FnMut()>::new({
+            let cell = cell.clone();
+            move || {
+                if let Some(batch) = cell.get().and_then(|js| take(js)) {
+                    on_events(batch);
+                }
+            }
+        });
         let js = Rc::new(
             SgRecorder::new(
                 url,
                 on_started.as_ref().unchecked_ref(),
                 on_failed.as_ref().unchecked_ref(),
+                on_batch.as_ref().unchecked_ref(),
             )
             .map_err(BrowserError::from_js)?,
         );
-        let batches = Interval::new(BATCH_INTERVAL_MS, {
-            let js = js.clone();
-            move || {
-                if let Some(batch) = take(&js) {
-                    on_events(batch);
-                }
-            }
-        });
+        let _ = cell.set(js.clone());
         Ok(Recorder {
             js,
-            _batches: batches,
             _on_started: on_started,
             _on_failed: on_failed,
+            _on_batch: on_batch,
         })
     }
 
