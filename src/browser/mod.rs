@@ -77,7 +77,7 @@ pub use page::{
 #[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
 #[cfg(feature = "test-support")]
-pub use recorder::{gzip, Recorder};
+pub use recorder::{gzip, gzip_stored, Recorder};
 #[cfg(feature = "test-support")]
 pub use server::{
     ActivityRequest, HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration,

@@ -13,7 +13,6 @@
 
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -23,27 +22,30 @@ use crate::core::{LocalTime, RecorderBatch};
 /// Where the recorder script is served by default (trunk's hook puts it in `dist/`).
 pub const DEFAULT_RECORDER_URL: &str = "/sg-record.js";
 
-/// How often the captured events are handed to the engine.
-const BATCH_INTERVAL_MS: u32 = 1_000;
-
 #[wasm_bindgen(inline_js = r#"
+const BATCH_MS = 1000;
 let loading = null;
 const loaded = () => typeof globalThis.rrwebRecord?.record === 'function';
 
+// One `<script>` at a time however many tabs' guards start; a failed load is tried again
+// by the next start (the engine retries with a back-off).
 function loadRecorder(url) {
   if (loaded()) return Promise.resolve();
-  if (loading) return loading;
-  loading = new Promise((resolve, reject) => {
-    const script = document.createElement('script');
-    script.src = url;
-    script.async = true;
-    script.onload = () => (loaded() ? resolve() : reject(new Error('no recorder in ' + url)));
-    script.onerror = () => reject(new Error('recorder not loaded'));
-    document.head.appendChild(script);
-  }).catch((error) => {
-    loading = null;
-    throw error;
-  });
+  if (!loading) {
+    loading = new Promise((resolve, reject) => {
+      const script = document.createElement('script');
+      script.src = url;
+      script.async = true;
+      script.onload = () => (loaded() ? resolve() : reject(new Error('no recorder in ' + url)));
+      script.onerror = () => {
+        script.remove();
+        reject(new Error('recorder not loaded'));
+      };
+      document.head.appendChild(script);
+    }).finally(() => {
+      loading = null;
+    });
+  }
   return loading;
 }
 
@@ -56,8 +58,10 @@ const pathOf = (href) => {
 };
 
 export class SgRecorder {
-  constructor(url, onStarted, onFailed) {
+  constructor(url, onStarted, onFailed, onBatch) {
     this.events = [];
+    this.onBatch = onBatch;
+    this.timer = null;
     this.first = 0;
     this.last = 0;
     this.stopped = false;
@@ -70,6 +74,10 @@ export class SgRecorder {
 
   begin(onStarted, onFailed) {
     if (this.stopped) return;
+    if (!loaded()) {
+      onFailed();
+      return;
+    }
     const record = globalThis.rrwebRecord.record;
     try {
       this.stopRecording = record({
@@ -78,6 +86,13 @@ export class SgRecorder {
             event.data.href = pathOf(event.data.href);
           }
           this.events.push(event);
+          // One hand-over a second while events come, none while the page is still.
+          if (this.timer === null) {
+            this.timer = setTimeout(() => {
+              this.timer = null;
+              this.onBatch();
+            }, BATCH_MS);
+          }
         },
         maskAllInputs: true,
         maskInputOptions: { password: true },
@@ -133,6 +148,8 @@ export class SgRecorder {
 
   stop() {
     this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
     for (const cleanup of this.cleanups) cleanup();
     this.cleanups = [];
     if (this.stopRecording) {
@@ -149,11 +166,14 @@ extern "C" {
     /// The recorder of one tab, in JavaScript.
     type SgRecorder;
 
+    /// Starts loading the recorder from `url`; `on_batch` runs one second after the first
+    /// event since the last batch was taken (never while the page is still).
     #[wasm_bindgen(constructor, catch)]
     fn new(
         url: &str,
         on_started: &js_sys::Function,
         on_failed: &js_sys::Function,
+        on_batch: &js_sys::Function,
     ) -> Result<SgRecorder, JsValue>;
 
     /// The events captured since the last call, as a JSON array's text without its
@@ -178,15 +198,16 @@ extern "C" {
 #[must_use = "the recorder stops when this handle is dropped"]
 pub struct Recorder {
     js: Rc<SgRecorder>,
-    _batches: Interval,
     _on_started: Closure<dyn FnMut()>,
     _on_failed: Closure<dyn FnMut()>,
+    _on_batch: Closure<dyn FnMut()>,
 }
 
 impl Recorder {
     /// Loads the recorder script from `url` (once per page) and starts recording;
-    /// `on_started` or `on_failed` says how that went, and every
-    /// [`BATCH_INTERVAL_MS`] the events captured meanwhile go to `on_events`.
+    /// `on_started` or `on_failed` says how that went, and the events go to `on_events`
+    /// in batches, one second after the first event of each (no timer while the page is
+    /// still).
     pub fn start(
         url: &str,
         on_started: Rc<dyn Fn()>,
@@ -195,27 +216,32 @@ impl Recorder {
     ) -> Result<Recorder, BrowserError> {
         let on_started = Closure::<dyn FnMut()>::new(move || on_started());
         let on_failed = Closure::<dyn FnMut()>::new(move || on_failed());
+        // The batch callback reads the recorder it belongs to, which exists only once the
+        // constructor returned: it reaches it through this cell.
+        let cell: Rc<std::cell::OnceCell<Rc<SgRecorder>>> = Rc::default();
+        let on_batch = Closure::<dyn FnMut()>::new({
+            let cell = cell.clone();
+            move || {
+                if let Some(batch) = cell.get().and_then(|js| take(js)) {
+                    on_events(batch);
+                }
+            }
+        });
         let js = Rc::new(
             SgRecorder::new(
                 url,
                 on_started.as_ref().unchecked_ref(),
                 on_failed.as_ref().unchecked_ref(),
+                on_batch.as_ref().unchecked_ref(),
             )
             .map_err(BrowserError::from_js)?,
         );
-        let batches = Interval::new(BATCH_INTERVAL_MS, {
-            let js = js.clone();
-            move || {
-                if let Some(batch) = take(&js) {
-                    on_events(batch);
-                }
-            }
-        });
+        let _ = cell.set(js.clone());
         Ok(Recorder {
             js,
-            _batches: batches,
             _on_started: on_started,
             _on_failed: on_failed,
+            _on_batch: on_batch,
         })
     }
 
@@ -247,10 +273,49 @@ export async function sg_gzip(text) {
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
+let crcTable = null;
+
+function crc32(bytes) {
+  if (!crcTable) {
+    crcTable = new Uint32Array(256);
+    for (let n = 0; n < 256; n++) {
+      let c = n;
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+      crcTable[n] = c >>> 0;
+    }
+  }
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+// A gzip member of stored (uncompressed) deflate blocks, written at once: as the page goes
+// away there is no later turn for CompressionStream to finish in, so the last chunks are
+// framed as gzip without compressing them (RFC 1951 section 3.2.4, RFC 1952).
+export function sg_gzip_stored(text) {
+  const data = new TextEncoder().encode(text);
+  const blocks = Math.max(1, Math.ceil(data.length / 65535));
+  const out = new Uint8Array(10 + blocks * 5 + data.length + 8);
+  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+  let at = 10;
+  for (let i = 0; i < blocks; i++) {
+    const part = data.subarray(i * 65535, (i + 1) * 65535);
+    const n = part.length;
+    out.set([i === blocks - 1 ? 1 : 0, n & 255, n >>> 8, ~n & 255, (~n >>> 8) & 255], at);
+    out.set(part, at + 5);
+    at += 5 + n;
+  }
+  const crc = crc32(data);
+  const size = data.length;
+  out.set([crc, crc >>> 8, crc >>> 16, crc >>> 24, size, size >>> 8, size >>> 16, size >>> 24].map((b) => b & 255), at);
+  return out;
+}
+
 export async function sg_post_chunk(url, header, tabId, text, keepalive, timeoutMs) {
   let body;
   try {
-    body = await sg_gzip(text);
+    // With `keepalive` the request must leave in this turn: no await before `fetch`.
+    body = keepalive ? sg_gzip_stored(text) : await sg_gzip(text);
   } catch {
     return -1;
   }
@@ -278,7 +343,13 @@ extern "C" {
     #[wasm_bindgen(js_name = sg_gzip)]
     fn gzip_js(text: &str) -> js_sys::Promise;
 
-    /// Gzips `text` and posts it; resolves to the HTTP status, `0` when no answer came (or
+    /// Gzips `text` at once as stored (uncompressed) deflate blocks.
+    #[cfg(feature = "test-support")]
+    #[wasm_bindgen(js_name = sg_gzip_stored)]
+    fn gzip_stored_js(text: &str) -> js_sys::Uint8Array;
+
+    /// Gzips `text` and posts it (with `keepalive`, framed at once without compressing, so
+    /// the request leaves before the page does); resolves to the HTTP status, `0` when no answer came (or
     /// the timeout aborted it), `-1` when the browser cannot compress.
     #[wasm_bindgen(js_name = sg_post_chunk)]
     fn post_chunk_js(
@@ -298,6 +369,13 @@ pub async fn gzip(text: &str) -> Result<Vec<u8>, BrowserError> {
         .await
         .map_err(|_| BrowserError::Js("CompressionStream"))?;
     Ok(js_sys::Uint8Array::new(&bytes).to_vec())
+}
+
+/// Gzips `text` the way the last chunks are sent as the page goes away: stored blocks,
+/// written at once (the browser suites read them back).
+#[cfg(feature = "test-support")]
+pub fn gzip_stored(text: &str) -> Vec<u8> {
+    gzip_stored_js(text).to_vec()
 }
 
 /// Uploads one chunk, gzipped, to `url` with the acting-tab header; the answer's status.

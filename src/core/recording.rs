@@ -20,7 +20,8 @@ use super::{DurationMs, LocalTime, ServerTime};
 
 use session_guard_contract::recording::{FORMAT, FORMAT_VERSION};
 
-/// A chunk is cut at most this long after its first event arrived...
+/// A chunk is cut at most this long after its first event arrived (the default of
+/// [`RecordingLimits::chunk_span`])...
 pub const CHUNK_SPAN: DurationMs = DurationMs::from_millis(5_000);
 /// ...or as soon as its events reach this many bytes of JSON, whichever comes first. A
 /// single batch larger than this (a full snapshot of a large page) makes one chunk alone.
@@ -41,6 +42,9 @@ pub struct RecordingLimits {
     /// How many bytes of undelivered events the tab may hold before the protected content
     /// is hidden and the recorder stops until the backlog is delivered (default 4 MiB).
     pub buffer_limit: usize,
+    /// How long after its first event a chunk is cut (default [`CHUNK_SPAN`], at least
+    /// 100 ms): what a tab that goes away without its `pagehide` can lose at most.
+    pub chunk_span: DurationMs,
 }
 
 impl Default for RecordingLimits {
@@ -48,6 +52,7 @@ impl Default for RecordingLimits {
         RecordingLimits {
             stall_limit: DurationMs::from_millis(30_000),
             buffer_limit: 4 * 1024 * 1024,
+            chunk_span: CHUNK_SPAN,
         }
     }
 }
@@ -161,7 +166,7 @@ struct OpenChunk {
     events: String,
     started_at: ServerTime,
     ended_at: ServerTime,
-    /// When its first batch arrived: it is cut [`CHUNK_SPAN`] later.
+    /// When its first batch arrived: it is cut one chunk span later.
     opened_at: ServerTime,
 }
 
@@ -198,6 +203,7 @@ impl Recording {
             limits: RecordingLimits {
                 stall_limit: limits.stall_limit.max(DurationMs::ZERO),
                 buffer_limit: limits.buffer_limit,
+                chunk_span: limits.chunk_span.max(DurationMs::from_millis(100)),
             },
             wanted: false,
             recorder: Recorder::Stopped,
@@ -416,7 +422,7 @@ impl Recording {
         let cut = self
             .open
             .as_ref()
-            .map(|open| open.opened_at.saturating_add(CHUNK_SPAN));
+            .map(|open| open.opened_at.saturating_add(self.limits.chunk_span));
         let retry = self
             .retry_at
             .filter(|_| self.in_flight.is_none() && !self.queue.is_empty());
@@ -444,7 +450,7 @@ impl Recording {
         if self
             .open
             .as_ref()
-            .is_some_and(|open| t >= open.opened_at.saturating_add(CHUNK_SPAN))
+            .is_some_and(|open| t >= open.opened_at.saturating_add(self.limits.chunk_span))
         {
             self.cut(ctx);
         }

@@ -98,6 +98,19 @@ fn events_are_cut_into_chunks_every_span_with_server_times() {
 }
 
 #[test]
+fn the_chunk_span_is_configurable() {
+    let mut h = recorded(RecordingLimits {
+        chunk_span: DurationMs::SECOND,
+        ..RecordingLimits::default()
+    });
+    h.record(0, r#"{"n":0}"#);
+    h.run_until(T0 + 999);
+    assert!(h.server.chunks[0].is_empty());
+    h.run_until(T0 + 1_000);
+    assert_eq!(all_events(&h), [0]);
+}
+
+#[test]
 fn a_chunk_is_cut_at_once_when_its_events_reach_the_byte_bound() {
     let mut h = recorded(RecordingLimits::default());
     let padding = "x".repeat(CHUNK_BYTES);
@@ -161,6 +174,7 @@ fn a_full_buffer_stops_the_recorder_and_blocks_until_the_backlog_is_out() {
     let mut h = recorded(RecordingLimits {
         stall_limit: DurationMs::from_millis(10 * MINUTE),
         buffer_limit: 1_000,
+        ..RecordingLimits::default()
     });
     h.server.recording_reachable = false;
     let padding = "x".repeat(100);
