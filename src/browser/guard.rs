@@ -270,6 +270,7 @@ impl GuardRuntime {
         };
         config.policy_override = options.policy_override;
         config.recording_limits = options.recording_limits;
+        config.recording_first_seq = recording_next_seq(&tab.tab_id).unwrap_or(0);
         options.server.name_tab(&tab.tab_id);
         let inner = Rc::new(Inner {
             engine: RefCell::new(Engine::new(config)),
@@ -560,6 +561,8 @@ impl Inner {
             body,
             keepalive,
         } = upload;
+        // Before it leaves: the next page of this tab goes on from the chunk after it.
+        remember_recording_seq(&self.tab.tab_id, seq);
         let pending = self
             .options
             .server
@@ -802,5 +805,29 @@ impl Inner {
             (handles.channel.take(), handles.recording.take())
         };
         drop(released);
+    }
+}
+
+/// `sessionStorage` key (per tab, so per tab id) of the seq the tab's next recording chunk
+/// takes: the server keeps one sequence per tab, across the tab's page loads.
+const RECORDING_NEXT_SEQ_KEY: &str = "session-guard:recording-next-seq";
+
+/// The seq the next chunk of `tab_id` takes, when a page before this one in the tab sent
+/// chunks (anything unreadable counts as none).
+fn recording_next_seq(tab_id: &str) -> Option<u32> {
+    let storage = web_sys::window()?.session_storage().ok()??;
+    let stored = storage.get_item(RECORDING_NEXT_SEQ_KEY).ok()??;
+    let (stored_tab, seq) = stored.split_once(' ')?;
+    (stored_tab == tab_id).then(|| seq.parse().ok())?
+}
+
+/// Notes that chunk `seq` of `tab_id` was sent, so that the next page starts after it.
+fn remember_recording_seq(tab_id: &str, seq: u32) {
+    let next = seq.saturating_add(1);
+    if recording_next_seq(tab_id).is_some_and(|stored| stored >= next) {
+        return;
+    }
+    if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+        let _ = storage.set_item(RECORDING_NEXT_SEQ_KEY, &format!("{tab_id} {next}"));
     }
 }

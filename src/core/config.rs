@@ -58,6 +58,11 @@ pub struct EngineConfig {
     pub policy_override: Option<PolicyOverride>,
     /// The fail-closed bounds of session recording.
     pub recording_limits: RecordingLimits,
+    /// The seq of this page's first recording chunk. A tab keeps its id across page loads
+    /// and its recording is one sequence on the server, so a page that follows another in
+    /// the same tab continues after the last chunk the one before sent (the adapter keeps
+    /// it in the tab's `sessionStorage`); 0 for a new tab.
+    pub recording_first_seq: u32,
 }
 
 impl EngineConfig {
@@ -72,6 +77,7 @@ impl EngineConfig {
             max_peer_skew: DurationMs::from_millis(5_000),
             policy_override: None,
             recording_limits: RecordingLimits::default(),
+            recording_first_seq: 0,
         }
     }
 }

@@ -413,7 +413,7 @@ impl Engine {
         config.heartbeat_interval = config.heartbeat_interval.max(MIN_INTERVAL);
         config.max_peer_skew = config.max_peer_skew.max(DurationMs::ZERO);
         let tab_id_json = serde_json::to_string(&config.tab_id).unwrap_or_default();
-        let recording = Recording::new(config.recording_limits);
+        let recording = Recording::new(config.recording_limits, config.recording_first_seq);
         Engine {
             recording,
             tab_id_json,

@@ -198,7 +198,7 @@ pub(crate) struct Recording {
 }
 
 impl Recording {
-    pub(crate) fn new(limits: RecordingLimits) -> Recording {
+    pub(crate) fn new(limits: RecordingLimits, first_seq: u32) -> Recording {
         Recording {
             limits: RecordingLimits {
                 stall_limit: limits.stall_limit.max(DurationMs::ZERO),
@@ -207,7 +207,7 @@ impl Recording {
             },
             wanted: false,
             recorder: Recorder::Stopped,
-            next_seq: 0,
+            next_seq: first_seq,
             open: None,
             queue: VecDeque::new(),
             buffered: 0,

@@ -317,3 +317,21 @@ proptest! {
         prop_assert_eq!(h.tabs[0].engine.recording_status(), RecordingStatus::Running);
     }
 }
+
+#[test]
+fn a_page_that_follows_another_in_the_same_tab_continues_its_sequence() {
+    // The page before sent chunks 0 to 2 (a tab keeps its id across page loads).
+    let mut h = recorded_with(|config| config.recording_first_seq = 3);
+    h.server.chunks[0] = (0..3)
+        .map(|seq| (seq, format!("page one, chunk {seq}")))
+        .collect();
+    h.record(0, r#"{"n":7}"#);
+    h.run_until(T0 + CHUNK_SPAN.as_millis() + 1_000);
+    let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(
+        seqs,
+        [0, 1, 2, 3],
+        "the new page's first chunk is stored as seq 3"
+    );
+    assert_eq!(status(&h), RecordingStatus::Running);
+}
