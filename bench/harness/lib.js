@@ -86,12 +86,12 @@ export async function freePort(exclude = []) {
 const children = new Set();
 
 /** Starts the reference server and waits until it answers. */
-export async function startServer({ binary, port, staticDir, args }) {
+export async function startServer({ binary, port, staticDir, args, recording = 'off' }) {
   const argv = [
     '--addr', `127.0.0.1:${port}`,
     '--db', ':memory:',
     '--static-dir', staticDir,
-    '--recording', 'off',
+    '--recording', recording,
     '--fast-password-hashing',
     ...args,
   ];
@@ -155,13 +155,11 @@ export function pageBytes(dir) {
   return out;
 }
 
-/** Copies the files (not the folders) of `from` into `to`. */
+/** Copies `from` (files and folders) into `to`. */
 export function copyFiles(from, to) {
-  fs.mkdirSync(to, { recursive: true });
-  for (const name of fs.readdirSync(from)) {
-    const source = path.join(from, name);
-    if (fs.statSync(source).isFile()) fs.copyFileSync(source, path.join(to, name));
-  }
+  // Folders too: the console imports wasm-bindgen's `snippets/`, without which it never
+  // starts (the recording figures use the whole console, not only its login page).
+  fs.cpSync(from, to, { recursive: true });
 }
 
 /** Bundles the React pages with esbuild (production React, minified) into `siteDir`. */

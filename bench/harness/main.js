@@ -552,6 +552,247 @@ async function measureWakeups(bench) {
   return out;
 }
 
+// ---- session recording (issue 11) -----------------------------------------------------------
+
+/** How long the scripted admin work lasts (the recording figures' minute). */
+const RECORDING_WORK_MS = QUICK ? 15_000 : 60_000;
+/** The synthetic long recording for the replay start time: the minute, this many times. */
+const REPLAY_MINUTES = 10;
+/** Replay start samples. */
+const REPLAY_SAMPLES = QUICK ? 2 : 5;
+/** The guard cuts a chunk every 5 s: this leaves time for the last cut and its upload. */
+const FLUSH_WAIT_MS = 7_000;
+
+/**
+ * The scripted minute of admin work in the demo console, the same step by step with and
+ * without recording: the sections through the table of contents, scrolling, typing into
+ * a filter, opening a confirmation dialog (its impact preview asks the server) and
+ * cancelling it. One step every 500 ms of work plus its own time, until `ms` is over.
+ */
+async function adminWork(page, ms) {
+  const sections = ['Sessions', 'Users', 'Roles', 'Groups', 'Audit log', 'Emergency'];
+  const until = Date.now() + ms;
+  let steps = 0;
+  for (let i = 0; Date.now() < until; i++) {
+    const toc = page.locator('nav.admin-toc');
+    switch (i % 5) {
+      case 0:
+        await toc.getByRole('link', { name: sections[(i / 5) % sections.length | 0], exact: true }).click();
+        break;
+      case 1:
+        await page.mouse.move(200 + (i % 7) * 40, 300 + (i % 3) * 60, { steps: 5 });
+        await page.mouse.wheel(0, i % 2 ? 400 : -300);
+        break;
+      case 2:
+        await page.locator('#users-filter').fill('');
+        await page.locator('#users-filter').pressSequentially('view', { delay: 40 });
+        break;
+      case 3:
+        await page.locator('#users tr[data-username="viewer"] button', { hasText: 'Suspend' }).click();
+        await page.locator('#confirm-cancel').waitFor();
+        await sleep(200);
+        await page.locator('#confirm-cancel').click();
+        break;
+      default:
+        await page.locator('#users-filter').fill('');
+        await page.mouse.wheel(0, 600);
+    }
+    steps += 1;
+    await sleep(500);
+  }
+  return steps;
+}
+
+/** Main-thread task time (s) and JS heap (bytes) of `page`, from the DevTools protocol. */
+async function metrics(cdp) {
+  const { metrics: list } = await cdp.send('Performance.getMetrics');
+  const get = (name) => list.find((m) => m.name === name)?.value ?? 0;
+  return { task: get('TaskDuration'), heap: get('JSHeapUsedSize') };
+}
+
+/** One run of the scripted work as admin on `server`; recording decides the consent step. */
+async function recordedMinute(bench, server, recorded) {
+  const context = await bench.context(server, { login: USERS.admin });
+  const page = await context.newPage();
+  try {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto('/admin');
+    if (recorded) {
+      await page.getByRole('button', { name: 'Accept and continue' }).click();
+    }
+    await page.locator('#users tr[data-username="viewer"]').waitFor({ timeout: 20_000 });
+    if (recorded) await page.locator('.sg-recording[role=status]').waitFor({ timeout: 20_000 });
+    await sleep(1000);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const before = await metrics(cdp);
+    const started = Date.now();
+    const steps = await adminWork(page, RECORDING_WORK_MS);
+    const wallMs = Date.now() - started;
+    const after = await metrics(cdp);
+    const view = await (await context.request.get('/api/session')).json();
+    let tab = null;
+    if (recorded) {
+      await sleep(FLUSH_WAIT_MS);
+      tab = { session_id: view.session_id, url: page.url() };
+    }
+    return {
+      context,
+      page,
+      tab,
+      steps,
+      wall_ms: wallMs,
+      main_thread_ms_per_s: ((after.task - before.task) * 1000) / (wallMs / 1000),
+      heap_bytes: after.heap,
+    };
+  } catch (error) {
+    // What the page showed, for the log's reader.
+    await page.screenshot({ path: path.join(BENCH, 'out', 'recording-failure.png') }).catch(() => {});
+    await context.close();
+    throw error;
+  }
+}
+
+/**
+ * Recording overhead on the demo console: the scripted minute as admin on a server that
+ * records (consent accepted) and on one that does not, interleaved twice; then what the
+ * server stored for the recorded tab, and the player's start on a 10-minute recording
+ * built from that minute.
+ */
+async function measureRecording(bench) {
+  const runs = { recorded: [], plain: [] };
+  let stored = null;
+  let minuteEvents = null;
+  for (const order of [['plain', 'recorded'], ['recorded', 'plain']]) {
+    for (const kind of order) {
+      const server = kind === 'recorded' ? bench.servers.recorded : bench.servers.long;
+      const run = await recordedMinute(bench, server, kind === 'recorded');
+      runs[kind].push(run);
+      if (kind === 'recorded' && !stored) {
+        ({ stored, minuteEvents } = await storedRecording(bench.recordedAdmin, run));
+      }
+      // Keep the recorded context until its tab is closed, then drop it.
+      await run.context.close();
+    }
+  }
+  const med = (kind, key) => median(runs[kind].map((r) => r[key]));
+  const mainThread = {
+    recorded_ms_per_s: round1(med('recorded', 'main_thread_ms_per_s')),
+    not_recorded_ms_per_s: round1(med('plain', 'main_thread_ms_per_s')),
+  };
+  mainThread.added_ms_per_s = round1(mainThread.recorded_ms_per_s - mainThread.not_recorded_ms_per_s);
+  // Of one second of the main thread's time: 50 ms/s is 5%.
+  mainThread.added_percent = round1(mainThread.added_ms_per_s / 10);
+  const replay = await measureReplayStart(bench, minuteEvents);
+  return {
+    script: `admin console, ${RECORDING_WORK_MS / 1000} s of scripted work (sections, scrolling, typing, a confirmation dialog), twice with and twice without recording, interleaved`,
+    steps_per_run: runs.recorded.map((r) => r.steps),
+    main_thread: mainThread,
+    js_heap_mb: {
+      recorded: round1(med('recorded', 'heap_bytes') / 1e6),
+      not_recorded: round1(med('plain', 'heap_bytes') / 1e6),
+    },
+    stored,
+    replay_start_ms: replay,
+    targets: { main_thread_added_percent_below: 5, kb_per_minute_per_tab_below: 100 },
+  };
+}
+
+const round1 = (x) => (x === null || x === undefined ? null : Math.round(x * 10) / 10);
+
+/** What the server stored for the recorded run's tab, per minute, and its events. */
+async function storedRecording(admin, run) {
+  const list = await (await admin.get('/api/admin/recordings')).json();
+  const session = list.find((s) => s.session_id === run.tab.session_id);
+  if (!session || session.tabs.length === 0) throw new Error('the recorded session is not listed');
+  const tab = session.tabs[0];
+  if (!tab.chunks) throw new Error('the recorded tab stored no chunk');
+  const base = `/api/admin/recordings/${session.session_id}/tabs/${tab.tab_id}`;
+  const detail = await (await admin.get(base)).json();
+  const events = [];
+  let decompressed = 0;
+  for (const chunk of detail.chunks) {
+    const text = await (await admin.get(`${base}/chunks/${chunk.seq}`)).text();
+    decompressed += text.length;
+    events.push(...JSON.parse(text).events);
+  }
+  const bytes = detail.chunks.reduce((sum, c) => sum + c.bytes, 0);
+  const minutes = run.wall_ms / 60_000;
+  return {
+    stored: {
+      chunks: detail.chunks.length,
+      compressed_bytes: bytes,
+      decompressed_bytes: decompressed,
+      events: events.length,
+      kb_per_minute_per_tab: round1(bytes / 1000 / minutes),
+    },
+    minuteEvents: events,
+  };
+}
+
+/**
+ * The player's start on a 10-minute recording: the recorded minute repeated ten times with
+ * its timestamps shifted by a minute each time (so its full snapshot comes back every
+ * minute, as after a navigation), served as ten chunks through intercepted admin API
+ * routes; from opening the player page to the player being ready (first frame built).
+ */
+async function measureReplayStart(bench, minuteEvents) {
+  if (!minuteEvents || minuteEvents.length === 0) throw new Error('no recorded minute');
+  const first = minuteEvents[0].timestamp;
+  const span = Math.max(60_000, minuteEvents[minuteEvents.length - 1].timestamp - first + 1);
+  const tabId = 'tab_bench_long';
+  const sessionId = 'ses_bench_long';
+  const chunks = [];
+  for (let m = 0; m < REPLAY_MINUTES; m++) {
+    const events = minuteEvents.map((e) => ({ ...e, timestamp: e.timestamp + m * span }));
+    chunks.push(JSON.stringify({
+      format: 'rrweb', format_version: 1, seq: m, tab_id: tabId,
+      started_at: first + m * span, ended_at: first + (m + 1) * span - 1, clock_offset_ms: 0, events,
+    }));
+  }
+  const detail = {
+    session: { session_id: sessionId, user_id: 1, username: 'admin', display_name: 'Admin', started_at: first, ended_at: null, end_reason: null },
+    tab: { tab_id: tabId, opener_tab_id: null, started_at: first, ended_at: first + REPLAY_MINUTES * span, end_reason: 'tab_closed', duration_ms: REPLAY_MINUTES * span, bytes: 0, chunks: REPLAY_MINUTES },
+    chunks: chunks.map((_, seq) => ({ seq, started_at: first + seq * span, ended_at: first + (seq + 1) * span - 1, bytes: 0 })),
+    actions: [],
+  };
+  const context = await bench.context(bench.servers.long, { login: USERS.admin });
+  try {
+    const base = `/api/admin/recordings/${sessionId}/tabs/${tabId}`;
+    await context.route(`**${base}`, (route) =>
+      route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify(detail) }));
+    await context.route(`**${base}/chunks/*`, (route) => {
+      const seq = Number(route.request().url().split('/').pop());
+      return route.fulfill({ status: 200, contentType: 'application/json', body: chunks[seq] });
+    });
+    const samples = [];
+    const page = await context.newPage();
+    await page.setViewportSize({ width: 1440, height: 1000 });
+    for (let i = 0; i < REPLAY_SAMPLES; i++) {
+      const started = Date.now();
+      await page.goto(`/admin/replay?session=${sessionId}&tab=${tabId}`);
+      await page.waitForSelector('#replay-toggle:not([disabled])', { timeout: 60_000 });
+      await page.waitForSelector('.replay-stage iframe', { timeout: 60_000 });
+      samples.push(Date.now() - started);
+    }
+    const end = await page.evaluate(() => Number(document.querySelector('#replay-seek').max));
+    const seekStarted = Date.now();
+    await page.locator('#replay-seek').fill(String(end));
+    await page.evaluate(() => new Promise((done) => requestAnimationFrame(() => done())));
+    const seekToEnd = Date.now() - seekStarted;
+    return {
+      recording_minutes: REPLAY_MINUTES,
+      events: REPLAY_MINUTES * minuteEvents.length,
+      chunk_bytes_json: chunks.reduce((sum, c) => sum + c.length, 0),
+      page_open_to_ready: summary(samples),
+      seek_to_end_ms: seekToEnd,
+      built_from: 'the recorded minute repeated 10 times with its timestamps shifted by a minute each time, served through intercepted admin API routes',
+    };
+  } finally {
+    await context.close();
+  }
+}
+
 // ---- main ---------------------------------------------------------------------------------
 
 async function main() {
@@ -576,6 +817,16 @@ async function main() {
     long: await startServer({ binary: SERVER_BIN, port: longPort, staticDir: SITE, args: policyArgs(LONG) }),
     short: await startServer({ binary: SERVER_BIN, port: shortPort, staticDir: SITE, args: policyArgs(SHORT) }),
   };
+  // Session recording: the same console and policy, with recording on (admin is recorded).
+  if (!ONLY || ONLY.some((word) => 'recording'.includes(word))) {
+    servers.recorded = await startServer({
+      binary: SERVER_BIN,
+      port: await freePort([longPort, shortPort]),
+      staticDir: SITE,
+      args: policyArgs(LONG),
+      recording: 'privileged',
+    });
+  }
   servers.longHttp2 = await startHttp2Proxy({
     port: await freePort([longPort, shortPort]),
     upstream: servers.long.base,
@@ -585,6 +836,13 @@ async function main() {
   const bench = new Bench(browser, servers);
   const admin = await request.newContext({ baseURL: servers.long.base });
   await signIn(admin, USERS.admin);
+  if (servers.recorded) {
+    // An administrator of the recording server, for its recordings API (accepts consent).
+    bench.recordedAdmin = await request.newContext({ baseURL: servers.recorded.base });
+    await signIn(bench.recordedAdmin, USERS.admin);
+    const consent = await bench.recordedAdmin.post('/api/session/consent', { data: { accepted: true } });
+    if (!consent.ok()) throw new Error(`consent: ${consent.status()}`);
+  }
   const report = {
     command: 'cargo xtask bench',
     measured_at: new Date().toISOString(),
@@ -664,7 +922,9 @@ async function main() {
       react_idle_timer: null,
     };
     report.idle_wakeups = wakeups && { window_ms: N.wakeupWindowMs, ...wakeups };
+    report.recording = await step('recording', () => measureRecording(bench));
   } finally {
+    await bench.recordedAdmin?.dispose().catch(() => {});
     await admin.dispose().catch(() => {});
     await browser.close().catch(() => {});
     await servers.longHttp2.close();

@@ -3,6 +3,9 @@
 
 #[cfg(target_arch = "wasm32")]
 mod demo;
+// Plain Rust, so that its tests run natively too.
+#[cfg(any(target_arch = "wasm32", test))]
+mod replay_safety;
 
 #[cfg(target_arch = "wasm32")]
 fn main() {

@@ -27,9 +27,15 @@ test('the consent dialog holds back protected content until accepted', () =>
     await dialog.waitFor();
     assert.equal(await dialog.getAttribute('aria-modal'), 'true');
     assert.match(await dialog.innerText(), /will be recorded/);
-    // It says what recording keeps, and claims nothing more.
-    assert.match(await dialog.innerText(), /audit record of this session/);
-    assert.doesNotMatch(await dialog.innerText(), /Everything you do/);
+    // It says what recording captures, what is masked, the server's own record and the
+    // retention, and claims nothing more.
+    const text = await dialog.innerText();
+    assert.match(text, /what you see and do in each browser tab/);
+    assert.match(text, /never which key/);
+    assert.match(text, /masked \(passwords always\)/);
+    assert.match(text, /The server also records every request/);
+    assert.match(text, /kept for 90 days/);
+    assert.doesNotMatch(text, /not captured/);
     assert.equal(await page.getByRole('heading', { name: 'Dashboard' }).count(), 0);
     // The focus starts on the dialog itself: Enter there accepts nothing.
     const focused = await page.evaluate(() => document.activeElement?.getAttribute('role'));

@@ -82,16 +82,27 @@ pub(crate) struct EdgeSettings {
 pub(crate) struct Edge {
     state: AppState,
     csp: HeaderValue,
+    replay_csp: HeaderValue,
 }
+
+/// The console's page that replays recordings (Admin Console › Remote sessions), which
+/// gets [`replay_policy`] instead of [`content_security_policy`].
+pub const REPLAY_PAGE: &str = "/admin/replay";
 
 impl Edge {
     /// Builds the edge for `state`; `pages` are the served HTML pages, whose inline
     /// scripts (trunk's loader) the policy allows by hash.
     pub fn new(state: AppState, pages: &[String]) -> Self {
-        let csp = content_security_policy(&pages.concat());
-        let csp = HeaderValue::from_str(&csp)
-            .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"));
-        Self { state, csp }
+        let html = pages.concat();
+        let header = |policy: String| {
+            HeaderValue::from_str(&policy)
+                .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+        };
+        Self {
+            state,
+            csp: header(content_security_policy(&html)),
+            replay_csp: header(replay_policy(&html)),
+        }
     }
 }
 
@@ -100,16 +111,39 @@ impl Edge {
 /// styles, `data:` images (the favicon and the recording dot), requests to itself only,
 /// and no framing.
 pub fn content_security_policy(index_html: &str) -> String {
-    let mut script_src = String::from("'self' 'wasm-unsafe-eval'");
-    for script in inline_scripts(index_html) {
-        let digest = Sha256::digest(script.as_bytes());
-        script_src.push_str(&format!(" 'sha256-{}'", STANDARD.encode(digest)));
-    }
+    let script_src = script_sources(index_html);
     format!(
         "default-src 'none'; script-src {script_src}; style-src 'self'; img-src 'self' data:; \
          connect-src 'self'; font-src 'self'; manifest-src 'self'; base-uri 'none'; \
          form-action 'self'; frame-ancestors 'none'"
     )
+}
+
+/// The policy of the player page. A replayed document is rrweb's rebuild of a recorded
+/// page in a sandboxed `about:blank` iframe, which inherits this policy: its style sheets
+/// are inline (`'unsafe-inline'` styles, the one thing it adds to the console's policy),
+/// and it must fetch nothing, so images and fonts are `data:` only and there is no
+/// `'self'` for them either (the player strips every fetching attribute before replaying;
+/// this is the second wall). Scripts are the console's own, as everywhere.
+pub fn replay_policy(index_html: &str) -> String {
+    let script_src = script_sources(index_html);
+    format!(
+        "default-src 'none'; script-src {script_src}; style-src 'self' 'unsafe-inline'; \
+         img-src data:; font-src data:; media-src 'none'; object-src 'none'; \
+         connect-src 'self'; frame-src 'self'; manifest-src 'self'; base-uri 'none'; \
+         form-action 'none'; frame-ancestors 'none'"
+    )
+}
+
+/// `script-src` of both policies: the console's own scripts, wasm compiled by the browser,
+/// and the page's inline scripts by hash.
+fn script_sources(index_html: &str) -> String {
+    let mut script_src = String::from("'self' 'wasm-unsafe-eval'");
+    for script in inline_scripts(index_html) {
+        let digest = Sha256::digest(script.as_bytes());
+        script_src.push_str(&format!(" 'sha256-{}'", STANDARD.encode(digest)));
+    }
+    script_src
 }
 
 /// Every `.html` file in `dir` and its subdirectories (three levels deep at most: the
@@ -159,10 +193,15 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
     let settings = &edge.state.inner.edge;
     let context = match request_context(settings, &req) {
         Ok(c) => c,
-        Err(e) => return finish(&edge, false, true, e.into_response()),
+        Err(e) => return finish(edge.csp.clone(), false, true, e.into_response()),
     };
     let secure = context.secure;
     let is_api = req.uri().path().starts_with("/api/") || req.uri().path() == "/api";
+    let policy = if req.uri().path() == REPLAY_PAGE {
+        edge.replay_csp.clone()
+    } else {
+        edge.csp.clone()
+    };
     // Only requests with a session cookie can belong to a recorded session.
     let seen = is_api
         .then(|| context.secret_hash.clone())
@@ -187,7 +226,7 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
             ..seen
         });
     }
-    finish(&edge, secure, is_api, resp)
+    finish(policy, secure, is_api, resp)
 }
 
 fn request_context(settings: &EdgeSettings, req: &Request) -> Result<RequestContext, AppError> {
@@ -341,7 +380,7 @@ fn is_recording_upload(req: &Request) -> bool {
     )
 }
 
-fn finish(edge: &Edge, secure: bool, is_api: bool, mut resp: Response) -> Response {
+fn finish(policy: HeaderValue, secure: bool, is_api: bool, mut resp: Response) -> Response {
     let headers = resp.headers_mut();
     if is_api {
         // Session views and admin data must never be served from a shared or back/forward
@@ -350,7 +389,7 @@ fn finish(edge: &Edge, secure: bool, is_api: bool, mut resp: Response) -> Respon
             .entry(CACHE_CONTROL)
             .or_insert(HeaderValue::from_static("no-store"));
     }
-    headers.insert(CONTENT_SECURITY_POLICY, edge.csp.clone());
+    headers.insert(CONTENT_SECURITY_POLICY, policy);
     headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
@@ -379,5 +418,33 @@ mod tests {
         assert!(!csp.contains("'unsafe-eval'"));
         assert!(!csp.contains("'unsafe-inline'"));
         assert!(csp.contains("frame-ancestors 'none'"));
+    }
+
+    #[test]
+    fn the_replay_page_allows_inline_styles_and_no_fetching_of_images_or_fonts() {
+        let html = r#"<script type="module">import init from '/a.js';</script>"#;
+        let policy = replay_policy(html);
+        let script = STANDARD.encode(Sha256::digest(b"import init from '/a.js';"));
+        assert!(
+            policy.contains(&format!(
+                "script-src 'self' 'wasm-unsafe-eval' 'sha256-{script}';"
+            )),
+            "{policy}"
+        );
+        for directive in [
+            "default-src 'none'",
+            "style-src 'self' 'unsafe-inline'",
+            "img-src data:;",
+            "font-src data:;",
+            "media-src 'none'",
+            "object-src 'none'",
+            "connect-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{directive} missing: {policy}");
+        }
+        // Only styles are relaxed: scripts never.
+        assert!(!policy.contains("'unsafe-eval'"));
+        assert_eq!(policy.matches("'unsafe-inline'").count(), 1, "{policy}");
     }
 }

@@ -60,6 +60,7 @@ mod error;
 mod harness;
 mod peer;
 mod reason;
+mod recording;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 mod time;
@@ -73,6 +74,10 @@ pub use engine::{
 pub use error::CoreError;
 pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::{describe_duration, Reason};
+pub use recording::{
+    ChunkUpload, PauseReason, RecorderBatch, RecordingLimits, RecordingStatus, UploadOutcome,
+    CHUNK_BYTES, CHUNK_SPAN, FIRST_RETRY_DELAY, MAX_RETRY_DELAY,
+};
 pub use time::LocalTime;
 pub use view::{
     ConsentState, DurationMs, RecordingView, ServerTime, SessionPolicy, SessionView, UserView,

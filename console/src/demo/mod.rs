@@ -20,6 +20,9 @@ pub enum Route {
     Dashboard,
     /// The Admin Console (one page; its sections are fragments).
     Admin,
+    /// The player of one recorded tab (Admin Console › Remote sessions), a page of its
+    /// own so that the server gives it its own Content-Security-Policy.
+    Replay,
     /// Anything else.
     NotFound,
 }
@@ -32,6 +35,7 @@ fn route() -> Route {
         "/login" => Route::Login,
         "" | "/dashboard" => Route::Dashboard,
         "/admin" => Route::Admin,
+        "/admin/replay" => Route::Replay,
         _ => Route::NotFound,
     }
 }
@@ -45,6 +49,7 @@ fn admin_section(hash: &str) -> Option<&'static str> {
         "roles" => "Roles",
         "groups" => "Groups",
         "audit" => "Audit log",
+        "recordings" => "Remote sessions",
         _ => return None,
     })
 }
@@ -56,6 +61,7 @@ fn page_title(route: Route, hash: &str) -> String {
         Route::Login => "Sign in",
         Route::Dashboard => "Dashboard",
         Route::NotFound => "Not found",
+        Route::Replay => "Replay · Admin Console",
         Route::Admin => match admin_section(hash) {
             Some(section) => return format!("{section} · Admin Console — {PRODUCT}"),
             None => "Admin Console",
@@ -92,6 +98,7 @@ pub fn App() -> impl IntoView {
                 <pages::Shell route=page>
                     {match page {
                         Route::Admin => view! { <admin::AdminConsole /> }.into_any(),
+                        Route::Replay => view! { <admin::ReplayPage /> }.into_any(),
                         Route::NotFound => view! { <pages::NotFound /> }.into_any(),
                         _ => view! { <pages::Dashboard /> }.into_any(),
                     }}

@@ -53,6 +53,8 @@ pub enum Destructive {
     RemoveMember(i64, i64),
     /// Unassign a role from a group (group id, role id).
     UnassignGroupRole(i64, i64),
+    /// Delete one tab's recording (session id, tab id).
+    DeleteRecording(String, String),
 }
 
 impl Destructive {
@@ -62,6 +64,18 @@ impl Destructive {
             self,
             Self::TerminateSession(_) | Self::EndTab(..) | Self::TerminateSessions(_)
         )
+    }
+
+    /// What the action does, said by the console itself: deleting a recording signs
+    /// nobody out, so there is no server count to ask for (and no `dry_run` to trust).
+    pub fn stated_impact(&self) -> Option<&'static str> {
+        match self {
+            Self::DeleteRecording(..) => Some(
+                "This deletes the tab's recording and its recorded API requests for good; \
+                 the deletion is recorded in the audit log. Nobody is signed out.",
+            ),
+            _ => None,
+        }
     }
 
     /// The request: whether it is a `DELETE` (else `POST`), its path, and its body.
@@ -129,6 +143,11 @@ impl Destructive {
             Self::UnassignGroupRole(group_id, role_id) => (
                 true,
                 format!("/api/admin/groups/{group_id}/roles/{role_id}"),
+                Value::Object(Default::default()),
+            ),
+            Self::DeleteRecording(session_id, tab_id) => (
+                true,
+                recording_path(session_id, tab_id),
                 Value::Object(Default::default()),
             ),
         }
@@ -320,4 +339,43 @@ pub async fn audit(query: String) -> Result<Vec<AuditEntry>, ApiError> {
 async fn link(url: &str) -> Result<(), ApiError> {
     post(url, &Empty {}).await?;
     Ok(())
+}
+
+/// The recordings API's shapes, as the contract defines them.
+pub use session_guard_contract::recording::{
+    RecordedAction, RecordedSession, RecordedTab, RecordingDetail, RecordingQuery, RecordingSession,
+};
+
+/// Recorded sessions and their tabs, newest first, as `query` filters them.
+pub async fn recordings(query: RecordingQuery) -> Result<Vec<RecordedSession>, ApiError> {
+    get(&format!(
+        "/api/admin/recordings?{}",
+        query.to_query_string()
+    ))
+    .await
+}
+
+/// The path of one tab's recording.
+fn recording_path(session_id: &str, tab_id: &str) -> String {
+    session_guard_contract::recording::admin_tab_path(&segment(session_id), &segment(tab_id))
+}
+
+/// One tab's recording: chunk list and API actions (the server audits the viewing).
+pub async fn recording(session_id: &str, tab_id: &str) -> Result<RecordingDetail, ApiError> {
+    get(&recording_path(session_id, tab_id)).await
+}
+
+/// One stored chunk as JSON text (the browser undoes the server's `gzip` encoding); the
+/// caller validates it, nothing here trusts it.
+pub async fn recording_chunk(session_id: &str, tab_id: &str, seq: u32) -> Result<String, ApiError> {
+    let url = session_guard_contract::recording::admin_chunk_path(
+        &segment(session_id),
+        &segment(tab_id),
+        seq,
+    );
+    let response = send(from_this_tab(Request::get(&url)).build()).await?;
+    response
+        .text()
+        .await
+        .map_err(|_| ApiError::Failed("The chunk could not be read.".into()))
 }

@@ -30,7 +30,7 @@ pub struct AuditQuery {
 }
 
 /// Midnight (local time) of a `YYYY-MM-DD` day in epoch ms, plus `days`.
-fn day_start(day: &str, days: u32) -> Option<i64> {
+pub(super) fn day_start(day: &str, days: u32) -> Option<i64> {
     let mut parts = day.split('-').map(|p| p.parse::<u32>().ok());
     let (Some(Some(y)), Some(Some(m)), Some(Some(d)), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -165,6 +165,8 @@ fn detail_text(console: Console, detail: &Value) -> String {
             ("throttle", _) => format!("too many failures for this {}", plain(value)),
             ("before", Some(ms)) => format!("older than {}", format_time(ms)),
             ("audit_entries", _) => format!("{} entries", plain(value)),
+            ("bytes", _) => format!("{} bytes", plain(value)),
+            ("chunks", _) => format!("{} chunks", plain(value)),
             ("sessions", _) => format!("{} ended sessions", plain(value)),
             ("opener_tab_id", _) => format!("opened from tab {}", plain(value)),
             (other, _) => format!("{}: {}", other.replace('_', " "), plain(value)),

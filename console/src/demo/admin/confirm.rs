@@ -28,6 +28,8 @@ pub struct Confirming {
 enum Preview {
     Loading,
     Known(Impact),
+    /// The action's own words, for actions that end nothing ([`Destructive::stated_impact`]).
+    Stated(&'static str),
     Failed(String),
 }
 
@@ -159,6 +161,10 @@ pub fn ConfirmDialog(
         };
         preview.set(Preview::Loading);
         reason.set(String::new());
+        if let Some(text) = asked.action.stated_impact() {
+            preview.set(Preview::Stated(text));
+            return;
+        }
         spawn_local(async move {
             let outcome = asked.action.clone().preview().await;
             // Only if the same question is still open.
@@ -185,7 +191,10 @@ pub fn ConfirmDialog(
     });
     let cancel = move || console.close_confirmation();
     let confirm = move |_| {
-        if !matches!(preview.get_untracked(), Preview::Known(_)) {
+        if !matches!(
+            preview.get_untracked(),
+            Preview::Known(_) | Preview::Stated(_)
+        ) {
             return;
         }
         let Some(asked) = console.confirm.get_untracked() else {
@@ -223,6 +232,7 @@ pub fn ConfirmDialog(
     let impact = move || match preview.get() {
         Preview::Loading => "Checking what this ends…".to_string(),
         Preview::Known(impact) => impact_text(impact),
+        Preview::Stated(text) => text.to_string(),
         Preview::Failed(message) => format!("The server refuses this: {message}"),
     };
     view! {
@@ -267,7 +277,8 @@ pub fn ConfirmDialog(
                             type="button"
                             class="danger"
                             aria-disabled=move || {
-                                (!matches!(preview.get(), Preview::Known(_))).to_string()
+                                (!matches!(preview.get(), Preview::Known(_) | Preview::Stated(_)))
+                                    .to_string()
                             }
                             on:click=confirm
                         >

@@ -10,6 +10,8 @@ mod api;
 mod audit;
 mod confirm;
 mod groups;
+mod player;
+mod recordings;
 mod roles;
 mod section;
 mod sessions;
@@ -22,6 +24,7 @@ use leptos::task::spawn_local;
 use session_guard::ui::use_session;
 
 use api::ApiError;
+pub use player::ReplayPage;
 
 /// Shown instead of the console when the server answers `403` to a section the session
 /// view said was allowed (the scopes changed in between).
@@ -31,7 +34,8 @@ const FORBIDDEN: &str = "Your permissions no longer allow this part of the Admin
 /// Shown when the user is privileged but holds none of the console's scopes.
 const NO_SECTIONS: &str = "Your roles open no part of the Admin Console: live sessions need \
                            the sessions:terminate scope, users, roles and groups need \
-                           admin:manage, and the audit log needs audit:read. Ask an \
+                           admin:manage, the audit log needs audit:read, and Remote \
+                           sessions need recordings:read. Ask an \
                            administrator for the access you need.";
 
 /// The scope for live sessions, terminating them and the emergency panel.
@@ -40,6 +44,10 @@ const TERMINATE_SCOPE: &str = "sessions:terminate";
 const ADMIN_SCOPE: &str = "admin:manage";
 /// The scope for the audit log.
 const AUDIT_SCOPE: &str = "audit:read";
+/// The scope for deleting a recording.
+use session_guard_contract::recording::DELETE_SCOPE as RECORDINGS_DELETE_SCOPE;
+/// The scope for the recorded sessions and their replay.
+use session_guard_contract::recording::READ_SCOPE as RECORDINGS_READ_SCOPE;
 
 /// What the signed-in user may do in the console, from the scopes of the session view
 /// (tracked: a pushed view that adds a scope opens its section at once).
@@ -51,6 +59,10 @@ pub struct Allowed {
     pub manage: Signal<bool>,
     /// The audit log (`audit:read`).
     pub audit: Signal<bool>,
+    /// Remote sessions: the recordings and their replay (`recordings:read`).
+    pub recordings: Signal<bool>,
+    /// Deleting a recording (`recordings:delete`).
+    pub delete_recordings: Signal<bool>,
 }
 
 impl Allowed {
@@ -68,12 +80,14 @@ impl Allowed {
             sessions: holds(TERMINATE_SCOPE),
             manage: holds(ADMIN_SCOPE),
             audit: holds(AUDIT_SCOPE),
+            recordings: holds(RECORDINGS_READ_SCOPE),
+            delete_recordings: holds(RECORDINGS_DELETE_SCOPE),
         }
     }
 
     /// Whether any section is open, tracked.
     fn any(self) -> bool {
-        self.sessions.get() || self.manage.get() || self.audit.get()
+        self.sessions.get() || self.manage.get() || self.audit.get() || self.recordings.get()
     }
 }
 
@@ -218,6 +232,10 @@ pub struct Console {
     pub audit_query: RwSignal<audit::AuditQuery>,
     /// Ended sessions, most recently ended first.
     pub history: List<api::EndedSession>,
+    /// Recorded tabs, newest session first.
+    pub recordings: List<recordings::RecordingRow>,
+    /// The Remote sessions filters, kept across the reloads that follow actions.
+    pub recording_filter: RwSignal<recordings::RecordingFilter>,
     /// The destructive action waiting for confirmation in the dialog.
     pub confirm: RwSignal<Option<confirm::Confirming>>,
     /// Where the focus goes back to when the dialog closes.
@@ -236,6 +254,8 @@ impl Console {
             audit: List::new(),
             audit_query: RwSignal::new(audit::AuditQuery::default()),
             history: List::new(),
+            recordings: List::new(),
+            recording_filter: RwSignal::new(recordings::RecordingFilter::default()),
             confirm: RwSignal::new(None),
             return_focus: StoredValue::new_local(None),
         }
@@ -279,6 +299,9 @@ impl Console {
         }
         if self.allowed.audit.get_untracked() {
             self.refresh_audit();
+        }
+        if self.allowed.recordings.get_untracked() {
+            recordings::load(self);
         }
     }
 
@@ -411,6 +434,7 @@ fn Manage() -> impl IntoView {
             allowed.sessions.get(),
             allowed.manage.get(),
             allowed.audit.get(),
+            allowed.recordings.get(),
         );
         console.refresh_all();
     });
@@ -442,6 +466,9 @@ fn Manage() -> impl IntoView {
                     <Show when=move || allowed.audit.get()>
                         <a href="#audit">"Audit log"</a>
                     </Show>
+                    <Show when=move || allowed.recordings.get()>
+                        <a href="#recordings">"Remote sessions"</a>
+                    </Show>
                 </nav>
             </Show>
             <Show when=move || allowed.sessions.get()>
@@ -455,6 +482,9 @@ fn Manage() -> impl IntoView {
             </Show>
             <Show when=move || allowed.audit.get()>
                 <audit::Audit console />
+            </Show>
+            <Show when=move || allowed.recordings.get()>
+                <recordings::Recordings console />
             </Show>
             <confirm::ConfirmDialog console />
         </Show>
