@@ -189,13 +189,14 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, S
     let rest = text.strip_prefix(r#"{"v":1,"session_id":""#)?;
     let rest = rest.strip_prefix(session_id)?;
     let rest = rest.strip_prefix(r#"","tab_id":""#)?;
-    let tab_end = rest.find('"')?;
-    let (tab_id, rest) = rest.split_at(tab_end);
+    // `split_once` rather than slicing at a found index: no char-boundary panic path (and
+    // its formatting code) in the wasm.
+    let (tab_id, rest) = rest.split_once('"')?;
     if !ids::is_tab_id(tab_id) {
         return None;
     }
     let digits = rest
-        .strip_prefix(r#"","type":"activity","at":"#)?
+        .strip_prefix(r#","type":"activity","at":"#)?
         .strip_suffix('}')?;
     let unsigned = digits.strip_prefix('-').unwrap_or(digits);
     if unsigned.is_empty()
