@@ -52,8 +52,13 @@ fn click(element: &web_sys::Element) {
 }
 
 fn press(target: &web_sys::Element, key: &str) {
+    press_with_shift(target, key, false);
+}
+
+fn press_with_shift(target: &web_sys::Element, key: &str, shift: bool) {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
+    init.set_shift_key(shift);
     init.set_bubbles(true);
     init.set_cancelable(true);
     let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
@@ -131,6 +136,18 @@ async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
     let active = || document().active_element().and_then(|e| e.text_content());
     press(&dialog, "Tab");
     assert_eq!(active().as_deref(), Some("Decline"));
+    // Tab on the last button wraps to the first, Shift+Tab on the first to the last.
+    let accept = find(&root, ".sg-dialog button.sg-primary").expect("accept");
+    accept
+        .dyn_ref::<web_sys::HtmlElement>()
+        .expect("button")
+        .focus()
+        .expect("focus");
+    press(&accept, "Tab");
+    assert_eq!(active().as_deref(), Some("Decline"));
+    let first = document().active_element().expect("focused");
+    press_with_shift(&first, "Tab", true);
+    assert_eq!(active().as_deref(), Some("Accept and continue"));
 
     let decline = find(&root, ".sg-dialog button.sg-secondary").expect("decline");
     click(&decline);

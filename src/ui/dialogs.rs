@@ -1,24 +1,42 @@
 //! The two modal dialogs: recording consent and the idle warning.
 
-use leptos::html::{Button, Div};
 use leptos::prelude::*;
 use wasm_bindgen::JsCast;
 
 use crate::core::Millis;
 
+/// The dialog's first and last button, found in the dialog the key event came from: no
+/// node references to keep (the page carries less code for a plain query).
+fn dialog_buttons(
+    event: &web_sys::KeyboardEvent,
+) -> Option<(web_sys::HtmlElement, web_sys::HtmlElement)> {
+    let dialog = event
+        .current_target()?
+        .dyn_into::<web_sys::Element>()
+        .ok()?;
+    let button = |selector| {
+        dialog
+            .query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+    };
+    Some((button("button")?, button("button:last-of-type")?))
+}
+
 /// Keeps keyboard focus inside a modal: Tab and Shift+Tab cycle between its buttons, and
 /// Escape is swallowed so it cannot dismiss a dialog that needs an answer.
-fn trap_focus(event: web_sys::KeyboardEvent, first: NodeRef<Button>, last: NodeRef<Button>) {
+fn trap_focus(event: web_sys::KeyboardEvent) {
     match event.key().as_str() {
         "Escape" => event.prevent_default(),
         "Tab" => {
-            let (Some(first), Some(last)) = (first.get_untracked(), last.get_untracked()) else {
+            let Some((first, last)) = dialog_buttons(&event) else {
                 return;
             };
             let active = web_sys::window()
                 .and_then(|w| w.document())
                 .and_then(|d| d.active_element());
-            let on = |button: &web_sys::HtmlButtonElement| {
+            let on = |button: &web_sys::HtmlElement| {
                 active
                     .as_ref()
                     .is_some_and(|a| a == button.unchecked_ref::<web_sys::Element>())
@@ -52,6 +70,8 @@ struct DialogParts {
     /// `dialog` or `alertdialog`.
     role: &'static str,
     class: &'static str,
+    /// The dialog element's id (one of each dialog shows at a time).
+    id: &'static str,
     title_id: &'static str,
     title: &'static str,
     text_id: &'static str,
@@ -64,14 +84,14 @@ struct DialogParts {
     buttons: [DialogButton; 2],
 }
 
-fn dialog_button(button: DialogButton, node: NodeRef<Button>) -> impl IntoView {
+fn dialog_button(button: DialogButton) -> impl IntoView {
     let DialogButton {
         class,
         label,
         on_click,
     } = button;
     view! {
-        <button type="button" class=class node_ref=node on:click=move |_| on_click.run(())>
+        <button type="button" class=class on:click=move |_| on_click.run(())>
             {label}
         </button>
     }
@@ -83,6 +103,7 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
     let DialogParts {
         role,
         class,
+        id,
         title_id,
         title,
         text_id,
@@ -91,20 +112,17 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
         focus_dialog,
         buttons: [first_button, last_button],
     } = parts;
-    let dialog = NodeRef::<Div>::new();
-    let first = NodeRef::<Button>::new();
-    let last = NodeRef::<Button>::new();
+    // Effects run once the view is in the document: focus the dialog, or its first button.
     Effect::new(move |_| {
+        let dialog = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.get_element_by_id(id));
         let target = if focus_dialog {
             dialog
-                .get()
-                .map(|d| d.unchecked_into::<web_sys::HtmlElement>())
         } else {
-            first
-                .get()
-                .map(|b| b.unchecked_into::<web_sys::HtmlElement>())
+            dialog.and_then(|d| d.query_selector("button").ok().flatten())
         };
-        if let Some(target) = target {
+        if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
             let _ = target.focus();
         }
     });
@@ -118,23 +136,87 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
     view! {
         <div class="sg-backdrop">
             <div
+                id=id
                 class=class
                 role=role
                 aria-modal="true"
                 aria-labelledby=title_id
                 aria-describedby=text_id
                 tabindex=focus_dialog.then_some("-1")
-                node_ref=dialog
-                on:keydown=move |event| trap_focus(event, first, last)
+                on:keydown=trap_focus
             >
                 <h2 id=title_id>{title}</h2>
                 <p id=text_id>{text.0}{countdown}{text.1}</p>
                 <div class="sg-actions">
-                    {dialog_button(first_button, first)}
-                    {dialog_button(last_button, last)}
+                    {dialog_button(first_button)}
+                    {dialog_button(last_button)}
                 </div>
             </div>
         </div>
+    }
+}
+
+/// What the recording consent dialog says and offers ([`ConsentModal`]).
+fn consent_parts(on_answer: Callback<bool>) -> DialogParts {
+    DialogParts {
+        role: "dialog",
+        class: "sg-dialog",
+        id: "sg-consent",
+        title_id: "sg-consent-title",
+        title: "This session will be recorded",
+        text_id: "sg-consent-text",
+        text: (
+            RECORDING_SCOPE_TEXT,
+            " This confirmation is required to start the session; if you decline, the session will not be started.",
+        ),
+        countdown: None,
+        focus_dialog: true,
+        buttons: [
+            DialogButton {
+                class: "sg-secondary",
+                label: "Decline",
+                on_click: Callback::new(move |()| on_answer.run(false)),
+            },
+            DialogButton {
+                class: "sg-primary",
+                label: "Accept and continue",
+                on_click: Callback::new(move |()| on_answer.run(true)),
+            },
+        ],
+    }
+}
+
+/// What the idle warning says and offers ([`IdleWarning`]).
+fn warning_parts(
+    remaining_ms: Signal<Option<Millis>>,
+    on_stay: Callback<()>,
+    on_logout: Callback<()>,
+) -> DialogParts {
+    DialogParts {
+        role: "alertdialog",
+        class: "sg-dialog sg-warning",
+        id: "sg-warning",
+        title_id: "sg-warning-title",
+        title: "Are you still there?",
+        text_id: "sg-warning-text",
+        text: (
+            "For your security you will be signed out in ",
+            " because of inactivity.",
+        ),
+        countdown: Some(remaining_ms),
+        focus_dialog: false,
+        buttons: [
+            DialogButton {
+                class: "sg-primary",
+                label: "Stay signed in",
+                on_click: on_stay,
+            },
+            DialogButton {
+                class: "sg-secondary",
+                label: "Sign out now",
+                on_click: on_logout,
+            },
+        ],
     }
 }
 
@@ -171,31 +253,7 @@ pub fn ConsentModal(
     /// Called with `true` when the user accepts recording, `false` when they decline.
     on_answer: Callback<bool>,
 ) -> impl IntoView {
-    dialog_shell(DialogParts {
-        role: "dialog",
-        class: "sg-dialog",
-        title_id: "sg-consent-title",
-        title: "This session will be recorded",
-        text_id: "sg-consent-text",
-        text: (
-            RECORDING_SCOPE_TEXT,
-            " This confirmation is required to start the session; if you decline, the session will not be started.",
-        ),
-        countdown: None,
-        focus_dialog: true,
-        buttons: [
-            DialogButton {
-                class: "sg-secondary",
-                label: "Decline",
-                on_click: Callback::new(move |()| on_answer.run(false)),
-            },
-            DialogButton {
-                class: "sg-primary",
-                label: "Accept and continue",
-                on_click: Callback::new(move |()| on_answer.run(true)),
-            },
-        ],
-    })
+    dialog_shell(consent_parts(on_answer))
 }
 
 /// `m:ss` for a countdown; never negative.
@@ -236,29 +294,5 @@ pub fn IdleWarning(
     /// The "Sign out now" action.
     on_logout: Callback<()>,
 ) -> impl IntoView {
-    dialog_shell(DialogParts {
-        role: "alertdialog",
-        class: "sg-dialog sg-warning",
-        title_id: "sg-warning-title",
-        title: "Are you still there?",
-        text_id: "sg-warning-text",
-        text: (
-            "For your security you will be signed out in ",
-            " because of inactivity.",
-        ),
-        countdown: Some(remaining_ms),
-        focus_dialog: false,
-        buttons: [
-            DialogButton {
-                class: "sg-primary",
-                label: "Stay signed in",
-                on_click: on_stay,
-            },
-            DialogButton {
-                class: "sg-secondary",
-                label: "Sign out now",
-                on_click: on_logout,
-            },
-        ],
-    })
+    dialog_shell(warning_parts(remaining_ms, on_stay, on_logout))
 }
