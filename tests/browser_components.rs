@@ -208,10 +208,17 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
     let (root, _handle) = guarded(server.clone(), Some(policy));
     assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
     assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
-    let countdown = find(&root, ".sg-countdown")
-        .and_then(|c| c.text_content())
-        .unwrap_or_default();
-    assert!(countdown.starts_with("0:0"), "{countdown}");
+    // The countdown is written once the dialog is in the document.
+    let countdown = || {
+        find(&root, ".sg-countdown")
+            .and_then(|c| c.text_content())
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_for(500, || countdown().starts_with("0:0")).await,
+        "{}",
+        countdown()
+    );
     assert!(
         find(&root, "#protected").is_some(),
         "content stays during the warning"
