@@ -377,6 +377,20 @@ fn countdown_formats_minutes_and_seconds() {
     assert_eq!(format_countdown(61_000), "1:01");
     assert_eq!(format_countdown(999), "0:01");
     assert_eq!(format_countdown(-5), "0:00");
+    assert_eq!(format_countdown(600_000), "10:00");
+    // The clock time: "HH:MM (UTC±HH:MM)" in the page's zone, whatever the locale.
+    let at = 1_764_000_312_345;
+    let date = js_sys::Date::new(&(at as f64).into());
+    let east = -(date.get_timezone_offset() as i64);
+    let expected = format!(
+        "{:02}:{:02} (UTC{}{:02}:{:02})",
+        date.get_hours(),
+        date.get_minutes(),
+        if east < 0 { '-' } else { '+' },
+        east.abs() / 60,
+        east.abs() % 60
+    );
+    assert_eq!(format_clock_time(at), expected);
 }
 
 #[wasm_bindgen_test]

@@ -62,11 +62,14 @@ pub struct LifetimeWarning {
 impl LifetimeWarning {
     /// The notice's text, with `ends_at` already formatted as a local clock time.
     pub fn message(&self, ends_at: &str) -> String {
-        format!(
-            "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
-             save your work now, then sign in again to continue.",
-            super::reason::describe_duration(self.within.as_millis())
-        )
+        let mut text = String::from("Your session ends at ");
+        text.push_str(ends_at);
+        text.push_str(", in less than ");
+        text.push_str(&super::reason::describe_duration(self.within.as_millis()));
+        text.push_str(
+            ". It cannot be extended: save your work now, then sign in again to continue.",
+        );
+        text
     }
 }
 

@@ -4,6 +4,7 @@ use leptos::prelude::*;
 use leptos::tachys::html::InertElement;
 use wasm_bindgen::JsCast;
 
+use crate::core::push_number;
 use crate::core::Millis;
 
 /// The element with this id in the page's document.
@@ -236,8 +237,12 @@ pub fn ConsentModal(
 
 /// `m:ss` for a countdown; never negative.
 pub fn format_countdown(remaining_ms: Millis) -> String {
-    let seconds = (remaining_ms.max(0) + 999) / 1000;
-    format!("{}:{:02}", seconds / 60, seconds % 60)
+    let seconds = remaining_ms.max(0).saturating_add(999) / 1000;
+    let mut text = String::new();
+    push_number(&mut text, seconds / 60, 1);
+    text.push(':');
+    push_number(&mut text, seconds % 60, 2);
+    text
 }
 
 /// The idle warning with a live countdown. Any activity (in any tab) also closes it.
