@@ -13,7 +13,7 @@ use session_guard_contract::api::{ConsentRequest, LogoutRequest};
 use wasm_bindgen::JsValue;
 
 use super::{json, BrowserError};
-use crate::core::{Millis, Reason, SessionView};
+use crate::core::{push_number, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -154,7 +154,8 @@ impl SessionServer for HttpSessionServer {
         wait_ms: Millis,
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let wait_ms = wait_ms.clamp(0, i64::from(u32::MAX - REQUEST_TIMEOUT_MS));
-        let url = self.url(&format!("/api/session?wait={wait_ms}"));
+        let mut url = self.url("/api/session?wait=");
+        push_number(&mut url, wait_ms, 1);
         // The server holds it up to `wait_ms`; only beyond that is it a network problem.
         let timeout_ms = REQUEST_TIMEOUT_MS + wait_ms as u32;
         Box::pin(async move {

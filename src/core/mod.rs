@@ -74,7 +74,6 @@ pub use error::CoreError;
 pub use peer::{
     read_fields, PeerBody, PeerFields, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
-#[cfg(target_arch = "wasm32")]
 pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};
 pub use time::LocalTime;
