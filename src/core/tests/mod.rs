@@ -4,5 +4,6 @@ mod adapter_rules;
 mod deadline;
 mod examples;
 mod props;
+mod recording;
 mod resilience;
 mod tab_end;
