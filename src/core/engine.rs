@@ -416,7 +416,7 @@ impl Engine {
         config.activity_broadcast_interval = config.activity_broadcast_interval.max(MIN_INTERVAL);
         config.heartbeat_interval = config.heartbeat_interval.max(MIN_INTERVAL);
         config.max_peer_skew = config.max_peer_skew.max(DurationMs::ZERO);
-        let tab_id_json = serde_json::to_string(&config.tab_id).unwrap_or_default();
+        let tab_id_json = session_guard_contract::json::string(&config.tab_id);
         let recording = Recording::new(config.recording_limits);
         Engine {
             recording,
