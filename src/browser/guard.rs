@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use super::{
-    clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
+    clocks, current_path, forget_tab_identity, json, navigate_to_login, now_ms, page_visible,
     tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
     HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker,
     SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
@@ -196,7 +196,7 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::Unreachable => engine.handle_server_unreachable(now),
         Input::KeepaliveRefused => engine.handle_keepalive_refused(now),
         Input::TabEnded(tab_id) => engine.handle_server_tab_ended(&tab_id, now),
-        Input::Peer(message) => engine.handle_peer(&message, now),
+        Input::Peer(message) => engine.handle_peer_with(&message, json::peer_fields, now),
         Input::Leadership(held) => engine.handle_leadership(held, now),
         Input::PushStream(connected) => engine.handle_push_stream(connected, now),
         Input::PushStreamClosed => engine.handle_push_stream_closed(now),

@@ -7,8 +7,10 @@ use gloo_events::EventListener;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use session_guard_contract::json::ObjectWriter;
+
 use super::channel::random_id;
-use super::BrowserError;
+use super::{json, BrowserError};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// Events after which deadlines must be re-checked at once: background tabs get timers
@@ -119,7 +121,7 @@ const MAX_HANDOFFS: usize = 8;
 /// the opening tab, claimed by the new one. A link opened with `target=_blank` (which
 /// browsers treat as `noopener`), a middle click or Ctrl/Cmd/Shift+click gets no copy of
 /// the opener's session storage, so this is how such a tab learns its opener.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 struct Handoff {
     opener_tab_id: String,
     /// Path and query of the opened link, resolved against the opening page.
@@ -142,7 +144,7 @@ fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
     let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
     let notes: Vec<Handoff> = text
         .filter(|t| t.len() <= 16 * 1024)
-        .and_then(|t| serde_json::from_str(&t).ok())
+        .and_then(|t| parse_handoffs(&t))
         .unwrap_or_default();
     notes
         .into_iter()
@@ -155,12 +157,41 @@ fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
         .collect()
 }
 
+/// The notes as stored: a JSON array of `{"opener_tab_id", "path", "at"}`; `None` when the
+/// text is not such an array or any note lacks a field (then none is trusted).
+fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
+    json::objects(text)?
+        .iter()
+        .map(|note| {
+            Some(Handoff {
+                opener_tab_id: note.string("opener_tab_id").ok()?,
+                path: note.string("path").ok()?,
+                at: note.number("at").ok()?,
+            })
+        })
+        .collect()
+}
+
 fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
     if notes.is_empty() {
         let _ = storage.remove_item(OPENER_HANDOFF_KEY);
-    } else if let Ok(text) = serde_json::to_string(notes) {
-        let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
+        return;
     }
+    let mut text = String::from("[");
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        // `Date.now()` is a whole number of milliseconds.
+        let note = ObjectWriter::new()
+            .string("opener_tab_id", &note.opener_tab_id)
+            .string("path", &note.path)
+            .int("at", note.at as i64)
+            .finish();
+        text.push_str(&note);
+    }
+    text.push(']');
+    let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
 }
 
 /// The path and query `href` leads to from this page, when it stays on this origin.

@@ -72,7 +72,10 @@ pub use engine::{
     REGISTRATION_RETRY_DELAY, SESSION_WAIT,
 };
 pub use error::CoreError;
-pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
+pub use peer::{
+    read_fields, PeerBody, PeerFields, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
+pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};
 pub use recording::{
     ChunkUpload, PauseReason, RecorderBatch, RecordingLimits, RecordingStatus, UploadOutcome,
