@@ -139,7 +139,13 @@ enum Input {
     StaySignedIn,
     Logout,
     Consent(bool),
+    /// A pushed view.
     View(SessionView),
+    /// A view answering a request sent at `asked`: its round trip bounds the clock offset.
+    Answer {
+        view: SessionView,
+        asked: Now,
+    },
     Terminated(Reason),
     Unauthenticated,
     Unreachable,
@@ -177,6 +183,7 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::Logout => engine.handle_logout(now),
         Input::Consent(accepted) => engine.handle_consent(accepted, now),
         Input::View(view) => engine.handle_server_view(view, now),
+        Input::Answer { view, asked } => engine.handle_server_answer(view, asked, now),
         Input::Terminated(reason) => engine.handle_server_terminated(reason, now),
         Input::Unauthenticated => engine.handle_server_unauthenticated(now),
         Input::Unreachable => engine.handle_server_unreachable(now),
@@ -434,6 +441,7 @@ impl Inner {
                 idle_ms,
                 last_activity_at,
             } => {
+                let asked = clocks();
                 let pending = self.options.server.send_activity(ActivityRequest {
                     idle_ms,
                     last_activity_at: Some(last_activity_at),
@@ -446,19 +454,20 @@ impl Inner {
                         Err(BrowserError::Status(403)) => {
                             Inner::input_weak(&weak, Input::KeepaliveRefused)
                         }
-                        reply => Inner::apply_reply(&weak, reply),
+                        reply => Inner::apply_reply(&weak, reply, asked),
                     }
                 });
             }
             Effect::SendConsent { accepted } => {
+                let asked = clocks();
                 let pending = self.options.server.send_consent(accepted);
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {
-                        Ok(Some(reply)) => Inner::apply_reply(&weak, Ok(reply)),
+                        Ok(Some(reply)) => Inner::apply_reply(&weak, Ok(reply), asked),
                         // Declining ended the session; the engine already knows.
                         Ok(None) => {}
-                        Err(error) => Inner::apply_reply(&weak, Err(error)),
+                        Err(error) => Inner::apply_reply(&weak, Err(error), asked),
                     }
                 });
             }
@@ -579,27 +588,32 @@ impl Inner {
     }
 
     fn fetch_session(self: &Rc<Self>) {
+        let asked = clocks();
         let pending = self.options.server.fetch_session();
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
-            Inner::apply_reply(&weak, reply);
+            Inner::apply_reply(&weak, reply, asked);
         });
     }
 
     fn await_session_change(self: &Rc<Self>, wait: DurationMs) {
+        let asked = clocks();
         let pending = self.options.server.await_session_change(wait.as_millis());
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
-            Inner::apply_reply(&weak, reply);
+            // A held request's round trip is long, so the engine keeps a faster answer's
+            // offset over it; it still bounds the offset when nothing faster came.
+            Inner::apply_reply(&weak, reply, asked);
             Inner::input_weak(&weak, Input::SessionWaitOver);
         });
     }
 
-    fn apply_reply(weak: &Weak<Inner>, reply: Result<SessionReply, BrowserError>) {
+    /// Feeds the answer to a request sent at `asked`.
+    fn apply_reply(weak: &Weak<Inner>, reply: Result<SessionReply, BrowserError>, asked: Now) {
         let input = match reply {
-            Ok(SessionReply::View(view)) => Input::View(view),
+            Ok(SessionReply::View(view)) => Input::Answer { view, asked },
             Ok(SessionReply::Ended(Some(reason))) => Input::Terminated(reason),
             Ok(SessionReply::Ended(None)) => Input::Unauthenticated,
             Err(error) => {

@@ -39,6 +39,10 @@ pub const SESSION_WAIT: DurationMs = DurationMs::from_millis(25_000);
 /// (one that does not hold requests, or a burst of view changes) costs at most one request
 /// a second instead of a busy loop.
 const SESSION_WAIT_SPACING: DurationMs = DurationMs::SECOND;
+/// The most two clocks (the server's, this tab's monotonic one) may drift apart: one part
+/// in this many (100 ppm, well above the drift of a working quartz clock). A clock offset
+/// or a server-time floor learned that long ago is trusted that much less.
+const CLOCK_DRIFT_PARTS: i64 = 10_000;
 /// Before any instant the engine can see: the start value of its stored instants.
 const EARLIEST: ServerTime = ServerTime::from_millis(i64::MIN);
 /// After any instant the engine can see: "never" where a minimum is taken.
@@ -323,8 +327,15 @@ pub struct Engine {
     config: EngineConfig,
     state: State,
     effects: VecDeque<Effect>,
-    /// Server time minus local time; `None` before the first view.
+    /// Server time minus local time; `None` before the first view. Learned NTP-style from
+    /// the answer with the shortest round trip (see [`Engine::learn_offset`]).
     offset: Option<ClockOffset>,
+    /// How far `offset` may be off, as learned (half the round trip of its answer);
+    /// `None` when unknown: learned from a pushed view (whose transit is unknown) or
+    /// shifted after a clock jump. Ages with [`CLOCK_DRIFT_PARTS`] from `offset_learned_at`.
+    offset_bound: Option<DurationMs>,
+    /// Engine time at which `offset` was learned.
+    offset_learned_at: ServerTime,
     /// Latest server instant seen, so a local clock going back never moves time back.
     high_water: ServerTime,
     session_id: Option<String>,
@@ -344,11 +355,14 @@ pub struct Engine {
     heartbeat_heard: ServerTime,
     /// The monotonic clock and engine time at the previous input, to bound forward jumps.
     monotonic_anchor: Option<(DurationMs, ServerTime)>,
-    /// Engine time of the latest server view: the instant the clock was last confirmed.
+    /// The server's stamp (`server_time`) on the latest view: how fresh the tab's
+    /// knowledge of the session is.
     anchored_at: ServerTime,
-    /// The monotonic clock when that view arrived: the server's clock has run at least as
-    /// long since, whatever the wall clock says.
-    anchored_monotonic: Option<DurationMs>,
+    /// The least the server's clock can read, as a view's stamp and the monotonic clock
+    /// when that view arrived (the server's clock has run at least as long since, whatever
+    /// the wall clock says): of all views, the one that puts the server's clock latest,
+    /// which is the one that travelled fastest.
+    floor: Option<(ServerTime, DurationMs)>,
     /// Engine time at which the tab last asked the server ahead of an ending deadline.
     asked_ahead_at: ServerTime,
     /// A confirmed ending waits for the monotonic clock to reach its deadline: the engine
@@ -395,6 +409,8 @@ impl Engine {
             state: State::Starting,
             effects: VecDeque::new(),
             offset: None,
+            offset_bound: None,
+            offset_learned_at: EARLIEST,
             high_water: EARLIEST,
             session_id: None,
             policy: None,
@@ -410,7 +426,7 @@ impl Engine {
             heartbeat_heard: EARLIEST,
             monotonic_anchor: None,
             anchored_at: EARLIEST,
-            anchored_monotonic: None,
+            floor: None,
             asked_ahead_at: EARLIEST,
             ending_wait: None,
             confirming: None,
@@ -431,10 +447,28 @@ impl Engine {
 
     // ----- inputs -------------------------------------------------------------------------
 
-    /// A session view from the server (`GET /api/session`, a keepalive answer, an SSE
-    /// `session` event). Re-learns the clock offset and the policy; ignored once ended.
+    /// A session view pushed by the server (an SSE `session` event), or any view whose
+    /// request's start is unknown. Learns the policy, and the clock offset only as far as
+    /// a view of unknown transit can tell: the server's clock reads at least its stamp.
+    /// Ignored once ended.
     pub fn handle_server_view(&mut self, view: SessionView, now: impl Into<Now>) {
-        let now = now.into();
+        self.server_view(view, None, now.into());
+    }
+
+    /// A session view answering a request this tab sent at `asked` (`GET /api/session`,
+    /// a keepalive, consent): as [`Engine::handle_server_view`], and the round trip bounds
+    /// the clock offset, NTP-style, so the tab's idea of server time (which it claims in
+    /// keepalives and ends on) is off by at most half the shortest recent round trip.
+    pub fn handle_server_answer(
+        &mut self,
+        view: SessionView,
+        asked: impl Into<Now>,
+        now: impl Into<Now>,
+    ) {
+        self.server_view(view, Some(asked.into()), now.into());
+    }
+
+    fn server_view(&mut self, view: SessionView, asked: Option<Now>, now: Now) {
         let Some(predicted) = self.begin(now) else {
             return;
         };
@@ -450,15 +484,27 @@ impl Engine {
         }
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
-        let t = view.server_time;
+        let stamped = view.server_time;
+        let (offset, learned) = self.learn_offset(stamped, asked, now, predicted);
+        let t = offset.to_server(now.wall);
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.since(t));
         }
-        self.offset = Some(ClockOffset::between(now.wall, t));
+        self.offset = Some(offset);
+        if learned {
+            self.offset_learned_at = t;
+        }
         self.high_water = t;
         self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
-        self.anchored_at = t;
-        self.anchored_monotonic = now.monotonic;
+        self.anchored_at = stamped;
+        if let Some(mono) = now.monotonic {
+            if self
+                .server_time_at_least()
+                .is_none_or(|floor| stamped >= floor)
+            {
+                self.floor = Some((stamped, mono));
+            }
+        }
         self.confirming = None;
 
         let policy = SessionPolicy::from_view(&view);
@@ -987,13 +1033,16 @@ impl Engine {
                 // follows the monotonic clock and the server is asked for its own.
                 offset = offset.shifted(monotonic.since(raw));
                 self.offset = Some(offset);
+                self.offset_bound = None;
                 raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
             }
         }
         let t = if raw < self.high_water {
-            // The local clock went back: shift the offset so time resumes where it was.
+            // The local clock went back: shift the offset so time resumes where it was. How
+            // far the offset is off is unknown until the next answer.
             self.offset = Some(offset.shifted(self.high_water.since(raw)));
+            self.offset_bound = None;
             self.high_water
         } else {
             self.high_water = raw;
@@ -1027,6 +1076,7 @@ impl Engine {
         self.next_poll = self.next_poll.map(back);
         self.session_wait = self.session_wait.map(back);
         self.anchored_at = back(self.anchored_at);
+        self.offset_learned_at = back(self.offset_learned_at);
         self.asked_ahead_at = back(self.asked_ahead_at);
         self.ending_wait = self.ending_wait.map(back);
         self.confirming = self.confirming.map(back);
@@ -1201,12 +1251,67 @@ impl Engine {
         false
     }
 
-    /// The least the server's clock can read now: the latest view's `server_time` plus the
-    /// monotonic time since that view arrived. `None` without a monotonic clock.
+    /// The least the server's clock can read now: the floor view's `server_time` plus the
+    /// monotonic time since that view arrived, less what the clocks may have drifted
+    /// apart meanwhile. `None` without a monotonic clock.
     fn server_time_at_least(&self) -> Option<ServerTime> {
-        let since = self.anchored_monotonic?;
+        let (stamped, arrived) = self.floor?;
         let (now, _) = self.monotonic_anchor?;
-        Some(self.anchored_at.saturating_add(elapsed(since, now)))
+        let run = elapsed(arrived, now).as_millis();
+        Some(stamped.saturating_add(DurationMs::from_millis(run - run / CLOCK_DRIFT_PARTS)))
+    }
+
+    /// The clock offset after a view stamped `stamped` arrived at `now`, asked at `asked`
+    /// when it answers a request (engine time `predicted` by the offset held so far), and
+    /// whether it was learned from this view; records how far off it may be. NTP-style: an answer bounds the offset to a range as
+    /// wide as its round trip, whose middle is off by at most half of it; the answer with
+    /// the shortest round trip is kept (a slow answer, one the load delayed, would carry
+    /// its delay into every instant this tab claims) until a faster one comes, or its
+    /// bound, widened by the drift since, is no better than a newer answer's, or a newer
+    /// answer's range no longer holds it (a clock stepped, or drifted beyond the bound). A
+    /// view of unknown transit only says the server's clock reads at least its stamp: it
+    /// raises an offset below that and replaces one of unknown bound, as before.
+    fn learn_offset(
+        &mut self,
+        stamped: ServerTime,
+        asked: Option<Now>,
+        now: Now,
+        predicted: ServerTime,
+    ) -> (ClockOffset, bool) {
+        let lowest = ClockOffset::between(now.wall, stamped);
+        let round_trip = asked.and_then(|asked| match (asked.monotonic, now.monotonic) {
+            (Some(sent), Some(received)) => Some(elapsed(sent, received)),
+            // Without a monotonic clock a wall clock that went back leaves no round trip.
+            _ => Some(now.wall.since(asked.wall)).filter(|rtt| *rtt >= DurationMs::ZERO),
+        });
+        let sample = round_trip.map(|rtt| ClockOffset::from_round_trip(now.wall, stamped, rtt));
+        let kept = self.offset.map(|offset| {
+            let bound = self.offset_bound.map(|bound| {
+                let age = predicted
+                    .since(self.offset_learned_at)
+                    .max(DurationMs::ZERO);
+                let drift = age.as_millis() / CLOCK_DRIFT_PARTS;
+                DurationMs::from_millis(bound.as_millis().saturating_add(drift))
+            });
+            (offset, bound)
+        });
+        let (offset, bound, learned) = match (kept, sample) {
+            (Some((offset, Some(bound))), Some((middle, half))) => {
+                let highest = middle.shifted(half);
+                if offset < lowest || offset > highest || half <= bound {
+                    (middle, Some(half), true)
+                } else {
+                    (offset, self.offset_bound, false)
+                }
+            }
+            (_, Some((middle, half))) => (middle, Some(half), true),
+            // The server's clock is at least at the stamp: an offset below that is raised,
+            // which only narrows the range it was known to lie in.
+            (Some((offset, Some(_))), None) => (offset.max(lowest), self.offset_bound, false),
+            (_, None) => (lowest, None, true),
+        };
+        self.offset_bound = bound;
+        (offset, learned)
     }
 
     /// Emits what follows from where the inputs left the session: joining its channel (and
