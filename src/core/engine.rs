@@ -327,14 +327,15 @@ pub struct Engine {
     config: EngineConfig,
     state: State,
     effects: VecDeque<Effect>,
-    /// Server time minus local time; `None` before the first view. Learned NTP-style from
-    /// the answer with the shortest round trip (see [`Engine::learn_offset`]).
+    /// Server time minus local time; `None` before the first view. The highest the views
+    /// prove, from the one that travelled fastest (see [`Engine::learn_offset`]).
     offset: Option<ClockOffset>,
-    /// How far `offset` may be off, as learned (half the round trip of its answer);
-    /// `None` when unknown: learned from a pushed view (whose transit is unknown) or
-    /// shifted after a clock jump. Ages with [`CLOCK_DRIFT_PARTS`] from `offset_learned_at`.
-    offset_bound: Option<DurationMs>,
-    /// Engine time at which `offset` was learned.
+    /// Whether `offset` came from views alone since an answer (a view with a round trip)
+    /// last confirmed it; `false` when a clock jump shifted it or only pushed views were
+    /// seen, in which case the next view replaces it as it comes.
+    offset_checked: bool,
+    /// Engine time at which `offset` was learned: it is trusted less, by
+    /// [`CLOCK_DRIFT_PARTS`], as it ages.
     offset_learned_at: ServerTime,
     /// Latest server instant seen, so a local clock going back never moves time back.
     high_water: ServerTime,
@@ -409,7 +410,7 @@ impl Engine {
             state: State::Starting,
             effects: VecDeque::new(),
             offset: None,
-            offset_bound: None,
+            offset_checked: false,
             offset_learned_at: EARLIEST,
             high_water: EARLIEST,
             session_id: None,
@@ -457,8 +458,8 @@ impl Engine {
 
     /// A session view answering a request this tab sent at `asked` (`GET /api/session`,
     /// a keepalive, consent): as [`Engine::handle_server_view`], and the round trip bounds
-    /// the clock offset, NTP-style, so the tab's idea of server time (which it claims in
-    /// keepalives and ends on) is off by at most half the shortest recent round trip.
+    /// the clock offset from above too, so a clock that stepped is followed (contract,
+    /// "Clock rules").
     pub fn handle_server_answer(
         &mut self,
         view: SessionView,
@@ -1033,7 +1034,7 @@ impl Engine {
                 // follows the monotonic clock and the server is asked for its own.
                 offset = offset.shifted(monotonic.since(raw));
                 self.offset = Some(offset);
-                self.offset_bound = None;
+                self.offset_checked = false;
                 raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
             }
@@ -1042,7 +1043,7 @@ impl Engine {
             // The local clock went back: shift the offset so time resumes where it was. How
             // far the offset is off is unknown until the next answer.
             self.offset = Some(offset.shifted(self.high_water.since(raw)));
-            self.offset_bound = None;
+            self.offset_checked = false;
             self.high_water
         } else {
             self.high_water = raw;
@@ -1133,7 +1134,16 @@ impl Engine {
                     if self.anchored_at < ask_at && self.asked_ahead_at < ask_at {
                         Some(ask_at)
                     } else {
-                        Some(self.ending_wait.map_or(end, |wait| wait.max(end)))
+                        // With the server's answer in hand, wake when the least its clock
+                        // can read gets there, not before: a second wake-up would add a
+                        // timer's lateness to the ending.
+                        let fresh = self.anchored_at >= ask_at;
+                        let wake = end.saturating_add(if fresh {
+                            self.floor_lag()
+                        } else {
+                            DurationMs::ZERO
+                        });
+                        Some(self.ending_wait.map_or(wake, |wait| wait.max(wake)))
                     }
                 }
             },
@@ -1261,16 +1271,34 @@ impl Engine {
         Some(stamped.saturating_add(DurationMs::from_millis(run - run / CLOCK_DRIFT_PARTS)))
     }
 
-    /// The clock offset after a view stamped `stamped` arrived at `now`, asked at `asked`
-    /// when it answers a request (engine time `predicted` by the offset held so far), and
-    /// whether it was learned from this view; records how far off it may be. NTP-style: an answer bounds the offset to a range as
-    /// wide as its round trip, whose middle is off by at most half of it; the answer with
-    /// the shortest round trip is kept (a slow answer, one the load delayed, would carry
-    /// its delay into every instant this tab claims) until a faster one comes, or its
-    /// bound, widened by the drift since, is no better than a newer answer's, or a newer
-    /// answer's range no longer holds it (a clock stepped, or drifted beyond the bound). A
-    /// view of unknown transit only says the server's clock reads at least its stamp: it
-    /// raises an offset below that and replaces one of unknown bound, as before.
+    /// How far the least the server's clock can read trailed engine time at the latest
+    /// input (both then run with the monotonic clock), plus a millisecond for the two
+    /// clocks' readings being whole milliseconds, each rounded down at its own phase; zero
+    /// without a floor, or when it trails by more than a jump (the ending asks the server).
+    fn floor_lag(&self) -> DurationMs {
+        match (self.monotonic_anchor, self.server_time_at_least()) {
+            (Some((_, t)), Some(floor)) if t.since(floor) <= FORWARD_JUMP_TOLERANCE => {
+                let lag = t.since(floor).max(DurationMs::ZERO).as_millis();
+                DurationMs::from_millis(lag + 1)
+            }
+            _ => DurationMs::ZERO,
+        }
+    }
+
+    /// The clock offset after a view stamped `stamped` arrived at `now` (asked at `asked`
+    /// when it answers a request; engine time `predicted` by the offset held so far), and
+    /// whether it was learned from this view.
+    ///
+    /// NTP-style, one-sided: the server stamped the view before it arrived, so the offset
+    /// is at least `stamped - now` (the lowest), and for an answer at most that plus the
+    /// round trip (the highest). The tab keeps the highest lowest seen, the view that
+    /// travelled fastest (its claimed instants then lie early by that view's transit, and
+    /// the least the server's clock can read, taken from the same view, lags by the same,
+    /// so an ending waits for nothing more), lowered by the drift since it was learned,
+    /// until a view proves more, or an answer's highest lies below it (a clock stepped, or
+    /// drifted beyond the allowance): then the answer's lowest is taken, and every stored
+    /// instant moves back with it. Before any answer (pushed views only), or after a jump
+    /// shifted it, the latest view's lowest replaces it, as it comes.
     fn learn_offset(
         &mut self,
         stamped: ServerTime,
@@ -1284,33 +1312,25 @@ impl Engine {
             // Without a monotonic clock a wall clock that went back leaves no round trip.
             _ => Some(now.wall.since(asked.wall)).filter(|rtt| *rtt >= DurationMs::ZERO),
         });
-        let sample = round_trip.map(|rtt| ClockOffset::from_round_trip(now.wall, stamped, rtt));
-        let kept = self.offset.map(|offset| {
-            let bound = self.offset_bound.map(|bound| {
-                let age = predicted
-                    .since(self.offset_learned_at)
-                    .max(DurationMs::ZERO);
-                let drift = age.as_millis() / CLOCK_DRIFT_PARTS;
-                DurationMs::from_millis(bound.as_millis().saturating_add(drift))
-            });
-            (offset, bound)
+        let highest = round_trip.map(|rtt| lowest.shifted(rtt));
+        let kept = self.offset.filter(|_| self.offset_checked).map(|offset| {
+            let age = predicted
+                .since(self.offset_learned_at)
+                .max(DurationMs::ZERO);
+            offset.shifted(DurationMs::from_millis(
+                -(age.as_millis() / CLOCK_DRIFT_PARTS),
+            ))
         });
-        let (offset, bound, learned) = match (kept, sample) {
-            (Some((offset, Some(bound))), Some((middle, half))) => {
-                let highest = middle.shifted(half);
-                if offset < lowest || offset > highest || half <= bound {
-                    (middle, Some(half), true)
-                } else {
-                    (offset, self.offset_bound, false)
-                }
+        let (offset, learned) = match (kept, highest) {
+            (Some(kept), highest)
+                if lowest <= kept && highest.is_none_or(|highest| kept <= highest) =>
+            {
+                (self.offset.unwrap_or(kept), false)
             }
-            (_, Some((middle, half))) => (middle, Some(half), true),
-            // The server's clock is at least at the stamp: an offset below that is raised,
-            // which only narrows the range it was known to lie in.
-            (Some((offset, Some(_))), None) => (offset.max(lowest), self.offset_bound, false),
-            (_, None) => (lowest, None, true),
+            _ => (lowest, true),
         };
-        self.offset_bound = bound;
+        // Once an answer confirmed it, a view can only raise it (or an answer replace it).
+        self.offset_checked |= highest.is_some();
         (offset, learned)
     }
 

@@ -49,24 +49,6 @@ impl ClockOffset {
         ))
     }
 
-    /// The offset learned from a request's answer, NTP-style: the server stamped
-    /// `server` at some instant between the request leaving (`round_trip` before
-    /// `received`) and the answer arriving at `received`, so the true offset lies in
-    /// `[between(received, server), that + round_trip]`. Returns the middle of that range
-    /// and its half-width, the most the middle can be off (rounded up).
-    pub(crate) const fn from_round_trip(
-        received: LocalTime,
-        server: ServerTime,
-        round_trip: DurationMs,
-    ) -> (Self, DurationMs) {
-        let rtt = round_trip.as_millis();
-        let lowest = Self::between(received, server);
-        (
-            lowest.shifted(DurationMs::from_millis(rtt / 2)),
-            DurationMs::from_millis(rtt - rtt / 2),
-        )
-    }
-
     /// `local` on the server's clock.
     pub(crate) const fn to_server(self, local: LocalTime) -> ServerTime {
         ServerTime::from_millis(local.as_millis().saturating_add(self.0.as_millis()))
@@ -118,12 +100,6 @@ mod tests {
             LocalTime::from_millis(5).since(local),
             DurationMs::from_millis(-995)
         );
-        // Stamped at 6_000 by a server reached and left within 9 ms: the offset is 5_000
-        // to 5_009, so 5_004 with 5 ms either way.
-        let (middle, bound) =
-            ClockOffset::from_round_trip(local, server, DurationMs::from_millis(9));
-        assert_eq!(middle.to_server(local), ServerTime::from_millis(6_004));
-        assert_eq!(bound, DurationMs::from_millis(5));
         assert_eq!(
             elapsed(DurationMs::SECOND, DurationMs::MINUTE),
             DurationMs::from_millis(59_000)
