@@ -394,7 +394,10 @@ impl Inner {
         // ended session hides protected content before any other effect of this tab runs.
         // A redirect is the exception: the navigation starts first and the content is
         // hidden right after, in this same task, so no frame shows it in between, and the
-        // page re-renders once instead of twice before it leaves.
+        // page re-renders once instead of twice before it leaves. What the server must
+        // still hear of the ending (the logout beacon) goes out after the navigation
+        // started, in this same task: a beacon outlives the page, and the user does not
+        // wait for it.
         let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
             matches!(
                 effect,
@@ -404,13 +407,13 @@ impl Inner {
         for effect in first {
             self.carry_out(effect);
         }
-        if !rest
-            .iter()
-            .any(|effect| matches!(effect, Effect::Redirect { .. }))
-        {
+        let (leaving, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
+            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
+        });
+        if leaving.is_empty() {
             self.publish();
         }
-        for effect in rest {
+        for effect in leaving.into_iter().chain(rest) {
             self.carry_out(effect);
         }
         self.publish();
