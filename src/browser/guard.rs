@@ -500,7 +500,11 @@ impl Inner {
         let channel = TabChannel::open(
             &session_id,
             self.options.channel,
-            Rc::new(move |message: String| Inner::input_weak(&weak, Input::Peer(message))),
+            Rc::new(move |message: String| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.peer_message(message);
+                }
+            }),
         );
         let mut handles = self.handles.borrow_mut();
         handles.session_id = Some(session_id);
@@ -508,6 +512,37 @@ impl Inner {
             Ok(channel) => handles.channel = Some(channel),
             Err(error) => error.report("cross-tab channel unavailable"),
         }
+    }
+
+    /// A message from another tab. One that ends this tab (a sign-out, a declined consent,
+    /// an administrator ending this tab: the engine's own rule, `core::ending_for`) starts
+    /// the navigation to the login page at once, before the engine, the UI or anything
+    /// else runs; the engine then takes the message as any other and ends the same way,
+    /// and its redirect finds the navigation under way.
+    fn peer_message(self: &Rc<Self>, message: String) {
+        if self.stopped.get() {
+            return;
+        }
+        let ending = {
+            let handles = self.handles.borrow();
+            handles.session_id.as_deref().and_then(|session_id| {
+                crate::core::ending_for(&message, session_id, &self.tab.tab_id)
+            })
+        };
+        if let Some(reason) = ending {
+            // Only a message that arrived between inputs: one that arrives while an input
+            // runs waits its turn behind it, like every input.
+            let idle_limit = self
+                .engine
+                .try_borrow()
+                .ok()
+                .filter(|_| !self.busy.get())
+                .map(|engine| engine.policy().and_then(|policy| policy.idle_timeout));
+            if let Some(idle_limit) = idle_limit {
+                self.leave_for_login(Some(reason), idle_limit);
+            }
+        }
+        self.input(Input::Peer(message));
     }
 
     /// Registers this tab with the server as its own sub-session. A blip (network error or

@@ -850,20 +850,16 @@ impl Engine {
                     self.next_poll = Some(t.saturating_add(self.config.poll_interval));
                 }
             }
-            PeerBody::Logout { reason } => {
-                self.end(Some(reason), Notify::Nobody);
-                return;
-            }
-            PeerBody::TabEnded { target_tab_id } => {
-                // Only the named tab ends; the session and every other tab carry on.
-                if target_tab_id == self.config.tab_id {
-                    self.end(Some(Reason::TabTerminated), Notify::Nobody);
+            // A logout, a declined consent, or this very tab ended by an administrator (only
+            // the named tab ends; the session and every other tab carry on): the browser
+            // layer decides to navigate on the same rule (`peer::ending_for`).
+            PeerBody::Logout { .. }
+            | PeerBody::Consent { accepted: false }
+            | PeerBody::TabEnded { .. } => {
+                if let Some(reason) = peer::ending_of(&body, &self.config.tab_id) {
+                    self.end(Some(reason), Notify::Nobody);
                     return;
                 }
-            }
-            PeerBody::Consent { accepted: false } => {
-                self.end(Some(Reason::ConsentDeclined), Notify::Nobody);
-                return;
             }
             PeerBody::Consent { accepted: true } => {
                 self.consent_accepted = true;

@@ -71,7 +71,7 @@ pub use engine::{
     REGISTRATION_RETRY_DELAY, SESSION_WAIT,
 };
 pub use error::CoreError;
-pub use peer::{PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
+pub use peer::{ending_for, PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
 pub use reason::{describe_duration, Reason};
 pub use time::LocalTime;
 pub use view::{
