@@ -73,7 +73,10 @@ fn is_safe_decoded(text: &str) -> bool {
     }
     // A scheme can only hide before the first '/', '?' or '#'; a leading '/' already rules
     // it out, but a ':' in the first segment still confuses some URL parsers.
-    let first_segment = text[1..].split(['/', '?', '#']).next().unwrap_or("");
+    let first_segment = text
+        .strip_prefix('/')
+        .and_then(|rest| rest.split(['/', '?', '#']).next())
+        .unwrap_or("");
     !first_segment.contains(':')
 }
 
@@ -123,6 +126,8 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
+
 /// Percent-encodes everything but unreserved characters, for a query value.
 fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -130,7 +135,9 @@ fn percent_encode(text: &str) -> String {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~' | b'/') {
             out.push(char::from(byte));
         } else {
-            out.push_str(&format!("%{byte:02X}"));
+            out.push('%');
+            out.push(char::from(HEX_UPPER[usize::from(byte >> 4)]));
+            out.push(char::from(HEX_UPPER[usize::from(byte & 0xf)]));
         }
     }
     out

@@ -52,8 +52,13 @@ fn click(element: &web_sys::Element) {
 }
 
 fn press(target: &web_sys::Element, key: &str) {
+    press_with_shift(target, key, false);
+}
+
+fn press_with_shift(target: &web_sys::Element, key: &str, shift: bool) {
     let init = web_sys::KeyboardEventInit::new();
     init.set_key(key);
+    init.set_shift_key(shift);
     init.set_bubbles(true);
     init.set_cancelable(true);
     let event = web_sys::KeyboardEvent::new_with_keyboard_event_init_dict("keydown", &init)
@@ -131,6 +136,18 @@ async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
     let active = || document().active_element().and_then(|e| e.text_content());
     press(&dialog, "Tab");
     assert_eq!(active().as_deref(), Some("Decline"));
+    // Tab on the last button wraps to the first, Shift+Tab on the first to the last.
+    let accept = find(&root, ".sg-dialog button.sg-primary").expect("accept");
+    accept
+        .dyn_ref::<web_sys::HtmlElement>()
+        .expect("button")
+        .focus()
+        .expect("focus");
+    press(&accept, "Tab");
+    assert_eq!(active().as_deref(), Some("Decline"));
+    let first = document().active_element().expect("focused");
+    press_with_shift(&first, "Tab", true);
+    assert_eq!(active().as_deref(), Some("Accept and continue"));
 
     let decline = find(&root, ".sg-dialog button.sg-secondary").expect("decline");
     click(&decline);
@@ -191,10 +208,17 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
     let (root, _handle) = guarded(server.clone(), Some(policy));
     assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
     assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
-    let countdown = find(&root, ".sg-countdown")
-        .and_then(|c| c.text_content())
-        .unwrap_or_default();
-    assert!(countdown.starts_with("0:0"), "{countdown}");
+    // The countdown is written once the dialog is in the document.
+    let countdown = || {
+        find(&root, ".sg-countdown")
+            .and_then(|c| c.text_content())
+            .unwrap_or_default()
+    };
+    assert!(
+        wait_for(500, || countdown().starts_with("0:0")).await,
+        "{}",
+        countdown()
+    );
     assert!(
         find(&root, "#protected").is_some(),
         "content stays during the warning"
@@ -353,6 +377,20 @@ fn countdown_formats_minutes_and_seconds() {
     assert_eq!(format_countdown(61_000), "1:01");
     assert_eq!(format_countdown(999), "0:01");
     assert_eq!(format_countdown(-5), "0:00");
+    assert_eq!(format_countdown(600_000), "10:00");
+    // The clock time: "HH:MM (UTC±HH:MM)" in the page's zone, whatever the locale.
+    let at = 1_764_000_312_345;
+    let date = js_sys::Date::new(&(at as f64).into());
+    let east = -(date.get_timezone_offset() as i64);
+    let expected = format!(
+        "{:02}:{:02} (UTC{}{:02}:{:02})",
+        date.get_hours(),
+        date.get_minutes(),
+        if east < 0 { '-' } else { '+' },
+        east.abs() / 60,
+        east.abs() % 60
+    );
+    assert_eq!(format_clock_time(at), expected);
 }
 
 #[wasm_bindgen_test]

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::json::ObjectWriter;
 use crate::reason::Reason;
 use crate::time::{DurationMs, ServerTime};
 
@@ -146,6 +147,44 @@ pub struct ErrorReason {
     pub reason: Option<Reason>,
 }
 
+impl LogoutRequest {
+    /// The body as JSON, as its `Serialize` writes it, without a serializer.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new()
+            .optional_string("reason", self.reason.as_deref())
+            .finish()
+    }
+}
+
+impl ActivityRequest {
+    /// The body as JSON, as its `Serialize` writes it, without a serializer.
+    pub fn to_json(&self) -> String {
+        let body = ObjectWriter::new().int("idle_ms", self.idle_ms.as_millis());
+        match self.last_activity_at {
+            Some(at) => body.int("last_activity_at", at.as_millis()),
+            None => body,
+        }
+        .finish()
+    }
+}
+
+impl ConsentRequest {
+    /// The body as JSON, as its `Serialize` writes it, without a serializer.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new().bool("accepted", self.accepted).finish()
+    }
+}
+
+impl TabRegistration {
+    /// The body as JSON, as its `Serialize` writes it, without a serializer.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new()
+            .string("tab_id", &self.tab_id)
+            .optional_string("opener_tab_id", self.opener_tab_id.as_deref())
+            .finish()
+    }
+}
+
 /// Data of `event: terminated`: the session ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TerminatedEvent {
@@ -197,6 +236,40 @@ mod tests {
         let reason: ErrorReason =
             serde_json::from_value(serde_json::to_value(&plain).unwrap()).unwrap();
         assert_eq!(reason.reason, None);
+    }
+
+    #[test]
+    fn the_guards_bodies_are_written_as_serde_writes_them() {
+        for activity in [
+            ActivityRequest {
+                idle_ms: DurationMs::from_millis(1_500),
+                last_activity_at: None,
+            },
+            ActivityRequest {
+                idle_ms: DurationMs::from_millis(0),
+                last_activity_at: Some(ServerTime::from_millis(1_764_000_312_345)),
+            },
+        ] {
+            assert_eq!(
+                activity.to_json(),
+                serde_json::to_string(&activity).unwrap()
+            );
+        }
+        for accepted in [true, false] {
+            let consent = ConsentRequest { accepted };
+            assert_eq!(consent.to_json(), serde_json::to_string(&consent).unwrap());
+        }
+        for reason in [None, Some("idle_timeout".to_owned()), Some("\"\\\n".into())] {
+            let logout = LogoutRequest { reason };
+            assert_eq!(logout.to_json(), serde_json::to_string(&logout).unwrap());
+        }
+        for opener_tab_id in [None, Some("tab_1111".to_owned())] {
+            let tab = TabRegistration {
+                tab_id: "tab_0000".into(),
+                opener_tab_id,
+            };
+            assert_eq!(tab.to_json(), serde_json::to_string(&tab).unwrap());
+        }
     }
 
     #[test]

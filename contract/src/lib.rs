@@ -12,6 +12,7 @@
 //! - [`view`]: the session view ([`SessionView`]), parsed only through validation.
 //! - [`api`]: request bodies of the session endpoints, the error body, server-sent events.
 //! - [`admin`]: request and response bodies of the admin API.
+//! - [`json`]: the writer the guard sends its bodies with (equal to serde_json's output).
 //! - [`audit`]: the audit entry kinds ([`AuditKind`]).
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
@@ -20,6 +21,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod ids;
+pub mod json;
 pub mod reason;
 pub mod time;
 pub mod view;

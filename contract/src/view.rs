@@ -114,21 +114,35 @@ pub struct SessionView {
 }
 
 /// The session view exactly as it arrived, before any rule was checked. Only
-/// [`SessionView`]'s `TryFrom` turns it into a view.
+/// [`SessionView`]'s `TryFrom` turns it into a view. Its fields are public so that a
+/// reader other than serde (the guard's wasm reads views with the browser's `JSON.parse`)
+/// fills it and reaches the same validation.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RawSessionView {
-    session_id: String,
-    user: UserView,
-    privileged: bool,
-    scopes: Vec<String>,
-    issued_at: ServerTime,
-    expires_at: ServerTime,
-    idle_timeout_ms: Option<DurationMs>,
-    warning_lead_ms: DurationMs,
-    keepalive_interval_ms: DurationMs,
-    last_activity_at: ServerTime,
-    recording: RecordingView,
-    server_time: ServerTime,
+    /// [`SessionView::session_id`], unchecked.
+    pub session_id: String,
+    /// [`SessionView::user`], unchecked.
+    pub user: UserView,
+    /// [`SessionView::privileged`], unchecked.
+    pub privileged: bool,
+    /// [`SessionView::scopes`], unchecked.
+    pub scopes: Vec<String>,
+    /// [`SessionView::issued_at`], unchecked.
+    pub issued_at: ServerTime,
+    /// [`SessionView::expires_at`], unchecked.
+    pub expires_at: ServerTime,
+    /// [`SessionView::idle_timeout_ms`], unchecked.
+    pub idle_timeout_ms: Option<DurationMs>,
+    /// [`SessionView::warning_lead_ms`], unchecked.
+    pub warning_lead_ms: DurationMs,
+    /// [`SessionView::keepalive_interval_ms`], unchecked.
+    pub keepalive_interval_ms: DurationMs,
+    /// [`SessionView::last_activity_at`], unchecked.
+    pub last_activity_at: ServerTime,
+    /// [`SessionView::recording`], unchecked.
+    pub recording: RecordingView,
+    /// [`SessionView::server_time`], unchecked.
+    pub server_time: ServerTime,
 }
 
 /// Why a session view was refused.

@@ -4,10 +4,11 @@
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use serde::{Deserialize, Serialize};
+use session_guard_contract::json::ObjectWriter;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::json::JsonObject;
 use super::BrowserError;
 
 /// Longest message relayed to the engine; the protocol's own messages are far shorter.
@@ -26,12 +27,20 @@ pub enum ChannelKind {
     Storage,
 }
 
-/// The storage fallback's envelope: the nonce makes every write a change, so two identical
-/// messages in a row both fire a `storage` event.
-#[derive(Serialize, Deserialize)]
-struct Envelope {
-    nonce: String,
-    msg: String,
+/// The storage fallback's envelope `{"nonce", "msg"}`: the nonce makes every write a
+/// change, so two identical messages in a row both fire a `storage` event.
+fn envelope(message: &str) -> String {
+    ObjectWriter::new()
+        .string("nonce", &random_id())
+        .string("msg", message)
+        .finish()
+}
+
+/// The message of an envelope, `None` unless both fields are strings.
+fn envelope_message(text: &str) -> Option<String> {
+    let envelope = JsonObject::parse(text).ok()?;
+    envelope.string("nonce").ok()?;
+    envelope.string("msg").ok()
 }
 
 enum Transport {
@@ -105,9 +114,9 @@ impl TabChannel {
                 if value.len() > 2 * MAX_MESSAGE_BYTES {
                     return;
                 }
-                if let Ok(envelope) = serde_json::from_str::<Envelope>(&value) {
-                    if envelope.msg.len() <= MAX_MESSAGE_BYTES {
-                        on_message(envelope.msg);
+                if let Some(message) = envelope_message(&value) {
+                    if message.len() <= MAX_MESSAGE_BYTES {
+                        on_message(message);
                     }
                 }
             });
@@ -135,15 +144,9 @@ impl TabChannel {
             Transport::Broadcast { channel, .. } => channel
                 .post_message(&JsValue::from_str(message))
                 .map_err(BrowserError::from_js),
-            Transport::Storage { storage, key, .. } => {
-                let envelope = Envelope {
-                    nonce: random_id(),
-                    msg: message.to_string(),
-                };
-                let text = serde_json::to_string(&envelope)
-                    .map_err(|_| BrowserError::Js("message not serializable"))?;
-                storage.set_item(key, &text).map_err(BrowserError::from_js)
-            }
+            Transport::Storage { storage, key, .. } => storage
+                .set_item(key, &envelope(message))
+                .map_err(BrowserError::from_js),
         }
     }
 }
@@ -176,5 +179,10 @@ pub(crate) fn random_id() -> String {
             *byte = (js_sys::Math::random() * 256.0) as u8;
         }
     }
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    bytes
+        .iter()
+        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+        .map(char::from)
+        .collect()
 }

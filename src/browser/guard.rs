@@ -11,7 +11,7 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use super::{
-    clocks, current_path, forget_tab_identity, navigate_to_login, now_ms, page_visible,
+    clocks, current_path, forget_tab_identity, json, navigate_to_login, now_ms, page_visible,
     tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
     HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
     SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
@@ -189,7 +189,7 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::Unreachable => engine.handle_server_unreachable(now),
         Input::KeepaliveRefused => engine.handle_keepalive_refused(now),
         Input::TabEnded(tab_id) => engine.handle_server_tab_ended(&tab_id, now),
-        Input::Peer(message) => engine.handle_peer(&message, now),
+        Input::Peer(message) => engine.handle_peer_with(&message, json::peer_fields, now),
         Input::Leadership(held) => engine.handle_leadership(held, now),
         Input::PushStream(connected) => engine.handle_push_stream(connected, now),
         Input::PushStreamClosed => engine.handle_push_stream_closed(now),
@@ -526,7 +526,12 @@ impl Inner {
         let ending = {
             let handles = self.handles.borrow();
             handles.session_id.as_deref().and_then(|session_id| {
-                crate::core::ending_for(&message, session_id, &self.tab.tab_id)
+                crate::core::ending_for_with(
+                    &message,
+                    session_id,
+                    &self.tab.tab_id,
+                    json::peer_fields,
+                )
             })
         };
         if let Some(reason) = ending {

@@ -16,6 +16,10 @@
 mod activity;
 mod channel;
 mod guard;
+#[cfg(feature = "test-support")]
+pub mod json;
+#[cfg(not(feature = "test-support"))]
+mod json;
 mod leader;
 mod page;
 mod push;

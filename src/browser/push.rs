@@ -3,11 +3,10 @@
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use session_guard_contract::api::{TabEndedEvent, TerminatedEvent};
 use session_guard_contract::ids;
 use wasm_bindgen::JsCast;
 
-use super::BrowserError;
+use super::{json, BrowserError};
 use crate::core::{Reason, SessionView};
 
 /// Event data larger than this is ignored.
@@ -68,7 +67,7 @@ impl PushStream {
                 let on_event = on_event.clone();
                 EventListener::new(&source, "terminated", move |event| {
                     if let Some(data) = data_of(event) {
-                        if let Ok(parsed) = serde_json::from_str::<TerminatedEvent>(&data) {
+                        if let Some(parsed) = json::terminated_event(&data) {
                             on_event(PushEvent::Terminated(parsed.reason));
                         }
                     }
@@ -78,7 +77,7 @@ impl PushStream {
                 let on_event = on_event.clone();
                 EventListener::new(&source, "tab_ended", move |event| {
                     if let Some(data) = data_of(event) {
-                        if let Ok(parsed) = serde_json::from_str::<TabEndedEvent>(&data) {
+                        if let Some(parsed) = json::tab_ended_event(&data) {
                             // Any other id than the contract's tab id shape is ignored.
                             if ids::is_tab_id(&parsed.tab_id) {
                                 on_event(PushEvent::TabEnded(parsed.tab_id));
@@ -89,7 +88,7 @@ impl PushStream {
             },
             EventListener::new(&source, "session", move |event| {
                 if let Some(data) = data_of(event) {
-                    if let Ok(view) = SessionView::from_json(&data) {
+                    if let Some(view) = json::session_view(&data) {
                         on_event(PushEvent::View(view));
                     }
                 }

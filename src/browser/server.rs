@@ -6,14 +6,13 @@ use std::pin::Pin;
 
 use gloo_net::http::{Request, RequestBuilder, Response};
 use gloo_timers::callback::Timeout;
-use serde::Serialize;
 /// One browser tab, registered with the server as its own recorded sub-session (the
 /// contract's `POST /api/session/tabs` body).
 pub use session_guard_contract::api::{ActivityRequest, TabRegistration};
-use session_guard_contract::api::{ConsentRequest, ErrorReason, LogoutRequest};
+use session_guard_contract::api::{ConsentRequest, LogoutRequest};
 use wasm_bindgen::JsValue;
 
-use super::BrowserError;
+use super::{json, BrowserError};
 use crate::core::{Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
@@ -128,25 +127,20 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
     match response.status() {
         200 => {
             let text = body_text(&response).await?;
-            SessionView::from_json(&text)
+            json::session_view(&text)
                 .map(SessionReply::View)
-                .map_err(|_| BrowserError::InvalidResponse("session view rejected"))
+                .ok_or(BrowserError::InvalidResponse("session view rejected"))
         }
         401 => {
             // A 401 whose body cannot be read still means "no session".
             let reason = body_text(&response)
                 .await
                 .ok()
-                .and_then(|text| serde_json::from_str::<ErrorReason>(&text).ok())
-                .and_then(|body| body.reason);
+                .and_then(|text| json::error_reason(&text));
             Ok(SessionReply::Ended(reason))
         }
         status => Err(BrowserError::Status(status)),
     }
-}
-
-fn json<T: Serialize>(value: &T) -> Result<String, BrowserError> {
-    serde_json::to_string(value).map_err(|_| BrowserError::Js("body not serializable"))
 }
 
 impl SessionServer for HttpSessionServer {
@@ -174,7 +168,7 @@ impl SessionServer for HttpSessionServer {
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url("/api/session/activity");
         Box::pin(async move {
-            let body = json(&activity)?;
+            let body = activity.to_json();
             session_reply(send(Request::post(&url), Some(body)).await?).await
         })
     }
@@ -185,7 +179,7 @@ impl SessionServer for HttpSessionServer {
     ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
         let url = self.url("/api/session/consent");
         Box::pin(async move {
-            let body = json(&ConsentRequest { accepted })?;
+            let body = ConsentRequest { accepted }.to_json();
             // Declining ends the session and the tab leaves for the login page at once, which
             // would cancel a plain fetch before the server heard it: a beacon survives.
             if !accepted && send_beacon(&url, &body) {
@@ -202,11 +196,10 @@ impl SessionServer for HttpSessionServer {
 
     fn end_session(&self, reason: &Reason) {
         let url = self.url("/api/logout");
-        let Ok(body) = json(&LogoutRequest {
+        let body = LogoutRequest {
             reason: Some(reason.wire_name().to_owned()),
-        }) else {
-            return;
-        };
+        }
+        .to_json();
         // A beacon survives the navigation to the login page that follows at once; a
         // plain fetch would be cancelled by it.
         if send_beacon(&url, &body) {
@@ -219,9 +212,9 @@ impl SessionServer for HttpSessionServer {
 
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
         let url = self.url("/api/session/tabs");
-        let body = json(tab);
+        let body = tab.to_json();
         Box::pin(async move {
-            let response = send(Request::post(&url), Some(body?)).await?;
+            let response = send(Request::post(&url), Some(body)).await?;
             match response.status() {
                 200 | 201 => Ok(()),
                 status => Err(BrowserError::Status(status)),

@@ -3,10 +3,10 @@
 use std::collections::VecDeque;
 
 use super::config::{EngineConfig, LeaderMode};
-use super::peer::{self, PeerBody};
+use super::peer::{self, PeerBody, PeerFields};
 use super::time::{elapsed, ClockOffset};
 use super::view::{ConsentState, SessionPolicy, SessionView, UserView};
-use super::{DurationMs, LocalTime, Reason, ServerTime};
+use super::{CoreError, DurationMs, LocalTime, Reason, ServerTime};
 
 /// Spacing floor for configured intervals: a zero interval would make the engine ask to be
 /// woken up again at the instant it was woken, a busy loop in the browser.
@@ -66,11 +66,14 @@ pub struct LifetimeWarning {
 impl LifetimeWarning {
     /// The notice's text, with `ends_at` already formatted as a local clock time.
     pub fn message(&self, ends_at: &str) -> String {
-        format!(
-            "Your session ends at {ends_at}, in less than {}. It cannot be extended: \
-             save your work now, then sign in again to continue.",
-            super::reason::describe_duration(self.within.as_millis())
-        )
+        let mut text = String::from("Your session ends at ");
+        text.push_str(ends_at);
+        text.push_str(", in less than ");
+        text.push_str(&super::reason::describe_duration(self.within.as_millis()));
+        text.push_str(
+            ". It cannot be extended: save your work now, then sign in again to continue.",
+        );
+        text
     }
 }
 
@@ -792,11 +795,22 @@ impl Engine {
 
     /// A raw message from another tab. Anything invalid is ignored without a state change.
     pub fn handle_peer(&mut self, message: &str, now: impl Into<Now>) {
+        self.handle_peer_with(message, peer::read_fields, now);
+    }
+
+    /// [`Engine::handle_peer`] with another JSON reader for the message's fields (the
+    /// guard's wasm uses the browser's `JSON.parse`); the same checks apply to what it reads.
+    pub fn handle_peer_with<'a>(
+        &mut self,
+        message: &'a str,
+        read: impl FnOnce(&'a str) -> Result<PeerFields<'a>, CoreError>,
+        now: impl Into<Now>,
+    ) {
         let Some(t) = self.begin(now) else { return };
         let Some(session_id) = self.session_id.as_deref() else {
             return;
         };
-        let Ok((tab_id, body)) = peer::parse(message, session_id) else {
+        let Ok((tab_id, body)) = peer::parse(message, session_id, read) else {
             return;
         };
         if tab_id == self.config.tab_id {

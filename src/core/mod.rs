@@ -71,7 +71,12 @@ pub use engine::{
     REGISTRATION_RETRY_DELAY, SESSION_WAIT,
 };
 pub use error::CoreError;
-pub use peer::{ending_for, PeerBody, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION};
+pub use peer::{
+    ending_for, ending_for_with, read_fields, PeerBody, PeerFields, PeerMessage,
+    MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
+};
+#[cfg(target_arch = "wasm32")]
+pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};
 pub use time::LocalTime;
 pub use view::{

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use session_guard_contract::ids;
+use session_guard_contract::json::ObjectWriter;
 
 use super::{CoreError, Reason, ServerTime};
 
@@ -76,26 +77,44 @@ pub enum PeerBody {
     },
 }
 
-/// Borrowing mirror of the wire shape: decoding the common messages allocates nothing.
-#[derive(Deserialize)]
-struct Wire<'a> {
-    v: u32,
+/// The fields of a cross-tab message as a JSON reader found them, before any check; only
+/// [`PeerMessage::decode`] and [`Engine::handle_peer_with`](super::Engine::handle_peer_with)
+/// turn them into a message. Natively serde reads them (borrowing, so decoding the common
+/// messages allocates nothing); the guard's wasm fills them from the browser's `JSON.parse`
+/// and reaches the same checks.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PeerFields<'a> {
+    /// `v`, the protocol version.
+    pub v: u32,
+    /// `session_id`.
     #[serde(borrow)]
-    session_id: Cow<'a, str>,
+    pub session_id: Cow<'a, str>,
+    /// `tab_id`, the sender.
     #[serde(borrow)]
-    tab_id: Cow<'a, str>,
+    pub tab_id: Cow<'a, str>,
+    /// `type`.
     #[serde(rename = "type", borrow)]
-    kind: Cow<'a, str>,
+    pub kind: Cow<'a, str>,
+    /// `at`, where the type has it.
     #[serde(default)]
-    at: Option<ServerTime>,
+    pub at: Option<ServerTime>,
+    /// `reason`, where the type has it.
     #[serde(default, borrow)]
-    reason: Option<Cow<'a, str>>,
+    pub reason: Option<Cow<'a, str>>,
+    /// `accepted`, where the type has it.
     #[serde(default)]
-    accepted: Option<bool>,
+    pub accepted: Option<bool>,
+    /// `reachable`, where the type has it.
     #[serde(default)]
-    reachable: Option<bool>,
+    pub reachable: Option<bool>,
+    /// `target_tab_id`, where the type has it.
     #[serde(default, borrow)]
-    target_tab_id: Option<Cow<'a, str>>,
+    pub target_tab_id: Option<Cow<'a, str>>,
+}
+
+/// Reads a message's fields with serde_json (the native reader; see [`PeerFields`]).
+pub fn read_fields(text: &str) -> Result<PeerFields<'_>, CoreError> {
+    Ok(serde_json::from_str(text)?)
 }
 
 impl PeerMessage {
@@ -107,7 +126,17 @@ impl PeerMessage {
     /// Decodes a message meant for `session_id`. Rejects oversize input, malformed JSON,
     /// another version or session, unknown types and missing fields.
     pub fn decode(text: &str, session_id: &str) -> Result<PeerMessage, CoreError> {
-        let (tab_id, body) = parse(text, session_id)?;
+        Self::decode_with(text, session_id, read_fields)
+    }
+
+    /// [`PeerMessage::decode`] with another JSON reader for the fields (see
+    /// [`PeerFields`]); the same checks apply to what it reads.
+    pub fn decode_with<'a>(
+        text: &'a str,
+        session_id: &str,
+        read: impl FnOnce(&'a str) -> Result<PeerFields<'a>, CoreError>,
+    ) -> Result<PeerMessage, CoreError> {
+        let (tab_id, body) = parse(text, session_id, read)?;
         Ok(PeerMessage {
             v: PROTOCOL_VERSION,
             session_id: session_id.to_owned(),
@@ -117,38 +146,49 @@ impl PeerMessage {
     }
 }
 
-/// Borrowed envelope for encoding without cloning the engine's ids.
-#[derive(Serialize)]
-struct Outgoing<'a> {
-    v: u32,
-    session_id: &'a str,
-    tab_id: &'a str,
-    #[serde(flatten)]
-    body: &'a PeerBody,
-}
-
 pub(crate) fn encode(session_id: &str, tab_id: &str, body: &PeerBody) -> String {
-    let message = Outgoing {
-        v: PROTOCOL_VERSION,
-        session_id,
-        tab_id,
-        body,
-    };
-    // Serializing strings, integers and booleans into a String cannot fail; should it ever,
-    // an empty message is simply ignored by every receiver.
-    serde_json::to_string(&message).unwrap_or_default()
+    // The field order of `PeerMessage`'s `Serialize`; a test pins that both write the same.
+    let message = ObjectWriter::new()
+        .int("v", i64::from(PROTOCOL_VERSION))
+        .string("session_id", session_id)
+        .string("tab_id", tab_id);
+    match body {
+        PeerBody::Activity { at } => message.string("type", "activity").int("at", at.as_millis()),
+        PeerBody::StaySignedIn { at } => message
+            .string("type", "stay_signed_in")
+            .int("at", at.as_millis()),
+        PeerBody::Logout { reason } => message
+            .string("type", "logout")
+            .string("reason", reason.wire_name()),
+        PeerBody::Consent { accepted } => message
+            .string("type", "consent")
+            .bool("accepted", *accepted),
+        PeerBody::Hello => message.string("type", "hello"),
+        PeerBody::LeaderHeartbeat { at } => message
+            .string("type", "leader_heartbeat")
+            .int("at", at.as_millis()),
+        PeerBody::Connection { reachable, at } => message
+            .string("type", "connection")
+            .bool("reachable", *reachable)
+            .int("at", at.as_millis()),
+        PeerBody::TabEnded { target_tab_id } => message
+            .string("type", "tab_ended")
+            .string("target_tab_id", target_tab_id),
+    }
+    .finish()
 }
 
 /// The sender's tab id and the rest of a message that starts exactly as [`encode`] writes
-/// one for `session_id` (the rest starts with the quote that closes the tab id).
+/// one for `session_id` (the rest follows the quote that closes the tab id).
 fn own_envelope<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, &'a str)> {
     // The literal prefix names version 1; a new version must update it.
     const _: () = assert!(PROTOCOL_VERSION == 1);
     let rest = text.strip_prefix(r#"{"v":1,"session_id":""#)?;
     let rest = rest.strip_prefix(session_id)?;
     let rest = rest.strip_prefix(r#"","tab_id":""#)?;
-    let tab_end = rest.find('"')?;
-    let (tab_id, rest) = rest.split_at(tab_end);
+    // `split_once` rather than slicing at a found index: no char-boundary panic path (and
+    // its formatting code) in the wasm.
+    let (tab_id, rest) = rest.split_once('"')?;
     ids::is_tab_id(tab_id).then_some((tab_id, rest))
 }
 
@@ -160,7 +200,7 @@ fn own_envelope<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, &'a str
 fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, ServerTime)> {
     let (tab_id, rest) = own_envelope(text, session_id)?;
     let digits = rest
-        .strip_prefix(r#"","type":"activity","at":"#)?
+        .strip_prefix(r#","type":"activity","at":"#)?
         .strip_suffix('}')?;
     let unsigned = digits.strip_prefix('-').unwrap_or(digits);
     if unsigned.is_empty()
@@ -179,7 +219,7 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, S
 fn parse_own_logout<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, Reason)> {
     let (tab_id, rest) = own_envelope(text, session_id)?;
     let name = rest
-        .strip_prefix(r#"","type":"logout","reason":""#)?
+        .strip_prefix(r#","type":"logout","reason":""#)?
         .strip_suffix(r#""}"#)?;
     Some((tab_id, Reason::known(name)?))
 }
@@ -204,17 +244,30 @@ pub(crate) fn ending_of(body: &PeerBody, tab_id: &str) -> Option<Reason> {
 /// ([`crate::core::Engine::handle_peer`]); the browser layer asks first, to start the
 /// navigation to the login page before anything else runs.
 pub fn ending_for(text: &str, session_id: &str, tab_id: &str) -> Option<Reason> {
-    let (sender, body) = parse(text, session_id).ok()?;
+    ending_for_with(text, session_id, tab_id, read_fields)
+}
+
+/// [`ending_for`] with another JSON reader for the fields of a message the fast paths do
+/// not take (see [`PeerFields`]), as [`crate::core::Engine::handle_peer_with`].
+pub fn ending_for_with<'a>(
+    text: &'a str,
+    session_id: &str,
+    tab_id: &str,
+    read: impl FnOnce(&'a str) -> Result<PeerFields<'a>, CoreError>,
+) -> Option<Reason> {
+    let (sender, body) = parse(text, session_id, read).ok()?;
     if sender == tab_id {
         return None;
     }
     ending_of(&body, tab_id)
 }
 
-/// Decodes and checks a message, returning the sender's tab id and the body.
+/// Decodes and checks a message, returning the sender's tab id and the body; `read` is the
+/// JSON reader for any message the fast paths do not take ([`read_fields`] natively).
 pub(crate) fn parse<'a>(
     text: &'a str,
     session_id: &str,
+    read: impl FnOnce(&'a str) -> Result<PeerFields<'a>, CoreError>,
 ) -> Result<(Cow<'a, str>, PeerBody), CoreError> {
     if text.len() > MAX_PEER_MESSAGE_BYTES {
         return Err(CoreError::TooLarge {
@@ -230,12 +283,20 @@ pub(crate) fn parse<'a>(
     if let Some((tab_id, reason)) = parse_own_logout(text, session_id) {
         return Ok((Cow::Borrowed(tab_id), PeerBody::Logout { reason }));
     }
-    parse_any(text, session_id)
+    check(read(text)?, session_id)
 }
 
 /// The full parser: any valid JSON shape of the contract's messages.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 fn parse_any<'a>(text: &'a str, session_id: &str) -> Result<(Cow<'a, str>, PeerBody), CoreError> {
-    let wire: Wire<'a> = serde_json::from_str(text)?;
+    check(read_fields(text)?, session_id)
+}
+
+/// The contract's rules on a message's fields, whichever reader found them.
+fn check<'a>(
+    wire: PeerFields<'a>,
+    session_id: &str,
+) -> Result<(Cow<'a, str>, PeerBody), CoreError> {
     if wire.v != PROTOCOL_VERSION {
         return Err(CoreError::PeerRejected("unsupported protocol version"));
     }
@@ -350,6 +411,8 @@ mod tests {
         ] {
             let sent = message(body);
             assert_eq!(PeerMessage::decode(&sent.encode(), "ses_1").unwrap(), sent);
+            // The writer and the `Serialize` derive agree on every type.
+            assert_eq!(sent.encode(), serde_json::to_string(&sent).unwrap());
         }
     }
 
@@ -496,6 +559,19 @@ mod fast_path_props {
 
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// The writer escapes drawn ids exactly as the `Serialize` derive does.
+        #[test]
+        fn encoding_agrees_with_serde(session_id in "\\PC{0,12}", tab_id in "\\PC{0,12}", code in 0u32..0x30) {
+            let odd = char::from_u32(code).unwrap_or('x');
+            let message = PeerMessage {
+                v: PROTOCOL_VERSION,
+                session_id: format!("{session_id}{odd}"),
+                tab_id: format!("{odd}{tab_id}"),
+                body: PeerBody::TabEnded { target_tab_id: format!("{tab_id}{odd}\"") },
+            };
+            prop_assert_eq!(message.encode(), serde_json::to_string(&message).unwrap());
+        }
 
         /// Whatever the fast path accepts, the full parser accepts with the same result; and
         /// every message the engine itself encodes with a plain tab id takes the fast path.

@@ -15,21 +15,64 @@ pub fn describe_duration(ms: Millis) -> String {
         (seconds / 60 % 60, "minute"),
         (seconds % 60, "second"),
     ];
-    let words: Vec<String> = parts
-        .iter()
-        .filter(|(n, _)| *n > 0)
-        .map(|(n, unit)| format!("{n} {unit}{}", if *n == 1 { "" } else { "s" }))
-        .collect();
+    let mut words = String::new();
+    for (n, unit) in parts.into_iter().filter(|(n, _)| *n > 0) {
+        if !words.is_empty() {
+            words.push(' ');
+        }
+        push_number(&mut words, n, 1);
+        words.push(' ');
+        words.push_str(unit);
+        if n != 1 {
+            words.push('s');
+        }
+    }
     if words.is_empty() {
         "0 seconds".into()
     } else {
-        words.join(" ")
+        words
+    }
+}
+
+/// Appends `n` (negative counts as 0) in decimal with at least `width` digits, leading
+/// zeros first: the notices' numbers without the formatting machinery.
+pub(crate) fn push_number(out: &mut String, n: i64, width: usize) {
+    let value = n.max(0).unsigned_abs();
+    let mut divisor = 1u64;
+    let mut digits = 1;
+    while value / divisor >= 10 {
+        divisor *= 10;
+        digits += 1;
+    }
+    for _ in digits..width {
+        out.push('0');
+    }
+    while divisor > 0 {
+        out.push(char::from(b'0' + (value / divisor % 10) as u8));
+        divisor /= 10;
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn numbers_are_written_with_leading_zeros_to_the_width() {
+        for (n, width, text) in [
+            (0, 1, "0"),
+            (0, 2, "00"),
+            (7, 2, "07"),
+            (59, 2, "59"),
+            (123, 2, "123"),
+            (-5, 2, "00"),
+            (i64::MAX, 1, "9223372036854775807"),
+        ] {
+            let mut out = String::new();
+            push_number(&mut out, n, width);
+            assert_eq!(out, text);
+        }
+    }
 
     #[test]
     fn durations_read_exactly_below_a_minute_too() {

@@ -1,24 +1,48 @@
 //! The two modal dialogs: recording consent and the idle warning.
 
-use leptos::html::{Button, Div};
 use leptos::prelude::*;
+use leptos::tachys::html::InertElement;
 use wasm_bindgen::JsCast;
 
+use crate::core::push_number;
 use crate::core::Millis;
+
+/// The element with this id in the page's document.
+fn element_by_id(id: &str) -> Option<web_sys::Element> {
+    web_sys::window()?.document()?.get_element_by_id(id)
+}
+
+/// The dialog's first and last button, found in the dialog the key event came from.
+fn dialog_buttons(
+    event: &web_sys::KeyboardEvent,
+) -> Option<(web_sys::HtmlElement, web_sys::HtmlElement)> {
+    let dialog = event
+        .current_target()?
+        .dyn_into::<web_sys::Element>()
+        .ok()?;
+    let button = |selector| {
+        dialog
+            .query_selector(selector)
+            .ok()
+            .flatten()
+            .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
+    };
+    Some((button("button")?, button("button:last-of-type")?))
+}
 
 /// Keeps keyboard focus inside a modal: Tab and Shift+Tab cycle between its buttons, and
 /// Escape is swallowed so it cannot dismiss a dialog that needs an answer.
-fn trap_focus(event: web_sys::KeyboardEvent, first: NodeRef<Button>, last: NodeRef<Button>) {
+fn trap_focus(event: web_sys::KeyboardEvent) {
     match event.key().as_str() {
         "Escape" => event.prevent_default(),
         "Tab" => {
-            let (Some(first), Some(last)) = (first.get_untracked(), last.get_untracked()) else {
+            let Some((first, last)) = dialog_buttons(&event) else {
                 return;
             };
             let active = web_sys::window()
                 .and_then(|w| w.document())
                 .and_then(|d| d.active_element());
-            let on = |button: &web_sys::HtmlButtonElement| {
+            let on = |button: &web_sys::HtmlElement| {
                 active
                     .as_ref()
                     .is_some_and(|a| a == button.unchecked_ref::<web_sys::Element>())
@@ -38,112 +62,149 @@ fn trap_focus(event: web_sys::KeyboardEvent, first: NodeRef<Button>, last: NodeR
     }
 }
 
-/// One button of a dialog.
-struct DialogButton {
-    /// `sg-primary` or `sg-secondary`.
-    class: &'static str,
-    label: &'static str,
-    on_click: Callback<()>,
-}
-
-/// What a dialog says and offers; both modals are this one shell, so the page carries its
-/// view code once.
-struct DialogParts {
-    /// `dialog` or `alertdialog`.
-    role: &'static str,
-    class: &'static str,
-    title_id: &'static str,
-    title: &'static str,
-    text_id: &'static str,
-    /// The text, with a live countdown between its two parts when there is one.
-    text: (&'static str, &'static str),
-    countdown: Option<Signal<Option<Millis>>>,
-    /// Focus the dialog itself on opening (read first) instead of its first button.
-    focus_dialog: bool,
-    /// First and last in the tab order.
-    buttons: [DialogButton; 2],
-}
-
-fn dialog_button(button: DialogButton, node: NodeRef<Button>) -> impl IntoView {
-    let DialogButton {
-        class,
-        label,
-        on_click,
-    } = button;
-    view! {
-        <button type="button" class=class node_ref=node on:click=move |_| on_click.run(())>
-            {label}
-        </button>
+/// Which of the dialog's buttons a click landed on: its `data-button` index.
+fn clicked_button(event: &web_sys::MouseEvent) -> Option<usize> {
+    let target = event.target()?.dyn_into::<web_sys::Element>().ok()?;
+    let button = target.closest("button[data-button]").ok()??;
+    match button.get_attribute("data-button")?.as_str() {
+        "0" => Some(0),
+        "1" => Some(1),
+        _ => None,
     }
 }
 
-/// The shared modal: backdrop, labelled dialog, text, two buttons; focus moves in on
-/// opening and stays inside ([`trap_focus`]).
+/// What a dialog says and offers; both modals are this one shell.
+struct DialogParts {
+    /// The id of the dialog element in `markup` (one of each dialog shows at a time).
+    id: &'static str,
+    /// The dialog as static HTML (no outside input in it): the page builds it from one
+    /// string instead of carrying code for each element. Its two buttons, first and last
+    /// in the tab order, carry `data-button="0"` and `"1"`.
+    markup: &'static str,
+    /// The live countdown to write into `#sg-countdown`, when the dialog has one.
+    countdown: Option<Signal<Option<Millis>>>,
+    /// Focus the dialog itself on opening (read first) instead of its first button.
+    focus_dialog: bool,
+    /// What the two buttons do.
+    buttons: [Callback<()>; 2],
+}
+
+/// The shared modal: a backdrop around the dialog's markup, one click handler for its
+/// buttons; focus moves in on opening and stays inside ([`trap_focus`]).
 fn dialog_shell(parts: DialogParts) -> impl IntoView {
     let DialogParts {
-        role,
-        class,
-        title_id,
-        title,
-        text_id,
-        text,
+        id,
+        markup,
         countdown,
         focus_dialog,
-        buttons: [first_button, last_button],
+        buttons,
     } = parts;
-    let dialog = NodeRef::<Div>::new();
-    let first = NodeRef::<Button>::new();
-    let last = NodeRef::<Button>::new();
-    Effect::new(move |_| {
-        let target = if focus_dialog {
-            dialog
-                .get()
-                .map(|d| d.unchecked_into::<web_sys::HtmlElement>())
-        } else {
-            first
-                .get()
-                .map(|b| b.unchecked_into::<web_sys::HtmlElement>())
-        };
-        if let Some(target) = target {
-            let _ = target.focus();
+    // Effects run once the view is in the document. The first run moves the focus in (to
+    // the dialog, or its first button); every run writes the countdown, if there is one.
+    Effect::new(move |opened: Option<()>| {
+        if opened.is_none() {
+            let dialog = element_by_id(id);
+            let target = if focus_dialog {
+                dialog
+            } else {
+                dialog.and_then(|d| d.query_selector("button").ok().flatten())
+            };
+            if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+                let _ = target.focus();
+            }
+        }
+        if let Some(remaining) = countdown {
+            let text = remaining.get().map(format_countdown).unwrap_or_default();
+            if let Some(timer) = element_by_id("sg-countdown") {
+                timer.set_text_content(Some(&text));
+            }
         }
     });
-    let countdown = countdown.map(|remaining| {
-        view! {
-            <span class="sg-countdown" role="timer">
-                {move || remaining.get().map(format_countdown).unwrap_or_default()}
-            </span>
+    let on_click = move |event: web_sys::MouseEvent| {
+        if let Some(index) = clicked_button(&event) {
+            buttons[index].run(());
         }
-    });
+    };
     view! {
-        <div class="sg-backdrop">
-            <div
-                class=class
-                role=role
-                aria-modal="true"
-                aria-labelledby=title_id
-                aria-describedby=text_id
-                tabindex=focus_dialog.then_some("-1")
-                node_ref=dialog
-                on:keydown=move |event| trap_focus(event, first, last)
-            >
-                <h2 id=title_id>{title}</h2>
-                <p id=text_id>{text.0}{countdown}{text.1}</p>
-                <div class="sg-actions">
-                    {dialog_button(first_button, first)}
-                    {dialog_button(last_button, last)}
-                </div>
-            </div>
+        <div class="sg-backdrop" on:click=on_click on:keydown=trap_focus>
+            {InertElement::new(markup)}
         </div>
     }
 }
 
 /// What recording captures, as the consent dialog states it. It must claim no more than
 /// the server records: today that is the audit trail of the session and of each tab
-/// registered in it. Change this sentence when recording captures more.
-pub const RECORDING_SCOPE_TEXT: &str = "Recording keeps an audit record of this session \
-    (when it starts and ends) and of each browser tab you open in it. Your screen and \
-    keystrokes are not captured.";
+/// registered in it. Change this sentence when recording captures more. A macro, so the
+/// dialog's markup can include it as a literal.
+macro_rules! recording_scope_text {
+    () => {
+        "Recording keeps an audit record of this session (when it starts and ends) and of \
+         each browser tab you open in it. Your screen and keystrokes are not captured."
+    };
+}
+
+/// The recording consent dialog's markup ([`ConsentModal`]).
+const CONSENT_MARKUP: &str = concat!(
+    r#"<div id="sg-consent" class="sg-dialog" role="dialog" aria-modal="true" "#,
+    r#"aria-labelledby="sg-consent-title" aria-describedby="sg-consent-text" tabindex="-1">"#,
+    r#"<h2 id="sg-consent-title">This session will be recorded</h2>"#,
+    r#"<p id="sg-consent-text">"#,
+    recording_scope_text!(),
+    " This confirmation is required to start the session; if you decline, the session \
+     will not be started.</p>",
+    r#"<div class="sg-actions">"#,
+    r#"<button type="button" class="sg-secondary" data-button="0">Decline</button>"#,
+    r#"<button type="button" class="sg-primary" data-button="1">Accept and continue</button>"#,
+    "</div></div>"
+);
+
+/// The idle warning's markup ([`IdleWarning`]); the countdown is written into its
+/// `#sg-countdown`.
+const WARNING_MARKUP: &str = concat!(
+    r#"<div id="sg-warning" class="sg-dialog sg-warning" role="alertdialog" aria-modal="true" "#,
+    r#"aria-labelledby="sg-warning-title" aria-describedby="sg-warning-text">"#,
+    r#"<h2 id="sg-warning-title">Are you still there?</h2>"#,
+    r#"<p id="sg-warning-text">For your security you will be signed out in "#,
+    r#"<span id="sg-countdown" class="sg-countdown" role="timer"></span>"#,
+    " because of inactivity.</p>",
+    r#"<div class="sg-actions">"#,
+    r#"<button type="button" class="sg-primary" data-button="0">Stay signed in</button>"#,
+    r#"<button type="button" class="sg-secondary" data-button="1">Sign out now</button>"#,
+    "</div></div>"
+);
+
+/// What the recording consent dialog says and offers ([`ConsentModal`]).
+fn consent_parts(on_answer: Callback<bool>) -> DialogParts {
+    DialogParts {
+        id: "sg-consent",
+        markup: CONSENT_MARKUP,
+        countdown: None,
+        focus_dialog: true,
+        buttons: [
+            Callback::new(move |()| on_answer.run(false)),
+            Callback::new(move |()| on_answer.run(true)),
+        ],
+    }
+}
+
+/// What the idle warning says and offers ([`IdleWarning`]).
+fn warning_parts(
+    remaining_ms: Signal<Option<Millis>>,
+    on_stay: Callback<()>,
+    on_logout: Callback<()>,
+) -> DialogParts {
+    DialogParts {
+        id: "sg-warning",
+        markup: WARNING_MARKUP,
+        countdown: Some(remaining_ms),
+        focus_dialog: false,
+        buttons: [on_stay, on_logout],
+    }
+}
+
+/// [`recording_scope_text!`] for the component tests to compare with.
+#[cfg(feature = "test-support")]
+pub const RECORDING_SCOPE_TEXT: &str = recording_scope_text!();
 
 /// The recording consent dialog. It has no close button: Escape and clicks outside do
 /// nothing, the user must accept or decline. It opens with the focus on the dialog
@@ -171,37 +232,17 @@ pub fn ConsentModal(
     /// Called with `true` when the user accepts recording, `false` when they decline.
     on_answer: Callback<bool>,
 ) -> impl IntoView {
-    dialog_shell(DialogParts {
-        role: "dialog",
-        class: "sg-dialog",
-        title_id: "sg-consent-title",
-        title: "This session will be recorded",
-        text_id: "sg-consent-text",
-        text: (
-            RECORDING_SCOPE_TEXT,
-            " This confirmation is required to start the session; if you decline, the session will not be started.",
-        ),
-        countdown: None,
-        focus_dialog: true,
-        buttons: [
-            DialogButton {
-                class: "sg-secondary",
-                label: "Decline",
-                on_click: Callback::new(move |()| on_answer.run(false)),
-            },
-            DialogButton {
-                class: "sg-primary",
-                label: "Accept and continue",
-                on_click: Callback::new(move |()| on_answer.run(true)),
-            },
-        ],
-    })
+    dialog_shell(consent_parts(on_answer))
 }
 
 /// `m:ss` for a countdown; never negative.
 pub fn format_countdown(remaining_ms: Millis) -> String {
-    let seconds = (remaining_ms.max(0) + 999) / 1000;
-    format!("{}:{:02}", seconds / 60, seconds % 60)
+    let seconds = remaining_ms.max(0).saturating_add(999) / 1000;
+    let mut text = String::new();
+    push_number(&mut text, seconds / 60, 1);
+    text.push(':');
+    push_number(&mut text, seconds % 60, 2);
+    text
 }
 
 /// The idle warning with a live countdown. Any activity (in any tab) also closes it.
@@ -236,29 +277,5 @@ pub fn IdleWarning(
     /// The "Sign out now" action.
     on_logout: Callback<()>,
 ) -> impl IntoView {
-    dialog_shell(DialogParts {
-        role: "alertdialog",
-        class: "sg-dialog sg-warning",
-        title_id: "sg-warning-title",
-        title: "Are you still there?",
-        text_id: "sg-warning-text",
-        text: (
-            "For your security you will be signed out in ",
-            " because of inactivity.",
-        ),
-        countdown: Some(remaining_ms),
-        focus_dialog: false,
-        buttons: [
-            DialogButton {
-                class: "sg-primary",
-                label: "Stay signed in",
-                on_click: on_stay,
-            },
-            DialogButton {
-                class: "sg-secondary",
-                label: "Sign out now",
-                on_click: on_logout,
-            },
-        ],
-    })
+    dialog_shell(warning_parts(remaining_ms, on_stay, on_logout))
 }

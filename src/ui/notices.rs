@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::browser::same_origin_target;
+use crate::core::push_number;
 use crate::core::{DurationMs, LifetimeWarning, Millis, Reason};
 use crate::redirect::{idle_limit_param, query_param};
 
@@ -37,14 +38,16 @@ pub fn format_clock_time(epoch_ms: Millis) -> String {
     let date = js_sys::Date::new(&(epoch_ms as f64).into());
     // getTimezoneOffset is UTC minus local time, in minutes.
     let east = -(date.get_timezone_offset() as i64);
-    let sign = if east < 0 { '-' } else { '+' };
-    format!(
-        "{:02}:{:02} (UTC{sign}{:02}:{:02})",
-        date.get_hours(),
-        date.get_minutes(),
-        east.abs() / 60,
-        east.abs() % 60
-    )
+    let mut text = String::new();
+    push_number(&mut text, i64::from(date.get_hours()), 2);
+    text.push(':');
+    push_number(&mut text, i64::from(date.get_minutes()), 2);
+    text.push_str(if east < 0 { " (UTC-" } else { " (UTC+" });
+    push_number(&mut text, east.abs() / 60, 2);
+    text.push(':');
+    push_number(&mut text, east.abs() % 60, 2);
+    text.push(')');
+    text
 }
 
 /// Tells the user that the session's absolute lifetime ends soon, 10 and again 2 minutes
