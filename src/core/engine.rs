@@ -349,6 +349,8 @@ pub struct Engine {
     consent_accepted: bool,
     /// Latest activity in any tab, server time.
     last_activity: ServerTime,
+    /// Latest activity in this tab (or `EARLIEST`), server time as stamped.
+    own_activity: ServerTime,
     /// Latest activity the server is known to have heard of.
     reported_activity: ServerTime,
     last_keepalive: Option<ServerTime>,
@@ -421,6 +423,7 @@ impl Engine {
             limits: None,
             consent_accepted: false,
             last_activity: EARLIEST,
+            own_activity: EARLIEST,
             reported_activity: EARLIEST,
             last_keepalive: None,
             last_activity_broadcast: None,
@@ -489,10 +492,21 @@ impl Engine {
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
         let stamped = view.server_time;
+        let was_checked = self.offset_checked;
         let (offset, learned) = self.learn_offset(stamped, asked, now, predicted);
         let t = offset.to_server(now.wall);
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.since(t));
+        }
+        if learned && was_checked && t > predicted && self.last_activity == self.own_activity {
+            // A view proved the server's clock further on than the one this tab's latest
+            // activity was stamped with: that activity happened this much later on the
+            // server's clock. Its claim is corrected in the next keepalive (the server
+            // heard the early one), so the idle deadline is the user's own, not one slow
+            // view's transit early.
+            let later = self.own_activity.saturating_add(t.since(predicted)).min(t);
+            self.own_activity = later;
+            self.last_activity = later;
         }
         self.offset = Some(offset);
         if learned {
@@ -712,6 +726,7 @@ impl Engine {
         }
         let warning = matches!(self.state, State::Warning { .. });
         self.last_activity = self.last_activity.max(t);
+        self.own_activity = t;
         let throttled = self
             .last_activity_broadcast
             .is_some_and(|at| t < at.saturating_add(self.config.activity_broadcast_interval));
@@ -734,6 +749,7 @@ impl Engine {
             return;
         }
         self.last_activity = self.last_activity.max(t);
+        self.own_activity = t;
         self.broadcast_activity(PeerBody::StaySignedIn { at: t }, t);
         self.send_keepalive(t);
         self.tick(t);
@@ -758,6 +774,7 @@ impl Engine {
             // refused keepalives until now): nothing is left to report in a keepalive that
             // could overtake the consent and be refused.
             self.last_activity = self.last_activity.max(t);
+            self.own_activity = t;
             self.reported_activity = self.last_activity;
             // The session starts when the server's answer says it stored the consent
             // (`handle_server_view`), not before: the server refuses everything but the
@@ -1079,6 +1096,7 @@ impl Engine {
     fn rebase(&mut self, lead: DurationMs) {
         let back = |at: ServerTime| at.saturating_sub(lead);
         self.last_activity = back(self.last_activity);
+        self.own_activity = back(self.own_activity);
         self.reported_activity = back(self.reported_activity);
         self.last_keepalive = self.last_keepalive.map(back);
         self.last_activity_broadcast = self.last_activity_broadcast.map(back);
