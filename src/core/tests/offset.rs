@@ -50,7 +50,7 @@ enum Event {
 
 /// How long each request takes to reach the server and its answer to come back, by the
 /// request's number (0 is the first `GET /api/session`).
-type Latency = fn(usize) -> (Millis, Millis);
+type Latency = Box<dyn Fn(usize) -> (Millis, Millis)>;
 
 struct Sim {
     real: Millis,
@@ -69,7 +69,7 @@ struct Sim {
 }
 
 impl Sim {
-    fn new(latency: Latency) -> Sim {
+    fn new(latency: impl Fn(usize) -> (Millis, Millis) + 'static) -> Sim {
         let mut server = Server::privileged(T0);
         server.idle_timeout = IDLE;
         server.warning_lead = LEAD;
@@ -83,7 +83,7 @@ impl Sim {
             events: Vec::new(),
             sequence: 0,
             requests: 0,
-            latency,
+            latency: Box::new(latency),
             redirected: None,
             server_ended: None,
             activity_broadcast: None,
@@ -239,12 +239,16 @@ fn clocks(real: Millis) -> Now {
 /// reason, no later than the user's own deadline (give or take the timer's resolution), and
 /// no earlier than `bound` before it: the offset's error bound, the round trip of the
 /// fastest answer (the claimed instant lies early by at most that).
-fn ends_on_time(latency: Latency, bound: Millis) {
+fn ends_on_time(latency: impl Fn(usize) -> (Millis, Millis) + 'static, bound: Millis) {
     ends_on_time_acting_at(&[T0 + 400, ACTED], latency, bound);
 }
 
 /// [`ends_on_time`] with the user acting at `acts` (the last one at `ACTED`).
-fn ends_on_time_acting_at(acts: &[Millis], latency: Latency, bound: Millis) {
+fn ends_on_time_acting_at(
+    acts: &[Millis],
+    latency: impl Fn(usize) -> (Millis, Millis) + 'static,
+    bound: Millis,
+) {
     let mut sim = Sim::new(latency);
     for at in acts {
         sim.at(*at, Event::Activity);
@@ -341,5 +345,23 @@ fn a_stepped_server_clock_is_followed_by_a_slower_answer() {
             (-65..=0).contains(&error),
             "stamped {error} ms off the server's clock stepped to {step} ms"
         );
+    }
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Any latencies, each way its own, varying from request to request: the tab never
+    /// ends before the server's deadline, the server agrees on the reason, and the ending
+    /// lies within the timer's resolution after the user's deadline and no further before
+    /// it than the shortest round trip of all (the fastest view the offset can come from).
+    #[test]
+    fn any_latency_ends_on_time(
+        latencies in proptest::collection::vec((1i64..400, 1i64..400), 1..8),
+        early_activity in proptest::bool::ANY,
+    ) {
+        let shortest = latencies.iter().map(|(up, down)| up + down).min().unwrap_or(0);
+        let acts: &[Millis] = if early_activity { &[T0 + 400, ACTED] } else { &[ACTED] };
+        ends_on_time_acting_at(acts, move |n| latencies[n % latencies.len()], shortest);
     }
 }
