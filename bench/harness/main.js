@@ -146,6 +146,52 @@ function countWakeups() {
   };
 }
 
+// With BENCH_TRACE set, the idle-deadline samples also record, in page time
+// (performance.timeOrigin + performance.now()), every fetch (start and answer), timer
+// (armed, its delay, fired), beacon and the navigation, and print them for each sample
+// relative to the activity event: where the time between the deadline and the page leaving
+// goes. Off by default: the wrappers cost a little on every call.
+function traceTimeline() {
+  const now = () => performance.timeOrigin + performance.now();
+  const trace = [];
+  window.__benchTrace = trace;
+  const note = (what) => trace.push([now(), what]);
+  const fetch = window.fetch;
+  window.fetch = function (input, init) {
+    const url = String(input instanceof Request ? input.url : input).replace(location.origin, '');
+    const method = (input instanceof Request ? input.method : init?.method) || 'GET';
+    note(`fetch ${method} ${url}`);
+    return fetch.call(this, input, init).then((response) => {
+      note(`answer ${response.status} ${method} ${url}`);
+      return response;
+    });
+  };
+  const setTimeout = window.setTimeout;
+  window.setTimeout = function (callback, delay, ...rest) {
+    if (typeof callback !== 'function') return setTimeout.call(window, callback, delay, ...rest);
+    const id = trace.length;
+    note(`timer #${id} armed ${delay} ms`);
+    return setTimeout.call(
+      window,
+      function (...args) {
+        note(`timer #${id} fired`);
+        return callback.apply(this, args);
+      },
+      delay,
+      ...rest,
+    );
+  };
+  const beacon = navigator.sendBeacon.bind(navigator);
+  navigator.sendBeacon = (url, data) => {
+    note(`beacon ${url}`);
+    return beacon(url, data);
+  };
+  window.navigation?.addEventListener('navigate', () => {
+    note('navigate');
+    sessionStorage.setItem('__bench_trace', JSON.stringify(trace.slice(-40)));
+  });
+}
+
 // ---- the two libraries under test -------------------------------------------------------
 
 /** How each library's page is opened, recognised as ready and signed in. */
@@ -171,9 +217,10 @@ class Bench {
   }
 
   /** A fresh browser context (its own cookies and storage) on `server`, signed in if asked. */
-  async context(server, { login = null, countTimers = false } = {}) {
+  async context(server, { login = null, countTimers = false, trace = false } = {}) {
     const context = await this.browser.newContext({ baseURL: server.base, ignoreHTTPSErrors: true });
     await context.addInitScript(benchInit);
+    if (trace) await context.addInitScript(traceTimeline);
     if (countTimers) await context.addInitScript(countWakeups);
     if (login) await signIn(context.request, login);
     return context;
@@ -398,7 +445,8 @@ async function measureDeadline(bench) {
   const result = await sampled('idle deadline', tasks.length, 6, async (i) => {
     const lib = tasks[i];
     await sleep((i % 6) * 300); // stagger the endings of concurrent samples
-    const { context, pages } = await bench.session(server, lib, SHORT, 1);
+    const trace = Boolean(process.env.BENCH_TRACE);
+    const { context, pages } = await bench.session(server, lib, SHORT, 1, { trace });
     const seen = [];
     if (process.env.BENCH_DEBUG) context.on('request', (r) => seen.push(`${Date.now() % 100000} ${r.method()} ${r.url().slice(22)} ${r.postData() || ''}`));
     try {
@@ -409,6 +457,13 @@ async function measureDeadline(bench) {
       const actedAt = await dispatchActivity(page);
       const error = (await leftAt(page, SHORT.idleMs + 10_000)) - (actedAt + SHORT.idleMs);
       byLib[lib].push(error);
+      if (trace) {
+        const events = JSON.parse((await page.evaluate(() => sessionStorage.getItem('__bench_trace'))) || '[]');
+        const lines = events
+          .filter(([at]) => at >= actedAt - 50)
+          .map(([at, what]) => `  ${(at - actedAt - SHORT.idleMs).toFixed(1).padStart(8)} ${what}`);
+        log(`${lib} sample ${i}: error ${error.toFixed(1)} ms; times from the deadline:\n${lines.join('\n')}`);
+      }
       return error;
     } catch (e) {
       failed[lib] += 1;

@@ -149,7 +149,13 @@ enum Input {
     StaySignedIn,
     Logout,
     Consent(bool),
+    /// A pushed view.
     View(SessionView),
+    /// A view answering a request sent at `asked`: its round trip bounds the clock offset.
+    Answer {
+        view: SessionView,
+        asked: Now,
+    },
     Terminated(Reason),
     Unauthenticated,
     Unreachable,
@@ -191,6 +197,7 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::Logout => engine.handle_logout(now),
         Input::Consent(accepted) => engine.handle_consent(accepted, now),
         Input::View(view) => engine.handle_server_view(view, now),
+        Input::Answer { view, asked } => engine.handle_server_answer(view, asked, now),
         Input::Terminated(reason) => engine.handle_server_terminated(reason, now),
         Input::Unauthenticated => engine.handle_server_unauthenticated(now),
         Input::Unreachable => engine.handle_server_unreachable(now),
@@ -414,7 +421,10 @@ impl Inner {
         // ended session hides protected content before any other effect of this tab runs.
         // A redirect is the exception: the navigation starts first and the content is
         // hidden right after, in this same task, so no frame shows it in between, and the
-        // page re-renders once instead of twice before it leaves.
+        // page re-renders once instead of twice before it leaves. What the server must
+        // still hear of the ending (the logout beacon) goes out after the navigation
+        // started, in this same task: a beacon outlives the page, and the user does not
+        // wait for it.
         let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
             matches!(
                 effect,
@@ -424,13 +434,13 @@ impl Inner {
         for effect in first {
             self.carry_out(effect);
         }
-        if !rest
-            .iter()
-            .any(|effect| matches!(effect, Effect::Redirect { .. }))
-        {
+        let (leaving, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
+            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
+        });
+        if leaving.is_empty() {
             self.publish();
         }
-        for effect in rest {
+        for effect in leaving.into_iter().chain(rest) {
             self.carry_out(effect);
         }
         self.publish();
@@ -461,6 +471,7 @@ impl Inner {
                 idle_ms,
                 last_activity_at,
             } => {
+                let asked = clocks();
                 let pending = self.options.server.send_activity(ActivityRequest {
                     idle_ms,
                     last_activity_at: Some(last_activity_at),
@@ -473,19 +484,20 @@ impl Inner {
                         Err(BrowserError::Status(403)) => {
                             Inner::input_weak(&weak, Input::KeepaliveRefused)
                         }
-                        reply => Inner::apply_reply(&weak, reply),
+                        reply => Inner::apply_reply(&weak, reply, asked),
                     }
                 });
             }
             Effect::SendConsent { accepted } => {
+                let asked = clocks();
                 let pending = self.options.server.send_consent(accepted);
                 let weak = Rc::downgrade(self);
                 wasm_bindgen_futures::spawn_local(async move {
                     match pending.await {
-                        Ok(Some(reply)) => Inner::apply_reply(&weak, Ok(reply)),
+                        Ok(Some(reply)) => Inner::apply_reply(&weak, Ok(reply), asked),
                         // Declining ended the session; the engine already knows.
                         Ok(None) => {}
-                        Err(error) => Inner::apply_reply(&weak, Err(error)),
+                        Err(error) => Inner::apply_reply(&weak, Err(error), asked),
                     }
                 });
             }
@@ -588,7 +600,11 @@ impl Inner {
         let channel = TabChannel::open(
             &session_id,
             self.options.channel,
-            Rc::new(move |message: String| Inner::input_weak(&weak, Input::Peer(message))),
+            Rc::new(move |message: String| {
+                if let Some(inner) = weak.upgrade() {
+                    inner.peer_message(message);
+                }
+            }),
         );
         let mut handles = self.handles.borrow_mut();
         handles.session_id = Some(session_id);
@@ -596,6 +612,42 @@ impl Inner {
             Ok(channel) => handles.channel = Some(channel),
             Err(error) => error.report("cross-tab channel unavailable"),
         }
+    }
+
+    /// A message from another tab. One that ends this tab (a sign-out, a declined consent,
+    /// an administrator ending this tab: the engine's own rule, `core::ending_for`) starts
+    /// the navigation to the login page at once, before the engine, the UI or anything
+    /// else runs; the engine then takes the message as any other and ends the same way,
+    /// and its redirect finds the navigation under way.
+    fn peer_message(self: &Rc<Self>, message: String) {
+        if self.stopped.get() {
+            return;
+        }
+        let ending = {
+            let handles = self.handles.borrow();
+            handles.session_id.as_deref().and_then(|session_id| {
+                crate::core::ending_for_with(
+                    &message,
+                    session_id,
+                    &self.tab.tab_id,
+                    json::peer_fields,
+                )
+            })
+        };
+        if let Some(reason) = ending {
+            // Only a message that arrived between inputs: one that arrives while an input
+            // runs waits its turn behind it, like every input.
+            let idle_limit = self
+                .engine
+                .try_borrow()
+                .ok()
+                .filter(|_| !self.busy.get())
+                .map(|engine| engine.policy().and_then(|policy| policy.idle_timeout));
+            if let Some(idle_limit) = idle_limit {
+                self.leave_for_login(Some(reason), idle_limit);
+            }
+        }
+        self.input(Input::Peer(message));
     }
 
     /// Registers this tab with the server as its own sub-session. A blip (network error or
@@ -679,27 +731,32 @@ impl Inner {
     }
 
     fn fetch_session(self: &Rc<Self>) {
+        let asked = clocks();
         let pending = self.options.server.fetch_session();
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
-            Inner::apply_reply(&weak, reply);
+            Inner::apply_reply(&weak, reply, asked);
         });
     }
 
     fn await_session_change(self: &Rc<Self>, wait: DurationMs) {
+        let asked = clocks();
         let pending = self.options.server.await_session_change(wait.as_millis());
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
             let reply = pending.await;
-            Inner::apply_reply(&weak, reply);
+            // A held request's round trip is long, so the engine keeps a faster answer's
+            // offset over it; it still bounds the offset when nothing faster came.
+            Inner::apply_reply(&weak, reply, asked);
             Inner::input_weak(&weak, Input::SessionWaitOver);
         });
     }
 
-    fn apply_reply(weak: &Weak<Inner>, reply: Result<SessionReply, BrowserError>) {
+    /// Feeds the answer to a request sent at `asked`.
+    fn apply_reply(weak: &Weak<Inner>, reply: Result<SessionReply, BrowserError>, asked: Now) {
         let input = match reply {
-            Ok(SessionReply::View(view)) => Input::View(view),
+            Ok(SessionReply::View(view)) => Input::Answer { view, asked },
             Ok(SessionReply::Ended(Some(reason))) => Input::Terminated(reason),
             Ok(SessionReply::Ended(None)) => Input::Unauthenticated,
             Err(error) => {

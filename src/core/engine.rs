@@ -42,6 +42,10 @@ pub const SESSION_WAIT: DurationMs = DurationMs::from_millis(25_000);
 /// (one that does not hold requests, or a burst of view changes) costs at most one request
 /// a second instead of a busy loop.
 const SESSION_WAIT_SPACING: DurationMs = DurationMs::SECOND;
+/// The most two clocks (the server's, this tab's monotonic one) may drift apart: one part
+/// in this many (100 ppm, well above the drift of a working quartz clock). A clock offset
+/// or a server-time floor learned that long ago is trusted that much less.
+const CLOCK_DRIFT_PARTS: i64 = 10_000;
 /// Before any instant the engine can see: the start value of its stored instants.
 const EARLIEST: ServerTime = ServerTime::from_millis(i64::MIN);
 /// After any instant the engine can see: "never" where a minimum is taken.
@@ -345,8 +349,16 @@ pub struct Engine {
     config: EngineConfig,
     state: State,
     effects: VecDeque<Effect>,
-    /// Server time minus local time; `None` before the first view.
+    /// Server time minus local time; `None` before the first view. The highest the views
+    /// prove, from the one that travelled fastest (see [`Engine::learn_offset`]).
     offset: Option<ClockOffset>,
+    /// Whether `offset` came from views alone since an answer (a view with a round trip)
+    /// last confirmed it; `false` when a clock jump shifted it or only pushed views were
+    /// seen, in which case the next view replaces it as it comes.
+    offset_checked: bool,
+    /// Engine time at which `offset` was learned: it is trusted less, by
+    /// [`CLOCK_DRIFT_PARTS`], as it ages.
+    offset_learned_at: ServerTime,
     /// Latest server instant seen, so a local clock going back never moves time back.
     high_water: ServerTime,
     session_id: Option<String>,
@@ -356,6 +368,8 @@ pub struct Engine {
     consent_accepted: bool,
     /// Latest activity in any tab, server time.
     last_activity: ServerTime,
+    /// Latest activity in this tab (or `EARLIEST`), server time as stamped.
+    own_activity: ServerTime,
     /// Latest activity the server is known to have heard of.
     reported_activity: ServerTime,
     last_keepalive: Option<ServerTime>,
@@ -366,11 +380,14 @@ pub struct Engine {
     heartbeat_heard: ServerTime,
     /// The monotonic clock and engine time at the previous input, to bound forward jumps.
     monotonic_anchor: Option<(DurationMs, ServerTime)>,
-    /// Engine time of the latest server view: the instant the clock was last confirmed.
+    /// The server's stamp (`server_time`) on the latest view: how fresh the tab's
+    /// knowledge of the session is.
     anchored_at: ServerTime,
-    /// The monotonic clock when that view arrived: the server's clock has run at least as
-    /// long since, whatever the wall clock says.
-    anchored_monotonic: Option<DurationMs>,
+    /// The least the server's clock can read, as a view's stamp and the monotonic clock
+    /// when that view arrived (the server's clock has run at least as long since, whatever
+    /// the wall clock says): of all views, the one that puts the server's clock latest,
+    /// which is the one that travelled fastest.
+    floor: Option<(ServerTime, DurationMs)>,
     /// Engine time at which the tab last asked the server ahead of an ending deadline.
     asked_ahead_at: ServerTime,
     /// A confirmed ending waits for the monotonic clock to reach its deadline: the engine
@@ -425,12 +442,15 @@ impl Engine {
             state: State::Starting,
             effects: VecDeque::new(),
             offset: None,
+            offset_checked: false,
+            offset_learned_at: EARLIEST,
             high_water: EARLIEST,
             session_id: None,
             policy: None,
             limits: None,
             consent_accepted: false,
             last_activity: EARLIEST,
+            own_activity: EARLIEST,
             reported_activity: EARLIEST,
             last_keepalive: None,
             last_activity_broadcast: None,
@@ -440,7 +460,7 @@ impl Engine {
             heartbeat_heard: EARLIEST,
             monotonic_anchor: None,
             anchored_at: EARLIEST,
-            anchored_monotonic: None,
+            floor: None,
             asked_ahead_at: EARLIEST,
             ending_wait: None,
             confirming: None,
@@ -461,10 +481,28 @@ impl Engine {
 
     // ----- inputs -------------------------------------------------------------------------
 
-    /// A session view from the server (`GET /api/session`, a keepalive answer, an SSE
-    /// `session` event). Re-learns the clock offset and the policy; ignored once ended.
+    /// A session view pushed by the server (an SSE `session` event), or any view whose
+    /// request's start is unknown. Learns the policy, and the clock offset only as far as
+    /// a view of unknown transit can tell: the server's clock reads at least its stamp.
+    /// Ignored once ended.
     pub fn handle_server_view(&mut self, view: SessionView, now: impl Into<Now>) {
-        let now = now.into();
+        self.server_view(view, None, now.into());
+    }
+
+    /// A session view answering a request this tab sent at `asked` (`GET /api/session`,
+    /// a keepalive, consent): as [`Engine::handle_server_view`], and the round trip bounds
+    /// the clock offset from above too, so a clock that stepped is followed (contract,
+    /// "Clock rules").
+    pub fn handle_server_answer(
+        &mut self,
+        view: SessionView,
+        asked: impl Into<Now>,
+        now: impl Into<Now>,
+    ) {
+        self.server_view(view, Some(asked.into()), now.into());
+    }
+
+    fn server_view(&mut self, view: SessionView, asked: Option<Now>, now: Now) {
         let Some(predicted) = self.begin(now) else {
             return;
         };
@@ -480,15 +518,38 @@ impl Engine {
         }
         let was_starting = self.state == State::Starting;
         let was_awaiting = self.state == State::AwaitingConsent;
-        let t = view.server_time;
+        let stamped = view.server_time;
+        let was_checked = self.offset_checked;
+        let (offset, learned) = self.learn_offset(stamped, asked, now, predicted);
+        let t = offset.to_server(now.wall);
         if self.offset.is_some() && predicted > t {
             self.rebase(predicted.since(t));
         }
-        self.offset = Some(ClockOffset::between(now.wall, t));
+        if learned && was_checked && t > predicted && self.last_activity == self.own_activity {
+            // A view proved the server's clock further on than the one this tab's latest
+            // activity was stamped with: that activity happened this much later on the
+            // server's clock. Its claim is corrected in the next keepalive (the server
+            // heard the early one), so the idle deadline is the user's own, not one slow
+            // view's transit early.
+            let later = self.own_activity.saturating_add(t.since(predicted)).min(t);
+            self.own_activity = later;
+            self.last_activity = later;
+        }
+        self.offset = Some(offset);
+        if learned {
+            self.offset_learned_at = t;
+        }
         self.high_water = t;
         self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
-        self.anchored_at = t;
-        self.anchored_monotonic = now.monotonic;
+        self.anchored_at = stamped;
+        if let Some(mono) = now.monotonic {
+            if self
+                .server_time_at_least()
+                .is_none_or(|floor| stamped >= floor)
+            {
+                self.floor = Some((stamped, mono));
+            }
+        }
         self.confirming = None;
 
         let policy = SessionPolicy::from_view(&view);
@@ -740,6 +801,7 @@ impl Engine {
         }
         let warning = matches!(self.state, State::Warning { .. });
         self.last_activity = self.last_activity.max(t);
+        self.own_activity = t;
         let throttled = self
             .last_activity_broadcast
             .is_some_and(|at| t < at.saturating_add(self.config.activity_broadcast_interval));
@@ -762,6 +824,7 @@ impl Engine {
             return;
         }
         self.last_activity = self.last_activity.max(t);
+        self.own_activity = t;
         self.broadcast_activity(PeerBody::StaySignedIn { at: t }, t);
         self.send_keepalive(t);
         self.tick(t);
@@ -786,6 +849,7 @@ impl Engine {
             // refused keepalives until now): nothing is left to report in a keepalive that
             // could overtake the consent and be refused.
             self.last_activity = self.last_activity.max(t);
+            self.own_activity = t;
             self.reported_activity = self.last_activity;
             // The session starts when the server's answer says it stored the consent
             // (`handle_server_view`), not before: the server refuses everything but the
@@ -892,20 +956,16 @@ impl Engine {
                     self.next_poll = Some(t.saturating_add(self.config.poll_interval));
                 }
             }
-            PeerBody::Logout { reason } => {
-                self.end(Some(reason), Notify::Nobody);
-                return;
-            }
-            PeerBody::TabEnded { target_tab_id } => {
-                // Only the named tab ends; the session and every other tab carry on.
-                if target_tab_id == self.config.tab_id {
-                    self.end(Some(Reason::TabTerminated), Notify::Nobody);
+            // A logout, a declined consent, or this very tab ended by an administrator (only
+            // the named tab ends; the session and every other tab carry on): the browser
+            // layer decides to navigate on the same rule (`peer::ending_for`).
+            PeerBody::Logout { .. }
+            | PeerBody::Consent { accepted: false }
+            | PeerBody::TabEnded { .. } => {
+                if let Some(reason) = peer::ending_of(&body, &self.config.tab_id) {
+                    self.end(Some(reason), Notify::Nobody);
                     return;
                 }
-            }
-            PeerBody::Consent { accepted: false } => {
-                self.end(Some(Reason::ConsentDeclined), Notify::Nobody);
-                return;
             }
             PeerBody::Consent { accepted: true } => {
                 self.consent_accepted = true;
@@ -1083,13 +1143,16 @@ impl Engine {
                 // follows the monotonic clock and the server is asked for its own.
                 offset = offset.shifted(monotonic.since(raw));
                 self.offset = Some(offset);
+                self.offset_checked = false;
                 raw = monotonic;
                 self.effects.push_back(Effect::FetchSession);
             }
         }
         let t = if raw < self.high_water {
-            // The local clock went back: shift the offset so time resumes where it was.
+            // The local clock went back: shift the offset so time resumes where it was. How
+            // far the offset is off is unknown until the next answer.
             self.offset = Some(offset.shifted(self.high_water.since(raw)));
+            self.offset_checked = false;
             self.high_water
         } else {
             self.high_water = raw;
@@ -1115,6 +1178,7 @@ impl Engine {
     fn rebase(&mut self, lead: DurationMs) {
         let back = |at: ServerTime| at.saturating_sub(lead);
         self.last_activity = back(self.last_activity);
+        self.own_activity = back(self.own_activity);
         self.reported_activity = back(self.reported_activity);
         self.last_keepalive = self.last_keepalive.map(back);
         self.last_activity_broadcast = self.last_activity_broadcast.map(back);
@@ -1123,6 +1187,7 @@ impl Engine {
         self.next_poll = self.next_poll.map(back);
         self.session_wait = self.session_wait.map(back);
         self.anchored_at = back(self.anchored_at);
+        self.offset_learned_at = back(self.offset_learned_at);
         self.asked_ahead_at = back(self.asked_ahead_at);
         self.ending_wait = self.ending_wait.map(back);
         self.confirming = self.confirming.map(back);
@@ -1180,7 +1245,16 @@ impl Engine {
                     if self.anchored_at < ask_at && self.asked_ahead_at < ask_at {
                         Some(ask_at)
                     } else {
-                        Some(self.ending_wait.map_or(end, |wait| wait.max(end)))
+                        // With the server's answer in hand, wake when the least its clock
+                        // can read gets there, not before: a second wake-up would add a
+                        // timer's lateness to the ending.
+                        let fresh = self.anchored_at >= ask_at;
+                        let wake = end.saturating_add(if fresh {
+                            self.floor_lag()
+                        } else {
+                            DurationMs::ZERO
+                        });
+                        Some(self.ending_wait.map_or(wake, |wait| wait.max(wake)))
                     }
                 }
             },
@@ -1306,12 +1380,77 @@ impl Engine {
         false
     }
 
-    /// The least the server's clock can read now: the latest view's `server_time` plus the
-    /// monotonic time since that view arrived. `None` without a monotonic clock.
+    /// The least the server's clock can read now: the floor view's `server_time` plus the
+    /// monotonic time since that view arrived, less what the clocks may have drifted
+    /// apart meanwhile. `None` without a monotonic clock.
     fn server_time_at_least(&self) -> Option<ServerTime> {
-        let since = self.anchored_monotonic?;
+        let (stamped, arrived) = self.floor?;
         let (now, _) = self.monotonic_anchor?;
-        Some(self.anchored_at.saturating_add(elapsed(since, now)))
+        let run = elapsed(arrived, now).as_millis();
+        Some(stamped.saturating_add(DurationMs::from_millis(run - run / CLOCK_DRIFT_PARTS)))
+    }
+
+    /// How far the least the server's clock can read trailed engine time at the latest
+    /// input (both then run with the monotonic clock), plus a millisecond for the two
+    /// clocks' readings being whole milliseconds, each rounded down at its own phase; zero
+    /// without a floor, or when it trails by more than a jump (the ending asks the server).
+    fn floor_lag(&self) -> DurationMs {
+        match (self.monotonic_anchor, self.server_time_at_least()) {
+            (Some((_, t)), Some(floor)) if t.since(floor) <= FORWARD_JUMP_TOLERANCE => {
+                let lag = t.since(floor).max(DurationMs::ZERO).as_millis();
+                DurationMs::from_millis(lag + 1)
+            }
+            _ => DurationMs::ZERO,
+        }
+    }
+
+    /// The clock offset after a view stamped `stamped` arrived at `now` (asked at `asked`
+    /// when it answers a request; engine time `predicted` by the offset held so far), and
+    /// whether it was learned from this view.
+    ///
+    /// NTP-style, one-sided: the server stamped the view before it arrived, so the offset
+    /// is at least `stamped - now` (the lowest), and for an answer at most that plus the
+    /// round trip (the highest). The tab keeps the highest lowest seen, the view that
+    /// travelled fastest (its claimed instants then lie early by that view's transit, and
+    /// the least the server's clock can read, taken from the same view, lags by the same,
+    /// so an ending waits for nothing more), lowered by the drift since it was learned,
+    /// until a view proves more, or an answer's highest lies below it (a clock stepped, or
+    /// drifted beyond the allowance): then the answer's lowest is taken, and every stored
+    /// instant moves back with it. Before any answer (pushed views only), or after a jump
+    /// shifted it, the latest view's lowest replaces it, as it comes.
+    fn learn_offset(
+        &mut self,
+        stamped: ServerTime,
+        asked: Option<Now>,
+        now: Now,
+        predicted: ServerTime,
+    ) -> (ClockOffset, bool) {
+        let lowest = ClockOffset::between(now.wall, stamped);
+        let round_trip = asked.and_then(|asked| match (asked.monotonic, now.monotonic) {
+            (Some(sent), Some(received)) => Some(elapsed(sent, received)),
+            // Without a monotonic clock a wall clock that went back leaves no round trip.
+            _ => Some(now.wall.since(asked.wall)).filter(|rtt| *rtt >= DurationMs::ZERO),
+        });
+        let highest = round_trip.map(|rtt| lowest.shifted(rtt));
+        let kept = self.offset.filter(|_| self.offset_checked).map(|offset| {
+            let age = predicted
+                .since(self.offset_learned_at)
+                .max(DurationMs::ZERO);
+            offset.shifted(DurationMs::from_millis(
+                -(age.as_millis() / CLOCK_DRIFT_PARTS),
+            ))
+        });
+        let (offset, learned) = match (kept, highest) {
+            (Some(kept), highest)
+                if lowest <= kept && highest.is_none_or(|highest| kept <= highest) =>
+            {
+                (self.offset.unwrap_or(kept), false)
+            }
+            _ => (lowest, true),
+        };
+        // Once an answer confirmed it, a view can only raise it (or an answer replace it).
+        self.offset_checked |= highest.is_some();
+        (offset, learned)
     }
 
     /// Emits what follows from where the inputs left the session: joining its channel (and

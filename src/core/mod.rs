@@ -73,7 +73,8 @@ pub use engine::{
 };
 pub use error::CoreError;
 pub use peer::{
-    read_fields, PeerBody, PeerFields, PeerMessage, MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
+    ending_for, ending_for_with, read_fields, PeerBody, PeerFields, PeerMessage,
+    MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
 pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};

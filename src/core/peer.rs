@@ -178,12 +178,9 @@ pub(crate) fn encode(session_id: &str, tab_id: &str, body: &PeerBody) -> String 
     .finish()
 }
 
-/// Reads an activity message in exactly the form [`encode`] writes it, without a JSON
-/// parser: activity is the one message a busy tab sends every couple of seconds to every
-/// other tab. Anything that deviates in the slightest (other key order, white space,
-/// escapes, another type) returns `None` and takes the full parser, which accepts a
-/// superset of these messages and yields the same result for them.
-fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, ServerTime)> {
+/// The sender's tab id and the rest of a message that starts exactly as [`encode`] writes
+/// one for `session_id` (the rest follows the quote that closes the tab id).
+fn own_envelope<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, &'a str)> {
     // The literal prefix names version 1; a new version must update it.
     const _: () = assert!(PROTOCOL_VERSION == 1);
     let rest = text.strip_prefix(r#"{"v":1,"session_id":""#)?;
@@ -192,9 +189,16 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, S
     // `split_once` rather than slicing at a found index: no char-boundary panic path (and
     // its formatting code) in the wasm.
     let (tab_id, rest) = rest.split_once('"')?;
-    if !ids::is_tab_id(tab_id) {
-        return None;
-    }
+    ids::is_tab_id(tab_id).then_some((tab_id, rest))
+}
+
+/// Reads an activity message in exactly the form [`encode`] writes it, without a JSON
+/// parser: activity is the one message a busy tab sends every couple of seconds to every
+/// other tab. Anything that deviates in the slightest (other key order, white space,
+/// escapes, another type) returns `None` and takes the full parser, which accepts a
+/// superset of these messages and yields the same result for them.
+fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, ServerTime)> {
+    let (tab_id, rest) = own_envelope(text, session_id)?;
     let digits = rest
         .strip_prefix(r#","type":"activity","at":"#)?
         .strip_suffix('}')?;
@@ -208,8 +212,58 @@ fn parse_own_activity<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, S
     Some((tab_id, ServerTime::from_millis(digits.parse().ok()?)))
 }
 
+/// Reads a logout with a known reason in exactly the form [`encode`] writes it, without a
+/// JSON parser, like [`parse_own_activity`]: a sign-out in one tab is the message the other
+/// tabs must act on fastest. Known reasons' wire names need no escaping; any other form
+/// takes the full parser.
+fn parse_own_logout<'a>(text: &'a str, session_id: &str) -> Option<(&'a str, Reason)> {
+    let (tab_id, rest) = own_envelope(text, session_id)?;
+    let name = rest
+        .strip_prefix(r#","type":"logout","reason":""#)?
+        .strip_suffix(r#""}"#)?;
+    Some((tab_id, Reason::known(name)?))
+}
+
+/// The ending `body`, sent by another tab, brings to tab `tab_id`: a logout, a declined
+/// consent, or an administrator ending this very tab. The engine ends on exactly these.
+pub(crate) fn ending_of(body: &PeerBody, tab_id: &str) -> Option<Reason> {
+    match body {
+        PeerBody::Logout { reason } => Some(reason.clone()),
+        PeerBody::Consent { accepted: false } => Some(Reason::ConsentDeclined),
+        PeerBody::TabEnded { target_tab_id } if target_tab_id == tab_id => {
+            Some(Reason::TabTerminated)
+        }
+        _ => None,
+    }
+}
+
+/// The ending a raw cross-tab message brings to tab `tab_id` of live session `session_id`:
+/// a logout, a declined consent, or an administrator ending this very tab; `None` for any
+/// other message, this tab's own, and anything invalid.
+/// The engine ends the same way when it is given the message
+/// ([`crate::core::Engine::handle_peer`]); the browser layer asks first, to start the
+/// navigation to the login page before anything else runs.
+pub fn ending_for(text: &str, session_id: &str, tab_id: &str) -> Option<Reason> {
+    ending_for_with(text, session_id, tab_id, read_fields)
+}
+
+/// [`ending_for`] with another JSON reader for the fields of a message the fast paths do
+/// not take (see [`PeerFields`]), as [`crate::core::Engine::handle_peer_with`].
+pub fn ending_for_with<'a>(
+    text: &'a str,
+    session_id: &str,
+    tab_id: &str,
+    read: impl FnOnce(&'a str) -> Result<PeerFields<'a>, CoreError>,
+) -> Option<Reason> {
+    let (sender, body) = parse(text, session_id, read).ok()?;
+    if sender == tab_id {
+        return None;
+    }
+    ending_of(&body, tab_id)
+}
+
 /// Decodes and checks a message, returning the sender's tab id and the body; `read` is the
-/// JSON reader for any message the fast path does not take ([`read_fields`] natively).
+/// JSON reader for any message the fast paths do not take ([`read_fields`] natively).
 pub(crate) fn parse<'a>(
     text: &'a str,
     session_id: &str,
@@ -225,6 +279,9 @@ pub(crate) fn parse<'a>(
     // cannot accept what the full parser would reject.
     if let Some((tab_id, at)) = parse_own_activity(text, session_id) {
         return Ok((Cow::Borrowed(tab_id), PeerBody::Activity { at }));
+    }
+    if let Some((tab_id, reason)) = parse_own_logout(text, session_id) {
+        return Ok((Cow::Borrowed(tab_id), PeerBody::Logout { reason }));
     }
     check(read(text)?, session_id)
 }
@@ -463,17 +520,25 @@ mod fast_path_props {
 
     use super::*;
 
-    /// Encoded activity messages with drawn ids and times, and small corruptions of them.
+    /// Encoded activity and logout messages with drawn ids, times and reasons, and small
+    /// corruptions of them.
     fn candidate() -> impl Strategy<Value = String> {
         let id = prop_oneof!["[A-Za-z0-9_-]{0,130}", "\\PC{0,12}"];
-        (id, any::<i64>(), 0usize..6, any::<u8>()).prop_map(|(tab_id, at, edit, byte)| {
+        let reason = prop_oneof!["[a-z_]{0,20}", "\\PC{0,8}"];
+        let body = prop_oneof![
+            any::<i64>().prop_map(|at| PeerBody::Activity {
+                at: ServerTime::from_millis(at)
+            }),
+            reason.prop_map(|name| PeerBody::Logout {
+                reason: Reason::from_wire(&name)
+            }),
+        ];
+        (id, body, 0usize..6, any::<u8>()).prop_map(|(tab_id, body, edit, byte)| {
             let text = PeerMessage {
                 v: PROTOCOL_VERSION,
                 session_id: "ses_p".into(),
                 tab_id,
-                body: PeerBody::Activity {
-                    at: ServerTime::from_millis(at),
-                },
+                body,
             }
             .encode();
             let mut bytes = text.into_bytes();
@@ -526,6 +591,29 @@ mod fast_path_props {
                 .encode();
                 let plain = tab_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
                 prop_assert!(text != canonical || !plain, "missed the fast path: {}", text);
+            }
+        }
+
+        /// The same for logouts: what the fast path accepts, the full parser accepts alike,
+        /// and every logout the engine encodes with a plain tab id and a known reason takes
+        /// the fast path.
+        #[test]
+        fn logout_fast_path_agrees_with_the_full_parser(text in candidate()) {
+            if let Some((tab_id, reason)) = parse_own_logout(&text, "ses_p") {
+                let (full_tab, full_body) = parse_any(&text, "ses_p").expect("full parser accepts");
+                prop_assert_eq!(full_tab.as_ref(), tab_id);
+                prop_assert_eq!(full_body, PeerBody::Logout { reason });
+            } else if let Ok((tab_id, PeerBody::Logout { reason })) = parse_any(&text, "ses_p") {
+                let canonical = PeerMessage {
+                    v: PROTOCOL_VERSION,
+                    session_id: "ses_p".into(),
+                    tab_id: tab_id.clone().into_owned(),
+                    body: PeerBody::Logout { reason: reason.clone() },
+                }
+                .encode();
+                let plain = tab_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+                let known = Reason::known(reason.wire_name()).is_some();
+                prop_assert!(text != canonical || !plain || !known, "missed the fast path: {}", text);
             }
         }
     }

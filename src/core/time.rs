@@ -35,7 +35,7 @@ impl LocalTime {
 
 /// How far the server's clock is ahead of this tab's (negative when behind): server time
 /// is local time plus the offset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) struct ClockOffset(DurationMs);
 
 impl ClockOffset {

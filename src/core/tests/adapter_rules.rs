@@ -335,3 +335,71 @@ fn the_push_stream_moves_with_leadership_and_carries_the_ending() {
         }
     }
 }
+
+/// The browser layer navigates on a cross-tab message before the engine sees it
+/// (`peer::ending_for`, issue 14): it must name exactly the endings the engine then reaches
+/// from the same message, with the same reason, for every kind of message, in either
+/// encoding (the fast literal form and any other valid JSON), and nothing for this tab's own
+/// messages, another session's or invalid ones.
+#[test]
+fn the_adapters_early_navigation_agrees_with_the_engines_ending() {
+    use crate::core::{ending_for, PeerBody, PeerMessage, ServerTime, PROTOCOL_VERSION};
+    let at = ServerTime::from_millis(T0 + 5);
+    let bodies = [
+        PeerBody::Activity { at },
+        PeerBody::StaySignedIn { at },
+        PeerBody::LeaderHeartbeat { at },
+        PeerBody::Connection {
+            reachable: false,
+            at,
+        },
+        PeerBody::Hello,
+        PeerBody::Consent { accepted: true },
+        PeerBody::Consent { accepted: false },
+        PeerBody::TabEnded {
+            target_tab_id: "tab_mine".into(),
+        },
+        PeerBody::TabEnded {
+            target_tab_id: "tab_other".into(),
+        },
+    ]
+    .into_iter()
+    .chain(
+        Reason::KNOWN
+            .into_iter()
+            .chain([Reason::Other("new_reason".into())])
+            .map(|reason| PeerBody::Logout { reason }),
+    );
+    let mut checked = 0;
+    for body in bodies {
+        for (session_id, tab_id) in [
+            (SESSION_ID, "tab_peer"),
+            (SESSION_ID, "tab_me"),
+            ("ses_other", "tab_peer"),
+        ] {
+            let message = PeerMessage {
+                v: PROTOCOL_VERSION,
+                session_id: session_id.into(),
+                tab_id: tab_id.into(),
+                body: body.clone(),
+            };
+            let fast = message.encode();
+            // The same message as other valid JSON: spaces after the separators.
+            let spaced = fast.replace("\":", "\": ").replace(",\"", ", \"");
+            for text in [fast, spaced, "{\"v\":1".into()] {
+                let mut engine = Engine::new(EngineConfig::new("tab_mine"));
+                engine.handle_server_view(Server::privileged(T0).view(T0), local(T0));
+                engine.handle_peer(&text, local(T0 + 10));
+                let ended = match engine.state() {
+                    State::Ended { reason } => reason.clone(),
+                    _ => None,
+                };
+                assert_eq!(ending_for(&text, SESSION_ID, "tab_mine"), ended, "{text}");
+                checked += usize::from(ended.is_some());
+            }
+        }
+    }
+    // Every known reason, the unknown one, the declined consent and this tab's end, in
+    // both encodings, from the other tab of this session.
+    assert_eq!(checked, 2 * (Reason::KNOWN.len() + 3));
+}

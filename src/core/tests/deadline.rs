@@ -68,10 +68,11 @@ fn asked_ahead() -> (Engine, Server) {
 fn the_idle_deadline_ends_on_the_view_fetched_ahead_without_a_round_trip() {
     let (mut engine, _server) = asked_ahead();
     // The tab's time lags the server's by the view's transit, so its deadline falls that
-    // much after the server's: the server has passed its own deadline by then.
+    // much after the server's: the server has passed its own deadline by then. The wake-up
+    // comes a millisecond later still, for the clocks' rounding (`Engine::floor_lag`).
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
-        Some(DEADLINE + TRANSIT + SKEW)
+        Some(DEADLINE + TRANSIT + SKEW + 1)
     );
     engine.handle_timeout(at(DEADLINE + TRANSIT, 0));
     assert_eq!(
@@ -105,8 +106,8 @@ fn a_small_forward_jump_after_the_view_waits_for_the_monotonic_clock() {
     assert!(drain(&mut engine).is_empty(), "nothing to ask: it waits");
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
-        Some(DEADLINE + TRANSIT + SKEW + 600),
-        "woken when the monotonic clock gets there"
+        Some(DEADLINE + TRANSIT + SKEW + 600 + 1),
+        "woken when the monotonic clock gets there (and a millisecond for rounding)"
     );
     engine.handle_timeout(at(DEADLINE + TRANSIT - 1, 600));
     assert!(!ended(&engine));

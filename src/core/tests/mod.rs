@@ -3,6 +3,7 @@
 mod adapter_rules;
 mod deadline;
 mod examples;
+mod offset;
 mod props;
 mod recording;
 mod resilience;
