@@ -133,11 +133,17 @@ export async function stopAll() {
   await Promise.all(waits);
 }
 
-/** The JS and wasm files of one built page: raw and gzip (level 9) bytes. */
-export function pageBytes(dir) {
+/**
+ * The JS and wasm files of one built page, its folders included (wasm-bindgen's `snippets/`
+ * hold the library's own JS glue): raw and gzip (level 9) bytes. Files named in `except`
+ * (paths relative to `dir`) are left out: the console's lazily loaded rrweb scripts are
+ * reported on their own.
+ */
+export function pageBytes(dir, except = []) {
   const files = fs
-    .readdirSync(dir)
-    .filter((name) => /\.(js|mjs|wasm)$/.test(name))
+    .readdirSync(dir, { recursive: true })
+    .map(String)
+    .filter((name) => /\.(js|mjs|wasm)$/.test(name) && !except.includes(name))
     .map((name) => path.join(dir, name))
     .filter((file) => fs.statSync(file).isFile());
   if (files.length === 0) throw new Error(`no JS or wasm in ${dir}`);
@@ -150,9 +156,15 @@ export function pageBytes(dir) {
     out.gzip += gz;
     out[`${kind}_raw`] += bytes.length;
     out[`${kind}_gzip`] += gz;
-    out.files.push(path.basename(file));
+    out.files.push(path.relative(dir, file));
   }
   return out;
+}
+
+/** One file's raw and gzip (level 9) bytes. */
+export function fileBytes(file) {
+  const bytes = fs.readFileSync(file);
+  return { raw: bytes.length, gzip: zlib.gzipSync(bytes, { level: 9 }).length };
 }
 
 /** Copies `from` (files and folders) into `to`. */

@@ -26,6 +26,7 @@ import {
   log,
   median,
   pageBytes,
+  fileBytes,
   sampled,
   sleep,
   startHttp2Proxy,
@@ -288,6 +289,9 @@ function dispatchActivity(page) {
 
 // ---- the figures --------------------------------------------------------------------------
 
+/** The console's rrweb scripts (`tools/copy-rrweb.sh`), outside its own size. */
+const RRWEB_SCRIPTS = ['sg-record.js', 'sg-replay.js'];
+
 function measureSizes() {
   const dir = (name) => path.join(SITE, name);
   const pages = {
@@ -295,7 +299,7 @@ function measureSizes() {
     leptos_with_guard: pageBytes(dir('guard')),
     react_plain: pageBytes(dir('peer-plain')),
     react_with_react_idle_timer: pageBytes(dir('peer')),
-    demo_console: pageBytes(path.join(ROOT, 'dist')),
+    demo_console: pageBytes(path.join(ROOT, 'dist'), RRWEB_SCRIPTS),
   };
   const delta = (a, b) => ({
     raw: pages[a].raw - pages[b].raw,
@@ -304,6 +308,10 @@ function measureSizes() {
   return {
     guard: delta('leptos_with_guard', 'leptos_plain'),
     react_idle_timer: delta('react_with_react_idle_timer', 'react_plain'),
+    // Loaded only in a recorded session (the recorder) or by the player (the replayer).
+    rrweb: Object.fromEntries(
+      RRWEB_SCRIPTS.map((name) => [name, fileBytes(path.join(ROOT, 'dist', name))]),
+    ),
     pages,
   };
 }
