@@ -12,6 +12,20 @@ for file in "$rrweb/record/dist/record.umd.min.cjs" "$rrweb/replay/dist/replay.u
   [ -f "$file" ] || { echo "$file is missing: run npm ci in tools/ (cargo xtask demo does)" >&2; exit 1; }
 done
 # The source-map comment names a file that is not served.
-sed '/^\/\/# sourceMappingURL=/d' "$rrweb/record/dist/record.umd.min.cjs" > "$TRUNK_STAGING_DIR/sg-record.js"
+# One patch to the pinned recorder: to diff a style attribute it parses the old value with
+# `setAttribute("style", ...)` on a detached element, which a Content-Security-Policy
+# without inline style attributes (the console's) refuses, so every style change of a
+# recorded page was a CSP violation and a wrong diff. Assigning `style.cssText` parses the
+# same declarations through the CSSOM, which the policy allows. The patch must apply
+# exactly once: a different rrweb build fails here instead of shipping unpatched.
+patched='t.oldValue&&(c.style.cssText=t.oldValue)'
+sed -e '/^\/\/# sourceMappingURL=/d' \
+    -e 's/t\.oldValue&&c\.setAttribute("style",t\.oldValue)/t.oldValue\&\&(c.style.cssText=t.oldValue)/' \
+    "$rrweb/record/dist/record.umd.min.cjs" > "$TRUNK_STAGING_DIR/sg-record.js"
+if [ "$(grep -o 'setAttribute("style"' "$TRUNK_STAGING_DIR/sg-record.js" | wc -l)" != 0 ] ||
+   [ "$(grep -oF "$patched" "$TRUNK_STAGING_DIR/sg-record.js" | wc -l)" != 1 ]; then
+  echo "tools/copy-rrweb.sh: the style-attribute patch no longer applies to @rrweb/record" >&2
+  exit 1
+fi
 sed '/^\/\/# sourceMappingURL=/d' "$rrweb/replay/dist/replay.umd.min.cjs" > "$TRUNK_STAGING_DIR/sg-replay.js"
 sed '/sourceMappingURL=/d' "$rrweb/replay/dist/style.min.css" > "$TRUNK_STAGING_DIR/sg-replay.css"
