@@ -188,7 +188,8 @@ pub enum Effect {
     /// events go to [`Engine::handle_recorder_events`]. Emitted when the session requires
     /// recording, consent is given and the content shows, and again after a failure.
     StartRecorder,
-    /// Stop the recorder (hand over the events it still holds first).
+    /// Stop the recorder. What it captured since its last batch is not kept: as the page
+    /// goes away the browser layer hands that over before [`Engine::handle_page_left`].
     StopRecorder,
     /// Upload one chunk of the recording and report how it ended through
     /// [`Engine::handle_upload_result`]. One at a time, in `seq` order (except the

@@ -18,10 +18,14 @@ fn recorded(limits: RecordingLimits) -> Harness {
 }
 
 fn recorded_with(configure: impl Fn(&mut EngineConfig)) -> Harness {
+    recorded_tabs(1, configure)
+}
+
+fn recorded_tabs(n: usize, configure: impl Fn(&mut EngineConfig)) -> Harness {
     let mut server = Server::privileged(T0);
     server.recording_required = true;
     server.consent = ConsentState::Accepted;
-    let mut h = Harness::new(server, 1, LeaderMode::Lock, configure);
+    let mut h = Harness::new(server, n, LeaderMode::Lock, configure);
     h.start_all();
     h
 }
@@ -32,13 +36,18 @@ fn status(h: &Harness) -> RecordingStatus {
 
 /// The stored chunks of tab 0, parsed: (seq, the `n` of every event, started_at, ended_at).
 fn stored(h: &Harness) -> Vec<(u64, Vec<u64>, i64, i64)> {
-    h.server.chunks[0]
+    stored_of(h, 0)
+}
+
+/// The stored chunks of tab `i`, parsed as [`stored`] does.
+fn stored_of(h: &Harness, i: usize) -> Vec<(u64, Vec<u64>, i64, i64)> {
+    h.server.chunks[i]
         .iter()
         .map(|(seq, body)| {
             // What the server reads: the contract's validating parser.
             let chunk = RecordingChunk::from_json_slice(body.as_bytes()).expect("a valid chunk");
             assert_eq!(chunk.seq, *seq);
-            assert_eq!(chunk.tab_id, "tab_0000");
+            assert_eq!(chunk.tab_id, format!("tab_{i:04}"));
             assert_eq!(chunk.clock_offset_ms.as_millis(), 0);
             let numbers = chunk
                 .events
@@ -59,7 +68,14 @@ fn stored(h: &Harness) -> Vec<(u64, Vec<u64>, i64, i64)> {
 }
 
 fn all_events(h: &Harness) -> Vec<u64> {
-    stored(h).into_iter().flat_map(|(_, n, _, _)| n).collect()
+    all_events_of(h, 0)
+}
+
+fn all_events_of(h: &Harness, i: usize) -> Vec<u64> {
+    stored_of(h, i)
+        .into_iter()
+        .flat_map(|(_, n, _, _)| n)
+        .collect()
 }
 
 #[test]
@@ -272,49 +288,57 @@ fn the_session_ending_stops_the_recording() {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 
-    /// Whatever the pattern of upload failures, every event the recorder handed over is
-    /// stored once, in order, in chunks numbered 0, 1, 2... When each outage is shorter
-    /// than the stall bound (less the longest back-off, so the retry after it lands in
-    /// time) the content is never hidden. At every step the indicator shows exactly while
-    /// the status is `Running`, and only while the recorder runs.
+    /// Whatever the pattern of upload failures, every event each tab's recorder handed
+    /// over is stored once, in order, in that tab's chunks numbered 0, 1, 2... When each
+    /// outage is shorter than the stall bound (less the longest back-off, so the retry
+    /// after it lands in time) no tab hides its content. At every step each tab's
+    /// indicator shows exactly while its status is `Running`, and only while its recorder
+    /// runs.
     #[test]
     fn chunks_arrive_in_order_with_no_loss_or_duplicate_across_failures(
+        tabs in 1usize..4,
         pattern in prop::collection::vec((0i64..40_000, 6_000i64..20_000), 1..6),
         step in 200i64..1_500,
     ) {
-        let mut h = recorded(RecordingLimits::default());
+        let mut h = recorded_tabs(tabs, |_| {});
         let short = pattern.iter().all(|(down, _)| *down < STALL - MAX_RETRY_DELAY.as_millis());
         let mut t = T0;
-        let mut fed = Vec::new();
+        let mut fed = vec![Vec::new(); tabs];
         let mut n = 0u64;
         for (down, up) in pattern {
             for (reachable, span) in [(false, down), (true, up)] {
                 h.server.recording_reachable = reachable;
                 let end = t + span;
                 while t < end {
-                    if h.tabs[0].recorder_running {
-                        h.record(0, &format!(r#"{{"n":{n}}}"#));
-                        fed.push(n);
-                        n += 1;
+                    for (i, fed) in fed.iter_mut().enumerate() {
+                        if h.tabs[i].recorder_running {
+                            h.record(i, &format!(r#"{{"n":{n}}}"#));
+                            fed.push(n);
+                            n += 1;
+                        }
                     }
                     t += step;
                     h.run_until(t);
-                    let engine = &h.tabs[0].engine;
-                    let running = engine.recording_status() == RecordingStatus::Running;
-                    prop_assert_eq!(engine.is_recording(), running);
-                    prop_assert!(!running || h.tabs[0].recorder_running);
-                    if short {
-                        prop_assert!(!matches!(engine.recording_status(), RecordingStatus::Blocked(_)));
+                    for tab in &h.tabs {
+                        let status = tab.engine.recording_status();
+                        let running = status == RecordingStatus::Running;
+                        prop_assert_eq!(tab.engine.is_recording(), running);
+                        prop_assert!(!running || tab.recorder_running);
+                        if short {
+                            prop_assert!(!matches!(status, RecordingStatus::Blocked(_)));
+                        }
                     }
                 }
             }
         }
         h.server.recording_reachable = true;
         h.run_until(t + 2 * MAX_RETRY_DELAY.as_millis() + CHUNK_SPAN.as_millis());
-        let seqs: Vec<u64> = stored(&h).iter().map(|(seq, ..)| *seq).collect();
-        prop_assert_eq!(seqs, (0..h.server.chunks[0].len() as u64).collect::<Vec<_>>());
-        prop_assert_eq!(all_events(&h), fed);
-        prop_assert_eq!(h.tabs[0].engine.recording_status(), RecordingStatus::Running);
+        for (i, fed) in fed.iter().enumerate() {
+            let seqs: Vec<u64> = stored_of(&h, i).iter().map(|(seq, ..)| *seq).collect();
+            prop_assert_eq!(seqs, (0..h.server.chunks[i].len() as u64).collect::<Vec<_>>());
+            prop_assert_eq!(&all_events_of(&h, i), fed);
+            prop_assert_eq!(h.tabs[i].engine.recording_status(), RecordingStatus::Running);
+        }
     }
 }
 
