@@ -11,7 +11,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import pixelmatch from 'pixelmatch';
 import { PNG } from 'pngjs';
-import { adminCall, artifactsDir, scenario, signIn, sleep } from '../lib/harness.js';
+import {
+  adminCall,
+  artifactsDir,
+  expectAccessible,
+  scenario,
+  signIn,
+  sleep,
+} from '../lib/harness.js';
 import { confirmImpact } from '../lib/admin.js';
 
 // The live tab's viewport; the administrator's window is larger, so that the replay
@@ -158,6 +165,7 @@ test('an administrator replays both tabs of a recorded session and sees what the
     const operatorRows = rows.filter({ hasText: '(operator)' });
     await operatorRows.nth(1).waitFor();
     assert.equal(await operatorRows.count(), 2, 'one row per tab');
+    await expectAccessible(page, 'Remote sessions');
     const tabs = await operatorRows.evaluateAll((trs) =>
       trs.map((tr) => ({
         session: tr.dataset.sessionId,
@@ -202,6 +210,7 @@ test('an administrator replays both tabs of a recorded session and sees what the
     assert.doesNotMatch(policy, /'unsafe-eval'/);
     await playerReady(page);
     const { iframe, frame } = await replayFrame(page);
+    await expectAccessible(page, 'the player');
     const sandbox = await iframe.getAttribute('sandbox');
     assert.ok(sandbox !== null && !sandbox.includes('allow-scripts'), `sandbox="${sandbox}"`);
     const marks = await page.locator('.replay-timeline li').allInnerTexts();

@@ -92,6 +92,32 @@ async fn every_response_carries_the_security_headers() {
         .send(Request::get("/admin").body(Body::empty()).expect("request"))
         .await;
     assert_security_headers(&spa, "client-side route");
+    // The player page alone allows inline styles (rrweb's rebuilt style sheets), and no
+    // image or font from anywhere but `data:`, for the replayed document it frames.
+    let player = t
+        .send(
+            Request::get("/admin/replay?session=s&tab=t")
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(player.status, StatusCode::OK);
+    let policy = player.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .expect("ascii");
+    for part in [
+        "default-src 'none'",
+        &format!("script-src 'self' 'wasm-unsafe-eval' 'sha256-{hash}'"),
+        "style-src 'self' 'unsafe-inline'",
+        "img-src data:;",
+        "font-src data:;",
+        "media-src 'none'",
+        "connect-src 'self'",
+        "frame-ancestors 'none'",
+    ] {
+        assert!(policy.contains(part), "player page: {policy} lacks {part}");
+    }
+    assert!(!policy.contains("'unsafe-eval'"), "{policy}");
 
     let ok = t.try_login("viewer", "viewer-demo-pass").await;
     assert_security_headers(&ok, "login");

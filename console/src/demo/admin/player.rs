@@ -436,6 +436,10 @@ fn Player(
             };
             match Replayer::new(&events, &config(&root, speed.get_untracked())) {
                 Ok(player) => {
+                    // rrweb's iframe has no name; assistive technology needs one.
+                    if let Ok(Some(frame)) = root.query_selector("iframe") {
+                        let _ = frame.set_attribute("title", "The recorded page, replayed");
+                    }
                     let _ = player.pause(0.0);
                     replayer.set_value(Some(player));
                     status.try_set(Status::Ready);
