@@ -18,6 +18,7 @@ use super::engine::Effect;
 use super::time::ClockOffset;
 use super::{DurationMs, LocalTime, ServerTime};
 
+use session_guard_contract::json::ObjectWriter;
 use session_guard_contract::recording::{FORMAT, FORMAT_VERSION};
 
 /// A chunk is cut at most this long after its first event arrived (the default of
@@ -483,16 +484,16 @@ impl Recording {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let bytes = open.events.len();
-        let body = format!(
-            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\
-             \"seq\":{seq},\"tab_id\":{tab_id},\"started_at\":{started},\"ended_at\":{ended},\
-             \"clock_offset_ms\":{offset},\"events\":[{events}]}}",
-            tab_id = ctx.tab_id_json,
-            started = open.started_at.as_millis(),
-            ended = open.ended_at.as_millis(),
-            offset = ctx.offset_ms,
-            events = open.events,
-        );
+        let body = ObjectWriter::new()
+            .string("format", FORMAT)
+            .int("format_version", i64::from(FORMAT_VERSION))
+            .int("seq", i64::from(seq))
+            .raw("tab_id", ctx.tab_id_json)
+            .int("started_at", open.started_at.as_millis())
+            .int("ended_at", open.ended_at.as_millis())
+            .int("clock_offset_ms", ctx.offset_ms)
+            .raw_array("events", &open.events)
+            .finish();
         self.queue.push_back(Chunk { seq, body, bytes });
     }
 
