@@ -70,6 +70,9 @@ test('hostile reason and return_to values are neither shown nor followed', () =>
     }
     // Signing in from the last hostile URL stays on this origin.
     for (const [, returnTo] of hostile) {
+      // Leave the signed-in page first: its guard, finding the cookie gone, would send the
+      // tab to the login page itself, racing the navigation below.
+      await page.goto('about:blank');
       await context.clearCookies();
       await page.goto(`${server.url}/login?return_to=${returnTo}`);
       await page.getByLabel('Username').fill('viewer');
