@@ -3,7 +3,7 @@
 //!
 //! Plain Rust, like the core, so the sanitising rules are tested natively and in browsers.
 
-use crate::core::{Millis, Reason};
+use crate::core::{push_number, Millis, Reason};
 
 /// Where a rejected `return_to` sends the user.
 pub const DEFAULT_RETURN: &str = "/";
@@ -176,7 +176,9 @@ pub fn login_url(
         url.push('&');
         let limit = idle_timeout.filter(|ms| IDLE_LIMIT_RANGE.contains(ms));
         if let (Reason::IdleTimeout, Some(limit)) = (reason, limit) {
-            url.push_str(&format!("idle_ms={limit}&"));
+            url.push_str("idle_ms=");
+            push_number(&mut url, limit, 1);
+            url.push('&');
         }
     }
     url.push_str("return_to=");

@@ -4,6 +4,8 @@
 
 #[path = "support/fake_server.rs"]
 mod fake_server;
+#[path = "support/recorder_script.rs"]
+mod recorder_script;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -21,7 +23,7 @@ use session_guard::ui::{
     LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -80,6 +82,21 @@ fn guarded_with_events(
     policy: Option<PolicyOverride>,
     activity_events: Vec<String>,
 ) -> (web_sys::HtmlElement, impl Drop) {
+    guarded_with_recorder(
+        server,
+        policy,
+        activity_events,
+        recorder_script::recorder_url(),
+    )
+}
+
+/// Mounts a guard that loads the recorder from `recorder_url`.
+fn guarded_with_recorder(
+    server: Rc<FakeServer>,
+    policy: Option<PolicyOverride>,
+    activity_events: Vec<String>,
+    recorder_url: String,
+) -> (web_sys::HtmlElement, impl Drop) {
     let root = container();
     let handle = leptos::mount::mount_to(root.clone(), move || {
         let server: Rc<dyn SessionServer> = server;
@@ -87,6 +104,7 @@ fn guarded_with_events(
             .server(server)
             .navigate(false)
             .activity_events(activity_events)
+            .recorder_url(recorder_url)
             .policy_override(policy.unwrap_or_default());
         view! {
             <SessionGuard options=options>
@@ -111,10 +129,22 @@ async fn consent_dialog_must_be_answered_and_decline_renders_nothing() {
     assert!(wait_for(2_000, || find(&root, "[role=dialog]").is_some()).await);
     let dialog = find(&root, "[role=dialog]").expect("dialog");
     assert_eq!(dialog.get_attribute("aria-modal").as_deref(), Some("true"));
-    // It states what recording captures, and claims nothing more.
+    // It states exactly what recording captures (the recorder's settings), what is
+    // masked, that the server records the session's requests, and the retention.
     let text = dialog.text_content().unwrap_or_default();
     assert!(text.contains(RECORDING_SCOPE_TEXT), "{text}");
-    assert!(!text.contains("Everything you do"), "{text}");
+    for claim in [
+        "what you see and do in each browser tab",
+        "that a key was pressed (never which key)",
+        "(their path only)",
+        "What you type into fields is masked (passwords always)",
+        "parts of a page marked private are left out",
+        "The server also records every request this session makes",
+        "kept for 90 days",
+    ] {
+        assert!(text.contains(claim), "{claim}: {text}");
+    }
+    assert!(!text.contains("not captured"), "{text}");
     assert!(
         find(&root, "#protected").is_none(),
         "nothing protected before consent"
@@ -169,6 +199,9 @@ async fn accepted_recording_shows_badge_title_and_favicon_until_unmounted() {
     click(&find(&root, ".sg-dialog button.sg-primary").expect("accept"));
 
     assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    // The badge shows once the recorder runs, and only then.
+    assert!(wait_for(3_000, || find(&root, ".sg-recording").is_some()).await);
+    assert!(find(&root, ".sg-recording-paused").is_none());
     let badge = find(&root, ".sg-recording[role=status]").expect("badge");
     assert!(badge
         .text_content()
@@ -196,6 +229,37 @@ async fn accepted_recording_shows_badge_title_and_favicon_until_unmounted() {
 
     drop(handle);
     assert!(wait_for(1_000, || document().title() == "Other page").await);
+}
+
+#[wasm_bindgen_test]
+async fn a_recorder_that_cannot_load_shows_no_badge_and_says_recording_is_paused() {
+    let original_title = "Console test";
+    document().set_title(original_title);
+    let mut spec = recording_spec();
+    spec.consent = ConsentState::Accepted;
+    let server = FakeServer::new(spec);
+    // An earlier test of this page loaded the recorder: take it away, so the guard has to
+    // load it from the (missing) URL.
+    let global = js_sys::global();
+    let loaded = js_sys::Reflect::get(&global, &"rrwebRecord".into()).expect("global");
+    js_sys::Reflect::set(&global, &"rrwebRecord".into(), &JsValue::UNDEFINED).expect("unset");
+    let (root, handle) =
+        guarded_with_recorder(server, None, Vec::new(), "/no-such-recorder.js".to_string());
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    let paused = || find(&root, ".sg-recording-paused[role=status]").and_then(|p| p.text_content());
+    assert!(
+        wait_for(3_000, || paused().as_deref()
+            == Some(
+                "Recording paused: the recorder could not start in this tab."
+            ))
+        .await,
+        "{:?}",
+        paused()
+    );
+    assert!(find(&root, ".sg-recording").is_none(), "no badge");
+    assert_eq!(document().title(), original_title, "no title prefix");
+    drop(handle);
+    js_sys::Reflect::set(&global, &"rrwebRecord".into(), &loaded).expect("restore");
 }
 
 #[wasm_bindgen_test]

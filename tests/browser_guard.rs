@@ -4,6 +4,8 @@
 
 #[path = "support/fake_server.rs"]
 mod fake_server;
+#[path = "support/recorder_script.rs"]
+mod recorder_script;
 #[path = "support/wait.rs"]
 mod wait;
 
@@ -14,7 +16,7 @@ use fake_server::{FakeServer, ViewSpec};
 use session_guard::browser::{
     BeforeLogout, ChannelKind, GuardOptions, GuardRuntime, SessionServer, TabIdentity,
 };
-use session_guard::core::{ConsentState, Millis, PolicyOverride, Reason, State};
+use session_guard::core::{ConsentState, Millis, PolicyOverride, Reason, RecordingLimits, State};
 use wait::{unique, wait_for};
 use wasm_bindgen::JsValue;
 use wasm_bindgen_test::*;
@@ -51,6 +53,8 @@ fn start_with_hook(
             tab_id: tab.to_string(),
             opener_tab_id: None,
         }),
+        recorder_url: recorder_script::recorder_url(),
+        recording_limits: RecordingLimits::default(),
     };
     match GuardRuntime::start(options, Box::new(|_| {}), before_logout) {
         Ok(runtime) => runtime,

@@ -221,3 +221,26 @@ fn peer_messages_are_checked_alike_whichever_reader_reads_them() {
         assert!(decode(bad).is_err(), "JSON.parse: {bad}");
     }
 }
+
+#[wasm_bindgen_test]
+fn arrays_of_objects_are_read_whole_or_not_at_all() {
+    let notes = json::objects(r#"[{"path":"/a","at":1764000000000},{"path":"/b","at":1.5}]"#)
+        .expect("two objects");
+    assert_eq!(notes.len(), 2);
+    assert_eq!(notes[0].string("path"), Ok("/a".to_owned()));
+    assert_eq!(notes[0].number("at"), Ok(1_764_000_000_000.0));
+    assert_eq!(notes[1].number("at"), Ok(1.5));
+    assert!(notes[1].number("path").is_err());
+    assert!(notes[1].string("at").is_err());
+    assert!(notes[1].string("missing").is_err());
+    assert_eq!(json::objects("[]").map(|all| all.len()), Some(0));
+    for bad in [
+        r#"[{"path":"/a"},7]"#,
+        r#"[{"path":"/a"},null]"#,
+        r#"{"path":"/a"}"#,
+        "[",
+        "",
+    ] {
+        assert!(json::objects(bad).is_none(), "{bad}");
+    }
+}

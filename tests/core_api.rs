@@ -2,7 +2,7 @@
 
 use session_guard::core::{
     CoreError, DurationMs, Effect, Engine, EngineConfig, LocalTime, PeerBody, PeerMessage, Reason,
-    SessionPolicy, SessionView, State, ViewError,
+    RecordingStatus, SessionPolicy, SessionView, State, ViewError,
 };
 
 const VIEW: &str = r#"{
@@ -63,8 +63,13 @@ fn consent_flow_through_the_public_api() {
         PeerMessage::decode(&text, "ses_api").map(|m| m.body).ok(),
         Some(PeerBody::Consent { accepted: true })
     );
-    assert!(engine.is_recording());
     assert_eq!(engine.poll_effect(), Some(Effect::RegisterTab));
+    // The recorder starts with the session; the tab says it records once it runs.
+    assert_eq!(engine.poll_effect(), Some(Effect::StartRecorder));
+    assert_eq!(engine.recording_status(), RecordingStatus::Starting);
+    assert!(!engine.is_recording());
+    engine.handle_recorder_started(LocalTime::from_millis(60));
+    assert!(engine.is_recording());
     // Local time 60 is server time 1010, when consent (activity) was stored: 15 minutes
     // of idleness are left.
     assert_eq!(

@@ -104,6 +104,12 @@ audit_kinds! {
     AdminGroupRoleAssigned => "admin_group_role_assigned",
     /// An administrator unassigned a role from a group.
     AdminGroupRoleUnassigned => "admin_group_role_unassigned",
+    /// An administrator opened one tab's recording (`detail.tab_id`).
+    RecordingViewed => "recording_viewed",
+    /// An administrator deleted one tab's recording (`detail.bytes`, `detail.chunks`).
+    RecordingDeleted => "recording_deleted",
+    /// The retention purge deleted one tab's recording (`detail.bytes`, `detail.chunks`).
+    RecordingPurged => "recording_purged",
 }
 
 impl fmt::Display for AuditKind {
@@ -130,7 +136,7 @@ mod tests {
     use super::*;
 
     /// The wire names as `docs/CONTRACT.md` lists them; changing one breaks stored logs.
-    const WIRE_NAMES: [&str; 29] = [
+    const WIRE_NAMES: [&str; 32] = [
         "login",
         "login_refused",
         "login_throttled",
@@ -160,6 +166,9 @@ mod tests {
         "admin_group_member_removed",
         "admin_group_role_assigned",
         "admin_group_role_unassigned",
+        "recording_viewed",
+        "recording_deleted",
+        "recording_purged",
     ];
 
     #[test]

@@ -79,6 +79,13 @@ impl ObjectWriter {
     }
 }
 
+/// `value` as a JSON string, escaped exactly as serde_json escapes it.
+pub fn string(value: &str) -> String {
+    let mut out = String::with_capacity(value.len() + 2);
+    push_string(&mut out, value);
+    out
+}
+
 /// Appends `value` as a JSON string, escaping exactly what serde_json escapes.
 fn push_string(out: &mut String, value: &str) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -143,6 +150,7 @@ mod tests {
             let mut out = String::new();
             push_string(&mut out, &sample);
             assert_eq!(out, serde_json::to_string(&sample).unwrap(), "{sample:?}");
+            assert_eq!(string(&sample), out);
         }
     }
 

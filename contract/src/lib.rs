@@ -14,6 +14,8 @@
 //! - [`admin`]: request and response bodies of the admin API.
 //! - [`json`]: the writer the guard sends its bodies with (equal to serde_json's output).
 //! - [`audit`]: the audit entry kinds ([`AuditKind`]).
+//! - [`recording`]: session recording: the uploaded chunk, its limits, and the admin
+//!   API's recordings.
 #![deny(missing_docs)]
 #![forbid(unsafe_code)]
 
@@ -23,6 +25,7 @@ pub mod audit;
 pub mod ids;
 pub mod json;
 pub mod reason;
+pub mod recording;
 pub mod time;
 pub mod view;
 

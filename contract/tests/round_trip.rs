@@ -441,3 +441,151 @@ fn session_bodies_round_trip() {
         ],
     );
 }
+
+#[test]
+fn recording_bodies_round_trip() {
+    use session_guard_contract::recording::{
+        ChunkMeta, ChunkStored, RecordedAction, RecordedSession, RecordedTab, RecordingChunk,
+        RecordingDetail, RecordingQuery, RecordingSession, TabEnd,
+    };
+
+    let chunk_keys = [
+        "format",
+        "format_version",
+        "seq",
+        "tab_id",
+        "started_at",
+        "ended_at",
+        "clock_offset_ms",
+        "events",
+    ];
+    let chunk = RecordingChunk::from_json_slice(
+        br#"{"format":"rrweb","format_version":1,"seq":0,"tab_id":"tab_0000",
+            "started_at":1764000000000,"ended_at":1764000000000,"clock_offset_ms":12,
+            "events":[{"type":5,"data":{"tag":"sg-key","payload":{}},"timestamp":1}]}"#,
+    )
+    .expect("valid chunk");
+    round_trip(&chunk, &chunk_keys);
+    round_trip(&ChunkStored { seq: 7 }, &["seq"]);
+
+    let session = RecordingSession {
+        session_id: "ses_3kTq".into(),
+        user_id: 1,
+        username: "admin".into(),
+        display_name: "Ada Admin".into(),
+        started_at: at(1_764_000_000_000),
+        ended_at: Some(at(1_764_000_600_000)),
+        end_reason: Some(Reason::LoggedOut),
+    };
+    let session_keys = [
+        "session_id",
+        "user_id",
+        "username",
+        "display_name",
+        "started_at",
+        "ended_at",
+        "end_reason",
+    ];
+    round_trip(&session, &session_keys);
+    let live = RecordingSession {
+        ended_at: None,
+        end_reason: None,
+        ..session.clone()
+    };
+    round_trip(&live, &session_keys);
+
+    let tab = RecordedTab {
+        tab_id: "tab_0001".into(),
+        opener_tab_id: Some("tab_0000".into()),
+        started_at: at(1_764_000_000_100),
+        ended_at: Some(at(1_764_000_500_000)),
+        end_reason: Some(TabEnd::Closed),
+        duration_ms: DurationMs::from_millis(499_000),
+        bytes: 40_960,
+        chunks: 12,
+    };
+    let tab_keys = [
+        "tab_id",
+        "opener_tab_id",
+        "started_at",
+        "ended_at",
+        "end_reason",
+        "duration_ms",
+        "bytes",
+        "chunks",
+    ];
+    round_trip(&tab, &tab_keys);
+    for end in [
+        None,
+        Some(TabEnd::Reason(Reason::TabTerminated)),
+        Some(TabEnd::Reason(Reason::IdleTimeout)),
+    ] {
+        round_trip(
+            &RecordedTab {
+                opener_tab_id: None,
+                ended_at: end.as_ref().map(|_| at(1_764_000_500_000)),
+                end_reason: end,
+                ..tab.clone()
+            },
+            &tab_keys,
+        );
+    }
+
+    let mut item_keys = session_keys.to_vec();
+    item_keys.push("tabs");
+    round_trip(
+        &RecordedSession {
+            session: session.clone(),
+            tabs: vec![tab.clone()],
+        },
+        &item_keys,
+    );
+    round_trip(
+        &RecordedSession {
+            session: live,
+            tabs: vec![],
+        },
+        &item_keys,
+    );
+
+    let action = RecordedAction {
+        at: at(1_764_000_000_200),
+        method: "POST".into(),
+        path: "/api/admin/users/3/suspend".into(),
+        status: 200,
+        tab_id: Some("tab_0001".into()),
+    };
+    let action_keys = ["at", "method", "path", "status", "tab_id"];
+    round_trip(&action, &action_keys);
+    round_trip(
+        &RecordedAction {
+            tab_id: None,
+            ..action.clone()
+        },
+        &action_keys,
+    );
+    let meta = ChunkMeta {
+        seq: 0,
+        started_at: at(1_764_000_000_100),
+        ended_at: at(1_764_000_005_100),
+        bytes: 2_048,
+    };
+    round_trip(&meta, &["seq", "started_at", "ended_at", "bytes"]);
+    round_trip(
+        &RecordingDetail {
+            session,
+            tab,
+            chunks: vec![meta],
+            actions: vec![action],
+        },
+        &["session", "tab", "chunks", "actions"],
+    );
+    round_trip(
+        &RecordingQuery {
+            user_id: Some(1),
+            from: Some(at(1)),
+            to: None,
+        },
+        &["user_id", "from", "to"],
+    );
+}

@@ -27,9 +27,15 @@ test('the consent dialog holds back protected content until accepted', () =>
     await dialog.waitFor();
     assert.equal(await dialog.getAttribute('aria-modal'), 'true');
     assert.match(await dialog.innerText(), /will be recorded/);
-    // It says what recording keeps, and claims nothing more.
-    assert.match(await dialog.innerText(), /audit record of this session/);
-    assert.doesNotMatch(await dialog.innerText(), /Everything you do/);
+    // It says what recording captures, what is masked, the server's own record and the
+    // retention, and claims nothing more.
+    const text = await dialog.innerText();
+    assert.match(text, /what you see and do in each browser tab/);
+    assert.match(text, /never which key/);
+    assert.match(text, /masked \(passwords always\)/);
+    assert.match(text, /The server also records every request/);
+    assert.match(text, /kept for 90 days/);
+    assert.doesNotMatch(text, /not captured/);
     assert.equal(await page.getByRole('heading', { name: 'Dashboard' }).count(), 0);
     // The focus starts on the dialog itself: Enter there accepts nothing.
     const focused = await page.evaluate(() => document.activeElement?.getAttribute('role'));
@@ -97,5 +103,48 @@ test('more tabs than the six connections a browser allows per host all start', (
     await tabs[4].getByRole('button', { name: 'Sign out' }).click();
     for (const page of tabs) {
       await page.waitForURL((u) => u.searchParams.get('reason') === 'logged_out');
+    }
+  }));
+
+test('a tab opened by Ctrl+click, middle click or a plain target=_blank link records its opener', () =>
+  scenario('opener hand-off', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const first = await context.newPage();
+    await signIn(first, server, 'operator');
+    await first.locator('.sg-recording[role=status]').waitFor();
+    // A plain `target=_blank` link (browsers open it without an opener, so no session
+    // storage is copied), as any page of the console might have.
+    await first.evaluate(() => {
+      const link = document.createElement('a');
+      link.id = 'plain-blank';
+      link.href = '/dashboard?via=blank';
+      link.target = '_blank';
+      link.textContent = 'plain new-tab link';
+      document.body.append(link);
+    });
+    const opened = async (click) => {
+      const [page] = await Promise.all([context.waitForEvent('page'), click()]);
+      await page.waitForLoadState();
+      await page.locator('.sg-recording[role=status]').waitFor();
+      return page;
+    };
+    const nav = first.getByRole('navigation');
+    await opened(() => nav.getByRole('link', { name: 'Dashboard', exact: true }).click({ modifiers: ['ControlOrMeta'] }));
+    await opened(() => nav.getByRole('link', { name: 'Admin Console' }).click({ button: 'middle' }));
+    await opened(() => first.locator('#plain-blank').click());
+
+    const admin = await browser.newContext();
+    await signIn(await admin.newPage(), server, 'admin');
+    let tabs = [];
+    for (let i = 0; i < 50 && tabs.length < 4; i += 1) {
+      const sessions = await adminCall(admin, server, 'GET', '/api/admin/sessions');
+      tabs = sessions.find((s) => s.username === 'operator')?.tabs ?? [];
+      if (tabs.length < 4) await new Promise((done) => setTimeout(done, 100));
+    }
+    assert.equal(tabs.length, 4, JSON.stringify(tabs));
+    const roots = tabs.filter((t) => t.opener_tab_id === null);
+    assert.equal(roots.length, 1, `only the first tab has no opener: ${JSON.stringify(tabs)}`);
+    for (const tab of tabs.filter((t) => t !== roots[0])) {
+      assert.equal(tab.opener_tab_id, roots[0].tab_id, JSON.stringify(tabs));
     }
   }));

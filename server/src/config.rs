@@ -127,6 +127,11 @@ pub struct Config {
     /// How long audit entries and ended sessions are kept; older ones are purged hourly.
     #[arg(long, env = "SG_AUDIT_RETENTION", default_value = "365d", value_parser = parse_duration)]
     pub audit_retention: Duration,
+
+    /// How long a tab's session recording (its chunks and API actions) is kept after the
+    /// tab's sub-session ended; older ones are purged hourly, each purge audited.
+    #[arg(long, env = "SG_RECORDING_RETENTION", default_value = "90d", value_parser = parse_duration)]
+    pub recording_retention: Duration,
 }
 
 /// Argon2id memory cost (KiB) of the library's defaults, OWASP's minimum recommendation.
@@ -169,6 +174,7 @@ impl Default for Config {
             hash_queue: 16,
             trust_proxy: false,
             audit_retention: Duration::from_secs(365 * 24 * 3600),
+            recording_retention: Duration::from_secs(90 * 24 * 3600),
         }
     }
 }
@@ -247,6 +253,9 @@ impl Config {
         }
         if self.audit_retention.is_zero() {
             return Err("--audit-retention must be greater than zero".into());
+        }
+        if self.recording_retention.is_zero() {
+            return Err("--recording-retention must be greater than zero".into());
         }
         if self.consent_timeout.is_zero() {
             return Err("--consent-timeout must be greater than zero".into());

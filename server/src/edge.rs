@@ -1,6 +1,8 @@
 //! What every request passes through before a handler: who is asking (client address,
 //! user agent, acting tab) for the audit log, the body rules of state-changing routes, and
-//! the security headers of every response.
+//! the security headers of every response. After the handler, each API request that
+//! carried a session cookie is handed to the request log (recorded sessions' API
+//! actions), without waiting for it.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -19,9 +21,12 @@ use base64::Engine as _;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use sha2::{Digest, Sha256};
 
+use session_guard_contract::recording::{CHUNK_CONTENT_TYPE, MAX_CHUNK_COMPRESSED_BYTES};
+
 use crate::auth;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::store::SeenRequest;
 use crate::BODY_LIMIT;
 
 /// The header by which the Admin Console names the browser tab an admin action comes
@@ -158,10 +163,30 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
     };
     let secure = context.secure;
     let is_api = req.uri().path().starts_with("/api/") || req.uri().path() == "/api";
+    // Only requests with a session cookie can belong to a recorded session.
+    let seen = is_api
+        .then(|| context.secret_hash.clone())
+        .flatten()
+        .map(|secret_hash| SeenRequest {
+            secret_hash,
+            tab_id: context.tab_id.clone(),
+            at: 0,
+            method: req.method().as_str().to_owned(),
+            path: req.uri().path().to_owned(),
+            status: 0,
+        });
     let resp = match check_body(req, is_api).await {
         Ok(req) => REQUEST.scope(Arc::new(context), next.run(req)).await,
         Err(e) => e.into_response(),
     };
+    if let Some(seen) = seen {
+        let inner = &edge.state.inner;
+        inner.request_log.offer(SeenRequest {
+            at: inner.now(),
+            status: resp.status().as_u16(),
+            ..seen
+        });
+    }
     finish(&edge, secure, is_api, resp)
 }
 
@@ -225,13 +250,23 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
 /// Every `POST`/`DELETE` under `/api` must be JSON and at most 16 KiB, whether or not its
 /// handler reads the body, and however it is framed (a chunked body has no
 /// `Content-Length`, so the body is read here, up to the limit). An empty body counts as
-/// `{}`. Other requests only have their declared length checked.
+/// `{}`. Other requests only have their declared length checked. The one exception is a
+/// recording chunk upload: `application/gzip` up to its own limit, read by its handler.
 async fn check_body(req: Request, is_api: bool) -> Result<Request, AppError> {
     let declared_len = req
         .headers()
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
+    if is_recording_upload(&req) {
+        if declared_len.is_some_and(|n| n > MAX_CHUNK_COMPRESSED_BYTES as u64) {
+            return Err(AppError::PayloadTooLarge);
+        }
+        if !has_mime(req.headers(), CHUNK_CONTENT_TYPE) {
+            return Err(AppError::UnsupportedMediaType);
+        }
+        return Ok(req);
+    }
     if declared_len.is_some_and(|n| n > BODY_LIMIT as u64) {
         return Err(AppError::PayloadTooLarge);
     }
@@ -264,11 +299,46 @@ async fn check_body(req: Request, is_api: bool) -> Result<Request, AppError> {
 
 /// `application/json`, optionally with parameters such as `charset=utf-8`.
 fn is_json(headers: &HeaderMap) -> bool {
+    has_mime(headers, "application/json")
+}
+
+/// The `Content-Type` is `mime`, optionally with parameters.
+fn has_mime(headers: &HeaderMap, mime: &str) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
-        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|found| found.trim().eq_ignore_ascii_case(mime))
+}
+
+/// `POST /api/session/tabs/{tab_id}/recording/{seq}`.
+fn is_recording_upload(req: &Request) -> bool {
+    if req.method() != Method::POST {
+        return false;
+    }
+    let mut segments = req.uri().path().split('/');
+    matches!(
+        (
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+            segments.next(),
+        ),
+        (
+            Some(""),
+            Some("api"),
+            Some("session"),
+            Some("tabs"),
+            Some(_),
+            Some("recording"),
+            Some(_),
+            None
+        )
+    )
 }
 
 fn finish(edge: &Edge, secure: bool, is_api: bool, mut resp: Response) -> Response {

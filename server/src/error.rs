@@ -39,8 +39,9 @@ pub enum AppError {
     /// Duplicate name or an action that contradicts the current state (`409 conflict`).
     #[error("{0}")]
     Conflict(String),
-    /// Body over the 16 KiB limit (`413 payload_too_large`).
-    #[error("The request body is too large (limit 16 KiB).")]
+    /// Body over the 16 KiB limit, or a recording chunk over its limits (`413
+    /// payload_too_large`).
+    #[error("The request body is too large (limit 16 KiB; a recording chunk 512 KiB, 8 MiB decompressed).")]
     PayloadTooLarge,
     /// State-changing request without `Content-Type: application/json` (`415`).
     #[error("State-changing requests must use Content-Type: application/json.")]

@@ -144,3 +144,13 @@ scoped_caller!(
     AuditCaller,
     AUDIT_SCOPE
 );
+scoped_caller!(
+    /// A caller holding `recordings:read`: the recordings list, details and chunks.
+    RecordingsReader,
+    session_guard_contract::recording::READ_SCOPE
+);
+scoped_caller!(
+    /// A caller holding `recordings:delete`: deleting one tab's recording.
+    RecordingsDeleter,
+    session_guard_contract::recording::DELETE_SCOPE
+);

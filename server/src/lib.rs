@@ -19,6 +19,8 @@ pub mod edge;
 pub mod error;
 mod extract;
 mod login;
+mod recording;
+mod request_log;
 mod retention;
 mod seed;
 mod state;
@@ -37,7 +39,9 @@ pub use error::{AppError, InitError, Reason};
 pub use retention::Purged;
 pub use state::{AppState, Clock, ManualClock, SystemClock};
 
-/// Largest accepted request body (contract: "Bodies over 16 KiB get `413`").
+/// Largest accepted request body (contract: "Bodies over 16 KiB get `413`"), but for
+/// recording chunks
+/// ([`MAX_CHUNK_COMPRESSED_BYTES`](session_guard_contract::recording::MAX_CHUNK_COMPRESSED_BYTES)).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
 /// Builds the router: the `/api` endpoints, JSON errors for unknown API paths and, when
@@ -57,6 +61,10 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
         .route("/api/session/consent", post(api::consent))
         .route("/api/session/tabs", post(api::register_tab))
         .route("/api/session/tabs/{tab_id}/close", post(api::close_tab))
+        .route(
+            "/api/session/tabs/{tab_id}/recording/{seq}",
+            post(recording::upload_chunk),
+        )
         .route("/api/session/events", get(api::events))
         .route("/api/admin/sessions", get(admin::list_sessions))
         .route(
@@ -119,6 +127,15 @@ pub fn app_with_static(state: AppState, static_dir: Option<&std::path::Path>) ->
             post(admin::assign_group_role).delete(admin::unassign_group_role),
         )
         .route("/api/admin/audit", get(admin::audit_log))
+        .route("/api/admin/recordings", get(recording::list))
+        .route(
+            "/api/admin/recordings/{session_id}/tabs/{tab_id}",
+            get(recording::detail).delete(recording::delete),
+        )
+        .route(
+            "/api/admin/recordings/{session_id}/tabs/{tab_id}/chunks/{seq}",
+            get(recording::chunk),
+        )
         .route("/api", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
         .method_not_allowed_fallback(method_not_allowed);

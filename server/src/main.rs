@@ -49,6 +49,8 @@ async fn main() -> ExitCode {
         eprintln!("session-guard-server: {e}");
         return ExitCode::FAILURE;
     }
+    // The last requests of recorded sessions are still on their way to the store.
+    state.flush_request_log().await;
     ExitCode::SUCCESS
 }
 
@@ -78,13 +80,13 @@ async fn stop_signal() {
     }
 }
 
-/// Applies `--audit-retention` at start-up and then every hour.
+/// Applies `--audit-retention` and `--recording-retention` at start-up and then every hour.
 async fn purge_hourly(state: AppState) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
         if let Err(e) = state.purge_expired().await {
-            eprintln!("session-guard-server: audit purge failed: {e:?}");
+            eprintln!("session-guard-server: retention purge failed: {e:?}");
         }
     }
 }

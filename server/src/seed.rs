@@ -6,7 +6,7 @@ use crate::error::AppError;
 use crate::state::Inner;
 use crate::store::sql::{self, LinkTable, NewAudit};
 
-/// Seeds admin (Administrator role directly: every admin scope), operator (through the
+/// Seeds admin (Administrator role directly: every admin scope, recordings included), operator (through the
 /// Operators group: live sessions and ending them) and viewer (no roles). Runs only on an
 /// empty users table so that a restart never resurrects accounts or roles an
 /// administrator changed; stores seeded before the scopes were split get the new admin
@@ -36,6 +36,8 @@ pub(crate) async fn seed_demo(inner: &Inner) -> Result<(), AppError> {
             "admin:manage",
             "audit:read",
             "console:access",
+            "recordings:delete",
+            "recordings:read",
             "sessions:terminate",
         ]),
     )

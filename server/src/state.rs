@@ -82,6 +82,9 @@ pub(crate) struct Inner {
     pub login_throttle: crate::login::LoginThrottle,
     pub edge: crate::edge::EdgeSettings,
     pub audit_retention_ms: i64,
+    pub recording_retention_ms: i64,
+    /// The API requests of recorded sessions, on their way to the store.
+    pub request_log: crate::request_log::RequestLog,
 }
 
 /// Everything the handlers share. Cheap to clone.
@@ -128,6 +131,7 @@ impl AppState {
             None => Store::open(&config.db, policy, clock).await?,
         });
         store.start_listening();
+        let request_log = crate::request_log::RequestLog::start(store.clone());
         let inner = Arc::new(Inner {
             store,
             passwords,
@@ -138,6 +142,8 @@ impl AppState {
                 always_secure: config.secure_cookies,
             },
             audit_retention_ms: ms(config.audit_retention),
+            recording_retention_ms: ms(config.recording_retention),
+            request_log,
         });
         if config.seed_demo {
             crate::seed::seed_demo(&inner).await?;
@@ -157,6 +163,14 @@ impl AppState {
     /// long-lived SSE connections.
     pub fn close_streams(&self) {
         self.inner.store.close_streams();
+    }
+
+    /// Waits until every API request the server answered so far is in the request log's
+    /// store (recorded sessions' API actions are written in batches, off the request
+    /// path). Shutdown calls it so that the last requests are not lost; tests, to read
+    /// what was recorded.
+    pub async fn flush_request_log(&self) {
+        self.inner.request_log.flush().await;
     }
 
     /// The database schema version (for diagnostics and the migration test).

@@ -77,6 +77,22 @@ fn admin_paths() -> Vec<(Method, &'static str, &'static str)> {
             "admin:manage",
         ),
         (Method::GET, "/api/admin/audit", "audit:read"),
+        (Method::GET, "/api/admin/recordings", "recordings:read"),
+        (
+            Method::GET,
+            "/api/admin/recordings/ses_x/tabs/tab_0000",
+            "recordings:read",
+        ),
+        (
+            Method::GET,
+            "/api/admin/recordings/ses_x/tabs/tab_0000/chunks/0",
+            "recordings:read",
+        ),
+        (
+            Method::DELETE,
+            "/api/admin/recordings/ses_x/tabs/tab_0000",
+            "recordings:delete",
+        ),
     ]
 }
 
@@ -121,6 +137,8 @@ async fn each_admin_part_requires_its_own_scope() {
         "sessions:terminate",
         "admin:manage",
         "audit:read",
+        "recordings:read",
+        "recordings:delete",
         "console:access",
     ] {
         let name = scope.replace(':', "_");
@@ -208,6 +226,8 @@ async fn seeded_operator_ends_sessions_but_cannot_manage_users() {
             "admin:manage",
             "audit:read",
             "console:access",
+            "recordings:delete",
+            "recordings:read",
             "sessions:terminate"
         ])
     );
@@ -244,7 +264,8 @@ async fn listings_have_the_contract_shapes() {
         roles,
         json!([
             { "id": 1, "name": "Administrator",
-              "scopes": ["admin:manage", "audit:read", "console:access", "sessions:terminate"] },
+              "scopes": ["admin:manage", "audit:read", "console:access", "recordings:delete",
+                         "recordings:read", "sessions:terminate"] },
             { "id": 2, "name": "Operator", "scopes": ["console:access", "sessions:terminate"] },
         ])
     );

@@ -43,6 +43,8 @@ async fn login_returns_the_contract_view_and_a_strict_cookie() {
             "admin:manage",
             "audit:read",
             "console:access",
+            "recordings:delete",
+            "recordings:read",
             "sessions:terminate"
         ])
     );

@@ -170,7 +170,13 @@ async fn admin_losing_a_scope_is_signed_out_too() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(
         r.body["scopes"],
-        json!(["admin:manage", "console:access", "sessions:terminate"])
+        json!([
+            "admin:manage",
+            "console:access",
+            "recordings:delete",
+            "recordings:read",
+            "sessions:terminate"
+        ])
     );
     t.assert_ended(&s.admin, "role_changed").await;
     t.assert_live(&s.operator).await;
@@ -685,6 +691,8 @@ async fn the_last_administrator_cannot_be_removed_by_any_direct_path() {
             "admin:manage",
             "audit:read",
             "console:access",
+            "recordings:delete",
+            "recordings:read",
             "sessions:terminate"
         ])
     );

@@ -13,13 +13,14 @@ use std::rc::{Rc, Weak};
 use super::{
     clocks, current_path, forget_tab_identity, json, navigate_to_login, now_ms, page_visible,
     tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
-    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, RecordingMarker,
+    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker,
     SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
-    DEFAULT_ACTIVITY_EVENTS, DEFAULT_THROTTLE_MS,
+    DEFAULT_ACTIVITY_EVENTS, DEFAULT_RECORDER_URL, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
-    DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime, Millis, Now,
-    PolicyOverride, Reason, SessionView, State, UserView,
+    ChunkUpload, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime,
+    Millis, Now, PolicyOverride, Reason, RecorderBatch, RecordingLimits, RecordingStatus,
+    SessionView, State, UploadOutcome, UserView,
 };
 use crate::redirect::login_url;
 
@@ -52,6 +53,10 @@ pub struct GuardOptions {
     /// This tab's identity; `None` works it out from the page ([`tab_identity`]). Tests
     /// running several guards in one page give each its own.
     pub tab: Option<TabIdentity>,
+    /// Where the recorder script is loaded from when the session is recorded.
+    pub recorder_url: String,
+    /// The fail-closed bounds of recording.
+    pub recording_limits: RecordingLimits,
 }
 
 impl Default for GuardOptions {
@@ -71,6 +76,8 @@ impl Default for GuardOptions {
             use_web_locks: true,
             navigate: true,
             tab: None,
+            recorder_url: DEFAULT_RECORDER_URL.to_string(),
+            recording_limits: RecordingLimits::default(),
         }
     }
 }
@@ -82,8 +89,10 @@ pub struct GuardSnapshot {
     pub state: State,
     /// Whether this tab is the one that talks keepalives to the server.
     pub is_leader: bool,
-    /// Whether this session is being recorded (consent given, not ended).
+    /// Whether this tab is being recorded: exactly while `recording` is `Running`.
     pub is_recording: bool,
+    /// What this tab's recording is doing; `Blocked` hides the protected content.
+    pub recording: RecordingStatus,
     /// The server could not be reached lately; not a logout.
     pub connection_problem: bool,
     /// The absolute end of the session is near.
@@ -111,6 +120,7 @@ impl GuardSnapshot {
             state: State::Starting,
             is_leader: false,
             is_recording: false,
+            recording: RecordingStatus::Off,
             connection_problem: false,
             lifetime_warning: None,
             idle_timeout: None,
@@ -157,6 +167,10 @@ enum Input {
     PushStreamClosed,
     RegistrationLost,
     SessionWaitOver,
+    RecorderStarted,
+    RecorderFailed,
+    RecorderEvents(RecorderBatch),
+    Uploaded(u32, UploadOutcome),
     Timeout,
 }
 
@@ -195,6 +209,10 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
         Input::PushStreamClosed => engine.handle_push_stream_closed(now),
         Input::RegistrationLost => engine.handle_tab_registration_lost(now),
         Input::SessionWaitOver => engine.handle_session_wait_over(now),
+        Input::RecorderStarted => engine.handle_recorder_started(now),
+        Input::RecorderFailed => engine.handle_recorder_failed(now),
+        Input::RecorderEvents(batch) => engine.handle_recorder_events(batch, now),
+        Input::Uploaded(seq, outcome) => engine.handle_upload_result(seq, outcome, now),
         Input::Timeout => engine.handle_timeout(now),
     }
 }
@@ -211,6 +229,7 @@ struct Handles {
     activity: Option<ActivityListener>,
     page: Option<PageListeners>,
     recording: Option<RecordingMarker>,
+    recorder: Option<Recorder>,
 }
 
 struct Inner {
@@ -257,6 +276,8 @@ impl GuardRuntime {
             LeaderMode::Heartbeat
         };
         config.policy_override = options.policy_override;
+        config.recording_limits = options.recording_limits;
+        options.server.name_tab(&tab.tab_id);
         let inner = Rc::new(Inner {
             engine: RefCell::new(Engine::new(config)),
             queue: RefCell::new(VecDeque::new()),
@@ -275,6 +296,11 @@ impl GuardRuntime {
             let weak = weak.clone();
             move |wake: Wake| {
                 let visible = page_visible();
+                if wake == Wake::Left {
+                    // What the recorder holds goes into the last chunks the engine sends
+                    // as the page goes away.
+                    Inner::take_recorded(&weak);
+                }
                 Inner::input_weak(&weak, Input::Wake { wake, visible });
             }
         }))?;
@@ -488,10 +514,81 @@ impl Inner {
             Effect::RegisterTab => self.register_tab(),
             Effect::CloseTab => self.options.server.close_tab(&self.tab.tab_id),
             Effect::ForgetTabIdentity => forget_tab_identity(),
+            Effect::StartRecorder => self.start_recorder(),
+            Effect::StopRecorder => {
+                let recorder = self.handles.borrow_mut().recorder.take();
+                drop(recorder);
+            }
+            Effect::UploadChunk(upload) => self.upload_chunk(upload),
             Effect::Redirect { reason, idle_limit } => {
                 self.leave_for_login(reason, idle_limit.map(DurationMs::as_millis))
             }
         }
+    }
+
+    /// Loads and starts the recorder (replacing one that failed); how that went and what
+    /// it captures go to the engine.
+    fn start_recorder(self: &Rc<Self>) {
+        let previous = self.handles.borrow_mut().recorder.take();
+        drop(previous);
+        let weak = Rc::downgrade(self);
+        let started = Rc::new({
+            let weak = weak.clone();
+            move || Inner::input_weak(&weak, Input::RecorderStarted)
+        });
+        let failed = Rc::new({
+            let weak = weak.clone();
+            move || Inner::input_weak(&weak, Input::RecorderFailed)
+        });
+        let events = Rc::new(move |batch| Inner::input_weak(&weak, Input::RecorderEvents(batch)));
+        match Recorder::start(&self.options.recorder_url, started, failed, events) {
+            Ok(recorder) => self.handles.borrow_mut().recorder = Some(recorder),
+            Err(error) => {
+                error.report("recorder unavailable");
+                self.input(Input::RecorderFailed);
+            }
+        }
+    }
+
+    /// Hands the events the recorder holds to the engine now.
+    fn take_recorded(weak: &Weak<Inner>) {
+        let Some(inner) = weak.upgrade() else { return };
+        let batch = inner
+            .handles
+            .borrow()
+            .recorder
+            .as_ref()
+            .and_then(Recorder::take);
+        if let Some(batch) = batch {
+            inner.input(Input::RecorderEvents(batch));
+        }
+    }
+
+    /// Uploads one chunk; the outcome goes to the engine (none is expected for the
+    /// `keepalive` ones sent as the page goes away).
+    fn upload_chunk(self: &Rc<Self>, upload: ChunkUpload) {
+        let ChunkUpload {
+            seq,
+            body,
+            keepalive,
+        } = upload;
+        let pending = self
+            .options
+            .server
+            .upload_chunk(&self.tab.tab_id, seq, body, keepalive);
+        let weak = Rc::downgrade(self);
+        wasm_bindgen_futures::spawn_local(async move {
+            let outcome = match pending.await {
+                Ok(()) => UploadOutcome::Stored,
+                Err(error) => {
+                    error.report("recording upload failed");
+                    UploadOutcome::Failed
+                }
+            };
+            if !keepalive {
+                Inner::input_weak(&weak, Input::Uploaded(seq, outcome));
+            }
+        });
     }
 
     /// Opens the session's cross-tab channel.
@@ -702,6 +799,7 @@ impl Inner {
             state: engine.state().clone(),
             is_leader: engine.is_leader(),
             is_recording: engine.is_recording(),
+            recording: engine.recording_status(),
             connection_problem: engine.connection_problem(),
             lifetime_warning: engine.lifetime_warning(),
             idle_timeout: policy.and_then(|p| p.idle_timeout),
@@ -746,6 +844,7 @@ impl Inner {
                 handles.lock.take(),
                 handles.activity.take(),
                 handles.page.take(),
+                handles.recorder.take(),
             )
         };
         drop(released);

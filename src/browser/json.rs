@@ -28,11 +28,12 @@ pub struct Unreadable;
 type Read<T> = Result<T, Unreadable>;
 
 /// One parsed JSON object (never an array or `null`).
-pub(crate) struct JsonObject(Object);
+#[derive(Debug)]
+pub struct JsonObject(Object);
 
 impl JsonObject {
     /// Parses `text`; anything but a JSON object is [`Unreadable`].
-    pub(crate) fn parse(text: &str) -> Read<JsonObject> {
+    pub fn parse(text: &str) -> Read<JsonObject> {
         Self::from_value(JSON::parse(text).map_err(|_| Unreadable)?)
     }
 
@@ -65,7 +66,8 @@ impl JsonObject {
         self.field(key).map(read).transpose()
     }
 
-    pub(crate) fn string(&self, key: &str) -> Read<String> {
+    /// A required string field.
+    pub fn string(&self, key: &str) -> Read<String> {
         self.required(key, string)
     }
 
@@ -75,6 +77,11 @@ impl JsonObject {
 
     fn int(&self, key: &str) -> Read<i64> {
         self.required(key, int)
+    }
+
+    /// A required number (any finite JSON number).
+    pub fn number(&self, key: &str) -> Read<f64> {
+        self.required(key, |value| value.as_f64().ok_or(Unreadable))
     }
 
     fn bool(&self, key: &str) -> Read<bool> {
@@ -100,6 +107,16 @@ fn int(value: JsValue) -> Read<i64> {
         return Err(Unreadable);
     }
     value.as_f64().map(|n| n as i64).ok_or(Unreadable)
+}
+
+/// Parses `text` as a JSON array of objects; `None` when it is anything else or any element
+/// is not an object.
+pub fn objects(text: &str) -> Option<Vec<JsonObject>> {
+    let array = JSON::parse(text).ok()?.dyn_into::<Array>().ok()?;
+    array
+        .iter()
+        .map(|value| JsonObject::from_value(value).ok())
+        .collect()
 }
 
 /// Reads and validates a session view (contract "Session view"): the size limit, then

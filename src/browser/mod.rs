@@ -23,6 +23,7 @@ mod json;
 mod leader;
 mod page;
 mod push;
+mod recorder;
 mod server;
 mod timer;
 
@@ -80,6 +81,8 @@ pub use page::{
 #[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
 #[cfg(feature = "test-support")]
+pub use recorder::{gzip, gzip_stored, Recorder};
+#[cfg(feature = "test-support")]
 pub use server::{
     ActivityRequest, HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration,
 };
@@ -101,6 +104,10 @@ pub(crate) use page::{
 };
 #[cfg(not(feature = "test-support"))]
 pub(crate) use push::{PushEvent, PushStream};
+#[cfg(not(feature = "test-support"))]
+pub(crate) use recorder::Recorder;
+/// Where the recorder script is served by default: `UseSessionGuardOptions::recorder_url`.
+pub use recorder::DEFAULT_RECORDER_URL;
 #[cfg(not(feature = "test-support"))]
 pub(crate) use server::{
     ActivityRequest, HttpSessionServer, SessionReply, SessionServer, TabRegistration,

@@ -7,8 +7,10 @@ use gloo_events::EventListener;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
+use session_guard_contract::json::ObjectWriter;
+
 use super::channel::random_id;
-use super::BrowserError;
+use super::{json, BrowserError};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// Events after which deadlines must be re-checked at once: background tabs get timers
@@ -47,6 +49,8 @@ pub struct PageListeners {
 impl PageListeners {
     /// Calls `on_wake` when the page becomes visible or hidden, the window gains focus, the
     /// page is restored from the back/forward cache or comes back online, or goes away.
+    /// Also notes every same-origin link the user opens in a new tab, for that tab to find
+    /// this one as its opener ([`tab_identity`]).
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
@@ -73,6 +77,10 @@ impl PageListeners {
         listeners.push(EventListener::new(&window, "pagehide", move |_| {
             left(Wake::Left);
         }));
+        // A link of this page opened in a new tab: note it for that tab (its opener).
+        for event in ["click", "auxclick"] {
+            listeners.push(EventListener::new(&window, event, note_link_opened));
+        }
         let watched = document.clone();
         listeners.push(EventListener::new(
             &document,
@@ -102,19 +110,178 @@ pub struct TabIdentity {
 
 const WINDOW_NAME_PREFIX: &str = "sg-tab:";
 const LAST_TAB_KEY: &str = "session-guard:tab";
+/// `localStorage` key of the links this origin's tabs just opened in new tabs.
+const OPENER_HANDOFF_KEY: &str = "session-guard:opener-handoff";
+/// How long a noted link waits for its new tab to claim it.
+const HANDOFF_WINDOW_MS: f64 = 10_000.0;
+/// Most notes kept at once (several links opened in quick succession).
+const MAX_HANDOFFS: usize = 8;
+
+/// "Tab `opener_tab_id` opened `path` in a new tab at `at`": left in `localStorage` by
+/// the opening tab, claimed by the new one. A link opened with `target=_blank` (which
+/// browsers treat as `noopener`), a middle click or Ctrl/Cmd/Shift+click gets no copy of
+/// the opener's session storage, so this is how such a tab learns its opener.
+#[derive(Debug, Clone, PartialEq)]
+struct Handoff {
+    opener_tab_id: String,
+    /// Path and query of the opened link, resolved against the opening page.
+    path: String,
+    /// `Date.now()` of the click.
+    at: f64,
+}
+
+/// This tab's id, if it has one yet.
+fn own_tab_id(window: &web_sys::Window) -> Option<String> {
+    window
+        .name()
+        .ok()
+        .and_then(|name| name.strip_prefix(WINDOW_NAME_PREFIX).map(str::to_string))
+        .filter(|id| session_guard_contract::ids::is_tab_id(id))
+}
+
+/// The still-fresh notes (anything unreadable, foreign or stale is dropped).
+fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
+    let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
+    let notes: Vec<Handoff> = text
+        .filter(|t| t.len() <= 16 * 1024)
+        .and_then(|t| parse_handoffs(&t))
+        .unwrap_or_default();
+    notes
+        .into_iter()
+        .filter(|n| {
+            session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
+                && n.path.starts_with('/')
+                && n.path.len() <= 2048
+                && (now - n.at).abs() <= HANDOFF_WINDOW_MS
+        })
+        .collect()
+}
+
+/// The notes as stored: a JSON array of `{"opener_tab_id", "path", "at"}`; `None` when the
+/// text is not such an array or any note lacks a field (then none is trusted).
+fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
+    json::objects(text)?
+        .iter()
+        .map(|note| {
+            Some(Handoff {
+                opener_tab_id: note.string("opener_tab_id").ok()?,
+                path: note.string("path").ok()?,
+                at: note.number("at").ok()?,
+            })
+        })
+        .collect()
+}
+
+fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
+    if notes.is_empty() {
+        let _ = storage.remove_item(OPENER_HANDOFF_KEY);
+        return;
+    }
+    let mut text = String::from("[");
+    for (i, note) in notes.iter().enumerate() {
+        if i > 0 {
+            text.push(',');
+        }
+        // `Date.now()` is a whole number of milliseconds.
+        let note = ObjectWriter::new()
+            .string("opener_tab_id", &note.opener_tab_id)
+            .string("path", &note.path)
+            .int("at", note.at as i64)
+            .finish();
+        text.push_str(&note);
+    }
+    text.push(']');
+    let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
+}
+
+/// The path and query `href` leads to from this page, when it stays on this origin.
+fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
+    let location = window.location();
+    let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
+    (url.origin() == location.origin().ok()?).then(|| format!("{}{}", url.pathname(), url.search()))
+}
+
+/// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
+/// (`target=_blank`, middle click, Ctrl/Cmd/Shift+click) and the page did not cancel it,
+/// notes the link with this tab as its opener.
+fn note_link_opened(event: &web_sys::Event) {
+    let Some(mouse) = event.dyn_ref::<web_sys::MouseEvent>() else {
+        return;
+    };
+    if event.default_prevented() {
+        return;
+    }
+    let modified = mouse.ctrl_key() || mouse.meta_key() || mouse.shift_key();
+    let Some(link) = event
+        .target()
+        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
+        .and_then(|element| element.closest("a[href]").ok().flatten())
+    else {
+        return;
+    };
+    let blank = link
+        .get_attribute("target")
+        .is_some_and(|target| target.eq_ignore_ascii_case("_blank"));
+    let new_tab = match event.type_().as_str() {
+        "auxclick" => mouse.button() == 1,
+        _ => mouse.button() == 0 && (blank || modified),
+    };
+    if !new_tab || link.has_attribute("download") {
+        return;
+    }
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let (Some(opener_tab_id), Some(path), Some(storage)) = (
+        own_tab_id(&window),
+        link.get_attribute("href")
+            .and_then(|href| same_origin_link_path(&window, &href)),
+        window.local_storage().ok().flatten(),
+    ) else {
+        return;
+    };
+    let now = js_sys::Date::now();
+    let mut notes = read_handoffs(&storage, now);
+    notes.push(Handoff {
+        opener_tab_id,
+        path,
+        at: now,
+    });
+    let excess = notes.len().saturating_sub(MAX_HANDOFFS);
+    notes.drain(..excess);
+    write_handoffs(&storage, &notes);
+}
+
+/// The opener a new tab finds noted for its own path and query: the newest fresh note
+/// for it, which is then removed so no other tab takes it.
+fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
+    let storage = window.local_storage().ok().flatten()?;
+    let location = window.location();
+    let here = format!(
+        "{}{}",
+        location.pathname().ok()?,
+        location.search().unwrap_or_default()
+    );
+    let mut notes = read_handoffs(&storage, js_sys::Date::now());
+    let index = notes
+        .iter()
+        .rposition(|n| n.path == here && n.opener_tab_id != tab_id);
+    let claimed = index.map(|i| notes.remove(i).opener_tab_id);
+    write_handoffs(&storage, &notes);
+    claimed
+}
 
 /// Works out this tab's identity.
 ///
 /// `window.name` survives reloads and navigation within a tab but starts empty in a new
 /// tab, so it holds the tab id. `sessionStorage` is copied into a tab opened from a link of
-/// this one, so the id found there in a tab with a fresh `window.name` is the opener's.
+/// this one with `rel="opener"`, so the id found there in a tab with a fresh `window.name`
+/// is the opener's. Any other new tab looks for a note its opener left on the click
+/// ([`PageListeners`] write them) for its own address.
 pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     let window = super::window()?;
-    let existing = window
-        .name()
-        .ok()
-        .and_then(|name| name.strip_prefix(WINDOW_NAME_PREFIX).map(str::to_string))
-        .filter(|id| session_guard_contract::ids::is_tab_id(id));
+    let existing = own_tab_id(&window);
+    let new_tab = existing.is_none();
     let storage = window.session_storage().ok().flatten();
     let stored = storage
         .as_ref()
@@ -128,7 +295,9 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
             id
         }
     };
-    let opener_tab_id = stored.filter(|id| *id != tab_id);
+    let opener_tab_id = stored
+        .filter(|id| *id != tab_id)
+        .or_else(|| new_tab.then(|| claim_handoff(&window, &tab_id)).flatten());
     if let Some(storage) = storage {
         let _ = storage.set_item(LAST_TAB_KEY, &tab_id);
     }

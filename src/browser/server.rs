@@ -1,6 +1,7 @@
 //! The session API client (see docs/CONTRACT.md), behind a trait so tests can stand in a
 //! scripted server.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 
@@ -9,11 +10,12 @@ use gloo_timers::callback::Timeout;
 /// One browser tab, registered with the server as its own recorded sub-session (the
 /// contract's `POST /api/session/tabs` body).
 pub use session_guard_contract::api::{ActivityRequest, TabRegistration};
-use session_guard_contract::api::{ConsentRequest, LogoutRequest};
+use session_guard_contract::api::{ConsentRequest, LogoutRequest, TAB_HEADER};
+use session_guard_contract::recording::upload_path;
 use wasm_bindgen::JsValue;
 
 use super::{json, BrowserError};
-use crate::core::{Millis, Reason, SessionView};
+use crate::core::{push_number, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
 pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
@@ -61,12 +63,28 @@ pub trait SessionServer {
     fn close_tab(&self, tab_id: &str);
     /// The server-sent events URL, or `None` where there is no push channel.
     fn events_url(&self) -> Option<String>;
+    /// `POST /api/session/tabs/{tab_id}/recording/{seq}` with `chunk` (the JSON text)
+    /// gzipped; `Ok` once the server stored it (`201`, or `200` for a repeat of stored
+    /// bytes). With `keepalive` the request outlives the page that is going away.
+    fn upload_chunk(
+        &self,
+        tab_id: &str,
+        seq: u32,
+        chunk: String,
+        keepalive: bool,
+    ) -> LocalFuture<Result<(), BrowserError>>;
+    /// Names this tab in every later request (the contract's acting-tab header), so the
+    /// server can attribute the session's API actions to it. A server that keeps no such
+    /// record may ignore it.
+    fn name_tab(&self, _tab_id: &str) {}
 }
 
 /// The real server over HTTP (same-origin cookies, JSON bodies).
 #[derive(Debug, Clone)]
 pub struct HttpSessionServer {
     base: String,
+    /// The acting tab named in every request ([`SessionServer::name_tab`]).
+    tab_id: RefCell<Option<String>>,
 }
 
 impl HttpSessionServer {
@@ -75,11 +93,20 @@ impl HttpSessionServer {
         let base = base.into();
         HttpSessionServer {
             base: base.trim_end_matches('/').to_string(),
+            tab_id: RefCell::new(None),
         }
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// `build` with the acting-tab header, once the tab is named.
+    fn tabbed(&self, build: RequestBuilder) -> RequestBuilder {
+        match self.tab_id.borrow().as_deref() {
+            Some(tab_id) => build.header(TAB_HEADER, tab_id),
+            None => build,
+        }
     }
 }
 
@@ -146,7 +173,8 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
 impl SessionServer for HttpSessionServer {
     fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url("/api/session");
-        Box::pin(async move { session_reply(send(Request::get(&url), None).await?).await })
+        let request = self.tabbed(Request::get(&url));
+        Box::pin(async move { session_reply(send(request, None).await?).await })
     }
 
     fn await_session_change(
@@ -154,22 +182,22 @@ impl SessionServer for HttpSessionServer {
         wait_ms: Millis,
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let wait_ms = wait_ms.clamp(0, i64::from(u32::MAX - REQUEST_TIMEOUT_MS));
-        let url = self.url(&format!("/api/session?wait={wait_ms}"));
+        let mut url = self.url("/api/session?wait=");
+        push_number(&mut url, wait_ms, 1);
         // The server holds it up to `wait_ms`; only beyond that is it a network problem.
         let timeout_ms = REQUEST_TIMEOUT_MS + wait_ms as u32;
-        Box::pin(async move {
-            session_reply(send_within(Request::get(&url), None, timeout_ms).await?).await
-        })
+        let request = self.tabbed(Request::get(&url));
+        Box::pin(async move { session_reply(send_within(request, None, timeout_ms).await?).await })
     }
 
     fn send_activity(
         &self,
         activity: ActivityRequest,
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
-        let url = self.url("/api/session/activity");
+        let request = self.tabbed(Request::post(&self.url("/api/session/activity")));
         Box::pin(async move {
             let body = activity.to_json();
-            session_reply(send(Request::post(&url), Some(body)).await?).await
+            session_reply(send(request, Some(body)).await?).await
         })
     }
 
@@ -178,6 +206,7 @@ impl SessionServer for HttpSessionServer {
         accepted: bool,
     ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
         let url = self.url("/api/session/consent");
+        let request = self.tabbed(Request::post(&url));
         Box::pin(async move {
             let body = ConsentRequest { accepted }.to_json();
             // Declining ends the session and the tab leaves for the login page at once, which
@@ -185,7 +214,7 @@ impl SessionServer for HttpSessionServer {
             if !accepted && send_beacon(&url, &body) {
                 return Ok(None);
             }
-            let response = send(Request::post(&url), Some(body)).await?;
+            let response = send(request, Some(body)).await?;
             if response.status() == 204 {
                 Ok(None)
             } else {
@@ -205,16 +234,17 @@ impl SessionServer for HttpSessionServer {
         if send_beacon(&url, &body) {
             return;
         }
+        let request = self.tabbed(Request::post(&url));
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = send(Request::post(&url), Some(body)).await;
+            let _ = send(request, Some(body)).await;
         });
     }
 
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
-        let url = self.url("/api/session/tabs");
+        let request = self.tabbed(Request::post(&self.url("/api/session/tabs")));
         let body = tab.to_json();
         Box::pin(async move {
-            let response = send(Request::post(&url), Some(body)).await?;
+            let response = send(request, Some(body)).await?;
             match response.status() {
                 200 | 201 => Ok(()),
                 status => Err(BrowserError::Status(status)),
@@ -231,6 +261,30 @@ impl SessionServer for HttpSessionServer {
 
     fn events_url(&self) -> Option<String> {
         Some(self.url("/api/session/events"))
+    }
+
+    fn upload_chunk(
+        &self,
+        tab_id: &str,
+        seq: u32,
+        chunk: String,
+        keepalive: bool,
+    ) -> LocalFuture<Result<(), BrowserError>> {
+        // Tab ids are `[A-Za-z0-9_-]`, safe in a path segment as they are.
+        let url = self.url(&upload_path(tab_id, seq));
+        let tab_id = tab_id.to_owned();
+        Box::pin(async move {
+            match super::recorder::post_chunk(&url, &tab_id, &chunk, keepalive, REQUEST_TIMEOUT_MS)
+                .await?
+            {
+                200 | 201 => Ok(()),
+                status => Err(BrowserError::Status(status)),
+            }
+        })
+    }
+
+    fn name_tab(&self, tab_id: &str) {
+        *self.tab_id.borrow_mut() = Some(tab_id.to_owned());
     }
 }
 

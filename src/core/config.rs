@@ -1,7 +1,7 @@
 //! Engine configuration: per-tab identity and the timing knobs of the cross-tab protocol.
 
 use super::view::clamp_lead;
-use super::{DurationMs, Millis, SessionPolicy};
+use super::{DurationMs, Millis, RecordingLimits, SessionPolicy};
 
 /// How the tab that talks to the server (sends keepalives) is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +56,8 @@ pub struct EngineConfig {
     pub max_peer_skew: DurationMs,
     /// Optional shortening of the server policy.
     pub policy_override: Option<PolicyOverride>,
+    /// The fail-closed bounds of session recording.
+    pub recording_limits: RecordingLimits,
 }
 
 impl EngineConfig {
@@ -69,6 +71,7 @@ impl EngineConfig {
             heartbeat_interval: DurationMs::SECOND,
             max_peer_skew: DurationMs::from_millis(5_000),
             policy_override: None,
+            recording_limits: RecordingLimits::default(),
         }
     }
 }

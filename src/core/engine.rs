@@ -4,6 +4,9 @@ use std::collections::VecDeque;
 
 use super::config::{EngineConfig, LeaderMode};
 use super::peer::{self, PeerBody, PeerFields};
+use super::recording::{
+    ChunkContext, ChunkUpload, RecorderBatch, Recording, RecordingStatus, UploadOutcome,
+};
 use super::time::{elapsed, ClockOffset};
 use super::view::{ConsentState, SessionPolicy, SessionView, UserView};
 use super::{CoreError, DurationMs, LocalTime, Reason, ServerTime};
@@ -187,6 +190,18 @@ pub enum Effect {
     /// so take the leader lock from it (Web Locks `steal`) and report the grant through
     /// [`Engine::handle_leadership`]; the tab that loses the lock reports `false`.
     TakeOverLeadership,
+    /// Load and start the session recorder in this page (rrweb), and report it through
+    /// [`Engine::handle_recorder_started`] or [`Engine::handle_recorder_failed`]; its
+    /// events go to [`Engine::handle_recorder_events`]. Emitted when the session requires
+    /// recording, consent is given and the content shows, and again after a failure.
+    StartRecorder,
+    /// Stop the recorder. What it captured since its last batch is not kept: as the page
+    /// goes away the browser layer hands that over before [`Engine::handle_page_left`].
+    StopRecorder,
+    /// Upload one chunk of the recording and report how it ended through
+    /// [`Engine::handle_upload_result`]. One at a time, in `seq` order (except the
+    /// `keepalive` ones sent as the page goes away, which expect no answer).
+    UploadChunk(ChunkUpload),
     /// An administrator ended this tab: forget its id (`window.name`), which the server
     /// never registers again, so the browser tab comes back as a new sub-session. Emitted
     /// just before the redirect.
@@ -250,6 +265,9 @@ enum Timer {
     PushReopen,
     /// The tab registers again after losing its registration to a blip.
     RegistrationRetry,
+    /// A recording chunk is cut, an upload or the recorder is tried again, or a stall
+    /// reaches its limit.
+    Recording,
 }
 
 impl Timer {
@@ -257,7 +275,7 @@ impl Timer {
     /// is over.
     /// The heartbeat goes before the keepalive: it may change which tab leads, and only
     /// the leader sends keepalives.
-    const ALL: [Timer; 10] = [
+    const ALL: [Timer; 11] = [
         Timer::Ending,
         Timer::ConfirmWait,
         Timer::Poll,
@@ -268,6 +286,7 @@ impl Timer {
         Timer::LifetimeNotice,
         Timer::PushReopen,
         Timer::RegistrationRetry,
+        Timer::Recording,
     ];
 }
 
@@ -401,6 +420,10 @@ pub struct Engine {
     /// Engine time at which the outstanding [`Effect::AwaitSessionChange`] started.
     session_wait: Option<ServerTime>,
     connection_problem: bool,
+    /// This tab's recording.
+    recording: Recording,
+    /// The tab id as a JSON string, for the recording's chunks.
+    tab_id_json: String,
 }
 
 impl Engine {
@@ -410,7 +433,11 @@ impl Engine {
         config.activity_broadcast_interval = config.activity_broadcast_interval.max(MIN_INTERVAL);
         config.heartbeat_interval = config.heartbeat_interval.max(MIN_INTERVAL);
         config.max_peer_skew = config.max_peer_skew.max(DurationMs::ZERO);
+        let tab_id_json = session_guard_contract::json::string(&config.tab_id);
+        let recording = Recording::new(config.recording_limits);
         Engine {
+            recording,
+            tab_id_json,
             config,
             state: State::Starting,
             effects: VecDeque::new(),
@@ -700,11 +727,59 @@ impl Engine {
             return;
         }
         self.page_left = true;
+        // The recording goes first: the server takes no chunk for a tab that closed.
+        let t = self.high_water;
+        let ctx = ChunkContext {
+            tab_id_json: &self.tab_id_json,
+            offset_ms: self.offset.unwrap_or(ClockOffset::ZERO).as_millis(),
+        };
+        self.recording.flush_on_exit(&ctx, t, &mut self.effects);
         if self.registration != Registration::Unregistered {
             if self.registration == Registration::Sent {
                 self.effects.push_back(Effect::CloseTab);
             }
             self.registration = Registration::Unregistered;
+        }
+    }
+
+    /// The recorder runs ([`Effect::StartRecorder`] succeeded: it took its full snapshot).
+    pub fn handle_recorder_started(&mut self, now: impl Into<Now>) {
+        if let Some(t) = self.begin(now) {
+            self.recording.recorder_started(t);
+            self.tick(t);
+        }
+    }
+
+    /// The recorder could not be loaded or started, or stopped with an error: it is
+    /// started again after a back-off; meanwhile the tab says recording is paused, and
+    /// past the stall limit it hides the protected content.
+    pub fn handle_recorder_failed(&mut self, now: impl Into<Now>) {
+        if let Some(t) = self.begin(now) {
+            self.recording.recorder_failed(t);
+            self.tick(t);
+        }
+    }
+
+    /// Events the recorder captured. They join the open chunk, which is cut every
+    /// [`super::CHUNK_SPAN`] or [`super::CHUNK_BYTES`] and uploaded in order.
+    pub fn handle_recorder_events(&mut self, batch: RecorderBatch, now: impl Into<Now>) {
+        let Some(t) = self.begin(now) else { return };
+        let offset = self.offset.unwrap_or(ClockOffset::ZERO);
+        let ctx = ChunkContext {
+            tab_id_json: &self.tab_id_json,
+            offset_ms: offset.as_millis(),
+        };
+        self.recording
+            .events(batch, offset, &ctx, t, &mut self.effects);
+        self.tick(t);
+    }
+
+    /// The upload of chunk `seq` ([`Effect::UploadChunk`]) ended.
+    pub fn handle_upload_result(&mut self, seq: u32, outcome: UploadOutcome, now: impl Into<Now>) {
+        if let Some(t) = self.begin(now) {
+            self.recording
+                .upload_result(seq, outcome, t, &mut self.effects);
+            self.tick(t);
         }
     }
 
@@ -964,11 +1039,18 @@ impl Engine {
         self.leader && !self.is_ended()
     }
 
-    /// Whether the session is being recorded: required, accepted and not ended.
+    /// Whether this tab is being recorded: exactly while [`Engine::recording_status`] is
+    /// [`RecordingStatus::Running`] (the recording indicator shows then, and only then).
     pub fn is_recording(&self) -> bool {
-        self.policy.as_ref().is_some_and(|p| p.recording_required)
-            && self.consent_accepted
-            && matches!(self.state, State::Active | State::Warning { .. })
+        self.recording_status() == RecordingStatus::Running
+    }
+
+    /// What this tab's recording is doing; [`RecordingStatus::Off`] once ended.
+    pub fn recording_status(&self) -> RecordingStatus {
+        if self.is_ended() {
+            return RecordingStatus::Off;
+        }
+        self.recording.status(self.high_water)
     }
 
     /// Whether the latest known request of any tab failed at the network level (cleared by
@@ -1116,6 +1198,7 @@ impl Engine {
         if let Registration::RetryAt(at) = self.registration {
             self.registration = Registration::RetryAt(back(at));
         }
+        self.recording.rebase(lead);
     }
 
     /// Acts on everything due at `t`, in the order of [`Timer::ALL`] (endings first), then
@@ -1196,6 +1279,7 @@ impl Engine {
                 Registration::RetryAt(at) => Some(at),
                 Registration::Unregistered | Registration::Sent => None,
             },
+            Timer::Recording => self.recording.deadline(),
         }
     }
 
@@ -1241,6 +1325,13 @@ impl Engine {
                 }
             }
             Timer::RegistrationRetry => self.registration = Registration::Unregistered,
+            Timer::Recording => {
+                let ctx = ChunkContext {
+                    tab_id_json: &self.tab_id_json,
+                    offset_ms: self.offset.unwrap_or(ClockOffset::ZERO).as_millis(),
+                };
+                self.recording.timeout(&ctx, t, &mut self.effects);
+            }
         }
     }
 
@@ -1393,6 +1484,12 @@ impl Engine {
             self.registration = Registration::Sent;
             self.effects.push_back(Effect::RegisterTab);
         }
+        let recorded = self.shows_content()
+            && !self.page_left
+            && self.consent_accepted
+            && self.policy.as_ref().is_some_and(|p| p.recording_required);
+        self.recording
+            .set_wanted(recorded, self.high_water, &mut self.effects);
     }
 
     /// The ending that is due at `t`, with its deadline.

@@ -14,7 +14,7 @@ use session_guard_contract::api::ACTIVITY_CLAIM_WINDOW;
 
 use super::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LocalTime, Millis, Now,
-    Reason, RecordingView, ServerTime, SessionView, State, UserView,
+    Reason, RecorderBatch, RecordingView, ServerTime, SessionView, State, UploadOutcome, UserView,
 };
 
 /// The reference server's session, reduced to what the engine sees.
@@ -34,6 +34,10 @@ pub(crate) struct Server {
     pub issued_at: Millis,
     /// `false` makes every request fail at the network level.
     pub reachable: bool,
+    /// `false` makes every recording upload fail (the rest of the API still answers).
+    pub recording_reachable: bool,
+    /// The recording chunks stored per tab, in seq order: (seq, body).
+    pub chunks: Vec<Vec<(u32, String)>>,
 }
 
 /// A reading of a tab's wall clock, for tests that drive one engine by hand.
@@ -60,6 +64,8 @@ impl Server {
             ended: None,
             issued_at,
             reachable: true,
+            recording_reachable: true,
+            chunks: Vec::new(),
         }
     }
 
@@ -133,6 +139,10 @@ pub(crate) struct Tab {
     pub stalled: bool,
     /// Whether the tab's inputs carry its monotonic clock (browsers with `performance`).
     pub monotonic: bool,
+    /// Whether the tab's recorder runs (`StartRecorder` .. `StopRecorder` or its redirect).
+    pub recorder_running: bool,
+    /// `false` makes the recorder fail to start.
+    pub recorder_loads: bool,
     held: VecDeque<Input>,
 }
 
@@ -146,6 +156,10 @@ enum Input {
     Leadership(bool),
     /// The held request of `AwaitSessionChange` is over.
     WaitOver,
+    /// The recorder started (`true`) or failed.
+    Recorder(bool),
+    /// The upload of a recording chunk ended.
+    Uploaded(u32, UploadOutcome),
 }
 
 /// N tabs of one session, one server, one real clock.
@@ -189,10 +203,14 @@ impl Harness {
                     forgot_identity: false,
                     stalled: false,
                     monotonic: true,
+                    recorder_running: false,
+                    recorder_loads: true,
                     held: VecDeque::new(),
                 }
             })
             .collect();
+        let mut server = server;
+        server.chunks = vec![Vec::new(); n];
         Harness {
             now: server.issued_at - server.offset,
             tabs,
@@ -397,6 +415,7 @@ impl Harness {
                 Effect::Redirect { reason, .. } => {
                     // The browser layer releases everything on the way to the login page.
                     self.tabs[i].push_open = false;
+                    self.tabs[i].recorder_running = false;
                     self.tabs[i].redirects.push(reason);
                 }
                 Effect::JoinSession { session_id } => self.tabs[i].joins.push(session_id),
@@ -410,6 +429,19 @@ impl Harness {
                 Effect::RegisterTab => self.tabs[i].registrations.push(true),
                 Effect::CloseTab => self.tabs[i].registrations.push(false),
                 Effect::ForgetTabIdentity => self.tabs[i].forgot_identity = true,
+                Effect::StartRecorder => {
+                    let loads = self.tabs[i].recorder_loads;
+                    self.tabs[i].recorder_running = loads;
+                    self.queue.push_back((i, Input::Recorder(loads)));
+                }
+                Effect::StopRecorder => self.tabs[i].recorder_running = false,
+                Effect::UploadChunk(upload) => {
+                    let outcome = self.store_chunk(i, upload.seq, upload.body);
+                    if !upload.keepalive {
+                        self.queue
+                            .push_back((i, Input::Uploaded(upload.seq, outcome)));
+                    }
+                }
             }
         }
     }
@@ -434,6 +466,40 @@ impl Harness {
             self.queue.push_back((i, Input::WaitOver));
         }
         self.deliver();
+    }
+
+    /// The reference server's chunk upload: the next seq is stored, a repeat of stored
+    /// bytes is a success, anything else (a gap, other bytes, no consent) is refused.
+    fn store_chunk(&mut self, i: usize, seq: u32, body: String) -> UploadOutcome {
+        let live = self.server.ended.is_none()
+            && self.server.consent == ConsentState::Accepted
+            && self.server.reachable
+            && self.server.recording_reachable;
+        let stored = &mut self.server.chunks[i];
+        if !live {
+            return UploadOutcome::Failed;
+        }
+        match stored.get(seq as usize) {
+            Some((_, same)) if *same == body => UploadOutcome::Stored,
+            Some(_) => UploadOutcome::Failed,
+            None if seq as usize == stored.len() => {
+                stored.push((seq, body));
+                UploadOutcome::Stored
+            }
+            None => UploadOutcome::Failed,
+        }
+    }
+
+    /// Tab `i`'s recorder hands over `events` (JSON values separated by commas), captured
+    /// at its local time now.
+    pub fn record(&mut self, i: usize, events: &str) {
+        let at = local(self.local(i));
+        let batch = RecorderBatch {
+            events: events.to_owned(),
+            first_at: at,
+            last_at: at,
+        };
+        self.input(i, |engine, now| engine.handle_recorder_events(batch, now));
     }
 
     fn respond(&mut self, i: usize) {
@@ -500,6 +566,9 @@ impl Harness {
                 Input::Peer(text) => engine.handle_peer(&text, local),
                 Input::Leadership(held) => engine.handle_leadership(held, local),
                 Input::WaitOver => engine.handle_session_wait_over(local),
+                Input::Recorder(true) => engine.handle_recorder_started(local),
+                Input::Recorder(false) => engine.handle_recorder_failed(local),
+                Input::Uploaded(seq, outcome) => engine.handle_upload_result(seq, outcome, local),
             }
             self.after(j, before);
         }

@@ -60,6 +60,7 @@ mod error;
 mod harness;
 mod peer;
 mod reason;
+mod recording;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 mod time;
@@ -75,9 +76,12 @@ pub use peer::{
     ending_for, ending_for_with, read_fields, PeerBody, PeerFields, PeerMessage,
     MAX_PEER_MESSAGE_BYTES, PROTOCOL_VERSION,
 };
-#[cfg(target_arch = "wasm32")]
 pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};
+pub use recording::{
+    ChunkUpload, PauseReason, RecorderBatch, RecordingLimits, RecordingStatus, UploadOutcome,
+    CHUNK_BYTES, CHUNK_SPAN, FIRST_RETRY_DELAY, MAX_RETRY_DELAY,
+};
 pub use time::LocalTime;
 pub use view::{
     ConsentState, DurationMs, RecordingView, ServerTime, SessionPolicy, SessionView, UserView,

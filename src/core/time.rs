@@ -54,6 +54,11 @@ impl ClockOffset {
         ServerTime::from_millis(local.as_millis().saturating_add(self.0.as_millis()))
     }
 
+    /// Server time minus local time, in milliseconds.
+    pub(crate) const fn as_millis(self) -> i64 {
+        self.0.as_millis()
+    }
+
     /// `server` on this tab's clock.
     pub(crate) const fn to_local(self, server: ServerTime) -> LocalTime {
         LocalTime::from_millis(server.as_millis().saturating_sub(self.0.as_millis()))

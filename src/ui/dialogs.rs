@@ -132,14 +132,21 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
     }
 }
 
-/// What recording captures, as the consent dialog states it. It must claim no more than
-/// the server records: today that is the audit trail of the session and of each tab
-/// registered in it. Change this sentence when recording captures more. A macro, so the
-/// dialog's markup can include it as a literal.
+/// What recording captures, as the consent dialog states it: exactly what the guard's
+/// recorder (`src/browser/recorder.rs`) captures and masks, what the server records on its
+/// own, and how long recordings are kept. Change it with the recorder, the server's API
+/// recording or the retention default (`--recording-retention`). A macro, so the dialog's
+/// markup can include it as a literal.
 macro_rules! recording_scope_text {
     () => {
-        "Recording keeps an audit record of this session (when it starts and ends) and of \
-         each browser tab you open in it. Your screen and keystrokes are not captured."
+        "Recording captures what you see and do in each browser tab of this session: the \
+         pages and every change to them, the window size, scrolling, pointer movements and \
+         clicks, that a key was pressed (never which key), focus and tab visibility changes, \
+         and the pages you open (their path only). What you type into fields is masked \
+         (passwords always), and parts of a page marked private are left out. The server \
+         also records every request this session makes to it (method, path, result, tab). \
+         Recordings are kept for 90 days unless your administrator set another period, then \
+         deleted."
     };
 }
 

@@ -10,7 +10,9 @@ use super::{ConsentModal, IdleWarning, LifetimeNotice, RecordingIndicator};
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
 #[cfg(feature = "test-support")]
 use crate::browser::{ChannelKind, SessionServer, TabIdentity};
-use crate::core::{LifetimeWarning, Millis, PolicyOverride, Reason, State, UserView};
+use crate::core::{
+    DurationMs, LifetimeWarning, Millis, PolicyOverride, Reason, RecordingStatus, State, UserView,
+};
 
 /// How often the warning's countdown refreshes.
 const COUNTDOWN_TICK_MS: u32 = 1_000;
@@ -129,6 +131,44 @@ impl UseSessionGuardOptions {
         self
     }
 
+    /// Where the session recorder's script is loaded from, only when the session is
+    /// recorded (default `/sg-record.js`, which trunk serves beside the console).
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().recorder_url("/assets/sg-record.js");
+    /// ```
+    pub fn recorder_url(mut self, url: impl Into<String>) -> Self {
+        self.guard.recorder_url = url.into();
+        self
+    }
+
+    /// How long a recorded tab may go without capturing and delivering its recording
+    /// before it hides the protected content, in milliseconds (default 30 s). A network
+    /// blip shorter than this loses nothing: the recording is kept and sent in order.
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().recording_stall_limit(60_000);
+    /// ```
+    pub fn recording_stall_limit(mut self, limit_ms: Millis) -> Self {
+        self.guard.recording_limits.stall_limit = DurationMs::from_millis(limit_ms.max(0));
+        self
+    }
+
+    /// How many bytes of undelivered recording a tab may hold before it hides the
+    /// protected content and stops recording until the backlog is delivered (default
+    /// 4 MiB).
+    ///
+    /// ```
+    /// # use session_guard::ui::UseSessionGuardOptions;
+    /// let options = UseSessionGuardOptions::default().recording_buffer_limit(8 * 1024 * 1024);
+    /// ```
+    pub fn recording_buffer_limit(mut self, limit_bytes: usize) -> Self {
+        self.guard.recording_limits.buffer_limit = limit_bytes;
+        self
+    }
+
     /// Runs just before the tab leaves for the login page, with the reason the session
     /// ended: save drafts here. It runs in every tab of the session.
     ///
@@ -155,6 +195,13 @@ impl UseSessionGuardOptions {
     #[cfg(feature = "test-support")]
     pub fn channel(mut self, channel: ChannelKind) -> Self {
         self.guard.channel = channel;
+        self
+    }
+
+    /// Every recording bound at once, including the chunk span (short spans for tests).
+    #[cfg(feature = "test-support")]
+    pub fn recording_limits(mut self, limits: crate::core::RecordingLimits) -> Self {
+        self.guard.recording_limits = limits;
         self
     }
 
@@ -193,8 +240,12 @@ pub struct UseSessionGuardReturn {
     pub remaining_ms: Signal<Option<Millis>>,
     /// Why the session ended, once it has.
     pub reason: Signal<Option<Reason>>,
-    /// Whether this session is being recorded.
+    /// Whether this tab is being recorded: its recorder runs and delivers (the recording
+    /// indicator shows exactly then).
     pub is_recording: Signal<bool>,
+    /// What this tab's recording is doing: off, starting, running, paused (with why) or
+    /// blocked (the protected content is hidden until delivery resumes).
+    pub recording: Signal<RecordingStatus>,
     /// Whether this tab sends the keepalives.
     pub is_leader: Signal<bool>,
     /// The server could not be reached lately (not a logout).
@@ -334,6 +385,7 @@ fn session_return(
             })
         }),
         is_recording: Signal::derive(move || snapshot.with(|s| s.is_recording)),
+        recording: Signal::derive(move || snapshot.with(|s| s.recording)),
         is_leader: Signal::derive(move || snapshot.with(|s| s.is_leader)),
         connection_problem: Signal::derive(move || snapshot.with(|s| s.connection_problem)),
         lifetime_warning: Signal::derive(move || snapshot.with(|s| s.lifetime_warning)),
@@ -449,6 +501,8 @@ pub fn SessionGuard(
     let ended = when(|s| matches!(s.state, State::Ended { .. }));
     let awaiting_consent = when(|s| s.state == State::AwaitingConsent);
     let content_allowed = when(|s| matches!(s.state, State::Active | State::Warning { .. }));
+    let blocked = when(|s| matches!(s.recording, RecordingStatus::Blocked(_)));
+    let paused = Memo::new(move |_| snapshot.with(|s| recording_paused_text(s.recording)));
     let in_warning = when(|s| matches!(s.state, State::Warning { .. }));
     let status = |shown: Memo<bool>, class: &'static str, text: &'static str| {
         move || {
@@ -471,7 +525,38 @@ pub fn SessionGuard(
             {status(ended, "sg-status", "Your session has ended. Redirecting to sign in…")}
             {move || awaiting_consent.get().then(|| view! { <ConsentModal on_answer=guard.consent /> })}
             {move || {
-                content_allowed.get().then(|| view! { <div class="sg-protected">{children()}</div> })
+                paused
+                    .get()
+                    .map(|text| view! { <p class="sg-recording-paused" role="status">{text}</p> })
+            }}
+            {move || {
+                blocked
+                    .get()
+                    .then(|| {
+                        view! {
+                            <div class="sg-recording-blocked" role="alert">
+                                {RECORDING_BLOCKED_TEXT}
+                            </div>
+                        }
+                    })
+            }}
+            // Hidden, not unmounted, while the recording cannot be delivered: the app keeps
+            // its state (forms, scroll, drafts) and shows again as it was once delivery
+            // resumes. `inert` keeps keyboard and pointer out of it meanwhile.
+            {move || {
+                content_allowed
+                    .get()
+                    .then(|| {
+                        view! {
+                            <div
+                                class="sg-protected"
+                                hidden=move || blocked.get()
+                                inert=move || blocked.get()
+                            >
+                                {children()}
+                            </div>
+                        }
+                    })
             }}
             {move || {
                 in_warning
@@ -488,4 +573,30 @@ pub fn SessionGuard(
             }}
         </div>
     }
+}
+
+/// What the fail-closed notice says while the protected content is hidden.
+pub const RECORDING_BLOCKED_TEXT: &str = "This session must be recorded, and this tab's \
+    recording cannot be delivered, so its content is hidden. It shows again, as you left \
+    it, as soon as the recording reaches the server.";
+
+/// "Recording paused: <why>" while the session requires recording and this tab's recording
+/// is not running (starting, paused or blocked); `None` while it runs or is off.
+/// [`SessionGuard`] shows it; an app using the hook alone places it itself.
+///
+/// ```
+/// # use leptos::prelude::*;
+/// # use session_guard::ui::{recording_paused_text, use_session};
+/// # #[component] fn Header() -> impl IntoView {
+/// let session = use_session();
+/// view! { <p role="status">{move || recording_paused_text(session.recording.get())}</p> }
+/// # }
+/// ```
+pub fn recording_paused_text(status: RecordingStatus) -> Option<String> {
+    let why = match status {
+        RecordingStatus::Off | RecordingStatus::Running => return None,
+        RecordingStatus::Starting => "the recorder is starting",
+        RecordingStatus::Paused(reason) | RecordingStatus::Blocked(reason) => reason.message(),
+    };
+    Some(format!("Recording paused: {why}."))
 }

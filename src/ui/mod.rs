@@ -20,8 +20,8 @@ mod notices;
 
 pub use dialogs::{ConsentModal, IdleWarning};
 pub use guard::{
-    use_session, use_session_guard, use_session_guard_with_options, SessionGuard,
-    UseSessionGuardOptions, UseSessionGuardReturn,
+    recording_paused_text, use_session, use_session_guard, use_session_guard_with_options,
+    SessionGuard, UseSessionGuardOptions, UseSessionGuardReturn, RECORDING_BLOCKED_TEXT,
 };
 pub use notices::{
     login_return_path, LifetimeNotice, LogoutNotice, RecordingIndicator, DEFAULT_IDLE_TIMEOUT_MS,

@@ -85,6 +85,13 @@ pub struct FakeServer {
     /// The push stream's URL, when the test serves one; every stream opened is recorded
     /// as an `events` call.
     pub events: RefCell<Option<String>>,
+    /// The recording chunks stored, in the order the server took them: (tab, seq, JSON).
+    pub chunks: Rc<RefCell<Vec<(String, u32, String)>>>,
+    /// While set, every chunk upload fails at the network level (an outage of the
+    /// recording path only; the session API still answers).
+    pub refusing_chunks: Rc<Cell<bool>>,
+    /// The tab this server was told to name in its requests.
+    pub named_tab: RefCell<Option<String>>,
 }
 
 impl FakeServer {
@@ -96,6 +103,9 @@ impl FakeServer {
             failing_registrations: Cell::new(0),
             calls: RefCell::new(Vec::new()),
             events: RefCell::new(None),
+            chunks: Rc::new(RefCell::new(Vec::new())),
+            refusing_chunks: Rc::new(Cell::new(false)),
+            named_tab: RefCell::new(None),
         })
     }
 
@@ -212,6 +222,37 @@ impl SessionServer for FakeServer {
 
     fn close_tab(&self, tab_id: &str) {
         self.calls.borrow_mut().push(format!("tab-closed:{tab_id}"));
+    }
+
+    /// Like the reference server: chunks of a tab are stored in seq order, a repeat of
+    /// stored bytes is a success, a gap or other bytes under a stored seq is `409`.
+    fn upload_chunk(
+        &self,
+        tab_id: &str,
+        seq: u32,
+        chunk: String,
+        _keepalive: bool,
+    ) -> LocalFuture<Result<(), BrowserError>> {
+        if self.refusing_chunks.get() || self.unreachable.get() {
+            return Box::pin(async { Err(BrowserError::Network("scripted outage")) });
+        }
+        let mut chunks = self.chunks.borrow_mut();
+        let stored: Vec<&(String, u32, String)> =
+            chunks.iter().filter(|(tab, ..)| tab == tab_id).collect();
+        let result = match stored.iter().find(|(_, s, _)| *s == seq) {
+            Some((.., body)) if *body == chunk => Ok(()),
+            Some(_) => Err(BrowserError::Status(409)),
+            None if seq as usize == stored.len() => {
+                chunks.push((tab_id.to_owned(), seq, chunk));
+                Ok(())
+            }
+            None => Err(BrowserError::Status(409)),
+        };
+        Box::pin(async move { result })
+    }
+
+    fn name_tab(&self, tab_id: &str) {
+        *self.named_tab.borrow_mut() = Some(tab_id.to_owned());
     }
 
     fn events_url(&self) -> Option<String> {

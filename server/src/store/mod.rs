@@ -14,6 +14,7 @@
 mod admin;
 mod notify;
 mod ops;
+mod recording;
 pub(crate) mod sql;
 #[cfg(test)]
 pub(crate) mod tests;
@@ -30,6 +31,7 @@ use tokio::sync::broadcast;
 
 pub(crate) use admin::{AdminChange, AdminOutput, TabEnd, TerminateTarget};
 pub(crate) use ops::ConsentOutcome;
+pub(crate) use recording::{ChunkOutcome, SeenRequest};
 pub(crate) use sql::Conn;
 
 use crate::error::{AppError, InitError, Reason};
@@ -43,6 +45,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0004_session_visibility.sql"),
     include_str!("../../migrations/sqlite/0005_tab_termination.sql"),
     include_str!("../../migrations/sqlite/0006_session_deadlines.sql"),
+    include_str!("../../migrations/sqlite/0007_recordings.sql"),
 ];
 
 /// Ordered PostgreSQL migrations: the same versions, with the same meaning, as
@@ -54,6 +57,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0004_session_visibility.sql"),
     include_str!("../../migrations/postgres/0005_tab_termination.sql"),
     include_str!("../../migrations/postgres/0006_session_deadlines.sql"),
+    include_str!("../../migrations/postgres/0007_recordings.sql"),
 ];
 
 /// Connections of one instance to PostgreSQL (the listening connection is extra).

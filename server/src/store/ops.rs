@@ -411,7 +411,9 @@ impl Store {
     }
 
     /// Registers a tab of the caller's session (audited as its own recorded sub-session);
-    /// `true` when it is new. A tab an administrator ended cannot come back (`409`).
+    /// `true` when it is new. A tab an administrator ended cannot come back (`409`). The
+    /// opener is kept only when it is a tab of the same session: a client cannot link its
+    /// tab to another session's.
     pub async fn register_tab(
         &self,
         current: &Current,
@@ -425,6 +427,15 @@ impl Store {
                 "An administrator ended this tab; it cannot register again under this id.".into(),
             ));
         }
+        let opener = match opener {
+            Some(opener)
+                if opener != tab_id
+                    && sql::recording::tab_registered(tx.conn(), session_id, opener).await? =>
+            {
+                Some(opener)
+            }
+            _ => None,
+        };
         let now = tx.now;
         let created = sql::insert_tab(tx.conn(), session_id, tab_id, opener, now).await?;
         if created {
@@ -518,6 +529,7 @@ impl Store {
         Ok(Purged {
             audit_entries: usize::try_from(audit_entries).unwrap_or(usize::MAX),
             sessions: usize::try_from(sessions).unwrap_or(usize::MAX),
+            recordings: 0,
         })
     }
 

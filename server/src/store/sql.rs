@@ -14,6 +14,8 @@ use session_guard_contract::{AuditKind, ConsentState, ServerTime};
 use sqlx::any::AnyRow;
 use sqlx::{AnyConnection, Row};
 
+pub mod recording;
+
 use super::{Backend, Sessions};
 use crate::error::{AppError, Reason};
 use crate::state::Policy;
@@ -1216,18 +1218,22 @@ pub async fn audit_log(c: &mut Conn, backend: Backend, f: &AuditFilter) -> Resul
 }
 
 /// Deletes audit entries older than `cutoff` and sessions that ended before it (their
-/// tabs go with them); returns how many of each.
+/// tabs go with them), except sessions that still hold a recorded chunk: those wait for
+/// the recording retention, which audits what it deletes. Returns how many of each.
 pub async fn purge_before(c: &mut Conn, cutoff: i64) -> Result<(u64, u64)> {
     let audit = sqlx::query("DELETE FROM audit WHERE at < $1")
         .bind(cutoff)
         .execute(&mut *c)
         .await?
         .rows_affected();
-    let sessions = sqlx::query("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < $1")
-        .bind(cutoff)
-        .execute(&mut *c)
-        .await?
-        .rows_affected();
+    let sessions = sqlx::query(
+        "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < $1
+           AND NOT EXISTS (SELECT 1 FROM recording_chunks k WHERE k.session_id = sessions.id)",
+    )
+    .bind(cutoff)
+    .execute(&mut *c)
+    .await?
+    .rows_affected();
     Ok((audit, sessions))
 }
 

@@ -77,7 +77,10 @@ fn a_tab_registers_only_once_consent_is_settled() {
     server.consent = ConsentState::Accepted;
     engine.handle_server_view(server.view(T0 + 200), local(T0 + 200));
     assert_eq!(engine.state(), &State::Active);
-    assert_eq!(actions(&mut engine), [Effect::RegisterTab]);
+    assert_eq!(
+        actions(&mut engine),
+        [Effect::RegisterTab, Effect::StartRecorder]
+    );
 }
 
 #[test]

@@ -4,8 +4,8 @@ use crate::core::harness::{local, Harness, Server, MINUTE, SESSION_ID};
 use crate::core::Millis;
 use crate::core::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime,
-    PeerBody, PeerMessage, PolicyOverride, Reason, ServerTime, State, PROTOCOL_VERSION,
-    SESSION_WAIT,
+    PeerBody, PeerMessage, PolicyOverride, Reason, RecordingStatus, ServerTime, State,
+    PROTOCOL_VERSION, SESSION_WAIT,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -314,11 +314,14 @@ fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_
     server.last_activity = T0 + 2 * MINUTE;
     engine.handle_server_view(server.view(T0 + 2 * MINUTE), local(T0 + 2 * MINUTE));
     assert_eq!(engine.state(), &State::Active);
+    let effects = drain(&mut engine);
+    assert_eq!(decoded(&effects), [PeerBody::Consent { accepted: true }]);
+    // The recorder starts with the session; the tab says it records once it runs.
+    assert!(effects.contains(&Effect::StartRecorder));
+    assert_eq!(engine.recording_status(), RecordingStatus::Starting);
+    assert!(!engine.is_recording());
+    engine.handle_recorder_started(local(T0 + 2 * MINUTE));
     assert!(engine.is_recording());
-    assert_eq!(
-        decoded(&drain(&mut engine)),
-        [PeerBody::Consent { accepted: true }]
-    );
     assert_eq!(
         engine
             .remaining_ms(local(T0 + 2 * MINUTE))

@@ -5,5 +5,6 @@ mod deadline;
 mod examples;
 mod offset;
 mod props;
+mod recording;
 mod resilience;
 mod tab_end;

@@ -100,6 +100,9 @@ fn kind_text(kind: AuditKind) -> &'static str {
         AuditKind::AdminGroupMemberRemoved => "Member removed from group",
         AuditKind::AdminGroupRoleAssigned => "Role assigned to group",
         AuditKind::AdminGroupRoleUnassigned => "Role unassigned from group",
+        AuditKind::RecordingViewed => "Recording viewed",
+        AuditKind::RecordingDeleted => "Recording deleted",
+        AuditKind::RecordingPurged => "Recording purged (retention)",
     }
 }
 

@@ -1,0 +1,100 @@
+// The recording a tab captures, as the server stores it: chunks arrive while the badge
+// shows, and what the user typed into fields (a password above all) is not in them.
+
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { adminCall, scenario, signIn, sleep } from '../lib/harness.js';
+
+const SECRET = 'typed-secret-pw-9731';
+const NAME = 'typed-name-4242';
+
+test('a recorded tab uploads masked chunks that the server stores in order', () =>
+  scenario('recording capture', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, server, 'admin', { path: '/admin' });
+    await page.locator('.sg-recording[role=status]').waitFor();
+    const password = page.locator('#new-user-password');
+    await password.waitFor();
+    await page.locator('#new-user-username').pressSequentially(NAME);
+    await password.pressSequentially(SECRET);
+    // Chunks are cut every 5 s; give the last one time to arrive.
+    await sleep(7_000);
+    assert.equal(await page.locator('.sg-recording-paused').count(), 0);
+    assert.equal(await page.locator('.sg-recording[role=status]').count(), 1);
+
+    const sessions = await adminCall(context, server, 'GET', '/api/admin/recordings');
+    const own = sessions.find((s) => s.username === 'admin');
+    assert.ok(own, JSON.stringify(sessions));
+    const tab = own.tabs.find((t) => t.chunks > 0);
+    assert.ok(tab, `a tab with chunks: ${JSON.stringify(own.tabs)}`);
+    const detail = await adminCall(
+      context,
+      server,
+      'GET',
+      `/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}`,
+    );
+    assert.deepEqual(
+      detail.chunks.map((c) => c.seq),
+      detail.chunks.map((_, i) => i),
+    );
+    // The guard names its tab on its own session requests, so the server's record of the
+    // session's API actions attributes them to this tab.
+    const guardActions = detail.actions.filter(
+      (a) => a.tab_id === tab.tab_id && a.path.startsWith('/api/session') && !a.path.includes('/recording/'),
+    );
+    assert.ok(guardActions.length > 0, JSON.stringify(detail.actions));
+    const bodies = [];
+    for (const chunk of detail.chunks) {
+      const response = await context.request.get(
+        `${server.url}/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}/chunks/${chunk.seq}`,
+      );
+      assert.equal(response.status(), 200);
+      bodies.push(await response.text());
+    }
+    const text = bodies.join('\n');
+    const { events } = JSON.parse(bodies[0]);
+    assert.ok(events.some((e) => e.type === 2), 'the first chunk has a full snapshot');
+    const meta = events.find((e) => e.type === 4);
+    assert.equal(meta?.data?.href, '/admin', 'the page, by its path only');
+    assert.ok(text.includes('"tag":"sg.key"'), 'key presses are recorded as such');
+    assert.ok(!text.includes(SECRET), 'the typed password is not in any chunk');
+    assert.ok(!text.includes(NAME), 'typed values are masked');
+  }));
+
+test('a tab that closes still delivers what it recorded last', () =>
+  scenario('recording at close', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, server, 'operator');
+    await page.locator('.sg-recording[role=status]').waitFor();
+    // Shown well inside one chunk's 5 s, so only the flush at `pagehide` can carry it.
+    await sleep(1_000);
+    await page.evaluate(() => {
+      const last = document.createElement('p');
+      last.textContent = 'last-words-5150';
+      document.body.append(last);
+    });
+    await sleep(300);
+    await page.close();
+
+    const admin = await browser.newContext();
+    await signIn(await admin.newPage(), server, 'admin');
+    let text = '';
+    for (let attempt = 0; attempt < 20 && !text.includes('last-words-5150'); attempt += 1) {
+      await sleep(250);
+      const sessions = await adminCall(admin, server, 'GET', '/api/admin/recordings');
+      const operator = sessions.find((s) => s.username === 'operator');
+      const bodies = [];
+      for (const tab of operator?.tabs ?? []) {
+        for (let seq = 0; seq < tab.chunks; seq += 1) {
+          const response = await admin.request.get(
+            `${server.url}/api/admin/recordings/${operator.session_id}/tabs/${tab.tab_id}/chunks/${seq}`,
+          );
+          bodies.push(await response.text());
+        }
+      }
+      text = bodies.join('\n');
+    }
+    assert.ok(text.includes('last-words-5150'), 'the last chunk arrived after the tab closed');
+  }));

@@ -1,0 +1,215 @@
+//! The server's own record of the API requests of recorded sessions (contract "Session
+//! recording", "Server-side API actions"), kept off the request path.
+//!
+//! The edge hands every `/api/` request that carried a session cookie to
+//! [`RequestLog::offer`], which never waits: it puts the request in a bounded queue (and
+//! drops it, counted, when the queue is full). One background writer takes what is
+//! queued, a batch at a time, works out which requests belong to recorded sessions and
+//! stores those in one short transaction per batch. A keepalive therefore never waits for
+//! the log, and the log costs the database one write per batch instead of one per request.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::store::{SeenRequest, Store};
+
+/// Requests that may wait for the writer; beyond that they are dropped, not waited for.
+const QUEUE: usize = 1024;
+/// Most requests stored in one transaction.
+const BATCH: usize = 256;
+/// How long the writer gathers a batch after its first request: one write per fifth of a
+/// second at most, however busy the server.
+const LINGER: Duration = Duration::from_millis(200);
+/// Longest path stored (an unknown path can be long).
+const MAX_PATH: usize = 512;
+
+enum Entry {
+    Seen(SeenRequest),
+    /// Answered once everything queued before it is stored.
+    Flush(oneshot::Sender<()>),
+}
+
+/// The queue in front of the writer.
+pub(crate) struct RequestLog {
+    queue: mpsc::Sender<Entry>,
+    dropped: AtomicU64,
+}
+
+impl RequestLog {
+    /// Starts the writer on `store`; it ends when the log is dropped.
+    pub fn start(store: Arc<Store>) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(writer(store, rx));
+        Self {
+            queue,
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Queues one request without waiting; a full queue drops it (and says so in the log
+    /// once per thousand drops).
+    pub fn offer(&self, mut seen: SeenRequest) {
+        if seen.path.len() > MAX_PATH {
+            let mut end = MAX_PATH;
+            while !seen.path.is_char_boundary(end) {
+                end -= 1;
+            }
+            seen.path.truncate(end);
+        }
+        if self.queue.try_send(Entry::Seen(seen)).is_err() {
+            let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if dropped % 1000 == 1 {
+                eprintln!(
+                    "session-guard-server: request log queue full; {dropped} requests not recorded so far"
+                );
+            }
+        }
+    }
+
+    /// Waits until every request queued before this call is stored (or failed to be).
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.queue.send(Entry::Flush(done)).await.is_ok() {
+            // An error means the writer is gone: nothing more will be stored anyway.
+            let _ = wait.await;
+        }
+    }
+
+    /// How many requests the full queue dropped.
+    #[cfg(test)]
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = Vec::new();
+        let mut flushes = Vec::new();
+        let mut next = Some(first);
+        let deadline = tokio::time::Instant::now() + LINGER;
+        while let Some(entry) = next.take() {
+            match entry {
+                Entry::Seen(seen) => batch.push(seen),
+                Entry::Flush(done) => flushes.push(done),
+            }
+            if batch.len() >= BATCH || !flushes.is_empty() {
+                break;
+            }
+            next = tokio::time::timeout_at(deadline, rx.recv())
+                .await
+                .ok()
+                .flatten();
+        }
+        if !batch.is_empty() {
+            if let Err(e) = store.record_requests(batch).await {
+                eprintln!("session-guard-server: storing API requests failed: {e:?}");
+            }
+        }
+        for done in flushes {
+            let _ = done.send(());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::body::Body;
+    use axum::http::{header, Request, StatusCode};
+    use tower::ServiceExt;
+
+    use super::QUEUE;
+    use crate::{app, AppState, Config};
+
+    async fn call(router: &axum::Router, req: Request<Body>) -> axum::response::Response {
+        router.clone().oneshot(req).await.expect("infallible")
+    }
+
+    /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
+    /// are still answered at once, past the queue's capacity; what does not fit is dropped
+    /// and counted, and everything else is stored once the writer can go on.
+    #[tokio::test]
+    async fn requests_never_wait_for_the_log() {
+        let dir = std::env::temp_dir().join(format!(
+            "sg-request-log-{}-{:?}",
+            std::process::id(),
+            std::time::SystemTime::now()
+        ));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let config = Config {
+            db: dir.join("store.sqlite").display().to_string(),
+            ..Config::for_tests()
+        };
+        let state = AppState::new(&config).await.expect("state");
+        let router = app(state.clone());
+        let login = call(
+            &router,
+            Request::post("/api/login")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(
+                    r#"{"username":"admin","password":"admin-demo-pass"}"#,
+                ))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(login.status(), StatusCode::OK);
+        let cookie = login.headers()[header::SET_COOKIE]
+            .to_str()
+            .expect("cookie")
+            .split(';')
+            .next()
+            .expect("pair")
+            .to_owned();
+        let consent = call(
+            &router,
+            Request::post("/api/session/consent")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::COOKIE, &cookie)
+                .body(Body::from(r#"{"accepted":true}"#))
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(consent.status(), StatusCode::OK);
+        state.flush_request_log().await;
+
+        let held = state.inner.store.begin().await.expect("writer");
+        let requests = QUEUE + 300;
+        let all = async {
+            for _ in 0..requests {
+                let view = call(
+                    &router,
+                    Request::get("/api/session")
+                        .header(header::COOKIE, &cookie)
+                        .body(Body::empty())
+                        .expect("request"),
+                )
+                .await;
+                assert_eq!(view.status(), StatusCode::OK);
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(60), all)
+            .await
+            .expect("requests answered while the log's writer waits");
+        let dropped = state.inner.request_log.dropped();
+        assert!(dropped > 0, "the queue never filled");
+        drop(held);
+        state.flush_request_log().await;
+        let stored: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recording_actions WHERE path = '/api/session'",
+        )
+        .fetch_one(&mut *state.inner.store.reader().await.expect("reader"))
+        .await
+        .expect("count");
+        assert_eq!(
+            u64::try_from(stored).expect("count") + dropped,
+            u64::try_from(requests).expect("count")
+        );
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

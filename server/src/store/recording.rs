@@ -1,0 +1,313 @@
+//! The recording operations of the store: storing uploaded chunks in order, the server's
+//! own record of API requests, the review queries, deleting and the retention purge.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use session_guard_contract::recording::{
+    RecordedSession, RecordingDetail, RecordingQuery, CLOSED_TAB_GRACE, LIST_LIMIT,
+    MAX_DETAIL_ACTIONS,
+};
+use session_guard_contract::AuditKind;
+
+use super::sql::recording::{self as rec, ActionRow, NewChunk, TabState};
+use super::sql::NewAudit;
+use super::Store;
+use crate::error::AppError;
+
+/// How an upload was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChunkOutcome {
+    /// Stored now (`201`).
+    Stored,
+    /// The same content was already stored under this `seq` (`200`, a retry).
+    AlreadyStored,
+}
+
+/// One API request as the edge saw it, before it is known whether its session is
+/// recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SeenRequest {
+    /// SHA-256 of the request's cookie secret.
+    pub secret_hash: String,
+    /// The acting tab the request named (shape-checked, not yet checked against the
+    /// session).
+    pub tab_id: Option<String>,
+    pub at: i64,
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+}
+
+impl Store {
+    /// Stores chunk `chunk.seq` of a tab of `chunk.session_id`, in order: the tab must be
+    /// registered to the session (`404`) and neither ended by an administrator nor closed
+    /// for longer than [`CLOSED_TAB_GRACE`] (`409`); the same `seq` again is a retry when
+    /// its content is the same (`AlreadyStored`) and a conflict when not; a `seq` past the
+    /// next expected one is a gap (`409`).
+    pub async fn store_chunk(&self, chunk: &NewChunk<'_>) -> Result<ChunkOutcome, AppError> {
+        let mut tx = self.begin().await?;
+        let now = tx.now;
+        match rec::tab_state(tx.conn(), chunk.session_id, chunk.tab_id).await? {
+            TabState::Unknown => {
+                return Err(AppError::NotFound(
+                    "No such tab in this session; register it first.".into(),
+                ))
+            }
+            TabState::Ended => {
+                return Err(AppError::Conflict(
+                    "An administrator ended this tab; its recording is closed.".into(),
+                ))
+            }
+            TabState::Closed(at) if now.saturating_sub(at) > CLOSED_TAB_GRACE.as_millis() => {
+                return Err(AppError::Conflict(
+                    "This tab was closed; its recording is closed.".into(),
+                ))
+            }
+            TabState::Closed(_) | TabState::Open => {}
+        }
+        if let Some(outcome) = same_or_conflict(&mut tx, chunk).await? {
+            return Ok(outcome);
+        }
+        let next = rec::next_seq(tx.conn(), chunk.session_id, chunk.tab_id).await?;
+        if i64::from(chunk.seq) != next {
+            return Err(AppError::Conflict(format!(
+                "Chunks are stored in order: the next one of this tab is {next}."
+            )));
+        }
+        if !rec::insert_chunk(tx.conn(), chunk, now).await? {
+            // Another upload of the same seq won the race (PostgreSQL): judge against it.
+            if let Some(outcome) = same_or_conflict(&mut tx, chunk).await? {
+                return Ok(outcome);
+            }
+        }
+        tx.commit().await?;
+        Ok(ChunkOutcome::Stored)
+    }
+
+    /// Stores the requests of recorded sessions among `seen` (the others are dropped): the
+    /// session is the one of the cookie when it requires recording, consent was given and
+    /// it was live at the request; the tab only when registered to that session. The
+    /// lookups run on a reader, the inserts in one short write transaction.
+    pub async fn record_requests(&self, seen: Vec<SeenRequest>) -> Result<usize, AppError> {
+        let mut rows = Vec::with_capacity(seen.len());
+        {
+            let mut conn = self.reader().await?;
+            let mut sessions: HashMap<String, Option<String>> = HashMap::new();
+            let mut tabs: HashMap<(String, String), bool> = HashMap::new();
+            for request in seen {
+                let session = match sessions.get(&request.secret_hash) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let found = rec::recorded_session_by_token_hash(
+                            &mut conn,
+                            &request.secret_hash,
+                            request.at,
+                        )
+                        .await?;
+                        sessions.insert(request.secret_hash.clone(), found.clone());
+                        found
+                    }
+                };
+                let Some(session_id) = session else { continue };
+                let tab_id = match request.tab_id {
+                    Some(tab) => {
+                        let key = (session_id.clone(), tab);
+                        let registered = match tabs.get(&key) {
+                            Some(known) => *known,
+                            None => {
+                                let found = rec::tab_registered(&mut conn, &key.0, &key.1).await?;
+                                tabs.insert(key.clone(), found);
+                                found
+                            }
+                        };
+                        registered.then_some(key.1)
+                    }
+                    None => None,
+                };
+                rows.push(ActionRow {
+                    session_id,
+                    tab_id,
+                    at: request.at,
+                    method: request.method,
+                    path: request.path,
+                    status: request.status,
+                });
+            }
+        }
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.begin().await?;
+        rec::insert_actions(tx.conn(), &rows).await?;
+        tx.commit().await?;
+        Ok(rows.len())
+    }
+
+    /// Recorded sessions matching `query` with their tabs, newest first, at most
+    /// [`LIST_LIMIT`].
+    pub async fn recordings(
+        &self,
+        query: &RecordingQuery,
+    ) -> Result<Vec<RecordedSession>, AppError> {
+        let mut conn = self.reader().await?;
+        let limit = i64::try_from(LIST_LIMIT).unwrap_or(i64::MAX);
+        let sessions = rec::recorded_sessions(&mut conn, self.backend, query, limit).await?;
+        let ids: Vec<String> = sessions.iter().map(|s| s.session_id.clone()).collect();
+        let mut tabs = rec::recorded_tabs(&mut conn, &ids).await?;
+        Ok(sessions
+            .into_iter()
+            .map(|session| RecordedSession {
+                tabs: tabs.remove(&session.session_id).unwrap_or_default(),
+                session,
+            })
+            .collect())
+    }
+
+    /// One tab's recording for a player, audited as `recording_viewed` by `actor` (the
+    /// entry is committed before anything is answered).
+    pub async fn recording_detail(
+        &self,
+        actor: i64,
+        session_id: &str,
+        tab_id: &str,
+    ) -> Result<RecordingDetail, AppError> {
+        let detail = {
+            let mut conn = self.reader().await?;
+            let not_found = || AppError::NotFound("No such recording.".into());
+            let session = rec::recorded_session(&mut conn, session_id)
+                .await?
+                .ok_or_else(not_found)?;
+            let tab = rec::recorded_tab(&mut conn, session_id, tab_id)
+                .await?
+                .ok_or_else(not_found)?;
+            let chunks = rec::chunk_metas(&mut conn, session_id, tab_id).await?;
+            let span = (
+                tab.started_at.as_millis(),
+                tab.ended_at.map(|at| at.as_millis()),
+            );
+            let limit = i64::try_from(MAX_DETAIL_ACTIONS).unwrap_or(i64::MAX);
+            let actions =
+                rec::actions(&mut conn, self.backend, session_id, tab_id, span, limit).await?;
+            RecordingDetail {
+                session,
+                tab,
+                chunks,
+                actions,
+            }
+        };
+        let mut tx = self.begin().await?;
+        tx.audit(&NewAudit {
+            actor_user_id: Some(actor),
+            kind: AuditKind::RecordingViewed,
+            session_id: Some(session_id),
+            tab_id: Some(tab_id),
+            detail: json!({ "user_id": detail.session.user_id }),
+        })
+        .await?;
+        tx.commit().await?;
+        Ok(detail)
+    }
+
+    /// The stored bytes (gzip) of one chunk of a recorded session's tab.
+    pub async fn recording_chunk(
+        &self,
+        session_id: &str,
+        tab_id: &str,
+        seq: u32,
+    ) -> Result<Vec<u8>, AppError> {
+        let mut conn = self.reader().await?;
+        let recorded = rec::recorded_session(&mut conn, session_id)
+            .await?
+            .is_some();
+        let body = if recorded {
+            rec::chunk_body(&mut conn, session_id, tab_id, seq).await?
+        } else {
+            None
+        };
+        body.ok_or_else(|| AppError::NotFound("No such chunk.".into()))
+    }
+
+    /// Deletes one tab's recording (chunks and API actions), audited as
+    /// `recording_deleted`. A live tab (open, in a live session) is still being recorded:
+    /// `409`.
+    pub async fn delete_recording(
+        &self,
+        actor: i64,
+        session_id: &str,
+        tab_id: &str,
+    ) -> Result<(), AppError> {
+        let mut tx = self.begin().await?;
+        let not_found = || AppError::NotFound("No such recording.".into());
+        let session = rec::recorded_session(tx.conn(), session_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let tab = rec::recorded_tab(tx.conn(), session_id, tab_id)
+            .await?
+            .ok_or_else(not_found)?;
+        if tab.ended_at.is_none() {
+            return Err(AppError::Conflict(
+                "This tab is still being recorded; end it first.".into(),
+            ));
+        }
+        let deleted = rec::delete_recording(tx.conn(), session_id, tab_id).await?;
+        tx.audit(&NewAudit {
+            actor_user_id: Some(actor),
+            kind: AuditKind::RecordingDeleted,
+            session_id: Some(session_id),
+            tab_id: Some(tab_id),
+            detail: json!({
+                "user_id": session.user_id,
+                "chunks": deleted.chunks,
+                "bytes": deleted.bytes,
+                "actions": deleted.actions,
+            }),
+        })
+        .await?;
+        tx.commit().await
+    }
+
+    /// Deletes the recording of every tab whose sub-session ended before `cutoff`, one
+    /// `recording_purged` entry each, and every API action older than `cutoff`, in one
+    /// transaction. Returns how many tab recordings went.
+    pub async fn purge_recordings_before(&self, cutoff: i64) -> Result<usize, AppError> {
+        let mut tx = self.begin().await?;
+        let expired = rec::expired_recordings(tx.conn(), cutoff).await?;
+        for (session_id, tab_id, user_id) in &expired {
+            let deleted = rec::delete_recording(tx.conn(), session_id, tab_id).await?;
+            tx.audit(&NewAudit {
+                actor_user_id: None,
+                kind: AuditKind::RecordingPurged,
+                session_id: Some(session_id),
+                tab_id: Some(tab_id),
+                detail: json!({
+                    "user_id": user_id,
+                    "before": cutoff,
+                    "chunks": deleted.chunks,
+                    "bytes": deleted.bytes,
+                    "actions": deleted.actions,
+                }),
+            })
+            .await?;
+        }
+        rec::delete_actions_before(tx.conn(), cutoff).await?;
+        tx.commit().await?;
+        Ok(expired.len())
+    }
+}
+
+/// For a `seq` already stored: `AlreadyStored` when the content is the same, `409` when
+/// not; `None` when nothing is stored under it.
+async fn same_or_conflict(
+    tx: &mut super::Tx<'_>,
+    chunk: &NewChunk<'_>,
+) -> Result<Option<ChunkOutcome>, AppError> {
+    match rec::chunk_digest(tx.conn(), chunk.session_id, chunk.tab_id, chunk.seq).await? {
+        Some(digest) if digest == chunk.digest => Ok(Some(ChunkOutcome::AlreadyStored)),
+        Some(_) => Err(AppError::Conflict(format!(
+            "Chunk {} of this tab is already stored with other content.",
+            chunk.seq
+        ))),
+        None => Ok(None),
+    }
+}
