@@ -583,6 +583,11 @@ impl Inner {
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = match pending.await {
                 Ok(()) => UploadOutcome::Stored,
+                // The server's word on where the tab's sequence goes on (a page's last chunk
+                // was lost, or landed after the next page took its seq): the engine renumbers.
+                Err(BrowserError::OutOfSequence(next_seq)) => {
+                    UploadOutcome::OutOfSequence { next_seq }
+                }
                 Err(error) => {
                     error.report("recording upload failed");
                     UploadOutcome::Failed

@@ -131,6 +131,18 @@ pub struct ChunkUpload {
 pub enum UploadOutcome {
     /// The server stored the chunk (`201`), or had stored these bytes already (`200`).
     Stored,
+    /// The server refused the chunk for its sequence (`409` with `next_seq`: a gap, or its
+    /// `seq` already taken by other content) and stores the tab's next chunk under
+    /// `next_seq`. A tab keeps one sequence across its page loads, and a page's last chunk
+    /// leaves in a `keepalive` request whose answer nobody reads: when that one is lost, or
+    /// lands after the next page took its seq, the server is the authority on where the
+    /// sequence goes on. Every chunk still held is renumbered from `next_seq` and sent at
+    /// once; a `next_seq` that does not move the head's seq, or a second renumbering before
+    /// anything was stored, counts as [`UploadOutcome::Failed`] as well (no loop).
+    OutOfSequence {
+        /// The `seq` the server stores next for this tab.
+        next_seq: u32,
+    },
     /// Anything else: no answer, a server error, a refusal. The chunk is kept and sent
     /// again after a back-off; a refusal that lasts ends in [`RecordingStatus::Blocked`].
     Failed,
@@ -155,9 +167,30 @@ enum Recorder {
 #[derive(Debug, Clone)]
 struct Chunk {
     seq: u32,
-    body: String,
+    /// The body after its `seq` (from `,"tab_id":` on): the seq may still change when the
+    /// server renumbers ([`UploadOutcome::OutOfSequence`]), the rest never does.
+    after_seq: String,
     /// Bytes of events it holds (what the buffer limit counts).
     bytes: usize,
+}
+
+impl Chunk {
+    /// The chunk as JSON, the same bytes on every try under the same seq.
+    fn body(&self) -> String {
+        format!(
+            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\"seq\":{seq}{rest}",
+            seq = self.seq,
+            rest = self.after_seq,
+        )
+    }
+
+    fn upload(&self, keepalive: bool) -> ChunkUpload {
+        ChunkUpload {
+            seq: self.seq,
+            body: self.body(),
+            keepalive,
+        }
+    }
 }
 
 /// The chunk being filled.
@@ -191,6 +224,8 @@ pub(crate) struct Recording {
     backoff: DurationMs,
     /// The latest upload failed and none succeeded since.
     undelivered: bool,
+    /// The chunks were renumbered on the server's word and none was stored since.
+    renumbered: bool,
     /// Since when the tab has not been capturing and delivering.
     stalled_since: Option<ServerTime>,
     /// The latest instant seen, for the status.
@@ -215,6 +250,7 @@ impl Recording {
             retry_at: None,
             backoff: FIRST_RETRY_DELAY,
             undelivered: false,
+            renumbered: false,
             stalled_since: None,
             now: ServerTime::from_millis(i64::MIN),
         }
@@ -365,12 +401,29 @@ impl Recording {
         if self.in_flight == Some(seq) {
             self.in_flight = None;
         }
+        let outcome = match outcome {
+            UploadOutcome::OutOfSequence { next_seq } if next_seq != seq => {
+                self.renumber(next_seq);
+                if std::mem::replace(&mut self.renumbered, true) {
+                    // Renumbered twice without a chunk stored: back off as after any
+                    // failure rather than follow the server around in a tight loop.
+                    UploadOutcome::Failed
+                } else {
+                    self.retry_at = None;
+                    self.send_next(t, effects);
+                    return;
+                }
+            }
+            UploadOutcome::OutOfSequence { .. } => UploadOutcome::Failed,
+            outcome => outcome,
+        };
         match outcome {
             UploadOutcome::Stored => {
                 if let Some(chunk) = self.queue.pop_front() {
                     self.buffered = self.buffered.saturating_sub(chunk.bytes);
                 }
                 self.undelivered = false;
+                self.renumbered = false;
                 self.retry_at = None;
                 self.backoff = FIRST_RETRY_DELAY;
                 if self.recorder == Recorder::HeldForBuffer
@@ -381,7 +434,7 @@ impl Recording {
                 }
                 self.update_stall();
             }
-            UploadOutcome::Failed => {
+            UploadOutcome::Failed | UploadOutcome::OutOfSequence { .. } => {
                 self.undelivered = true;
                 self.retry_at = Some(t.saturating_add(self.backoff));
                 self.backoff = self.backoff.times(2).min(MAX_RETRY_DELAY);
@@ -405,11 +458,7 @@ impl Recording {
         self.cut(ctx);
         for chunk in &self.queue {
             if self.in_flight != Some(chunk.seq) {
-                effects.push_back(Effect::UploadChunk(ChunkUpload {
-                    seq: chunk.seq,
-                    body: chunk.body.clone(),
-                    keepalive: true,
-                }));
+                effects.push_back(Effect::UploadChunk(chunk.upload(true)));
             }
         }
         self.in_flight = None;
@@ -477,15 +526,25 @@ impl Recording {
         }
     }
 
+    /// Gives the queued chunks the seqs from `first` on, and the next cut chunk the one
+    /// after them.
+    fn renumber(&mut self, first: u32) {
+        let mut seq = first;
+        for chunk in &mut self.queue {
+            chunk.seq = seq;
+            seq = seq.saturating_add(1);
+        }
+        self.next_seq = seq;
+    }
+
     /// Cuts the open chunk into the upload queue.
     fn cut(&mut self, ctx: &ChunkContext<'_>) {
         let Some(open) = self.open.take() else { return };
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let bytes = open.events.len();
-        let body = format!(
-            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\
-             \"seq\":{seq},\"tab_id\":{tab_id},\"started_at\":{started},\"ended_at\":{ended},\
+        let after_seq = format!(
+            ",\"tab_id\":{tab_id},\"started_at\":{started},\"ended_at\":{ended},\
              \"clock_offset_ms\":{offset},\"events\":[{events}]}}",
             tab_id = ctx.tab_id_json,
             started = open.started_at.as_millis(),
@@ -493,7 +552,11 @@ impl Recording {
             offset = ctx.offset_ms,
             events = open.events,
         );
-        self.queue.push_back(Chunk { seq, body, bytes });
+        self.queue.push_back(Chunk {
+            seq,
+            after_seq,
+            bytes,
+        });
     }
 
     /// Sends the chunk at the head when nothing is on its way and no back-off is running.
@@ -506,11 +569,7 @@ impl Recording {
         };
         self.retry_at = None;
         self.in_flight = Some(chunk.seq);
-        effects.push_back(Effect::UploadChunk(ChunkUpload {
-            seq: chunk.seq,
-            body: chunk.body.clone(),
-            keepalive: false,
-        }));
+        effects.push_back(Effect::UploadChunk(chunk.upload(false)));
     }
 
     /// Ends a stall once the recorder runs and nothing failed since.
