@@ -170,6 +170,23 @@ async fn a_lost_pagehide_chunk_of_the_page_before_does_not_lock_the_tab_out() {
         .map(|(_, seq, _)| *seq)
         .collect();
     assert_eq!(&seqs[..4], [0, 1, 2, 3], "{seqs:?}");
+    let body = server
+        .chunks
+        .borrow()
+        .iter()
+        .find(|(t, seq, _)| t == tab && *seq == 3)
+        .map(|(.., body)| body.clone())
+        .expect("chunk 3");
+    let renumbered =
+        session_guard_contract::recording::RecordingChunk::from_json_slice(body.as_bytes())
+            .expect("a valid chunk");
+    assert_eq!(renumbered.seq, 3);
+    let first: serde_json::Value = serde_json::from_str(renumbered.events[0].get()).expect("JSON");
+    assert_eq!(
+        first["data"],
+        serde_json::json!({"tag": "sg.gap", "payload": {"chunks": 1}}),
+        "it opens with the mark of the lost chunk"
+    );
     assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
     assert_eq!(status(&guard), RecordingStatus::Running);
     guard.stop();

@@ -163,13 +163,26 @@ enum Recorder {
     HeldForBuffer,
 }
 
+/// The tag of the custom rrweb event (`{"type":5,"data":{"tag":..,"payload":{"chunks":n}}}`)
+/// that opens a chunk renumbered past chunks the server never got: `n` chunks of this tab
+/// are missing just before it (a page's last chunk, lost as the page went away). The
+/// player marks the spot.
+pub const GAP_EVENT_TAG: &str = "sg.gap";
+
 /// A chunk cut and waiting for delivery.
 #[derive(Debug, Clone)]
 struct Chunk {
     seq: u32,
-    /// The body after its `seq` (from `,"tab_id":` on): the seq may still change when the
-    /// server renumbers ([`UploadOutcome::OutOfSequence`]), the rest never does.
-    after_seq: String,
+    /// The body between its `seq` and its events (`,"tab_id":..,"events":[`): the seq may
+    /// still change when the server renumbers ([`UploadOutcome::OutOfSequence`]), this
+    /// never does.
+    head: String,
+    /// Its events, as the recorder wrote them.
+    events: String,
+    /// The local time of its first event (the gap event's `timestamp`).
+    first_local_ms: i64,
+    /// How many chunks the server lacks just before this one (found when renumbering).
+    missing_before: u32,
     /// Bytes of events it holds (what the buffer limit counts).
     bytes: usize,
 }
@@ -177,10 +190,22 @@ struct Chunk {
 impl Chunk {
     /// The chunk as JSON, the same bytes on every try under the same seq.
     fn body(&self) -> String {
+        let gap = if self.missing_before > 0 {
+            format!(
+                "{{\"type\":5,\"data\":{{\"tag\":\"{GAP_EVENT_TAG}\",\"payload\":\
+                 {{\"chunks\":{missing}}}}},\"timestamp\":{at}}},",
+                missing = self.missing_before,
+                at = self.first_local_ms,
+            )
+        } else {
+            String::new()
+        };
         format!(
-            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\"seq\":{seq}{rest}",
+            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\"seq\":{seq}{head}\
+             {gap}{events}]}}",
             seq = self.seq,
-            rest = self.after_seq,
+            head = self.head,
+            events = self.events,
         )
     }
 
@@ -527,8 +552,13 @@ impl Recording {
     }
 
     /// Gives the queued chunks the seqs from `first` on, and the next cut chunk the one
-    /// after them.
+    /// after them. When `first` is below the head's seq, the server never got the chunks
+    /// in between (sent by the page before, as it went away): the head says so with a gap
+    /// event. When it is above, chunks the head thought missing did arrive, and it does not.
     fn renumber(&mut self, first: u32) {
+        if let Some(head) = self.queue.front_mut() {
+            head.missing_before = head.seq.saturating_sub(first);
+        }
         let mut seq = first;
         for chunk in &mut self.queue {
             chunk.seq = seq;
@@ -543,18 +573,20 @@ impl Recording {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let bytes = open.events.len();
-        let after_seq = format!(
+        let head = format!(
             ",\"tab_id\":{tab_id},\"started_at\":{started},\"ended_at\":{ended},\
-             \"clock_offset_ms\":{offset},\"events\":[{events}]}}",
+             \"clock_offset_ms\":{offset},\"events\":[",
             tab_id = ctx.tab_id_json,
             started = open.started_at.as_millis(),
             ended = open.ended_at.as_millis(),
             offset = ctx.offset_ms,
-            events = open.events,
         );
         self.queue.push_back(Chunk {
             seq,
-            after_seq,
+            head,
+            events: open.events,
+            first_local_ms: open.started_at.as_millis().saturating_sub(ctx.offset_ms),
+            missing_before: 0,
             bytes,
         });
     }

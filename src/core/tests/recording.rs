@@ -6,7 +6,8 @@ use session_guard_contract::recording::RecordingChunk;
 use crate::core::harness::{Harness, Server, MINUTE};
 use crate::core::{
     ConsentState, DurationMs, Effect, EngineConfig, LeaderMode, Millis, PauseReason,
-    RecordingLimits, RecordingStatus, State, CHUNK_BYTES, CHUNK_SPAN, MAX_RETRY_DELAY,
+    RecordingLimits, RecordingStatus, State, CHUNK_BYTES, CHUNK_SPAN, GAP_EVENT_TAG,
+    MAX_RETRY_DELAY,
 };
 
 const T0: Millis = 1_764_000_000_000;
@@ -371,20 +372,33 @@ fn statuses_until(h: &mut Harness, end: Millis) -> Vec<RecordingStatus> {
     seen
 }
 
-/// Stored chunk `seq` of tab 0 as the server reads it: its seq and the `n` of its events.
-fn stored_chunk(h: &Harness, seq: usize) -> (u32, Vec<u64>) {
+/// Stored chunk `seq` of tab 0 as the server reads it: its seq, the `n` of its events,
+/// and the chunks its leading gap event says are missing before it (`None` without one).
+fn stored_chunk(h: &Harness, seq: usize) -> (u32, Vec<u64>, Option<u64>) {
     let (stored_seq, body) = &h.server.chunks[0][seq];
     let chunk = RecordingChunk::from_json_slice(body.as_bytes()).expect("a valid chunk");
     assert_eq!(chunk.seq, *stored_seq, "the body's seq is the path's");
-    let numbers = chunk
+    let mut events: Vec<serde_json::Value> = chunk
         .events
         .iter()
-        .map(|e| {
-            let event: serde_json::Value = serde_json::from_str(e.get()).expect("JSON");
-            event["n"].as_u64().expect("n")
-        })
+        .map(|e| serde_json::from_str(e.get()).expect("JSON"))
         .collect();
-    (chunk.seq, numbers)
+    let gap = match events.first() {
+        Some(first) if first["data"]["tag"] == GAP_EVENT_TAG => {
+            assert_eq!(first["type"], 5, "an rrweb custom event");
+            // At the chunk's first event, on the tab's clock (the harness's offset is 0).
+            assert_eq!(first["timestamp"], chunk.started_at.as_millis());
+            let missing = first["data"]["payload"]["chunks"].as_u64();
+            events.remove(0);
+            missing
+        }
+        _ => None,
+    };
+    let numbers = events
+        .iter()
+        .map(|event| event["n"].as_u64().expect("n"))
+        .collect();
+    (chunk.seq, numbers, gap)
 }
 
 #[test]
@@ -400,7 +414,11 @@ fn a_lost_pagehide_chunk_is_renumbered_past_and_never_locks_the_tab_out() {
     // The server answered 409 naming seq 3: the chunk was renumbered and stored at once.
     let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, [0, 1, 2, 3]);
-    assert_eq!(stored_chunk(&h, 3), (3, vec![7]));
+    assert_eq!(
+        stored_chunk(&h, 3),
+        (3, vec![7], Some(1)),
+        "it opens with the mark of the one chunk missing before it"
+    );
     assert!(
         seen.iter().all(|s| *s == RecordingStatus::Running),
         "never paused, never blocked: {seen:?}"
@@ -408,7 +426,7 @@ fn a_lost_pagehide_chunk_is_renumbered_past_and_never_locks_the_tab_out() {
     // And the sequence goes on from there.
     h.record(0, r#"{"n":8}"#);
     h.run_until(T0 + STALL + 10_000 + CHUNK_SPAN.as_millis() + 1_000);
-    assert_eq!(stored_chunk(&h, 4), (4, vec![8]));
+    assert_eq!(stored_chunk(&h, 4), (4, vec![8], None));
     assert_eq!(status(&h), RecordingStatus::Running);
 }
 
@@ -441,8 +459,8 @@ fn a_backlog_held_through_an_outage_is_renumbered_whole_in_order() {
     );
     let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
     assert_eq!(seqs, [0, 1, 2, 3, 4], "renumbered 4, 5 to 3, 4");
-    assert_eq!(stored_chunk(&h, 3), (3, vec![7]));
-    assert_eq!(stored_chunk(&h, 4), (4, vec![8]));
+    assert_eq!(stored_chunk(&h, 3), (3, vec![7], Some(1)));
+    assert_eq!(stored_chunk(&h, 4), (4, vec![8], None));
     assert_eq!(status(&h), RecordingStatus::Running);
 }
 
@@ -462,7 +480,11 @@ fn a_pagehide_chunk_that_lands_after_the_next_page_took_its_seq_moves_the_page_o
         h.server.chunks[0][3].1, "page one, chunk 3",
         "kept as it landed"
     );
-    assert_eq!(stored_chunk(&h, 4), (4, vec![7]));
+    assert_eq!(
+        stored_chunk(&h, 4),
+        (4, vec![7], None),
+        "nothing is missing"
+    );
     assert!(
         seen.iter().all(|s| *s == RecordingStatus::Running),
         "{seen:?}"
@@ -504,6 +526,10 @@ fn renumbering_happens_once_per_answer_and_never_loops() {
     assert_eq!(sent[0].0, 5);
     let chunk = RecordingChunk::from_json_slice(sent[0].1.as_bytes()).expect("a valid chunk");
     assert_eq!(chunk.seq, 5, "the body says the new seq too");
+    assert!(
+        !sent[0].1.contains(GAP_EVENT_TAG),
+        "moved up: nothing missing"
+    );
     // A second renumbering before anything was stored: renumbered, but sent only after a
     // back-off, as after any failure.
     engine.handle_upload_result(
@@ -527,6 +553,6 @@ fn renumbering_happens_once_per_answer_and_never_loops() {
     h.server.chunks[0] = (0..9).map(|seq| (seq, format!("chunk {seq}"))).collect();
     h.server.recording_reachable = true;
     h.run_until(T0 + CHUNK_SPAN.as_millis() + 3 * MAX_RETRY_DELAY.as_millis());
-    assert_eq!(stored_chunk(&h, 9), (9, vec![0]));
+    assert_eq!(stored_chunk(&h, 9), (9, vec![0], None));
     assert_eq!(status(&h), RecordingStatus::Running);
 }
