@@ -156,7 +156,26 @@ async fn a_lost_pagehide_chunk_of_the_page_before_does_not_lock_the_tab_out() {
         .expect("set_item");
     let guard = start(server.clone(), tab);
     assert!(wait_for(5_000, || guard.snapshot().is_recording).await);
-    // The server answers the first chunk (seq 4) with 409 naming 3: renumbered, stored.
+    // The server answers the first chunk (seq 4) with 409 naming 3: renumbered, stored,
+    // and the tab's note goes back to 4 so that the next page goes on from there.
+    assert!(
+        wait_for(8_000, || {
+            let stored_three = server
+                .chunks
+                .borrow()
+                .iter()
+                .any(|(t, seq, _)| t == tab && *seq == 3);
+            stored_three
+                && storage
+                    .get_item("session-guard:recording-next-seq")
+                    .ok()
+                    .flatten()
+                    == Some(format!("{tab} 4"))
+        })
+        .await,
+        "{:?}",
+        storage.get_item("session-guard:recording-next-seq")
+    );
     assert!(
         wait_for(8_000, || delivered_text(&server, tab)
             .contains("page-after-a-lost-chunk"))
