@@ -332,8 +332,8 @@ export async function sg_post_chunk(url, header, tabId, text, keepalive, timeout
     });
     // A 409 may name the seq the server stores next (a sequence refusal): its body is
     // read for that, up to the same deadline.
-    const body = response.status === 409 ? await response.text() : '';
-    return { status: response.status, body };
+    const text = response.status === 409 ? await response.text() : '';
+    return { status: response.status, body: text };
   } catch {
     return { status: 0, body: '' };
   } finally {
