@@ -448,6 +448,16 @@ fn a_middle_click_on_a_same_origin_link_leaves_a_note_for_the_new_tab() {
     let name_before = window.name().expect("name");
     let opener = tab_identity().expect("identity").tab_id;
     let _listeners = PageListeners::new(Rc::new(|_| {})).expect("listeners");
+    // WebKit follows a link on a synthetic middle click (the test page would leave and the
+    // run would hang): a window listener added after the guard's cancels that default
+    // action once the guard has seen the event.
+    let stay =
+        wasm_bindgen::closure::Closure::<dyn Fn(web_sys::Event)>::new(|event: web_sys::Event| {
+            event.prevent_default()
+        });
+    window
+        .add_event_listener_with_callback("auxclick", stay.as_ref().unchecked_ref())
+        .expect("listener");
     let link = |href: &str| {
         let a = document.create_element("a").expect("a");
         a.set_attribute("href", href).expect("href");
@@ -459,10 +469,10 @@ fn a_middle_click_on_a_same_origin_link_leaves_a_note_for_the_new_tab() {
             .expect("append");
         a
     };
-    // `auxclick` has no default action, so the test page stays where it is.
     let middle_click = |target: &web_sys::Element, button: i16| {
         let init = web_sys::MouseEventInit::new();
         init.set_bubbles(true);
+        init.set_cancelable(true);
         init.set_button(button);
         let event =
             web_sys::MouseEvent::new_with_mouse_event_init_dict("auxclick", &init).expect("event");
@@ -495,6 +505,9 @@ fn a_middle_click_on_a_same_origin_link_leaves_a_note_for_the_new_tab() {
     );
     same.remove();
     foreign.remove();
+    window
+        .remove_event_listener_with_callback("auxclick", stay.as_ref().unchecked_ref())
+        .expect("listener removed");
     local.remove_item(HANDOFF_KEY).expect("clean up");
     window.set_name(&name_before).expect("restore the name");
 }

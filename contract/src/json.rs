@@ -65,6 +65,24 @@ impl ObjectWriter {
         self
     }
 
+    /// Adds `"key":[items]`, where `items` already is the comma-separated JSON of the
+    /// array's elements (the caller vouches for it: text `JSON.stringify` wrote).
+    pub fn raw_array(mut self, key: &str, items: &str) -> Self {
+        self.key(key);
+        self.out.push('[');
+        self.out.push_str(items);
+        self.out.push(']');
+        self
+    }
+
+    /// Adds `"key":json`, where `json` already is one JSON value (the caller vouches for
+    /// it: text this module wrote, such as [`string`]'s).
+    pub fn raw(mut self, key: &str, json: &str) -> Self {
+        self.key(key);
+        self.out.push_str(json);
+        self
+    }
+
     /// Adds `"key":null`.
     pub fn null(mut self, key: &str) -> Self {
         self.key(key);
@@ -173,10 +191,13 @@ mod tests {
             .bool("d", false)
             .optional_string("e", None)
             .optional_string("f", Some("g"))
+            .raw("h", &string("i"))
+            .raw_array("j", r#"{"k":1},2"#)
+            .raw_array("l", "")
             .finish();
         assert_eq!(
             text,
-            r#"{"a":"x\"y","b":-3,"c":true,"d":false,"e":null,"f":"g"}"#
+            r#"{"a":"x\"y","b":-3,"c":true,"d":false,"e":null,"f":"g","h":"i","j":[{"k":1},2],"l":[]}"#
         );
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed["a"], "x\"y");

@@ -18,6 +18,7 @@ use super::engine::Effect;
 use super::time::ClockOffset;
 use super::{DurationMs, LocalTime, ServerTime};
 
+use session_guard_contract::json::ObjectWriter;
 use session_guard_contract::recording::{FORMAT, FORMAT_VERSION};
 
 /// A chunk is cut at most this long after its first event arrived (the default of
@@ -172,15 +173,17 @@ pub const GAP_EVENT_TAG: &str = "sg.gap";
 /// A chunk cut and waiting for delivery.
 #[derive(Debug, Clone)]
 struct Chunk {
+    /// Its seq: may still change when the server renumbers
+    /// ([`UploadOutcome::OutOfSequence`]); the rest never does.
     seq: u32,
-    /// The body between its `seq` and its events (`,"tab_id":..,"events":[`): the seq may
-    /// still change when the server renumbers ([`UploadOutcome::OutOfSequence`]), this
-    /// never does.
-    head: String,
+    /// The tab id as a JSON string.
+    tab_id_json: String,
+    started_at: i64,
+    ended_at: i64,
+    /// Server time minus local time when it was cut, in ms.
+    offset_ms: i64,
     /// Its events, as the recorder wrote them.
     events: String,
-    /// The local time of its first event (the gap event's `timestamp`).
-    first_local_ms: i64,
     /// How many chunks the server lacks just before this one (found when renumbering).
     missing_before: u32,
     /// Bytes of events it holds (what the buffer limit counts).
@@ -190,23 +193,33 @@ struct Chunk {
 impl Chunk {
     /// The chunk as JSON, the same bytes on every try under the same seq.
     fn body(&self) -> String {
-        let gap = if self.missing_before > 0 {
-            format!(
-                "{{\"type\":5,\"data\":{{\"tag\":\"{GAP_EVENT_TAG}\",\"payload\":\
-                 {{\"chunks\":{missing}}}}},\"timestamp\":{at}}},",
-                missing = self.missing_before,
-                at = self.first_local_ms,
-            )
-        } else {
-            String::new()
-        };
-        format!(
-            "{{\"format\":\"{FORMAT}\",\"format_version\":{FORMAT_VERSION},\"seq\":{seq}{head}\
-             {gap}{events}]}}",
-            seq = self.seq,
-            head = self.head,
-            events = self.events,
-        )
+        let writer = ObjectWriter::new()
+            .string("format", FORMAT)
+            .int("format_version", i64::from(FORMAT_VERSION))
+            .int("seq", i64::from(self.seq))
+            .raw("tab_id", &self.tab_id_json)
+            .int("started_at", self.started_at)
+            .int("ended_at", self.ended_at)
+            .int("clock_offset_ms", self.offset_ms);
+        if self.missing_before == 0 {
+            return writer.raw_array("events", &self.events).finish();
+        }
+        // At the chunk's first event, on the tab's clock.
+        let payload = ObjectWriter::new()
+            .int("chunks", i64::from(self.missing_before))
+            .finish();
+        let data = ObjectWriter::new()
+            .string("tag", GAP_EVENT_TAG)
+            .raw("payload", &payload)
+            .finish();
+        let mut events = ObjectWriter::new()
+            .int("type", 5)
+            .raw("data", &data)
+            .int("timestamp", self.started_at.saturating_sub(self.offset_ms))
+            .finish();
+        events.push(',');
+        events.push_str(&self.events);
+        writer.raw_array("events", &events).finish()
     }
 
     fn upload(&self, keepalive: bool) -> ChunkUpload {
@@ -573,19 +586,13 @@ impl Recording {
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let bytes = open.events.len();
-        let head = format!(
-            ",\"tab_id\":{tab_id},\"started_at\":{started},\"ended_at\":{ended},\
-             \"clock_offset_ms\":{offset},\"events\":[",
-            tab_id = ctx.tab_id_json,
-            started = open.started_at.as_millis(),
-            ended = open.ended_at.as_millis(),
-            offset = ctx.offset_ms,
-        );
         self.queue.push_back(Chunk {
             seq,
-            head,
+            tab_id_json: ctx.tab_id_json.to_owned(),
+            started_at: open.started_at.as_millis(),
+            ended_at: open.ended_at.as_millis(),
+            offset_ms: ctx.offset_ms,
             events: open.events,
-            first_local_ms: open.started_at.as_millis().saturating_sub(ctx.offset_ms),
             missing_before: 0,
             bytes,
         });
