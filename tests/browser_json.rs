@@ -145,6 +145,28 @@ fn error_bodies_and_events_are_read_like_serde() {
     ] {
         assert_eq!(json::error_reason(no_reason), None, "{no_reason}");
     }
+    // A sequence refusal of a recording chunk names the seq the server stores next.
+    assert_eq!(
+        json::error_next_seq(r#"{"error":"conflict","message":"m","next_seq":4}"#),
+        Some(4)
+    );
+    assert_eq!(
+        json::error_next_seq(r#"{"next_seq":4294967295}"#),
+        Some(u32::MAX)
+    );
+    for no_seq in [
+        r#"{"error":"conflict","message":"m"}"#,
+        r#"{"next_seq":null}"#,
+        r#"{"next_seq":"4"}"#,
+        r#"{"next_seq":-1}"#,
+        r#"{"next_seq":1.5}"#,
+        r#"{"next_seq":4294967296}"#,
+        r#"{"next_seq":1e300}"#,
+        "[4]",
+        "",
+    ] {
+        assert_eq!(json::error_next_seq(no_seq), None, "{no_seq}");
+    }
     // Unknown names are sanitised by the one rule, `Reason::from_wire`.
     assert_eq!(
         json::error_reason(r#"{"reason":"Fancy-<script>_x9"}"#),

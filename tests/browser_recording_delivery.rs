@@ -134,3 +134,81 @@ async fn past_the_bound_the_content_is_hidden_not_unmounted_and_comes_back_as_it
     drop(handle);
     root.remove();
 }
+
+#[wasm_bindgen_test]
+async fn a_lost_pagehide_chunk_of_the_page_before_does_not_lock_the_tab_out() {
+    let page = fixture("<p>page-after-a-lost-chunk</p>");
+    let server = recorded_server();
+    let tab = "tab_lost_pagehide";
+    // The page before in this tab stored chunks 0 to 2, and its pagehide chunk 3 was lost:
+    // its note in sessionStorage says this page goes on at 4.
+    for seq in 0..3 {
+        server
+            .chunks
+            .borrow_mut()
+            .push((tab.to_owned(), seq, format!("page before, chunk {seq}")));
+    }
+    let storage = web_sys::window()
+        .and_then(|w| w.session_storage().ok().flatten())
+        .expect("sessionStorage");
+    storage
+        .set_item("session-guard:recording-next-seq", &format!("{tab} 4"))
+        .expect("set_item");
+    let guard = start(server.clone(), tab);
+    assert!(wait_for(5_000, || guard.snapshot().is_recording).await);
+    // The server answers the first chunk (seq 4) with 409 naming 3: renumbered, stored,
+    // and the tab's note goes back to 4 so that the next page goes on from there.
+    assert!(
+        wait_for(8_000, || {
+            let stored_three = server
+                .chunks
+                .borrow()
+                .iter()
+                .any(|(t, seq, _)| t == tab && *seq == 3);
+            stored_three
+                && storage
+                    .get_item("session-guard:recording-next-seq")
+                    .ok()
+                    .flatten()
+                    == Some(format!("{tab} 4"))
+        })
+        .await,
+        "{:?}",
+        storage.get_item("session-guard:recording-next-seq")
+    );
+    assert!(
+        wait_for(8_000, || delivered_text(&server, tab)
+            .contains("page-after-a-lost-chunk"))
+        .await
+    );
+    let seqs: Vec<u32> = server
+        .chunks
+        .borrow()
+        .iter()
+        .filter(|(t, ..)| t == tab)
+        .map(|(_, seq, _)| *seq)
+        .collect();
+    assert_eq!(&seqs[..4], [0, 1, 2, 3], "{seqs:?}");
+    let body = server
+        .chunks
+        .borrow()
+        .iter()
+        .find(|(t, seq, _)| t == tab && *seq == 3)
+        .map(|(.., body)| body.clone())
+        .expect("chunk 3");
+    let renumbered =
+        session_guard_contract::recording::RecordingChunk::from_json_slice(body.as_bytes())
+            .expect("a valid chunk");
+    assert_eq!(renumbered.seq, 3);
+    let first: serde_json::Value = serde_json::from_str(renumbered.events[0].get()).expect("JSON");
+    assert_eq!(
+        first["data"],
+        serde_json::json!({"tag": "sg.gap", "payload": {"chunks": 1}}),
+        "it opens with the mark of the lost chunk"
+    );
+    assert_eq!(seqs, (0..seqs.len() as u32).collect::<Vec<_>>());
+    assert_eq!(status(&guard), RecordingStatus::Running);
+    guard.stop();
+    let _ = storage.remove_item("session-guard:recording-next-seq");
+    page.remove();
+}

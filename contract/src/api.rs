@@ -125,7 +125,7 @@ pub enum ErrorCode {
     Internal,
 }
 
-/// Every error answer: `{"error", "message", "reason"?}`.
+/// Every error answer: `{"error", "message", "reason"?, "next_seq"?}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// The stable code.
@@ -135,6 +135,11 @@ pub struct ErrorBody {
     /// Only on `401` when a session existed and ended: why.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
+    /// Only on `409` to a recording chunk refused for its sequence (a gap, or the `seq`
+    /// already stored with other content): the `seq` the server stores next for that tab,
+    /// from which the guard renumbers the chunks it still holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_seq: Option<u32>,
 }
 
 /// The one field of an [`ErrorBody`] the guard acts on: why the session ended (`401`). The
@@ -211,6 +216,7 @@ mod tests {
             error: ErrorCode::Unauthenticated,
             message: "Your session has ended.".into(),
             reason: Some(Reason::RoleChanged),
+            next_seq: None,
         };
         assert_eq!(
             serde_json::to_value(&body).unwrap(),
@@ -220,6 +226,7 @@ mod tests {
             error: ErrorCode::TooManyRequests,
             message: "Slow down.".into(),
             reason: None,
+            next_seq: None,
         };
         assert_eq!(
             serde_json::to_value(&plain).unwrap(),

@@ -387,8 +387,18 @@ fn session_bodies_round_trip() {
             error: ErrorCode::Unauthenticated,
             message: "Your session has ended.".into(),
             reason: Some(Reason::TabTerminated),
+            next_seq: None,
         },
         &["error", "message", "reason"],
+    );
+    round_trip(
+        &ErrorBody {
+            error: ErrorCode::Conflict,
+            message: "Chunks are stored in order: the next one of this tab is 4.".into(),
+            reason: None,
+            next_seq: Some(4),
+        },
+        &["error", "message", "next_seq"],
     );
     round_trip(
         &TerminatedEvent {

@@ -98,3 +98,63 @@ test('a tab that closes still delivers what it recorded last', () =>
     }
     assert.ok(text.includes('last-words-5150'), 'the last chunk arrived after the tab closed');
   }));
+
+test('a page whose pagehide chunk was lost renumbers on the server word and keeps recording', () =>
+  scenario('recording after a lost pagehide chunk', {}, async ({ server, browser }) => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    await signIn(page, server, 'admin', { path: '/admin' });
+    await page.locator('.sg-recording[role=status]').waitFor();
+    // Chunk 0 (the full snapshot) is cut after 5 s and stored.
+    await sleep(6_500);
+    // The tab's note of the chunks it sent says one more than the server got, as when the
+    // `keepalive` chunk sent at pagehide is lost on the way (an aborted route does not
+    // stop a keepalive request here, so the loss is made in the note, before the next
+    // page's scripts run).
+    await page.addInitScript(() => {
+      const key = 'session-guard:recording-next-seq';
+      const note = sessionStorage.getItem(key);
+      if (note && !sessionStorage.getItem('e2e-bumped')) {
+        const [tab, next] = note.split(' ');
+        sessionStorage.setItem(key, `${tab} ${Number(next) + 1}`);
+        sessionStorage.setItem('e2e-bumped', '1');
+      }
+    });
+    await page.reload();
+    // The next page starts one past the lost chunk: the server answers 409 with next_seq,
+    // the guard renumbers, and the indicator stays on (never "paused", never blocked).
+    await page.locator('.sg-recording[role=status]').waitFor();
+    await sleep(7_000);
+    assert.equal(await page.locator('.sg-recording-paused').count(), 0);
+    assert.equal(await page.locator('.sg-recording[role=status]').count(), 1);
+
+    const sessions = await adminCall(context, server, 'GET', '/api/admin/recordings');
+    const own = sessions.find((s) => s.username === 'admin');
+    const tab = own?.tabs.find((t) => t.chunks > 1);
+    assert.ok(tab, JSON.stringify(sessions));
+    const detail = await adminCall(
+      context,
+      server,
+      'GET',
+      `/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}`,
+    );
+    assert.deepEqual(
+      detail.chunks.map((c) => c.seq),
+      detail.chunks.map((_, i) => i),
+    );
+    const bodies = [];
+    for (const chunk of detail.chunks) {
+      const response = await context.request.get(
+        `${server.url}/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}/chunks/${chunk.seq}`,
+      );
+      bodies.push(await response.text());
+    }
+    const gaps = bodies.filter((body) => body.includes('"tag":"sg.gap"'));
+    assert.equal(gaps.length, 1, 'one renumbered chunk marks the gap');
+    const { events } = JSON.parse(gaps[0]);
+    assert.deepEqual(
+      events[0].data,
+      { tag: 'sg.gap', payload: { chunks: 1 } },
+      'the next page marks where the recording is missing',
+    );
+  }));

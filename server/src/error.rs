@@ -39,6 +39,16 @@ pub enum AppError {
     /// Duplicate name or an action that contradicts the current state (`409 conflict`).
     #[error("{0}")]
     Conflict(String),
+    /// A recording chunk refused for its sequence (`409 conflict` with `next_seq`): a gap,
+    /// or its `seq` already stored with other content. `next_seq` is the one the server
+    /// stores next for the tab.
+    #[error("{message}")]
+    ChunkOutOfSequence {
+        /// The `seq` the tab's next stored chunk must have.
+        next_seq: u32,
+        /// Human text.
+        message: String,
+    },
     /// Body over the 16 KiB limit, or a recording chunk over its limits (`413
     /// payload_too_large`).
     #[error("The request body is too large (limit 16 KiB; a recording chunk 512 KiB, 8 MiB decompressed).")]
@@ -76,7 +86,7 @@ impl AppError {
             Self::InvalidCredentials | Self::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
             Self::Suspended | Self::Forbidden | Self::ConsentRequired => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::ChunkOutOfSequence { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,7 +105,7 @@ impl AppError {
             Self::Forbidden => ErrorCode::Forbidden,
             Self::ConsentRequired => ErrorCode::ConsentRequired,
             Self::NotFound(_) => ErrorCode::NotFound,
-            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::Conflict(_) | Self::ChunkOutOfSequence { .. } => ErrorCode::Conflict,
             Self::PayloadTooLarge => ErrorCode::PayloadTooLarge,
             Self::UnsupportedMediaType => ErrorCode::UnsupportedMediaType,
             Self::Internal(_) => ErrorCode::Internal,
@@ -124,10 +134,15 @@ impl IntoResponse for AppError {
             Self::Busy | Self::Unavailable(_) => Some(1),
             _ => None,
         };
+        let next_seq = match &self {
+            Self::ChunkOutOfSequence { next_seq, .. } => Some(*next_seq),
+            _ => None,
+        };
         let body = ErrorBody {
             error: self.code(),
             message: self.to_string(),
             reason,
+            next_seq,
         };
         let mut resp = (self.status(), Json(body)).into_response();
         if let Some(secs) = retry_after {

@@ -116,12 +116,14 @@ async fn chunks_are_stored_in_order_and_a_retry_is_idempotent() {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
     assert_eq!(r.body, json!({ "seq": 0 }));
-    // The same seq with other content is a conflict.
+    // The same seq with other content is a conflict, naming the seq expected next.
     let r = upload(&t, &admin, TAB, 0, &chunk(TAB, 0, "changed")).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(r.body["next_seq"], 1, "{:?}", r.body);
     // A gap: 2 before 1.
     let r = upload(&t, &admin, TAB, 2, &chunk(TAB, 2, "third")).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(r.body["next_seq"], 1, "{:?}", r.body);
     let r = upload(&t, &admin, TAB, 1, &chunk(TAB, 1, "second")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
     let r = upload(&t, &admin, TAB, 2, &chunk(TAB, 2, "third")).await;
@@ -130,6 +132,7 @@ async fn chunks_are_stored_in_order_and_a_retry_is_idempotent() {
     register(&t, &admin, OTHER_TAB, Some(TAB)).await;
     let r = upload(&t, &admin, OTHER_TAB, 1, &chunk(OTHER_TAB, 1, "x")).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(r.body["next_seq"], 0, "{:?}", r.body);
     let r = upload(&t, &admin, OTHER_TAB, 0, &chunk(OTHER_TAB, 0, "x")).await;
     assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
 
@@ -332,6 +335,8 @@ async fn a_closed_tab_takes_its_last_chunk_within_the_grace_then_refuses() {
     t.clock.advance(CLOSED_TAB_GRACE.as_millis() + 1);
     let r = upload(&t, &admin, TAB, 1, &chunk(TAB, 1, "late")).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
+    // A closed recording is no sequence problem: nothing to renumber to.
+    assert!(r.body.get("next_seq").is_none(), "{:?}", r.body);
     // An administrator ended a tab: refused at once.
     register(&t, &admin, OTHER_TAB, None).await;
     let sid = session_id(&t, &admin).await;
@@ -344,6 +349,43 @@ async fn a_closed_tab_takes_its_last_chunk_within_the_grace_then_refuses() {
     assert_eq!(r.status, StatusCode::NO_CONTENT, "{:?}", r.body);
     let r = upload(&t, &admin, OTHER_TAB, 0, &chunk(OTHER_TAB, 0, "x")).await;
     assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert!(r.body.get("next_seq").is_none(), "{:?}", r.body);
+}
+
+/// A tab goes on across page loads with one sequence. The last chunk of a page leaves in a
+/// `keepalive` request nobody reads: when it is lost, the next page's first chunk is a gap;
+/// when it lands late, the next page's own chunk of that seq is taken. Either way the `409`
+/// names the seq the server stores next, so the guard can renumber instead of retrying a
+/// refusal forever.
+#[tokio::test]
+async fn sequence_conflicts_name_the_next_seq_for_a_lost_or_late_pagehide_chunk() {
+    let t = TestApp::new().await;
+    let admin = recorded_admin(&t).await;
+    for seq in 0..3 {
+        let r = upload(&t, &admin, TAB, seq, &chunk(TAB, seq, "page one")).await;
+        assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    }
+    // Page one's pagehide chunk 3 is lost; page two starts at 4.
+    let r = upload(&t, &admin, TAB, 4, &chunk(TAB, 4, "page two")).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(r.body["next_seq"], 3, "{:?}", r.body);
+    // Renumbered from 3, it is stored.
+    let r = upload(&t, &admin, TAB, 3, &chunk(TAB, 3, "page two")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+
+    // Page two's pagehide chunk 4 lands before page three's own chunk 4.
+    let r = upload(&t, &admin, TAB, 4, &chunk(TAB, 4, "page two, pagehide")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+    let r = upload(&t, &admin, TAB, 4, &chunk(TAB, 4, "page three")).await;
+    assert_error(&r, StatusCode::CONFLICT, "conflict");
+    assert_eq!(r.body["next_seq"], 5, "{:?}", r.body);
+    let r = upload(&t, &admin, TAB, 5, &chunk(TAB, 5, "page three")).await;
+    assert_eq!(r.status, StatusCode::CREATED, "{:?}", r.body);
+
+    // A retry of stored bytes is still a plain success, without next_seq.
+    let r = upload(&t, &admin, TAB, 5, &chunk(TAB, 5, "page three")).await;
+    assert_eq!(r.status, StatusCode::OK, "{:?}", r.body);
+    assert_eq!(r.body, json!({ "seq": 5 }));
 }
 
 // ---- the server's own record of API requests ----

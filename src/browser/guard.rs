@@ -583,6 +583,11 @@ impl Inner {
         wasm_bindgen_futures::spawn_local(async move {
             let outcome = match pending.await {
                 Ok(()) => UploadOutcome::Stored,
+                // The server's word on where the tab's sequence goes on (a page's last chunk
+                // was lost, or landed after the next page took its seq): the engine renumbers.
+                Err(BrowserError::OutOfSequence(next_seq)) => {
+                    UploadOutcome::OutOfSequence { next_seq }
+                }
                 Err(error) => {
                     error.report("recording upload failed");
                     UploadOutcome::Failed
@@ -879,11 +884,12 @@ fn recording_next_seq(tab_id: &str) -> Option<u32> {
 }
 
 /// Notes that chunk `seq` of `tab_id` was sent, so that the next page starts after it.
+/// The latest send wins even when its seq is lower: after the server renumbered this
+/// page's chunks down (a chunk of the page before was lost), the next page must go on
+/// from here, not from the seq the lost chunk would have had, or it would find, and mark
+/// in the recording, a gap that is not there.
 fn remember_recording_seq(tab_id: &str, seq: u32) {
     let next = seq.saturating_add(1);
-    if recording_next_seq(tab_id).is_some_and(|stored| stored >= next) {
-        return;
-    }
     if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
         let _ = storage.set_item(RECORDING_NEXT_SEQ_KEY, &format!("{tab_id} {next}"));
     }

@@ -170,6 +170,14 @@ pub fn error_reason(text: &str) -> Option<Reason> {
     Some(Reason::from_wire(&body.optional_string("reason").ok()??))
 }
 
+/// The `next_seq` of a `409` to a recording chunk (`ErrorBody::next_seq`): `None` when the
+/// text is no JSON object or the field is absent, `null`, or not a whole number a `u32`
+/// holds.
+pub fn error_next_seq(text: &str) -> Option<u32> {
+    let body = JsonObject::parse(text).ok()?;
+    u32::try_from(body.optional("next_seq", int).ok()??).ok()
+}
+
 /// The data of `event: terminated`.
 pub fn terminated_event(text: &str) -> Option<TerminatedEvent> {
     let reason = JsonObject::parse(text).ok()?.string("reason").ok()?;

@@ -141,6 +141,10 @@ pub enum BrowserError {
     /// The server's answer failed validation.
     #[error("invalid server response: {0}")]
     InvalidResponse(&'static str),
+    /// The server refused a recording chunk for its sequence (`409` with `next_seq`): it
+    /// stores the tab's next chunk under this seq.
+    #[error("recording chunk out of sequence; the server expects {0}")]
+    OutOfSequence(u32),
 }
 
 impl BrowserError {
@@ -158,6 +162,9 @@ impl BrowserError {
             BrowserError::Network(code) => ("network error", (*code).into()),
             BrowserError::Status(status) => ("unexpected HTTP status", (*status).into()),
             BrowserError::InvalidResponse(code) => ("invalid server response", (*code).into()),
+            BrowserError::OutOfSequence(next_seq) => {
+                ("recording chunk out of sequence", (*next_seq).into())
+            }
         };
         web_sys::console::warn_4(
             &"session-guard:".into(),

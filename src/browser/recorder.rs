@@ -317,7 +317,7 @@ export async function sg_post_chunk(url, header, tabId, text, keepalive, timeout
     // With `keepalive` the request must leave in this turn: no await before `fetch`.
     body = keepalive ? sg_gzip_stored(text) : await sg_gzip(text);
   } catch {
-    return -1;
+    return { status: -1, body: '' };
   }
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeoutMs);
@@ -330,9 +330,12 @@ export async function sg_post_chunk(url, header, tabId, text, keepalive, timeout
       keepalive,
       signal: controller.signal,
     });
-    return response.status;
+    // A 409 may name the seq the server stores next (a sequence refusal): its body is
+    // read for that, up to the same deadline.
+    const text = response.status === 409 ? await response.text() : '';
+    return { status: response.status, body: text };
   } catch {
-    return 0;
+    return { status: 0, body: '' };
   } finally {
     clearTimeout(timer);
   }
@@ -349,8 +352,9 @@ extern "C" {
     fn gzip_stored_js(text: &str) -> js_sys::Uint8Array;
 
     /// Gzips `text` and posts it (with `keepalive`, framed at once without compressing, so
-    /// the request leaves before the page does); resolves to the HTTP status, `0` when no answer came (or
-    /// the timeout aborted it), `-1` when the browser cannot compress.
+    /// the request leaves before the page does); resolves to `{status, body}`: the HTTP
+    /// status, `0` when no answer came (or the timeout aborted it), `-1` when the browser
+    /// cannot compress; the body's text on a `409`, else empty.
     #[wasm_bindgen(js_name = sg_post_chunk)]
     fn post_chunk_js(
         url: &str,
@@ -378,15 +382,25 @@ pub fn gzip_stored(text: &str) -> Vec<u8> {
     gzip_stored_js(text).to_vec()
 }
 
-/// Uploads one chunk, gzipped, to `url` with the acting-tab header; the answer's status.
+/// The answer to a chunk upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkAnswer {
+    /// The HTTP status.
+    pub(crate) status: u16,
+    /// On a `409` for the chunk's sequence: the seq the server stores next for the tab.
+    pub(crate) next_seq: Option<u32>,
+}
+
+/// Uploads one chunk, gzipped, to `url` with the acting-tab header; the answer's status
+/// (and, on a `409`, the seq the server expects next, when it names one).
 pub(crate) async fn post_chunk(
     url: &str,
     tab_id: &str,
     chunk: &str,
     keepalive: bool,
     timeout_ms: u32,
-) -> Result<u16, BrowserError> {
-    let status = wasm_bindgen_futures::JsFuture::from(post_chunk_js(
+) -> Result<ChunkAnswer, BrowserError> {
+    let answer = wasm_bindgen_futures::JsFuture::from(post_chunk_js(
         url,
         session_guard_contract::api::TAB_HEADER,
         tab_id,
@@ -395,12 +409,19 @@ pub(crate) async fn post_chunk(
         timeout_ms,
     ))
     .await
-    .ok()
-    .and_then(|status| status.as_f64())
-    .unwrap_or(0.0);
+    .unwrap_or(JsValue::UNDEFINED);
+    let field = |key: &str| js_sys::Reflect::get(&answer, &JsValue::from_str(key)).ok();
+    let status = field("status")
+        .and_then(|status| status.as_f64())
+        .unwrap_or(0.0);
     match status as i32 {
         -1 => Err(BrowserError::Js("CompressionStream")),
-        status @ 1..=599 => Ok(status as u16),
+        status @ 1..=599 => Ok(ChunkAnswer {
+            status: status as u16,
+            next_seq: field("body")
+                .and_then(|body| body.as_string())
+                .and_then(|body| super::json::error_next_seq(&body)),
+        }),
         _ => Err(BrowserError::Network("chunk upload failed")),
     }
 }

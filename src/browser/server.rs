@@ -274,11 +274,13 @@ impl SessionServer for HttpSessionServer {
         let url = self.url(&upload_path(tab_id, seq));
         let tab_id = tab_id.to_owned();
         Box::pin(async move {
-            match super::recorder::post_chunk(&url, &tab_id, &chunk, keepalive, REQUEST_TIMEOUT_MS)
-                .await?
-            {
-                200 | 201 => Ok(()),
-                status => Err(BrowserError::Status(status)),
+            let answer =
+                super::recorder::post_chunk(&url, &tab_id, &chunk, keepalive, REQUEST_TIMEOUT_MS)
+                    .await?;
+            match (answer.status, answer.next_seq) {
+                (200 | 201, _) => Ok(()),
+                (409, Some(next_seq)) => Err(BrowserError::OutOfSequence(next_seq)),
+                (status, _) => Err(BrowserError::Status(status)),
             }
         })
     }

@@ -469,7 +469,8 @@ impl Harness {
     }
 
     /// The reference server's chunk upload: the next seq is stored, a repeat of stored
-    /// bytes is a success, anything else (a gap, other bytes, no consent) is refused.
+    /// bytes is a success, a gap or other bytes under a stored seq is refused naming the seq
+    /// expected next (`409` with `next_seq`), anything else (no consent, unreachable) fails.
     fn store_chunk(&mut self, i: usize, seq: u32, body: String) -> UploadOutcome {
         let live = self.server.ended.is_none()
             && self.server.consent == ConsentState::Accepted
@@ -479,14 +480,14 @@ impl Harness {
         if !live {
             return UploadOutcome::Failed;
         }
+        let next_seq = u32::try_from(stored.len()).expect("fewer than 2^32 chunks");
         match stored.get(seq as usize) {
             Some((_, same)) if *same == body => UploadOutcome::Stored,
-            Some(_) => UploadOutcome::Failed,
-            None if seq as usize == stored.len() => {
+            None if seq == next_seq => {
                 stored.push((seq, body));
                 UploadOutcome::Stored
             }
-            None => UploadOutcome::Failed,
+            Some(_) | None => UploadOutcome::OutOfSequence { next_seq },
         }
     }
 

@@ -80,7 +80,7 @@ pub(crate) use reason::push_number;
 pub use reason::{describe_duration, Reason};
 pub use recording::{
     ChunkUpload, PauseReason, RecorderBatch, RecordingLimits, RecordingStatus, UploadOutcome,
-    CHUNK_BYTES, CHUNK_SPAN, FIRST_RETRY_DELAY, MAX_RETRY_DELAY,
+    CHUNK_BYTES, CHUNK_SPAN, FIRST_RETRY_DELAY, GAP_EVENT_TAG, MAX_RETRY_DELAY,
 };
 pub use time::LocalTime;
 pub use view::{

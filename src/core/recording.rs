@@ -132,6 +132,18 @@ pub struct ChunkUpload {
 pub enum UploadOutcome {
     /// The server stored the chunk (`201`), or had stored these bytes already (`200`).
     Stored,
+    /// The server refused the chunk for its sequence (`409` with `next_seq`: a gap, or its
+    /// `seq` already taken by other content) and stores the tab's next chunk under
+    /// `next_seq`. A tab keeps one sequence across its page loads, and a page's last chunk
+    /// leaves in a `keepalive` request whose answer nobody reads: when that one is lost, or
+    /// lands after the next page took its seq, the server is the authority on where the
+    /// sequence goes on. Every chunk still held is renumbered from `next_seq` and sent at
+    /// once; a `next_seq` that does not move the head's seq, or a second renumbering before
+    /// anything was stored, counts as [`UploadOutcome::Failed`] as well (no loop).
+    OutOfSequence {
+        /// The `seq` the server stores next for this tab.
+        next_seq: u32,
+    },
     /// Anything else: no answer, a server error, a refusal. The chunk is kept and sent
     /// again after a back-off; a refusal that lasts ends in [`RecordingStatus::Blocked`].
     Failed,
@@ -152,13 +164,71 @@ enum Recorder {
     HeldForBuffer,
 }
 
+/// The tag of the custom rrweb event (`{"type":5,"data":{"tag":..,"payload":{"chunks":n}}}`)
+/// that opens a chunk renumbered past chunks the server never got: `n` chunks of this tab
+/// are missing just before it (a page's last chunk, lost as the page went away). The
+/// player marks the spot.
+pub const GAP_EVENT_TAG: &str = "sg.gap";
+
 /// A chunk cut and waiting for delivery.
 #[derive(Debug, Clone)]
 struct Chunk {
+    /// Its seq: may still change when the server renumbers
+    /// ([`UploadOutcome::OutOfSequence`]); the rest never does.
     seq: u32,
-    body: String,
+    /// The tab id as a JSON string.
+    tab_id_json: String,
+    started_at: i64,
+    ended_at: i64,
+    /// Server time minus local time when it was cut, in ms.
+    offset_ms: i64,
+    /// Its events, as the recorder wrote them.
+    events: String,
+    /// How many chunks the server lacks just before this one (found when renumbering).
+    missing_before: u32,
     /// Bytes of events it holds (what the buffer limit counts).
     bytes: usize,
+}
+
+impl Chunk {
+    /// The chunk as JSON, the same bytes on every try under the same seq.
+    fn body(&self) -> String {
+        let writer = ObjectWriter::new()
+            .string("format", FORMAT)
+            .int("format_version", i64::from(FORMAT_VERSION))
+            .int("seq", i64::from(self.seq))
+            .raw("tab_id", &self.tab_id_json)
+            .int("started_at", self.started_at)
+            .int("ended_at", self.ended_at)
+            .int("clock_offset_ms", self.offset_ms);
+        if self.missing_before == 0 {
+            return writer.raw_array("events", &self.events).finish();
+        }
+        // At the chunk's first event, on the tab's clock.
+        let payload = ObjectWriter::new()
+            .int("chunks", i64::from(self.missing_before))
+            .finish();
+        let data = ObjectWriter::new()
+            .string("tag", GAP_EVENT_TAG)
+            .raw("payload", &payload)
+            .finish();
+        let mut events = ObjectWriter::new()
+            .int("type", 5)
+            .raw("data", &data)
+            .int("timestamp", self.started_at.saturating_sub(self.offset_ms))
+            .finish();
+        events.push(',');
+        events.push_str(&self.events);
+        writer.raw_array("events", &events).finish()
+    }
+
+    fn upload(&self, keepalive: bool) -> ChunkUpload {
+        ChunkUpload {
+            seq: self.seq,
+            body: self.body(),
+            keepalive,
+        }
+    }
 }
 
 /// The chunk being filled.
@@ -192,6 +262,8 @@ pub(crate) struct Recording {
     backoff: DurationMs,
     /// The latest upload failed and none succeeded since.
     undelivered: bool,
+    /// The chunks were renumbered on the server's word and none was stored since.
+    renumbered: bool,
     /// Since when the tab has not been capturing and delivering.
     stalled_since: Option<ServerTime>,
     /// The latest instant seen, for the status.
@@ -216,6 +288,7 @@ impl Recording {
             retry_at: None,
             backoff: FIRST_RETRY_DELAY,
             undelivered: false,
+            renumbered: false,
             stalled_since: None,
             now: ServerTime::from_millis(i64::MIN),
         }
@@ -366,12 +439,29 @@ impl Recording {
         if self.in_flight == Some(seq) {
             self.in_flight = None;
         }
+        let outcome = match outcome {
+            UploadOutcome::OutOfSequence { next_seq } if next_seq != seq => {
+                self.renumber(next_seq);
+                if std::mem::replace(&mut self.renumbered, true) {
+                    // Renumbered twice without a chunk stored: back off as after any
+                    // failure rather than follow the server around in a tight loop.
+                    UploadOutcome::Failed
+                } else {
+                    self.retry_at = None;
+                    self.send_next(t, effects);
+                    return;
+                }
+            }
+            UploadOutcome::OutOfSequence { .. } => UploadOutcome::Failed,
+            outcome => outcome,
+        };
         match outcome {
             UploadOutcome::Stored => {
                 if let Some(chunk) = self.queue.pop_front() {
                     self.buffered = self.buffered.saturating_sub(chunk.bytes);
                 }
                 self.undelivered = false;
+                self.renumbered = false;
                 self.retry_at = None;
                 self.backoff = FIRST_RETRY_DELAY;
                 if self.recorder == Recorder::HeldForBuffer
@@ -382,7 +472,7 @@ impl Recording {
                 }
                 self.update_stall();
             }
-            UploadOutcome::Failed => {
+            UploadOutcome::Failed | UploadOutcome::OutOfSequence { .. } => {
                 self.undelivered = true;
                 self.retry_at = Some(t.saturating_add(self.backoff));
                 self.backoff = self.backoff.times(2).min(MAX_RETRY_DELAY);
@@ -406,11 +496,7 @@ impl Recording {
         self.cut(ctx);
         for chunk in &self.queue {
             if self.in_flight != Some(chunk.seq) {
-                effects.push_back(Effect::UploadChunk(ChunkUpload {
-                    seq: chunk.seq,
-                    body: chunk.body.clone(),
-                    keepalive: true,
-                }));
+                effects.push_back(Effect::UploadChunk(chunk.upload(true)));
             }
         }
         self.in_flight = None;
@@ -478,23 +564,38 @@ impl Recording {
         }
     }
 
+    /// Gives the queued chunks the seqs from `first` on, and the next cut chunk the one
+    /// after them. When `first` is below the head's seq, the server never got the chunks
+    /// in between (sent by the page before, as it went away): the head says so with a gap
+    /// event. When it is above, chunks the head thought missing did arrive, and it does not.
+    fn renumber(&mut self, first: u32) {
+        if let Some(head) = self.queue.front_mut() {
+            head.missing_before = head.seq.saturating_sub(first);
+        }
+        let mut seq = first;
+        for chunk in &mut self.queue {
+            chunk.seq = seq;
+            seq = seq.saturating_add(1);
+        }
+        self.next_seq = seq;
+    }
+
     /// Cuts the open chunk into the upload queue.
     fn cut(&mut self, ctx: &ChunkContext<'_>) {
         let Some(open) = self.open.take() else { return };
         let seq = self.next_seq;
         self.next_seq = self.next_seq.saturating_add(1);
         let bytes = open.events.len();
-        let body = ObjectWriter::new()
-            .string("format", FORMAT)
-            .int("format_version", i64::from(FORMAT_VERSION))
-            .int("seq", i64::from(seq))
-            .raw("tab_id", ctx.tab_id_json)
-            .int("started_at", open.started_at.as_millis())
-            .int("ended_at", open.ended_at.as_millis())
-            .int("clock_offset_ms", ctx.offset_ms)
-            .raw_array("events", &open.events)
-            .finish();
-        self.queue.push_back(Chunk { seq, body, bytes });
+        self.queue.push_back(Chunk {
+            seq,
+            tab_id_json: ctx.tab_id_json.to_owned(),
+            started_at: open.started_at.as_millis(),
+            ended_at: open.ended_at.as_millis(),
+            offset_ms: ctx.offset_ms,
+            events: open.events,
+            missing_before: 0,
+            bytes,
+        });
     }
 
     /// Sends the chunk at the head when nothing is on its way and no back-off is running.
@@ -507,11 +608,7 @@ impl Recording {
         };
         self.retry_at = None;
         self.in_flight = Some(chunk.seq);
-        effects.push_back(Effect::UploadChunk(ChunkUpload {
-            seq: chunk.seq,
-            body: chunk.body.clone(),
-            keepalive: false,
-        }));
+        effects.push_back(Effect::UploadChunk(chunk.upload(false)));
     }
 
     /// Ends a stall once the recorder runs and nothing failed since.

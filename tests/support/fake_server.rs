@@ -239,14 +239,16 @@ impl SessionServer for FakeServer {
         let mut chunks = self.chunks.borrow_mut();
         let stored: Vec<&(String, u32, String)> =
             chunks.iter().filter(|(tab, ..)| tab == tab_id).collect();
+        // As the real server: the next seq is stored, a repeat of stored bytes is a
+        // success, a gap or other bytes under a stored seq is `409` naming the next seq.
+        let next_seq = u32::try_from(stored.len()).expect("fewer than 2^32 chunks");
         let result = match stored.iter().find(|(_, s, _)| *s == seq) {
             Some((.., body)) if *body == chunk => Ok(()),
-            Some(_) => Err(BrowserError::Status(409)),
-            None if seq as usize == stored.len() => {
+            None if seq == next_seq => {
                 chunks.push((tab_id.to_owned(), seq, chunk));
                 Ok(())
             }
-            None => Err(BrowserError::Status(409)),
+            Some(_) | None => Err(BrowserError::OutOfSequence(next_seq)),
         };
         Box::pin(async move { result })
     }

@@ -44,7 +44,8 @@ impl Store {
     /// registered to the session (`404`) and neither ended by an administrator nor closed
     /// for longer than [`CLOSED_TAB_GRACE`] (`409`); the same `seq` again is a retry when
     /// its content is the same (`AlreadyStored`) and a conflict when not; a `seq` past the
-    /// next expected one is a gap (`409`).
+    /// next expected one is a gap (`409`). Both sequence refusals name the `seq` the tab's
+    /// next stored chunk must have ([`AppError::ChunkOutOfSequence`]).
     pub async fn store_chunk(&self, chunk: &NewChunk<'_>) -> Result<ChunkOutcome, AppError> {
         let mut tx = self.begin().await?;
         let now = tx.now;
@@ -69,11 +70,12 @@ impl Store {
         if let Some(outcome) = same_or_conflict(&mut tx, chunk).await? {
             return Ok(outcome);
         }
-        let next = rec::next_seq(tx.conn(), chunk.session_id, chunk.tab_id).await?;
-        if i64::from(chunk.seq) != next {
-            return Err(AppError::Conflict(format!(
-                "Chunks are stored in order: the next one of this tab is {next}."
-            )));
+        let next = next_seq(&mut tx, chunk).await?;
+        if chunk.seq != next {
+            return Err(AppError::ChunkOutOfSequence {
+                next_seq: next,
+                message: format!("Chunks are stored in order: the next one of this tab is {next}."),
+            });
         }
         if !rec::insert_chunk(tx.conn(), chunk, now).await? {
             // Another upload of the same seq won the race (PostgreSQL): judge against it.
@@ -304,10 +306,19 @@ async fn same_or_conflict(
 ) -> Result<Option<ChunkOutcome>, AppError> {
     match rec::chunk_digest(tx.conn(), chunk.session_id, chunk.tab_id, chunk.seq).await? {
         Some(digest) if digest == chunk.digest => Ok(Some(ChunkOutcome::AlreadyStored)),
-        Some(_) => Err(AppError::Conflict(format!(
-            "Chunk {} of this tab is already stored with other content.",
-            chunk.seq
-        ))),
+        Some(_) => Err(AppError::ChunkOutOfSequence {
+            next_seq: next_seq(tx, chunk).await?,
+            message: format!(
+                "Chunk {} of this tab is already stored with other content.",
+                chunk.seq
+            ),
+        }),
         None => Ok(None),
     }
+}
+
+/// The `seq` the tab's next stored chunk must have (one past its last, 0 for none).
+async fn next_seq(tx: &mut super::Tx<'_>, chunk: &NewChunk<'_>) -> Result<u32, AppError> {
+    let next = rec::next_seq(tx.conn(), chunk.session_id, chunk.tab_id).await?;
+    u32::try_from(next).map_err(|_| AppError::Internal(format!("chunk seq out of range: {next}")))
 }

@@ -6,7 +6,8 @@ use session_guard_contract::recording::RecordingChunk;
 use crate::core::harness::{Harness, Server, MINUTE};
 use crate::core::{
     ConsentState, DurationMs, Effect, EngineConfig, LeaderMode, Millis, PauseReason,
-    RecordingLimits, RecordingStatus, State, CHUNK_BYTES, CHUNK_SPAN, MAX_RETRY_DELAY,
+    RecordingLimits, RecordingStatus, State, CHUNK_BYTES, CHUNK_SPAN, GAP_EVENT_TAG,
+    MAX_RETRY_DELAY,
 };
 
 const T0: Millis = 1_764_000_000_000;
@@ -357,5 +358,201 @@ fn a_page_that_follows_another_in_the_same_tab_continues_its_sequence() {
         [0, 1, 2, 3],
         "the new page's first chunk is stored as seq 3"
     );
+    assert_eq!(status(&h), RecordingStatus::Running);
+}
+
+/// Runs the harness to `end`, reading tab 0's recording status every 250 ms.
+fn statuses_until(h: &mut Harness, end: Millis) -> Vec<RecordingStatus> {
+    let mut seen = Vec::new();
+    while h.now < end {
+        let next = (h.now + 250).min(end);
+        h.run_until(next);
+        seen.push(status(h));
+    }
+    seen
+}
+
+/// Stored chunk `seq` of tab 0 as the server reads it: its seq, the `n` of its events,
+/// and the chunks its leading gap event says are missing before it (`None` without one).
+fn stored_chunk(h: &Harness, seq: usize) -> (u32, Vec<u64>, Option<u64>) {
+    let (stored_seq, body) = &h.server.chunks[0][seq];
+    let chunk = RecordingChunk::from_json_slice(body.as_bytes()).expect("a valid chunk");
+    assert_eq!(chunk.seq, *stored_seq, "the body's seq is the path's");
+    let mut events: Vec<serde_json::Value> = chunk
+        .events
+        .iter()
+        .map(|e| serde_json::from_str(e.get()).expect("JSON"))
+        .collect();
+    let gap = match events.first() {
+        Some(first) if first["data"]["tag"] == GAP_EVENT_TAG => {
+            assert_eq!(first["type"], 5, "an rrweb custom event");
+            // At the chunk's first event, on the tab's clock (the harness's offset is 0).
+            assert_eq!(first["timestamp"], chunk.started_at.as_millis());
+            let missing = first["data"]["payload"]["chunks"].as_u64();
+            events.remove(0);
+            missing
+        }
+        _ => None,
+    };
+    let numbers = events
+        .iter()
+        .map(|event| event["n"].as_u64().expect("n"))
+        .collect();
+    (chunk.seq, numbers, gap)
+}
+
+#[test]
+fn a_lost_pagehide_chunk_is_renumbered_past_and_never_locks_the_tab_out() {
+    // The page before sent chunks 0 to 3; its last, 3, left at pagehide in a keepalive
+    // request nobody reads, and was lost: the server holds 0 to 2, this page starts at 4.
+    let mut h = recorded_with(|config| config.recording_first_seq = 4);
+    h.server.chunks[0] = (0..3)
+        .map(|seq| (seq, format!("page one, chunk {seq}")))
+        .collect();
+    h.record(0, r#"{"n":7}"#);
+    let seen = statuses_until(&mut h, T0 + STALL + 10_000);
+    // The server answered 409 naming seq 3: the chunk was renumbered and stored at once.
+    let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3]);
+    assert_eq!(
+        stored_chunk(&h, 3),
+        (3, vec![7], Some(1)),
+        "it opens with the mark of the one chunk missing before it"
+    );
+    assert!(
+        seen.iter().all(|s| *s == RecordingStatus::Running),
+        "never paused, never blocked: {seen:?}"
+    );
+    // And the sequence goes on from there.
+    h.record(0, r#"{"n":8}"#);
+    h.run_until(T0 + STALL + 10_000 + CHUNK_SPAN.as_millis() + 1_000);
+    assert_eq!(stored_chunk(&h, 4), (4, vec![8], None));
+    assert_eq!(status(&h), RecordingStatus::Running);
+}
+
+#[test]
+fn a_backlog_held_through_an_outage_is_renumbered_whole_in_order() {
+    // As above, and the network is also down when this page starts: two chunks wait.
+    let mut h = recorded_with(|config| config.recording_first_seq = 4);
+    h.server.chunks[0] = (0..3)
+        .map(|seq| (seq, format!("page one, chunk {seq}")))
+        .collect();
+    h.server.recording_reachable = false;
+    h.record(0, r#"{"n":7}"#);
+    h.run_until(T0 + CHUNK_SPAN.as_millis() + 100);
+    h.record(0, r#"{"n":8}"#);
+    h.run_until(T0 + 2 * CHUNK_SPAN.as_millis() + 200);
+    assert_eq!(
+        status(&h),
+        RecordingStatus::Paused(PauseReason::Undelivered)
+    );
+    h.server.recording_reachable = true;
+    let seen = statuses_until(
+        &mut h,
+        T0 + 2 * CHUNK_SPAN.as_millis() + 3 * MAX_RETRY_DELAY.as_millis(),
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|s| matches!(s, RecordingStatus::Blocked(_))),
+        "{seen:?}"
+    );
+    let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4], "renumbered 4, 5 to 3, 4");
+    assert_eq!(stored_chunk(&h, 3), (3, vec![7], Some(1)));
+    assert_eq!(stored_chunk(&h, 4), (4, vec![8], None));
+    assert_eq!(status(&h), RecordingStatus::Running);
+}
+
+#[test]
+fn a_pagehide_chunk_that_lands_after_the_next_page_took_its_seq_moves_the_page_on() {
+    // The page before sent 0 to 2 and then 3 at pagehide; this page starts at 3 (its
+    // sessionStorage note came from chunk 2), and chunk 3 of the page before lands first.
+    let mut h = recorded_with(|config| config.recording_first_seq = 3);
+    h.server.chunks[0] = (0..4)
+        .map(|seq| (seq, format!("page one, chunk {seq}")))
+        .collect();
+    h.record(0, r#"{"n":7}"#);
+    let seen = statuses_until(&mut h, T0 + STALL + 10_000);
+    let seqs: Vec<u32> = h.server.chunks[0].iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4]);
+    assert_eq!(
+        h.server.chunks[0][3].1, "page one, chunk 3",
+        "kept as it landed"
+    );
+    assert_eq!(
+        stored_chunk(&h, 4),
+        (4, vec![7], None),
+        "nothing is missing"
+    );
+    assert!(
+        seen.iter().all(|s| *s == RecordingStatus::Running),
+        "{seen:?}"
+    );
+}
+
+#[test]
+fn renumbering_happens_once_per_answer_and_never_loops() {
+    let mut h = recorded(RecordingLimits::default());
+    h.server.recording_reachable = false;
+    h.record(0, r#"{"n":0}"#);
+    h.run_until(T0 + CHUNK_SPAN.as_millis() + 100);
+    let at = crate::core::harness::local(T0 + CHUNK_SPAN.as_millis() + 100);
+    let engine = &mut h.tabs[0].engine;
+    let uploads = |engine: &mut crate::core::Engine| -> Vec<(u32, String)> {
+        std::iter::from_fn(|| engine.poll_effect())
+            .filter_map(|e| match e {
+                Effect::UploadChunk(u) => Some((u.seq, u.body)),
+                _ => None,
+            })
+            .collect()
+    };
+    let _ = uploads(engine);
+    // A stale answer about another seq changes nothing.
+    engine.handle_upload_result(
+        7,
+        crate::core::UploadOutcome::OutOfSequence { next_seq: 2 },
+        at,
+    );
+    assert!(uploads(engine).is_empty());
+    // The server's word moves the head from 0 to 5: renumbered and sent again at once.
+    engine.handle_upload_result(
+        0,
+        crate::core::UploadOutcome::OutOfSequence { next_seq: 5 },
+        at,
+    );
+    let sent = uploads(engine);
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].0, 5);
+    let chunk = RecordingChunk::from_json_slice(sent[0].1.as_bytes()).expect("a valid chunk");
+    assert_eq!(chunk.seq, 5, "the body says the new seq too");
+    assert!(
+        !sent[0].1.contains(GAP_EVENT_TAG),
+        "moved up: nothing missing"
+    );
+    // A second renumbering before anything was stored: renumbered, but sent only after a
+    // back-off, as after any failure.
+    engine.handle_upload_result(
+        5,
+        crate::core::UploadOutcome::OutOfSequence { next_seq: 9 },
+        at,
+    );
+    assert!(uploads(engine).is_empty(), "no tight loop");
+    assert_eq!(
+        engine.recording_status(),
+        RecordingStatus::Paused(PauseReason::Undelivered)
+    );
+    // An answer that does not move the seq is a failure, never a renumbering.
+    engine.handle_upload_result(
+        9,
+        crate::core::UploadOutcome::OutOfSequence { next_seq: 9 },
+        at,
+    );
+    assert!(uploads(engine).is_empty());
+    // Once the server takes it, the chunk is stored under the last seq it named.
+    h.server.chunks[0] = (0..9).map(|seq| (seq, format!("chunk {seq}"))).collect();
+    h.server.recording_reachable = true;
+    h.run_until(T0 + CHUNK_SPAN.as_millis() + 3 * MAX_RETRY_DELAY.as_millis());
+    assert_eq!(stored_chunk(&h, 9), (9, vec![0], None));
     assert_eq!(status(&h), RecordingStatus::Running);
 }

@@ -13,6 +13,7 @@ use leptos::html::Div;
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use serde_json::Value;
+use session_guard::core::GAP_EVENT_TAG;
 use session_guard::ui::use_session;
 use wasm_bindgen::prelude::*;
 
@@ -69,7 +70,8 @@ struct Mark {
     at: i64,
     /// What happened, as text.
     what: String,
-    /// `navigation`, `click` or `api`, for styling and tests.
+    /// `navigation`, `click`, `api` or `gap` (part of the recording missing), for styling
+    /// and tests.
     kind: &'static str,
 }
 
@@ -119,7 +121,18 @@ fn marks(
             }
             Some(5) => {
                 let tag = field("tag").and_then(Value::as_str).unwrap_or_default();
-                if tag.contains("navigat") {
+                if tag == GAP_EVENT_TAG {
+                    // The guard renumbered past chunks the server never got (a page's last
+                    // chunk, lost as the page went away): say so where it happened.
+                    let missing = field("payload")
+                        .and_then(|p| p.get("chunks").and_then(Value::as_u64))
+                        .unwrap_or(1);
+                    marks.push(Mark {
+                        at,
+                        what: format!("Recording missing here ({missing} chunk(s) lost)"),
+                        kind: "gap",
+                    });
+                } else if tag.contains("navigat") {
                     let path = field("payload")
                         .and_then(|p| p.get("path").and_then(Value::as_str))
                         .map(path_of)
