@@ -33,3 +33,19 @@ export async function endSessionFromList(page, username) {
   await page.locator('#confirm-run').click();
   return started;
 }
+
+/**
+ * The stored chunks `seqs` of one recorded tab, as JSON text, through the admin API (which
+ * sends them gzip-encoded; the client decodes them). Each download must answer `200`.
+ */
+export async function recordedChunkTexts(context, server, sessionId, tabId, seqs) {
+  const texts = [];
+  for (const seq of seqs) {
+    const response = await context.request.get(
+      `${server.url}/api/admin/recordings/${sessionId}/tabs/${tabId}/chunks/${seq}`,
+    );
+    assert.equal(response.status(), 200, `chunk ${seq} of tab ${tabId}`);
+    texts.push(await response.text());
+  }
+  return texts;
+}

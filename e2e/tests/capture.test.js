@@ -3,6 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { recordedChunkTexts } from '../lib/admin.js';
 import { adminCall, scenario, signIn, sleep } from '../lib/harness.js';
 
 const SECRET = 'typed-secret-pw-9731';
@@ -44,14 +45,13 @@ test('a recorded tab uploads masked chunks that the server stores in order', () 
       (a) => a.tab_id === tab.tab_id && a.path.startsWith('/api/session') && !a.path.includes('/recording/'),
     );
     assert.ok(guardActions.length > 0, JSON.stringify(detail.actions));
-    const bodies = [];
-    for (const chunk of detail.chunks) {
-      const response = await context.request.get(
-        `${server.url}/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}/chunks/${chunk.seq}`,
-      );
-      assert.equal(response.status(), 200);
-      bodies.push(await response.text());
-    }
+    const bodies = await recordedChunkTexts(
+      context,
+      server,
+      own.session_id,
+      tab.tab_id,
+      detail.chunks.map((c) => c.seq),
+    );
     const text = bodies.join('\n');
     const { events } = JSON.parse(bodies[0]);
     assert.ok(events.some((e) => e.type === 2), 'the first chunk has a full snapshot');
@@ -87,12 +87,8 @@ test('a tab that closes still delivers what it recorded last', () =>
       const operator = sessions.find((s) => s.username === 'operator');
       const bodies = [];
       for (const tab of operator?.tabs ?? []) {
-        for (let seq = 0; seq < tab.chunks; seq += 1) {
-          const response = await admin.request.get(
-            `${server.url}/api/admin/recordings/${operator.session_id}/tabs/${tab.tab_id}/chunks/${seq}`,
-          );
-          bodies.push(await response.text());
-        }
+        const seqs = Array.from({ length: tab.chunks }, (_, seq) => seq);
+        bodies.push(...(await recordedChunkTexts(admin, server, operator.session_id, tab.tab_id, seqs)));
       }
       text = bodies.join('\n');
     }
@@ -142,13 +138,13 @@ test('a page whose pagehide chunk was lost renumbers on the server word and keep
       detail.chunks.map((c) => c.seq),
       detail.chunks.map((_, i) => i),
     );
-    const bodies = [];
-    for (const chunk of detail.chunks) {
-      const response = await context.request.get(
-        `${server.url}/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}/chunks/${chunk.seq}`,
-      );
-      bodies.push(await response.text());
-    }
+    const bodies = await recordedChunkTexts(
+      context,
+      server,
+      own.session_id,
+      tab.tab_id,
+      detail.chunks.map((c) => c.seq),
+    );
     const gaps = bodies.filter((body) => body.includes('"tag":"sg.gap"'));
     assert.equal(gaps.length, 1, 'one renumbered chunk marks the gap');
     const { events } = JSON.parse(gaps[0]);
