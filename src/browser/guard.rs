@@ -891,6 +891,11 @@ fn recording_next_seq(tab_id: &str) -> Option<u32> {
 fn remember_recording_seq(tab_id: &str, seq: u32) {
     let next = seq.saturating_add(1);
     if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
-        let _ = storage.set_item(RECORDING_NEXT_SEQ_KEY, &format!("{tab_id} {next}"));
+        // Written with the notices' number writer: no integer formatting in the wasm.
+        let mut note = String::with_capacity(tab_id.len() + 11);
+        note.push_str(tab_id);
+        note.push(' ');
+        crate::core::push_number(&mut note, i64::from(next), 1);
+        let _ = storage.set_item(RECORDING_NEXT_SEQ_KEY, &note);
     }
 }
