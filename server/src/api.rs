@@ -266,25 +266,28 @@ pub(crate) async fn consent(
     }
 }
 
+/// `400` unless `value` (the field `field` of a request) is a tab id by the contract's one
+/// rule.
+pub(crate) fn check_tab_id(field: &str, value: &str) -> Result<(), AppError> {
+    if ids::is_tab_id(value) {
+        Ok(())
+    } else {
+        Err(AppError::BadRequest(format!(
+            "{field} must match {}",
+            ids::TAB_ID_PATTERN
+        )))
+    }
+}
+
 /// `POST /api/session/tabs`: each tab is audited as its own recorded sub-session.
 pub(crate) async fn register_tab(
     State(state): State<AppState>,
     current: Current,
     JsonBody(req): JsonBody<TabRegistration>,
 ) -> Result<Response, AppError> {
-    if !ids::is_tab_id(&req.tab_id) {
-        return Err(AppError::BadRequest(format!(
-            "tab_id must match {}",
-            ids::TAB_ID_PATTERN
-        )));
-    }
+    check_tab_id("tab_id", &req.tab_id)?;
     if let Some(opener) = &req.opener_tab_id {
-        if !ids::is_tab_id(opener) {
-            return Err(AppError::BadRequest(format!(
-                "opener_tab_id must match {}",
-                ids::TAB_ID_PATTERN
-            )));
-        }
+        check_tab_id("opener_tab_id", opener)?;
     }
     let created = state
         .inner
@@ -312,12 +315,7 @@ pub(crate) async fn close_tab(
     current: Current,
     PathParam(tab_id): PathParam<String>,
 ) -> Result<Response, AppError> {
-    if !ids::is_tab_id(&tab_id) {
-        return Err(AppError::BadRequest(format!(
-            "tab_id must match {}",
-            ids::TAB_ID_PATTERN
-        )));
-    }
+    check_tab_id("tab_id", &tab_id)?;
     state.inner.store.close_tab(&current, &tab_id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

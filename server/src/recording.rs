@@ -18,22 +18,12 @@ use session_guard_contract::recording::{
 };
 use sha2::{Digest, Sha256};
 
+use crate::api::check_tab_id;
 use crate::error::AppError;
 use crate::extract::{PathParam, QueryParam, RecordingsDeleter, RecordingsReader};
 use crate::state::{AppState, Current};
 use crate::store::sql::recording::NewChunk;
 use crate::store::ChunkOutcome;
-
-fn check_tab_id(tab_id: &str) -> Result<(), AppError> {
-    if ids::is_tab_id(tab_id) {
-        Ok(())
-    } else {
-        Err(AppError::BadRequest(format!(
-            "tab_id must match {}",
-            ids::TAB_ID_PATTERN
-        )))
-    }
-}
 
 fn check_session_id(session_id: &str) -> Result<(), AppError> {
     if ids::is_session_id(session_id) {
@@ -90,7 +80,7 @@ pub(crate) async fn upload_chunk(
     if !current.session.recording_required {
         return Err(AppError::Forbidden);
     }
-    check_tab_id(&tab_id)?;
+    check_tab_id("tab_id", &tab_id)?;
     let compressed = match Limited::new(body, MAX_CHUNK_COMPRESSED_BYTES)
         .collect()
         .await
@@ -156,7 +146,7 @@ pub(crate) async fn detail(
     PathParam((session_id, tab_id)): PathParam<(String, String)>,
 ) -> Result<Response, AppError> {
     check_session_id(&session_id)?;
-    check_tab_id(&tab_id)?;
+    check_tab_id("tab_id", &tab_id)?;
     let detail = state
         .inner
         .store
@@ -173,7 +163,7 @@ pub(crate) async fn chunk(
     PathParam((session_id, tab_id, seq)): PathParam<(String, String, u32)>,
 ) -> Result<Response, AppError> {
     check_session_id(&session_id)?;
-    check_tab_id(&tab_id)?;
+    check_tab_id("tab_id", &tab_id)?;
     let body = state
         .inner
         .store
@@ -198,7 +188,7 @@ pub(crate) async fn delete(
     PathParam((session_id, tab_id)): PathParam<(String, String)>,
 ) -> Result<Response, AppError> {
     check_session_id(&session_id)?;
-    check_tab_id(&tab_id)?;
+    check_tab_id("tab_id", &tab_id)?;
     state
         .inner
         .store
