@@ -6,7 +6,7 @@ use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 
-use super::{ConsentModal, IdleWarning, LifetimeNotice, RecordingIndicator};
+use super::parts::GuardParts;
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
 #[cfg(feature = "test-support")]
 use crate::browser::{ChannelKind, SessionServer, TabIdentity};
@@ -491,83 +491,44 @@ pub fn SessionGuard(
     let guard = use_session_guard_with_options(options);
     provide_context(SessionContext(guard));
 
-    // One memo per part shown, each a `bool`: a part is built again only when it comes or
-    // goes, not on every new snapshot (a dialog rebuilt would lose the focus).
+    // The guard's own parts are drawn by one effect over the snapshot ([`GuardParts`]); the
+    // view holds only the element they go in and the protected content.
+    let root = NodeRef::<leptos::html::Div>::new();
     let snapshot = guard.snapshot;
-    let when = move |test: fn(&GuardSnapshot) -> bool| Memo::new(move |_| snapshot.with(test));
-    let badge = when(|s| s.is_recording);
-    let connection_problem = when(|s| s.connection_problem);
-    let starting = when(|s| s.state == State::Starting);
-    let ended = when(|s| matches!(s.state, State::Ended { .. }));
-    let awaiting_consent = when(|s| s.state == State::AwaitingConsent);
-    let content_allowed = when(|s| matches!(s.state, State::Active | State::Warning { .. }));
-    let blocked = when(|s| matches!(s.recording, RecordingStatus::Blocked(_)));
-    let paused = Memo::new(move |_| snapshot.with(|s| recording_paused_text(s.recording)));
-    let in_warning = when(|s| matches!(s.state, State::Warning { .. }));
-    let status = |shown: Memo<bool>, class: &'static str, text: &'static str| {
-        move || {
-            shown
-                .get()
-                .then(|| view! { <p class=class role="status">{text}</p> })
-        }
-    };
+    let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
+    Effect::new(move || {
+        let Some(root) = root.get() else {
+            return;
+        };
+        let remaining = guard.remaining_ms.get();
+        let drawn = parts
+            .get_value()
+            .unwrap_or_else(|| GuardParts::new(root.into(), guard, recording_badge));
+        snapshot.with(|s| drawn.render(s, remaining));
+        parts.set_value(Some(drawn));
+    });
 
+    // One memo: the content is built again only when it comes or goes, not on every new
+    // snapshot.
+    let content_allowed = Memo::new(move |_| {
+        snapshot.with(|s| matches!(s.state, State::Active | State::Warning { .. }))
+    });
+    let blocked =
+        move || snapshot.with_untracked(|s| matches!(s.recording, RecordingStatus::Blocked(_)));
     view! {
-        <div class="sg-guard">
-            {move || (recording_badge && badge.get()).then(RecordingIndicator)}
-            {status(
-                connection_problem,
-                "sg-connection",
-                "Connection problem: the session server cannot be reached. Your session stays open; retrying.",
-            )}
-            <LifetimeNotice warning=guard.lifetime_warning />
-            {status(starting, "sg-status", "Checking your session…")}
-            {status(ended, "sg-status", "Your session has ended. Redirecting to sign in…")}
-            {move || awaiting_consent.get().then(|| view! { <ConsentModal on_answer=guard.consent /> })}
-            {move || {
-                paused
-                    .get()
-                    .map(|text| view! { <p class="sg-recording-paused" role="status">{text}</p> })
-            }}
-            {move || {
-                blocked
-                    .get()
-                    .then(|| {
-                        view! {
-                            <div class="sg-recording-blocked" role="alert">
-                                {RECORDING_BLOCKED_TEXT}
-                            </div>
-                        }
-                    })
-            }}
+        <div class="sg-guard" node_ref=root>
             // Hidden, not unmounted, while the recording cannot be delivered: the app keeps
             // its state (forms, scroll, drafts) and shows again as it was once delivery
-            // resumes. `inert` keeps keyboard and pointer out of it meanwhile.
+            // resumes. `inert` keeps keyboard and pointer out of it meanwhile. Built with the
+            // state of the moment; [`GuardParts`] keeps both attributes in step after that.
             {move || {
                 content_allowed
                     .get()
                     .then(|| {
                         view! {
-                            <div
-                                class="sg-protected"
-                                hidden=move || blocked.get()
-                                inert=move || blocked.get()
-                            >
+                            <div class="sg-protected" hidden=blocked() inert=blocked()>
                                 {children()}
                             </div>
-                        }
-                    })
-            }}
-            {move || {
-                in_warning
-                    .get()
-                    .then(|| {
-                        view! {
-                            <IdleWarning
-                                remaining_ms=guard.remaining_ms
-                                on_stay=guard.stay_signed_in
-                                on_logout=guard.logout
-                            />
                         }
                     })
             }}
