@@ -491,49 +491,32 @@ pub fn SessionGuard(
     let guard = use_session_guard_with_options(options);
     provide_context(SessionContext(guard));
 
-    // The guard's own parts are drawn by one effect over the snapshot ([`GuardParts`]); the
-    // view holds only the element they go in and the protected content.
+    // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
+    // is only the element it goes in.
     let root = NodeRef::<leptos::html::Div>::new();
-    let snapshot = guard.snapshot;
+    // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
+    let owner = Owner::current().map(|owner| owner.downgrade());
     let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
     Effect::new(move || {
         let Some(root) = root.get() else {
             return;
         };
         let remaining = guard.remaining_ms.get();
-        let drawn = parts
-            .get_value()
-            .unwrap_or_else(|| GuardParts::new(root.into(), guard, recording_badge));
-        snapshot.with(|s| drawn.render(s, remaining));
+        let drawn = parts.get_value().unwrap_or_else(|| {
+            GuardParts::new(
+                root.into(),
+                guard,
+                recording_badge,
+                children.clone(),
+                owner.clone(),
+            )
+        });
+        // A copy, so that nothing the app's view does while it is built can meet a borrowed
+        // snapshot.
+        drawn.render(&guard.snapshot.get(), remaining);
         parts.set_value(Some(drawn));
     });
-
-    // One memo: the content is built again only when it comes or goes, not on every new
-    // snapshot.
-    let content_allowed = Memo::new(move |_| {
-        snapshot.with(|s| matches!(s.state, State::Active | State::Warning { .. }))
-    });
-    let blocked =
-        move || snapshot.with_untracked(|s| matches!(s.recording, RecordingStatus::Blocked(_)));
-    view! {
-        <div class="sg-guard" node_ref=root>
-            // Hidden, not unmounted, while the recording cannot be delivered: the app keeps
-            // its state (forms, scroll, drafts) and shows again as it was once delivery
-            // resumes. `inert` keeps keyboard and pointer out of it meanwhile. Built with the
-            // state of the moment; [`GuardParts`] keeps both attributes in step after that.
-            {move || {
-                content_allowed
-                    .get()
-                    .then(|| {
-                        view! {
-                            <div class="sg-protected" hidden=blocked() inert=blocked()>
-                                {children()}
-                            </div>
-                        }
-                    })
-            }}
-        </div>
-    }
+    view! { <div class="sg-guard" node_ref=root></div> }
 }
 
 /// What the fail-closed notice says while the protected content is hidden.

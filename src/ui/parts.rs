@@ -1,6 +1,6 @@
-//! The parts [`SessionGuard`] shows around the protected content (recording badge,
-//! connection banner, lifetime notice, status lines, consent dialog, recording notices,
-//! idle warning), drawn by one small imperative renderer.
+//! Everything [`SessionGuard`] shows (recording badge, connection banner, lifetime notice,
+//! status lines, consent dialog, recording notices, the protected content, idle warning),
+//! put in and taken out by one small imperative renderer.
 //!
 //! Why not `view!`: every reactive closure, memo and `Show` is its own monomorphised copy of
 //! the reactive graph and renderer code, and those copies were a quarter of the guard's
@@ -13,7 +13,11 @@
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
-use leptos::prelude::Callable;
+use leptos::children::ChildrenFn;
+use leptos::prelude::{untrack, Callable, Owner};
+use leptos::reactive::owner::WeakOwner;
+use leptos::tachys::view::any_view::AnyViewState;
+use leptos::tachys::view::{Mountable, Render};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -24,8 +28,7 @@ use super::UseSessionGuardReturn;
 use crate::browser::GuardSnapshot;
 use crate::core::{DurationMs, LifetimeWarning, Millis, RecordingStatus, State};
 
-// The parts, in document order. All but the idle warning come before the protected
-// content; the warning comes after it.
+// The parts, in document order: the protected content is one of them.
 const BADGE: usize = 0;
 const CONNECTION: usize = 1;
 const LIFETIME_REGION: usize = 2;
@@ -34,8 +37,9 @@ const ENDED: usize = 4;
 const CONSENT: usize = 5;
 const PAUSED: usize = 6;
 const BLOCKED: usize = 7;
-const WARNING: usize = 8;
-const PARTS: usize = 9;
+const CONTENT: usize = 8;
+const WARNING: usize = 9;
+const PARTS: usize = 10;
 
 /// Each part's static markup: one element, whose text (when the part has a variable one)
 /// is set afterwards as a text node.
@@ -57,6 +61,8 @@ const MARKUP: [&str; PARTS] = [
     ),
     r#"<p class="sg-recording-paused" role="status"></p>"#,
     r#"<div class="sg-recording-blocked" role="alert"></div>"#,
+    // The app's own view is mounted into it.
+    r#"<div class="sg-protected"></div>"#,
     concat!(
         r#"<div class="sg-backdrop">"#,
         super::dialogs::warning_markup!(),
@@ -73,8 +79,15 @@ const LIFETIME_MARKUP: &str = concat!(
 /// The guard's own parts inside the `<SessionGuard>` element: what is shown, and what the
 /// buttons do.
 pub(super) struct GuardParts {
-    /// The `<SessionGuard>` element; the protected content is the one child not drawn here.
+    /// The `<SessionGuard>` element.
     root: web_sys::Element,
+    /// The protected app, built each time the content shows.
+    children: ChildrenFn,
+    /// The `<SessionGuard>`'s owner: the app's view is owned by a child of it, so that it
+    /// finds the guard's context and is disposed when it is taken out or the guard goes.
+    owner: Option<WeakOwner>,
+    /// The app's view while the content shows, and its owner.
+    content: RefCell<Option<(AnyViewState, Owner)>>,
     /// The guard whose snapshot is drawn and whose actions the buttons call.
     guard: UseSessionGuardReturn,
     /// Whether the recording badge shows (the `recording_badge` prop).
@@ -100,6 +113,8 @@ impl GuardParts {
         root: web_sys::Element,
         guard: UseSessionGuardReturn,
         recording_badge: bool,
+        children: ChildrenFn,
+        owner: Option<WeakOwner>,
     ) -> Rc<GuardParts> {
         Rc::new_cyclic(|parts: &Weak<GuardParts>| {
             let parts = parts.clone();
@@ -110,6 +125,9 @@ impl GuardParts {
             });
             GuardParts {
                 root,
+                children,
+                owner,
+                content: RefCell::default(),
                 guard,
                 recording_badge,
                 shown: RefCell::default(),
@@ -139,6 +157,7 @@ impl GuardParts {
         wanted[CONSENT] = snapshot.state == State::AwaitingConsent;
         wanted[PAUSED] = self.paused_text.borrow().is_some();
         wanted[BLOCKED] = matches!(snapshot.recording, RecordingStatus::Blocked(_));
+        wanted[CONTENT] = matches!(snapshot.state, State::Active | State::Warning { .. });
         wanted[WARNING] = matches!(snapshot.state, State::Warning { .. });
         for (part, wanted) in wanted.into_iter().enumerate() {
             let present = self.shown.borrow()[part].is_some();
@@ -149,8 +168,10 @@ impl GuardParts {
             }
         }
         self.render_lifetime(snapshot.lifetime_warning);
-        // Hidden and inert, not unmounted, while the recording cannot be delivered.
-        if let Ok(Some(content)) = self.root.query_selector(":scope > .sg-protected") {
+        // Hidden, not unmounted, while the recording cannot be delivered: the app keeps its
+        // state (forms, scroll, drafts) and shows again as it was once delivery resumes.
+        // `inert` keeps keyboard and pointer out of it meanwhile.
+        if let Some(content) = self.shown.borrow()[CONTENT].as_ref() {
             let _ = content.toggle_attribute_with_force("hidden", wanted[BLOCKED]);
             let _ = content.toggle_attribute_with_force("inert", wanted[BLOCKED]);
         }
@@ -211,21 +232,24 @@ impl GuardParts {
         if matches!(part, CONSENT | WARNING) {
             let _ = element.add_event_listener_with_callback("keydown", listener);
         }
-        // Before the next part shown ahead of the content; else before the protected
-        // content, which follows the last part shown ahead of it (or comes first).
-        let next: Option<web_sys::Node> = {
-            let shown = self.shown.borrow();
-            if part == WARNING {
-                None
-            } else if let Some(later) = shown[part + 1..WARNING].iter().flatten().next() {
-                Some(later.clone().into())
-            } else if let Some(earlier) = shown[..part].iter().flatten().last() {
-                earlier.next_sibling()
-            } else {
-                self.root.first_child()
-            }
-        };
-        let _ = self.root.insert_before(&element, next.as_ref());
+        if part == CONTENT {
+            // Built without tracking: the app's reads are its own, not this renderer's.
+            // No guard owner left: the guard is being disposed, so nothing shows.
+            let Some(owner) = self.owner.as_ref().and_then(WeakOwner::upgrade) else {
+                return;
+            };
+            let owner = owner.child();
+            let mut view = owner.with(|| untrack(|| (self.children)().build()));
+            view.mount(&element, None);
+            *self.content.borrow_mut() = Some((view, owner));
+        }
+        // Before the next part shown, or last.
+        let next = self.shown.borrow()[part + 1..]
+            .iter()
+            .flatten()
+            .next()
+            .cloned();
+        let _ = self.root.insert_before(&element, next.as_deref());
         if matches!(part, CONSENT | WARNING) {
             *self.focus_before.borrow_mut() = document().and_then(|d| d.active_element());
             // The consent dialog takes the focus itself, so that a screen reader reads the
@@ -252,6 +276,12 @@ impl GuardParts {
                 .and_then(|d| d.active_element())
                 .is_some_and(|active| element.contains(Some(&active)));
         element.remove();
+        if part == CONTENT {
+            if let Some((mut view, owner)) = self.content.take() {
+                view.unmount();
+                owner.cleanup();
+            }
+        }
         if had_focus {
             focus(
                 self.focus_before
