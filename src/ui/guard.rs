@@ -274,11 +274,11 @@ pub struct UseSessionGuardReturn {
 #[derive(Clone, Copy)]
 struct SessionContext(UseSessionGuardReturn);
 
+/// Where the hook keeps the running guard (`None` if it could not start).
+pub(super) type Runtime = StoredValue<Option<GuardRuntime>, LocalStorage>;
+
 /// Runs `action` on the running guard; does nothing once it was stopped and disposed.
-fn with_runtime(
-    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
-    action: impl FnOnce(&GuardRuntime),
-) {
+pub(super) fn with_runtime(runtime: Runtime, action: impl FnOnce(&GuardRuntime)) {
     runtime.try_with_value(|rt| {
         if let Some(rt) = rt {
             action(rt);
@@ -325,6 +325,16 @@ pub fn use_session_guard() -> UseSessionGuardReturn {
 /// }
 /// ```
 pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
+    let (snapshot, remaining, runtime) = start_guard(options);
+    session_return(snapshot, remaining, runtime)
+}
+
+/// The running guard behind the hook: its snapshot, countdown and runtime, which
+/// [`SessionGuard`] reads directly rather than through the public signals.
+type StartedGuard = (RwSignal<GuardSnapshot>, RwSignal<Option<Millis>>, Runtime);
+
+/// Starts the guard for [`use_session_guard_with_options`].
+fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
@@ -365,7 +375,7 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
             rt.stop();
         }
     });
-    session_return(snapshot, remaining, runtime)
+    (snapshot, remaining, runtime)
 }
 
 /// The signals and actions over one snapshot signal: every field reads the snapshot, so the
@@ -488,7 +498,8 @@ pub fn SessionGuard(
     /// required, consented to.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let guard = use_session_guard_with_options(options);
+    let (snapshot, remaining, runtime) = start_guard(options);
+    let guard = session_return(snapshot, remaining, runtime);
     provide_context(SessionContext(guard));
 
     // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
@@ -501,11 +512,11 @@ pub fn SessionGuard(
         let Some(root) = root.get() else {
             return;
         };
-        let remaining = guard.remaining_ms.get();
+        let remaining = remaining.get();
         let drawn = parts.get_value().unwrap_or_else(|| {
             GuardParts::new(
                 root.into(),
-                guard,
+                runtime,
                 recording_badge,
                 children.clone(),
                 owner.clone(),
@@ -513,7 +524,7 @@ pub fn SessionGuard(
         });
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
-        drawn.render(&guard.snapshot.get(), remaining);
+        drawn.render(&snapshot.get(), remaining);
         parts.set_value(Some(drawn));
     });
     view! { <div class="sg-guard" node_ref=root></div> }

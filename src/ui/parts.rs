@@ -14,7 +14,7 @@ use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 
 use leptos::children::ChildrenFn;
-use leptos::prelude::{untrack, Callable, Owner};
+use leptos::prelude::{untrack, Owner};
 use leptos::reactive::owner::WeakOwner;
 use leptos::tachys::view::any_view::AnyViewState;
 use leptos::tachys::view::{Mountable, Render};
@@ -22,9 +22,8 @@ use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::dialogs::{clicked_button, format_countdown, trap_focus};
-use super::guard::{recording_paused_text, RECORDING_BLOCKED_TEXT};
+use super::guard::{recording_paused_text, with_runtime, Runtime, RECORDING_BLOCKED_TEXT};
 use super::notices::{format_clock_time, BADGE_MARKUP};
-use super::UseSessionGuardReturn;
 use crate::browser::GuardSnapshot;
 use crate::core::{DurationMs, LifetimeWarning, Millis, RecordingStatus, State};
 
@@ -88,8 +87,8 @@ pub(super) struct GuardParts {
     owner: Option<WeakOwner>,
     /// The app's view while the content shows, and its owner.
     content: RefCell<Option<(AnyViewState, Owner)>>,
-    /// The guard whose snapshot is drawn and whose actions the buttons call.
-    guard: UseSessionGuardReturn,
+    /// The running guard whose actions the buttons call.
+    runtime: Runtime,
     /// Whether the recording badge shows (the `recording_badge` prop).
     recording_badge: bool,
     /// Each part's element while it is in the document.
@@ -111,7 +110,7 @@ impl GuardParts {
     /// The renderer for `root`; nothing is drawn before the first [`render`](Self::render).
     pub(super) fn new(
         root: web_sys::Element,
-        guard: UseSessionGuardReturn,
+        runtime: Runtime,
         recording_badge: bool,
         children: ChildrenFn,
         owner: Option<WeakOwner>,
@@ -128,7 +127,7 @@ impl GuardParts {
                 children,
                 owner,
                 content: RefCell::default(),
-                guard,
+                runtime,
                 recording_badge,
                 shown: RefCell::default(),
                 paused_text: RefCell::default(),
@@ -308,15 +307,16 @@ impl GuardParts {
                 AsRef::<JsValue>::as_ref(element) == AsRef::<JsValue>::as_ref(&current)
             })
         };
-        let guard = self.guard;
         if is(CONSENT) {
-            guard.consent.run(button == 1);
+            with_runtime(self.runtime, |rt| rt.consent(button == 1));
         } else if is(WARNING) {
-            if button == 0 {
-                guard.stay_signed_in.run(());
-            } else {
-                guard.logout.run(());
-            }
+            with_runtime(self.runtime, |rt| {
+                if button == 0 {
+                    rt.stay_signed_in();
+                } else {
+                    rt.logout();
+                }
+            });
         } else if is(LIFETIME_REGION) {
             if let Some(w) = self.lifetime.get() {
                 self.dismissed.set(Some(w.within));
