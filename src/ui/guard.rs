@@ -1,5 +1,6 @@
 //! The `use_session_guard` hook, the `<SessionGuard>` component and `use_session`.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
@@ -338,22 +339,15 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
-    let on_change = Box::new(move |next: &GuardSnapshot| snapshot.set(next.clone()));
-    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
-        Ok(started) => runtime.set_value(Some(started)),
-        Err(error) => {
-            // Fail closed: the state stays Starting and nothing protected renders.
-            error.report("could not start");
-        }
-    }
-
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
-    // engine's single deadline. The effect returns whether the warning showed, so a new
-    // snapshot that keeps the warning as it was leaves the ticker alone.
+    // engine's single deadline. It is started and stopped as the snapshots arrive, when the
+    // warning comes or goes (the runtime never holds the engine across this callback).
     let ticker = StoredValue::new_local(None::<Interval>);
-    Effect::new(move |showed: Option<bool>| {
-        let warning = snapshot.with(|s| matches!(s.state, State::Warning { .. }));
-        if showed != Some(warning) {
+    let showed = Cell::new(false);
+    let on_change = Box::new(move |next: &GuardSnapshot| {
+        snapshot.set(next.clone());
+        let warning = matches!(next.state, State::Warning { .. });
+        if showed.replace(warning) != warning {
             let refresh = move || {
                 let left = runtime
                     .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
@@ -361,11 +355,17 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
                 remaining.set(left);
             };
             refresh();
-            let interval = warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
-            ticker.set_value(interval);
+            let _ =
+                ticker.try_set_value(warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh)));
         }
-        warning
     });
+    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
+        Ok(started) => runtime.set_value(Some(started)),
+        Err(error) => {
+            // Fail closed: the state stays Starting and nothing protected renders.
+            error.report("could not start");
+        }
+    }
 
     let cleanup = SendWrapper::new((runtime, ticker));
     on_cleanup(move || {
