@@ -508,7 +508,9 @@ pub fn SessionGuard(
     // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
     let owner = Owner::current().map(|owner| owner.downgrade());
     let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
-    Effect::new(move || {
+    // A render effect: it runs at once (before the element exists) and again once it is
+    // there, and its machinery is the one the views already carry.
+    let drawing = RenderEffect::new(move |_| {
         let Some(root) = root.get() else {
             return;
         };
@@ -527,6 +529,7 @@ pub fn SessionGuard(
         drawn.render(&snapshot.get(), remaining);
         parts.set_value(Some(drawn));
     });
+    on_cleanup(move || drop(drawing));
     view! { <div class="sg-guard" node_ref=root></div> }
 }
 
