@@ -1,12 +1,17 @@
 //! The server's own record of the API requests of recorded sessions (contract "Session
 //! recording", "Server-side API actions"), kept off the request path.
 //!
-//! The edge hands every `/api/` request that carried a session cookie to
-//! [`RequestLog::offer`], which never waits: it puts the request in a bounded queue (and
-//! drops it, counted, when the queue is full). One background writer takes what is
-//! queued, a batch at a time, works out which requests belong to recorded sessions and
-//! stores those in one short transaction per batch. A keepalive therefore never waits for
-//! the log, and the log costs the database one write per batch instead of one per request.
+//! Authentication reads the session row anyway, so it decides whether a request is one of
+//! a recorded session; the edge hands [`RequestLog::offer`] those requests, their session
+//! already known, and nothing of the sessions that are not recorded. Only a request with a
+//! session cookie that authentication did not decide on (rejected before it: a body too
+//! large, the wrong content type, a bad path parameter; an unknown path; sign-out; a stale
+//! cookie; consent still pending) comes with its cookie's hash, for the writer to look up
+//! as before. `offer` never waits: it puts the request in a bounded queue (and drops it,
+//! counted, when the queue is full). One background writer takes what is queued, a batch
+//! at a time, and stores it in one short transaction per batch. A keepalive therefore
+//! never waits for the log, and the log costs the database one write per batch instead of
+//! one per request, and no read for a session that is not recorded.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -14,7 +19,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{SeenRequest, Store};
+use crate::store::{RegisteredTabs, SeenRequest, Store};
 
 /// Requests that may wait for the writer; beyond that they are dropped, not waited for.
 /// The writer stores a batch of 256 in one short transaction, so only a database that
@@ -81,6 +86,12 @@ impl RequestLog {
         }
     }
 
+    /// How many requests wait in the queue (not yet taken by the writer).
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// How many requests the full queue dropped.
     #[cfg(test)]
     pub fn dropped(&self) -> u64 {
@@ -89,6 +100,7 @@ impl RequestLog {
 }
 
 async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
+    let mut tabs = RegisteredTabs::default();
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
         let mut flushes = Vec::new();
@@ -108,7 +120,7 @@ async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
                 .flatten();
         }
         if !batch.is_empty() {
-            if let Err(e) = store.record_requests(batch).await {
+            if let Err(e) = store.record_requests(batch, &mut tabs).await {
                 eprintln!("session-guard-server: storing API requests failed: {e:?}");
             }
         }
@@ -126,20 +138,18 @@ mod tests {
     use axum::http::{header, Request, StatusCode};
     use tower::ServiceExt;
 
-    use super::QUEUE;
+    use super::{LINGER, QUEUE};
     use crate::{app, AppState, Config};
 
     async fn call(router: &axum::Router, req: Request<Body>) -> axum::response::Response {
         router.clone().oneshot(req).await.expect("infallible")
     }
 
-    /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
-    /// are still answered at once, past the queue's capacity; what does not fit is dropped
-    /// and counted, and everything else is stored once the writer can go on.
-    #[tokio::test]
-    async fn requests_never_wait_for_the_log() {
+    /// A state on its own SQLite file (a held write transaction then stops the log's
+    /// writer), its router, and the folder to delete.
+    async fn sqlite_app(tag: &str) -> (AppState, axum::Router, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
-            "sg-request-log-{}-{:?}",
+            "sg-request-log-{tag}-{}-{:?}",
             std::process::id(),
             std::time::SystemTime::now()
         ));
@@ -150,13 +160,18 @@ mod tests {
         };
         let state = AppState::new(&config).await.expect("state");
         let router = app(state.clone());
+        (state, router, dir)
+    }
+
+    /// Signs `username` in, accepting recording when asked; returns the cookie pair.
+    async fn sign_in(router: &axum::Router, username: &str) -> String {
         let login = call(
-            &router,
+            router,
             Request::post("/api/login")
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    r#"{"username":"admin","password":"admin-demo-pass"}"#,
-                ))
+                .body(Body::from(format!(
+                    r#"{{"username":"{username}","password":"{username}-demo-pass"}}"#
+                )))
                 .expect("request"),
         )
         .await;
@@ -169,7 +184,7 @@ mod tests {
             .expect("pair")
             .to_owned();
         let consent = call(
-            &router,
+            router,
             Request::post("/api/session/consent")
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::COOKIE, &cookie)
@@ -177,22 +192,97 @@ mod tests {
                 .expect("request"),
         )
         .await;
-        assert_eq!(consent.status(), StatusCode::OK);
+        // `403 forbidden` for a session that is not recorded: nothing to answer.
+        assert!(
+            [StatusCode::OK, StatusCode::FORBIDDEN].contains(&consent.status()),
+            "{}",
+            consent.status()
+        );
+        cookie
+    }
+
+    async fn view(router: &axum::Router, cookie: &str) {
+        let view = call(
+            router,
+            Request::get("/api/session")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(view.status(), StatusCode::OK);
+    }
+
+    async fn stored(state: &AppState, username: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recording_actions a JOIN sessions s ON s.id = a.session_id
+             JOIN users u ON u.id = s.user_id
+             WHERE a.path = '/api/session' AND u.username = $1",
+        )
+        .bind(username)
+        .fetch_one(&mut *state.inner.store.reader().await.expect("reader"))
+        .await
+        .expect("count")
+    }
+
+    /// Authentication decides: a session that is not recorded never reaches the log, and a
+    /// recorded session's requests reach it with their session known, so the writer looks
+    /// nothing up (it stores them even when their cookie no longer finds the session).
+    #[tokio::test]
+    async fn only_recorded_sessions_reach_the_log_already_resolved() {
+        let (state, router, dir) = sqlite_app("decided").await;
+        let admin = sign_in(&router, "admin").await;
+        let viewer = sign_in(&router, "viewer").await;
+        state.flush_request_log().await;
+        let log = &state.inner.request_log;
+
+        let mut held = state.inner.store.begin().await.expect("writer");
+        // The writer takes this one and waits for the held transaction with it.
+        view(&router, &admin).await;
+        tokio::time::sleep(LINGER * 3).await;
+        assert_eq!(log.queued(), 0);
+        for _ in 0..20 {
+            view(&router, &viewer).await;
+        }
+        assert_eq!(
+            log.queued(),
+            0,
+            "a session that is not recorded reached the log"
+        );
+        for _ in 0..20 {
+            view(&router, &admin).await;
+        }
+        assert_eq!(log.queued(), 20);
+        // The cookie no longer finds the session: a lookup by cookie would store nothing.
+        sqlx::query(
+            "UPDATE sessions SET token_hash = 'rotated-' || id
+             WHERE user_id = (SELECT id FROM users WHERE username = 'admin')",
+        )
+        .execute(held.conn())
+        .await
+        .expect("rotate");
+        held.commit().await.expect("commit");
+        state.flush_request_log().await;
+        assert_eq!(stored(&state, "admin").await, 21);
+        assert_eq!(stored(&state, "viewer").await, 0);
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
+    /// are still answered at once, past the queue's capacity; what does not fit is dropped
+    /// and counted, and everything else is stored once the writer can go on.
+    #[tokio::test]
+    async fn requests_never_wait_for_the_log() {
+        let (state, router, dir) = sqlite_app("full").await;
+        let cookie = sign_in(&router, "admin").await;
         state.flush_request_log().await;
 
         let held = state.inner.store.begin().await.expect("writer");
         let requests = QUEUE + 300;
         let all = async {
             for _ in 0..requests {
-                let view = call(
-                    &router,
-                    Request::get("/api/session")
-                        .header(header::COOKIE, &cookie)
-                        .body(Body::empty())
-                        .expect("request"),
-                )
-                .await;
-                assert_eq!(view.status(), StatusCode::OK);
+                view(&router, &cookie).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(60), all)
@@ -202,12 +292,7 @@ mod tests {
         assert!(dropped > 0, "the queue never filled");
         drop(held);
         state.flush_request_log().await;
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recording_actions WHERE path = '/api/session'",
-        )
-        .fetch_one(&mut *state.inner.store.reader().await.expect("reader"))
-        .await
-        .expect("count");
+        let stored = stored(&state, "admin").await;
         assert_eq!(
             u64::try_from(stored).expect("count") + dropped,
             u64::try_from(requests).expect("count")

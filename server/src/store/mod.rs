@@ -31,7 +31,7 @@ use tokio::sync::broadcast;
 
 pub(crate) use admin::{AdminChange, AdminOutput, TabEnd, TerminateTarget};
 pub(crate) use ops::ConsentOutcome;
-pub(crate) use recording::{ChunkOutcome, SeenRequest};
+pub(crate) use recording::{ChunkOutcome, RegisteredTabs, RequestSession, SeenRequest};
 pub(crate) use sql::Conn;
 
 use crate::error::{AppError, InitError, Reason};

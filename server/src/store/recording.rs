@@ -1,7 +1,7 @@
 //! The recording operations of the store: storing uploaded chunks in order, the server's
 //! own record of API requests, the review queries, deleting and the retention purge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 use session_guard_contract::recording::{
@@ -24,12 +24,24 @@ pub(crate) enum ChunkOutcome {
     AlreadyStored,
 }
 
-/// One API request as the edge saw it, before it is known whether its session is
-/// recorded.
+/// Whose API request the edge hands to the request log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum RequestSession {
+    /// Authentication found this session live, required to be recorded and with consent
+    /// given: the fast path, stored without looking anything up.
+    Recorded(String),
+    /// The request carried a session cookie but authentication did not decide (it never
+    /// ran: rejected at the edge or by an extractor before it, an unknown path, sign-out;
+    /// or it refused the cookie: a stale one; or consent was still pending): the SHA-256
+    /// of the cookie secret, whose session the writer looks up.
+    Cookie(String),
+}
+
+/// One API request of a session that is (or may be) recorded, as the edge saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SeenRequest {
-    /// SHA-256 of the request's cookie secret.
-    pub secret_hash: String,
+    /// Its session, or the cookie to find it by.
+    pub session: RequestSession,
     /// The acting tab the request named (shape-checked, not yet checked against the
     /// session).
     pub tab_id: Option<String>,
@@ -37,6 +49,28 @@ pub(crate) struct SeenRequest {
     pub method: String,
     pub path: String,
     pub status: u16,
+}
+
+/// Tabs known to be registered to their session, so the request log's writer looks each
+/// up once instead of once per batch (a registration is never undone: a closed or ended
+/// tab stays registered). Bounded: past [`RegisteredTabs::LIMIT`] pairs it starts over.
+#[derive(Debug, Default)]
+pub(crate) struct RegisteredTabs(HashSet<(String, String)>);
+
+impl RegisteredTabs {
+    /// Most pairs kept (a few hundred kilobytes).
+    const LIMIT: usize = 4_096;
+
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.0.contains(key)
+    }
+
+    fn insert(&mut self, key: (String, String)) {
+        if self.0.len() >= Self::LIMIT {
+            self.0.clear();
+        }
+        self.0.insert(key);
+    }
 }
 
 impl Store {
@@ -87,46 +121,65 @@ impl Store {
         Ok(ChunkOutcome::Stored)
     }
 
-    /// Stores the requests of recorded sessions among `seen` (the others are dropped): the
-    /// session is the one of the cookie when it requires recording, consent was given and
-    /// it was live at the request; the tab only when registered to that session. The
-    /// lookups run on a reader, the inserts in one short write transaction.
-    pub async fn record_requests(&self, seen: Vec<SeenRequest>) -> Result<usize, AppError> {
+    /// Stores the requests of recorded sessions among `seen` (the others are dropped). A
+    /// [`RequestSession::Recorded`] request is stored as it is; for a
+    /// [`RequestSession::Cookie`] one, the session is the one of the cookie when it
+    /// requires recording, consent was given and it was live at the request. The tab is
+    /// kept only when registered to that session (`tabs` remembers those, so a batch of
+    /// recorded sessions' requests from known tabs looks nothing up). The lookups run on a
+    /// reader, the inserts in one short write transaction.
+    pub async fn record_requests(
+        &self,
+        seen: Vec<SeenRequest>,
+        tabs: &mut RegisteredTabs,
+    ) -> Result<usize, AppError> {
         let mut rows = Vec::with_capacity(seen.len());
         {
-            let mut conn = self.reader().await?;
+            let mut conn = None;
             let mut sessions: HashMap<String, Option<String>> = HashMap::new();
-            let mut tabs: HashMap<(String, String), bool> = HashMap::new();
+            let mut unregistered: HashSet<(String, String)> = HashSet::new();
             for request in seen {
-                let session = match sessions.get(&request.secret_hash) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let found = rec::recorded_session_by_token_hash(
-                            &mut conn,
-                            &request.secret_hash,
-                            request.at,
-                        )
-                        .await?;
-                        sessions.insert(request.secret_hash.clone(), found.clone());
-                        found
-                    }
-                };
-                let Some(session_id) = session else { continue };
-                let tab_id = match request.tab_id {
-                    Some(tab) => {
-                        let key = (session_id.clone(), tab);
-                        let registered = match tabs.get(&key) {
-                            Some(known) => *known,
+                let mut session_id = match request.session {
+                    RequestSession::Recorded(session_id) => session_id,
+                    RequestSession::Cookie(secret_hash) => {
+                        let found = match sessions.get(&secret_hash) {
+                            Some(known) => known.clone(),
                             None => {
-                                let found = rec::tab_registered(&mut conn, &key.0, &key.1).await?;
-                                tabs.insert(key.clone(), found);
+                                let found = rec::recorded_session_by_token_hash(
+                                    self.lazy_reader(&mut conn).await?,
+                                    &secret_hash,
+                                    request.at,
+                                )
+                                .await?;
+                                sessions.insert(secret_hash, found.clone());
                                 found
                             }
                         };
-                        registered.then_some(key.1)
+                        let Some(session_id) = found else { continue };
+                        session_id
                     }
-                    None => None,
                 };
+                let mut tab_id = None;
+                if let Some(tab) = request.tab_id {
+                    let key = (session_id, tab);
+                    let registered = if tabs.contains(&key) {
+                        true
+                    } else if unregistered.contains(&key) {
+                        false
+                    } else {
+                        let conn = self.lazy_reader(&mut conn).await?;
+                        let found = rec::tab_registered(conn, &key.0, &key.1).await?;
+                        if found {
+                            tabs.insert(key.clone());
+                        } else {
+                            unregistered.insert(key.clone());
+                        }
+                        found
+                    };
+                    let (session, tab) = key;
+                    session_id = session;
+                    tab_id = registered.then_some(tab);
+                }
                 rows.push(ActionRow {
                     session_id,
                     tab_id,
@@ -144,6 +197,19 @@ impl Store {
         rec::insert_actions(tx.conn(), &rows).await?;
         tx.commit().await?;
         Ok(rows.len())
+    }
+
+    /// The reader in `slot`, acquired on first use (a batch that looks nothing up takes
+    /// no connection).
+    async fn lazy_reader<'c>(
+        &self,
+        slot: &'c mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    ) -> Result<&'c mut super::sql::Conn, AppError> {
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.reader().await?,
+        };
+        Ok(&mut **slot.insert(conn))
     }
 
     /// Recorded sessions matching `query` with their tabs, newest first, at most
