@@ -232,6 +232,7 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
     };
     let method = req.method().clone();
     let uri = req.uri().clone();
+    let arrived_at = edge.state.inner.now();
     let context = Arc::new(context);
     let resp = match check_body(req, is_api).await {
         Ok(req) => REQUEST.scope(context.clone(), next.run(req)).await,
@@ -253,6 +254,7 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
             inner.request_log.offer(SeenRequest {
                 session,
                 tab_id: context.tab_id.clone(),
+                arrived_at,
                 at: inner.now(),
                 method: method.as_str().to_owned(),
                 path: uri.path().to_owned(),

@@ -13,13 +13,14 @@
 //! never waits for the log, and the log costs the database one write per batch instead of
 //! one per request, and no read for a session that is not recorded.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{RegisteredTabs, SeenRequest, Store};
+use crate::store::{Dropped, RegisteredTabs, RequestSession, SeenRequest, Store};
 
 /// Requests that may wait for the writer; beyond that they are dropped, not waited for.
 /// The writer stores a batch of 256 in one short transaction, so only a database that
@@ -33,6 +34,9 @@ const BATCH: usize = 256;
 const LINGER: Duration = Duration::from_millis(200);
 /// Longest path stored (an unknown path can be long).
 const MAX_PATH: usize = 512;
+/// Most sessions (or cookies) whose dropped requests are kept for gap markers at once;
+/// the drops of any others are only counted in the server's log.
+const MAX_GAPS: usize = 1_024;
 
 enum Entry {
     Seen(SeenRequest),
@@ -40,25 +44,33 @@ enum Entry {
     Flush(oneshot::Sender<()>),
 }
 
+/// Requests the full queue dropped, per session (or cookie), until the writer stores
+/// their gap markers.
+type Gaps = Arc<Mutex<HashMap<RequestSession, Dropped>>>;
+
 /// The queue in front of the writer.
 pub(crate) struct RequestLog {
     queue: mpsc::Sender<Entry>,
     dropped: AtomicU64,
+    gaps: Gaps,
 }
 
 impl RequestLog {
     /// Starts the writer on `store`; it ends when the log is dropped.
     pub fn start(store: Arc<Store>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, rx));
+        let gaps = Gaps::default();
+        tokio::spawn(writer(store, rx, gaps.clone()));
         Self {
             queue,
             dropped: AtomicU64::new(0),
+            gaps,
         }
     }
 
-    /// Queues one request without waiting; a full queue drops it (and says so in the log
-    /// once per thousand drops).
+    /// Queues one request without waiting. A full queue drops it, notes it for its
+    /// session's gap marker (stored with the writer's next batch, once the queue moves
+    /// again) and says so in the server's log once per thousand drops.
     pub fn offer(&self, mut seen: SeenRequest) {
         if seen.path.len() > MAX_PATH {
             let mut end = MAX_PATH;
@@ -67,7 +79,16 @@ impl RequestLog {
             }
             seen.path.truncate(end);
         }
-        if self.queue.try_send(Entry::Seen(seen)).is_err() {
+        if let Err(full) = self.queue.try_send(Entry::Seen(seen)) {
+            if let Entry::Seen(seen) = full.into_inner() {
+                let mut gaps = self.gaps.lock().unwrap_or_else(PoisonError::into_inner);
+                let lost = Dropped::one(seen.at);
+                if let Some(gap) = gaps.get_mut(&seen.session) {
+                    gap.merge(lost);
+                } else if gaps.len() < MAX_GAPS {
+                    gaps.insert(seen.session, lost);
+                }
+            }
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped % 1000 == 1 {
                 eprintln!(
@@ -99,7 +120,7 @@ impl RequestLog {
     }
 }
 
-async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
+async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>, gaps: Gaps) {
     let mut tabs = RegisteredTabs::default();
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
@@ -119,8 +140,14 @@ async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
                 .ok()
                 .flatten();
         }
-        if !batch.is_empty() {
-            if let Err(e) = store.record_requests(batch, &mut tabs).await {
+        // Requests dropped while the queue was full: the queue moves again, so their gap
+        // markers go with this batch.
+        let dropped: Vec<(RequestSession, Dropped)> =
+            std::mem::take(&mut *gaps.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        if !batch.is_empty() || !dropped.is_empty() {
+            if let Err(e) = store.record_requests(batch, dropped, &mut tabs).await {
                 eprintln!("session-guard-server: storing API requests failed: {e:?}");
             }
         }
@@ -138,7 +165,10 @@ mod tests {
     use axum::http::{header, Request, StatusCode};
     use tower::ServiceExt;
 
+    use session_guard_contract::recording::RecordedAction;
+
     use super::{LINGER, QUEUE};
+    use crate::store::{sql, Backend};
     use crate::{app, AppState, Config};
 
     async fn call(router: &axum::Router, req: Request<Body>) -> axum::response::Response {
@@ -271,12 +301,14 @@ mod tests {
 
     /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
     /// are still answered at once, past the queue's capacity; what does not fit is dropped
-    /// and counted, and everything else is stored once the writer can go on.
+    /// and counted, and everything else is stored once the writer can go on, with one gap
+    /// marker saying how many of the session's requests were not recorded and when.
     #[tokio::test]
     async fn requests_never_wait_for_the_log() {
         let (state, router, dir) = sqlite_app("full").await;
         let cookie = sign_in(&router, "admin").await;
         state.flush_request_log().await;
+        let first = state.inner.now();
 
         let held = state.inner.store.begin().await.expect("writer");
         let requests = QUEUE + 300;
@@ -292,11 +324,54 @@ mod tests {
         assert!(dropped > 0, "the queue never filled");
         drop(held);
         state.flush_request_log().await;
+        let last = state.inner.now();
         let stored = stored(&state, "admin").await;
         assert_eq!(
             u64::try_from(stored).expect("count") + dropped,
             u64::try_from(requests).expect("count")
         );
+
+        let mut conn = state.inner.store.reader().await.expect("reader");
+        let (session_id, gap_at): (String, i64) = sqlx::query_as(
+            "SELECT session_id, at FROM recording_actions WHERE gap_requests IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("one gap marker");
+        // As a player gets it: after the requests stored before the queue filled.
+        let actions = sql::recording::actions(
+            &mut conn,
+            Backend::Sqlite,
+            &session_id,
+            "no_such_tab",
+            (gap_at, None),
+            i64::try_from(QUEUE).expect("limit"),
+        )
+        .await
+        .expect("actions");
+        let gaps: Vec<&RecordedAction> = actions
+            .iter()
+            .filter(|a| a.not_recorded.is_some())
+            .collect();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let gap = gaps[0];
+        let lost = gap.not_recorded.expect("gap");
+        assert_eq!(lost.requests, dropped);
+        assert!(first <= gap.at.as_millis(), "{gap:?}");
+        assert!(
+            gap.at <= lost.until && lost.until.as_millis() <= last,
+            "{gap:?}"
+        );
+        assert_eq!(
+            (
+                gap.method.as_str(),
+                gap.path.as_str(),
+                gap.status,
+                &gap.tab_id
+            ),
+            ("", "", 0, &None)
+        );
+        drop(conn);
         drop(state);
         let _ = std::fs::remove_dir_all(&dir);
     }
