@@ -311,19 +311,43 @@ pub struct ChunkMeta {
     pub bytes: u64,
 }
 
-/// One API request of the session, recorded by the server on its own.
+/// One API request of the session, recorded by the server on its own; or, with
+/// [`not_recorded`](Self::not_recorded), a gap marker where requests went unrecorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecordedAction {
-    /// When the server answered it.
+    /// When the server answered it (a gap marker: the first request not recorded).
     pub at: ServerTime,
-    /// HTTP method.
+    /// HTTP method (empty in a gap marker).
     pub method: String,
-    /// Path, without the query.
+    /// Path, without the query (empty in a gap marker).
     pub path: String,
-    /// The answer's status code.
+    /// The answer's status code (0 in a gap marker).
     pub status: u16,
-    /// The tab that sent it ([`TAB_HEADER`]), when registered to the session.
+    /// The tab that sent it ([`TAB_HEADER`]), when registered to the session (none in a
+    /// gap marker: which tabs sent the lost requests is not known).
     pub tab_id: Option<String>,
+    /// Only in a gap marker: the session's requests the server answered but could not
+    /// record (its request log was full), absent in a recorded request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_recorded: Option<NotRecorded>,
+}
+
+/// Requests of a session the server answered but did not record, from the marker's `at`
+/// to `until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NotRecorded {
+    /// How many.
+    pub requests: u64,
+    /// When the server answered the last of them.
+    pub until: ServerTime,
+}
+
+impl NotRecorded {
+    /// What a player says at the gap: "12 API requests not recorded".
+    pub fn describe(&self) -> String {
+        let plural = if self.requests == 1 { "" } else { "s" };
+        format!("{} API request{plural} not recorded", self.requests)
+    }
 }
 
 /// `GET /api/admin/recordings/{session_id}/tabs/{tab_id}`: what a player needs.

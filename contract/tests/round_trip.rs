@@ -455,8 +455,8 @@ fn session_bodies_round_trip() {
 #[test]
 fn recording_bodies_round_trip() {
     use session_guard_contract::recording::{
-        ChunkMeta, ChunkStored, RecordedAction, RecordedSession, RecordedTab, RecordingChunk,
-        RecordingDetail, RecordingQuery, RecordingSession, TabEnd,
+        ChunkMeta, ChunkStored, NotRecorded, RecordedAction, RecordedSession, RecordedTab,
+        RecordingChunk, RecordingDetail, RecordingQuery, RecordingSession, TabEnd,
     };
 
     let chunk_keys = [
@@ -564,6 +564,7 @@ fn recording_bodies_round_trip() {
         path: "/api/admin/users/3/suspend".into(),
         status: 200,
         tab_id: Some("tab_0001".into()),
+        not_recorded: None,
     };
     let action_keys = ["at", "method", "path", "status", "tab_id"];
     round_trip(&action, &action_keys);
@@ -573,6 +574,27 @@ fn recording_bodies_round_trip() {
             ..action.clone()
         },
         &action_keys,
+    );
+    let gap = NotRecorded {
+        requests: 12,
+        until: at(1_764_000_003_000),
+    };
+    round_trip(&gap, &["requests", "until"]);
+    round_trip(
+        &RecordedAction {
+            at: at(1_764_000_000_300),
+            method: String::new(),
+            path: String::new(),
+            status: 0,
+            tab_id: None,
+            not_recorded: Some(gap),
+        },
+        &["at", "method", "path", "status", "tab_id", "not_recorded"],
+    );
+    assert_eq!(gap.describe(), "12 API requests not recorded");
+    assert_eq!(
+        NotRecorded { requests: 1, ..gap }.describe(),
+        "1 API request not recorded"
     );
     let meta = ChunkMeta {
         seq: 0,

@@ -1,11 +1,13 @@
 //! What every request passes through before a handler: who is asking (client address,
 //! user agent, acting tab) for the audit log, the body rules of state-changing routes, and
-//! the security headers of every response. After the handler, each API request that
-//! carried a session cookie is handed to the request log (recorded sessions' API
-//! actions), without waiting for it.
+//! the security headers of every response. After the handler, each API request of a
+//! recorded session is handed to the request log (recorded sessions' API actions), without
+//! waiting for it: authentication says whether the session is recorded (see
+//! [`RequestContext`]); a request with a session cookie it did not decide on goes to the
+//! log for the log to find out.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
@@ -26,7 +28,7 @@ use session_guard_contract::recording::{CHUNK_CONTENT_TYPE, MAX_CHUNK_COMPRESSED
 use crate::auth;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::store::SeenRequest;
+use crate::store::{RequestSession, SeenRequest};
 use crate::BODY_LIMIT;
 
 /// The header by which the Admin Console names the browser tab an admin action comes
@@ -58,6 +60,32 @@ pub struct RequestContext {
     pub secret_hash: Option<String>,
     /// The request arrived over TLS (or `--secure-cookies` says it always does).
     pub secure: bool,
+    /// Whether the request's session is recorded, as its first authentication found it
+    /// (unset until then, and when authentication could not tell).
+    recording: OnceLock<Recording>,
+}
+
+/// Whether a request belongs to a recorded session, decided where the session row was
+/// read anyway (authentication), so the request log never looks it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Recording {
+    /// The session is live, requires recording and has consent: its request is recorded.
+    Recorded {
+        /// The session's id.
+        session_id: String,
+    },
+    /// The session is not recorded: the request log never hears of the request.
+    NotRecorded,
+}
+
+impl RequestContext {
+    /// Notes whether the request's session is recorded; the first authentication of a
+    /// request decides (a request held with `?wait` authenticates again at its end, for
+    /// the answer, when it was long since decided).
+    pub(crate) fn decide_recording(&self, decision: Recording) {
+        // Already decided by an earlier authentication of the same request: that stands.
+        let _ = self.recording.set(decision);
+    }
 }
 
 /// The request context of the request being served (an empty one outside requests, for
@@ -202,29 +230,37 @@ pub(crate) async fn edge(State(edge): State<Edge>, req: Request, next: Next) -> 
     } else {
         edge.csp.clone()
     };
-    // Only requests with a session cookie can belong to a recorded session.
-    let seen = is_api
-        .then(|| context.secret_hash.clone())
-        .flatten()
-        .map(|secret_hash| SeenRequest {
-            secret_hash,
-            tab_id: context.tab_id.clone(),
-            at: 0,
-            method: req.method().as_str().to_owned(),
-            path: req.uri().path().to_owned(),
-            status: 0,
-        });
+    let method = req.method().clone();
+    let uri = req.uri().clone();
+    let arrived_at = edge.state.inner.now();
+    let context = Arc::new(context);
     let resp = match check_body(req, is_api).await {
-        Ok(req) => REQUEST.scope(Arc::new(context), next.run(req)).await,
+        Ok(req) => REQUEST.scope(context.clone(), next.run(req)).await,
         Err(e) => e.into_response(),
     };
-    if let Some(seen) = seen {
-        let inner = &edge.state.inner;
-        inner.request_log.offer(SeenRequest {
-            at: inner.now(),
-            status: resp.status().as_u16(),
-            ..seen
-        });
+    if is_api {
+        let session = match context.recording.get() {
+            Some(Recording::Recorded { session_id }) => {
+                Some(RequestSession::Recorded(session_id.clone()))
+            }
+            Some(Recording::NotRecorded) => None,
+            // Authentication did not decide (it never ran, refused the cookie, or consent
+            // is pending): only a request with a session cookie can be a recorded
+            // session's, and the log looks that up.
+            None => context.secret_hash.clone().map(RequestSession::Cookie),
+        };
+        if let Some(session) = session {
+            let inner = &edge.state.inner;
+            inner.request_log.offer(SeenRequest {
+                session,
+                tab_id: context.tab_id.clone(),
+                arrived_at,
+                at: inner.now(),
+                method: method.as_str().to_owned(),
+                path: uri.path().to_owned(),
+                status: resp.status().as_u16(),
+            });
+        }
     }
     finish(policy, secure, is_api, resp)
 }
@@ -269,6 +305,7 @@ fn request_context(settings: &EdgeSettings, req: &Request) -> Result<RequestCont
         tab_id,
         secret_hash: auth::session_secret(headers).map(|s| auth::secret_hash(&s)),
         secure: settings.always_secure || proto_https,
+        recording: OnceLock::new(),
     })
 }
 

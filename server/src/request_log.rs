@@ -1,20 +1,26 @@
 //! The server's own record of the API requests of recorded sessions (contract "Session
 //! recording", "Server-side API actions"), kept off the request path.
 //!
-//! The edge hands every `/api/` request that carried a session cookie to
-//! [`RequestLog::offer`], which never waits: it puts the request in a bounded queue (and
-//! drops it, counted, when the queue is full). One background writer takes what is
-//! queued, a batch at a time, works out which requests belong to recorded sessions and
-//! stores those in one short transaction per batch. A keepalive therefore never waits for
-//! the log, and the log costs the database one write per batch instead of one per request.
+//! Authentication reads the session row anyway, so it decides whether a request is one of
+//! a recorded session; the edge hands [`RequestLog::offer`] those requests, their session
+//! already known, and nothing of the sessions that are not recorded. Only a request with a
+//! session cookie that authentication did not decide on (rejected before it: a body too
+//! large, the wrong content type, a bad path parameter; an unknown path; sign-out; a stale
+//! cookie; consent still pending) comes with its cookie's hash, for the writer to look up
+//! as before. `offer` never waits: it puts the request in a bounded queue (and drops it,
+//! counted, when the queue is full). One background writer takes what is queued, a batch
+//! at a time, and stores it in one short transaction per batch. A keepalive therefore
+//! never waits for the log, and the log costs the database one write per batch instead of
+//! one per request, and no read for a session that is not recorded.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{SeenRequest, Store};
+use crate::store::{Dropped, RegisteredTabs, RequestSession, SeenRequest, Store};
 
 /// Requests that may wait for the writer; beyond that they are dropped, not waited for.
 /// The writer stores a batch of 256 in one short transaction, so only a database that
@@ -28,6 +34,9 @@ const BATCH: usize = 256;
 const LINGER: Duration = Duration::from_millis(200);
 /// Longest path stored (an unknown path can be long).
 const MAX_PATH: usize = 512;
+/// Most sessions (or cookies) whose dropped requests are kept for gap markers at once;
+/// the drops of any others are only counted in the server's log.
+const MAX_GAPS: usize = 1_024;
 
 enum Entry {
     Seen(SeenRequest),
@@ -35,25 +44,33 @@ enum Entry {
     Flush(oneshot::Sender<()>),
 }
 
+/// Requests the full queue dropped, per session (or cookie), until the writer stores
+/// their gap markers.
+type Gaps = Arc<Mutex<HashMap<RequestSession, Dropped>>>;
+
 /// The queue in front of the writer.
 pub(crate) struct RequestLog {
     queue: mpsc::Sender<Entry>,
     dropped: AtomicU64,
+    gaps: Gaps,
 }
 
 impl RequestLog {
     /// Starts the writer on `store`; it ends when the log is dropped.
     pub fn start(store: Arc<Store>) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(writer(store, rx));
+        let gaps = Gaps::default();
+        tokio::spawn(writer(store, rx, gaps.clone()));
         Self {
             queue,
             dropped: AtomicU64::new(0),
+            gaps,
         }
     }
 
-    /// Queues one request without waiting; a full queue drops it (and says so in the log
-    /// once per thousand drops).
+    /// Queues one request without waiting. A full queue drops it, notes it for its
+    /// session's gap marker (stored with the writer's next batch, once the queue moves
+    /// again) and says so in the server's log once per thousand drops.
     pub fn offer(&self, mut seen: SeenRequest) {
         if seen.path.len() > MAX_PATH {
             let mut end = MAX_PATH;
@@ -62,7 +79,16 @@ impl RequestLog {
             }
             seen.path.truncate(end);
         }
-        if self.queue.try_send(Entry::Seen(seen)).is_err() {
+        if let Err(full) = self.queue.try_send(Entry::Seen(seen)) {
+            if let Entry::Seen(seen) = full.into_inner() {
+                let mut gaps = self.gaps.lock().unwrap_or_else(PoisonError::into_inner);
+                let lost = Dropped::one(seen.at);
+                if let Some(gap) = gaps.get_mut(&seen.session) {
+                    gap.merge(lost);
+                } else if gaps.len() < MAX_GAPS {
+                    gaps.insert(seen.session, lost);
+                }
+            }
             let dropped = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if dropped % 1000 == 1 {
                 eprintln!(
@@ -81,6 +107,12 @@ impl RequestLog {
         }
     }
 
+    /// How many requests wait in the queue (not yet taken by the writer).
+    #[cfg(test)]
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
     /// How many requests the full queue dropped.
     #[cfg(test)]
     pub fn dropped(&self) -> u64 {
@@ -88,7 +120,8 @@ impl RequestLog {
     }
 }
 
-async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
+async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>, gaps: Gaps) {
+    let mut tabs = RegisteredTabs::default();
     while let Some(first) = rx.recv().await {
         let mut batch = Vec::new();
         let mut flushes = Vec::new();
@@ -107,8 +140,14 @@ async fn writer(store: Arc<Store>, mut rx: mpsc::Receiver<Entry>) {
                 .ok()
                 .flatten();
         }
-        if !batch.is_empty() {
-            if let Err(e) = store.record_requests(batch).await {
+        // Requests dropped while the queue was full: the queue moves again, so their gap
+        // markers go with this batch.
+        let dropped: Vec<(RequestSession, Dropped)> =
+            std::mem::take(&mut *gaps.lock().unwrap_or_else(PoisonError::into_inner))
+                .into_iter()
+                .collect();
+        if !batch.is_empty() || !dropped.is_empty() {
+            if let Err(e) = store.record_requests(batch, dropped, &mut tabs).await {
                 eprintln!("session-guard-server: storing API requests failed: {e:?}");
             }
         }
@@ -126,20 +165,21 @@ mod tests {
     use axum::http::{header, Request, StatusCode};
     use tower::ServiceExt;
 
-    use super::QUEUE;
+    use session_guard_contract::recording::RecordedAction;
+
+    use super::{LINGER, QUEUE};
+    use crate::store::{sql, Backend};
     use crate::{app, AppState, Config};
 
     async fn call(router: &axum::Router, req: Request<Body>) -> axum::response::Response {
         router.clone().oneshot(req).await.expect("infallible")
     }
 
-    /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
-    /// are still answered at once, past the queue's capacity; what does not fit is dropped
-    /// and counted, and everything else is stored once the writer can go on.
-    #[tokio::test]
-    async fn requests_never_wait_for_the_log() {
+    /// A state on its own SQLite file (a held write transaction then stops the log's
+    /// writer), its router, and the folder to delete.
+    async fn sqlite_app(tag: &str) -> (AppState, axum::Router, std::path::PathBuf) {
         let dir = std::env::temp_dir().join(format!(
-            "sg-request-log-{}-{:?}",
+            "sg-request-log-{tag}-{}-{:?}",
             std::process::id(),
             std::time::SystemTime::now()
         ));
@@ -150,13 +190,18 @@ mod tests {
         };
         let state = AppState::new(&config).await.expect("state");
         let router = app(state.clone());
+        (state, router, dir)
+    }
+
+    /// Signs `username` in, accepting recording when asked; returns the cookie pair.
+    async fn sign_in(router: &axum::Router, username: &str) -> String {
         let login = call(
-            &router,
+            router,
             Request::post("/api/login")
                 .header(header::CONTENT_TYPE, "application/json")
-                .body(Body::from(
-                    r#"{"username":"admin","password":"admin-demo-pass"}"#,
-                ))
+                .body(Body::from(format!(
+                    r#"{{"username":"{username}","password":"{username}-demo-pass"}}"#
+                )))
                 .expect("request"),
         )
         .await;
@@ -169,7 +214,7 @@ mod tests {
             .expect("pair")
             .to_owned();
         let consent = call(
-            &router,
+            router,
             Request::post("/api/session/consent")
                 .header(header::CONTENT_TYPE, "application/json")
                 .header(header::COOKIE, &cookie)
@@ -177,22 +222,99 @@ mod tests {
                 .expect("request"),
         )
         .await;
-        assert_eq!(consent.status(), StatusCode::OK);
+        // `403 forbidden` for a session that is not recorded: nothing to answer.
+        assert!(
+            [StatusCode::OK, StatusCode::FORBIDDEN].contains(&consent.status()),
+            "{}",
+            consent.status()
+        );
+        cookie
+    }
+
+    async fn view(router: &axum::Router, cookie: &str) {
+        let view = call(
+            router,
+            Request::get("/api/session")
+                .header(header::COOKIE, cookie)
+                .body(Body::empty())
+                .expect("request"),
+        )
+        .await;
+        assert_eq!(view.status(), StatusCode::OK);
+    }
+
+    async fn stored(state: &AppState, username: &str) -> i64 {
+        sqlx::query_scalar(
+            "SELECT COUNT(*) FROM recording_actions a JOIN sessions s ON s.id = a.session_id
+             JOIN users u ON u.id = s.user_id
+             WHERE a.path = '/api/session' AND u.username = $1",
+        )
+        .bind(username)
+        .fetch_one(&mut *state.inner.store.reader().await.expect("reader"))
+        .await
+        .expect("count")
+    }
+
+    /// Authentication decides: a session that is not recorded never reaches the log, and a
+    /// recorded session's requests reach it with their session known, so the writer looks
+    /// nothing up (it stores them even when their cookie no longer finds the session).
+    #[tokio::test]
+    async fn only_recorded_sessions_reach_the_log_already_resolved() {
+        let (state, router, dir) = sqlite_app("decided").await;
+        let admin = sign_in(&router, "admin").await;
+        let viewer = sign_in(&router, "viewer").await;
         state.flush_request_log().await;
+        let log = &state.inner.request_log;
+
+        let mut held = state.inner.store.begin().await.expect("writer");
+        // The writer takes this one and waits for the held transaction with it.
+        view(&router, &admin).await;
+        tokio::time::sleep(LINGER * 3).await;
+        assert_eq!(log.queued(), 0);
+        for _ in 0..20 {
+            view(&router, &viewer).await;
+        }
+        assert_eq!(
+            log.queued(),
+            0,
+            "a session that is not recorded reached the log"
+        );
+        for _ in 0..20 {
+            view(&router, &admin).await;
+        }
+        assert_eq!(log.queued(), 20);
+        // The cookie no longer finds the session: a lookup by cookie would store nothing.
+        sqlx::query(
+            "UPDATE sessions SET token_hash = 'rotated-' || id
+             WHERE user_id = (SELECT id FROM users WHERE username = 'admin')",
+        )
+        .execute(held.conn())
+        .await
+        .expect("rotate");
+        held.commit().await.expect("commit");
+        state.flush_request_log().await;
+        assert_eq!(stored(&state, "admin").await, 21);
+        assert_eq!(stored(&state, "viewer").await, 0);
+        drop(state);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// The log's writer is stuck (another transaction holds SQLite's one writer): requests
+    /// are still answered at once, past the queue's capacity; what does not fit is dropped
+    /// and counted, and everything else is stored once the writer can go on, with one gap
+    /// marker saying how many of the session's requests were not recorded and when.
+    #[tokio::test]
+    async fn requests_never_wait_for_the_log() {
+        let (state, router, dir) = sqlite_app("full").await;
+        let cookie = sign_in(&router, "admin").await;
+        state.flush_request_log().await;
+        let first = state.inner.now();
 
         let held = state.inner.store.begin().await.expect("writer");
         let requests = QUEUE + 300;
         let all = async {
             for _ in 0..requests {
-                let view = call(
-                    &router,
-                    Request::get("/api/session")
-                        .header(header::COOKIE, &cookie)
-                        .body(Body::empty())
-                        .expect("request"),
-                )
-                .await;
-                assert_eq!(view.status(), StatusCode::OK);
+                view(&router, &cookie).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(60), all)
@@ -202,16 +324,54 @@ mod tests {
         assert!(dropped > 0, "the queue never filled");
         drop(held);
         state.flush_request_log().await;
-        let stored: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM recording_actions WHERE path = '/api/session'",
-        )
-        .fetch_one(&mut *state.inner.store.reader().await.expect("reader"))
-        .await
-        .expect("count");
+        let last = state.inner.now();
+        let stored = stored(&state, "admin").await;
         assert_eq!(
             u64::try_from(stored).expect("count") + dropped,
             u64::try_from(requests).expect("count")
         );
+
+        let mut conn = state.inner.store.reader().await.expect("reader");
+        let (session_id, gap_at): (String, i64) = sqlx::query_as(
+            "SELECT session_id, at FROM recording_actions WHERE gap_requests IS NOT NULL",
+        )
+        .fetch_one(&mut *conn)
+        .await
+        .expect("one gap marker");
+        // As a player gets it: after the requests stored before the queue filled.
+        let actions = sql::recording::actions(
+            &mut conn,
+            Backend::Sqlite,
+            &session_id,
+            "no_such_tab",
+            (gap_at, None),
+            i64::try_from(QUEUE).expect("limit"),
+        )
+        .await
+        .expect("actions");
+        let gaps: Vec<&RecordedAction> = actions
+            .iter()
+            .filter(|a| a.not_recorded.is_some())
+            .collect();
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        let gap = gaps[0];
+        let lost = gap.not_recorded.expect("gap");
+        assert_eq!(lost.requests, dropped);
+        assert!(first <= gap.at.as_millis(), "{gap:?}");
+        assert!(
+            gap.at <= lost.until && lost.until.as_millis() <= last,
+            "{gap:?}"
+        );
+        assert_eq!(
+            (
+                gap.method.as_str(),
+                gap.path.as_str(),
+                gap.status,
+                &gap.tab_id
+            ),
+            ("", "", 0, &None)
+        );
+        drop(conn);
         drop(state);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -6,9 +6,11 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
+use session_guard_contract::ConsentState;
 
 use crate::auth::{self, Passwords};
-use crate::config::{Config, Recording};
+use crate::config::{Config, Recording as RecordingPolicy};
+use crate::edge::Recording;
 use crate::error::{AppError, InitError};
 use crate::store::sql::{SessionRow, UserRow};
 use crate::store::Store;
@@ -65,7 +67,7 @@ pub(crate) struct Policy {
     pub lifetime_ms: i64,
     pub warning_lead_ms: i64,
     pub keepalive_ms: i64,
-    pub recording: Recording,
+    pub recording: RecordingPolicy,
     /// How long a recorded session may wait for consent before it ends.
     pub consent_ms: i64,
 }
@@ -198,10 +200,26 @@ impl Inner {
         self.store.now()
     }
 
-    /// Resolves the request's cookie to a live session (see [`Store::authenticate`]).
+    /// Resolves the request's cookie to a live session (see [`Store::authenticate`]), and
+    /// tells the edge whether the request is one of a recorded session (the row says so:
+    /// the request log then needs no lookup of its own).
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Current, AppError> {
         let secret = auth::session_secret(headers).ok_or(AppError::Unauthenticated(None))?;
-        self.store.authenticate(&auth::secret_hash(&secret)).await
+        let current = self.store.authenticate(&auth::secret_hash(&secret)).await?;
+        let session = &current.session;
+        let decision = match (session.recording_required, session.consent) {
+            (true, ConsentState::Accepted) => Some(Recording::Recorded {
+                session_id: session.id.clone(),
+            }),
+            // This very request may be the consent that starts the recording: the request
+            // log looks the session up once the request was answered.
+            (true, ConsentState::Pending) => None,
+            _ => Some(Recording::NotRecorded),
+        };
+        if let Some(decision) = decision {
+            crate::edge::current().decide_recording(decision);
+        }
+        Ok(current)
     }
 }
 

@@ -29,7 +29,7 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
 
     let (admin, operator, ended, sid) = {
         let t = open(&config, &clock).await;
-        assert_eq!(t.state.schema_version().await.expect("version"), 7);
+        assert_eq!(t.state.schema_version().await.expect("version"), 8);
         let admin = t.login("admin").await;
         let operator = t.login("operator").await;
         let ended = t.login("viewer").await;
@@ -65,7 +65,7 @@ async fn sessions_audit_and_admin_changes_survive_a_restart() {
 
     // Second open of the same file: migrations are not re-applied, seed does not rerun.
     let t = open(&config, &clock).await;
-    assert_eq!(t.state.schema_version().await.expect("version"), 7);
+    assert_eq!(t.state.schema_version().await.expect("version"), 8);
     let view = t.get("/api/session", &operator).await;
     assert_eq!(view.status, StatusCode::OK);
     assert_eq!(view.body["session_id"], sid);
@@ -131,7 +131,7 @@ async fn upgrading_a_store_keeps_what_administrators_could_do() {
     let state = AppState::with_clock(&config, clock)
         .await
         .expect("migrated");
-    assert_eq!(state.schema_version().await.expect("version"), 7);
+    assert_eq!(state.schema_version().await.expect("version"), 8);
     drop(state);
     let conn = rusqlite::Connection::open(&path).expect("reopen");
     let scopes = |role: i64| -> Vec<String> {
@@ -235,7 +235,7 @@ async fn upgrading_a_store_gives_its_live_sessions_their_privilege_and_deadlines
     let state = AppState::with_clock(&config, clock.clone())
         .await
         .expect("migrated");
-    assert_eq!(state.schema_version().await.expect("version"), 7);
+    assert_eq!(state.schema_version().await.expect("version"), 8);
     let conn = rusqlite::Connection::open(&path).expect("reopen");
     let stored = |id: &str| -> (Option<i64>, Option<i64>) {
         conn.query_row(

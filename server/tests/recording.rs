@@ -471,6 +471,97 @@ async fn api_requests_of_recorded_sessions_are_recorded_with_their_own_tab_only(
     assert!(!users.contains(&"viewer"), "{users:?}");
 }
 
+/// A recorded session's request that authentication never decided on is still recorded,
+/// found by its cookie once answered: refused at the edge (too large, not JSON), refused
+/// by an extractor before authentication (a bad `wait`), the consent answer itself
+/// (consent pending when it authenticated) and the request that finds the session past
+/// its idle deadline and ends it. A request after the end is not the live session's.
+#[tokio::test]
+async fn requests_authentication_did_not_decide_on_are_recorded_by_their_cookie() {
+    let t = TestApp::new().await;
+    let admin = t.login_pending("admin").await;
+    let consent = t
+        .post("/api/session/consent", &admin, json!({ "accepted": true }))
+        .await;
+    assert_eq!(consent.status, StatusCode::OK, "{:?}", consent.body);
+    register(&t, &admin, TAB, None).await;
+    let sid = session_id(&t, &admin).await;
+    t.state.flush_request_log().await;
+    let start = t.clock.now_ms();
+
+    t.clock.advance(1_000);
+    let too_large = format!(
+        r#"{{"idle_ms":0,"pad":"{}"}}"#,
+        "x".repeat(session_guard_server::BODY_LIMIT)
+    );
+    let r = t
+        .send(
+            Request::post("/api/session/activity")
+                .header(header::COOKIE, &admin)
+                .header("x-session-guard-tab", TAB)
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Body::from(too_large))
+                .expect("request"),
+        )
+        .await;
+    assert_error(&r, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+    let r = t
+        .send(
+            Request::post("/api/session/activity")
+                .header(header::COOKIE, &admin)
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("{}"))
+                .expect("request"),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{:?}", r.body);
+    let r = t.get("/api/session?wait=soon", &admin).await;
+    assert_error(&r, StatusCode::BAD_REQUEST, "bad_request");
+
+    let idle = i64::try_from(
+        session_guard_server::Config::for_tests()
+            .idle_timeout
+            .as_millis(),
+    )
+    .expect("idle");
+    t.clock.advance(idle + 1);
+    let end = t.clock.now_ms();
+    t.assert_ended(&admin, "idle_timeout").await;
+    t.clock.advance(1);
+    t.assert_ended(&admin, "idle_timeout").await;
+    t.state.flush_request_log().await;
+
+    let reviewer = t.login("admin").await;
+    let d = detail(&t, &reviewer, &sid, TAB).await;
+    assert_eq!(d.status, StatusCode::OK, "{:?}", d.body);
+    let actions = d.body["actions"].as_array().expect("actions");
+    assert!(
+        actions.contains(
+            &json!({ "at": T0, "method": "POST", "path": "/api/session/consent",
+                                  "status": 200, "tab_id": null })
+        ),
+        "{actions:?}"
+    );
+    let after: Vec<Value> = actions
+        .iter()
+        .filter(|a| a["at"].as_i64() > Some(start))
+        .cloned()
+        .collect();
+    assert_eq!(
+        after,
+        vec![
+            json!({ "at": start + 1_000, "method": "POST", "path": "/api/session/activity",
+                    "status": 413, "tab_id": TAB }),
+            json!({ "at": start + 1_000, "method": "POST", "path": "/api/session/activity",
+                    "status": 415, "tab_id": null }),
+            json!({ "at": start + 1_000, "method": "GET", "path": "/api/session",
+                    "status": 400, "tab_id": null }),
+            json!({ "at": end, "method": "GET", "path": "/api/session",
+                    "status": 401, "tab_id": null }),
+        ]
+    );
+}
+
 // ---- review ----
 
 #[tokio::test]

@@ -31,7 +31,7 @@ use tokio::sync::broadcast;
 
 pub(crate) use admin::{AdminChange, AdminOutput, TabEnd, TerminateTarget};
 pub(crate) use ops::ConsentOutcome;
-pub(crate) use recording::{ChunkOutcome, SeenRequest};
+pub(crate) use recording::{ChunkOutcome, Dropped, RegisteredTabs, RequestSession, SeenRequest};
 pub(crate) use sql::Conn;
 
 use crate::error::{AppError, InitError, Reason};
@@ -46,6 +46,7 @@ const SQLITE_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/sqlite/0005_tab_termination.sql"),
     include_str!("../../migrations/sqlite/0006_session_deadlines.sql"),
     include_str!("../../migrations/sqlite/0007_recordings.sql"),
+    include_str!("../../migrations/sqlite/0008_request_log_gaps.sql"),
 ];
 
 /// Ordered PostgreSQL migrations: the same versions, with the same meaning, as
@@ -58,6 +59,7 @@ const POSTGRES_MIGRATIONS: &[&str] = &[
     include_str!("../../migrations/postgres/0005_tab_termination.sql"),
     include_str!("../../migrations/postgres/0006_session_deadlines.sql"),
     include_str!("../../migrations/postgres/0007_recordings.sql"),
+    include_str!("../../migrations/postgres/0008_request_log_gaps.sql"),
 ];
 
 /// Connections of one instance to PostgreSQL (the listening connection is extra).

@@ -1,7 +1,7 @@
 //! The recording operations of the store: storing uploaded chunks in order, the server's
 //! own record of API requests, the review queries, deleting and the retention purge.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::json;
 use session_guard_contract::recording::{
@@ -24,19 +24,94 @@ pub(crate) enum ChunkOutcome {
     AlreadyStored,
 }
 
-/// One API request as the edge saw it, before it is known whether its session is
-/// recorded.
+/// Whose API request the edge hands to the request log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum RequestSession {
+    /// Authentication found this session live, required to be recorded and with consent
+    /// given: the fast path, stored without looking anything up.
+    Recorded(String),
+    /// The request carried a session cookie but authentication did not decide (it never
+    /// ran: rejected at the edge or by an extractor before it, an unknown path, sign-out;
+    /// or it refused the cookie: a stale one; or consent was still pending): the SHA-256
+    /// of the cookie secret, whose session the writer looks up.
+    Cookie(String),
+}
+
+/// One API request of a session that is (or may be) recorded, as the edge saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SeenRequest {
-    /// SHA-256 of the request's cookie secret.
-    pub secret_hash: String,
+    /// Its session, or the cookie to find it by.
+    pub session: RequestSession,
     /// The acting tab the request named (shape-checked, not yet checked against the
     /// session).
     pub tab_id: Option<String>,
+    /// When it reached the server: a request looked up by its cookie is its session's
+    /// when the session was live then (the request that ends it, sign-out or a deadline
+    /// found passed, included).
+    pub arrived_at: i64,
+    /// When it was answered (what is stored).
     pub at: i64,
     pub method: String,
     pub path: String,
     pub status: u16,
+}
+
+/// Tabs known to be registered to their session, so the request log's writer looks each
+/// up once instead of once per batch (a registration is never undone: a closed or ended
+/// tab stays registered). Bounded: past [`RegisteredTabs::LIMIT`] pairs it starts over.
+#[derive(Debug, Default)]
+pub(crate) struct RegisteredTabs(HashSet<(String, String)>);
+
+impl RegisteredTabs {
+    /// Most pairs kept (a few hundred kilobytes).
+    const LIMIT: usize = 4_096;
+
+    fn contains(&self, key: &(String, String)) -> bool {
+        self.0.contains(key)
+    }
+
+    fn insert(&mut self, key: (String, String)) {
+        if self.0.len() >= Self::LIMIT {
+            self.0.clear();
+        }
+        self.0.insert(key);
+    }
+}
+
+/// Requests of one session that the request log's full queue dropped: how many, and
+/// when the first and the last were answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Dropped {
+    pub requests: u64,
+    pub from: i64,
+    pub until: i64,
+}
+
+impl Dropped {
+    /// One request, answered at `at`.
+    pub fn one(at: i64) -> Self {
+        Self {
+            requests: 1,
+            from: at,
+            until: at,
+        }
+    }
+
+    /// Adds `other`'s requests and widens the span to cover both.
+    pub fn merge(&mut self, other: Self) {
+        self.requests = self.requests.saturating_add(other.requests);
+        self.from = self.from.min(other.from);
+        self.until = self.until.max(other.until);
+    }
+}
+
+/// What one batch of [`Store::record_requests`] looked up: its reader (taken on first
+/// use), the sessions of cookies and the tabs found not registered.
+#[derive(Default)]
+struct Lookup {
+    conn: Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    sessions: HashMap<String, Option<(String, Option<i64>)>>,
+    unregistered: HashSet<(String, String)>,
 }
 
 impl Store {
@@ -87,46 +162,53 @@ impl Store {
         Ok(ChunkOutcome::Stored)
     }
 
-    /// Stores the requests of recorded sessions among `seen` (the others are dropped): the
-    /// session is the one of the cookie when it requires recording, consent was given and
-    /// it was live at the request; the tab only when registered to that session. The
-    /// lookups run on a reader, the inserts in one short write transaction.
-    pub async fn record_requests(&self, seen: Vec<SeenRequest>) -> Result<usize, AppError> {
-        let mut rows = Vec::with_capacity(seen.len());
+    /// Stores the requests of recorded sessions among `seen` (the others are dropped),
+    /// and a gap marker for each recorded session among `dropped`. A
+    /// [`RequestSession::Recorded`] request is stored as it is; for a
+    /// [`RequestSession::Cookie`] one, the session is the one of the cookie when it
+    /// requires recording, consent was given (by the time of the lookup: the consent
+    /// answer is recorded) and it was live when the request arrived. The tab is
+    /// kept only when registered to that session (`tabs` remembers those, so a batch of
+    /// recorded sessions' requests from known tabs looks nothing up). The lookups run on a
+    /// reader, the inserts in one short write transaction. Returns how many rows were
+    /// stored.
+    pub async fn record_requests(
+        &self,
+        seen: Vec<SeenRequest>,
+        dropped: Vec<(RequestSession, Dropped)>,
+        tabs: &mut RegisteredTabs,
+    ) -> Result<usize, AppError> {
+        let mut rows = Vec::with_capacity(seen.len() + dropped.len());
         {
-            let mut conn = self.reader().await?;
-            let mut sessions: HashMap<String, Option<String>> = HashMap::new();
-            let mut tabs: HashMap<(String, String), bool> = HashMap::new();
+            let mut lookup = Lookup::default();
             for request in seen {
-                let session = match sessions.get(&request.secret_hash) {
-                    Some(known) => known.clone(),
-                    None => {
-                        let found = rec::recorded_session_by_token_hash(
-                            &mut conn,
-                            &request.secret_hash,
-                            request.at,
-                        )
-                        .await?;
-                        sessions.insert(request.secret_hash.clone(), found.clone());
+                let Some(mut session_id) = self
+                    .resolve(&mut lookup, request.session, request.arrived_at)
+                    .await?
+                else {
+                    continue;
+                };
+                let mut tab_id = None;
+                if let Some(tab) = request.tab_id {
+                    let key = (session_id, tab);
+                    let registered = if tabs.contains(&key) {
+                        true
+                    } else if lookup.unregistered.contains(&key) {
+                        false
+                    } else {
+                        let conn = self.lazy_reader(&mut lookup.conn).await?;
+                        let found = rec::tab_registered(conn, &key.0, &key.1).await?;
+                        if found {
+                            tabs.insert(key.clone());
+                        } else {
+                            lookup.unregistered.insert(key.clone());
+                        }
                         found
-                    }
-                };
-                let Some(session_id) = session else { continue };
-                let tab_id = match request.tab_id {
-                    Some(tab) => {
-                        let key = (session_id.clone(), tab);
-                        let registered = match tabs.get(&key) {
-                            Some(known) => *known,
-                            None => {
-                                let found = rec::tab_registered(&mut conn, &key.0, &key.1).await?;
-                                tabs.insert(key.clone(), found);
-                                found
-                            }
-                        };
-                        registered.then_some(key.1)
-                    }
-                    None => None,
-                };
+                    };
+                    let (session, tab) = key;
+                    session_id = session;
+                    tab_id = registered.then_some(tab);
+                }
                 rows.push(ActionRow {
                     session_id,
                     tab_id,
@@ -134,8 +216,21 @@ impl Store {
                     method: request.method,
                     path: request.path,
                     status: request.status,
+                    not_recorded: None,
                 });
             }
+            // A session's gap is one marker, whichever way its lost requests came.
+            let mut gaps: HashMap<String, Dropped> = HashMap::new();
+            for (session, lost) in dropped {
+                if let Some(session_id) = self.resolve(&mut lookup, session, lost.from).await? {
+                    gaps.entry(session_id)
+                        .and_modify(|gap| gap.merge(lost))
+                        .or_insert(lost);
+                }
+            }
+            rows.extend(gaps.into_iter().map(|(session_id, lost)| {
+                ActionRow::gap(session_id, lost.requests, (lost.from, lost.until))
+            }));
         }
         if rows.is_empty() {
             return Ok(0);
@@ -144,6 +239,46 @@ impl Store {
         rec::insert_actions(tx.conn(), &rows).await?;
         tx.commit().await?;
         Ok(rows.len())
+    }
+
+    /// The recorded session a request that reached the server at `arrived_at` belongs to:
+    /// known, or looked up by its cookie (once per cookie and batch), when it was live
+    /// then.
+    async fn resolve(
+        &self,
+        lookup: &mut Lookup,
+        session: RequestSession,
+        arrived_at: i64,
+    ) -> Result<Option<String>, AppError> {
+        let secret_hash = match session {
+            RequestSession::Recorded(session_id) => return Ok(Some(session_id)),
+            RequestSession::Cookie(secret_hash) => secret_hash,
+        };
+        let found = match lookup.sessions.get(&secret_hash) {
+            Some(known) => known.clone(),
+            None => {
+                let conn = self.lazy_reader(&mut lookup.conn).await?;
+                let found = rec::recorded_session_by_token_hash(conn, &secret_hash).await?;
+                lookup.sessions.insert(secret_hash, found.clone());
+                found
+            }
+        };
+        Ok(found
+            .filter(|(_, ended_at)| ended_at.is_none_or(|ended_at| ended_at >= arrived_at))
+            .map(|(session_id, _)| session_id))
+    }
+
+    /// The reader in `slot`, acquired on first use (a batch that looks nothing up takes
+    /// no connection).
+    async fn lazy_reader<'c>(
+        &self,
+        slot: &'c mut Option<sqlx::pool::PoolConnection<sqlx::Any>>,
+    ) -> Result<&'c mut super::sql::Conn, AppError> {
+        let conn = match slot.take() {
+            Some(conn) => conn,
+            None => self.reader().await?,
+        };
+        Ok(&mut **slot.insert(conn))
     }
 
     /// Recorded sessions matching `query` with their tabs, newest first, at most

@@ -163,6 +163,16 @@ fn marks(
         }
         // Server time → the tab's clock → position.
         let at = action.at.as_millis() - offset - start;
+        if let Some(lost) = &action.not_recorded {
+            // The server's request log was full: say where its record has a hole.
+            let until = lost.until.as_millis() - offset - start;
+            marks.push(Mark {
+                at,
+                what: format!("{} (until {})", lost.describe(), clock(until)),
+                kind: "gap",
+            });
+            continue;
+        }
         marks.push(Mark {
             at,
             what: format!("API {} {} → {}", action.method, action.path, action.status),

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use session_guard_contract::recording::{
-    ChunkMeta, RecordedAction, RecordedTab, RecordingQuery, RecordingSession, TabEnd,
+    ChunkMeta, NotRecorded, RecordedAction, RecordedTab, RecordingQuery, RecordingSession, TabEnd,
 };
 use session_guard_contract::{DurationMs, Reason, ServerTime};
 use sqlx::any::AnyRow;
@@ -112,7 +112,7 @@ pub async fn insert_chunk(c: &mut Conn, chunk: &NewChunk<'_>, now: i64) -> Resul
     Ok(done.rows_affected() > 0)
 }
 
-/// One API request of a recorded session, to store.
+/// One API request of a recorded session, or a gap marker, to store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionRow {
     pub session_id: String,
@@ -121,6 +121,27 @@ pub struct ActionRow {
     pub method: String,
     pub path: String,
     pub status: u16,
+    /// A gap marker's lost requests (method and path empty, status 0, no tab).
+    pub not_recorded: Option<NotRecorded>,
+}
+
+impl ActionRow {
+    /// The marker of `requests` requests of `session_id` not recorded from `from` to
+    /// `until`.
+    pub fn gap(session_id: String, requests: u64, (from, until): (i64, i64)) -> Self {
+        Self {
+            session_id,
+            tab_id: None,
+            at: from,
+            method: String::new(),
+            path: String::new(),
+            status: 0,
+            not_recorded: Some(NotRecorded {
+                requests,
+                until: ServerTime::from_millis(until),
+            }),
+        }
+    }
 }
 
 /// Rows per `INSERT` of actions: far below either database's parameter limit.
@@ -130,21 +151,24 @@ const ACTIONS_PER_INSERT: usize = 100;
 pub async fn insert_actions(c: &mut Conn, rows: &[ActionRow]) -> Result<()> {
     for batch in rows.chunks(ACTIONS_PER_INSERT) {
         let mut sql = String::from(
-            "INSERT INTO recording_actions (session_id, tab_id, at, method, path, status) VALUES ",
+            "INSERT INTO recording_actions
+                 (session_id, tab_id, at, method, path, status, gap_requests, gap_until) VALUES ",
         );
         for i in 0..batch.len() {
-            let p = i * 6;
+            let p = i * 8;
             if i > 0 {
                 sql.push_str(", ");
             }
             sql.push_str(&format!(
-                "(${}, ${}, ${}, ${}, ${}, ${})",
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
                 p + 1,
                 p + 2,
                 p + 3,
                 p + 4,
                 p + 5,
-                p + 6
+                p + 6,
+                p + 7,
+                p + 8
             ));
         }
         let mut query = sqlx::query(&sql);
@@ -155,7 +179,12 @@ pub async fn insert_actions(c: &mut Conn, rows: &[ActionRow]) -> Result<()> {
                 .bind(row.at)
                 .bind(row.method.as_str())
                 .bind(row.path.as_str())
-                .bind(i64::from(row.status));
+                .bind(i64::from(row.status))
+                .bind(
+                    row.not_recorded
+                        .map(|gap| i64::try_from(gap.requests).unwrap_or(i64::MAX)),
+                )
+                .bind(row.not_recorded.map(|gap| gap.until.as_millis()));
         }
         query.execute(&mut *c).await?;
     }
@@ -163,21 +192,19 @@ pub async fn insert_actions(c: &mut Conn, rows: &[ActionRow]) -> Result<()> {
 }
 
 /// The session a cookie's secret hash belongs to, when it is recorded (recording required
-/// and accepted) and was live at `at`.
+/// and accepted), with the instant it ended (none while live).
 pub async fn recorded_session_by_token_hash(
     c: &mut Conn,
     token_hash: &str,
-    at: i64,
-) -> Result<Option<String>> {
-    sqlx::query_scalar(
-        "SELECT id FROM sessions
-         WHERE token_hash = $1 AND recording_required <> 0 AND consent = 'accepted'
-           AND (ended_at IS NULL OR ended_at >= $2)",
+) -> Result<Option<(String, Option<i64>)>> {
+    let row = sqlx::query(
+        "SELECT id, ended_at FROM sessions
+         WHERE token_hash = $1 AND recording_required <> 0 AND consent = 'accepted'",
     )
     .bind(token_hash)
-    .bind(at)
     .fetch_optional(&mut *c)
-    .await
+    .await?;
+    row.map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).transpose()
 }
 
 /// Whether the tab is registered to the session (open or not).
@@ -386,7 +413,8 @@ pub async fn actions(
     limit: i64,
 ) -> Result<Vec<RecordedAction>> {
     let rows = sqlx::query(&format!(
-        "SELECT at, method, path, status, tab_id FROM recording_actions
+        "SELECT at, method, path, status, tab_id, gap_requests, gap_until
+         FROM recording_actions
          WHERE session_id = $1 AND (tab_id = $2 OR tab_id IS NULL)
            AND at >= $3 AND ($4 IS NULL OR at <= $4)
          ORDER BY at, {} LIMIT $5",
@@ -407,6 +435,13 @@ pub async fn actions(
                 path: r.try_get(2)?,
                 status: u16::try_from(r.try_get::<i64, _>(3)?).unwrap_or(0),
                 tab_id: r.try_get(4)?,
+                not_recorded: match (r.try_get::<Option<i64>, _>(5)?, r.try_get(6)?) {
+                    (Some(requests), Some(until)) => Some(NotRecorded {
+                        requests: u64::try_from(requests).unwrap_or(0),
+                        until: ServerTime::from_millis(until),
+                    }),
+                    _ => None,
+                },
             })
         })
         .collect()
