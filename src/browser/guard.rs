@@ -53,7 +53,9 @@ pub struct GuardOptions {
     /// This tab's identity; `None` works it out from the page ([`tab_identity`]). Tests
     /// running several guards in one page give each its own.
     pub tab: Option<TabIdentity>,
-    /// Where the recorder script is loaded from when the session is recorded.
+    /// Where the recorder script is loaded from when the session is recorded: rrweb's
+    /// recorder followed by the guard's `record-bridge.js`, as `tools/copy-rrweb.sh`
+    /// builds `/sg-record.js`.
     pub recorder_url: String,
     /// The fail-closed bounds of recording.
     pub recording_limits: RecordingLimits,
