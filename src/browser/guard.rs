@@ -237,6 +237,16 @@ fn feeder(weak: &Weak<Inner>, input: fn() -> Input) -> Rc<dyn Fn()> {
     Rc::new(move || Inner::input_weak(&weak, input()))
 }
 
+/// When [`Inner::run`] carries out an effect: 0 first (joining the channel and telling
+/// the other tabs), 1 next (leaving for the login page), 2 last (everything else).
+fn phase(effect: &Effect) -> u8 {
+    match effect {
+        Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_) => 0,
+        Effect::ForgetTabIdentity | Effect::Redirect { .. } => 1,
+        _ => 2,
+    }
+}
+
 /// The browser resources the guard holds; each releases itself on drop.
 #[derive(Default)]
 struct Handles {
@@ -420,7 +430,7 @@ impl Inner {
             return true;
         }
         let now = clocks();
-        let (effects, wake) = {
+        let (mut effects, wake) = {
             // Inputs are queued while one runs and nothing but the engine runs while it is
             // borrowed, so the borrow is free; should it not be, the input waits for the
             // next turn instead of being lost.
@@ -433,7 +443,7 @@ impl Inner {
                 return false;
             };
             feed(&mut engine, input, now);
-            let effects = std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>();
+            let effects = std::iter::from_fn(|| engine.poll_effect().map(Some)).collect::<Vec<_>>();
             (effects, engine.poll_timeout())
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the
@@ -445,23 +455,16 @@ impl Inner {
         // still hear of the ending (the logout beacon) goes out after the navigation
         // started, in this same task: a beacon outlives the page, and the user does not
         // wait for it.
-        let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
-            matches!(
-                effect,
-                Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_)
-            )
-        });
-        for effect in first {
-            self.carry_out(effect);
-        }
-        let (leaving, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
-            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
-        });
-        if leaving.is_empty() {
-            self.publish();
-        }
-        for effect in leaving.into_iter().chain(rest) {
-            self.carry_out(effect);
+        let leaving = effects.iter().flatten().any(|effect| phase(effect) == 1);
+        for pass in 0..3 {
+            if pass == 1 && !leaving {
+                self.publish();
+            }
+            for slot in effects.iter_mut() {
+                if let Some(effect) = slot.take_if(|effect| phase(effect) == pass) {
+                    self.carry_out(effect);
+                }
+            }
         }
         self.publish();
         self.rearm(wake.map(LocalTime::as_millis), now.wall.as_millis());
