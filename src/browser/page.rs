@@ -141,34 +141,31 @@ fn own_tab_id(window: &web_sys::Window) -> Option<String> {
 /// The still-fresh notes (anything unreadable, foreign or stale is dropped).
 fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
     let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
-    let notes: Vec<Handoff> = text
+    let mut notes: Vec<Handoff> = text
         .filter(|t| t.len() <= 16 * 1024)
         .and_then(|t| parse_handoffs(&t))
         .unwrap_or_default();
+    notes.retain(|n| {
+        session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
+            && n.path.starts_with('/')
+            && n.path.len() <= 2048
+            && (now - n.at).abs() <= HANDOFF_WINDOW_MS
+    });
     notes
-        .into_iter()
-        .filter(|n| {
-            session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
-                && n.path.starts_with('/')
-                && n.path.len() <= 2048
-                && (now - n.at).abs() <= HANDOFF_WINDOW_MS
-        })
-        .collect()
 }
 
 /// The notes as stored: a JSON array of `{"opener_tab_id", "path", "at"}`; `None` when the
 /// text is not such an array or any note lacks a field (then none is trusted).
 fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
-    json::objects(text)?
-        .iter()
-        .map(|note| {
-            Some(Handoff {
-                opener_tab_id: note.string("opener_tab_id").ok()?,
-                path: note.string("path").ok()?,
-                at: note.number("at").ok()?,
-            })
-        })
-        .collect()
+    let mut notes = Vec::new();
+    for note in json::objects(text)? {
+        notes.push(Handoff {
+            opener_tab_id: note.string("opener_tab_id").ok()?,
+            path: note.string("path").ok()?,
+            at: note.number("at").ok()?,
+        });
+    }
+    Some(notes)
 }
 
 fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
