@@ -443,7 +443,10 @@ impl Inner {
                 return false;
             };
             feed(&mut engine, input, now);
-            let effects = std::iter::from_fn(|| engine.poll_effect().map(Some)).collect::<Vec<_>>();
+            let mut effects = Vec::new();
+            while let Some(effect) = engine.poll_effect() {
+                effects.push(Some(effect));
+            }
             (effects, engine.poll_timeout())
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the

@@ -53,13 +53,13 @@ impl PageListeners {
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
-        let mut listeners: Vec<EventListener> = WAKE_EVENTS
-            .iter()
-            .map(|event| {
-                let on_wake = on_wake.clone();
-                EventListener::new(&window, *event, move |_| on_wake(Wake::Resumed))
-            })
-            .collect();
+        let mut listeners: Vec<EventListener> = Vec::new();
+        for event in WAKE_EVENTS {
+            let on_wake = on_wake.clone();
+            listeners.push(EventListener::new(&window, *event, move |_| {
+                on_wake(Wake::Resumed)
+            }));
+        }
         // Window focus only: focus events of elements do not reach a non-capturing window
         // listener, and code focusing a button is not the user coming back.
         let focus_wake = on_wake.clone();
