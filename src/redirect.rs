@@ -86,25 +86,33 @@ fn is_safe_decoded(text: &str) -> bool {
 /// leaves an empty last segment. Backslashes are rejected before this is asked.
 pub fn normalized_path(text: &str) -> String {
     let path = text.split(['?', '#']).next().unwrap_or("");
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.into_iter().enumerate() {
-        let lower = segment.to_ascii_lowercase();
-        let double = matches!(lower.as_str(), ".." | ".%2e" | "%2e." | "%2e%2e");
-        let single = matches!(lower.as_str(), "." | "%2e");
+    let is_any =
+        |segment: &str, names: &[&str]| names.iter().any(|name| segment.eq_ignore_ascii_case(name));
+    let mut out: Vec<&str> = Vec::new();
+    let mut ended_on_dot = false;
+    for segment in path.strip_prefix('/').unwrap_or(path).split('/') {
+        let double = is_any(segment, &["..", ".%2e", "%2e.", "%2e%2e"]);
+        let single = is_any(segment, &[".", "%2e"]);
         if double {
             out.pop();
         }
-        if double || single {
-            if i == last {
-                out.push("");
-            }
-        } else {
+        ended_on_dot = double || single;
+        if !ended_on_dot {
             out.push(segment);
         }
     }
-    format!("/{}", out.join("/"))
+    if ended_on_dot {
+        out.push("");
+    }
+    let mut normalized = String::with_capacity(path.len() + 1);
+    for segment in &out {
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if out.is_empty() {
+        normalized.push('/');
+    }
+    normalized
 }
 
 /// Percent-decodes `text`; `None` when the result is not UTF-8 or an escape is malformed.
