@@ -187,7 +187,8 @@ pub fn login_url(
     return_to: &str,
 ) -> String {
     let login_path = same_origin_path(login_path);
-    let mut url = format!("{login_path}?");
+    let mut url = String::from(login_path);
+    url.push('?');
     if let Some(reason) = reason {
         url.push_str("reason=");
         url.push_str(&percent_encode(reason.wire_name()));

@@ -69,7 +69,8 @@ impl TabChannel {
         kind: ChannelKind,
         on_message: Rc<dyn Fn(String)>,
     ) -> Result<Self, BrowserError> {
-        let name = format!("session-guard:{session_id}");
+        let mut name = String::from("session-guard:");
+        name.push_str(session_id);
         let window = super::window()?;
         let has_broadcast =
             js_sys::Reflect::has(&window, &JsValue::from_str("BroadcastChannel")).unwrap_or(false);

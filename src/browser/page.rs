@@ -194,7 +194,11 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
     let location = window.location();
     let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
-    (url.origin() == location.origin().ok()?).then(|| format!("{}{}", url.pathname(), url.search()))
+    (url.origin() == location.origin().ok()?).then(|| {
+        let mut path = url.pathname();
+        path.push_str(&url.search());
+        path
+    })
 }
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
@@ -253,11 +257,8 @@ fn note_link_opened(event: &web_sys::Event) {
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = window.local_storage().ok().flatten()?;
     let location = window.location();
-    let here = format!(
-        "{}{}",
-        location.pathname().ok()?,
-        location.search().unwrap_or_default()
-    );
+    let mut here = location.pathname().ok()?;
+    here.push_str(&location.search().unwrap_or_default());
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -286,8 +287,11 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     let tab_id = match existing {
         Some(id) => id,
         None => {
-            let id = format!("t_{}", random_id());
-            let _ = window.set_name(&format!("{WINDOW_NAME_PREFIX}{id}"));
+            let mut id = String::from("t_");
+            id.push_str(&random_id());
+            let mut name = String::from(WINDOW_NAME_PREFIX);
+            name.push_str(&id);
+            let _ = window.set_name(&name);
             id
         }
     };
@@ -325,12 +329,10 @@ pub fn current_path() -> String {
     let raw = web_sys::window()
         .map(|w| w.location())
         .map(|l| {
-            format!(
-                "{}{}{}",
-                l.pathname().unwrap_or_default(),
-                l.search().unwrap_or_default(),
-                l.hash().unwrap_or_default()
-            )
+            let mut path = l.pathname().unwrap_or_default();
+            path.push_str(&l.search().unwrap_or_default());
+            path.push_str(&l.hash().unwrap_or_default());
+            path
         })
         .unwrap_or_default();
     same_origin_target(&raw)
@@ -348,9 +350,15 @@ pub fn same_origin_target(candidate: &str) -> String {
     let resolved = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .and_then(|origin| {
-            let url = web_sys::Url::new_with_base(checked, &format!("{origin}/")).ok()?;
-            (url.origin() == origin)
-                .then(|| format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+            let mut base = origin.clone();
+            base.push('/');
+            let url = web_sys::Url::new_with_base(checked, &base).ok()?;
+            (url.origin() == origin).then(|| {
+                let mut path = url.pathname();
+                path.push_str(&url.search());
+                path.push_str(&url.hash());
+                path
+            })
         });
     match resolved {
         Some(path) => same_origin_path(&path).to_string(),
