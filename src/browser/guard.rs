@@ -13,8 +13,8 @@ use std::rc::{Rc, Weak};
 use super::{
     clocks, current_path, forget_tab_identity, json, navigate_to_login, now_ms, page_visible,
     tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
-    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker,
-    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
+    HttpSessionServer, LeaderLock, LocalFuture, PageListeners, PushEvent, PushStream, Recorder,
+    RecordingMarker, SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
     DEFAULT_ACTIVITY_EVENTS, DEFAULT_RECORDER_URL, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
@@ -53,7 +53,9 @@ pub struct GuardOptions {
     /// This tab's identity; `None` works it out from the page ([`tab_identity`]). Tests
     /// running several guards in one page give each its own.
     pub tab: Option<TabIdentity>,
-    /// Where the recorder script is loaded from when the session is recorded.
+    /// Where the recorder script is loaded from when the session is recorded: rrweb's
+    /// recorder followed by the guard's `record-bridge.js`, as `tools/copy-rrweb.sh`
+    /// builds `/sg-record.js`.
     pub recorder_url: String,
     /// The fail-closed bounds of recording.
     pub recording_limits: RecordingLimits,
@@ -217,6 +219,34 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
     }
 }
 
+/// Which session request [`Inner::follow`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// `GET /api/session`.
+    Session,
+    /// `GET /api/session?wait=`: the engine hears when it is over.
+    Wait,
+    /// A keepalive, which the server may refuse (`403`) while consent is pending.
+    Keepalive,
+}
+
+/// A callback that feeds one fixed input: every such callback the guard hands an adapter
+/// is this one closure type, so the page carries its call and drop code once.
+fn feeder(weak: &Weak<Inner>, input: fn() -> Input) -> Rc<dyn Fn()> {
+    let weak = weak.clone();
+    Rc::new(move || Inner::input_weak(&weak, input()))
+}
+
+/// When [`Inner::run`] carries out an effect: 0 first (joining the channel and telling
+/// the other tabs), 1 next (leaving for the login page), 2 last (everything else).
+fn phase(effect: &Effect) -> u8 {
+    match effect {
+        Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_) => 0,
+        Effect::ForgetTabIdentity | Effect::Redirect { .. } => 1,
+        _ => 2,
+    }
+}
+
 /// The browser resources the guard holds; each releases itself on drop.
 #[derive(Default)]
 struct Handles {
@@ -308,7 +338,7 @@ impl GuardRuntime {
         let activity = ActivityListener::new(
             &inner.options.activity_events,
             inner.options.throttle_ms,
-            Rc::new(move || Inner::input_weak(&weak, Input::Activity)),
+            feeder(&weak, || Input::Activity),
         )?;
         {
             let mut handles = inner.handles.borrow_mut();
@@ -400,7 +430,7 @@ impl Inner {
             return true;
         }
         let now = clocks();
-        let (effects, wake) = {
+        let (mut effects, wake) = {
             // Inputs are queued while one runs and nothing but the engine runs while it is
             // borrowed, so the borrow is free; should it not be, the input waits for the
             // next turn instead of being lost.
@@ -413,7 +443,10 @@ impl Inner {
                 return false;
             };
             feed(&mut engine, input, now);
-            let effects = std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>();
+            let mut effects = Vec::new();
+            while let Some(effect) = engine.poll_effect() {
+                effects.push(Some(effect));
+            }
             (effects, engine.poll_timeout())
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the
@@ -425,23 +458,16 @@ impl Inner {
         // still hear of the ending (the logout beacon) goes out after the navigation
         // started, in this same task: a beacon outlives the page, and the user does not
         // wait for it.
-        let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
-            matches!(
-                effect,
-                Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_)
-            )
-        });
-        for effect in first {
-            self.carry_out(effect);
-        }
-        let (leaving, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
-            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
-        });
-        if leaving.is_empty() {
-            self.publish();
-        }
-        for effect in leaving.into_iter().chain(rest) {
-            self.carry_out(effect);
+        let leaving = effects.iter().flatten().any(|effect| phase(effect) == 1);
+        for pass in 0..3 {
+            if pass == 1 && !leaving {
+                self.publish();
+            }
+            for slot in effects.iter_mut() {
+                if let Some(effect) = slot.take_if(|effect| phase(effect) == pass) {
+                    self.carry_out(effect);
+                }
+            }
         }
         self.publish();
         self.rearm(wake.map(LocalTime::as_millis), now.wall.as_millis());
@@ -476,17 +502,7 @@ impl Inner {
                     idle_ms,
                     last_activity_at: Some(last_activity_at),
                 });
-                let weak = Rc::downgrade(self);
-                wasm_bindgen_futures::spawn_local(async move {
-                    match pending.await {
-                        // The server answered, so it is reachable; `403` to a keepalive is
-                        // `consent_required`, which the engine acts on.
-                        Err(BrowserError::Status(403)) => {
-                            Inner::input_weak(&weak, Input::KeepaliveRefused)
-                        }
-                        reply => Inner::apply_reply(&weak, reply, asked),
-                    }
-                });
+                self.follow(pending, asked, Asked::Keepalive);
             }
             Effect::SendConsent { accepted } => {
                 let asked = clocks();
@@ -533,14 +549,8 @@ impl Inner {
         let previous = self.handles.borrow_mut().recorder.take();
         drop(previous);
         let weak = Rc::downgrade(self);
-        let started = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::RecorderStarted)
-        });
-        let failed = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::RecorderFailed)
-        });
+        let started = feeder(&weak, || Input::RecorderStarted);
+        let failed = feeder(&weak, || Input::RecorderFailed);
         let events = Rc::new(move |batch| Inner::input_weak(&weak, Input::RecorderEvents(batch)));
         match Recorder::start(&self.options.recorder_url, started, failed, events) {
             Ok(recorder) => self.handles.borrow_mut().recorder = Some(recorder),
@@ -694,11 +704,8 @@ impl Inner {
             return;
         };
         let weak = Rc::downgrade(self);
-        let granted = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::Leadership(true))
-        });
-        let lost = Rc::new(move || Inner::input_weak(&weak, Input::Leadership(false)));
+        let granted = feeder(&weak, || Input::Leadership(true));
+        let lost = feeder(&weak, || Input::Leadership(false));
         match LeaderLock::request(&session_id, steal, granted, lost) {
             Ok(lock) => self.handles.borrow_mut().lock = Some(lock),
             Err(error) => error.report("leader lock unavailable"),
@@ -738,23 +745,39 @@ impl Inner {
     fn fetch_session(self: &Rc<Self>) {
         let asked = clocks();
         let pending = self.options.server.fetch_session();
-        let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            let reply = pending.await;
-            Inner::apply_reply(&weak, reply, asked);
-        });
+        self.follow(pending, asked, Asked::Session);
     }
 
     fn await_session_change(self: &Rc<Self>, wait: DurationMs) {
         let asked = clocks();
         let pending = self.options.server.await_session_change(wait.as_millis());
+        self.follow(pending, asked, Asked::Wait);
+    }
+
+    /// Feeds the answer to the session request `pending`, sent at `asked`, once it comes.
+    /// Every such request waits in this one future, so the page carries its code once.
+    fn follow(
+        self: &Rc<Self>,
+        pending: LocalFuture<Result<SessionReply, BrowserError>>,
+        asked: Now,
+        what: Asked,
+    ) {
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            let reply = pending.await;
-            // A held request's round trip is long, so the engine keeps a faster answer's
-            // offset over it; it still bounds the offset when nothing faster came.
-            Inner::apply_reply(&weak, reply, asked);
-            Inner::input_weak(&weak, Input::SessionWaitOver);
+            match (what, pending.await) {
+                // The server answered, so it is reachable; `403` to a keepalive is
+                // `consent_required`, which the engine acts on.
+                (Asked::Keepalive, Err(BrowserError::Status(403))) => {
+                    Inner::input_weak(&weak, Input::KeepaliveRefused)
+                }
+                (_, reply) => Inner::apply_reply(&weak, reply, asked),
+            }
+            if what == Asked::Wait {
+                // A held request's round trip is long, so the engine keeps a faster
+                // answer's offset over it; it still bounds the offset when nothing faster
+                // came. Whatever its outcome, the engine hears that the request is over.
+                Inner::input_weak(&weak, Input::SessionWaitOver);
+            }
         });
     }
 

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use session_guard_contract::json::ObjectWriter;
@@ -54,13 +53,13 @@ impl PageListeners {
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
-        let mut listeners: Vec<EventListener> = WAKE_EVENTS
-            .iter()
-            .map(|event| {
-                let on_wake = on_wake.clone();
-                EventListener::new(&window, *event, move |_| on_wake(Wake::Resumed))
-            })
-            .collect();
+        let mut listeners: Vec<EventListener> = Vec::new();
+        for event in WAKE_EVENTS {
+            let on_wake = on_wake.clone();
+            listeners.push(EventListener::new(&window, *event, move |_| {
+                on_wake(Wake::Resumed)
+            }));
+        }
         // Window focus only: focus events of elements do not reach a non-capturing window
         // listener, and code focusing a button is not the user coming back.
         let focus_wake = on_wake.clone();
@@ -142,34 +141,31 @@ fn own_tab_id(window: &web_sys::Window) -> Option<String> {
 /// The still-fresh notes (anything unreadable, foreign or stale is dropped).
 fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
     let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
-    let notes: Vec<Handoff> = text
+    let mut notes: Vec<Handoff> = text
         .filter(|t| t.len() <= 16 * 1024)
         .and_then(|t| parse_handoffs(&t))
         .unwrap_or_default();
+    notes.retain(|n| {
+        session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
+            && n.path.starts_with('/')
+            && n.path.len() <= 2048
+            && (now - n.at).abs() <= HANDOFF_WINDOW_MS
+    });
     notes
-        .into_iter()
-        .filter(|n| {
-            session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
-                && n.path.starts_with('/')
-                && n.path.len() <= 2048
-                && (now - n.at).abs() <= HANDOFF_WINDOW_MS
-        })
-        .collect()
 }
 
 /// The notes as stored: a JSON array of `{"opener_tab_id", "path", "at"}`; `None` when the
 /// text is not such an array or any note lacks a field (then none is trusted).
 fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
-    json::objects(text)?
-        .iter()
-        .map(|note| {
-            Some(Handoff {
-                opener_tab_id: note.string("opener_tab_id").ok()?,
-                path: note.string("path").ok()?,
-                at: note.number("at").ok()?,
-            })
-        })
-        .collect()
+    let mut notes = Vec::new();
+    for note in json::objects(text)? {
+        notes.push(Handoff {
+            opener_tab_id: note.string("opener_tab_id").ok()?,
+            path: note.string("path").ok()?,
+            at: note.number("at").ok()?,
+        });
+    }
+    Some(notes)
 }
 
 fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
@@ -198,7 +194,11 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
     let location = window.location();
     let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
-    (url.origin() == location.origin().ok()?).then(|| format!("{}{}", url.pathname(), url.search()))
+    (url.origin() == location.origin().ok()?).then(|| {
+        let mut path = url.pathname();
+        path.push_str(&url.search());
+        path
+    })
 }
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
@@ -257,11 +257,8 @@ fn note_link_opened(event: &web_sys::Event) {
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = window.local_storage().ok().flatten()?;
     let location = window.location();
-    let here = format!(
-        "{}{}",
-        location.pathname().ok()?,
-        location.search().unwrap_or_default()
-    );
+    let mut here = location.pathname().ok()?;
+    here.push_str(&location.search().unwrap_or_default());
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -290,8 +287,11 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     let tab_id = match existing {
         Some(id) => id,
         None => {
-            let id = format!("t_{}", random_id());
-            let _ = window.set_name(&format!("{WINDOW_NAME_PREFIX}{id}"));
+            let mut id = String::from("t_");
+            id.push_str(&random_id());
+            let mut name = String::from(WINDOW_NAME_PREFIX);
+            name.push_str(&id);
+            let _ = window.set_name(&name);
             id
         }
     };
@@ -329,12 +329,10 @@ pub fn current_path() -> String {
     let raw = web_sys::window()
         .map(|w| w.location())
         .map(|l| {
-            format!(
-                "{}{}{}",
-                l.pathname().unwrap_or_default(),
-                l.search().unwrap_or_default(),
-                l.hash().unwrap_or_default()
-            )
+            let mut path = l.pathname().unwrap_or_default();
+            path.push_str(&l.search().unwrap_or_default());
+            path.push_str(&l.hash().unwrap_or_default());
+            path
         })
         .unwrap_or_default();
     same_origin_target(&raw)
@@ -352,9 +350,15 @@ pub fn same_origin_target(candidate: &str) -> String {
     let resolved = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .and_then(|origin| {
-            let url = web_sys::Url::new_with_base(checked, &format!("{origin}/")).ok()?;
-            (url.origin() == origin)
-                .then(|| format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+            let mut base = origin.clone();
+            base.push('/');
+            let url = web_sys::Url::new_with_base(checked, &base).ok()?;
+            (url.origin() == origin).then(|| {
+                let mut path = url.pathname();
+                path.push_str(&url.search());
+                path.push_str(&url.hash());
+                path
+            })
         });
     match resolved {
         Some(path) => same_origin_path(&path).to_string(),
@@ -371,117 +375,30 @@ pub fn navigate_to_login(url: &str) -> Result<(), BrowserError> {
         .map_err(BrowserError::from_js)
 }
 
-/// The prefix a recorded tab's title carries.
+/// The prefix a recorded tab's title carries (`TITLE_PREFIX` in `record-bridge.js`, which
+/// draws it; the browser suites check the title against this).
+#[cfg(feature = "test-support")]
 pub const RECORDING_TITLE_PREFIX: &str = "● REC ";
-
-/// A red dot, as the recorded tab's favicon.
-const RECORDING_FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%23d40000'/%3E%3C/svg%3E";
-
-struct SavedTab {
-    favicon: Option<web_sys::Element>,
-    previous_favicon_href: Option<String>,
-    created_favicon: bool,
-}
 
 /// Marks the tab as recorded (title prefix, red-dot favicon) while it lives; dropping it
 /// restores both. A host app that changes the title later gets the prefix re-applied.
+/// The marks are drawn by the recorder script (`record-bridge.js`), which a tab has loaded
+/// whenever it is recorded, so an unrecorded page carries none of this code.
 #[must_use = "the recording marks are removed when this handle is dropped"]
 pub struct RecordingMarker {
-    document: web_sys::Document,
-    saved: SavedTab,
-    observer: Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)>,
+    unmark: js_sys::Function,
 }
 
 impl RecordingMarker {
-    /// Applies the marks to the current document.
+    /// Applies the marks to the current document; an error while the recorder script is
+    /// not loaded.
     pub fn apply() -> Result<Self, BrowserError> {
-        let document = super::window()?
-            .document()
-            .ok_or(BrowserError::Js("no document"))?;
-        prefix_title(&document);
-        let existing = document
-            .query_selector("link[rel~='icon']")
-            .map_err(BrowserError::from_js)?;
-        let (favicon, previous_favicon_href, created_favicon) = match existing {
-            Some(link) => {
-                let previous = link.get_attribute("href");
-                (Some(link), previous, false)
-            }
-            None => {
-                let link = document
-                    .create_element("link")
-                    .map_err(BrowserError::from_js)?;
-                let _ = link.set_attribute("rel", "icon");
-                if let Some(head) = document.head() {
-                    let _ = head.append_child(&link);
-                }
-                (Some(link), None, true)
-            }
-        };
-        if let Some(link) = &favicon {
-            let _ = link.set_attribute("href", RECORDING_FAVICON);
-        }
-        let observer = watch_title(&document);
-        Ok(RecordingMarker {
-            document,
-            saved: SavedTab {
-                favicon,
-                previous_favicon_href,
-                created_favicon,
-            },
-            observer,
-        })
+        super::recorder::mark_tab().map(|unmark| RecordingMarker { unmark })
     }
-}
-
-fn prefix_title(document: &web_sys::Document) {
-    let title = document.title();
-    if !title.starts_with(RECORDING_TITLE_PREFIX) {
-        document.set_title(&format!("{RECORDING_TITLE_PREFIX}{title}"));
-    }
-}
-
-/// Re-applies the prefix when the host app rewrites the title (SPA route changes).
-/// Our own write wakes the observer once more and finds the prefix in place, so it settles.
-fn watch_title(
-    document: &web_sys::Document,
-) -> Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)> {
-    let head = document.head()?;
-    let watched = document.clone();
-    let callback = Closure::<dyn FnMut()>::new(move || prefix_title(&watched));
-    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok()?;
-    let options = web_sys::MutationObserverInit::new();
-    options.set_child_list(true);
-    options.set_character_data(true);
-    options.set_subtree(true);
-    observer
-        .observe_with_options(&head, &options)
-        .ok()
-        .map(|()| (observer, callback))
 }
 
 impl Drop for RecordingMarker {
     fn drop(&mut self) {
-        if let Some((observer, _)) = &self.observer {
-            observer.disconnect();
-        }
-        let title = self.document.title();
-        if let Some(rest) = title.strip_prefix(RECORDING_TITLE_PREFIX) {
-            self.document.set_title(rest);
-        }
-        if let Some(link) = &self.saved.favicon {
-            if self.saved.created_favicon {
-                link.remove();
-            } else {
-                match &self.saved.previous_favicon_href {
-                    Some(href) => {
-                        let _ = link.set_attribute("href", href);
-                    }
-                    None => {
-                        let _ = link.remove_attribute("href");
-                    }
-                }
-            }
-        }
+        let _ = self.unmark.call0(&wasm_bindgen::JsValue::UNDEFINED);
     }
 }
