@@ -134,18 +134,35 @@ export async function stopAll() {
 }
 
 /**
- * The JS and wasm files of one built page, its folders included (wasm-bindgen's `snippets/`
- * hold the library's own JS glue): raw and gzip (level 9) bytes. Files named in `except`
- * (paths relative to `dir`) are left out: the console's lazily loaded rrweb scripts are
- * reported on their own.
+ * The JS and wasm files one built page loads: its wasm, its top-level scripts, and of
+ * wasm-bindgen's `snippets/` (the libraries' own JS glue) only those its scripts import,
+ * followed from import to import. Trunk copies every snippet the build ever wrote, also
+ * those of code the page does not link (and those of code that is gone), so counting the
+ * folder would charge the plain page with the guard's glue and hide it from the guard's
+ * figure. Raw and gzip (level 9) bytes. Files named in `except` (paths relative to `dir`)
+ * are left out: the console's lazily loaded rrweb scripts are reported on their own.
  */
 export function pageBytes(dir, except = []) {
-  const files = fs
+  const all = fs
     .readdirSync(dir, { recursive: true })
     .map(String)
     .filter((name) => /\.(js|mjs|wasm)$/.test(name) && !except.includes(name))
-    .map((name) => path.join(dir, name))
-    .filter((file) => fs.statSync(file).isFile());
+    .filter((name) => fs.statSync(path.join(dir, name)).isFile());
+  const isSnippet = (name) => name.split(path.sep)[0] === 'snippets';
+  const loaded = new Set(all.filter((name) => !isSnippet(name)));
+  const pending = [...loaded].filter((name) => !name.endsWith('.wasm'));
+  while (pending.length > 0) {
+    const script = pending.pop();
+    const text = fs.readFileSync(path.join(dir, script), 'utf8');
+    for (const [, spec] of text.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      const target = path.normalize(path.join(path.dirname(script), spec));
+      if (!loaded.has(target) && all.includes(target)) {
+        loaded.add(target);
+        pending.push(target);
+      }
+    }
+  }
+  const files = [...loaded].sort().map((name) => path.join(dir, name));
   if (files.length === 0) throw new Error(`no JS or wasm in ${dir}`);
   const out = { raw: 0, gzip: 0, js_raw: 0, js_gzip: 0, wasm_raw: 0, wasm_gzip: 0, files: [] };
   for (const file of files) {
