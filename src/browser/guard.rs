@@ -11,9 +11,9 @@ use std::collections::VecDeque;
 use std::rc::{Rc, Weak};
 
 use super::{
-    clocks, current_path, forget_tab_identity, json, navigate_to_login, now_ms, page_visible,
-    tab_identity, ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer,
-    HttpSessionServer, LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker,
+    clocks, forget_tab_identity, json, navigate_to_login, now_ms, page_visible, tab_identity,
+    ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer,
+    LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker, ReturnPath,
     SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
     DEFAULT_ACTIVITY_EVENTS, DEFAULT_RECORDER_URL, DEFAULT_THROTTLE_MS,
 };
@@ -242,6 +242,8 @@ struct Inner {
     options: GuardOptions,
     tab: TabIdentity,
     redirect_to: RefCell<Option<String>>,
+    /// The login URL's return path, kept for the moment the session ends.
+    return_path: ReturnPath,
     last_snapshot: RefCell<GuardSnapshot>,
     on_change: SnapshotListener,
     before_logout: Option<BeforeLogout>,
@@ -288,6 +290,7 @@ impl GuardRuntime {
             options,
             tab,
             redirect_to: RefCell::new(None),
+            return_path: ReturnPath::default(),
             on_change,
             before_logout,
             stopped: Cell::new(false),
@@ -317,6 +320,8 @@ impl GuardRuntime {
         }
         inner.input(Input::Visibility(page_visible()));
         inner.fetch_session();
+        // Worked out now, while nothing waits for it: the tab that has to leave finds it.
+        inner.return_path.get();
         inner.publish();
         Ok(GuardRuntime { inner })
     }
@@ -444,13 +449,13 @@ impl Inner {
             self.carry_out(effect);
         }
         self.publish();
-        self.rearm(wake.map(LocalTime::as_millis), now.wall.as_millis());
+        self.rearm(wake.map(LocalTime::as_millis));
         true
     }
 
-    fn rearm(self: &Rc<Self>, wake: Option<Millis>, now: Millis) {
+    fn rearm(self: &Rc<Self>, wake: Option<Millis>) {
         let weak = Rc::downgrade(self);
-        self.handles.borrow_mut().timer.arm(wake, now, move || {
+        self.handles.borrow_mut().timer.arm(wake, move || {
             if let Some(inner) = weak.upgrade() {
                 inner.handles.borrow_mut().timer.fired();
                 inner.input(Input::Timeout);
@@ -783,7 +788,7 @@ impl Inner {
             &self.options.login_path,
             reason.as_ref(),
             idle_limit,
-            &current_path(),
+            &self.return_path.get(),
         );
         *self.redirect_to.borrow_mut() = Some(url.clone());
         if self.options.navigate {
