@@ -1,6 +1,7 @@
 #!/bin/sh
 # trunk post_build hook (Trunk.toml): serves rrweb's recorder and player, pinned in
-# tools/package.json, beside the console as /sg-record.js, /sg-replay.js and /sg-replay.css.
+# tools/package.json, beside the console as /sg-record.js (with the guard's recorder bridge,
+# src/browser/record-bridge.js, appended), /sg-replay.js and /sg-replay.css.
 # trunk's copy-file keeps npm's names, and a `.cjs` file is served as
 # application/octet-stream, which the browser refuses to run under `nosniff`.
 # Only the console (the HTML of the repository root) gets them: the bench pages' size
@@ -27,5 +28,10 @@ if [ "$(grep -o 'setAttribute("style"' "$TRUNK_STAGING_DIR/sg-record.js" | wc -l
   echo "tools/copy-rrweb.sh: the style-attribute patch no longer applies to @rrweb/record" >&2
   exit 1
 fi
+# Our own recorder bridge (the code only a recorded tab runs: driving rrweb, batching,
+# compressing and posting chunks, the tab's recording marks) follows rrweb in the same file,
+# so the page loads it with rrweb and carries none of it until a session is recorded.
+printf '\n' >> "$TRUNK_STAGING_DIR/sg-record.js"
+cat src/browser/record-bridge.js >> "$TRUNK_STAGING_DIR/sg-record.js"
 sed '/^\/\/# sourceMappingURL=/d' "$rrweb/replay/dist/replay.umd.min.cjs" > "$TRUNK_STAGING_DIR/sg-replay.js"
 sed '/sourceMappingURL=/d' "$rrweb/replay/dist/style.min.css" > "$TRUNK_STAGING_DIR/sg-replay.css"

@@ -13,8 +13,8 @@ use std::rc::{Rc, Weak};
 use super::{
     clocks, forget_tab_identity, json, navigate_to_login, now_ms, page_visible, tab_identity,
     ActivityListener, ActivityRequest, BrowserError, ChannelKind, DeadlineTimer, HttpSessionServer,
-    LeaderLock, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker, ReturnPath,
-    SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
+    LeaderLock, LocalFuture, PageListeners, PushEvent, PushStream, Recorder, RecordingMarker,
+    ReturnPath, SessionReply, SessionServer, TabChannel, TabIdentity, TabRegistration, Wake,
     DEFAULT_ACTIVITY_EVENTS, DEFAULT_RECORDER_URL, DEFAULT_THROTTLE_MS,
 };
 use crate::core::{
@@ -217,6 +217,24 @@ fn feed(engine: &mut Engine, input: Input, now: Now) {
     }
 }
 
+/// Which session request [`Inner::follow`] waits for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Asked {
+    /// `GET /api/session`.
+    Session,
+    /// `GET /api/session?wait=`: the engine hears when it is over.
+    Wait,
+    /// A keepalive, which the server may refuse (`403`) while consent is pending.
+    Keepalive,
+}
+
+/// A callback that feeds one fixed input: every such callback the guard hands an adapter
+/// is this one closure type, so the page carries its call and drop code once.
+fn feeder(weak: &Weak<Inner>, input: fn() -> Input) -> Rc<dyn Fn()> {
+    let weak = weak.clone();
+    Rc::new(move || Inner::input_weak(&weak, input()))
+}
+
 /// The browser resources the guard holds; each releases itself on drop.
 #[derive(Default)]
 struct Handles {
@@ -311,7 +329,7 @@ impl GuardRuntime {
         let activity = ActivityListener::new(
             &inner.options.activity_events,
             inner.options.throttle_ms,
-            Rc::new(move || Inner::input_weak(&weak, Input::Activity)),
+            feeder(&weak, || Input::Activity),
         )?;
         {
             let mut handles = inner.handles.borrow_mut();
@@ -481,17 +499,7 @@ impl Inner {
                     idle_ms,
                     last_activity_at: Some(last_activity_at),
                 });
-                let weak = Rc::downgrade(self);
-                wasm_bindgen_futures::spawn_local(async move {
-                    match pending.await {
-                        // The server answered, so it is reachable; `403` to a keepalive is
-                        // `consent_required`, which the engine acts on.
-                        Err(BrowserError::Status(403)) => {
-                            Inner::input_weak(&weak, Input::KeepaliveRefused)
-                        }
-                        reply => Inner::apply_reply(&weak, reply, asked),
-                    }
-                });
+                self.follow(pending, asked, Asked::Keepalive);
             }
             Effect::SendConsent { accepted } => {
                 let asked = clocks();
@@ -538,14 +546,8 @@ impl Inner {
         let previous = self.handles.borrow_mut().recorder.take();
         drop(previous);
         let weak = Rc::downgrade(self);
-        let started = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::RecorderStarted)
-        });
-        let failed = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::RecorderFailed)
-        });
+        let started = feeder(&weak, || Input::RecorderStarted);
+        let failed = feeder(&weak, || Input::RecorderFailed);
         let events = Rc::new(move |batch| Inner::input_weak(&weak, Input::RecorderEvents(batch)));
         match Recorder::start(&self.options.recorder_url, started, failed, events) {
             Ok(recorder) => self.handles.borrow_mut().recorder = Some(recorder),
@@ -699,11 +701,8 @@ impl Inner {
             return;
         };
         let weak = Rc::downgrade(self);
-        let granted = Rc::new({
-            let weak = weak.clone();
-            move || Inner::input_weak(&weak, Input::Leadership(true))
-        });
-        let lost = Rc::new(move || Inner::input_weak(&weak, Input::Leadership(false)));
+        let granted = feeder(&weak, || Input::Leadership(true));
+        let lost = feeder(&weak, || Input::Leadership(false));
         match LeaderLock::request(&session_id, steal, granted, lost) {
             Ok(lock) => self.handles.borrow_mut().lock = Some(lock),
             Err(error) => error.report("leader lock unavailable"),
@@ -743,23 +742,39 @@ impl Inner {
     fn fetch_session(self: &Rc<Self>) {
         let asked = clocks();
         let pending = self.options.server.fetch_session();
-        let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
-            let reply = pending.await;
-            Inner::apply_reply(&weak, reply, asked);
-        });
+        self.follow(pending, asked, Asked::Session);
     }
 
     fn await_session_change(self: &Rc<Self>, wait: DurationMs) {
         let asked = clocks();
         let pending = self.options.server.await_session_change(wait.as_millis());
+        self.follow(pending, asked, Asked::Wait);
+    }
+
+    /// Feeds the answer to the session request `pending`, sent at `asked`, once it comes.
+    /// Every such request waits in this one future, so the page carries its code once.
+    fn follow(
+        self: &Rc<Self>,
+        pending: LocalFuture<Result<SessionReply, BrowserError>>,
+        asked: Now,
+        what: Asked,
+    ) {
         let weak = Rc::downgrade(self);
         wasm_bindgen_futures::spawn_local(async move {
-            let reply = pending.await;
-            // A held request's round trip is long, so the engine keeps a faster answer's
-            // offset over it; it still bounds the offset when nothing faster came.
-            Inner::apply_reply(&weak, reply, asked);
-            Inner::input_weak(&weak, Input::SessionWaitOver);
+            match (what, pending.await) {
+                // The server answered, so it is reachable; `403` to a keepalive is
+                // `consent_required`, which the engine acts on.
+                (Asked::Keepalive, Err(BrowserError::Status(403))) => {
+                    Inner::input_weak(&weak, Input::KeepaliveRefused)
+                }
+                (_, reply) => Inner::apply_reply(&weak, reply, asked),
+            }
+            if what == Asked::Wait {
+                // A held request's round trip is long, so the engine keeps a faster
+                // answer's offset over it; it still bounds the offset when nothing faster
+                // came. Whatever its outcome, the engine hears that the request is over.
+                Inner::input_weak(&weak, Input::SessionWaitOver);
+            }
         });
     }
 

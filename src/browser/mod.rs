@@ -110,7 +110,7 @@ pub(crate) use recorder::Recorder;
 pub use recorder::DEFAULT_RECORDER_URL;
 #[cfg(not(feature = "test-support"))]
 pub(crate) use server::{
-    ActivityRequest, HttpSessionServer, SessionReply, SessionServer, TabRegistration,
+    ActivityRequest, HttpSessionServer, LocalFuture, SessionReply, SessionServer, TabRegistration,
 };
 #[cfg(not(feature = "test-support"))]
 pub(crate) use timer::DeadlineTimer;

@@ -4,7 +4,6 @@
 use std::rc::Rc;
 
 use gloo_events::EventListener;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::JsCast;
 
 use session_guard_contract::json::ObjectWriter;
@@ -400,117 +399,30 @@ pub fn navigate_to_login(url: &str) -> Result<(), BrowserError> {
         .map_err(BrowserError::from_js)
 }
 
-/// The prefix a recorded tab's title carries.
+/// The prefix a recorded tab's title carries (`TITLE_PREFIX` in `record-bridge.js`, which
+/// draws it; the browser suites check the title against this).
+#[cfg(feature = "test-support")]
 pub const RECORDING_TITLE_PREFIX: &str = "● REC ";
-
-/// A red dot, as the recorded tab's favicon.
-const RECORDING_FAVICON: &str = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Ccircle cx='8' cy='8' r='7' fill='%23d40000'/%3E%3C/svg%3E";
-
-struct SavedTab {
-    favicon: Option<web_sys::Element>,
-    previous_favicon_href: Option<String>,
-    created_favicon: bool,
-}
 
 /// Marks the tab as recorded (title prefix, red-dot favicon) while it lives; dropping it
 /// restores both. A host app that changes the title later gets the prefix re-applied.
+/// The marks are drawn by the recorder script (`record-bridge.js`), which a tab has loaded
+/// whenever it is recorded, so an unrecorded page carries none of this code.
 #[must_use = "the recording marks are removed when this handle is dropped"]
 pub struct RecordingMarker {
-    document: web_sys::Document,
-    saved: SavedTab,
-    observer: Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)>,
+    unmark: js_sys::Function,
 }
 
 impl RecordingMarker {
-    /// Applies the marks to the current document.
+    /// Applies the marks to the current document; an error while the recorder script is
+    /// not loaded.
     pub fn apply() -> Result<Self, BrowserError> {
-        let document = super::window()?
-            .document()
-            .ok_or(BrowserError::Js("no document"))?;
-        prefix_title(&document);
-        let existing = document
-            .query_selector("link[rel~='icon']")
-            .map_err(BrowserError::from_js)?;
-        let (favicon, previous_favicon_href, created_favicon) = match existing {
-            Some(link) => {
-                let previous = link.get_attribute("href");
-                (Some(link), previous, false)
-            }
-            None => {
-                let link = document
-                    .create_element("link")
-                    .map_err(BrowserError::from_js)?;
-                let _ = link.set_attribute("rel", "icon");
-                if let Some(head) = document.head() {
-                    let _ = head.append_child(&link);
-                }
-                (Some(link), None, true)
-            }
-        };
-        if let Some(link) = &favicon {
-            let _ = link.set_attribute("href", RECORDING_FAVICON);
-        }
-        let observer = watch_title(&document);
-        Ok(RecordingMarker {
-            document,
-            saved: SavedTab {
-                favicon,
-                previous_favicon_href,
-                created_favicon,
-            },
-            observer,
-        })
+        super::recorder::mark_tab().map(|unmark| RecordingMarker { unmark })
     }
-}
-
-fn prefix_title(document: &web_sys::Document) {
-    let title = document.title();
-    if !title.starts_with(RECORDING_TITLE_PREFIX) {
-        document.set_title(&format!("{RECORDING_TITLE_PREFIX}{title}"));
-    }
-}
-
-/// Re-applies the prefix when the host app rewrites the title (SPA route changes).
-/// Our own write wakes the observer once more and finds the prefix in place, so it settles.
-fn watch_title(
-    document: &web_sys::Document,
-) -> Option<(web_sys::MutationObserver, Closure<dyn FnMut()>)> {
-    let head = document.head()?;
-    let watched = document.clone();
-    let callback = Closure::<dyn FnMut()>::new(move || prefix_title(&watched));
-    let observer = web_sys::MutationObserver::new(callback.as_ref().unchecked_ref()).ok()?;
-    let options = web_sys::MutationObserverInit::new();
-    options.set_child_list(true);
-    options.set_character_data(true);
-    options.set_subtree(true);
-    observer
-        .observe_with_options(&head, &options)
-        .ok()
-        .map(|()| (observer, callback))
 }
 
 impl Drop for RecordingMarker {
     fn drop(&mut self) {
-        if let Some((observer, _)) = &self.observer {
-            observer.disconnect();
-        }
-        let title = self.document.title();
-        if let Some(rest) = title.strip_prefix(RECORDING_TITLE_PREFIX) {
-            self.document.set_title(rest);
-        }
-        if let Some(link) = &self.saved.favicon {
-            if self.saved.created_favicon {
-                link.remove();
-            } else {
-                match &self.saved.previous_favicon_href {
-                    Some(href) => {
-                        let _ = link.set_attribute("href", href);
-                    }
-                    None => {
-                        let _ = link.remove_attribute("href");
-                    }
-                }
-            }
-        }
+        let _ = self.unmark.call0(&wasm_bindgen::JsValue::UNDEFINED);
     }
 }

@@ -2,8 +2,11 @@
 //! `tools/package.json`, served at `/sg-record.js`), loaded lazily with a `<script>`
 //! element only when the session is recorded, so unrecorded sessions never download it.
 //!
-//! The rrweb calls, the events and their batching stay in JavaScript (a wasm-bindgen
-//! snippet): the events are never parsed in Rust, a batch crosses into wasm once a second as
+//! The rrweb calls, the events and their batching stay in JavaScript, in the recorder
+//! script itself (`record-bridge.js`, which `tools/copy-rrweb.sh` appends to rrweb's
+//! recorder), with the chunks' compression and upload and the tab's recording marks: the
+//! page carries only the loader (a wasm-bindgen snippet) until a session is recorded. The
+//! events are never parsed in Rust, a batch crosses into wasm once a second as
 //! the text of `JSON.stringify`, and the engine joins batches into chunks. Capture settings
 //! (`docs/CONTRACT.md`, "Session recording"): every input value masked, passwords always,
 //! `[data-sg-record="hide"]` blocked, scripts and comments left out of snapshots, pointer
@@ -23,9 +26,10 @@ use crate::core::{LocalTime, RecorderBatch};
 pub const DEFAULT_RECORDER_URL: &str = "/sg-record.js";
 
 #[wasm_bindgen(inline_js = r#"
-const BATCH_MS = 1000;
 let loading = null;
-const loaded = () => typeof globalThis.rrwebRecord?.record === 'function';
+const bridge = () => globalThis.sgRecordBridge;
+const loaded = () =>
+  typeof globalThis.rrwebRecord?.record === 'function' && typeof bridge()?.Recorder === 'function';
 
 // One `<script>` at a time however many tabs' guards start; a failed load is tried again
 // by the next start (the engine retries with a back-off).
@@ -49,117 +53,42 @@ function loadRecorder(url) {
   return loading;
 }
 
-const pathOf = (href) => {
-  try {
-    return new URL(href, location.href).pathname;
-  } catch {
-    return '/';
-  }
-};
-
+// The tab's recorder until the script is loaded, then the bridge's (`record-bridge.js`).
 export class SgRecorder {
   constructor(url, onStarted, onFailed, onBatch) {
-    this.events = [];
-    this.onBatch = onBatch;
-    this.timer = null;
-    this.first = 0;
-    this.last = 0;
+    this.inner = null;
     this.stopped = false;
-    this.stopRecording = null;
-    this.cleanups = [];
-    loadRecorder(url).then(() => this.begin(onStarted, onFailed), () => {
+    loadRecorder(url).then(() => {
+      if (this.stopped) return;
+      this.inner = new (bridge().Recorder)(onBatch);
+      this.inner.begin(onStarted, onFailed);
+    }, () => {
       if (!this.stopped) onFailed();
     });
   }
 
-  begin(onStarted, onFailed) {
-    if (this.stopped) return;
-    if (!loaded()) {
-      onFailed();
-      return;
-    }
-    const record = globalThis.rrwebRecord.record;
-    try {
-      this.stopRecording = record({
-        emit: (event) => {
-          if (event.type === 4 && event.data && typeof event.data.href === 'string') {
-            event.data.href = pathOf(event.data.href);
-          }
-          this.events.push(event);
-          // One hand-over a second while events come, none while the page is still.
-          if (this.timer === null) {
-            this.timer = setTimeout(() => {
-              this.timer = null;
-              this.onBatch();
-            }, BATCH_MS);
-          }
-        },
-        maskAllInputs: true,
-        maskInputOptions: { password: true },
-        blockSelector: '[data-sg-record="hide"]',
-        slimDOMOptions: { script: true, comment: true },
-        sampling: { mousemove: 50, scroll: 150, input: 'last' },
-      });
-    } catch {
-      this.stopRecording = null;
-    }
-    if (!this.stopRecording) {
-      onFailed();
-      return;
-    }
-    const custom = (tag, payload) => {
-      try {
-        record.addCustomEvent(tag, payload);
-      } catch {}
-    };
-    this.path = location.pathname;
-    const on = (target, type, listener) => {
-      target.addEventListener(type, listener, { capture: true, passive: true });
-      this.cleanups.push(() => target.removeEventListener(type, listener, { capture: true }));
-    };
-    on(window, 'keydown', () => custom('sg.key', {}));
-    on(window, 'focus', () => custom('sg.focus', { focused: true }));
-    on(window, 'blur', () => custom('sg.focus', { focused: false }));
-    on(document, 'visibilitychange', () =>
-      custom('sg.visibility', { visible: document.visibilityState === 'visible' }));
-    on(window, 'popstate', () => this.checkPath());
-    onStarted();
-  }
-
-  checkPath() {
-    if (!this.stopRecording || location.pathname === this.path) return;
-    this.path = location.pathname;
-    const record = globalThis.rrwebRecord.record;
-    try {
-      record.addCustomEvent('sg.navigation', { path: this.path });
-      record.takeFullSnapshot(true);
-    } catch {}
-  }
-
   take() {
-    this.checkPath();
-    const events = this.events;
-    if (events.length === 0) return undefined;
-    this.events = [];
-    this.first = events[0].timestamp;
-    this.last = events[events.length - 1].timestamp;
-    return JSON.stringify(events).slice(1, -1);
+    return this.inner ? this.inner.take() : undefined;
+  }
+
+  get first() {
+    return this.inner ? this.inner.first : 0;
+  }
+
+  get last() {
+    return this.inner ? this.inner.last : 0;
   }
 
   stop() {
     this.stopped = true;
-    if (this.timer !== null) clearTimeout(this.timer);
-    this.timer = null;
-    for (const cleanup of this.cleanups) cleanup();
-    this.cleanups = [];
-    if (this.stopRecording) {
-      try {
-        this.stopRecording();
-      } catch {}
-    }
-    this.stopRecording = null;
-    this.events = [];
+    if (this.inner) this.inner.stop();
+    this.inner = null;
   }
+}
+
+// The bridge, once the recorder script is loaded.
+export function sg_bridge() {
+  return loaded() ? bridge() : undefined;
 }
 "#)]
 extern "C" {
@@ -191,6 +120,43 @@ extern "C" {
 
     #[wasm_bindgen(method)]
     fn stop(this: &SgRecorder);
+
+    /// The code only a recorded tab runs (`record-bridge.js`, appended to rrweb's recorder
+    /// in the recorder script by `tools/copy-rrweb.sh`).
+    type Bridge;
+
+    /// The bridge, `None` until the recorder script is loaded.
+    fn sg_bridge() -> Option<Bridge>;
+
+    /// Gzips `text` (UTF-8) with the browser's `CompressionStream`; resolves to the bytes.
+    #[cfg(feature = "test-support")]
+    #[wasm_bindgen(method)]
+    fn gzip(this: &Bridge, text: &str) -> js_sys::Promise;
+
+    /// Gzips `text` at once as stored (uncompressed) deflate blocks.
+    #[cfg(feature = "test-support")]
+    #[wasm_bindgen(method, js_name = gzipStored)]
+    fn gzip_stored(this: &Bridge, text: &str) -> js_sys::Uint8Array;
+
+    /// Gzips `text` and posts it (with `keepalive`, framed at once without compressing, so
+    /// the request leaves before the page does); resolves to `{status, body}`: the HTTP
+    /// status, `0` when no answer came (or the timeout aborted it), `-1` when the browser
+    /// cannot compress; the body's text on a `409`, else empty.
+    #[wasm_bindgen(method, js_name = postChunk)]
+    fn post_chunk(
+        this: &Bridge,
+        url: &str,
+        header: &str,
+        tab_id: &str,
+        text: &str,
+        keepalive: bool,
+        timeout_ms: u32,
+    ) -> js_sys::Promise;
+
+    /// Marks the tab as recorded (title prefix, favicon); returns the function that
+    /// removes the marks.
+    #[wasm_bindgen(method, catch, js_name = markTab)]
+    fn mark_tab(this: &Bridge) -> Result<js_sys::Function, JsValue>;
 }
 
 /// The running recorder of this tab; dropping it stops the recording and removes its
@@ -267,109 +233,21 @@ impl Drop for Recorder {
     }
 }
 
-#[wasm_bindgen(inline_js = r#"
-export async function sg_gzip(text) {
-  const stream = new Blob([text]).stream().pipeThrough(new CompressionStream('gzip'));
-  return new Uint8Array(await new Response(stream).arrayBuffer());
+/// The bridge, or why there is none.
+fn bridge() -> Result<Bridge, BrowserError> {
+    sg_bridge().ok_or(BrowserError::Js("recorder script not loaded"))
 }
 
-let crcTable = null;
-
-function crc32(bytes) {
-  if (!crcTable) {
-    crcTable = new Uint32Array(256);
-    for (let n = 0; n < 256; n++) {
-      let c = n;
-      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      crcTable[n] = c >>> 0;
-    }
-  }
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = crcTable[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-// A gzip member of stored (uncompressed) deflate blocks, written at once: as the page goes
-// away there is no later turn for CompressionStream to finish in, so the last chunks are
-// framed as gzip without compressing them (RFC 1951 section 3.2.4, RFC 1952).
-export function sg_gzip_stored(text) {
-  const data = new TextEncoder().encode(text);
-  const blocks = Math.max(1, Math.ceil(data.length / 65535));
-  const out = new Uint8Array(10 + blocks * 5 + data.length + 8);
-  out.set([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-  let at = 10;
-  for (let i = 0; i < blocks; i++) {
-    const part = data.subarray(i * 65535, (i + 1) * 65535);
-    const n = part.length;
-    out.set([i === blocks - 1 ? 1 : 0, n & 255, n >>> 8, ~n & 255, (~n >>> 8) & 255], at);
-    out.set(part, at + 5);
-    at += 5 + n;
-  }
-  const crc = crc32(data);
-  const size = data.length;
-  out.set([crc, crc >>> 8, crc >>> 16, crc >>> 24, size, size >>> 8, size >>> 16, size >>> 24].map((b) => b & 255), at);
-  return out;
-}
-
-export async function sg_post_chunk(url, header, tabId, text, keepalive, timeoutMs) {
-  let body;
-  try {
-    // With `keepalive` the request must leave in this turn: no await before `fetch`.
-    body = keepalive ? sg_gzip_stored(text) : await sg_gzip(text);
-  } catch {
-    return { status: -1, body: '' };
-  }
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), timeoutMs);
-  try {
-    const response = await fetch(url, {
-      method: 'POST',
-      credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/gzip', [header]: tabId },
-      body,
-      keepalive,
-      signal: controller.signal,
-    });
-    // A 409 may name the seq the server stores next (a sequence refusal): its body is
-    // read for that, up to the same deadline.
-    const text = response.status === 409 ? await response.text() : '';
-    return { status: response.status, body: text };
-  } catch {
-    return { status: 0, body: '' };
-  } finally {
-    clearTimeout(timer);
-  }
-}
-"#)]
-extern "C" {
-    /// Gzips `text` (UTF-8) with the browser's `CompressionStream`; resolves to the bytes.
-    #[wasm_bindgen(js_name = sg_gzip)]
-    fn gzip_js(text: &str) -> js_sys::Promise;
-
-    /// Gzips `text` at once as stored (uncompressed) deflate blocks.
-    #[cfg(feature = "test-support")]
-    #[wasm_bindgen(js_name = sg_gzip_stored)]
-    fn gzip_stored_js(text: &str) -> js_sys::Uint8Array;
-
-    /// Gzips `text` and posts it (with `keepalive`, framed at once without compressing, so
-    /// the request leaves before the page does); resolves to `{status, body}`: the HTTP
-    /// status, `0` when no answer came (or the timeout aborted it), `-1` when the browser
-    /// cannot compress; the body's text on a `409`, else empty.
-    #[wasm_bindgen(js_name = sg_post_chunk)]
-    fn post_chunk_js(
-        url: &str,
-        header: &str,
-        tab_id: &str,
-        text: &str,
-        keepalive: bool,
-        timeout_ms: u32,
-    ) -> js_sys::Promise;
+/// Marks the tab as recorded through the recorder script; the returned function removes
+/// the marks.
+pub(crate) fn mark_tab() -> Result<js_sys::Function, BrowserError> {
+    bridge()?.mark_tab().map_err(BrowserError::from_js)
 }
 
 /// Gzips `text` the way chunks are uploaded (the browser suites read them back).
 #[cfg(feature = "test-support")]
 pub async fn gzip(text: &str) -> Result<Vec<u8>, BrowserError> {
-    let bytes = wasm_bindgen_futures::JsFuture::from(gzip_js(text))
+    let bytes = wasm_bindgen_futures::JsFuture::from(bridge()?.gzip(text))
         .await
         .map_err(|_| BrowserError::Js("CompressionStream"))?;
     Ok(js_sys::Uint8Array::new(&bytes).to_vec())
@@ -378,8 +256,8 @@ pub async fn gzip(text: &str) -> Result<Vec<u8>, BrowserError> {
 /// Gzips `text` the way the last chunks are sent as the page goes away: stored blocks,
 /// written at once (the browser suites read them back).
 #[cfg(feature = "test-support")]
-pub fn gzip_stored(text: &str) -> Vec<u8> {
-    gzip_stored_js(text).to_vec()
+pub fn gzip_stored(text: &str) -> Result<Vec<u8>, BrowserError> {
+    Ok(bridge()?.gzip_stored(text).to_vec())
 }
 
 /// The answer to a chunk upload.
@@ -400,7 +278,7 @@ pub(crate) async fn post_chunk(
     keepalive: bool,
     timeout_ms: u32,
 ) -> Result<ChunkAnswer, BrowserError> {
-    let answer = wasm_bindgen_futures::JsFuture::from(post_chunk_js(
+    let answer = wasm_bindgen_futures::JsFuture::from(bridge()?.post_chunk(
         url,
         session_guard_contract::api::TAB_HEADER,
         tab_id,

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
 
-use gloo_net::http::{Request, RequestBuilder, Response};
+use gloo_net::http::{Request, Response};
 use gloo_timers::callback::Timeout;
 /// One browser tab, registered with the server as its own recorded sub-session (the
 /// contract's `POST /api/session/tabs` body).
@@ -98,34 +98,52 @@ impl HttpSessionServer {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        let mut url = String::with_capacity(self.base.len() + path.len());
+        url.push_str(&self.base);
+        url.push_str(path);
+        url
     }
 
-    /// `build` with the acting-tab header, once the tab is named.
-    fn tabbed(&self, build: RequestBuilder) -> RequestBuilder {
-        match self.tab_id.borrow().as_deref() {
-            Some(tab_id) => build.header(TAB_HEADER, tab_id),
-            None => build,
-        }
+    /// The acting tab, once named, for the request's header.
+    fn tab(&self) -> Option<String> {
+        self.tab_id.borrow().clone()
+    }
+
+    /// A call whose answer is a session view or a `401` (`GET` without `body`, else `POST`
+    /// with the JSON `body`). Every such call goes through this one future, so the page
+    /// carries its request and reply code once.
+    fn session_call(
+        &self,
+        path: &str,
+        body: Option<String>,
+        timeout_ms: u32,
+    ) -> LocalFuture<Result<SessionReply, BrowserError>> {
+        let url = self.url(path);
+        let tab = self.tab();
+        Box::pin(async move { session_reply(send(&url, tab, body, timeout_ms).await?).await })
     }
 }
 
-/// Sends `request` with a deadline: a request that hangs becomes a network error instead
-/// of leaving the guard waiting forever.
-async fn send(build: RequestBuilder, body: Option<String>) -> Result<Response, BrowserError> {
-    send_within(build, body, REQUEST_TIMEOUT_MS).await
-}
-
-/// [`send`] with its own deadline, for a request the server holds on purpose.
-async fn send_within(
-    build: RequestBuilder,
+/// Sends one request (`GET` without `body`, else `POST` with the JSON `body`), naming the
+/// acting `tab` when there is one, with a deadline: a request that hangs becomes a network
+/// error instead of leaving the guard waiting forever.
+async fn send(
+    url: &str,
+    tab: Option<String>,
     body: Option<String>,
     timeout_ms: u32,
 ) -> Result<Response, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
+    let mut build = match body {
+        Some(_) => Request::post(url).header("Content-Type", "application/json"),
+        None => Request::get(url),
+    };
+    if let Some(tab) = &tab {
+        build = build.header(TAB_HEADER, tab);
+    }
     let build = build.abort_signal(Some(&controller.signal()));
     let request = match body {
-        Some(body) => build.header("Content-Type", "application/json").body(body),
+        Some(body) => build.body(body),
         None => build.build(),
     }
     .map_err(|_| BrowserError::Js("request not built"))?;
@@ -172,9 +190,7 @@ async fn session_reply(response: Response) -> Result<SessionReply, BrowserError>
 
 impl SessionServer for HttpSessionServer {
     fn fetch_session(&self) -> LocalFuture<Result<SessionReply, BrowserError>> {
-        let url = self.url("/api/session");
-        let request = self.tabbed(Request::get(&url));
-        Box::pin(async move { session_reply(send(request, None).await?).await })
+        self.session_call("/api/session", None, REQUEST_TIMEOUT_MS)
     }
 
     fn await_session_change(
@@ -182,23 +198,21 @@ impl SessionServer for HttpSessionServer {
         wait_ms: Millis,
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let wait_ms = wait_ms.clamp(0, i64::from(u32::MAX - REQUEST_TIMEOUT_MS));
-        let mut url = self.url("/api/session?wait=");
-        push_number(&mut url, wait_ms, 1);
+        let mut path = String::from("/api/session?wait=");
+        push_number(&mut path, wait_ms, 1);
         // The server holds it up to `wait_ms`; only beyond that is it a network problem.
-        let timeout_ms = REQUEST_TIMEOUT_MS + wait_ms as u32;
-        let request = self.tabbed(Request::get(&url));
-        Box::pin(async move { session_reply(send_within(request, None, timeout_ms).await?).await })
+        self.session_call(&path, None, REQUEST_TIMEOUT_MS + wait_ms as u32)
     }
 
     fn send_activity(
         &self,
         activity: ActivityRequest,
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
-        let request = self.tabbed(Request::post(&self.url("/api/session/activity")));
-        Box::pin(async move {
-            let body = activity.to_json();
-            session_reply(send(request, Some(body)).await?).await
-        })
+        self.session_call(
+            "/api/session/activity",
+            Some(activity.to_json()),
+            REQUEST_TIMEOUT_MS,
+        )
     }
 
     fn send_consent(
@@ -206,7 +220,7 @@ impl SessionServer for HttpSessionServer {
         accepted: bool,
     ) -> LocalFuture<Result<Option<SessionReply>, BrowserError>> {
         let url = self.url("/api/session/consent");
-        let request = self.tabbed(Request::post(&url));
+        let tab = self.tab();
         Box::pin(async move {
             let body = ConsentRequest { accepted }.to_json();
             // Declining ends the session and the tab leaves for the login page at once, which
@@ -214,7 +228,7 @@ impl SessionServer for HttpSessionServer {
             if !accepted && send_beacon(&url, &body) {
                 return Ok(None);
             }
-            let response = send(request, Some(body)).await?;
+            let response = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await?;
             if response.status() == 204 {
                 Ok(None)
             } else {
@@ -234,17 +248,18 @@ impl SessionServer for HttpSessionServer {
         if send_beacon(&url, &body) {
             return;
         }
-        let request = self.tabbed(Request::post(&url));
+        let tab = self.tab();
         wasm_bindgen_futures::spawn_local(async move {
-            let _ = send(request, Some(body)).await;
+            let _ = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await;
         });
     }
 
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
-        let request = self.tabbed(Request::post(&self.url("/api/session/tabs")));
+        let url = self.url("/api/session/tabs");
+        let acting = self.tab();
         let body = tab.to_json();
         Box::pin(async move {
-            let response = send(request, Some(body)).await?;
+            let response = send(&url, acting, Some(body), REQUEST_TIMEOUT_MS).await?;
             match response.status() {
                 200 | 201 => Ok(()),
                 status => Err(BrowserError::Status(status)),
@@ -254,7 +269,9 @@ impl SessionServer for HttpSessionServer {
 
     fn close_tab(&self, tab_id: &str) {
         // Tab ids are `[A-Za-z0-9_-]`, safe in a path segment as they are.
-        let url = self.url(&format!("/api/session/tabs/{tab_id}/close"));
+        let mut url = self.url("/api/session/tabs/");
+        url.push_str(tab_id);
+        url.push_str("/close");
         // Only a beacon outlives the page that is going away.
         send_beacon(&url, "{}");
     }
