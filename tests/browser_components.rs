@@ -296,6 +296,70 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
 }
 
 #[wasm_bindgen_test]
+async fn the_idle_warning_takes_the_focus_and_returns_it_where_it_was_when_it_closes() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(5_000),
+        warning_lead: Some(4_000),
+    };
+    let (root, _handle) = guarded(server, Some(policy));
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    let field = document().create_element("input").expect("input");
+    find(&root, "#protected")
+        .expect("protected")
+        .append_child(&field)
+        .expect("append");
+    field
+        .dyn_ref::<web_sys::HtmlElement>()
+        .expect("input")
+        .focus()
+        .expect("focus");
+    assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
+    let stay = find(&root, "[role=alertdialog] button.sg-primary").expect("stay");
+    assert_eq!(
+        document().active_element(),
+        Some(stay.clone()),
+        "the warning focuses Stay signed in"
+    );
+    // Escape does not dismiss it.
+    press(&stay, "Escape");
+    wait::sleep(100).await;
+    assert!(find(&root, "[role=alertdialog]").is_some());
+    click(&stay);
+    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
+    assert_eq!(
+        document().active_element(),
+        Some(field),
+        "the focus is back in the field"
+    );
+}
+
+#[wasm_bindgen_test]
+async fn the_guard_shows_the_lifetime_notice_in_its_live_region_until_dismissed() {
+    // A session that ends in 9 minutes: the 10-minute notice is due at once.
+    let server = FakeServer::new(ViewSpec {
+        lifetime_ms: 9 * 60_000,
+        ..ViewSpec::privileged(&unique("ses"))
+    });
+    let (root, _handle) = guarded(server, None);
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    let region = find(
+        &root,
+        ".sg-guard > .sg-lifetime-region[role=status][aria-live=polite][aria-atomic=true]",
+    )
+    .expect("region");
+    assert!(wait_for(2_000, || find(&region, ".sg-lifetime p").is_some()).await);
+    let text = region.text_content().unwrap_or_default();
+    assert!(text.contains("in less than 10 minutes"), "{text}");
+    assert!(text.contains("cannot be extended"), "{text}");
+
+    click(&find(&region, ".sg-lifetime button").expect("dismiss"));
+    assert!(wait_for(1_000, || find(&region, ".sg-lifetime").is_none()).await);
+    assert!(region.is_connected(), "the live region stays");
+    assert!(find(&root, "#protected").is_some(), "the content stays");
+}
+
+#[wasm_bindgen_test]
 async fn the_warning_focusing_its_button_is_not_activity_but_the_user_is() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
     let policy = PolicyOverride {

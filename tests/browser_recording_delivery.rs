@@ -122,7 +122,7 @@ async fn past_the_bound_the_content_is_hidden_not_unmounted_and_comes_back_as_it
 
     server.refusing_chunks.set(false);
     assert!(wait_for(10_000, || find(".sg-recording-blocked").is_none()).await);
-    assert!(!protected.has_attribute("hidden"));
+    assert!(!protected.has_attribute("hidden") && !protected.has_attribute("inert"));
     let again: web_sys::HtmlInputElement = find("#draft").expect("draft").unchecked_into();
     assert!(
         again.is_same_node(Some(&draft)),

@@ -32,11 +32,11 @@ fn dialog_buttons(
 
 /// Keeps keyboard focus inside a modal: Tab and Shift+Tab cycle between its buttons, and
 /// Escape is swallowed so it cannot dismiss a dialog that needs an answer.
-fn trap_focus(event: web_sys::KeyboardEvent) {
+pub(super) fn trap_focus(event: &web_sys::KeyboardEvent) {
     match event.key().as_str() {
         "Escape" => event.prevent_default(),
         "Tab" => {
-            let Some((first, last)) = dialog_buttons(&event) else {
+            let Some((first, last)) = dialog_buttons(event) else {
                 return;
             };
             let active = web_sys::window()
@@ -63,7 +63,7 @@ fn trap_focus(event: web_sys::KeyboardEvent) {
 }
 
 /// Which of the dialog's buttons a click landed on: its `data-button` index.
-fn clicked_button(event: &web_sys::MouseEvent) -> Option<usize> {
+pub(super) fn clicked_button(event: &web_sys::Event) -> Option<usize> {
     let target = event.target()?.dyn_into::<web_sys::Element>().ok()?;
     let button = target.closest("button[data-button]").ok()??;
     match button.get_attribute("data-button")?.as_str() {
@@ -126,7 +126,7 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
         }
     };
     view! {
-        <div class="sg-backdrop" on:click=on_click on:keydown=trap_focus>
+        <div class="sg-backdrop" on:click=on_click on:keydown=move |event| trap_focus(&event)>
             {InertElement::new(markup)}
         </div>
     }
@@ -149,25 +149,34 @@ macro_rules! recording_scope_text {
          deleted."
     };
 }
+pub(crate) use recording_scope_text;
 
-/// The recording consent dialog's markup ([`ConsentModal`]).
-const CONSENT_MARKUP: &str = concat!(
+/// The recording consent dialog's markup ([`ConsentModal`]), as a literal for the guard's
+/// own parts to wrap.
+macro_rules! consent_markup {
+    () => { concat!(
     r#"<div id="sg-consent" class="sg-dialog" role="dialog" aria-modal="true" "#,
     r#"aria-labelledby="sg-consent-title" aria-describedby="sg-consent-text" tabindex="-1">"#,
     r#"<h2 id="sg-consent-title">This session will be recorded</h2>"#,
     r#"<p id="sg-consent-text">"#,
-    recording_scope_text!(),
+    $crate::ui::dialogs::recording_scope_text!(),
     " This confirmation is required to start the session; if you decline, the session \
      will not be started.</p>",
     r#"<div class="sg-actions">"#,
     r#"<button type="button" class="sg-secondary" data-button="0">Decline</button>"#,
     r#"<button type="button" class="sg-primary" data-button="1">Accept and continue</button>"#,
     "</div></div>"
-);
+    ) };
+}
+pub(crate) use consent_markup;
 
-/// The idle warning's markup ([`IdleWarning`]); the countdown is written into its
-/// `#sg-countdown`.
-const WARNING_MARKUP: &str = concat!(
+/// The recording consent dialog's markup ([`ConsentModal`]).
+const CONSENT_MARKUP: &str = consent_markup!();
+
+/// The idle warning's markup ([`IdleWarning`]), as a literal for the guard's own parts to
+/// wrap; the countdown is written into its `#sg-countdown`.
+macro_rules! warning_markup {
+    () => { concat!(
     r#"<div id="sg-warning" class="sg-dialog sg-warning" role="alertdialog" aria-modal="true" "#,
     r#"aria-labelledby="sg-warning-title" aria-describedby="sg-warning-text">"#,
     r#"<h2 id="sg-warning-title">Are you still there?</h2>"#,
@@ -178,7 +187,12 @@ const WARNING_MARKUP: &str = concat!(
     r#"<button type="button" class="sg-primary" data-button="0">Stay signed in</button>"#,
     r#"<button type="button" class="sg-secondary" data-button="1">Sign out now</button>"#,
     "</div></div>"
-);
+    ) };
+}
+pub(crate) use warning_markup;
+
+/// The idle warning's markup ([`IdleWarning`]).
+const WARNING_MARKUP: &str = warning_markup!();
 
 /// What the recording consent dialog says and offers ([`ConsentModal`]).
 fn consent_parts(on_answer: Callback<bool>) -> DialogParts {

@@ -1,12 +1,13 @@
 //! The `use_session_guard` hook, the `<SessionGuard>` component and `use_session`.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
 use leptos::prelude::*;
 use send_wrapper::SendWrapper;
 
-use super::{ConsentModal, IdleWarning, LifetimeNotice, RecordingIndicator};
+use super::parts::GuardParts;
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
 #[cfg(feature = "test-support")]
 use crate::browser::{ChannelKind, SessionServer, TabIdentity};
@@ -274,11 +275,11 @@ pub struct UseSessionGuardReturn {
 #[derive(Clone, Copy)]
 struct SessionContext(UseSessionGuardReturn);
 
+/// Where the hook keeps the running guard (`None` if it could not start).
+pub(super) type Runtime = StoredValue<Option<GuardRuntime>, LocalStorage>;
+
 /// Runs `action` on the running guard; does nothing once it was stopped and disposed.
-fn with_runtime(
-    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
-    action: impl FnOnce(&GuardRuntime),
-) {
+pub(super) fn with_runtime(runtime: Runtime, action: impl FnOnce(&GuardRuntime)) {
     runtime.try_with_value(|rt| {
         if let Some(rt) = rt {
             action(rt);
@@ -325,25 +326,28 @@ pub fn use_session_guard() -> UseSessionGuardReturn {
 /// }
 /// ```
 pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
+    let (snapshot, remaining, runtime) = start_guard(options);
+    session_return(snapshot, remaining, runtime)
+}
+
+/// The running guard behind the hook: its snapshot, countdown and runtime, which
+/// [`SessionGuard`] reads directly rather than through the public signals.
+type StartedGuard = (RwSignal<GuardSnapshot>, RwSignal<Option<Millis>>, Runtime);
+
+/// Starts the guard for [`use_session_guard_with_options`].
+fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     let runtime = StoredValue::new_local(None::<GuardRuntime>);
     let remaining = RwSignal::new(None::<Millis>);
-    let on_change = Box::new(move |next: &GuardSnapshot| snapshot.set(next.clone()));
-    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
-        Ok(started) => runtime.set_value(Some(started)),
-        Err(error) => {
-            // Fail closed: the state stays Starting and nothing protected renders.
-            error.report("could not start");
-        }
-    }
-
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
-    // engine's single deadline. The effect returns whether the warning showed, so a new
-    // snapshot that keeps the warning as it was leaves the ticker alone.
+    // engine's single deadline. It is started and stopped as the snapshots arrive, when the
+    // warning comes or goes (the runtime never holds the engine across this callback).
     let ticker = StoredValue::new_local(None::<Interval>);
-    Effect::new(move |showed: Option<bool>| {
-        let warning = snapshot.with(|s| matches!(s.state, State::Warning { .. }));
-        if showed != Some(warning) {
+    let showed = Cell::new(false);
+    let on_change = Box::new(move |next: &GuardSnapshot| {
+        snapshot.set(next.clone());
+        let warning = matches!(next.state, State::Warning { .. });
+        if showed.replace(warning) != warning {
             let refresh = move || {
                 let left = runtime
                     .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
@@ -351,11 +355,17 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
                 remaining.set(left);
             };
             refresh();
-            let interval = warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
-            ticker.set_value(interval);
+            let _ =
+                ticker.try_set_value(warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh)));
         }
-        warning
     });
+    match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
+        Ok(started) => runtime.set_value(Some(started)),
+        Err(error) => {
+            // Fail closed: the state stays Starting and nothing protected renders.
+            error.report("could not start");
+        }
+    }
 
     let cleanup = SendWrapper::new((runtime, ticker));
     on_cleanup(move || {
@@ -365,7 +375,7 @@ pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSes
             rt.stop();
         }
     });
-    session_return(snapshot, remaining, runtime)
+    (snapshot, remaining, runtime)
 }
 
 /// The signals and actions over one snapshot signal: every field reads the snapshot, so the
@@ -488,91 +498,39 @@ pub fn SessionGuard(
     /// required, consented to.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let guard = use_session_guard_with_options(options);
+    let (snapshot, remaining, runtime) = start_guard(options);
+    let guard = session_return(snapshot, remaining, runtime);
     provide_context(SessionContext(guard));
 
-    // One memo per part shown, each a `bool`: a part is built again only when it comes or
-    // goes, not on every new snapshot (a dialog rebuilt would lose the focus).
-    let snapshot = guard.snapshot;
-    let when = move |test: fn(&GuardSnapshot) -> bool| Memo::new(move |_| snapshot.with(test));
-    let badge = when(|s| s.is_recording);
-    let connection_problem = when(|s| s.connection_problem);
-    let starting = when(|s| s.state == State::Starting);
-    let ended = when(|s| matches!(s.state, State::Ended { .. }));
-    let awaiting_consent = when(|s| s.state == State::AwaitingConsent);
-    let content_allowed = when(|s| matches!(s.state, State::Active | State::Warning { .. }));
-    let blocked = when(|s| matches!(s.recording, RecordingStatus::Blocked(_)));
-    let paused = Memo::new(move |_| snapshot.with(|s| recording_paused_text(s.recording)));
-    let in_warning = when(|s| matches!(s.state, State::Warning { .. }));
-    let status = |shown: Memo<bool>, class: &'static str, text: &'static str| {
-        move || {
-            shown
-                .get()
-                .then(|| view! { <p class=class role="status">{text}</p> })
-        }
-    };
-
-    view! {
-        <div class="sg-guard">
-            {move || (recording_badge && badge.get()).then(RecordingIndicator)}
-            {status(
-                connection_problem,
-                "sg-connection",
-                "Connection problem: the session server cannot be reached. Your session stays open; retrying.",
-            )}
-            <LifetimeNotice warning=guard.lifetime_warning />
-            {status(starting, "sg-status", "Checking your session…")}
-            {status(ended, "sg-status", "Your session has ended. Redirecting to sign in…")}
-            {move || awaiting_consent.get().then(|| view! { <ConsentModal on_answer=guard.consent /> })}
-            {move || {
-                paused
-                    .get()
-                    .map(|text| view! { <p class="sg-recording-paused" role="status">{text}</p> })
-            }}
-            {move || {
-                blocked
-                    .get()
-                    .then(|| {
-                        view! {
-                            <div class="sg-recording-blocked" role="alert">
-                                {RECORDING_BLOCKED_TEXT}
-                            </div>
-                        }
-                    })
-            }}
-            // Hidden, not unmounted, while the recording cannot be delivered: the app keeps
-            // its state (forms, scroll, drafts) and shows again as it was once delivery
-            // resumes. `inert` keeps keyboard and pointer out of it meanwhile.
-            {move || {
-                content_allowed
-                    .get()
-                    .then(|| {
-                        view! {
-                            <div
-                                class="sg-protected"
-                                hidden=move || blocked.get()
-                                inert=move || blocked.get()
-                            >
-                                {children()}
-                            </div>
-                        }
-                    })
-            }}
-            {move || {
-                in_warning
-                    .get()
-                    .then(|| {
-                        view! {
-                            <IdleWarning
-                                remaining_ms=guard.remaining_ms
-                                on_stay=guard.stay_signed_in
-                                on_logout=guard.logout
-                            />
-                        }
-                    })
-            }}
-        </div>
-    }
+    // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
+    // is only the element it goes in.
+    let root = NodeRef::<leptos::html::Div>::new();
+    // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
+    let owner = Owner::current().map(|owner| owner.downgrade());
+    let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
+    // A render effect: it runs at once (before the element exists) and again once it is
+    // there, and its machinery is the one the views already carry.
+    let drawing = RenderEffect::new(move |_| {
+        let Some(root) = root.get() else {
+            return;
+        };
+        let remaining = remaining.get();
+        let drawn = parts.get_value().unwrap_or_else(|| {
+            GuardParts::new(
+                root.into(),
+                runtime,
+                recording_badge,
+                children.clone(),
+                owner.clone(),
+            )
+        });
+        // A copy, so that nothing the app's view does while it is built can meet a borrowed
+        // snapshot.
+        drawn.render(&snapshot.get(), remaining);
+        parts.set_value(Some(drawn));
+    });
+    on_cleanup(move || drop(drawing));
+    view! { <div class="sg-guard" node_ref=root></div> }
 }
 
 /// What the fail-closed notice says while the protected content is hidden.

@@ -17,6 +17,7 @@
 mod dialogs;
 mod guard;
 mod notices;
+mod parts;
 
 pub use dialogs::{ConsentModal, IdleWarning};
 pub use guard::{

@@ -1,6 +1,7 @@
 //! The recording indicator and the login page's logout notice.
 
 use leptos::prelude::*;
+use leptos::tachys::html::InertElement;
 
 use crate::browser::same_origin_target;
 use crate::core::push_number;
@@ -25,13 +26,15 @@ pub const DEFAULT_IDLE_TIMEOUT_MS: Millis = 15 * 60 * 1000;
 /// ```
 #[component]
 pub fn RecordingIndicator() -> impl IntoView {
-    view! {
-        <div class="sg-recording" role="status">
-            <span class="sg-recording-dot" aria-hidden="true"></span>
-            "Recording: this session is recorded"
-        </div>
-    }
+    InertElement::new(BADGE_MARKUP)
 }
+
+/// The recording badge as static markup ([`RecordingIndicator`], and `<SessionGuard>`'s own).
+pub(super) const BADGE_MARKUP: &str = concat!(
+    r#"<div class="sg-recording" role="status">"#,
+    r#"<span class="sg-recording-dot" aria-hidden="true"></span>"#,
+    "Recording: this session is recorded</div>"
+);
 
 /// A local clock time with its offset from UTC, the same in every locale: "14:05 (UTC+01:00)".
 pub fn format_clock_time(epoch_ms: Millis) -> String {

@@ -1,0 +1,346 @@
+//! Everything [`SessionGuard`] shows (recording badge, connection banner, lifetime notice,
+//! status lines, consent dialog, recording notices, the protected content, idle warning),
+//! put in and taken out by one small imperative renderer.
+//!
+//! Why not `view!`: every reactive closure, memo and `Show` is its own monomorphised copy of
+//! the reactive graph and renderer code, and those copies were a quarter of the guard's
+//! bytes. Here one effect over the snapshot adds and removes a handful of elements built
+//! from static markup (no outside input in it; text only ever goes in as text nodes), and one
+//! listener serves every button and the dialogs' keyboard handling.
+//!
+//! [`SessionGuard`]: super::SessionGuard
+
+use std::cell::{Cell, RefCell};
+use std::rc::{Rc, Weak};
+
+use leptos::children::ChildrenFn;
+use leptos::prelude::{untrack, Owner};
+use leptos::reactive::owner::WeakOwner;
+use leptos::tachys::view::any_view::AnyViewState;
+use leptos::tachys::view::{Mountable, Render};
+use wasm_bindgen::closure::Closure;
+use wasm_bindgen::{JsCast, JsValue};
+
+use super::dialogs::{clicked_button, format_countdown, trap_focus};
+use super::guard::{recording_paused_text, with_runtime, Runtime, RECORDING_BLOCKED_TEXT};
+use super::notices::{format_clock_time, BADGE_MARKUP};
+use crate::browser::GuardSnapshot;
+use crate::core::{DurationMs, LifetimeWarning, Millis, RecordingStatus, State};
+
+// The parts, in document order: the protected content is one of them.
+const BADGE: usize = 0;
+const CONNECTION: usize = 1;
+const LIFETIME_REGION: usize = 2;
+const STARTING: usize = 3;
+const ENDED: usize = 4;
+const CONSENT: usize = 5;
+const PAUSED: usize = 6;
+const BLOCKED: usize = 7;
+const CONTENT: usize = 8;
+const WARNING: usize = 9;
+const PARTS: usize = 10;
+
+/// Each part's static markup: one element, whose text (when the part has a variable one)
+/// is set afterwards as a text node.
+const MARKUP: [&str; PARTS] = [
+    BADGE_MARKUP,
+    concat!(
+        r#"<p class="sg-connection" role="status">Connection problem: the session server "#,
+        "cannot be reached. Your session stays open; retrying.</p>"
+    ),
+    // A polite live region that stays in the document, so that screen readers announce
+    // each new lifetime notice.
+    r#"<div class="sg-lifetime-region" role="status" aria-live="polite" aria-atomic="true"></div>"#,
+    r#"<p class="sg-status" role="status">Checking your session…</p>"#,
+    r#"<p class="sg-status" role="status">Your session has ended. Redirecting to sign in…</p>"#,
+    concat!(
+        r#"<div class="sg-backdrop">"#,
+        super::dialogs::consent_markup!(),
+        "</div>"
+    ),
+    r#"<p class="sg-recording-paused" role="status"></p>"#,
+    r#"<div class="sg-recording-blocked" role="alert"></div>"#,
+    // The app's own view is mounted into it.
+    r#"<div class="sg-protected"></div>"#,
+    concat!(
+        r#"<div class="sg-backdrop">"#,
+        super::dialogs::warning_markup!(),
+        "</div>"
+    ),
+];
+
+/// One lifetime notice inside the region: its text goes into the `p`.
+const LIFETIME_MARKUP: &str = concat!(
+    r#"<div class="sg-lifetime"><p></p>"#,
+    r#"<button type="button" class="sg-secondary" data-button="0">Dismiss</button></div>"#
+);
+
+/// The guard's own parts inside the `<SessionGuard>` element: what is shown, and what the
+/// buttons do.
+pub(super) struct GuardParts {
+    /// The `<SessionGuard>` element.
+    root: web_sys::Element,
+    /// The protected app, built each time the content shows.
+    children: ChildrenFn,
+    /// The `<SessionGuard>`'s owner: the app's view is owned by a child of it, so that it
+    /// finds the guard's context and is disposed when it is taken out or the guard goes.
+    owner: Option<WeakOwner>,
+    /// The app's view while the content shows, and its owner.
+    content: RefCell<Option<(AnyViewState, Owner)>>,
+    /// The running guard whose actions the buttons call.
+    runtime: Runtime,
+    /// Whether the recording badge shows (the `recording_badge` prop).
+    recording_badge: bool,
+    /// Each part's element while it is in the document.
+    shown: RefCell<[Option<web_sys::Element>; PARTS]>,
+    /// The text the shown "Recording paused" line was built with.
+    paused_text: RefCell<Option<String>>,
+    /// The lifetime notice shown in the region, if any.
+    lifetime: Cell<Option<LifetimeWarning>>,
+    /// The `within` of the lifetime notice the user dismissed: the next one shows again.
+    dismissed: Cell<Option<DurationMs>>,
+    /// What had the focus before a dialog opened, to return it there when it closes.
+    focus_before: RefCell<Option<web_sys::Element>>,
+    /// The one listener for every part's clicks and the dialogs' keys; it holds the parts
+    /// weakly, so dropping the parts releases it.
+    listener: Closure<dyn Fn(web_sys::Event)>,
+}
+
+impl GuardParts {
+    /// The renderer for `root`; nothing is drawn before the first [`render`](Self::render).
+    pub(super) fn new(
+        root: web_sys::Element,
+        runtime: Runtime,
+        recording_badge: bool,
+        children: ChildrenFn,
+        owner: Option<WeakOwner>,
+    ) -> Rc<GuardParts> {
+        Rc::new_cyclic(|parts: &Weak<GuardParts>| {
+            let parts = parts.clone();
+            let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+                if let Some(parts) = parts.upgrade() {
+                    parts.handle(&event);
+                }
+            });
+            GuardParts {
+                root,
+                children,
+                owner,
+                content: RefCell::default(),
+                runtime,
+                recording_badge,
+                shown: RefCell::default(),
+                paused_text: RefCell::default(),
+                lifetime: Cell::default(),
+                dismissed: Cell::default(),
+                focus_before: RefCell::default(),
+                listener,
+            }
+        })
+    }
+
+    /// Brings the document in line with `snapshot`: adds the parts that should show, removes
+    /// the ones that should not, and writes the countdown (`remaining_ms`).
+    pub(super) fn render(&self, snapshot: &GuardSnapshot, remaining_ms: Option<Millis>) {
+        let paused = recording_paused_text(snapshot.recording);
+        if *self.paused_text.borrow() != paused {
+            self.remove(PAUSED);
+            *self.paused_text.borrow_mut() = paused;
+        }
+        let mut wanted = [false; PARTS];
+        wanted[BADGE] = self.recording_badge && snapshot.is_recording;
+        wanted[CONNECTION] = snapshot.connection_problem;
+        wanted[LIFETIME_REGION] = true;
+        wanted[STARTING] = snapshot.state == State::Starting;
+        wanted[ENDED] = matches!(snapshot.state, State::Ended { .. });
+        wanted[CONSENT] = snapshot.state == State::AwaitingConsent;
+        wanted[PAUSED] = self.paused_text.borrow().is_some();
+        wanted[BLOCKED] = matches!(snapshot.recording, RecordingStatus::Blocked(_));
+        wanted[CONTENT] = matches!(snapshot.state, State::Active | State::Warning { .. });
+        wanted[WARNING] = matches!(snapshot.state, State::Warning { .. });
+        for (part, wanted) in wanted.into_iter().enumerate() {
+            let present = self.shown.borrow()[part].is_some();
+            if wanted && !present {
+                self.add(part);
+            } else if present && !wanted {
+                self.remove(part);
+            }
+        }
+        self.render_lifetime(snapshot.lifetime_warning);
+        // Hidden, not unmounted, while the recording cannot be delivered: the app keeps its
+        // state (forms, scroll, drafts) and shows again as it was once delivery resumes.
+        // `inert` keeps keyboard and pointer out of it meanwhile.
+        if let Some(content) = self.shown.borrow()[CONTENT].as_ref() {
+            let _ = content.toggle_attribute_with_force("hidden", wanted[BLOCKED]);
+            let _ = content.toggle_attribute_with_force("inert", wanted[BLOCKED]);
+        }
+        if let Some(countdown) = self.find(WARNING, ".sg-countdown") {
+            let text = remaining_ms.map(format_countdown).unwrap_or_default();
+            if countdown.text_content().as_deref() != Some(text.as_str()) {
+                countdown.set_text_content(Some(&text));
+            }
+        }
+    }
+
+    /// The first element matching `selector` inside a shown part.
+    fn find(&self, part: usize, selector: &str) -> Option<web_sys::Element> {
+        self.shown.borrow()[part]
+            .as_ref()?
+            .query_selector(selector)
+            .ok()
+            .flatten()
+    }
+
+    /// Shows the lifetime notice for `warning` unless the user dismissed that one.
+    fn render_lifetime(&self, warning: Option<LifetimeWarning>) {
+        let shown = warning.filter(|w| self.dismissed.get() != Some(w.within));
+        if shown == self.lifetime.get() {
+            return;
+        }
+        self.lifetime.set(shown);
+        let Some(region) = self.shown.borrow()[LIFETIME_REGION].clone() else {
+            return;
+        };
+        region.set_text_content(None);
+        if let Some(w) = shown {
+            let text = w.message(&format_clock_time(w.ends_at.as_millis()));
+            if let Some(notice) = element_from(LIFETIME_MARKUP) {
+                if let Some(p) = notice.first_element_child() {
+                    p.set_text_content(Some(&text));
+                }
+                let _ = region.append_child(&notice);
+            }
+        }
+    }
+
+    /// Puts `part` into the document in its place, with its listeners, and moves the focus
+    /// into it if it is a dialog.
+    fn add(&self, part: usize) {
+        let Some(element) = element_from(MARKUP[part]) else {
+            return;
+        };
+        match part {
+            PAUSED => element.set_text_content(self.paused_text.borrow().as_deref()),
+            BLOCKED => element.set_text_content(Some(RECORDING_BLOCKED_TEXT)),
+            _ => {}
+        }
+        let listener = self.listener.as_ref().unchecked_ref();
+        if matches!(part, LIFETIME_REGION | CONSENT | WARNING) {
+            let _ = element.add_event_listener_with_callback("click", listener);
+        }
+        if matches!(part, CONSENT | WARNING) {
+            let _ = element.add_event_listener_with_callback("keydown", listener);
+        }
+        if part == CONTENT {
+            // Built without tracking: the app's reads are its own, not this renderer's.
+            // No guard owner left: the guard is being disposed, so nothing shows.
+            let Some(owner) = self.owner.as_ref().and_then(WeakOwner::upgrade) else {
+                return;
+            };
+            let owner = owner.child();
+            let mut view = owner.with(|| untrack(|| (self.children)().build()));
+            view.mount(&element, None);
+            *self.content.borrow_mut() = Some((view, owner));
+        }
+        // Before the next part shown, or last.
+        let next = self.shown.borrow()[part + 1..]
+            .iter()
+            .flatten()
+            .next()
+            .cloned();
+        let _ = self.root.insert_before(&element, next.as_deref());
+        if matches!(part, CONSENT | WARNING) {
+            *self.focus_before.borrow_mut() = document().and_then(|d| d.active_element());
+            // The consent dialog takes the focus itself, so that a screen reader reads the
+            // question first and a stray Enter cannot accept it unread; the warning focuses
+            // "Stay signed in".
+            let target = if part == CONSENT {
+                element.first_element_child()
+            } else {
+                element.query_selector("button").ok().flatten()
+            };
+            focus(target);
+        }
+        self.shown.borrow_mut()[part] = Some(element);
+    }
+
+    /// Takes `part` out of the document; a dialog that had the focus returns it to where it
+    /// was before the dialog opened.
+    fn remove(&self, part: usize) {
+        let Some(element) = self.shown.borrow_mut()[part].take() else {
+            return;
+        };
+        let had_focus = matches!(part, CONSENT | WARNING)
+            && document()
+                .and_then(|d| d.active_element())
+                .is_some_and(|active| element.contains(Some(&active)));
+        element.remove();
+        if part == CONTENT {
+            if let Some((mut view, owner)) = self.content.take() {
+                view.unmount();
+                owner.cleanup();
+            }
+        }
+        if had_focus {
+            focus(
+                self.focus_before
+                    .take()
+                    .filter(|before| before.is_connected()),
+            );
+        }
+    }
+
+    /// A click on a part's button, or a key in a dialog.
+    fn handle(&self, event: &web_sys::Event) {
+        if let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() {
+            trap_focus(key);
+            return;
+        }
+        let Some(button) = clicked_button(event) else {
+            return;
+        };
+        let Some(current) = event.current_target() else {
+            return;
+        };
+        let is = |part: usize| {
+            self.shown.borrow()[part].as_ref().is_some_and(|element| {
+                AsRef::<JsValue>::as_ref(element) == AsRef::<JsValue>::as_ref(&current)
+            })
+        };
+        if is(CONSENT) {
+            with_runtime(self.runtime, |rt| rt.consent(button == 1));
+        } else if is(WARNING) {
+            with_runtime(self.runtime, |rt| {
+                if button == 0 {
+                    rt.stay_signed_in();
+                } else {
+                    rt.logout();
+                }
+            });
+        } else if is(LIFETIME_REGION) {
+            if let Some(w) = self.lifetime.get() {
+                self.dismissed.set(Some(w.within));
+                self.render_lifetime(Some(w));
+            }
+        }
+    }
+}
+
+/// The page's document.
+fn document() -> Option<web_sys::Document> {
+    web_sys::window()?.document()
+}
+
+/// The one element `markup` (static HTML, never outside input) describes.
+fn element_from(markup: &str) -> Option<web_sys::Element> {
+    let holder = document()?.create_element("div").ok()?;
+    holder.set_inner_html(markup);
+    holder.first_element_child()
+}
+
+/// Moves the focus to `target`, if it can take it.
+fn focus(target: Option<web_sys::Element>) {
+    if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
+        let _ = target.focus();
+    }
+}
