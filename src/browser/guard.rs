@@ -423,6 +423,7 @@ impl Inner {
             return true;
         }
         let now = clocks();
+        let by_the_clock = matches!(input, Input::Timeout);
         let (effects, wake) = {
             // Inputs are queued while one runs and nothing but the engine runs while it is
             // borrowed, so the borrow is free; should it not be, the input waits for the
@@ -448,22 +449,33 @@ impl Inner {
         // still hear of the ending (the logout beacon) goes out after the navigation
         // started, in this same task: a beacon outlives the page, and the user does not
         // wait for it.
-        let (first, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
+        // An ending the clock decided (this tab's timer: the inactivity or the lifetime
+        // deadline, which every tab of the session reaches at the same instant by its own
+        // timer) also leaves before it tells the other tabs, in this same task: the channel
+        // stays open until the page goes, and posting took 0.2-4 ms in Chromium under load.
+        // An ending another input caused (a sign-out) is told first: the other tabs end only
+        // because they hear it.
+        let (leaving, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
+            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
+        });
+        let (told, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
             matches!(
                 effect,
                 Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_)
             )
         });
-        for effect in first {
+        let (told_now, told_after_leaving) = if by_the_clock && !leaving.is_empty() {
+            (Vec::new(), told)
+        } else {
+            (told, Vec::new())
+        };
+        for effect in told_now {
             self.carry_out(effect);
         }
-        let (leaving, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
-            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
-        });
         if leaving.is_empty() {
             self.publish();
         }
-        for effect in leaving.into_iter().chain(rest) {
+        for effect in leaving.into_iter().chain(told_after_leaving).chain(rest) {
             self.carry_out(effect);
         }
         self.publish();
