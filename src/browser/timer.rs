@@ -23,7 +23,8 @@ impl DeadlineTimer {
     /// The delay is counted from the clock as it reads now, when the timer is armed, not
     /// from the instant the caller's input began: an input that took a few milliseconds
     /// (a loaded machine) would otherwise make the wake-up late by as much. The clock reads
-    /// whole milliseconds rounded down, so the timer never fires before `at`.
+    /// whole milliseconds rounded down, so the timer does not fire before `at` by it (and a
+    /// wake-up before a deadline changes nothing: the engine asks for it again).
     pub fn arm(&mut self, at: Option<Millis>, on_fire: impl FnOnce() + 'static) {
         match at {
             None => self.armed = None,
