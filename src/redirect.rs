@@ -86,25 +86,33 @@ fn is_safe_decoded(text: &str) -> bool {
 /// leaves an empty last segment. Backslashes are rejected before this is asked.
 pub fn normalized_path(text: &str) -> String {
     let path = text.split(['?', '#']).next().unwrap_or("");
-    let segments: Vec<&str> = path.strip_prefix('/').unwrap_or(path).split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    let mut out: Vec<&str> = Vec::with_capacity(segments.len());
-    for (i, segment) in segments.into_iter().enumerate() {
-        let lower = segment.to_ascii_lowercase();
-        let double = matches!(lower.as_str(), ".." | ".%2e" | "%2e." | "%2e%2e");
-        let single = matches!(lower.as_str(), "." | "%2e");
+    let is_any =
+        |segment: &str, names: &[&str]| names.iter().any(|name| segment.eq_ignore_ascii_case(name));
+    let mut out: Vec<&str> = Vec::new();
+    let mut ended_on_dot = false;
+    for segment in path.strip_prefix('/').unwrap_or(path).split('/') {
+        let double = is_any(segment, &["..", ".%2e", "%2e.", "%2e%2e"]);
+        let single = is_any(segment, &[".", "%2e"]);
         if double {
             out.pop();
         }
-        if double || single {
-            if i == last {
-                out.push("");
-            }
-        } else {
+        ended_on_dot = double || single;
+        if !ended_on_dot {
             out.push(segment);
         }
     }
-    format!("/{}", out.join("/"))
+    if ended_on_dot {
+        out.push("");
+    }
+    let mut normalized = String::with_capacity(path.len() + 1);
+    for segment in &out {
+        normalized.push('/');
+        normalized.push_str(segment);
+    }
+    if out.is_empty() {
+        normalized.push('/');
+    }
+    normalized
 }
 
 /// Percent-decodes `text`; `None` when the result is not UTF-8 or an escape is malformed.
@@ -114,9 +122,9 @@ fn percent_decode(text: &str) -> Option<String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = bytes.get(i + 1..i + 3)?;
-            let value = u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()?;
-            out.push(value);
+            let high = hex_digit(*bytes.get(i + 1)?)?;
+            let low = hex_digit(*bytes.get(i + 2)?)?;
+            out.push(high << 4 | low);
             i += 3;
         } else {
             out.push(bytes[i]);
@@ -124,6 +132,16 @@ fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// The value of one hexadecimal digit of a percent escape.
+fn hex_digit(byte: u8) -> Option<u8> {
+    match byte {
+        b'0'..=b'9' => Some(byte - b'0'),
+        b'a'..=b'f' => Some(byte - b'a' + 10),
+        b'A'..=b'F' => Some(byte - b'A' + 10),
+        _ => None,
+    }
 }
 
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
@@ -169,7 +187,8 @@ pub fn login_url(
     return_to: &str,
 ) -> String {
     let login_path = same_origin_path(login_path);
-    let mut url = format!("{login_path}?");
+    let mut url = String::from(login_path);
+    url.push('?');
     if let Some(reason) = reason {
         url.push_str("reason=");
         url.push_str(&percent_encode(reason.wire_name()));

@@ -31,7 +31,8 @@ fi
 # Our own recorder bridge (the code only a recorded tab runs: driving rrweb, batching,
 # compressing and posting chunks, the tab's recording marks) follows rrweb in the same file,
 # so the page loads it with rrweb and carries none of it until a session is recorded.
+# Its whole-line comments are for its readers, not for the tab that downloads it.
 printf '\n' >> "$TRUNK_STAGING_DIR/sg-record.js"
-cat src/browser/record-bridge.js >> "$TRUNK_STAGING_DIR/sg-record.js"
+sed '/^[[:space:]]*\/\//d' src/browser/record-bridge.js >> "$TRUNK_STAGING_DIR/sg-record.js"
 sed '/^\/\/# sourceMappingURL=/d' "$rrweb/replay/dist/replay.umd.min.cjs" > "$TRUNK_STAGING_DIR/sg-replay.js"
 sed '/sourceMappingURL=/d' "$rrweb/replay/dist/style.min.css" > "$TRUNK_STAGING_DIR/sg-replay.css"

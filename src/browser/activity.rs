@@ -98,10 +98,10 @@ impl ActivityListener {
     ) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let on_activity = Closure::<dyn FnMut()>::new(move || on_activity());
-        let types: js_sys::Array = events
-            .iter()
-            .map(|event| wasm_bindgen::JsValue::from_str(event))
-            .collect();
+        let types = js_sys::Array::new();
+        for event in events {
+            types.push(&wasm_bindgen::JsValue::from_str(event));
+        }
         let stop = listen_for_activity(
             &window,
             &types,

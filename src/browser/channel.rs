@@ -69,7 +69,8 @@ impl TabChannel {
         kind: ChannelKind,
         on_message: Rc<dyn Fn(String)>,
     ) -> Result<Self, BrowserError> {
-        let name = format!("session-guard:{session_id}");
+        let mut name = String::from("session-guard:");
+        name.push_str(session_id);
         let window = super::window()?;
         let has_broadcast =
             js_sys::Reflect::has(&window, &JsValue::from_str("BroadcastChannel")).unwrap_or(false);
@@ -180,9 +181,10 @@ pub(crate) fn random_id() -> String {
         }
     }
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    bytes
-        .iter()
-        .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
-        .map(char::from)
-        .collect()
+    let mut id = String::with_capacity(32);
+    for byte in bytes {
+        id.push(char::from(HEX[usize::from(byte >> 4)]));
+        id.push(char::from(HEX[usize::from(byte & 0xf)]));
+    }
+    id
 }

@@ -53,7 +53,9 @@ pub struct GuardOptions {
     /// This tab's identity; `None` works it out from the page ([`tab_identity`]). Tests
     /// running several guards in one page give each its own.
     pub tab: Option<TabIdentity>,
-    /// Where the recorder script is loaded from when the session is recorded.
+    /// Where the recorder script is loaded from when the session is recorded: rrweb's
+    /// recorder followed by the guard's `record-bridge.js`, as `tools/copy-rrweb.sh`
+    /// builds `/sg-record.js`.
     pub recorder_url: String,
     /// The fail-closed bounds of recording.
     pub recording_limits: RecordingLimits,
@@ -233,6 +235,17 @@ enum Asked {
 fn feeder(weak: &Weak<Inner>, input: fn() -> Input) -> Rc<dyn Fn()> {
     let weak = weak.clone();
     Rc::new(move || Inner::input_weak(&weak, input()))
+}
+
+/// When [`Inner::run`] carries out an effect: 0 first (joining the channel and telling
+/// the other tabs), 1 next (leaving for the login page), 2 last (everything else); 1
+/// before 0 when the tab's own timer ended the session.
+fn phase(effect: &Effect) -> u8 {
+    match effect {
+        Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_) => 0,
+        Effect::ForgetTabIdentity | Effect::Redirect { .. } => 1,
+        _ => 2,
+    }
 }
 
 /// The browser resources the guard holds; each releases itself on drop.
@@ -424,7 +437,7 @@ impl Inner {
         }
         let now = clocks();
         let by_the_clock = matches!(input, Input::Timeout);
-        let (effects, wake) = {
+        let (mut effects, wake) = {
             // Inputs are queued while one runs and nothing but the engine runs while it is
             // borrowed, so the borrow is free; should it not be, the input waits for the
             // next turn instead of being lost.
@@ -437,7 +450,10 @@ impl Inner {
                 return false;
             };
             feed(&mut engine, input, now);
-            let effects = std::iter::from_fn(|| engine.poll_effect()).collect::<Vec<_>>();
+            let mut effects = Vec::new();
+            while let Some(effect) = engine.poll_effect() {
+                effects.push(Some(effect));
+            }
             (effects, engine.poll_timeout())
         };
         // Other tabs hear first (posting is cheap and only speeds up their endings; the
@@ -455,28 +471,21 @@ impl Inner {
         // stays open until the page goes, and posting took 0.2-4 ms in Chromium under load.
         // An ending another input caused (a sign-out) is told first: the other tabs end only
         // because they hear it.
-        let (leaving, rest): (Vec<_>, Vec<_>) = effects.into_iter().partition(|effect| {
-            matches!(effect, Effect::ForgetTabIdentity | Effect::Redirect { .. })
-        });
-        let (told, rest): (Vec<_>, Vec<_>) = rest.into_iter().partition(|effect| {
-            matches!(
-                effect,
-                Effect::JoinSession { .. } | Effect::QueueForLeadership | Effect::Broadcast(_)
-            )
-        });
-        let (told_now, told_after_leaving) = if by_the_clock && !leaving.is_empty() {
-            (Vec::new(), told)
+        let leaving = effects.iter().flatten().any(|effect| phase(effect) == 1);
+        let passes = if by_the_clock && leaving {
+            [1, 0, 2]
         } else {
-            (told, Vec::new())
+            [0, 1, 2]
         };
-        for effect in told_now {
-            self.carry_out(effect);
-        }
-        if leaving.is_empty() {
-            self.publish();
-        }
-        for effect in leaving.into_iter().chain(told_after_leaving).chain(rest) {
-            self.carry_out(effect);
+        for pass in passes {
+            if pass == 1 && !leaving {
+                self.publish();
+            }
+            for slot in effects.iter_mut() {
+                if let Some(effect) = slot.take_if(|effect| phase(effect) == pass) {
+                    self.carry_out(effect);
+                }
+            }
         }
         self.publish();
         self.rearm(wake.map(LocalTime::as_millis));

@@ -113,10 +113,11 @@ fn int(value: JsValue) -> Read<i64> {
 /// is not an object.
 pub fn objects(text: &str) -> Option<Vec<JsonObject>> {
     let array = JSON::parse(text).ok()?.dyn_into::<Array>().ok()?;
-    array
-        .iter()
-        .map(|value| JsonObject::from_value(value).ok())
-        .collect()
+    let mut objects = Vec::new();
+    for value in array.iter() {
+        objects.push(JsonObject::from_value(value).ok()?);
+    }
+    Some(objects)
 }
 
 /// Reads and validates a session view (contract "Session view"): the size limit, then
@@ -134,7 +135,11 @@ fn raw_session_view(view: &JsonObject) -> Read<RawSessionView> {
     let recording = view.object("recording")?;
     let scopes = view.required("scopes", |value| {
         let scopes = value.dyn_into::<Array>().map_err(|_| Unreadable)?;
-        scopes.iter().map(string).collect()
+        let mut read = Vec::new();
+        for scope in scopes.iter() {
+            read.push(string(scope)?);
+        }
+        Ok(read)
     })?;
     let time = |key| view.int(key).map(ServerTime::from_millis);
     let duration = |key| view.int(key).map(DurationMs::from_millis);

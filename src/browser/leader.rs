@@ -78,7 +78,10 @@ impl LeaderLock {
                 promise
             })
         };
-        let name = JsValue::from_str(&format!("session-guard:{session_id}:leader"));
+        let mut name = String::from("session-guard:");
+        name.push_str(session_id);
+        name.push_str(":leader");
+        let name = JsValue::from_str(&name);
         let options = js_sys::Object::new();
         js_sys::Reflect::set(
             &options,

@@ -53,13 +53,13 @@ impl PageListeners {
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
-        let mut listeners: Vec<EventListener> = WAKE_EVENTS
-            .iter()
-            .map(|event| {
-                let on_wake = on_wake.clone();
-                EventListener::new(&window, *event, move |_| on_wake(Wake::Resumed))
-            })
-            .collect();
+        let mut listeners: Vec<EventListener> = Vec::new();
+        for event in WAKE_EVENTS {
+            let on_wake = on_wake.clone();
+            listeners.push(EventListener::new(&window, *event, move |_| {
+                on_wake(Wake::Resumed)
+            }));
+        }
         // Window focus only: focus events of elements do not reach a non-capturing window
         // listener, and code focusing a button is not the user coming back.
         let focus_wake = on_wake.clone();
@@ -141,34 +141,31 @@ fn own_tab_id(window: &web_sys::Window) -> Option<String> {
 /// The still-fresh notes (anything unreadable, foreign or stale is dropped).
 fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
     let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
-    let notes: Vec<Handoff> = text
+    let mut notes: Vec<Handoff> = text
         .filter(|t| t.len() <= 16 * 1024)
         .and_then(|t| parse_handoffs(&t))
         .unwrap_or_default();
+    notes.retain(|n| {
+        session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
+            && n.path.starts_with('/')
+            && n.path.len() <= 2048
+            && (now - n.at).abs() <= HANDOFF_WINDOW_MS
+    });
     notes
-        .into_iter()
-        .filter(|n| {
-            session_guard_contract::ids::is_tab_id(&n.opener_tab_id)
-                && n.path.starts_with('/')
-                && n.path.len() <= 2048
-                && (now - n.at).abs() <= HANDOFF_WINDOW_MS
-        })
-        .collect()
 }
 
 /// The notes as stored: a JSON array of `{"opener_tab_id", "path", "at"}`; `None` when the
 /// text is not such an array or any note lacks a field (then none is trusted).
 fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
-    json::objects(text)?
-        .iter()
-        .map(|note| {
-            Some(Handoff {
-                opener_tab_id: note.string("opener_tab_id").ok()?,
-                path: note.string("path").ok()?,
-                at: note.number("at").ok()?,
-            })
-        })
-        .collect()
+    let mut notes = Vec::new();
+    for note in json::objects(text)? {
+        notes.push(Handoff {
+            opener_tab_id: note.string("opener_tab_id").ok()?,
+            path: note.string("path").ok()?,
+            at: note.number("at").ok()?,
+        });
+    }
+    Some(notes)
 }
 
 fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
@@ -197,7 +194,11 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
     let location = window.location();
     let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
-    (url.origin() == location.origin().ok()?).then(|| format!("{}{}", url.pathname(), url.search()))
+    (url.origin() == location.origin().ok()?).then(|| {
+        let mut path = url.pathname();
+        path.push_str(&url.search());
+        path
+    })
 }
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
@@ -256,11 +257,8 @@ fn note_link_opened(event: &web_sys::Event) {
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = window.local_storage().ok().flatten()?;
     let location = window.location();
-    let here = format!(
-        "{}{}",
-        location.pathname().ok()?,
-        location.search().unwrap_or_default()
-    );
+    let mut here = location.pathname().ok()?;
+    here.push_str(&location.search().unwrap_or_default());
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -289,8 +287,11 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     let tab_id = match existing {
         Some(id) => id,
         None => {
-            let id = format!("t_{}", random_id());
-            let _ = window.set_name(&format!("{WINDOW_NAME_PREFIX}{id}"));
+            let mut id = String::from("t_");
+            id.push_str(&random_id());
+            let mut name = String::from(WINDOW_NAME_PREFIX);
+            name.push_str(&id);
+            let _ = window.set_name(&name);
             id
         }
     };
@@ -328,12 +329,10 @@ pub fn current_path() -> String {
     let raw = web_sys::window()
         .map(|w| w.location())
         .map(|l| {
-            format!(
-                "{}{}{}",
-                l.pathname().unwrap_or_default(),
-                l.search().unwrap_or_default(),
-                l.hash().unwrap_or_default()
-            )
+            let mut path = l.pathname().unwrap_or_default();
+            path.push_str(&l.search().unwrap_or_default());
+            path.push_str(&l.hash().unwrap_or_default());
+            path
         })
         .unwrap_or_default();
     same_origin_target(&raw)
@@ -380,9 +379,15 @@ pub fn same_origin_target(candidate: &str) -> String {
     let resolved = web_sys::window()
         .and_then(|w| w.location().origin().ok())
         .and_then(|origin| {
-            let url = web_sys::Url::new_with_base(checked, &format!("{origin}/")).ok()?;
-            (url.origin() == origin)
-                .then(|| format!("{}{}{}", url.pathname(), url.search(), url.hash()))
+            let mut base = origin.clone();
+            base.push('/');
+            let url = web_sys::Url::new_with_base(checked, &base).ok()?;
+            (url.origin() == origin).then(|| {
+                let mut path = url.pathname();
+                path.push_str(&url.search());
+                path.push_str(&url.hash());
+                path
+            })
         });
     match resolved {
         Some(path) => same_origin_path(&path).to_string(),
