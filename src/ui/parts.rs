@@ -4,7 +4,7 @@
 //!
 //! Why not `view!`: every reactive closure, memo and `Show` is its own monomorphised copy of
 //! the reactive graph and renderer code, and those copies were a quarter of the guard's
-//! bytes. Here one effect over the snapshot adds and removes a handful of elements built
+//! bytes. Here one render effect over the snapshot adds and removes a handful of elements built
 //! from static markup (no outside input in it; text only ever goes in as text nodes), and one
 //! listener serves every button and the dialogs' keyboard handling.
 //!
@@ -232,12 +232,12 @@ impl GuardParts {
             let _ = element.add_event_listener_with_callback("keydown", listener);
         }
         if part == CONTENT {
-            // Built without tracking: the app's reads are its own, not this renderer's.
             // No guard owner left: the guard is being disposed, so nothing shows.
             let Some(owner) = self.owner.as_ref().and_then(WeakOwner::upgrade) else {
                 return;
             };
             let owner = owner.child();
+            // Built without tracking: the app's reads are its own, not this renderer's.
             let mut view = owner.with(|| untrack(|| (self.children)().build()));
             view.mount(&element, None);
             *self.content.borrow_mut() = Some((view, owner));
