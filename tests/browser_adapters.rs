@@ -11,7 +11,7 @@ use std::rc::Rc;
 
 use session_guard::browser::{
     current_path, forget_tab_identity, same_origin_target, tab_identity, ActivityListener,
-    ChannelKind, DeadlineTimer, PageListeners, TabChannel,
+    ChannelKind, DeadlineTimer, PageListeners, ReturnPath, TabChannel,
 };
 use session_guard::redirect::{login_url, same_origin_path};
 use wait::{unique, wait_for};
@@ -222,29 +222,65 @@ fn link_targets_are_resolved_and_checked_by_the_browsers_url_parser() {
 }
 
 #[wasm_bindgen_test]
+fn the_kept_return_path_follows_the_pages_address() {
+    let history = web_sys::window()
+        .expect("window")
+        .history()
+        .expect("history");
+    let original = current_path();
+    let kept = ReturnPath::default();
+    assert_eq!(kept.get(), original);
+    // The app moved on without a page load (a router): the next read is the new address,
+    // checked as `current_path` checks it.
+    let moved = unique("/return-path");
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some(&format!("{moved}?q=1#here")))
+        .expect("replaceState");
+    assert_eq!(kept.get(), format!("{moved}?q=1#here"));
+    assert_eq!(kept.get(), current_path());
+    history
+        .replace_state_with_url(&JsValue::NULL, "", Some(&original))
+        .expect("replaceState");
+    assert_eq!(kept.get(), original);
+}
+
+#[wasm_bindgen_test]
 async fn deadline_timer_fires_once_and_rearming_cancels() {
     let fired = Rc::new(RefCell::new(Vec::<&str>::new()));
     let mut timer = DeadlineTimer::default();
     // Wall-clock epoch milliseconds, as the guard reads them.
     let now = js_sys::Date::now() as session_guard::core::Millis;
     let log = fired.clone();
-    timer.arm(Some(now + 50), now, move || log.borrow_mut().push("first"));
+    timer.arm(Some(now + 50), move || log.borrow_mut().push("first"));
     let log = fired.clone();
-    timer.arm(Some(now + 100), now, move || {
-        log.borrow_mut().push("second")
-    });
+    timer.arm(Some(now + 100), move || log.borrow_mut().push("second"));
     // Same instant again: keeps the running timer.
-    timer.arm(Some(now + 100), now, || panic!("not re-armed"));
+    timer.arm(Some(now + 100), || panic!("not re-armed"));
     assert_eq!(timer.armed_at(), Some(now + 100));
     wait::sleep(250).await;
     assert_eq!(fired.borrow().as_slice(), ["second"]);
     let log = fired.clone();
-    timer.arm(Some(now + 10_000), now, move || {
-        log.borrow_mut().push("third")
-    });
+    timer.arm(Some(now + 10_000), move || log.borrow_mut().push("third"));
     drop(timer);
     wait::sleep(50).await;
     assert_eq!(fired.borrow().len(), 1);
+}
+
+#[wasm_bindgen_test]
+async fn deadline_timer_counts_its_delay_from_when_it_is_armed() {
+    // The guard arms its timer at the end of an input; an input that ran long (a loaded
+    // machine) must not push the wake-up back by its own duration. Here the instant comes
+    // while the "input" still runs, so the timer must fire at once, before a timer of 15 ms
+    // armed after it (timers fire in the order of their due times).
+    let started = js_sys::Date::now() as session_guard::core::Millis;
+    let at = started + 30;
+    while (js_sys::Date::now() as session_guard::core::Millis) < at + 1 {}
+    let fired = Rc::new(Cell::new(false));
+    let log = fired.clone();
+    let mut timer = DeadlineTimer::default();
+    timer.arm(Some(at), move || log.set(true));
+    wait::sleep(15).await;
+    assert!(fired.get(), "fired before the 15 ms timer armed after it");
 }
 
 #[wasm_bindgen_test]

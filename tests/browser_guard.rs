@@ -218,6 +218,84 @@ async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
     );
 }
 
+/// Every BroadcastChannel post from now on, as "post <message>", in one list with the
+/// entries `hook_into` adds.
+fn spy_on_channel_posts() -> js_sys::Array {
+    let log = js_sys::Array::new();
+    let install = js_sys::Function::new_with_args(
+        "log",
+        "const proto = BroadcastChannel.prototype;
+         if (!proto.postMessage.__sgSpy) {
+           const post = proto.postMessage;
+           const spy = function (message) {
+             if (globalThis.__sgPosts) globalThis.__sgPosts.push('post ' + message);
+             return post.call(this, message);
+           };
+           spy.__sgSpy = true;
+           proto.postMessage = spy;
+         }
+         globalThis.__sgPosts = log;",
+    );
+    install.call1(&JsValue::NULL, &log).expect("spy installed");
+    log
+}
+
+/// A `before_logout` hook that notes "leave" in `log` (the tab starts leaving then).
+fn hook_into(log: &js_sys::Array) -> Option<BeforeLogout> {
+    let log = log.clone();
+    Some(Box::new(move |_: &Reason| {
+        log.push(&JsValue::from_str("leave"));
+    }))
+}
+
+/// Where in `log` the tab started leaving and where it posted its logout.
+fn leave_and_logout_post(log: &js_sys::Array) -> (Option<usize>, Option<usize>) {
+    let entries: Vec<String> = log.iter().filter_map(|entry| entry.as_string()).collect();
+    let leave = entries.iter().position(|entry| entry == "leave");
+    let post = entries
+        .iter()
+        .position(|entry| entry.starts_with("post ") && entry.contains(r#""type":"logout""#));
+    (leave, post)
+}
+
+#[wasm_bindgen_test]
+async fn a_tab_ended_by_its_idle_timer_leaves_before_it_tells_the_other_tabs() {
+    // Every tab reaches the idle deadline by its own timer: the one whose timer fires
+    // starts its navigation first and posts the logout right after, in the same task.
+    let log = spy_on_channel_posts();
+    let server = FakeServer::new(ViewSpec {
+        last_activity_at: Some(js_sys::Date::now() as Millis),
+        ..ViewSpec::privileged(&unique("ses"))
+    });
+    let short = Some(PolicyOverride {
+        idle_timeout: Some(1_500),
+        warning_lead: Some(1_000),
+    });
+    let a = start_with_hook(server.clone(), "tab_aaaaaaaa", short, true, hook_into(&log));
+    assert!(wait_for(4_000, || ended_with(&a, Reason::IdleTimeout)).await);
+    let (leave, post) = leave_and_logout_post(&log);
+    let (Some(leave), Some(post)) = (leave, post) else {
+        panic!("no leave or no logout post: {:?}", log.to_vec());
+    };
+    assert!(leave < post, "left first, then told: {:?}", log.to_vec());
+}
+
+#[wasm_bindgen_test]
+async fn a_tab_signed_out_by_the_user_tells_the_other_tabs_before_it_leaves() {
+    // The other tabs end only because they hear it: the post goes out first.
+    let log = spy_on_channel_posts();
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let a = start_with_hook(server.clone(), "tab_aaaaaaaa", None, true, hook_into(&log));
+    assert!(wait_for(2_000, || is_active(&a)).await);
+    a.logout();
+    assert!(ended_with(&a, Reason::LoggedOut));
+    let (leave, post) = leave_and_logout_post(&log);
+    let (Some(leave), Some(post)) = (leave, post) else {
+        panic!("no leave or no logout post: {:?}", log.to_vec());
+    };
+    assert!(post < leave, "told first, then left: {:?}", log.to_vec());
+}
+
 #[wasm_bindgen_test]
 async fn server_termination_reaches_every_tab() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));

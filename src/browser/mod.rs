@@ -76,7 +76,7 @@ pub use leader::LeaderLock;
 #[cfg(feature = "test-support")]
 pub use page::{
     forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
-    RecordingMarker, Wake, RECORDING_TITLE_PREFIX,
+    RecordingMarker, ReturnPath, Wake, RECORDING_TITLE_PREFIX,
 };
 #[cfg(feature = "test-support")]
 pub use push::{PushEvent, PushStream};
@@ -100,7 +100,7 @@ pub(crate) use leader::LeaderLock;
 #[cfg(not(feature = "test-support"))]
 pub(crate) use page::{
     forget_tab_identity, navigate_to_login, page_visible, same_origin_target, PageListeners,
-    RecordingMarker, Wake,
+    RecordingMarker, ReturnPath, Wake,
 };
 #[cfg(not(feature = "test-support"))]
 pub(crate) use push::{PushEvent, PushStream};

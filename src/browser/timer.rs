@@ -19,12 +19,18 @@ impl DeadlineTimer {
     /// Makes `at` (local epoch ms) the one pending wake-up, calling `on_fire` then; `None`
     /// cancels. Asking again for the instant already armed keeps the running timer, so an
     /// activity storm does not churn timers.
-    pub fn arm(&mut self, at: Option<Millis>, now: Millis, on_fire: impl FnOnce() + 'static) {
+    ///
+    /// The delay is counted from the clock as it reads now, when the timer is armed, not
+    /// from the instant the caller's input began: an input that took a few milliseconds
+    /// (a loaded machine) would otherwise make the wake-up late by as much. The clock reads
+    /// whole milliseconds rounded down, so the timer does not fire before `at` by it (and a
+    /// wake-up before a deadline changes nothing: the engine asks for it again).
+    pub fn arm(&mut self, at: Option<Millis>, on_fire: impl FnOnce() + 'static) {
         match at {
             None => self.armed = None,
             Some(at) if self.armed_at() == Some(at) => {}
             Some(at) => {
-                let delay = at.saturating_sub(now).clamp(0, MAX_DELAY_MS);
+                let delay = at.saturating_sub(super::now_ms()).clamp(0, MAX_DELAY_MS);
                 // The clamp above keeps the value within u32.
                 let timeout = Timeout::new(delay as u32, on_fire);
                 self.armed = Some((at, timeout));
