@@ -86,6 +86,14 @@ export async function freePort(exclude = []) {
 const children = new Set();
 
 /** Starts the reference server and waits until it answers. */
+/** The latest lines each started server wrote to stderr, by base URL (for failures). */
+const serverStderr = new Map();
+
+/** What the servers this harness started last wrote to stderr, to explain a failed step. */
+export function serverErrors() {
+  return [...serverStderr].map(([base, tail]) => `${base}:\n${tail() || '(nothing)'}`).join('\n');
+}
+
 export async function startServer({ binary, port, staticDir, args, recording = 'off' }) {
   const argv = [
     '--addr', `127.0.0.1:${port}`,
@@ -103,6 +111,7 @@ export async function startServer({ binary, port, staticDir, args, recording = '
   });
   child.on('exit', () => children.delete(child));
   const base = `http://127.0.0.1:${port}`;
+  serverStderr.set(base, () => stderr);
   for (let i = 0; i < 200; i++) {
     if (child.exitCode !== null) throw new Error(`server exited: ${stderr}`);
     try {

@@ -28,6 +28,7 @@ import {
   pageBytes,
   fileBytes,
   sampled,
+  serverErrors,
   sleep,
   startHttp2Proxy,
   startServer,
@@ -266,7 +267,11 @@ class Bench {
 
 async function signIn(api, user) {
   const response = await api.post('/api/login', { data: user });
-  if (response.status() !== 200) throw new Error(`login ${user.username}: ${response.status()}`);
+  if (response.status() !== 200) {
+    throw new Error(
+      `login ${user.username}: ${response.status()} ${await response.text()}\n${serverErrors()}`,
+    );
+  }
 }
 
 /** Waits until `page` is on the login page; returns when it started leaving (page clock). */
