@@ -248,13 +248,16 @@ fn hook_into(log: &js_sys::Array) -> Option<BeforeLogout> {
     }))
 }
 
-/// Where in `log` the tab started leaving and where it posted its logout.
-fn leave_and_logout_post(log: &js_sys::Array) -> (Option<usize>, Option<usize>) {
+/// Where in `log` the tab started leaving and where it posted its logout (both must be there).
+fn leave_and_logout_post(log: &js_sys::Array) -> (usize, usize) {
     let entries: Vec<String> = log.iter().filter_map(|entry| entry.as_string()).collect();
     let leave = entries.iter().position(|entry| entry == "leave");
     let post = entries
         .iter()
         .position(|entry| entry.starts_with("post ") && entry.contains(r#""type":"logout""#));
+    let (Some(leave), Some(post)) = (leave, post) else {
+        panic!("no leave or no logout post: {entries:?}");
+    };
     (leave, post)
 }
 
@@ -274,9 +277,6 @@ async fn a_tab_ended_by_its_idle_timer_leaves_before_it_tells_the_other_tabs() {
     let a = start_with_hook(server.clone(), "tab_aaaaaaaa", short, true, hook_into(&log));
     assert!(wait_for(4_000, || ended_with(&a, Reason::IdleTimeout)).await);
     let (leave, post) = leave_and_logout_post(&log);
-    let (Some(leave), Some(post)) = (leave, post) else {
-        panic!("no leave or no logout post: {:?}", log.to_vec());
-    };
     assert!(leave < post, "left first, then told: {:?}", log.to_vec());
 }
 
@@ -290,9 +290,6 @@ async fn a_tab_signed_out_by_the_user_tells_the_other_tabs_before_it_leaves() {
     a.logout();
     assert!(ended_with(&a, Reason::LoggedOut));
     let (leave, post) = leave_and_logout_post(&log);
-    let (Some(leave), Some(post)) = (leave, post) else {
-        panic!("no leave or no logout post: {:?}", log.to_vec());
-    };
     assert!(post < leave, "told first, then left: {:?}", log.to_vec());
 }
 
