@@ -197,10 +197,9 @@ async fn activity_in_one_tab_closes_the_warning_in_every_tab() {
     );
 }
 
-#[wasm_bindgen_test]
-async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
-    // The server heard no activity since the sign-in: asked at the shortened deadline, its
-    // view confirms the clock and the tabs end the session.
+/// A privileged session whose server heard no activity since now, and the short policy
+/// (1.5 s inactivity, warning 1 s before) that ends it soon.
+fn idle_soon() -> (Rc<FakeServer>, Option<PolicyOverride>) {
     let server = FakeServer::new(ViewSpec {
         last_activity_at: Some(js_sys::Date::now() as Millis),
         ..ViewSpec::privileged(&unique("ses"))
@@ -209,6 +208,14 @@ async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
         idle_timeout: Some(1_500),
         warning_lead: Some(1_000),
     });
+    (server, short)
+}
+
+#[wasm_bindgen_test]
+async fn idle_timeout_ends_every_tab_with_the_timeout_reason() {
+    // The server heard no activity since the sign-in: asked at the shortened deadline, its
+    // view confirms the clock and the tabs end the session.
+    let (server, short) = idle_soon();
     let a = start(server.clone(), "tab_aaaaaaaa", short, true);
     let b = start(server.clone(), "tab_bbbbbbbb", short, true);
     assert!(
@@ -266,14 +273,7 @@ async fn a_tab_ended_by_its_idle_timer_leaves_before_it_tells_the_other_tabs() {
     // Every tab reaches the idle deadline by its own timer: the one whose timer fires
     // starts its navigation first and posts the logout right after, in the same task.
     let log = spy_on_channel_posts();
-    let server = FakeServer::new(ViewSpec {
-        last_activity_at: Some(js_sys::Date::now() as Millis),
-        ..ViewSpec::privileged(&unique("ses"))
-    });
-    let short = Some(PolicyOverride {
-        idle_timeout: Some(1_500),
-        warning_lead: Some(1_000),
-    });
+    let (server, short) = idle_soon();
     let a = start_with_hook(server.clone(), "tab_aaaaaaaa", short, true, hook_into(&log));
     assert!(wait_for(4_000, || ended_with(&a, Reason::IdleTimeout)).await);
     let (leave, post) = leave_and_logout_post(&log);
