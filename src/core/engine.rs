@@ -719,7 +719,8 @@ impl Engine {
         }
     }
 
-    /// The page is going away (`pagehide`): a registered tab tells the server it left
+    /// The page is going away (`pagehide`): a tab that sent its registration (whether or
+    /// not the answer came back) tells the server it left
     /// ([`Effect::CloseTab`]). Until the page is shown again ([`Engine::handle_visible`],
     /// e.g. restored from the back/forward cache) it does not register again.
     pub fn handle_page_left(&mut self, now: impl Into<Now>) {
@@ -734,10 +735,11 @@ impl Engine {
             offset_ms: self.offset.unwrap_or(ClockOffset::ZERO).as_millis(),
         };
         self.recording.flush_on_exit(&ctx, t, &mut self.effects);
+        // A registration lost to a blip may still have reached the server (a timeout, an
+        // answer lost on its way back): the tab is closed then too, which costs nothing
+        // when the server never heard of it.
         if self.registration != Registration::Unregistered {
-            if self.registration == Registration::Sent {
-                self.effects.push_back(Effect::CloseTab);
-            }
+            self.effects.push_back(Effect::CloseTab);
             self.registration = Registration::Unregistered;
         }
     }

@@ -118,6 +118,22 @@ fn a_leaving_page_closes_its_tab_once_and_registers_again_only_when_shown() {
     assert!(actions(&mut engine).contains(&Effect::RegisterTab));
 }
 
+/// A registration whose request failed may still have registered the tab (the server took
+/// it and the answer was lost): a page that leaves before the retry closes the tab anyway.
+#[test]
+fn a_page_that_leaves_while_its_registration_waits_for_a_retry_closes_its_tab() {
+    let mut engine = leader();
+    engine.handle_tab_registration_lost(local(T0 + 1_000));
+    assert_eq!(actions(&mut engine), []);
+    engine.handle_page_left(local(T0 + 1_500));
+    assert_eq!(actions(&mut engine), [Effect::CloseTab]);
+    engine.handle_timeout(local(T0 + 1_000 + REGISTRATION_RETRY_DELAY.as_millis()));
+    assert!(
+        !actions(&mut engine).contains(&Effect::RegisterTab),
+        "a page that left does not register again"
+    );
+}
+
 #[test]
 fn a_page_that_leaves_before_registering_closes_nothing() {
     let mut engine = Engine::new(EngineConfig::new("tab_me"));
