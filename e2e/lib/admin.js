@@ -1,6 +1,7 @@
 // Admin Console helpers: the confirmation dialog of destructive actions, ending a session.
 
 import assert from 'node:assert/strict';
+import { adminCall } from './harness.js';
 
 /**
  * Waits for the open confirmation dialog to show the server's impact preview, checks it
@@ -48,4 +49,26 @@ export async function recordedChunkTexts(context, server, sessionId, tabId, seqs
     texts.push(await response.text());
   }
   return texts;
+}
+
+/**
+ * `username`'s recorded tab with more than `moreThan` chunks, through the admin API: its
+ * session id, its detail (whose chunks must be numbered 0, 1, 2… without a gap) and every
+ * stored chunk as JSON text.
+ */
+export async function recordedTab(context, server, username, moreThan) {
+  const sessions = await adminCall(context, server, 'GET', '/api/admin/recordings');
+  const own = sessions.find((s) => s.username === username);
+  const tab = own?.tabs.find((t) => t.chunks > moreThan);
+  assert.ok(tab, `a tab of ${username} with more than ${moreThan} chunks: ${JSON.stringify(sessions)}`);
+  const detail = await adminCall(
+    context,
+    server,
+    'GET',
+    `/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}`,
+  );
+  const seqs = detail.chunks.map((c) => c.seq);
+  assert.deepEqual(seqs, detail.chunks.map((_, i) => i));
+  const bodies = await recordedChunkTexts(context, server, own.session_id, tab.tab_id, seqs);
+  return { sessionId: own.session_id, tab, detail, bodies };
 }

@@ -3,7 +3,7 @@
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { recordedChunkTexts } from '../lib/admin.js';
+import { recordedChunkTexts, recordedTab } from '../lib/admin.js';
 import { adminCall, scenario, signIn, sleep } from '../lib/harness.js';
 
 const SECRET = 'typed-secret-pw-9731';
@@ -24,34 +24,13 @@ test('a recorded tab uploads masked chunks that the server stores in order', () 
     assert.equal(await page.locator('.sg-recording-paused').count(), 0);
     assert.equal(await page.locator('.sg-recording[role=status]').count(), 1);
 
-    const sessions = await adminCall(context, server, 'GET', '/api/admin/recordings');
-    const own = sessions.find((s) => s.username === 'admin');
-    assert.ok(own, JSON.stringify(sessions));
-    const tab = own.tabs.find((t) => t.chunks > 0);
-    assert.ok(tab, `a tab with chunks: ${JSON.stringify(own.tabs)}`);
-    const detail = await adminCall(
-      context,
-      server,
-      'GET',
-      `/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}`,
-    );
-    assert.deepEqual(
-      detail.chunks.map((c) => c.seq),
-      detail.chunks.map((_, i) => i),
-    );
+    const { tab, detail, bodies } = await recordedTab(context, server, 'admin', 0);
     // The guard names its tab on its own session requests, so the server's record of the
     // session's API actions attributes them to this tab.
     const guardActions = detail.actions.filter(
       (a) => a.tab_id === tab.tab_id && a.path.startsWith('/api/session') && !a.path.includes('/recording/'),
     );
     assert.ok(guardActions.length > 0, JSON.stringify(detail.actions));
-    const bodies = await recordedChunkTexts(
-      context,
-      server,
-      own.session_id,
-      tab.tab_id,
-      detail.chunks.map((c) => c.seq),
-    );
     const text = bodies.join('\n');
     const { events } = JSON.parse(bodies[0]);
     assert.ok(events.some((e) => e.type === 2), 'the first chunk has a full snapshot');
@@ -124,27 +103,7 @@ test('a page whose pagehide chunk was lost renumbers on the server word and keep
     assert.equal(await page.locator('.sg-recording-paused').count(), 0);
     assert.equal(await page.locator('.sg-recording[role=status]').count(), 1);
 
-    const sessions = await adminCall(context, server, 'GET', '/api/admin/recordings');
-    const own = sessions.find((s) => s.username === 'admin');
-    const tab = own?.tabs.find((t) => t.chunks > 1);
-    assert.ok(tab, JSON.stringify(sessions));
-    const detail = await adminCall(
-      context,
-      server,
-      'GET',
-      `/api/admin/recordings/${own.session_id}/tabs/${tab.tab_id}`,
-    );
-    assert.deepEqual(
-      detail.chunks.map((c) => c.seq),
-      detail.chunks.map((_, i) => i),
-    );
-    const bodies = await recordedChunkTexts(
-      context,
-      server,
-      own.session_id,
-      tab.tab_id,
-      detail.chunks.map((c) => c.seq),
-    );
+    const { bodies } = await recordedTab(context, server, 'admin', 1);
     const gaps = bodies.filter((body) => body.includes('"tag":"sg.gap"'));
     assert.equal(gaps.length, 1, 'one renumbered chunk marks the gap');
     const { events } = JSON.parse(gaps[0]);
