@@ -3,13 +3,12 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use session_guard_contract::json::ObjectWriter;
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::json::JsonObject;
-use super::BrowserError;
+use super::{BrowserError, EventListener};
 
 /// Longest message relayed to the engine; the protocol's own messages are far shorter.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -102,25 +101,29 @@ impl TabChannel {
             storage.length().map_err(BrowserError::from_js)?;
             let key = name;
             let listened_key = key.clone();
-            let listener = EventListener::new(&window, "storage", move |event| {
-                let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
-                    return;
-                };
-                if event.key().as_deref() != Some(listened_key.as_str()) {
-                    return;
-                }
-                let Some(value) = event.new_value() else {
-                    return;
-                };
-                if value.len() > 2 * MAX_MESSAGE_BYTES {
-                    return;
-                }
-                if let Some(message) = envelope_message(&value) {
-                    if message.len() <= MAX_MESSAGE_BYTES {
-                        on_message(message);
+            // The window's `storage` events are `StorageEvent`s; one a script dispatched
+            // without a key or value has neither and is ignored below.
+            let listener = EventListener::new(
+                &window,
+                "storage",
+                Box::new(move |event| {
+                    let event = event.unchecked_ref::<web_sys::StorageEvent>();
+                    if event.key().as_deref() != Some(listened_key.as_str()) {
+                        return;
                     }
-                }
-            });
+                    let Some(value) = event.new_value() else {
+                        return;
+                    };
+                    if value.len() > 2 * MAX_MESSAGE_BYTES {
+                        return;
+                    }
+                    if let Some(message) = envelope_message(&value) {
+                        if message.len() <= MAX_MESSAGE_BYTES {
+                            on_message(message);
+                        }
+                    }
+                }),
+            )?;
             Transport::Storage {
                 storage,
                 key,

@@ -115,7 +115,7 @@ pub(crate) use server::{
 #[cfg(not(feature = "test-support"))]
 pub(crate) use timer::DeadlineTimer;
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Errors of the browser layer; [`tab_identity`] returns one where the page has no window
 /// or no session storage.
@@ -200,6 +200,46 @@ pub(crate) fn clocks() -> crate::core::Now {
     crate::core::Now {
         wall: crate::core::LocalTime::from_millis(now_ms()),
         monotonic: monotonic_ms().map(crate::core::DurationMs::from_millis),
+    }
+}
+
+/// An event listener on a target, removed on drop.
+///
+/// Added and removed through the same `addEventListener`/`removeEventListener` bindings
+/// the Leptos views use, so the page carries one import of each, and every listener of the
+/// guard is this one type with one boxed callback signature.
+#[must_use = "the listener is removed when this handle is dropped"]
+pub(crate) struct EventListener {
+    target: web_sys::EventTarget,
+    event: &'static str,
+    callback: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl EventListener {
+    /// Listens for `event` on `target` (bubbling phase) until dropped.
+    pub(crate) fn new(
+        target: &web_sys::EventTarget,
+        event: &'static str,
+        on_event: Box<dyn FnMut(web_sys::Event)>,
+    ) -> Result<Self, BrowserError> {
+        let callback = wasm_bindgen::closure::Closure::wrap(on_event);
+        target
+            .add_event_listener_with_callback(event, callback.as_ref().unchecked_ref())
+            .map_err(BrowserError::from_js)?;
+        Ok(EventListener {
+            target: target.clone(),
+            event,
+            callback,
+        })
+    }
+}
+
+impl Drop for EventListener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(
+            self.event,
+            self.callback.as_ref().unchecked_ref(),
+        );
     }
 }
 

@@ -3,13 +3,12 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 
 use session_guard_contract::json::ObjectWriter;
 
 use super::channel::random_id;
-use super::{json, BrowserError};
+use super::{json, BrowserError, EventListener};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// Events after which deadlines must be re-checked at once: background tabs get timers
@@ -56,42 +55,54 @@ impl PageListeners {
         let mut listeners: Vec<EventListener> = Vec::new();
         for event in WAKE_EVENTS {
             let on_wake = on_wake.clone();
-            listeners.push(EventListener::new(&window, *event, move |_| {
-                on_wake(Wake::Resumed)
-            }));
+            listeners.push(EventListener::new(
+                &window,
+                event,
+                Box::new(move |_| on_wake(Wake::Resumed)),
+            )?);
         }
         // Window focus only: focus events of elements do not reach a non-capturing window
         // listener, and code focusing a button is not the user coming back.
         let focus_wake = on_wake.clone();
         let focused = window.clone();
-        listeners.push(EventListener::new(&window, "focus", move |event| {
-            let on_window = event
-                .target()
-                .is_some_and(|target| target == *focused.unchecked_ref::<web_sys::EventTarget>());
-            if on_window {
-                focus_wake(Wake::UserReturned);
-            }
-        }));
+        listeners.push(EventListener::new(
+            &window,
+            "focus",
+            Box::new(move |event| {
+                let on_window = event.target().is_some_and(|target| {
+                    target == *focused.unchecked_ref::<web_sys::EventTarget>()
+                });
+                if on_window {
+                    focus_wake(Wake::UserReturned);
+                }
+            }),
+        )?);
         let left = on_wake.clone();
-        listeners.push(EventListener::new(&window, "pagehide", move |_| {
-            left(Wake::Left);
-        }));
+        listeners.push(EventListener::new(
+            &window,
+            "pagehide",
+            Box::new(move |_| left(Wake::Left)),
+        )?);
         // A link of this page opened in a new tab: note it for that tab (its opener).
         for event in ["click", "auxclick"] {
-            listeners.push(EventListener::new(&window, event, note_link_opened));
+            listeners.push(EventListener::new(
+                &window,
+                event,
+                Box::new(|event| note_link_opened(&event)),
+            )?);
         }
         let watched = document.clone();
         listeners.push(EventListener::new(
             &document,
             "visibilitychange",
-            move |_| {
+            Box::new(move |_| {
                 if watched.visibility_state() == web_sys::VisibilityState::Visible {
                     on_wake(Wake::UserReturned);
                 } else {
                     on_wake(Wake::Hidden);
                 }
-            },
-        ));
+            }),
+        )?);
         Ok(PageListeners {
             _listeners: listeners,
         })
