@@ -201,11 +201,19 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
     let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
 }
 
+/// The page's address (`location.href`) and its parts. Read through the URL parser, whose
+/// bindings the guard uses anyway, instead of `location`'s own getters.
+fn page_url(window: &web_sys::Window) -> Option<(String, web_sys::Url)> {
+    let href = window.location().href().ok()?;
+    let url = web_sys::Url::new_with_base(&href, &href).ok()?;
+    Some((href, url))
+}
+
 /// The path and query `href` leads to from this page, when it stays on this origin.
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
-    let location = window.location();
-    let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
-    (url.origin() == location.origin().ok()?).then(|| {
+    let (base, page) = page_url(window)?;
+    let url = web_sys::Url::new_with_base(href, &base).ok()?;
+    (url.origin() == page.origin()).then(|| {
         let mut path = url.pathname();
         path.push_str(&url.search());
         path
@@ -267,9 +275,9 @@ fn note_link_opened(event: &web_sys::Event) {
 /// for it, which is then removed so no other tab takes it.
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = window.local_storage().ok().flatten()?;
-    let location = window.location();
-    let mut here = location.pathname().ok()?;
-    here.push_str(&location.search().unwrap_or_default());
+    let (_, page) = page_url(window)?;
+    let mut here = page.pathname();
+    here.push_str(&page.search());
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -338,11 +346,11 @@ pub fn forget_tab_identity() {
 /// `//evil.example`, which as a link would leave the origin; it becomes `/`.
 pub fn current_path() -> String {
     let raw = web_sys::window()
-        .map(|w| w.location())
-        .map(|l| {
-            let mut path = l.pathname().unwrap_or_default();
-            path.push_str(&l.search().unwrap_or_default());
-            path.push_str(&l.hash().unwrap_or_default());
+        .and_then(|w| page_url(&w))
+        .map(|(_, page)| {
+            let mut path = page.pathname();
+            path.push_str(&page.search());
+            path.push_str(&page.hash());
             path
         })
         .unwrap_or_default();
@@ -388,8 +396,9 @@ impl ReturnPath {
 pub fn same_origin_target(candidate: &str) -> String {
     let checked = same_origin_path(candidate);
     let resolved = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .and_then(|origin| {
+        .and_then(|w| page_url(&w))
+        .and_then(|(_, page)| {
+            let origin = page.origin();
             let mut base = origin.clone();
             base.push('/');
             let url = web_sys::Url::new_with_base(checked, &base).ok()?;
