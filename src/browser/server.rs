@@ -127,6 +127,11 @@ impl HttpSessionServer {
 /// Sends one request (`GET` without `body`, else `POST` with the JSON `body`), naming the
 /// acting `tab` when there is one, with a deadline: a request that hangs becomes a network
 /// error instead of leaving the guard waiting forever.
+///
+/// The browser's request is built here and handed to gloo-net to send and read: its
+/// request builder would parse the URL and merge query parameters the guard never sets,
+/// and fill a `Headers` object, code and browser bindings the page then carries for
+/// nothing; the headers go as a plain object, which `fetch` takes as well.
 async fn send(
     url: &str,
     tab: Option<String>,
@@ -134,21 +139,25 @@ async fn send(
     timeout_ms: u32,
 ) -> Result<Response, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
-    let mut build = match body {
-        Some(_) => Request::post(url).header("Content-Type", "application/json"),
-        None => Request::get(url),
+    let init = web_sys::RequestInit::new();
+    let headers = js_sys::Object::new();
+    let header = |name: &str, value: &str| {
+        let _ = js_sys::Reflect::set(&headers, &name.into(), &value.into());
     };
+    if let Some(body) = &body {
+        init.set_method("POST");
+        header("Content-Type", "application/json");
+        init.set_body(&JsValue::from_str(body));
+    }
     if let Some(tab) = &tab {
-        build = build.header(TAB_HEADER, tab);
+        header(TAB_HEADER, tab);
     }
-    let build = build.abort_signal(Some(&controller.signal()));
-    let request = match body {
-        Some(body) => build.body(body),
-        None => build.build(),
-    }
-    .map_err(|_| BrowserError::Js("request not built"))?;
+    init.set_headers(&headers);
+    init.set_signal(Some(&controller.signal()));
+    let request = web_sys::Request::new_with_str_and_init(url, &init)
+        .map_err(|_| BrowserError::Js("request not built"))?;
     let abort_on_timeout = Timeout::new(timeout_ms, move || controller.abort());
-    let response = request
+    let response = Request::from(request)
         .send()
         .await
         .map_err(|_| BrowserError::Network("request failed"));
