@@ -203,6 +203,13 @@ pub(crate) fn clocks() -> crate::core::Now {
     }
 }
 
+/// Sets `key` of a plain options object (a fetch's `RequestInit`, a `Blob`'s options):
+/// through `Reflect.set`, one binding the views use too, instead of one setter binding per
+/// dictionary field. Setting a property of an object does not fail.
+pub(crate) fn set_field(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+}
+
 /// An event listener on a target, removed on drop.
 ///
 /// Added and removed through the same `addEventListener`/`removeEventListener` bindings

@@ -12,9 +12,9 @@ use gloo_timers::callback::Timeout;
 pub use session_guard_contract::api::{ActivityRequest, TabRegistration};
 use session_guard_contract::api::{ConsentRequest, LogoutRequest, TAB_HEADER};
 use session_guard_contract::recording::upload_path;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
-use super::{json, BrowserError};
+use super::{json, set_field, BrowserError};
 use crate::core::{push_number, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
@@ -139,22 +139,24 @@ async fn send(
     timeout_ms: u32,
 ) -> Result<Response, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
-    let init = web_sys::RequestInit::new();
+    // A `RequestInit` dictionary, filled like any plain object.
+    let init = js_sys::Object::new();
     let headers = js_sys::Object::new();
-    let header = |name: &str, value: &str| {
-        let _ = js_sys::Reflect::set(&headers, &name.into(), &value.into());
-    };
     if let Some(body) = &body {
-        init.set_method("POST");
-        header("Content-Type", "application/json");
-        init.set_body(&JsValue::from_str(body));
+        set_field(&init, "method", &JsValue::from_str("POST"));
+        set_field(
+            &headers,
+            "Content-Type",
+            &JsValue::from_str("application/json"),
+        );
+        set_field(&init, "body", &JsValue::from_str(body));
     }
     if let Some(tab) = &tab {
-        header(TAB_HEADER, tab);
+        set_field(&headers, TAB_HEADER, &JsValue::from_str(tab));
     }
-    init.set_headers(&headers);
-    init.set_signal(Some(&controller.signal()));
-    let request = web_sys::Request::new_with_str_and_init(url, &init)
+    set_field(&init, "headers", &headers);
+    set_field(&init, "signal", &controller.signal());
+    let request = web_sys::Request::new_with_str_and_init(url, init.unchecked_ref())
         .map_err(|_| BrowserError::Js("request not built"))?;
     let abort_on_timeout = Timeout::new(timeout_ms, move || controller.abort());
     let response = Request::from(request)
@@ -321,10 +323,14 @@ fn send_beacon(url: &str, body: &str) -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    let parts = js_sys::Array::of1(&JsValue::from_str(body));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+    let parts = js_sys::Array::new();
+    parts.push(&JsValue::from_str(body));
+    // A `BlobPropertyBag` dictionary, filled like any plain object.
+    let options = js_sys::Object::new();
+    set_field(&options, "type", &JsValue::from_str("application/json"));
+    let Ok(blob) =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, options.unchecked_ref())
+    else {
         return false;
     };
     window
