@@ -118,6 +118,6 @@ impl ActivityListener {
 
 impl Drop for ActivityListener {
     fn drop(&mut self) {
-        let _ = self.stop.call0(&wasm_bindgen::JsValue::UNDEFINED);
+        super::call(&self.stop);
     }
 }

@@ -69,7 +69,7 @@ impl LeaderLock {
                 });
                 if *released.borrow() {
                     if let Some(resolve) = resolve_slot {
-                        let _ = resolve.call0(&JsValue::NULL);
+                        super::call(&resolve);
                     }
                 } else {
                     *release.borrow_mut() = resolve_slot;
@@ -135,7 +135,7 @@ impl Drop for LeaderLock {
             withdraw.abort();
         }
         if let Some(resolve) = self.release.borrow_mut().take() {
-            let _ = resolve.call0(&JsValue::NULL);
+            super::call(&resolve);
         }
     }
 }

@@ -203,6 +203,27 @@ pub(crate) fn clocks() -> crate::core::Now {
     }
 }
 
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// Anything with a `close()` method: one binding for the channel and the push stream.
+    type Closable;
+
+    #[wasm_bindgen(method)]
+    fn close(this: &Closable);
+}
+
+/// Closes a `BroadcastChannel` or an `EventSource`.
+pub(crate) fn close(target: &JsValue) {
+    target.unchecked_ref::<Closable>().close();
+}
+
+/// Calls a JavaScript function that takes nothing (a stop, an undo, a lock's `resolve`),
+/// ignoring what it returns or throws: through `Function.call` with one argument, the
+/// binding the views use, which passes `undefined`.
+pub(crate) fn call(function: &js_sys::Function) {
+    let _ = function.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+}
+
 /// Sets `key` of a plain options object (a fetch's `RequestInit`, a `Blob`'s options):
 /// through `Reflect.set`, one binding the views use too, instead of one setter binding per
 /// dictionary field. Setting a property of an object does not fail.

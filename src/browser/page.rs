@@ -84,11 +84,11 @@ impl PageListeners {
             Box::new(move |_| left(Wake::Left)),
         )?);
         // A link of this page opened in a new tab: note it for that tab (its opener).
-        for event in ["click", "auxclick"] {
+        for (event, auxiliary) in [("click", false), ("auxclick", true)] {
             listeners.push(EventListener::new(
                 &window,
                 event,
-                Box::new(|event| note_link_opened(&event)),
+                Box::new(move |event| note_link_opened(&event, auxiliary)),
             )?);
         }
         let watched = document.clone();
@@ -222,15 +222,18 @@ fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String>
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
 /// (`target=_blank`, middle click, Ctrl/Cmd/Shift+click) and the page did not cancel it,
-/// notes the link with this tab as its opener.
-fn note_link_opened(event: &web_sys::Event) {
+/// notes the link with this tab as its opener. `auxiliary` for an `auxclick`.
+fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
     let Some(mouse) = event.dyn_ref::<web_sys::MouseEvent>() else {
         return;
     };
     if event.default_prevented() {
         return;
     }
-    let modified = mouse.ctrl_key() || mouse.meta_key() || mouse.shift_key();
+    // `shiftKey` through the keyboard event's binding, which the dialogs use: the same
+    // property of every UI event, so the page carries one binding for it.
+    let shift = event.unchecked_ref::<web_sys::KeyboardEvent>().shift_key();
+    let modified = mouse.ctrl_key() || mouse.meta_key() || shift;
     let Some(link) = event
         .target()
         .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
@@ -241,11 +244,12 @@ fn note_link_opened(event: &web_sys::Event) {
     let blank = link
         .get_attribute("target")
         .is_some_and(|target| target.eq_ignore_ascii_case("_blank"));
-    let new_tab = match event.type_().as_str() {
-        "auxclick" => mouse.button() == 1,
-        _ => mouse.button() == 0 && (blank || modified),
+    let new_tab = if auxiliary {
+        mouse.button() == 1
+    } else {
+        mouse.button() == 0 && (blank || modified)
     };
-    if !new_tab || link.has_attribute("download") {
+    if !new_tab || link.get_attribute("download").is_some() {
         return;
     }
     let Some(window) = web_sys::window() else {
@@ -448,6 +452,6 @@ impl RecordingMarker {
 
 impl Drop for RecordingMarker {
     fn drop(&mut self) {
-        let _ = self.unmark.call0(&wasm_bindgen::JsValue::UNDEFINED);
+        super::call(&self.unmark);
     }
 }

@@ -121,6 +121,6 @@ impl PushStream {
 
 impl Drop for PushStream {
     fn drop(&mut self) {
-        self.source.close();
+        super::close(&self.source);
     }
 }
