@@ -217,6 +217,14 @@ pub(crate) fn close(target: &JsValue) {
     target.unchecked_ref::<Closable>().close();
 }
 
+/// Runs `future` on the page's event loop. Every future the adapters start goes through
+/// here as one boxed type, so the page carries the spawning code (a task, and the
+/// promise-based path for JSPI contexts) once rather than once per future.
+#[inline(never)]
+pub(crate) fn spawn(future: LocalFuture<()>) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
 /// Calls a JavaScript function that takes nothing (a stop, an undo, a lock's `resolve`),
 /// ignoring what it returns or throws: through `Function.call` with one argument, the
 /// binding the views use, which passes `undefined`.

@@ -260,9 +260,9 @@ impl SessionServer for HttpSessionServer {
             return;
         }
         let tab = self.tab();
-        wasm_bindgen_futures::spawn_local(async move {
+        super::spawn(Box::pin(async move {
             let _ = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await;
-        });
+        }));
     }
 
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
