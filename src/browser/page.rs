@@ -32,10 +32,14 @@ pub enum Wake {
 }
 
 /// Whether the page is visible now (`true` where the browser cannot tell).
+///
+/// `document.hidden` is `visibilityState == "hidden"` as a boolean; read as such, the page
+/// carries no conversion of the state's string into an enum (and its panic for a value
+/// the binding does not know).
 pub fn page_visible() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
-        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
+        .is_none_or(|d| !d.hidden())
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
@@ -96,7 +100,7 @@ impl PageListeners {
             &document,
             "visibilitychange",
             Box::new(move |_| {
-                if watched.visibility_state() == web_sys::VisibilityState::Visible {
+                if !watched.hidden() {
                     on_wake(Wake::UserReturned);
                 } else {
                     on_wake(Wake::Hidden);
