@@ -31,6 +31,43 @@ pub enum PushEvent {
     TabEnded(String),
 }
 
+/// The stream's events the guard listens to.
+const STREAM_EVENTS: &[&str] = &["open", "error", "terminated", "tab_ended", "session"];
+
+/// What `event` (one of [`STREAM_EVENTS`]) of `source` reports, when it is valid.
+fn read_event(
+    event: &str,
+    heard: &web_sys::Event,
+    source: &web_sys::EventSource,
+) -> Option<PushEvent> {
+    match event {
+        "open" => return Some(PushEvent::Up),
+        "error" => {
+            let closed = source.ready_state() == web_sys::EventSource::CLOSED;
+            return Some(PushEvent::Down { closed });
+        }
+        _ => {}
+    }
+    // The stream's named events are `MessageEvent`s: `data` is read as it is, and anything
+    // but a string is ignored.
+    let data = heard
+        .unchecked_ref::<web_sys::MessageEvent>()
+        .data()
+        .as_string()?;
+    if data.len() > MAX_EVENT_BYTES {
+        return None;
+    }
+    match event {
+        "terminated" => Some(PushEvent::Terminated(json::terminated_event(&data)?.reason)),
+        "tab_ended" => {
+            let tab_id = json::tab_ended_event(&data)?.tab_id;
+            // Any other id than the contract's tab id shape is ignored.
+            ids::is_tab_id(&tab_id).then_some(PushEvent::TabEnded(tab_id))
+        }
+        _ => json::session_view(&data).map(PushEvent::View),
+    }
+}
+
 /// An open EventSource; dropping it closes the connection.
 #[must_use = "the stream closes when this handle is dropped"]
 pub struct PushStream {
@@ -42,76 +79,22 @@ impl PushStream {
     /// Connects to `url`; `on_event` receives validated events only.
     pub fn connect(url: &str, on_event: Rc<dyn Fn(PushEvent)>) -> Result<Self, BrowserError> {
         let source = web_sys::EventSource::new(url).map_err(BrowserError::from_js)?;
-        // The stream's named events are `MessageEvent`s: `data` is read as it is, and
-        // anything but a string is ignored.
-        let data_of = |event: &web_sys::Event| -> Option<String> {
-            let data = event
-                .unchecked_ref::<web_sys::MessageEvent>()
-                .data()
-                .as_string()?;
-            (data.len() <= MAX_EVENT_BYTES).then_some(data)
-        };
-        let target: &web_sys::EventTarget = &source;
-        let listeners = vec![
-            {
-                let on_event = on_event.clone();
-                EventListener::new(target, "open", Box::new(move |_| on_event(PushEvent::Up)))?
-            },
-            {
-                let on_event = on_event.clone();
-                let watched = source.clone();
-                EventListener::new(
-                    target,
-                    "error",
-                    Box::new(move |_| {
-                        let closed = watched.ready_state() == web_sys::EventSource::CLOSED;
-                        on_event(PushEvent::Down { closed });
-                    }),
-                )?
-            },
-            {
-                let on_event = on_event.clone();
-                EventListener::new(
-                    target,
-                    "terminated",
-                    Box::new(move |event| {
-                        if let Some(data) = data_of(&event) {
-                            if let Some(parsed) = json::terminated_event(&data) {
-                                on_event(PushEvent::Terminated(parsed.reason));
-                            }
-                        }
-                    }),
-                )?
-            },
-            {
-                let on_event = on_event.clone();
-                EventListener::new(
-                    target,
-                    "tab_ended",
-                    Box::new(move |event| {
-                        if let Some(data) = data_of(&event) {
-                            if let Some(parsed) = json::tab_ended_event(&data) {
-                                // Any other id than the contract's tab id shape is ignored.
-                                if ids::is_tab_id(&parsed.tab_id) {
-                                    on_event(PushEvent::TabEnded(parsed.tab_id));
-                                }
-                            }
-                        }
-                    }),
-                )?
-            },
-            EventListener::new(
-                target,
-                "session",
-                Box::new(move |event| {
-                    if let Some(data) = data_of(&event) {
-                        if let Some(view) = json::session_view(&data) {
-                            on_event(PushEvent::View(view));
-                        }
+        let mut listeners = Vec::with_capacity(STREAM_EVENTS.len());
+        // One closure type for every event of the stream: the page carries its call and
+        // drop code once.
+        for &event in STREAM_EVENTS {
+            let on_event = on_event.clone();
+            let watched = source.clone();
+            listeners.push(EventListener::new(
+                &source,
+                event,
+                Box::new(move |heard| {
+                    if let Some(news) = read_event(event, &heard, &watched) {
+                        on_event(news);
                     }
                 }),
-            )?,
-        ];
+            )?);
+        }
         Ok(PushStream {
             source,
             _listeners: listeners,
