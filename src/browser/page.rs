@@ -11,10 +11,51 @@ use super::channel::random_id;
 use super::{json, BrowserError, EventListener};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
-/// Events after which deadlines must be re-checked at once: background tabs get timers
-/// throttled to one a minute or frozen, and a tab restored from the back/forward cache
-/// resumes with stale state.
-const WAKE_EVENTS: &[&str] = &["pageshow", "online"];
+/// The page's events the guard listens to ([`page_event`] says what each means):
+/// `visibilitychange` on the document, the others on the window.
+const PAGE_EVENTS: &[&str] = &[
+    "pageshow",
+    "online",
+    "focus",
+    "pagehide",
+    "click",
+    "auxclick",
+    "visibilitychange",
+];
+
+/// One of [`PAGE_EVENTS`]: calls `on_wake` with what it means for the session, or notes a
+/// link opened in a new tab.
+fn page_event(
+    event: &str,
+    heard: &web_sys::Event,
+    document: &web_sys::Document,
+    on_wake: &dyn Fn(Wake),
+) {
+    let wake = match event {
+        // Deadlines must be re-checked at once: background tabs get timers throttled to one
+        // a minute or frozen, and a tab restored from the back/forward cache resumes with
+        // stale state.
+        "pageshow" | "online" => Wake::Resumed,
+        // Window focus only (the event's target is the window it is heard on): focus events
+        // of elements do not reach a non-capturing window listener, and code focusing a
+        // button is not the user coming back.
+        "focus" => {
+            if heard.target() != heard.current_target() {
+                return;
+            }
+            Wake::UserReturned
+        }
+        "pagehide" => Wake::Left,
+        // A link of this page opened in a new tab: note it for that tab (its opener).
+        "click" | "auxclick" => {
+            note_link_opened(heard, event == "auxclick");
+            return;
+        }
+        _ if document.hidden() => Wake::Hidden,
+        _ => Wake::UserReturned,
+    };
+    on_wake(wake);
+}
 
 /// Why the page woke up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,57 +97,22 @@ impl PageListeners {
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
-        let mut listeners: Vec<EventListener> = Vec::new();
-        for event in WAKE_EVENTS {
+        let mut listeners = Vec::with_capacity(PAGE_EVENTS.len());
+        // One closure type for every event: the page carries its call and drop code once.
+        for &event in PAGE_EVENTS {
+            let target: &web_sys::EventTarget = if event == "visibilitychange" {
+                &document
+            } else {
+                &window
+            };
             let on_wake = on_wake.clone();
+            let watched = document.clone();
             listeners.push(EventListener::new(
-                &window,
+                target,
                 event,
-                Box::new(move |_| on_wake(Wake::Resumed)),
+                Box::new(move |heard| page_event(event, &heard, &watched, &*on_wake)),
             )?);
         }
-        // Window focus only: focus events of elements do not reach a non-capturing window
-        // listener, and code focusing a button is not the user coming back.
-        let focus_wake = on_wake.clone();
-        let focused = window.clone();
-        listeners.push(EventListener::new(
-            &window,
-            "focus",
-            Box::new(move |event| {
-                let on_window = event.target().is_some_and(|target| {
-                    target == *focused.unchecked_ref::<web_sys::EventTarget>()
-                });
-                if on_window {
-                    focus_wake(Wake::UserReturned);
-                }
-            }),
-        )?);
-        let left = on_wake.clone();
-        listeners.push(EventListener::new(
-            &window,
-            "pagehide",
-            Box::new(move |_| left(Wake::Left)),
-        )?);
-        // A link of this page opened in a new tab: note it for that tab (its opener).
-        for (event, auxiliary) in [("click", false), ("auxclick", true)] {
-            listeners.push(EventListener::new(
-                &window,
-                event,
-                Box::new(move |event| note_link_opened(&event, auxiliary)),
-            )?);
-        }
-        let watched = document.clone();
-        listeners.push(EventListener::new(
-            &document,
-            "visibilitychange",
-            Box::new(move |_| {
-                if !watched.hidden() {
-                    on_wake(Wake::UserReturned);
-                } else {
-                    on_wake(Wake::Hidden);
-                }
-            }),
-        )?);
         Ok(PageListeners {
             _listeners: listeners,
         })
