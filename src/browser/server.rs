@@ -120,13 +120,18 @@ impl HttpSessionServer {
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url(path);
         let tab = self.tab();
-        Box::pin(async move { session_reply(send(&url, tab, body, timeout_ms).await?).await })
+        Box::pin(async move { session_reply(send(&url, tab, body, timeout_ms).await?) })
     }
 }
 
+/// A server's answer: its status and its body's text (or why the body could not be read).
+type Answer = (u16, Result<String, BrowserError>);
+
 /// Sends one request (`GET` without `body`, else `POST` with the JSON `body`), naming the
-/// acting `tab` when there is one, with a deadline: a request that hangs becomes a network
-/// error instead of leaving the guard waiting forever.
+/// acting `tab` when there is one, and reads the answer's body, with a deadline: a request
+/// that hangs becomes a network error instead of leaving the guard waiting forever. Every
+/// request of the guard waits in this one future, so the page carries the code that awaits
+/// gloo-net's send and text once; each call's answer is then read without awaiting.
 ///
 /// The browser's request is built here and handed to gloo-net to send and read: its
 /// request builder would parse the URL and merge query parameters the guard never sets,
@@ -137,7 +142,7 @@ async fn send(
     tab: Option<String>,
     body: Option<String>,
     timeout_ms: u32,
-) -> Result<Response, BrowserError> {
+) -> Result<Answer, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
     // A `RequestInit` dictionary, filled like any plain object.
     let init = js_sys::Object::new();
@@ -162,9 +167,10 @@ async fn send(
     let response = Request::from(request)
         .send()
         .await
-        .map_err(|_| BrowserError::Network("request failed"));
+        .map_err(|_| BrowserError::Network("request failed"))?;
+    let text = body_text(&response).await;
     drop(abort_on_timeout);
-    response
+    Ok((response.status(), text))
 }
 
 async fn body_text(response: &Response) -> Result<String, BrowserError> {
@@ -179,22 +185,15 @@ async fn body_text(response: &Response) -> Result<String, BrowserError> {
 }
 
 /// Reads a reply that is either a session view or a `401`.
-async fn session_reply(response: Response) -> Result<SessionReply, BrowserError> {
-    match response.status() {
-        200 => {
-            let text = body_text(&response).await?;
-            json::session_view(&text)
-                .map(SessionReply::View)
-                .ok_or(BrowserError::InvalidResponse("session view rejected"))
-        }
-        401 => {
-            // A 401 whose body cannot be read still means "no session".
-            let reason = body_text(&response)
-                .await
-                .ok()
-                .and_then(|text| json::error_reason(&text));
-            Ok(SessionReply::Ended(reason))
-        }
+fn session_reply((status, text): Answer) -> Result<SessionReply, BrowserError> {
+    match status {
+        200 => json::session_view(&text?)
+            .map(SessionReply::View)
+            .ok_or(BrowserError::InvalidResponse("session view rejected")),
+        // A 401 whose body cannot be read still means "no session".
+        401 => Ok(SessionReply::Ended(
+            text.ok().and_then(|text| json::error_reason(&text)),
+        )),
         status => Err(BrowserError::Status(status)),
     }
 }
@@ -239,11 +238,11 @@ impl SessionServer for HttpSessionServer {
             if !accepted && send_beacon(&url, &body) {
                 return Ok(None);
             }
-            let response = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await?;
-            if response.status() == 204 {
+            let answer = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await?;
+            if answer.0 == 204 {
                 Ok(None)
             } else {
-                session_reply(response).await.map(Some)
+                session_reply(answer).map(Some)
             }
         })
     }
@@ -270,8 +269,8 @@ impl SessionServer for HttpSessionServer {
         let acting = self.tab();
         let body = tab.to_json();
         Box::pin(async move {
-            let response = send(&url, acting, Some(body), REQUEST_TIMEOUT_MS).await?;
-            match response.status() {
+            let (status, _) = send(&url, acting, Some(body), REQUEST_TIMEOUT_MS).await?;
+            match status {
                 200 | 201 => Ok(()),
                 status => Err(BrowserError::Status(status)),
             }
