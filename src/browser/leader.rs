@@ -4,7 +4,7 @@
 //! lock over (`steal`); the tab it was taken from learns so when it runs again, from the
 //! rejected request, and queues again as a follower.
 
-use std::cell::RefCell;
+use std::cell::Cell;
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
@@ -17,8 +17,8 @@ use super::BrowserError;
 /// crashes, so the next tab in the queue takes over at once.
 #[must_use = "the lock is released (or the request withdrawn) when this handle is dropped"]
 pub struct LeaderLock {
-    release: Rc<RefCell<Option<js_sys::Function>>>,
-    released: Rc<RefCell<bool>>,
+    release: Rc<Cell<Option<js_sys::Function>>>,
+    released: Rc<Cell<bool>>,
     /// Withdraws a request still in the queue on drop, so the browser never grants it to
     /// a callback that is gone. `None` for a steal, which the Web Locks API forbids to
     /// combine with a signal (a steal is granted at once anyway).
@@ -55,8 +55,10 @@ impl LeaderLock {
             .map_err(BrowserError::from_js)?
             .dyn_into()
             .map_err(|_| BrowserError::Js("navigator.locks.request missing"))?;
-        let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
-        let released = Rc::new(RefCell::new(false));
+        // Cells, not `RefCell`s: nothing here is borrowed across a call, so there is no
+        // borrow to fail (and no panic path for it).
+        let release: Rc<Cell<Option<js_sys::Function>>> = Rc::default();
+        let released = Rc::new(Cell::new(false));
         let granted = {
             let release = release.clone();
             let released = released.clone();
@@ -67,12 +69,12 @@ impl LeaderLock {
                 let promise = js_sys::Promise::new(&mut |resolve, _reject| {
                     resolve_slot = Some(resolve);
                 });
-                if *released.borrow() {
+                if released.get() {
                     if let Some(resolve) = resolve_slot {
                         super::call(&resolve);
                     }
                 } else {
-                    *release.borrow_mut() = resolve_slot;
+                    release.set(resolve_slot);
                     on_granted();
                 }
                 promise
@@ -111,7 +113,7 @@ impl LeaderLock {
                 let name = js_sys::Reflect::get(&error, &JsValue::from_str("name"))
                     .ok()
                     .and_then(|n| n.as_string());
-                if !*released.borrow() && name.as_deref() == Some("AbortError") {
+                if !released.get() && name.as_deref() == Some("AbortError") {
                     on_lost();
                 }
             });
@@ -129,12 +131,12 @@ impl LeaderLock {
 
 impl Drop for LeaderLock {
     fn drop(&mut self) {
-        *self.released.borrow_mut() = true;
+        self.released.set(true);
         if let Some(withdraw) = &self.withdraw {
             // No effect once granted; a queued request is taken out of the queue.
             withdraw.abort();
         }
-        if let Some(resolve) = self.release.borrow_mut().take() {
+        if let Some(resolve) = self.release.take() {
             super::call(&resolve);
         }
     }
