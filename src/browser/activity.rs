@@ -97,7 +97,7 @@ impl ActivityListener {
         on_activity: Rc<dyn Fn()>,
     ) -> Result<Self, BrowserError> {
         let window = super::window()?;
-        let on_activity = Closure::<dyn FnMut()>::new(move || on_activity());
+        let on_activity = super::js_callback(on_activity);
         let types = js_sys::Array::new();
         for event in events {
             types.push(&wasm_bindgen::JsValue::from_str(event));

@@ -225,6 +225,14 @@ pub(crate) fn spawn(future: LocalFuture<()>) {
     wasm_bindgen_futures::spawn_local(future);
 }
 
+/// `callback` as a JavaScript function of no arguments: every such function the adapters
+/// hand the browser is this one closure type, so the page carries its code once.
+pub(crate) fn js_callback(
+    callback: std::rc::Rc<dyn Fn()>,
+) -> wasm_bindgen::closure::Closure<dyn FnMut()> {
+    wasm_bindgen::closure::Closure::new(move || callback())
+}
+
 /// Calls a JavaScript function that takes nothing (a stop, an undo, a lock's `resolve`),
 /// ignoring what it returns or throws: through `Function.call` with one argument, the
 /// binding the views use, which passes `undefined`.
