@@ -1,11 +1,10 @@
 //! The `use_session_guard` hook, the `<SessionGuard>` component and `use_session`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
 use gloo_timers::callback::Interval;
 use leptos::prelude::*;
-use send_wrapper::SendWrapper;
 
 use super::parts::GuardParts;
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
@@ -275,14 +274,29 @@ pub struct UseSessionGuardReturn {
 #[derive(Clone, Copy)]
 struct SessionContext(UseSessionGuardReturn);
 
-/// Where the hook keeps the running guard (`None` if it could not start).
-pub(super) type Runtime = StoredValue<Option<GuardRuntime>, LocalStorage>;
+/// What the hook keeps for the running guard, in one stored value: one reactive storage
+/// type for the page instead of one per field.
+#[derive(Default)]
+pub(super) struct GuardCells {
+    /// The running guard (`None` if it could not start, or once stopped).
+    runtime: RefCell<Option<GuardRuntime>>,
+    /// The warning's countdown timer, while the warning shows.
+    ticker: RefCell<Option<Interval>>,
+    /// [`SessionGuard`]'s renderer, once its element exists.
+    parts: RefCell<Option<Rc<GuardParts>>>,
+}
+
+/// Where the hook keeps the running guard.
+pub(super) type Runtime = StoredValue<GuardCells, LocalStorage>;
 
 /// Runs `action` on the running guard; does nothing once it was stopped and disposed.
-pub(super) fn with_runtime(runtime: Runtime, action: impl FnOnce(&GuardRuntime)) {
-    runtime.try_with_value(|rt| {
-        if let Some(rt) = rt {
-            action(rt);
+/// Not generic, so every caller shares one copy.
+pub(super) fn with_runtime(runtime: Runtime, action: &dyn Fn(&GuardRuntime)) {
+    runtime.try_with_value(|cells| {
+        if let Ok(rt) = cells.runtime.try_borrow() {
+            if let Some(rt) = rt.as_ref() {
+                action(rt);
+            }
         }
     });
 }
@@ -337,45 +351,62 @@ type StartedGuard = (RwSignal<GuardSnapshot>, RwSignal<Option<Millis>>, Runtime)
 /// Starts the guard for [`use_session_guard_with_options`].
 fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
-    let runtime = StoredValue::new_local(None::<GuardRuntime>);
+    let runtime = StoredValue::new_local(GuardCells::default());
     let remaining = RwSignal::new(None::<Millis>);
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
     // engine's single deadline. It is started and stopped as the snapshots arrive, when the
     // warning comes or goes (the runtime never holds the engine across this callback).
-    let ticker = StoredValue::new_local(None::<Interval>);
     let showed = Cell::new(false);
     let on_change = Box::new(move |next: &GuardSnapshot| {
         snapshot.set(next.clone());
         let warning = matches!(next.state, State::Warning { .. });
         if showed.replace(warning) != warning {
             let refresh = move || {
-                let left = runtime
-                    .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
-                    .flatten();
-                remaining.set(left);
+                let left = Cell::new(None);
+                with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
+                remaining.set(left.get());
             };
             refresh();
-            let _ =
-                ticker.try_set_value(warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh)));
+            runtime.try_with_value(|cells| {
+                if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
+                    *ticker = warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
+                }
+            });
         }
     });
     match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
-        Ok(started) => runtime.set_value(Some(started)),
+        Ok(started) => runtime.with_value(|cells| *cells.runtime.borrow_mut() = Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
             error.report("could not start");
         }
     }
 
-    let cleanup = SendWrapper::new((runtime, ticker));
     on_cleanup(move || {
-        let (runtime, ticker) = cleanup.take();
-        let _ = ticker.try_set_value(None);
-        if let Some(Some(rt)) = runtime.try_update_value(Option::take) {
-            rt.stop();
-        }
+        runtime.try_with_value(|cells| {
+            cells.ticker.take();
+            cells.parts.take();
+            if let Some(rt) = cells.runtime.take() {
+                rt.stop();
+            }
+        });
     });
     (snapshot, remaining, runtime)
+}
+
+/// A signal reading one field of the snapshot: one closure type per field type, not per
+/// field.
+fn snapshot_field<T: Send + Sync + 'static>(
+    snapshot: RwSignal<GuardSnapshot>,
+    read: fn(&GuardSnapshot) -> T,
+) -> Signal<T> {
+    Signal::derive(move || snapshot.with(read))
+}
+
+/// An action on the running guard, as a callback: one closure type for every action
+/// without an argument.
+fn runtime_action(runtime: Runtime, action: fn(&GuardRuntime)) -> Callback<()> {
+    Callback::new(move |()| with_runtime(runtime, &action))
 }
 
 /// The signals and actions over one snapshot signal: every field reads the snapshot, so the
@@ -383,33 +414,29 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
 fn session_return(
     snapshot: RwSignal<GuardSnapshot>,
     remaining: RwSignal<Option<Millis>>,
-    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
+    runtime: Runtime,
 ) -> UseSessionGuardReturn {
     UseSessionGuardReturn {
-        state: Signal::derive(move || snapshot.with(|s| s.state.clone())),
+        state: snapshot_field(snapshot, |s| s.state.clone()),
         remaining_ms: remaining.into(),
-        reason: Signal::derive(move || {
-            snapshot.with(|s| match &s.state {
-                State::Ended { reason } => reason.clone(),
-                _ => None,
-            })
+        reason: snapshot_field(snapshot, |s| match &s.state {
+            State::Ended { reason } => reason.clone(),
+            _ => None,
         }),
-        is_recording: Signal::derive(move || snapshot.with(|s| s.is_recording)),
-        recording: Signal::derive(move || snapshot.with(|s| s.recording)),
-        is_leader: Signal::derive(move || snapshot.with(|s| s.is_leader)),
-        connection_problem: Signal::derive(move || snapshot.with(|s| s.connection_problem)),
-        lifetime_warning: Signal::derive(move || snapshot.with(|s| s.lifetime_warning)),
-        user: Signal::derive(move || snapshot.with(|s| s.user.clone())),
-        privileged: Signal::derive(move || snapshot.with(|s| s.privileged)),
-        idle_timeout: Signal::derive(move || snapshot.with(|s| s.idle_timeout)),
-        lifetime: Signal::derive(move || snapshot.with(|s| s.lifetime)),
+        is_recording: snapshot_field(snapshot, |s| s.is_recording),
+        recording: snapshot_field(snapshot, |s| s.recording),
+        is_leader: snapshot_field(snapshot, |s| s.is_leader),
+        connection_problem: snapshot_field(snapshot, |s| s.connection_problem),
+        lifetime_warning: snapshot_field(snapshot, |s| s.lifetime_warning),
+        user: snapshot_field(snapshot, |s| s.user.clone()),
+        privileged: snapshot_field(snapshot, |s| s.privileged),
+        idle_timeout: snapshot_field(snapshot, |s| s.idle_timeout),
+        lifetime: snapshot_field(snapshot, |s| s.lifetime),
         snapshot: snapshot.into(),
-        stay_signed_in: Callback::new(move |()| {
-            with_runtime(runtime, GuardRuntime::stay_signed_in)
-        }),
-        logout: Callback::new(move |()| with_runtime(runtime, GuardRuntime::logout)),
+        stay_signed_in: runtime_action(runtime, GuardRuntime::stay_signed_in),
+        logout: runtime_action(runtime, GuardRuntime::logout),
         consent: Callback::new(move |accepted: bool| {
-            with_runtime(runtime, |rt| rt.consent(accepted))
+            with_runtime(runtime, &|rt| rt.consent(accepted))
         }),
     }
 }
@@ -439,7 +466,7 @@ pub fn use_session() -> UseSessionGuardReturn {
     session_return(
         RwSignal::new(GuardSnapshot::starting(String::new())),
         RwSignal::new(None),
-        StoredValue::new_local(None),
+        StoredValue::new_local(GuardCells::default()),
     )
 }
 
@@ -507,7 +534,6 @@ pub fn SessionGuard(
     let root = NodeRef::<leptos::html::Div>::new();
     // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
     let owner = Owner::current().map(|owner| owner.downgrade());
-    let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
     // A render effect: it runs at once (before the element exists) and again once it is
     // there, and its machinery is the one the views already carry.
     let drawing = RenderEffect::new(move |_| {
@@ -515,19 +541,27 @@ pub fn SessionGuard(
             return;
         };
         let remaining = remaining.get();
-        let drawn = parts.get_value().unwrap_or_else(|| {
-            GuardParts::new(
-                root.into(),
-                runtime,
-                recording_badge,
-                children.clone(),
-                owner.clone(),
-            )
-        });
+        let Some(drawn) = runtime
+            .try_with_value(|cells| {
+                let mut parts = cells.parts.try_borrow_mut().ok()?;
+                let drawn = parts.get_or_insert_with(|| {
+                    GuardParts::new(
+                        root.into(),
+                        runtime,
+                        recording_badge,
+                        children.clone(),
+                        owner.clone(),
+                    )
+                });
+                Some(Rc::clone(drawn))
+            })
+            .flatten()
+        else {
+            return;
+        };
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
         drawn.render(&snapshot.get(), remaining);
-        parts.set_value(Some(drawn));
     });
     on_cleanup(move || drop(drawing));
     view! { <div class="sg-guard" node_ref=root></div> }

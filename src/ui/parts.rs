@@ -308,9 +308,9 @@ impl GuardParts {
             })
         };
         if is(CONSENT) {
-            with_runtime(self.runtime, |rt| rt.consent(button == 1));
+            with_runtime(self.runtime, &|rt| rt.consent(button == 1));
         } else if is(WARNING) {
-            with_runtime(self.runtime, |rt| {
+            with_runtime(self.runtime, &|rt| {
                 if button == 0 {
                     rt.stay_signed_in();
                 } else {
