@@ -19,8 +19,8 @@ use session_guard::core::{
     ConsentState, DurationMs, LifetimeWarning, LocalTime, Millis, PolicyOverride, Reason,
 };
 use session_guard::ui::{
-    format_clock_time, format_countdown, use_session_guard_with_options, LifetimeNotice,
-    LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
+    clock_time_text, format_clock_time, format_countdown, use_session_guard_with_options,
+    LifetimeNotice, LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
 use wasm_bindgen::{JsCast, JsValue};
@@ -519,6 +519,15 @@ fn countdown_formats_minutes_and_seconds() {
         east.abs() % 60
     );
     assert_eq!(format_clock_time(at), expected);
+    // The hours and minutes are the UTC ones moved by the zone's offset, across midnight
+    // both ways and for zones a fraction of an hour from UTC. `at` is 16:05:12 UTC.
+    assert_eq!(clock_time_text(at, 0), "16:05 (UTC+00:00)");
+    assert_eq!(clock_time_text(at, 330), "21:35 (UTC+05:30)");
+    assert_eq!(clock_time_text(at, 8 * 60 + 45), "00:50 (UTC+08:45)");
+    assert_eq!(clock_time_text(at, -(16 * 60 + 30)), "23:35 (UTC-16:30)");
+    assert_eq!(clock_time_text(at, -210), "12:35 (UTC-03:30)");
+    assert_eq!(clock_time_text(0, 0), "00:00 (UTC+00:00)");
+    assert_eq!(clock_time_text(-1, 0), "23:59 (UTC+00:00)");
 }
 
 #[wasm_bindgen_test]
