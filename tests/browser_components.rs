@@ -283,6 +283,17 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
         "{}",
         countdown()
     );
+    // It ticks: a second later it shows one second less.
+    let first = countdown();
+    assert!(
+        wait_for(1_500, || {
+            let now = countdown();
+            now.starts_with("0:0") && now < first
+        })
+        .await,
+        "{first} then {}",
+        countdown()
+    );
     assert!(
         find(&root, "#protected").is_some(),
         "content stays during the warning"

@@ -3,7 +3,7 @@
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 
 use super::parts::GuardParts;
@@ -280,8 +280,8 @@ struct SessionContext(UseSessionGuardReturn);
 pub(super) struct GuardCells {
     /// The running guard (`None` if it could not start, or once stopped).
     runtime: RefCell<Option<GuardRuntime>>,
-    /// The warning's countdown timer, while the warning shows.
-    ticker: RefCell<Option<Interval>>,
+    /// The warning's next countdown refresh, while the warning shows.
+    ticker: RefCell<Option<Timeout>>,
     /// [`SessionGuard`]'s renderer, once its element exists.
     parts: RefCell<Option<Rc<GuardParts>>>,
 }
@@ -361,17 +361,7 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
         snapshot.set(next.clone());
         let warning = matches!(next.state, State::Warning { .. });
         if showed.replace(warning) != warning {
-            let refresh = move || {
-                let left = Cell::new(None);
-                with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
-                remaining.set(left.get());
-            };
-            refresh();
-            runtime.try_with_value(|cells| {
-                if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
-                    *ticker = warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh));
-                }
-            });
+            refresh_countdown(runtime, remaining, warning);
         }
     });
     match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
@@ -392,6 +382,24 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
         });
     });
     (snapshot, remaining, runtime)
+}
+
+/// Writes the time left into `remaining` and, while the warning shows (`again`), arms the
+/// next refresh a tick later; otherwise stops the ticking. A timeout re-armed each tick
+/// rather than an interval: the browser adapters already import setTimeout.
+fn refresh_countdown(runtime: Runtime, remaining: RwSignal<Option<Millis>>, again: bool) {
+    let left = Cell::new(None);
+    with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
+    remaining.set(left.get());
+    runtime.try_with_value(|cells| {
+        if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
+            *ticker = again.then(|| {
+                Timeout::new(COUNTDOWN_TICK_MS, move || {
+                    refresh_countdown(runtime, remaining, true);
+                })
+            });
+        }
+    });
 }
 
 /// A signal reading one field of the snapshot: one closure type per field type, not per
