@@ -5,6 +5,8 @@ use std::rc::Rc;
 
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
+use leptos::reactive::owner::WeakOwner;
+use leptos::tachys::html::node_ref::NodeRefContainer;
 
 use super::parts::GuardParts;
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
@@ -538,41 +540,69 @@ pub fn SessionGuard(
     provide_context(SessionContext(guard));
 
     // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
-    // is only the element it goes in.
-    let root = NodeRef::<leptos::html::Div>::new();
-    // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
-    let owner = Owner::current().map(|owner| owner.downgrade());
-    // A render effect: it runs at once (before the element exists) and again once it is
-    // there, and its machinery is the one the views already carry.
+    // is only the element it goes in, handed to the renderer when tachys builds it.
+    let root = GuardRoot {
+        runtime,
+        remaining,
+        recording_badge,
+        children,
+        // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
+        owner: Owner::current().map(|owner| owner.downgrade()),
+    };
+    // A render effect: it runs at once (before the element exists, only subscribing) and
+    // again after the element was handed over, and its machinery is the one the views
+    // already carry.
     let drawing = RenderEffect::new(move |_| {
-        let Some(root) = root.get() else {
-            return;
-        };
         let remaining = remaining.get();
-        let Some(drawn) = runtime
-            .try_with_value(|cells| {
-                let mut parts = cells.parts.try_borrow_mut().ok()?;
-                let drawn = parts.get_or_insert_with(|| {
-                    GuardParts::new(
-                        root.into(),
-                        runtime,
-                        recording_badge,
-                        children.clone(),
-                        owner.clone(),
-                    )
-                });
-                Some(Rc::clone(drawn))
-            })
-            .flatten()
-        else {
-            return;
-        };
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
-        drawn.render(&snapshot.get(), remaining);
+        let snapshot = snapshot.get();
+        let drawn = runtime
+            .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
+            .flatten();
+        if let Some(drawn) = drawn {
+            drawn.render(&snapshot, remaining);
+        }
     });
     on_cleanup(move || drop(drawing));
     view! { <div class="sg-guard" node_ref=root></div> }
+}
+
+/// What `<SessionGuard>`'s element is handed to when tachys builds it: it creates the
+/// renderer there. A node reference of our own, so the page carries no signal of the
+/// element.
+#[derive(Clone)]
+struct GuardRoot {
+    /// Where the renderer is kept, and the guard its buttons act on.
+    runtime: Runtime,
+    /// Notified once the renderer exists, so that the render effect draws.
+    remaining: RwSignal<Option<Millis>>,
+    /// The `recording_badge` prop.
+    recording_badge: bool,
+    /// The protected app.
+    children: ChildrenFn,
+    /// The `<SessionGuard>`'s owner.
+    owner: Option<WeakOwner>,
+}
+
+impl NodeRefContainer<leptos::html::Div> for GuardRoot {
+    fn load(self, element: &web_sys::Element) {
+        let GuardRoot {
+            runtime,
+            remaining,
+            recording_badge,
+            children,
+            owner,
+        } = self;
+        let parts = GuardParts::new(element.clone(), runtime, recording_badge, children, owner);
+        runtime.try_with_value(|cells| {
+            if let Ok(mut shown) = cells.parts.try_borrow_mut() {
+                *shown = Some(parts);
+            }
+        });
+        // The element is in the document once the effect runs again.
+        remaining.notify();
+    }
 }
 
 /// What the fail-closed notice says while the protected content is hidden.
