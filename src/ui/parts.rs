@@ -104,8 +104,9 @@ pub(super) struct GuardParts {
     /// What had the focus before a dialog opened, to return it there when it closes.
     focus_before: RefCell<Option<JsValue>>,
     /// The one listener for every part's clicks and the dialogs' keys; it holds the parts
-    /// weakly, so dropping the parts releases it.
-    listener: Closure<dyn Fn(web_sys::Event)>,
+    /// weakly, so dropping the parts releases it. `FnMut(JsValue)`, the closure type the
+    /// browser adapters already carry, so the page has no closure glue for it alone.
+    listener: Closure<dyn FnMut(JsValue)>,
 }
 
 impl GuardParts {
@@ -119,9 +120,9 @@ impl GuardParts {
     ) -> Rc<GuardParts> {
         Rc::new_cyclic(|parts: &Weak<GuardParts>| {
             let parts = parts.clone();
-            let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
+            let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
                 if let Some(parts) = parts.upgrade() {
-                    parts.handle(event.as_ref());
+                    parts.handle(&event);
                 }
             });
             GuardParts {
