@@ -11,6 +11,8 @@ mod wait;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
@@ -420,6 +422,66 @@ async fn ended_session_removes_protected_content() {
         .text_content()
         .unwrap_or_default()
         .contains("Your session has ended"));
+}
+
+#[wasm_bindgen_test]
+async fn the_hooks_countdown_ticks_without_running_the_other_fields_readers_again() {
+    // The hook alone: `remaining_ms` counts down every second during the warning, and a
+    // reader of another field (here `state`) is not run again by those ticks.
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let state_reads = Arc::new(AtomicU32::new(0));
+    let reads = state_reads.clone();
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let server: Rc<dyn SessionServer> = server;
+        let options = UseSessionGuardOptions::default()
+            .server(server)
+            .navigate(false)
+            .activity_events(Vec::<String>::new())
+            .policy_override(PolicyOverride {
+                idle_timeout: Some(6_000),
+                warning_lead: Some(5_000),
+            });
+        let session = use_session_guard_with_options(options);
+        let state = move || {
+            reads.fetch_add(1, Ordering::Relaxed);
+            format!("{:?}", session.state.get())
+        };
+        let left = move || {
+            session
+                .remaining_ms
+                .get()
+                .map(|ms| (ms / 1_000).to_string())
+        };
+        view! {
+            <p id="state">{state}</p>
+            <p id="left">{left}</p>
+        }
+    });
+    let text = |id: &str| {
+        find(&root, id)
+            .and_then(|p| p.text_content())
+            .unwrap_or_default()
+    };
+    assert!(wait_for(3_000, || text("#state").starts_with("Warning")).await);
+    assert!(wait_for(500, || !text("#left").is_empty()).await);
+    let reads_before = state_reads.load(Ordering::Relaxed);
+    let first: Millis = text("#left").parse().expect("seconds");
+    // Two ticks later it shows two seconds less.
+    assert!(
+        wait_for(2_500, || text("#left")
+            .parse::<Millis>()
+            .is_ok_and(|left| left <= first - 2))
+        .await,
+        "{first} then {}",
+        text("#left")
+    );
+    assert!(text("#state").starts_with("Warning"));
+    assert_eq!(
+        state_reads.load(Ordering::Relaxed),
+        reads_before,
+        "the ticks ran the state's reader again"
+    );
 }
 
 #[wasm_bindgen_test]

@@ -282,6 +282,8 @@ struct SessionContext(UseSessionGuardReturn);
 pub(super) struct GuardCells {
     /// The running guard (`None` if it could not start, or once stopped).
     runtime: RefCell<Option<GuardRuntime>>,
+    /// The time left, as the countdown last read it.
+    remaining: Cell<Option<Millis>>,
     /// The warning's next countdown refresh, while the warning shows.
     ticker: RefCell<Option<Timeout>>,
     /// [`SessionGuard`]'s renderer, once its element exists.
@@ -342,19 +344,19 @@ pub fn use_session_guard() -> UseSessionGuardReturn {
 /// }
 /// ```
 pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
-    let (snapshot, remaining, runtime) = start_guard(options);
-    session_return(snapshot, remaining, runtime)
+    let (snapshot, tick, runtime) = start_guard(options);
+    session_return(snapshot, tick, runtime)
 }
 
 /// The running guard behind the hook: its snapshot, countdown and runtime, which
 /// [`SessionGuard`] reads directly rather than through the public signals.
-type StartedGuard = (RwSignal<GuardSnapshot>, RwSignal<Option<Millis>>, Runtime);
+type StartedGuard = (RwSignal<GuardSnapshot>, Tick, Runtime);
 
 /// Starts the guard for [`use_session_guard_with_options`].
 fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
+    let tick = new_tick();
     let runtime = StoredValue::new_local(GuardCells::default());
-    let remaining = RwSignal::new(None::<Millis>);
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
     // engine's single deadline. It is started and stopped as the snapshots arrive, when the
     // warning comes or goes (the runtime never holds the engine across this callback).
@@ -363,7 +365,7 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
         snapshot.set(next.clone());
         let warning = matches!(next.state, State::Warning { .. });
         if showed.replace(warning) != warning {
-            refresh_countdown(runtime, remaining, warning);
+            refresh_countdown(runtime, tick, warning);
         }
     });
     match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
@@ -383,25 +385,44 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
             }
         });
     });
-    (snapshot, remaining, runtime)
+    (snapshot, tick, runtime)
 }
 
 /// Writes the time left into `remaining` and, while the warning shows (`again`), arms the
 /// next refresh a tick later; otherwise stops the ticking. A timeout re-armed each tick
 /// rather than an interval: the browser adapters already import setTimeout.
-fn refresh_countdown(runtime: Runtime, remaining: RwSignal<Option<Millis>>, again: bool) {
+fn refresh_countdown(runtime: Runtime, tick: Tick, again: bool) {
     let left = Cell::new(None);
     with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
-    remaining.set(left.get());
     runtime.try_with_value(|cells| {
+        cells.remaining.set(left.get());
         if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
             *ticker = again.then(|| {
                 Timeout::new(COUNTDOWN_TICK_MS, move || {
-                    refresh_countdown(runtime, remaining, true);
+                    refresh_countdown(runtime, tick, true);
                 })
             });
         }
     });
+    tick.notify();
+}
+
+/// What the countdown notifies each second. An `RwSignal` of the snapshot's own type whose
+/// value is never read, rather than a `Trigger` or a signal of the time left: those are
+/// another kind of reactive node for the page to carry (measured about 400 B gzip more);
+/// and not the snapshot signal itself, whose readers would then all run every second.
+type Tick = RwSignal<GuardSnapshot>;
+
+/// A new [`Tick`].
+fn new_tick() -> Tick {
+    RwSignal::new(GuardSnapshot::starting(String::new()))
+}
+
+/// The time left, as the countdown last read it.
+fn remaining(runtime: Runtime) -> Option<Millis> {
+    runtime
+        .try_with_value(|cells| cells.remaining.get())
+        .flatten()
 }
 
 /// A signal reading one field of the snapshot: one closure type per field type, not per
@@ -425,12 +446,15 @@ fn runtime_action(runtime: Runtime, action: fn(&GuardRuntime)) -> Callback<()> {
 /// signal for the page to carry (measured 535 B gzip more).
 fn session_return(
     snapshot: RwSignal<GuardSnapshot>,
-    remaining: RwSignal<Option<Millis>>,
+    tick: Tick,
     runtime: Runtime,
 ) -> UseSessionGuardReturn {
     UseSessionGuardReturn {
         state: snapshot_field(snapshot, |s| s.state.clone()),
-        remaining_ms: Signal::derive(move || remaining.get()),
+        remaining_ms: Signal::derive(move || {
+            tick.track();
+            remaining(runtime)
+        }),
         reason: snapshot_field(snapshot, |s| match &s.state {
             State::Ended { reason } => reason.clone(),
             _ => None,
@@ -477,7 +501,7 @@ pub fn use_session() -> UseSessionGuardReturn {
     // No runtime: the state stays Starting and the actions find nothing to run.
     session_return(
         RwSignal::new(GuardSnapshot::starting(String::new())),
-        RwSignal::new(None),
+        new_tick(),
         StoredValue::new_local(GuardCells::default()),
     )
 }
@@ -537,15 +561,15 @@ pub fn SessionGuard(
     /// required, consented to.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let (snapshot, remaining, runtime) = start_guard(options);
-    let guard = session_return(snapshot, remaining, runtime);
+    let (snapshot, tick, runtime) = start_guard(options);
+    let guard = session_return(snapshot, tick, runtime);
     provide_context(SessionContext(guard));
 
     // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
     // is only the element it goes in, handed to the renderer when tachys builds it.
     let root = GuardRoot {
         runtime,
-        remaining,
+        tick,
         recording_badge,
         children,
         // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
@@ -555,15 +579,15 @@ pub fn SessionGuard(
     // again after the element was handed over, and its machinery is the one the views
     // already carry.
     let drawing = RenderEffect::new(move |_| {
-        let remaining = remaining.get();
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
+        tick.track();
         let snapshot = snapshot.get();
         let drawn = runtime
             .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
             .flatten();
         if let Some(drawn) = drawn {
-            drawn.render(&snapshot, remaining);
+            drawn.render(&snapshot, remaining(runtime));
         }
     });
     on_cleanup(move || drop(drawing));
@@ -578,7 +602,7 @@ struct GuardRoot {
     /// Where the renderer is kept, and the guard its buttons act on.
     runtime: Runtime,
     /// Notified once the renderer exists, so that the render effect draws.
-    remaining: RwSignal<Option<Millis>>,
+    tick: Tick,
     /// The `recording_badge` prop.
     recording_badge: bool,
     /// The protected app.
@@ -591,7 +615,7 @@ impl NodeRefContainer<leptos::html::Div> for GuardRoot {
     fn load(self, element: &web_sys::Element) {
         let GuardRoot {
             runtime,
-            remaining,
+            tick,
             recording_badge,
             children,
             owner,
@@ -603,7 +627,7 @@ impl NodeRefContainer<leptos::html::Div> for GuardRoot {
             }
         });
         // The element is in the document once the effect runs again.
-        remaining.notify();
+        tick.notify();
     }
 }
 
