@@ -21,8 +21,9 @@ use session_guard::core::{
     ConsentState, DurationMs, LifetimeWarning, LocalTime, Millis, PolicyOverride, Reason,
 };
 use session_guard::ui::{
-    clock_time_text, format_clock_time, format_countdown, use_session_guard_with_options,
-    LifetimeNotice, LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
+    clock_time_text, format_clock_time, format_countdown, use_session,
+    use_session_guard_with_options, LifetimeNotice, LogoutNotice, SessionGuard,
+    UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
 use wasm_bindgen::{JsCast, JsValue};
@@ -481,6 +482,32 @@ async fn the_hooks_countdown_ticks_without_running_the_other_fields_readers_agai
         state_reads.load(Ordering::Relaxed),
         reads_before,
         "the ticks ran the state's reader again"
+    );
+}
+
+#[wasm_bindgen_test]
+fn use_session_outside_a_guard_stays_starting_and_its_actions_do_nothing() {
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), || {
+        let session = use_session();
+        session.logout.run(());
+        session.stay_signed_in.run(());
+        session.consent.run(true);
+        let shown = move || {
+            format!(
+                "{:?} {:?} {}",
+                session.state.get(),
+                session.remaining_ms.get(),
+                session.is_recording.get()
+            )
+        };
+        view! { <p id="outside">{shown}</p> }
+    });
+    assert_eq!(
+        find(&root, "#outside")
+            .and_then(|p| p.text_content())
+            .as_deref(),
+        Some("Starting None false")
     );
 }
 

@@ -497,11 +497,20 @@ pub fn use_session() -> UseSessionGuardReturn {
     if let Some(SessionContext(guard)) = use_context::<SessionContext>() {
         return guard;
     }
-    web_sys::console::warn_1(&"session-guard: use_session() called outside <SessionGuard>".into());
-    // No runtime: the state stays Starting and the actions find nothing to run.
+    // Four arguments, which the console joins with spaces: the browser adapters' reports
+    // use this console.warn already, so the page imports no other.
+    web_sys::console::warn_4(
+        &"session-guard:".into(),
+        &"use_session() called".into(),
+        &"outside".into(),
+        &"<SessionGuard>".into(),
+    );
+    // No runtime: the state stays Starting and the actions find nothing to run. Nothing
+    // ticks either, so the snapshot signal serves as the tick.
+    let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     session_return(
-        RwSignal::new(GuardSnapshot::starting(String::new())),
-        new_tick(),
+        snapshot,
+        snapshot,
         StoredValue::new_local(GuardCells::default()),
     )
 }
