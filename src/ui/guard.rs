@@ -588,9 +588,9 @@ pub fn SessionGuard(
     // again after the element was handed over, and its machinery is the one the views
     // already carry.
     let drawing = RenderEffect::new(move |_| {
+        tick.track();
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
-        tick.track();
         let snapshot = snapshot.get();
         let drawn = runtime
             .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
