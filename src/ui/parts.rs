@@ -104,9 +104,10 @@ pub(super) struct GuardParts {
     /// What had the focus before a dialog opened, to return it there when it closes.
     focus_before: RefCell<Option<JsValue>>,
     /// The one listener for every part's clicks and the dialogs' keys; it holds the parts
-    /// weakly, so dropping the parts releases it. `FnMut(JsValue)`, the closure type the
-    /// browser adapters already carry, so the page has no closure glue for it alone.
-    listener: Closure<dyn FnMut(JsValue)>,
+    /// weakly, so dropping the parts releases it. `FnMut(web_sys::Event)`, the closure type
+    /// of tachys' event listeners and the browser adapters' page listeners, so the page has
+    /// no closure glue for it alone.
+    listener: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl GuardParts {
@@ -120,11 +121,12 @@ impl GuardParts {
     ) -> Rc<GuardParts> {
         Rc::new_cyclic(|parts: &Weak<GuardParts>| {
             let parts = parts.clone();
-            let listener = Closure::<dyn FnMut(JsValue)>::new(move |event: JsValue| {
-                if let Some(parts) = parts.upgrade() {
-                    parts.handle(&event);
-                }
-            });
+            let listener =
+                Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                    if let Some(parts) = parts.upgrade() {
+                        parts.handle(event.as_ref());
+                    }
+                });
             GuardParts {
                 root,
                 children,
