@@ -280,9 +280,11 @@ impl GuardParts {
                 owner.cleanup();
             }
         }
-        if let Some(before) = self.focus_before.take().filter(|_| had_focus) {
-            if dom::get(&before, "isConnected").as_bool() == Some(true) {
-                dom::focus(&before);
+        if had_focus {
+            if let Some(before) = self.focus_before.take() {
+                if dom::get(&before, "isConnected").as_bool() == Some(true) {
+                    dom::focus(&before);
+                }
             }
         }
     }
