@@ -148,7 +148,7 @@ impl GuardParts {
     /// the ones that should not, and writes the countdown (`remaining_ms`).
     pub(super) fn render(&self, snapshot: &GuardSnapshot, remaining_ms: Option<Millis>) {
         let paused = recording_paused_text(snapshot.recording);
-        if *self.paused_text.borrow() != paused {
+        if self.paused_text.borrow().as_deref() != paused.as_deref() {
             self.remove(PAUSED);
             *self.paused_text.borrow_mut() = paused;
         }
