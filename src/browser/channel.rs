@@ -7,7 +7,7 @@ use session_guard_contract::json::ObjectWriter;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::json::JsonObject;
-use super::{BrowserError, EventListener};
+use super::{dom, BrowserError, EventListener};
 
 /// Longest message relayed to the engine; the protocol's own messages are far shorter.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -73,11 +73,12 @@ fn message_of(heard: &web_sys::Event, storage_key: Option<&str>) -> Option<Strin
             .data()
             .as_string();
     };
-    let event = heard.unchecked_ref::<web_sys::StorageEvent>();
-    if event.key().as_deref() != Some(storage_key) {
+    // `key` and `newValue` read by name (`dom`), as strings only: anything else, or an event
+    // without them, counts as no message.
+    if dom::get(heard, "key").as_string().as_deref() != Some(storage_key) {
         return None;
     }
-    let value = event.new_value()?;
+    let value = dom::get(heard, "newValue").as_string()?;
     if value.len() > 2 * MAX_MESSAGE_BYTES {
         return None;
     }
@@ -170,7 +171,9 @@ impl Drop for TabChannel {
     fn drop(&mut self) {
         match &self.transport {
             // The listener is removed right after, as the fields drop.
-            Transport::Broadcast { channel, .. } => super::close(channel),
+            Transport::Broadcast { channel, .. } => {
+                dom::call(channel, "close", &JsValue::UNDEFINED);
+            }
             Transport::Storage { storage, key, .. } => {
                 // Not strictly needed, but leaves no session traces in localStorage.
                 let _ = storage.remove_item(key);

@@ -15,6 +15,7 @@
 
 mod activity;
 mod channel;
+pub(crate) mod dom;
 mod guard;
 #[cfg(feature = "test-support")]
 pub mod json;
@@ -203,20 +204,6 @@ pub(crate) fn clocks() -> crate::core::Now {
     }
 }
 
-#[wasm_bindgen::prelude::wasm_bindgen]
-extern "C" {
-    /// Anything with a `close()` method: one binding for the channel and the push stream.
-    type Closable;
-
-    #[wasm_bindgen(method)]
-    fn close(this: &Closable);
-}
-
-/// Closes a `BroadcastChannel` or an `EventSource`.
-pub(crate) fn close(target: &JsValue) {
-    target.unchecked_ref::<Closable>().close();
-}
-
 /// Runs `future` on the page's event loop. Every future the adapters start goes through
 /// here as one boxed type, so the page carries the spawning code (a task, and the
 /// promise-based path for JSPI contexts) once rather than once per future.
@@ -238,13 +225,6 @@ pub(crate) fn js_callback(
 /// binding the views use, which passes `undefined`.
 pub(crate) fn call(function: &js_sys::Function) {
     let _ = function.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
-}
-
-/// Sets `key` of a plain options object (a fetch's `RequestInit`, a `Blob`'s options):
-/// through `Reflect.set`, one binding the views use too, instead of one setter binding per
-/// dictionary field. Setting a property of an object does not fail.
-pub(crate) fn set_field(target: &JsValue, key: &str, value: &JsValue) {
-    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
 }
 
 /// An event listener on a target, removed on drop.

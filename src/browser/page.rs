@@ -3,12 +3,12 @@
 
 use std::rc::Rc;
 
-use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
 
 use session_guard_contract::json::ObjectWriter;
 
 use super::channel::random_id;
-use super::{json, BrowserError, EventListener};
+use super::{dom, json, BrowserError, EventListener};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
 /// The page's events the guard listens to ([`page_event`] says what each means):
@@ -40,7 +40,7 @@ fn page_event(
         // of elements do not reach a non-capturing window listener, and code focusing a
         // button is not the user coming back.
         "focus" => {
-            if heard.target() != heard.current_target() {
+            if dom::get(heard, "target") != dom::get(heard, "currentTarget") {
                 return;
             }
             Wake::UserReturned
@@ -51,7 +51,7 @@ fn page_event(
             note_link_opened(heard, event == "auxclick");
             return;
         }
-        _ if document.hidden() => Wake::Hidden,
+        _ if is_hidden(document) => Wake::Hidden,
         _ => Wake::UserReturned,
     };
     on_wake(wake);
@@ -80,7 +80,12 @@ pub enum Wake {
 pub fn page_visible() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
-        .is_none_or(|d| !d.hidden())
+        .is_none_or(|d| !is_hidden(&d))
+}
+
+/// `document.hidden`, read by name (`dom`); a document without it counts as visible.
+fn is_hidden(document: &web_sys::Document) -> bool {
+    dom::get(document, "hidden").as_bool() == Some(true)
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
@@ -234,32 +239,34 @@ fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String>
 /// (`target=_blank`, middle click, Ctrl/Cmd/Shift+click) and the page did not cancel it,
 /// notes the link with this tab as its opener. `auxiliary` for an `auxclick`.
 fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
-    let Some(mouse) = event.dyn_ref::<web_sys::MouseEvent>() else {
+    // Read by name (`dom`): an event that is no mouse event has no numeric `button`, and a
+    // property it lacks reads as no modifier, so nothing is noted for it.
+    let event: &JsValue = event.as_ref();
+    let Some(button) = dom::get(event, "button").as_f64() else {
         return;
     };
-    if event.default_prevented() {
+    let flag = |name| dom::get(event, name).as_bool() == Some(true);
+    if flag("defaultPrevented") {
         return;
     }
-    // `shiftKey` through the keyboard event's binding, which the dialogs use: the same
-    // property of every UI event, so the page carries one binding for it.
-    let shift = event.unchecked_ref::<web_sys::KeyboardEvent>().shift_key();
-    let modified = mouse.ctrl_key() || mouse.meta_key() || shift;
-    let Some(link) = event
-        .target()
-        .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
-        .and_then(|element| element.closest("a[href]").ok().flatten())
-    else {
+    let modified = flag("ctrlKey") || flag("metaKey") || flag("shiftKey");
+    // A target that is no element has no `closest`, which reads as no link.
+    let link = dom::call(
+        &dom::get(event, "target"),
+        "closest",
+        &JsValue::from_str("a[href]"),
+    );
+    if !link.is_object() {
         return;
-    };
-    let blank = link
-        .get_attribute("target")
-        .is_some_and(|target| target.eq_ignore_ascii_case("_blank"));
+    }
+    let attribute = |name| dom::call(&link, "getAttribute", &JsValue::from_str(name)).as_string();
+    let blank = attribute("target").is_some_and(|target| target.eq_ignore_ascii_case("_blank"));
     let new_tab = if auxiliary {
-        mouse.button() == 1
+        button == 1.0
     } else {
-        mouse.button() == 0 && (blank || modified)
+        button == 0.0 && (blank || modified)
     };
-    if !new_tab || link.get_attribute("download").is_some() {
+    if !new_tab || attribute("download").is_some() {
         return;
     }
     let Some(window) = web_sys::window() else {
@@ -267,8 +274,7 @@ fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
     };
     let (Some(opener_tab_id), Some(path), Some(storage)) = (
         own_tab_id(&window),
-        link.get_attribute("href")
-            .and_then(|href| same_origin_link_path(&window, &href)),
+        attribute("href").and_then(|href| same_origin_link_path(&window, &href)),
         window.local_storage().ok().flatten(),
     ) else {
         return;

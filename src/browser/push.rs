@@ -3,7 +3,7 @@
 use std::rc::Rc;
 
 use session_guard_contract::ids;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::{JsCast, JsValue};
 
 use super::{json, BrowserError, EventListener};
 use crate::core::{Reason, SessionView};
@@ -43,7 +43,9 @@ fn read_event(
     match event {
         "open" => return Some(PushEvent::Up),
         "error" => {
-            let closed = source.ready_state() == web_sys::EventSource::CLOSED;
+            // `readyState` read by name (`dom`): one binding fewer for the page.
+            let closed = super::dom::get(source, "readyState").as_f64()
+                == Some(f64::from(web_sys::EventSource::CLOSED));
             return Some(PushEvent::Down { closed });
         }
         _ => {}
@@ -104,6 +106,6 @@ impl PushStream {
 
 impl Drop for PushStream {
     fn drop(&mut self) {
-        super::close(&self.source);
+        super::dom::call(&self.source, "close", &JsValue::UNDEFINED);
     }
 }

@@ -14,7 +14,7 @@ use session_guard_contract::api::{ConsentRequest, LogoutRequest, TAB_HEADER};
 use session_guard_contract::recording::upload_path;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::{json, set_field, BrowserError};
+use super::{dom, json, BrowserError};
 use crate::core::{push_number, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
@@ -148,19 +148,19 @@ async fn send(
     let init = js_sys::Object::new();
     let headers = js_sys::Object::new();
     if let Some(body) = &body {
-        set_field(&init, "method", &JsValue::from_str("POST"));
-        set_field(
+        dom::set(&init, "method", &JsValue::from_str("POST"));
+        dom::set(
             &headers,
             "Content-Type",
             &JsValue::from_str("application/json"),
         );
-        set_field(&init, "body", &JsValue::from_str(body));
+        dom::set(&init, "body", &JsValue::from_str(body));
     }
     if let Some(tab) = &tab {
-        set_field(&headers, TAB_HEADER, &JsValue::from_str(tab));
+        dom::set(&headers, TAB_HEADER, &JsValue::from_str(tab));
     }
-    set_field(&init, "headers", &headers);
-    set_field(&init, "signal", &controller.signal());
+    dom::set(&init, "headers", &headers);
+    dom::set(&init, "signal", &controller.signal());
     let request = web_sys::Request::new_with_str_and_init(url, init.unchecked_ref())
         .map_err(|_| BrowserError::Js("request not built"))?;
     let abort_on_timeout = Timeout::new(timeout_ms, move || controller.abort());
@@ -326,7 +326,7 @@ fn send_beacon(url: &str, body: &str) -> bool {
     parts.push(&JsValue::from_str(body));
     // A `BlobPropertyBag` dictionary, filled like any plain object.
     let options = js_sys::Object::new();
-    set_field(&options, "type", &JsValue::from_str("application/json"));
+    dom::set(&options, "type", &JsValue::from_str("application/json"));
     let Ok(blob) =
         web_sys::Blob::new_with_str_sequence_and_options(&parts, options.unchecked_ref())
     else {

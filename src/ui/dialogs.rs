@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos::tachys::html::InertElement;
 use wasm_bindgen::JsValue;
 
-use super::dom;
+use crate::browser::dom;
 
 use crate::core::push_number;
 use crate::core::Millis;

@@ -15,7 +15,6 @@
 //! `examples/embedding.rs` is a complete, compiled use of both.
 
 mod dialogs;
-mod dom;
 mod guard;
 mod notices;
 mod parts;

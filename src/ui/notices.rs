@@ -43,7 +43,7 @@ pub fn format_clock_time(epoch_ms: Millis) -> String {
     // getTimezoneOffset is UTC minus local time, in minutes. Read by name: the page then
     // imports one Date method instead of three (see `dom`), and the hours and minutes are
     // the UTC ones moved by the offset, which is what getHours and getMinutes return.
-    let west = super::dom::call(&date, "getTimezoneOffset", &JsValue::UNDEFINED);
+    let west = crate::browser::dom::call(&date, "getTimezoneOffset", &JsValue::UNDEFINED);
     clock_time_text(epoch_ms, -(west.as_f64().unwrap_or(0.0) as i64))
 }
 

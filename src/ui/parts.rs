@@ -21,7 +21,7 @@ use leptos::tachys::view::{Mountable, Render};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
-use super::dom;
+use crate::browser::dom;
 
 use super::dialogs::{clicked_button, format_countdown, trap_focus};
 use super::guard::{recording_paused_text, with_runtime, Runtime, RECORDING_BLOCKED_TEXT};
