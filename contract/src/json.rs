@@ -130,7 +130,7 @@ fn push_string(out: &mut String, value: &str) {
 }
 
 /// Appends `value` in decimal without the formatting machinery.
-fn push_int(out: &mut String, value: i64) {
+pub(crate) fn push_int(out: &mut String, value: i64) {
     if value < 0 {
         out.push('-');
     }

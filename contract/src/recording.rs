@@ -54,7 +54,13 @@ pub const DELETE_SCOPE: &str = "recordings:delete";
 
 /// The path a tab uploads chunk `seq` to: `POST /api/session/tabs/{tab_id}/recording/{seq}`.
 pub fn upload_path(tab_id: &str, seq: u32) -> String {
-    format!("/api/session/tabs/{tab_id}/recording/{seq}")
+    // Written without `format!`: the guard builds it for every chunk, and its page then
+    // carries no integer formatting for it.
+    let mut path = String::from("/api/session/tabs/");
+    path.push_str(tab_id);
+    path.push_str("/recording/");
+    crate::json::push_int(&mut path, i64::from(seq));
+    path
 }
 
 /// The admin path of one tab's recording detail (and of its `DELETE`).

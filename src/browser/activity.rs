@@ -97,7 +97,7 @@ impl ActivityListener {
         on_activity: Rc<dyn Fn()>,
     ) -> Result<Self, BrowserError> {
         let window = super::window()?;
-        let on_activity = Closure::<dyn FnMut()>::new(move || on_activity());
+        let on_activity = super::js_callback(on_activity);
         let types = js_sys::Array::new();
         for event in events {
             types.push(&wasm_bindgen::JsValue::from_str(event));
@@ -118,6 +118,6 @@ impl ActivityListener {
 
 impl Drop for ActivityListener {
     fn drop(&mut self) {
-        let _ = self.stop.call0(&wasm_bindgen::JsValue::UNDEFINED);
+        super::call(&self.stop);
     }
 }

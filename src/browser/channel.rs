@@ -3,13 +3,11 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use session_guard_contract::json::ObjectWriter;
-use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::json::JsonObject;
-use super::BrowserError;
+use super::{BrowserError, EventListener};
 
 /// Longest message relayed to the engine; the protocol's own messages are far shorter.
 const MAX_MESSAGE_BYTES: usize = 4096;
@@ -46,7 +44,7 @@ fn envelope_message(text: &str) -> Option<String> {
 enum Transport {
     Broadcast {
         channel: web_sys::BroadcastChannel,
-        _on_message: Closure<dyn FnMut(web_sys::MessageEvent)>,
+        _listener: EventListener,
     },
     Storage {
         storage: web_sys::Storage,
@@ -72,23 +70,27 @@ impl TabChannel {
         let mut name = String::from("session-guard:");
         name.push_str(session_id);
         let window = super::window()?;
-        let has_broadcast =
-            js_sys::Reflect::has(&window, &JsValue::from_str("BroadcastChannel")).unwrap_or(false);
+        let has_broadcast = js_sys::Reflect::get(&window, &JsValue::from_str("BroadcastChannel"))
+            .is_ok_and(|constructor| !constructor.is_undefined());
         let transport = if kind == ChannelKind::Auto && has_broadcast {
             let channel = web_sys::BroadcastChannel::new(&name).map_err(BrowserError::from_js)?;
-            let on_message = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(
-                move |event: web_sys::MessageEvent| {
-                    if let Some(text) = event.data().as_string() {
+            // A channel's `message` events are `MessageEvent`s; anything but a string as
+            // their data is ignored.
+            let listener = EventListener::new(
+                &channel,
+                "message",
+                Box::new(move |event| {
+                    let data = event.unchecked_ref::<web_sys::MessageEvent>().data();
+                    if let Some(text) = data.as_string() {
                         if text.len() <= MAX_MESSAGE_BYTES {
                             on_message(text);
                         }
                     }
-                },
-            );
-            channel.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+                }),
+            )?;
             Transport::Broadcast {
                 channel,
-                _on_message: on_message,
+                _listener: listener,
             }
         } else {
             let storage = window
@@ -97,30 +99,35 @@ impl TabChannel {
                 .ok_or(BrowserError::Js("localStorage unavailable"))?;
             // WebKit delivers `storage` events to a document only once that document has
             // read or written its storage area itself; obtaining `window.localStorage` is
-            // not enough. Reading the length is the cheapest use, so a tab that only
-            // listens still hears every other tab.
-            storage.length().map_err(BrowserError::from_js)?;
+            // not enough. Reading the channel's own key is the cheapest use (through the
+            // binding every write reads with), so a tab that only listens still hears every
+            // other tab.
+            storage.get_item(&name).map_err(BrowserError::from_js)?;
             let key = name;
             let listened_key = key.clone();
-            let listener = EventListener::new(&window, "storage", move |event| {
-                let Some(event) = event.dyn_ref::<web_sys::StorageEvent>() else {
-                    return;
-                };
-                if event.key().as_deref() != Some(listened_key.as_str()) {
-                    return;
-                }
-                let Some(value) = event.new_value() else {
-                    return;
-                };
-                if value.len() > 2 * MAX_MESSAGE_BYTES {
-                    return;
-                }
-                if let Some(message) = envelope_message(&value) {
-                    if message.len() <= MAX_MESSAGE_BYTES {
-                        on_message(message);
+            // The window's `storage` events are `StorageEvent`s; one a script dispatched
+            // without a key or value has neither and is ignored below.
+            let listener = EventListener::new(
+                &window,
+                "storage",
+                Box::new(move |event| {
+                    let event = event.unchecked_ref::<web_sys::StorageEvent>();
+                    if event.key().as_deref() != Some(listened_key.as_str()) {
+                        return;
                     }
-                }
-            });
+                    let Some(value) = event.new_value() else {
+                        return;
+                    };
+                    if value.len() > 2 * MAX_MESSAGE_BYTES {
+                        return;
+                    }
+                    if let Some(message) = envelope_message(&value) {
+                        if message.len() <= MAX_MESSAGE_BYTES {
+                            on_message(message);
+                        }
+                    }
+                }),
+            )?;
             Transport::Storage {
                 storage,
                 key,
@@ -155,10 +162,8 @@ impl TabChannel {
 impl Drop for TabChannel {
     fn drop(&mut self) {
         match &self.transport {
-            Transport::Broadcast { channel, .. } => {
-                channel.set_onmessage(None);
-                channel.close();
-            }
+            // The listener is removed right after, as the fields drop.
+            Transport::Broadcast { channel, .. } => super::close(channel),
             Transport::Storage { storage, key, .. } => {
                 // Not strictly needed, but leaves no session traces in localStorage.
                 let _ = storage.remove_item(key);

@@ -444,9 +444,9 @@ impl Inner {
             let Ok(mut engine) = self.engine.try_borrow_mut() else {
                 self.queue.borrow_mut().push_front(input);
                 let weak = Rc::downgrade(self);
-                wasm_bindgen_futures::spawn_local(async move {
+                super::spawn(Box::pin(async move {
                     Inner::input_weak(&weak, Input::Timeout);
-                });
+                }));
                 return false;
             };
             feed(&mut engine, input, now);
@@ -545,14 +545,14 @@ impl Inner {
                 let asked = clocks();
                 let pending = self.options.server.send_consent(accepted);
                 let weak = Rc::downgrade(self);
-                wasm_bindgen_futures::spawn_local(async move {
+                super::spawn(Box::pin(async move {
                     match pending.await {
                         Ok(Some(reply)) => Inner::apply_reply(&weak, Ok(reply), asked),
                         // Declining ended the session; the engine already knows.
                         Ok(None) => {}
                         Err(error) => Inner::apply_reply(&weak, Err(error), asked),
                     }
-                });
+                }));
             }
             Effect::EndServerSession { reason } => self.options.server.end_session(&reason),
             Effect::FetchSession => self.fetch_session(),
@@ -627,7 +627,7 @@ impl Inner {
             .server
             .upload_chunk(&self.tab.tab_id, seq, body, keepalive);
         let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
+        super::spawn(Box::pin(async move {
             let outcome = match pending.await {
                 Ok(()) => UploadOutcome::Stored,
                 // The server's word on where the tab's sequence goes on (a page's last chunk
@@ -643,7 +643,7 @@ impl Inner {
             if !keepalive {
                 Inner::input_weak(&weak, Input::Uploaded(seq, outcome));
             }
-        });
+        }));
     }
 
     /// Opens the session's cross-tab channel.
@@ -711,7 +711,7 @@ impl Inner {
         };
         let pending = self.options.server.register_tab(&registration);
         let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
+        super::spawn(Box::pin(async move {
             if let Err(error) = pending.await {
                 error.report("tab registration failed");
                 let transient = match error {
@@ -723,7 +723,7 @@ impl Inner {
                     Inner::input_weak(&weak, Input::RegistrationLost);
                 }
             }
-        });
+        }));
     }
 
     /// Queues for the leader lock of the joined session, or with `steal` takes it from a
@@ -800,7 +800,7 @@ impl Inner {
         what: Asked,
     ) {
         let weak = Rc::downgrade(self);
-        wasm_bindgen_futures::spawn_local(async move {
+        super::spawn(Box::pin(async move {
             match (what, pending.await) {
                 // The server answered, so it is reachable; `403` to a keepalive is
                 // `consent_required`, which the engine acts on.
@@ -815,7 +815,7 @@ impl Inner {
                 // came. Whatever its outcome, the engine hears that the request is over.
                 Inner::input_weak(&weak, Input::SessionWaitOver);
             }
-        });
+        }));
     }
 
     /// Feeds the answer to a request sent at `asked`.

@@ -13,7 +13,7 @@
 
 use std::borrow::Cow;
 
-use js_sys::{Array, Number, Object, Reflect, JSON};
+use js_sys::{Array, Object, Reflect, JSON};
 use session_guard_contract::api::{TabEndedEvent, TerminatedEvent};
 use session_guard_contract::view::{RawSessionView, MAX_VIEW_BYTES};
 use session_guard_contract::{ConsentState, DurationMs, RecordingView, ServerTime, UserView};
@@ -101,12 +101,23 @@ fn boolean(value: JsValue) -> Read<bool> {
     value.as_bool().ok_or(Unreadable)
 }
 
-/// A whole number that `f64` holds exactly (`Number.isSafeInteger`).
+/// Largest whole number `f64` holds exactly, with every smaller one (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A whole number that `f64` holds exactly (what `Number.isSafeInteger` accepts), checked
+/// here rather than by one more browser call.
 fn int(value: JsValue) -> Read<i64> {
-    if !Number::is_safe_integer(&value) {
+    let n = value.as_f64().ok_or(Unreadable)?;
+    // NaN and the infinities have no zero fraction; JSON has neither anyway.
+    if n.fract() != 0.0 || n.abs() > MAX_SAFE_INTEGER {
         return Err(Unreadable);
     }
-    value.as_f64().map(|n| n as i64).ok_or(Unreadable)
+    Ok(n as i64)
+}
+
+/// The elements of `array`, read by index (the binding the page's views use as well).
+fn elements(array: &Array) -> impl Iterator<Item = JsValue> + '_ {
+    (0..array.length()).map(|index| array.get(index))
 }
 
 /// Parses `text` as a JSON array of objects; `None` when it is anything else or any element
@@ -114,7 +125,7 @@ fn int(value: JsValue) -> Read<i64> {
 pub fn objects(text: &str) -> Option<Vec<JsonObject>> {
     let array = JSON::parse(text).ok()?.dyn_into::<Array>().ok()?;
     let mut objects = Vec::new();
-    for value in array.iter() {
+    for value in elements(&array) {
         objects.push(JsonObject::from_value(value).ok()?);
     }
     Some(objects)
@@ -136,7 +147,7 @@ fn raw_session_view(view: &JsonObject) -> Read<RawSessionView> {
     let scopes = view.required("scopes", |value| {
         let scopes = value.dyn_into::<Array>().map_err(|_| Unreadable)?;
         let mut read = Vec::new();
-        for scope in scopes.iter() {
+        for scope in elements(&scopes) {
             read.push(string(scope)?);
         }
         Ok(read)

@@ -4,26 +4,67 @@
 //! lock over (`steal`); the tab it was taken from learns so when it runs again, from the
 //! rejected request, and queues again as a follower.
 
-use std::cell::RefCell;
 use std::rc::Rc;
 
 use wasm_bindgen::closure::Closure;
+use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::{JsCast, JsValue};
 
 use super::BrowserError;
+
+// The lock request in JavaScript: the Web Locks API is promise- and callback-shaped, and
+// written here the page carries no Rust closures, promise bindings or `Function.call`
+// with three arguments for it. Every call into Rust is checked against `released` first,
+// so a grant or a rejection that comes after the handle was dropped reaches nothing.
+// The returned function drops the request: it withdraws a queued request (the signal;
+// a steal takes none, the Web Locks API forbids combining the two, and is granted at once
+// anyway) and releases a held lock (the grant callback's promise settles).
+#[wasm_bindgen(inline_js = r#"
+export function request_leader_lock(name, steal, onGranted, onLost) {
+  let released = false;
+  let release = null;
+  const withdraw = steal ? null : new AbortController();
+  const options = withdraw ? { steal, signal: withdraw.signal } : { steal };
+  navigator.locks
+    .request(name, options, () => {
+      if (released) return undefined;
+      onGranted();
+      // The lock is held until this promise settles.
+      return new Promise((resolve) => {
+        release = resolve;
+      });
+    })
+    .catch((error) => {
+      // Only a steal (`AbortError`) means another tab leads now; any other failure (no
+      // lock manager in this context) would fail again at once if re-queued.
+      if (!released && error && error.name === 'AbortError') onLost();
+    });
+  return () => {
+    released = true;
+    if (withdraw) withdraw.abort();
+    if (release) release();
+  };
+}
+"#)]
+extern "C" {
+    #[wasm_bindgen(catch)]
+    fn request_leader_lock(
+        name: &str,
+        steal: bool,
+        on_granted: &js_sys::Function,
+        on_lost: &js_sys::Function,
+    ) -> Result<js_sys::Function, JsValue>;
+}
 
 /// A request for the session's leader lock; dropping it releases the lock (or withdraws
 /// the queued request's effect). The browser releases it too when the tab closes or
 /// crashes, so the next tab in the queue takes over at once.
 #[must_use = "the lock is released (or the request withdrawn) when this handle is dropped"]
 pub struct LeaderLock {
-    release: Rc<RefCell<Option<js_sys::Function>>>,
-    released: Rc<RefCell<bool>>,
-    /// Withdraws a request still in the queue on drop, so the browser never grants it to
-    /// a callback that is gone. `None` for a steal, which the Web Locks API forbids to
-    /// combine with a signal (a steal is granted at once anyway).
-    withdraw: Option<web_sys::AbortController>,
-    _granted: Closure<dyn FnMut(JsValue) -> js_sys::Promise>,
+    /// Releases the lock or withdraws the request (see `request_leader_lock`).
+    drop_request: js_sys::Function,
+    _on_granted: Closure<dyn FnMut()>,
+    _on_lost: Closure<dyn FnMut()>,
 }
 
 impl LeaderLock {
@@ -48,94 +89,28 @@ impl LeaderLock {
         on_granted: Rc<dyn Fn()>,
         on_lost: Rc<dyn Fn()>,
     ) -> Result<Self, BrowserError> {
-        let window = super::window()?;
-        let locks = js_sys::Reflect::get(&window.navigator(), &JsValue::from_str("locks"))
-            .map_err(BrowserError::from_js)?;
-        let request: js_sys::Function = js_sys::Reflect::get(&locks, &JsValue::from_str("request"))
-            .map_err(BrowserError::from_js)?
-            .dyn_into()
-            .map_err(|_| BrowserError::Js("navigator.locks.request missing"))?;
-        let release: Rc<RefCell<Option<js_sys::Function>>> = Rc::new(RefCell::new(None));
-        let released = Rc::new(RefCell::new(false));
-        let granted = {
-            let release = release.clone();
-            let released = released.clone();
-            Closure::<dyn FnMut(JsValue) -> js_sys::Promise>::new(move |_lock: JsValue| {
-                // The lock is held until this promise settles: keep its resolve function
-                // and settle it on drop.
-                let mut resolve_slot = None;
-                let promise = js_sys::Promise::new(&mut |resolve, _reject| {
-                    resolve_slot = Some(resolve);
-                });
-                if *released.borrow() {
-                    if let Some(resolve) = resolve_slot {
-                        let _ = resolve.call0(&JsValue::NULL);
-                    }
-                } else {
-                    *release.borrow_mut() = resolve_slot;
-                    on_granted();
-                }
-                promise
-            })
-        };
+        let on_granted = super::js_callback(on_granted);
+        let on_lost = super::js_callback(on_lost);
         let mut name = String::from("session-guard:");
         name.push_str(session_id);
         name.push_str(":leader");
-        let name = JsValue::from_str(&name);
-        let options = js_sys::Object::new();
-        js_sys::Reflect::set(
-            &options,
-            &JsValue::from_str("steal"),
-            &JsValue::from_bool(steal),
+        let drop_request = request_leader_lock(
+            &name,
+            steal,
+            on_granted.as_ref().unchecked_ref(),
+            on_lost.as_ref().unchecked_ref(),
         )
         .map_err(BrowserError::from_js)?;
-        let withdraw = if steal {
-            None
-        } else {
-            let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
-            js_sys::Reflect::set(&options, &JsValue::from_str("signal"), &controller.signal())
-                .map_err(BrowserError::from_js)?;
-            Some(controller)
-        };
-        let pending = request
-            .call3(&locks, &name, &options, granted.as_ref())
-            .map_err(BrowserError::from_js)?;
-        // The request's promise rejects with `AbortError` when another tab steals the lock
-        // (and when the page goes away mid-request, when nobody listens any more). The
-        // closure must outlive this handle: the promise may settle after the drop.
-        if let Ok(pending) = pending.dyn_into::<js_sys::Promise>() {
-            let released = released.clone();
-            let lost = Closure::<dyn FnMut(JsValue)>::new(move |error: JsValue| {
-                // Only a steal (`AbortError`) means another tab leads now; any other failure
-                // (no lock manager in this context) would fail again at once if re-queued.
-                let name = js_sys::Reflect::get(&error, &JsValue::from_str("name"))
-                    .ok()
-                    .and_then(|n| n.as_string());
-                if !*released.borrow() && name.as_deref() == Some("AbortError") {
-                    on_lost();
-                }
-            });
-            let _ = pending.catch(&lost);
-            lost.forget();
-        }
         Ok(LeaderLock {
-            release,
-            released,
-            withdraw,
-            _granted: granted,
+            drop_request,
+            _on_granted: on_granted,
+            _on_lost: on_lost,
         })
     }
 }
 
 impl Drop for LeaderLock {
     fn drop(&mut self) {
-        *self.released.borrow_mut() = true;
-        if let Some(withdraw) = &self.withdraw {
-            // No effect once granted; a queued request is taken out of the queue.
-            withdraw.abort();
-        }
-        if let Some(resolve) = self.release.borrow_mut().take() {
-            let _ = resolve.call0(&JsValue::NULL);
-        }
+        super::call(&self.drop_request);
     }
 }

@@ -115,7 +115,7 @@ pub(crate) use server::{
 #[cfg(not(feature = "test-support"))]
 pub(crate) use timer::DeadlineTimer;
 
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
 /// Errors of the browser layer; [`tab_identity`] returns one where the page has no window
 /// or no session storage.
@@ -200,6 +200,90 @@ pub(crate) fn clocks() -> crate::core::Now {
     crate::core::Now {
         wall: crate::core::LocalTime::from_millis(now_ms()),
         monotonic: monotonic_ms().map(crate::core::DurationMs::from_millis),
+    }
+}
+
+#[wasm_bindgen::prelude::wasm_bindgen]
+extern "C" {
+    /// Anything with a `close()` method: one binding for the channel and the push stream.
+    type Closable;
+
+    #[wasm_bindgen(method)]
+    fn close(this: &Closable);
+}
+
+/// Closes a `BroadcastChannel` or an `EventSource`.
+pub(crate) fn close(target: &JsValue) {
+    target.unchecked_ref::<Closable>().close();
+}
+
+/// Runs `future` on the page's event loop. Every future the adapters start goes through
+/// here as one boxed type, so the page carries the spawning code (a task, and the
+/// promise-based path for JSPI contexts) once rather than once per future.
+#[inline(never)]
+pub(crate) fn spawn(future: LocalFuture<()>) {
+    wasm_bindgen_futures::spawn_local(future);
+}
+
+/// `callback` as a JavaScript function of no arguments: every such function the adapters
+/// hand the browser is this one closure type, so the page carries its code once.
+pub(crate) fn js_callback(
+    callback: std::rc::Rc<dyn Fn()>,
+) -> wasm_bindgen::closure::Closure<dyn FnMut()> {
+    wasm_bindgen::closure::Closure::new(move || callback())
+}
+
+/// Calls a JavaScript function that takes nothing (a stop, an undo, a lock's `resolve`),
+/// ignoring what it returns or throws: through `Function.call` with one argument, the
+/// binding the views use, which passes `undefined`.
+pub(crate) fn call(function: &js_sys::Function) {
+    let _ = function.call1(&JsValue::UNDEFINED, &JsValue::UNDEFINED);
+}
+
+/// Sets `key` of a plain options object (a fetch's `RequestInit`, a `Blob`'s options):
+/// through `Reflect.set`, one binding the views use too, instead of one setter binding per
+/// dictionary field. Setting a property of an object does not fail.
+pub(crate) fn set_field(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(target, &JsValue::from_str(key), value);
+}
+
+/// An event listener on a target, removed on drop.
+///
+/// Added and removed through the same `addEventListener`/`removeEventListener` bindings
+/// the Leptos views use, so the page carries one import of each, and every listener of the
+/// guard is this one type with one boxed callback signature.
+#[must_use = "the listener is removed when this handle is dropped"]
+pub(crate) struct EventListener {
+    target: web_sys::EventTarget,
+    event: &'static str,
+    callback: wasm_bindgen::closure::Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl EventListener {
+    /// Listens for `event` on `target` (bubbling phase) until dropped.
+    pub(crate) fn new(
+        target: &web_sys::EventTarget,
+        event: &'static str,
+        on_event: Box<dyn FnMut(web_sys::Event)>,
+    ) -> Result<Self, BrowserError> {
+        let callback = wasm_bindgen::closure::Closure::wrap(on_event);
+        target
+            .add_event_listener_with_callback(event, callback.as_ref().unchecked_ref())
+            .map_err(BrowserError::from_js)?;
+        Ok(EventListener {
+            target: target.clone(),
+            event,
+            callback,
+        })
+    }
+}
+
+impl Drop for EventListener {
+    fn drop(&mut self) {
+        let _ = self.target.remove_event_listener_with_callback(
+            self.event,
+            self.callback.as_ref().unchecked_ref(),
+        );
     }
 }
 

@@ -3,19 +3,59 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use wasm_bindgen::JsCast;
 
 use session_guard_contract::json::ObjectWriter;
 
 use super::channel::random_id;
-use super::{json, BrowserError};
+use super::{json, BrowserError, EventListener};
 use crate::redirect::{same_origin_path, DEFAULT_RETURN};
 
-/// Events after which deadlines must be re-checked at once: background tabs get timers
-/// throttled to one a minute or frozen, and a tab restored from the back/forward cache
-/// resumes with stale state.
-const WAKE_EVENTS: &[&str] = &["pageshow", "online"];
+/// The page's events the guard listens to ([`page_event`] says what each means):
+/// `visibilitychange` on the document, the others on the window.
+const PAGE_EVENTS: &[&str] = &[
+    "pageshow",
+    "online",
+    "focus",
+    "pagehide",
+    "click",
+    "auxclick",
+    "visibilitychange",
+];
+
+/// One of [`PAGE_EVENTS`]: calls `on_wake` with what it means for the session, or notes a
+/// link opened in a new tab.
+fn page_event(
+    event: &str,
+    heard: &web_sys::Event,
+    document: &web_sys::Document,
+    on_wake: &dyn Fn(Wake),
+) {
+    let wake = match event {
+        // Deadlines must be re-checked at once: background tabs get timers throttled to one
+        // a minute or frozen, and a tab restored from the back/forward cache resumes with
+        // stale state.
+        "pageshow" | "online" => Wake::Resumed,
+        // Window focus only (the event's target is the window it is heard on): focus events
+        // of elements do not reach a non-capturing window listener, and code focusing a
+        // button is not the user coming back.
+        "focus" => {
+            if heard.target() != heard.current_target() {
+                return;
+            }
+            Wake::UserReturned
+        }
+        "pagehide" => Wake::Left,
+        // A link of this page opened in a new tab: note it for that tab (its opener).
+        "click" | "auxclick" => {
+            note_link_opened(heard, event == "auxclick");
+            return;
+        }
+        _ if document.hidden() => Wake::Hidden,
+        _ => Wake::UserReturned,
+    };
+    on_wake(wake);
+}
 
 /// Why the page woke up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,10 +73,14 @@ pub enum Wake {
 }
 
 /// Whether the page is visible now (`true` where the browser cannot tell).
+///
+/// `document.hidden` is `visibilityState == "hidden"` as a boolean; read as such, the page
+/// carries no conversion of the state's string into an enum (and its panic for a value
+/// the binding does not know).
 pub fn page_visible() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
-        .is_none_or(|d| d.visibility_state() != web_sys::VisibilityState::Hidden)
+        .is_none_or(|d| !d.hidden())
 }
 
 /// Listeners for "the page may have slept"; dropping it removes them.
@@ -53,45 +97,22 @@ impl PageListeners {
     pub fn new(on_wake: Rc<dyn Fn(Wake)>) -> Result<Self, BrowserError> {
         let window = super::window()?;
         let document = window.document().ok_or(BrowserError::Js("no document"))?;
-        let mut listeners: Vec<EventListener> = Vec::new();
-        for event in WAKE_EVENTS {
+        let mut listeners = Vec::with_capacity(PAGE_EVENTS.len());
+        // One closure type for every event: the page carries its call and drop code once.
+        for &event in PAGE_EVENTS {
+            let target: &web_sys::EventTarget = if event == "visibilitychange" {
+                &document
+            } else {
+                &window
+            };
             let on_wake = on_wake.clone();
-            listeners.push(EventListener::new(&window, *event, move |_| {
-                on_wake(Wake::Resumed)
-            }));
+            let watched = document.clone();
+            listeners.push(EventListener::new(
+                target,
+                event,
+                Box::new(move |heard| page_event(event, &heard, &watched, &*on_wake)),
+            )?);
         }
-        // Window focus only: focus events of elements do not reach a non-capturing window
-        // listener, and code focusing a button is not the user coming back.
-        let focus_wake = on_wake.clone();
-        let focused = window.clone();
-        listeners.push(EventListener::new(&window, "focus", move |event| {
-            let on_window = event
-                .target()
-                .is_some_and(|target| target == *focused.unchecked_ref::<web_sys::EventTarget>());
-            if on_window {
-                focus_wake(Wake::UserReturned);
-            }
-        }));
-        let left = on_wake.clone();
-        listeners.push(EventListener::new(&window, "pagehide", move |_| {
-            left(Wake::Left);
-        }));
-        // A link of this page opened in a new tab: note it for that tab (its opener).
-        for event in ["click", "auxclick"] {
-            listeners.push(EventListener::new(&window, event, note_link_opened));
-        }
-        let watched = document.clone();
-        listeners.push(EventListener::new(
-            &document,
-            "visibilitychange",
-            move |_| {
-                if watched.visibility_state() == web_sys::VisibilityState::Visible {
-                    on_wake(Wake::UserReturned);
-                } else {
-                    on_wake(Wake::Hidden);
-                }
-            },
-        ));
         Ok(PageListeners {
             _listeners: listeners,
         })
@@ -190,11 +211,19 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
     let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
 }
 
+/// The page's address (`location.href`) and its parts. Read through the URL parser, whose
+/// bindings the guard uses anyway, instead of `location`'s own getters.
+fn page_url(window: &web_sys::Window) -> Option<(String, web_sys::Url)> {
+    let href = window.location().href().ok()?;
+    let url = web_sys::Url::new_with_base(&href, &href).ok()?;
+    Some((href, url))
+}
+
 /// The path and query `href` leads to from this page, when it stays on this origin.
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
-    let location = window.location();
-    let url = web_sys::Url::new_with_base(href, &location.href().ok()?).ok()?;
-    (url.origin() == location.origin().ok()?).then(|| {
+    let (base, page) = page_url(window)?;
+    let url = web_sys::Url::new_with_base(href, &base).ok()?;
+    (url.origin() == page.origin()).then(|| {
         let mut path = url.pathname();
         path.push_str(&url.search());
         path
@@ -203,15 +232,18 @@ fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String>
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
 /// (`target=_blank`, middle click, Ctrl/Cmd/Shift+click) and the page did not cancel it,
-/// notes the link with this tab as its opener.
-fn note_link_opened(event: &web_sys::Event) {
+/// notes the link with this tab as its opener. `auxiliary` for an `auxclick`.
+fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
     let Some(mouse) = event.dyn_ref::<web_sys::MouseEvent>() else {
         return;
     };
     if event.default_prevented() {
         return;
     }
-    let modified = mouse.ctrl_key() || mouse.meta_key() || mouse.shift_key();
+    // `shiftKey` through the keyboard event's binding, which the dialogs use: the same
+    // property of every UI event, so the page carries one binding for it.
+    let shift = event.unchecked_ref::<web_sys::KeyboardEvent>().shift_key();
+    let modified = mouse.ctrl_key() || mouse.meta_key() || shift;
     let Some(link) = event
         .target()
         .and_then(|target| target.dyn_into::<web_sys::Element>().ok())
@@ -222,11 +254,12 @@ fn note_link_opened(event: &web_sys::Event) {
     let blank = link
         .get_attribute("target")
         .is_some_and(|target| target.eq_ignore_ascii_case("_blank"));
-    let new_tab = match event.type_().as_str() {
-        "auxclick" => mouse.button() == 1,
-        _ => mouse.button() == 0 && (blank || modified),
+    let new_tab = if auxiliary {
+        mouse.button() == 1
+    } else {
+        mouse.button() == 0 && (blank || modified)
     };
-    if !new_tab || link.has_attribute("download") {
+    if !new_tab || link.get_attribute("download").is_some() {
         return;
     }
     let Some(window) = web_sys::window() else {
@@ -256,9 +289,9 @@ fn note_link_opened(event: &web_sys::Event) {
 /// for it, which is then removed so no other tab takes it.
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = window.local_storage().ok().flatten()?;
-    let location = window.location();
-    let mut here = location.pathname().ok()?;
-    here.push_str(&location.search().unwrap_or_default());
+    let (_, page) = page_url(window)?;
+    let mut here = page.pathname();
+    here.push_str(&page.search());
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -327,11 +360,11 @@ pub fn forget_tab_identity() {
 /// `//evil.example`, which as a link would leave the origin; it becomes `/`.
 pub fn current_path() -> String {
     let raw = web_sys::window()
-        .map(|w| w.location())
-        .map(|l| {
-            let mut path = l.pathname().unwrap_or_default();
-            path.push_str(&l.search().unwrap_or_default());
-            path.push_str(&l.hash().unwrap_or_default());
+        .and_then(|w| page_url(&w))
+        .map(|(_, page)| {
+            let mut path = page.pathname();
+            path.push_str(&page.search());
+            path.push_str(&page.hash());
             path
         })
         .unwrap_or_default();
@@ -377,8 +410,9 @@ impl ReturnPath {
 pub fn same_origin_target(candidate: &str) -> String {
     let checked = same_origin_path(candidate);
     let resolved = web_sys::window()
-        .and_then(|w| w.location().origin().ok())
-        .and_then(|origin| {
+        .and_then(|w| page_url(&w))
+        .and_then(|(_, page)| {
+            let origin = page.origin();
             let mut base = origin.clone();
             base.push('/');
             let url = web_sys::Url::new_with_base(checked, &base).ok()?;
@@ -428,6 +462,6 @@ impl RecordingMarker {
 
 impl Drop for RecordingMarker {
     fn drop(&mut self) {
-        let _ = self.unmark.call0(&wasm_bindgen::JsValue::UNDEFINED);
+        super::call(&self.unmark);
     }
 }

@@ -2,11 +2,10 @@
 
 use std::rc::Rc;
 
-use gloo_events::EventListener;
 use session_guard_contract::ids;
 use wasm_bindgen::JsCast;
 
-use super::{json, BrowserError};
+use super::{json, BrowserError, EventListener};
 use crate::core::{Reason, SessionView};
 
 /// Event data larger than this is ignored.
@@ -32,6 +31,43 @@ pub enum PushEvent {
     TabEnded(String),
 }
 
+/// The stream's events the guard listens to.
+const STREAM_EVENTS: &[&str] = &["open", "error", "terminated", "tab_ended", "session"];
+
+/// What `event` (one of [`STREAM_EVENTS`]) of `source` reports, when it is valid.
+fn read_event(
+    event: &str,
+    heard: &web_sys::Event,
+    source: &web_sys::EventSource,
+) -> Option<PushEvent> {
+    match event {
+        "open" => return Some(PushEvent::Up),
+        "error" => {
+            let closed = source.ready_state() == web_sys::EventSource::CLOSED;
+            return Some(PushEvent::Down { closed });
+        }
+        _ => {}
+    }
+    // The stream's named events are `MessageEvent`s: `data` is read as it is, and anything
+    // but a string is ignored.
+    let data = heard
+        .unchecked_ref::<web_sys::MessageEvent>()
+        .data()
+        .as_string()?;
+    if data.len() > MAX_EVENT_BYTES {
+        return None;
+    }
+    match event {
+        "terminated" => Some(PushEvent::Terminated(json::terminated_event(&data)?.reason)),
+        "tab_ended" => {
+            let tab_id = json::tab_ended_event(&data)?.tab_id;
+            // Any other id than the contract's tab id shape is ignored.
+            ids::is_tab_id(&tab_id).then_some(PushEvent::TabEnded(tab_id))
+        }
+        _ => json::session_view(&data).map(PushEvent::View),
+    }
+}
+
 /// An open EventSource; dropping it closes the connection.
 #[must_use = "the stream closes when this handle is dropped"]
 pub struct PushStream {
@@ -43,57 +79,22 @@ impl PushStream {
     /// Connects to `url`; `on_event` receives validated events only.
     pub fn connect(url: &str, on_event: Rc<dyn Fn(PushEvent)>) -> Result<Self, BrowserError> {
         let source = web_sys::EventSource::new(url).map_err(BrowserError::from_js)?;
-        let data_of = |event: &web_sys::Event| -> Option<String> {
-            let data = event
-                .dyn_ref::<web_sys::MessageEvent>()?
-                .data()
-                .as_string()?;
-            (data.len() <= MAX_EVENT_BYTES).then_some(data)
-        };
-        let listeners = vec![
-            {
-                let on_event = on_event.clone();
-                EventListener::new(&source, "open", move |_| on_event(PushEvent::Up))
-            },
-            {
-                let on_event = on_event.clone();
-                let watched = source.clone();
-                EventListener::new(&source, "error", move |_| {
-                    let closed = watched.ready_state() == web_sys::EventSource::CLOSED;
-                    on_event(PushEvent::Down { closed });
-                })
-            },
-            {
-                let on_event = on_event.clone();
-                EventListener::new(&source, "terminated", move |event| {
-                    if let Some(data) = data_of(event) {
-                        if let Some(parsed) = json::terminated_event(&data) {
-                            on_event(PushEvent::Terminated(parsed.reason));
-                        }
+        let mut listeners = Vec::with_capacity(STREAM_EVENTS.len());
+        // One closure type for every event of the stream: the page carries its call and
+        // drop code once.
+        for &event in STREAM_EVENTS {
+            let on_event = on_event.clone();
+            let watched = source.clone();
+            listeners.push(EventListener::new(
+                &source,
+                event,
+                Box::new(move |heard| {
+                    if let Some(news) = read_event(event, &heard, &watched) {
+                        on_event(news);
                     }
-                })
-            },
-            {
-                let on_event = on_event.clone();
-                EventListener::new(&source, "tab_ended", move |event| {
-                    if let Some(data) = data_of(event) {
-                        if let Some(parsed) = json::tab_ended_event(&data) {
-                            // Any other id than the contract's tab id shape is ignored.
-                            if ids::is_tab_id(&parsed.tab_id) {
-                                on_event(PushEvent::TabEnded(parsed.tab_id));
-                            }
-                        }
-                    }
-                })
-            },
-            EventListener::new(&source, "session", move |event| {
-                if let Some(data) = data_of(event) {
-                    if let Some(view) = json::session_view(&data) {
-                        on_event(PushEvent::View(view));
-                    }
-                }
-            }),
-        ];
+                }),
+            )?);
+        }
         Ok(PushStream {
             source,
             _listeners: listeners,
@@ -103,6 +104,6 @@ impl PushStream {
 
 impl Drop for PushStream {
     fn drop(&mut self) {
-        self.source.close();
+        super::close(&self.source);
     }
 }

@@ -180,8 +180,8 @@ impl Recorder {
         on_failed: Rc<dyn Fn()>,
         on_events: Rc<dyn Fn(RecorderBatch)>,
     ) -> Result<Recorder, BrowserError> {
-        let on_started = Closure::<dyn FnMut()>::new(move || on_started());
-        let on_failed = Closure::<dyn FnMut()>::new(move || on_failed());
+        let on_started = super::js_callback(on_started);
+        let on_failed = super::js_callback(on_failed);
         // The batch callback reads the recorder it belongs to, which exists only once the
         // constructor returned: it reaches it through this cell.
         let cell: Rc<std::cell::OnceCell<Rc<SgRecorder>>> = Rc::default();

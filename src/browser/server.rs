@@ -12,9 +12,9 @@ use gloo_timers::callback::Timeout;
 pub use session_guard_contract::api::{ActivityRequest, TabRegistration};
 use session_guard_contract::api::{ConsentRequest, LogoutRequest, TAB_HEADER};
 use session_guard_contract::recording::upload_path;
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 
-use super::{json, BrowserError};
+use super::{json, set_field, BrowserError};
 use crate::core::{push_number, Millis, Reason, SessionView};
 
 /// A boxed, single-threaded future (the browser has one thread).
@@ -120,40 +120,57 @@ impl HttpSessionServer {
     ) -> LocalFuture<Result<SessionReply, BrowserError>> {
         let url = self.url(path);
         let tab = self.tab();
-        Box::pin(async move { session_reply(send(&url, tab, body, timeout_ms).await?).await })
+        Box::pin(async move { session_reply(send(&url, tab, body, timeout_ms).await?) })
     }
 }
 
+/// A server's answer: its status and its body's text (or why the body could not be read).
+type Answer = (u16, Result<String, BrowserError>);
+
 /// Sends one request (`GET` without `body`, else `POST` with the JSON `body`), naming the
-/// acting `tab` when there is one, with a deadline: a request that hangs becomes a network
-/// error instead of leaving the guard waiting forever.
+/// acting `tab` when there is one, and reads the answer's body, with a deadline: a request
+/// that hangs becomes a network error instead of leaving the guard waiting forever. Every
+/// request of the guard waits in this one future, so the page carries the code that awaits
+/// gloo-net's send and text once; each call's answer is then read without awaiting.
+///
+/// The browser's request is built here and handed to gloo-net to send and read: its
+/// request builder would parse the URL and merge query parameters the guard never sets,
+/// and fill a `Headers` object, code and browser bindings the page then carries for
+/// nothing; the headers go as a plain object, which `fetch` takes as well.
 async fn send(
     url: &str,
     tab: Option<String>,
     body: Option<String>,
     timeout_ms: u32,
-) -> Result<Response, BrowserError> {
+) -> Result<Answer, BrowserError> {
     let controller = web_sys::AbortController::new().map_err(BrowserError::from_js)?;
-    let mut build = match body {
-        Some(_) => Request::post(url).header("Content-Type", "application/json"),
-        None => Request::get(url),
-    };
+    // A `RequestInit` dictionary, filled like any plain object.
+    let init = js_sys::Object::new();
+    let headers = js_sys::Object::new();
+    if let Some(body) = &body {
+        set_field(&init, "method", &JsValue::from_str("POST"));
+        set_field(
+            &headers,
+            "Content-Type",
+            &JsValue::from_str("application/json"),
+        );
+        set_field(&init, "body", &JsValue::from_str(body));
+    }
     if let Some(tab) = &tab {
-        build = build.header(TAB_HEADER, tab);
+        set_field(&headers, TAB_HEADER, &JsValue::from_str(tab));
     }
-    let build = build.abort_signal(Some(&controller.signal()));
-    let request = match body {
-        Some(body) => build.body(body),
-        None => build.build(),
-    }
-    .map_err(|_| BrowserError::Js("request not built"))?;
+    set_field(&init, "headers", &headers);
+    set_field(&init, "signal", &controller.signal());
+    let request = web_sys::Request::new_with_str_and_init(url, init.unchecked_ref())
+        .map_err(|_| BrowserError::Js("request not built"))?;
     let abort_on_timeout = Timeout::new(timeout_ms, move || controller.abort());
-    let response = request
+    let response = Request::from(request)
         .send()
         .await
-        .map_err(|_| BrowserError::Network("request failed"));
+        .map_err(|_| BrowserError::Network("request failed"))?;
+    let text = body_text(&response).await;
     drop(abort_on_timeout);
-    response
+    Ok((response.status(), text))
 }
 
 async fn body_text(response: &Response) -> Result<String, BrowserError> {
@@ -168,22 +185,15 @@ async fn body_text(response: &Response) -> Result<String, BrowserError> {
 }
 
 /// Reads a reply that is either a session view or a `401`.
-async fn session_reply(response: Response) -> Result<SessionReply, BrowserError> {
-    match response.status() {
-        200 => {
-            let text = body_text(&response).await?;
-            json::session_view(&text)
-                .map(SessionReply::View)
-                .ok_or(BrowserError::InvalidResponse("session view rejected"))
-        }
-        401 => {
-            // A 401 whose body cannot be read still means "no session".
-            let reason = body_text(&response)
-                .await
-                .ok()
-                .and_then(|text| json::error_reason(&text));
-            Ok(SessionReply::Ended(reason))
-        }
+fn session_reply((status, text): Answer) -> Result<SessionReply, BrowserError> {
+    match status {
+        200 => json::session_view(&text?)
+            .map(SessionReply::View)
+            .ok_or(BrowserError::InvalidResponse("session view rejected")),
+        // A 401 whose body cannot be read still means "no session".
+        401 => Ok(SessionReply::Ended(
+            text.ok().and_then(|text| json::error_reason(&text)),
+        )),
         status => Err(BrowserError::Status(status)),
     }
 }
@@ -228,11 +238,11 @@ impl SessionServer for HttpSessionServer {
             if !accepted && send_beacon(&url, &body) {
                 return Ok(None);
             }
-            let response = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await?;
-            if response.status() == 204 {
+            let answer = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await?;
+            if answer.0 == 204 {
                 Ok(None)
             } else {
-                session_reply(response).await.map(Some)
+                session_reply(answer).map(Some)
             }
         })
     }
@@ -249,9 +259,9 @@ impl SessionServer for HttpSessionServer {
             return;
         }
         let tab = self.tab();
-        wasm_bindgen_futures::spawn_local(async move {
+        super::spawn(Box::pin(async move {
             let _ = send(&url, tab, Some(body), REQUEST_TIMEOUT_MS).await;
-        });
+        }));
     }
 
     fn register_tab(&self, tab: &TabRegistration) -> LocalFuture<Result<(), BrowserError>> {
@@ -259,8 +269,8 @@ impl SessionServer for HttpSessionServer {
         let acting = self.tab();
         let body = tab.to_json();
         Box::pin(async move {
-            let response = send(&url, acting, Some(body), REQUEST_TIMEOUT_MS).await?;
-            match response.status() {
+            let (status, _) = send(&url, acting, Some(body), REQUEST_TIMEOUT_MS).await?;
+            match status {
                 200 | 201 => Ok(()),
                 status => Err(BrowserError::Status(status)),
             }
@@ -312,10 +322,14 @@ fn send_beacon(url: &str, body: &str) -> bool {
     let Some(window) = web_sys::window() else {
         return false;
     };
-    let parts = js_sys::Array::of1(&JsValue::from_str(body));
-    let options = web_sys::BlobPropertyBag::new();
-    options.set_type("application/json");
-    let Ok(blob) = web_sys::Blob::new_with_str_sequence_and_options(&parts, &options) else {
+    let parts = js_sys::Array::new();
+    parts.push(&JsValue::from_str(body));
+    // A `BlobPropertyBag` dictionary, filled like any plain object.
+    let options = js_sys::Object::new();
+    set_field(&options, "type", &JsValue::from_str("application/json"));
+    let Ok(blob) =
+        web_sys::Blob::new_with_str_sequence_and_options(&parts, options.unchecked_ref())
+    else {
         return false;
     };
     window
