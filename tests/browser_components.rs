@@ -11,6 +11,8 @@ mod wait;
 
 use std::cell::RefCell;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 
 use fake_server::{FakeServer, ViewSpec};
 use leptos::prelude::*;
@@ -19,8 +21,9 @@ use session_guard::core::{
     ConsentState, DurationMs, LifetimeWarning, LocalTime, Millis, PolicyOverride, Reason,
 };
 use session_guard::ui::{
-    format_clock_time, format_countdown, use_session_guard_with_options, LifetimeNotice,
-    LogoutNotice, SessionGuard, UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
+    clock_time_text, format_clock_time, format_countdown, use_session,
+    use_session_guard_with_options, LifetimeNotice, LogoutNotice, SessionGuard,
+    UseSessionGuardOptions, RECORDING_SCOPE_TEXT,
 };
 use wait::{unique, wait_for};
 use wasm_bindgen::{JsCast, JsValue};
@@ -283,6 +286,17 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
         "{}",
         countdown()
     );
+    // It ticks: a second later it shows one second less.
+    let first = countdown();
+    assert!(
+        wait_for(1_500, || {
+            let now = countdown();
+            now.starts_with("0:0") && now < first
+        })
+        .await,
+        "{first} then {}",
+        countdown()
+    );
     assert!(
         find(&root, "#protected").is_some(),
         "content stays during the warning"
@@ -412,6 +426,92 @@ async fn ended_session_removes_protected_content() {
 }
 
 #[wasm_bindgen_test]
+async fn the_hooks_countdown_ticks_without_running_the_other_fields_readers_again() {
+    // The hook alone: `remaining_ms` counts down every second during the warning, and a
+    // reader of another field (here `state`) is not run again by those ticks.
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let state_reads = Arc::new(AtomicU32::new(0));
+    let reads = state_reads.clone();
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), move || {
+        let server: Rc<dyn SessionServer> = server;
+        let options = UseSessionGuardOptions::default()
+            .server(server)
+            .navigate(false)
+            .activity_events(Vec::<String>::new())
+            .policy_override(PolicyOverride {
+                idle_timeout: Some(6_000),
+                warning_lead: Some(5_000),
+            });
+        let session = use_session_guard_with_options(options);
+        let state = move || {
+            reads.fetch_add(1, Ordering::Relaxed);
+            format!("{:?}", session.state.get())
+        };
+        let left = move || {
+            session
+                .remaining_ms
+                .get()
+                .map(|ms| (ms / 1_000).to_string())
+        };
+        view! {
+            <p id="state">{state}</p>
+            <p id="left">{left}</p>
+        }
+    });
+    let text = |id: &str| {
+        find(&root, id)
+            .and_then(|p| p.text_content())
+            .unwrap_or_default()
+    };
+    assert!(wait_for(3_000, || text("#state").starts_with("Warning")).await);
+    assert!(wait_for(500, || !text("#left").is_empty()).await);
+    let reads_before = state_reads.load(Ordering::Relaxed);
+    let first: Millis = text("#left").parse().expect("seconds");
+    // Two ticks later it shows two seconds less.
+    assert!(
+        wait_for(2_500, || text("#left")
+            .parse::<Millis>()
+            .is_ok_and(|left| left <= first - 2))
+        .await,
+        "{first} then {}",
+        text("#left")
+    );
+    assert!(text("#state").starts_with("Warning"));
+    assert_eq!(
+        state_reads.load(Ordering::Relaxed),
+        reads_before,
+        "the ticks ran the state's reader again"
+    );
+}
+
+#[wasm_bindgen_test]
+fn use_session_outside_a_guard_stays_starting_and_its_actions_do_nothing() {
+    let root = container();
+    let _handle = leptos::mount::mount_to(root.clone(), || {
+        let session = use_session();
+        session.logout.run(());
+        session.stay_signed_in.run(());
+        session.consent.run(true);
+        let shown = move || {
+            format!(
+                "{:?} {:?} {}",
+                session.state.get(),
+                session.remaining_ms.get(),
+                session.is_recording.get()
+            )
+        };
+        view! { <p id="outside">{shown}</p> }
+    });
+    assert_eq!(
+        find(&root, "#outside")
+            .and_then(|p| p.text_content())
+            .as_deref(),
+        Some("Starting None false")
+    );
+}
+
+#[wasm_bindgen_test]
 async fn the_hook_takes_its_options_login_path_and_before_logout_hook() {
     // The same ending as above, through the hook alone: the options' login path and hook
     // must reach the running guard.
@@ -519,6 +619,15 @@ fn countdown_formats_minutes_and_seconds() {
         east.abs() % 60
     );
     assert_eq!(format_clock_time(at), expected);
+    // The hours and minutes are the UTC ones moved by the zone's offset, across midnight
+    // both ways and for zones a fraction of an hour from UTC. `at` is 16:05:12 UTC.
+    assert_eq!(clock_time_text(at, 0), "16:05 (UTC+00:00)");
+    assert_eq!(clock_time_text(at, 330), "21:35 (UTC+05:30)");
+    assert_eq!(clock_time_text(at, 8 * 60 + 45), "00:50 (UTC+08:45)");
+    assert_eq!(clock_time_text(at, -(16 * 60 + 30)), "23:35 (UTC-16:30)");
+    assert_eq!(clock_time_text(at, -210), "12:35 (UTC-03:30)");
+    assert_eq!(clock_time_text(0, 0), "00:00 (UTC+00:00)");
+    assert_eq!(clock_time_text(-1, 0), "23:59 (UTC+00:00)");
 }
 
 #[wasm_bindgen_test]

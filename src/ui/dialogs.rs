@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 use leptos::tachys::html::InertElement;
-use wasm_bindgen::JsCast;
+use wasm_bindgen::JsValue;
+
+use super::dom;
 
 use crate::core::push_number;
 use crate::core::Millis;
@@ -12,50 +14,34 @@ fn element_by_id(id: &str) -> Option<web_sys::Element> {
     web_sys::window()?.document()?.get_element_by_id(id)
 }
 
-/// The dialog's first and last button, found in the dialog the key event came from.
-fn dialog_buttons(
-    event: &web_sys::KeyboardEvent,
-) -> Option<(web_sys::HtmlElement, web_sys::HtmlElement)> {
-    let dialog = event
-        .current_target()?
-        .dyn_into::<web_sys::Element>()
-        .ok()?;
-    let button = |selector| {
-        dialog
-            .query_selector(selector)
-            .ok()
-            .flatten()
-            .and_then(|b| b.dyn_into::<web_sys::HtmlElement>().ok())
-    };
-    Some((button("button")?, button("button:last-of-type")?))
-}
-
 /// Keeps keyboard focus inside a modal: Tab and Shift+Tab cycle between its buttons, and
-/// Escape is swallowed so it cannot dismiss a dialog that needs an answer.
-pub(super) fn trap_focus(event: &web_sys::KeyboardEvent) {
-    match event.key().as_str() {
-        "Escape" => event.prevent_default(),
-        "Tab" => {
-            let Some((first, last)) = dialog_buttons(event) else {
+/// Escape is swallowed so it cannot dismiss a dialog that needs an answer. `event` is a
+/// `keydown` on the dialog (its current target).
+pub(super) fn trap_focus(event: &JsValue) {
+    let prevent_default = || dom::call(event, "preventDefault", &JsValue::UNDEFINED);
+    match dom::get(event, "key").as_string().as_deref() {
+        Some("Escape") => {
+            prevent_default();
+        }
+        Some("Tab") => {
+            let dialog = dom::get(event, "currentTarget");
+            let first = dom::query(&dialog, "button");
+            let last = dom::query(&dialog, "button:last-of-type");
+            if !first.is_object() || !last.is_object() {
                 return;
-            };
-            let active = web_sys::window()
-                .and_then(|w| w.document())
-                .and_then(|d| d.active_element());
-            let on = |button: &web_sys::HtmlElement| {
-                active
-                    .as_ref()
-                    .is_some_and(|a| a == button.unchecked_ref::<web_sys::Element>())
-            };
-            let wraps_back = event.shift_key() && on(&first);
-            let wraps_forward = !event.shift_key() && on(&last);
+            }
+            let active = dom::active_element();
+            let on = |button: &JsValue| js_sys::Object::is(&active, button);
+            let shift = dom::get(event, "shiftKey").as_bool() == Some(true);
+            let wraps_back = shift && on(&first);
+            let wraps_forward = !shift && on(&last);
             let escaped = !on(&first) && !on(&last);
             if wraps_back {
-                event.prevent_default();
-                let _ = last.focus();
+                prevent_default();
+                dom::focus(&last);
             } else if wraps_forward || escaped {
-                event.prevent_default();
-                let _ = first.focus();
+                prevent_default();
+                dom::focus(&first);
             }
         }
         _ => {}
@@ -63,10 +49,15 @@ pub(super) fn trap_focus(event: &web_sys::KeyboardEvent) {
 }
 
 /// Which of the dialog's buttons a click landed on: its `data-button` index.
-pub(super) fn clicked_button(event: &web_sys::Event) -> Option<usize> {
-    let target = event.target()?.dyn_into::<web_sys::Element>().ok()?;
-    let button = target.closest("button[data-button]").ok()??;
-    match button.get_attribute("data-button")?.as_str() {
+pub(super) fn clicked_button(event: &JsValue) -> Option<usize> {
+    let target = dom::get(event, "target");
+    let button = dom::call(
+        &target,
+        "closest",
+        &JsValue::from_str("button[data-button]"),
+    );
+    let index = dom::call(&button, "getAttribute", &JsValue::from_str("data-button"));
+    match index.as_string()?.as_str() {
         "0" => Some(0),
         "1" => Some(1),
         _ => None,
@@ -103,30 +94,28 @@ fn dialog_shell(parts: DialogParts) -> impl IntoView {
     // the dialog, or its first button); every run writes the countdown, if there is one.
     Effect::new(move |opened: Option<()>| {
         if opened.is_none() {
-            let dialog = element_by_id(id);
-            let target = if focus_dialog {
-                dialog
-            } else {
-                dialog.and_then(|d| d.query_selector("button").ok().flatten())
-            };
-            if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
-                let _ = target.focus();
+            if let Some(dialog) = element_by_id(id) {
+                if focus_dialog {
+                    dom::focus(&dialog);
+                } else {
+                    dom::focus(&dom::query(&dialog, "button"));
+                }
             }
         }
         if let Some(remaining) = countdown {
             let text = remaining.get().map(format_countdown).unwrap_or_default();
             if let Some(timer) = element_by_id("sg-countdown") {
-                timer.set_text_content(Some(&text));
+                dom::set_text(&timer, &text);
             }
         }
     });
     let on_click = move |event: web_sys::MouseEvent| {
-        if let Some(index) = clicked_button(&event) {
+        if let Some(index) = clicked_button(event.as_ref()) {
             buttons[index].run(());
         }
     };
     view! {
-        <div class="sg-backdrop" on:click=on_click on:keydown=move |event| trap_focus(&event)>
+        <div class="sg-backdrop" on:click=on_click on:keydown=move |event: web_sys::KeyboardEvent| trap_focus(event.as_ref())>
             {InertElement::new(markup)}
         </div>
     }

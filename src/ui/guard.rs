@@ -1,11 +1,12 @@
 //! The `use_session_guard` hook, the `<SessionGuard>` component and `use_session`.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 
-use gloo_timers::callback::Interval;
+use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
-use send_wrapper::SendWrapper;
+use leptos::reactive::owner::WeakOwner;
+use leptos::tachys::html::node_ref::NodeRefContainer;
 
 use super::parts::GuardParts;
 use crate::browser::{BeforeLogout, GuardOptions, GuardRuntime, GuardSnapshot, HttpSessionServer};
@@ -275,14 +276,31 @@ pub struct UseSessionGuardReturn {
 #[derive(Clone, Copy)]
 struct SessionContext(UseSessionGuardReturn);
 
-/// Where the hook keeps the running guard (`None` if it could not start).
-pub(super) type Runtime = StoredValue<Option<GuardRuntime>, LocalStorage>;
+/// What the hook keeps for the running guard, in one stored value: one reactive storage
+/// type for the page instead of one per field.
+#[derive(Default)]
+pub(super) struct GuardCells {
+    /// The running guard (`None` if it could not start, or once stopped).
+    runtime: RefCell<Option<GuardRuntime>>,
+    /// The time left, as the countdown last read it.
+    remaining: Cell<Option<Millis>>,
+    /// The warning's next countdown refresh, while the warning shows.
+    ticker: RefCell<Option<Timeout>>,
+    /// [`SessionGuard`]'s renderer, once its element exists.
+    parts: RefCell<Option<Rc<GuardParts>>>,
+}
+
+/// Where the hook keeps the running guard.
+pub(super) type Runtime = StoredValue<GuardCells, LocalStorage>;
 
 /// Runs `action` on the running guard; does nothing once it was stopped and disposed.
-pub(super) fn with_runtime(runtime: Runtime, action: impl FnOnce(&GuardRuntime)) {
-    runtime.try_with_value(|rt| {
-        if let Some(rt) = rt {
-            action(rt);
+/// Not generic, so every caller shares one copy.
+pub(super) fn with_runtime(runtime: Runtime, action: &dyn Fn(&GuardRuntime)) {
+    runtime.try_with_value(|cells| {
+        if let Ok(rt) = cells.runtime.try_borrow() {
+            if let Some(rt) = rt.as_ref() {
+                action(rt);
+            }
         }
     });
 }
@@ -326,90 +344,135 @@ pub fn use_session_guard() -> UseSessionGuardReturn {
 /// }
 /// ```
 pub fn use_session_guard_with_options(options: UseSessionGuardOptions) -> UseSessionGuardReturn {
-    let (snapshot, remaining, runtime) = start_guard(options);
-    session_return(snapshot, remaining, runtime)
+    let (snapshot, tick, runtime) = start_guard(options);
+    session_return(snapshot, tick, runtime)
 }
 
 /// The running guard behind the hook: its snapshot, countdown and runtime, which
 /// [`SessionGuard`] reads directly rather than through the public signals.
-type StartedGuard = (RwSignal<GuardSnapshot>, RwSignal<Option<Millis>>, Runtime);
+type StartedGuard = (RwSignal<GuardSnapshot>, Tick, Runtime);
 
 /// Starts the guard for [`use_session_guard_with_options`].
 fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
-    let runtime = StoredValue::new_local(None::<GuardRuntime>);
-    let remaining = RwSignal::new(None::<Millis>);
+    let tick = new_tick();
+    let runtime = StoredValue::new_local(GuardCells::default());
     // The countdown ticks only while the warning shows: an idle tab has no timers but the
     // engine's single deadline. It is started and stopped as the snapshots arrive, when the
     // warning comes or goes (the runtime never holds the engine across this callback).
-    let ticker = StoredValue::new_local(None::<Interval>);
     let showed = Cell::new(false);
     let on_change = Box::new(move |next: &GuardSnapshot| {
         snapshot.set(next.clone());
         let warning = matches!(next.state, State::Warning { .. });
         if showed.replace(warning) != warning {
-            let refresh = move || {
-                let left = runtime
-                    .try_with_value(|rt| rt.as_ref().and_then(GuardRuntime::remaining_ms))
-                    .flatten();
-                remaining.set(left);
-            };
-            refresh();
-            let _ =
-                ticker.try_set_value(warning.then(|| Interval::new(COUNTDOWN_TICK_MS, refresh)));
+            refresh_countdown(runtime, tick, warning);
         }
     });
     match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
-        Ok(started) => runtime.set_value(Some(started)),
+        Ok(started) => runtime.with_value(|cells| *cells.runtime.borrow_mut() = Some(started)),
         Err(error) => {
             // Fail closed: the state stays Starting and nothing protected renders.
             error.report("could not start");
         }
     }
 
-    let cleanup = SendWrapper::new((runtime, ticker));
     on_cleanup(move || {
-        let (runtime, ticker) = cleanup.take();
-        let _ = ticker.try_set_value(None);
-        if let Some(Some(rt)) = runtime.try_update_value(Option::take) {
-            rt.stop();
+        runtime.try_with_value(|cells| {
+            cells.ticker.take();
+            cells.parts.take();
+            if let Some(rt) = cells.runtime.take() {
+                rt.stop();
+            }
+        });
+    });
+    (snapshot, tick, runtime)
+}
+
+/// Writes the time left into `remaining` and, while the warning shows (`again`), arms the
+/// next refresh a tick later; otherwise stops the ticking. A timeout re-armed each tick
+/// rather than an interval: the browser adapters already import setTimeout.
+fn refresh_countdown(runtime: Runtime, tick: Tick, again: bool) {
+    let left = Cell::new(None);
+    with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
+    runtime.try_with_value(|cells| {
+        cells.remaining.set(left.get());
+        if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
+            *ticker = again.then(|| {
+                Timeout::new(COUNTDOWN_TICK_MS, move || {
+                    refresh_countdown(runtime, tick, true);
+                })
+            });
         }
     });
-    (snapshot, remaining, runtime)
+    tick.notify();
+}
+
+/// What the countdown notifies each second. An `RwSignal` of the snapshot's own type whose
+/// value is never read, rather than a `Trigger` or a signal of the time left: those are
+/// another kind of reactive node for the page to carry (measured about 400 B gzip more);
+/// and not the snapshot signal itself, whose readers would then all run every second.
+type Tick = RwSignal<GuardSnapshot>;
+
+/// A new [`Tick`].
+fn new_tick() -> Tick {
+    RwSignal::new(GuardSnapshot::starting(String::new()))
+}
+
+/// The time left, as the countdown last read it.
+fn remaining(runtime: Runtime) -> Option<Millis> {
+    runtime
+        .try_with_value(|cells| cells.remaining.get())
+        .flatten()
+}
+
+/// A signal reading one field of the snapshot: one closure type per field type, not per
+/// field.
+fn snapshot_field<T: Send + Sync + 'static>(
+    snapshot: RwSignal<GuardSnapshot>,
+    read: fn(&GuardSnapshot) -> T,
+) -> Signal<T> {
+    Signal::derive(move || snapshot.with(read))
+}
+
+/// An action on the running guard, as a callback: one closure type for every action
+/// without an argument.
+fn runtime_action(runtime: Runtime, action: fn(&GuardRuntime)) -> Callback<()> {
+    Callback::new(move |()| with_runtime(runtime, &action))
 }
 
 /// The signals and actions over one snapshot signal: every field reads the snapshot, so the
-/// page carries one signal type and no memo per field.
+/// page carries one signal type and no memo per field. Every field, the snapshot and the
+/// countdown too, is a derived signal: a signal made from an `RwSignal` is a second kind of
+/// signal for the page to carry (measured 535 B gzip more).
 fn session_return(
     snapshot: RwSignal<GuardSnapshot>,
-    remaining: RwSignal<Option<Millis>>,
-    runtime: StoredValue<Option<GuardRuntime>, LocalStorage>,
+    tick: Tick,
+    runtime: Runtime,
 ) -> UseSessionGuardReturn {
     UseSessionGuardReturn {
-        state: Signal::derive(move || snapshot.with(|s| s.state.clone())),
-        remaining_ms: remaining.into(),
-        reason: Signal::derive(move || {
-            snapshot.with(|s| match &s.state {
-                State::Ended { reason } => reason.clone(),
-                _ => None,
-            })
+        state: snapshot_field(snapshot, |s| s.state.clone()),
+        remaining_ms: Signal::derive(move || {
+            tick.track();
+            remaining(runtime)
         }),
-        is_recording: Signal::derive(move || snapshot.with(|s| s.is_recording)),
-        recording: Signal::derive(move || snapshot.with(|s| s.recording)),
-        is_leader: Signal::derive(move || snapshot.with(|s| s.is_leader)),
-        connection_problem: Signal::derive(move || snapshot.with(|s| s.connection_problem)),
-        lifetime_warning: Signal::derive(move || snapshot.with(|s| s.lifetime_warning)),
-        user: Signal::derive(move || snapshot.with(|s| s.user.clone())),
-        privileged: Signal::derive(move || snapshot.with(|s| s.privileged)),
-        idle_timeout: Signal::derive(move || snapshot.with(|s| s.idle_timeout)),
-        lifetime: Signal::derive(move || snapshot.with(|s| s.lifetime)),
-        snapshot: snapshot.into(),
-        stay_signed_in: Callback::new(move |()| {
-            with_runtime(runtime, GuardRuntime::stay_signed_in)
+        reason: snapshot_field(snapshot, |s| match &s.state {
+            State::Ended { reason } => reason.clone(),
+            _ => None,
         }),
-        logout: Callback::new(move |()| with_runtime(runtime, GuardRuntime::logout)),
+        is_recording: snapshot_field(snapshot, |s| s.is_recording),
+        recording: snapshot_field(snapshot, |s| s.recording),
+        is_leader: snapshot_field(snapshot, |s| s.is_leader),
+        connection_problem: snapshot_field(snapshot, |s| s.connection_problem),
+        lifetime_warning: snapshot_field(snapshot, |s| s.lifetime_warning),
+        user: snapshot_field(snapshot, |s| s.user.clone()),
+        privileged: snapshot_field(snapshot, |s| s.privileged),
+        idle_timeout: snapshot_field(snapshot, |s| s.idle_timeout),
+        lifetime: snapshot_field(snapshot, |s| s.lifetime),
+        snapshot: snapshot_field(snapshot, GuardSnapshot::clone),
+        stay_signed_in: runtime_action(runtime, GuardRuntime::stay_signed_in),
+        logout: runtime_action(runtime, GuardRuntime::logout),
         consent: Callback::new(move |accepted: bool| {
-            with_runtime(runtime, |rt| rt.consent(accepted))
+            with_runtime(runtime, &|rt| rt.consent(accepted))
         }),
     }
 }
@@ -434,12 +497,21 @@ pub fn use_session() -> UseSessionGuardReturn {
     if let Some(SessionContext(guard)) = use_context::<SessionContext>() {
         return guard;
     }
-    web_sys::console::warn_1(&"session-guard: use_session() called outside <SessionGuard>".into());
-    // No runtime: the state stays Starting and the actions find nothing to run.
+    // Four arguments, which the console joins with spaces: the browser adapters' reports
+    // use this console.warn already, so the page imports no other.
+    web_sys::console::warn_4(
+        &"session-guard:".into(),
+        &"use_session() called".into(),
+        &"outside".into(),
+        &"<SessionGuard>".into(),
+    );
+    // No runtime: the state stays Starting and the actions find nothing to run. Nothing
+    // ticks either, so the snapshot signal serves as the tick.
+    let snapshot = RwSignal::new(GuardSnapshot::starting(String::new()));
     session_return(
-        RwSignal::new(GuardSnapshot::starting(String::new())),
-        RwSignal::new(None),
-        StoredValue::new_local(None),
+        snapshot,
+        snapshot,
+        StoredValue::new_local(GuardCells::default()),
     )
 }
 
@@ -498,39 +570,74 @@ pub fn SessionGuard(
     /// required, consented to.
     children: ChildrenFn,
 ) -> impl IntoView {
-    let (snapshot, remaining, runtime) = start_guard(options);
-    let guard = session_return(snapshot, remaining, runtime);
+    let (snapshot, tick, runtime) = start_guard(options);
+    let guard = session_return(snapshot, tick, runtime);
     provide_context(SessionContext(guard));
 
     // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
-    // is only the element it goes in.
-    let root = NodeRef::<leptos::html::Div>::new();
-    // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
-    let owner = Owner::current().map(|owner| owner.downgrade());
-    let parts = StoredValue::new_local(None::<Rc<GuardParts>>);
-    // A render effect: it runs at once (before the element exists) and again once it is
-    // there, and its machinery is the one the views already carry.
+    // is only the element it goes in, handed to the renderer when tachys builds it.
+    let root = GuardRoot {
+        runtime,
+        tick,
+        recording_badge,
+        children,
+        // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
+        owner: Owner::current().map(|owner| owner.downgrade()),
+    };
+    // A render effect: it runs at once (before the element exists, only subscribing) and
+    // again after the element was handed over, and its machinery is the one the views
+    // already carry.
     let drawing = RenderEffect::new(move |_| {
-        let Some(root) = root.get() else {
-            return;
-        };
-        let remaining = remaining.get();
-        let drawn = parts.get_value().unwrap_or_else(|| {
-            GuardParts::new(
-                root.into(),
-                runtime,
-                recording_badge,
-                children.clone(),
-                owner.clone(),
-            )
-        });
+        tick.track();
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
-        drawn.render(&snapshot.get(), remaining);
-        parts.set_value(Some(drawn));
+        let snapshot = snapshot.get();
+        let drawn = runtime
+            .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
+            .flatten();
+        if let Some(drawn) = drawn {
+            drawn.render(&snapshot, remaining(runtime));
+        }
     });
     on_cleanup(move || drop(drawing));
     view! { <div class="sg-guard" node_ref=root></div> }
+}
+
+/// What `<SessionGuard>`'s element is handed to when tachys builds it: it creates the
+/// renderer there. A node reference of our own, so the page carries no signal of the
+/// element.
+#[derive(Clone)]
+struct GuardRoot {
+    /// Where the renderer is kept, and the guard its buttons act on.
+    runtime: Runtime,
+    /// Notified once the renderer exists, so that the render effect draws.
+    tick: Tick,
+    /// The `recording_badge` prop.
+    recording_badge: bool,
+    /// The protected app.
+    children: ChildrenFn,
+    /// The `<SessionGuard>`'s owner.
+    owner: Option<WeakOwner>,
+}
+
+impl NodeRefContainer<leptos::html::Div> for GuardRoot {
+    fn load(self, element: &web_sys::Element) {
+        let GuardRoot {
+            runtime,
+            tick,
+            recording_badge,
+            children,
+            owner,
+        } = self;
+        let parts = GuardParts::new(element.clone(), runtime, recording_badge, children, owner);
+        runtime.try_with_value(|cells| {
+            if let Ok(mut shown) = cells.parts.try_borrow_mut() {
+                *shown = Some(parts);
+            }
+        });
+        // The element is in the document once the effect runs again.
+        tick.notify();
+    }
 }
 
 /// What the fail-closed notice says while the protected content is hidden.

@@ -15,6 +15,7 @@
 //! `examples/embedding.rs` is a complete, compiled use of both.
 
 mod dialogs;
+mod dom;
 mod guard;
 mod notices;
 mod parts;
@@ -32,4 +33,4 @@ pub use notices::{
 #[cfg(feature = "test-support")]
 pub use dialogs::{format_countdown, RECORDING_SCOPE_TEXT};
 #[cfg(feature = "test-support")]
-pub use notices::format_clock_time;
+pub use notices::{clock_time_text, format_clock_time};

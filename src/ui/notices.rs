@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 use leptos::tachys::html::InertElement;
+use wasm_bindgen::JsValue;
 
 use crate::browser::same_origin_target;
 use crate::core::push_number;
@@ -39,16 +40,24 @@ pub(super) const BADGE_MARKUP: &str = concat!(
 /// A local clock time with its offset from UTC, the same in every locale: "14:05 (UTC+01:00)".
 pub fn format_clock_time(epoch_ms: Millis) -> String {
     let date = js_sys::Date::new(&(epoch_ms as f64).into());
-    // getTimezoneOffset is UTC minus local time, in minutes.
-    let east = -(date.get_timezone_offset() as i64);
+    // getTimezoneOffset is UTC minus local time, in minutes. Read by name: the page then
+    // imports one Date method instead of three (see `dom`), and the hours and minutes are
+    // the UTC ones moved by the offset, which is what getHours and getMinutes return.
+    let west = super::dom::call(&date, "getTimezoneOffset", &JsValue::UNDEFINED);
+    clock_time_text(epoch_ms, -(west.as_f64().unwrap_or(0.0) as i64))
+}
+
+/// "HH:MM (UTC±HH:MM)" for the instant `epoch_ms` in a zone `east_minutes` ahead of UTC.
+pub fn clock_time_text(epoch_ms: Millis, east_minutes: i64) -> String {
+    let local_minutes = (epoch_ms.div_euclid(60_000) + east_minutes).rem_euclid(24 * 60);
     let mut text = String::new();
-    push_number(&mut text, i64::from(date.get_hours()), 2);
+    push_number(&mut text, local_minutes / 60, 2);
     text.push(':');
-    push_number(&mut text, i64::from(date.get_minutes()), 2);
-    text.push_str(if east < 0 { " (UTC-" } else { " (UTC+" });
-    push_number(&mut text, east.abs() / 60, 2);
+    push_number(&mut text, local_minutes % 60, 2);
+    text.push_str(if east_minutes < 0 { " (UTC-" } else { " (UTC+" });
+    push_number(&mut text, east_minutes.abs() / 60, 2);
     text.push(':');
-    push_number(&mut text, east.abs() % 60, 2);
+    push_number(&mut text, east_minutes.abs() % 60, 2);
     text.push(')');
     text
 }

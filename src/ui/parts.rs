@@ -21,6 +21,8 @@ use leptos::tachys::view::{Mountable, Render};
 use wasm_bindgen::closure::Closure;
 use wasm_bindgen::{JsCast, JsValue};
 
+use super::dom;
+
 use super::dialogs::{clicked_button, format_countdown, trap_focus};
 use super::guard::{recording_paused_text, with_runtime, Runtime, RECORDING_BLOCKED_TEXT};
 use super::notices::{format_clock_time, BADGE_MARKUP};
@@ -100,10 +102,12 @@ pub(super) struct GuardParts {
     /// The `within` of the lifetime notice the user dismissed: the next one shows again.
     dismissed: Cell<Option<DurationMs>>,
     /// What had the focus before a dialog opened, to return it there when it closes.
-    focus_before: RefCell<Option<web_sys::Element>>,
+    focus_before: RefCell<Option<JsValue>>,
     /// The one listener for every part's clicks and the dialogs' keys; it holds the parts
-    /// weakly, so dropping the parts releases it.
-    listener: Closure<dyn Fn(web_sys::Event)>,
+    /// weakly, so dropping the parts releases it. `FnMut(web_sys::Event)`, the closure type
+    /// of tachys' event listeners and the browser adapters' page listeners, so the page has
+    /// no closure glue for it alone.
+    listener: Closure<dyn FnMut(web_sys::Event)>,
 }
 
 impl GuardParts {
@@ -117,11 +121,12 @@ impl GuardParts {
     ) -> Rc<GuardParts> {
         Rc::new_cyclic(|parts: &Weak<GuardParts>| {
             let parts = parts.clone();
-            let listener = Closure::<dyn Fn(web_sys::Event)>::new(move |event: web_sys::Event| {
-                if let Some(parts) = parts.upgrade() {
-                    parts.handle(&event);
-                }
-            });
+            let listener =
+                Closure::<dyn FnMut(web_sys::Event)>::new(move |event: web_sys::Event| {
+                    if let Some(parts) = parts.upgrade() {
+                        parts.handle(event.as_ref());
+                    }
+                });
             GuardParts {
                 root,
                 children,
@@ -170,25 +175,19 @@ impl GuardParts {
         // Hidden, not unmounted, while the recording cannot be delivered: the app keeps its
         // state (forms, scroll, drafts) and shows again as it was once delivery resumes.
         // `inert` keeps keyboard and pointer out of it meanwhile.
+        // The `hidden` and `inert` properties add and remove their attributes.
         if let Some(content) = self.shown.borrow()[CONTENT].as_ref() {
-            let _ = content.toggle_attribute_with_force("hidden", wanted[BLOCKED]);
-            let _ = content.toggle_attribute_with_force("inert", wanted[BLOCKED]);
+            let blocked = JsValue::from_bool(wanted[BLOCKED]);
+            dom::set(content, "hidden", &blocked);
+            dom::set(content, "inert", &blocked);
         }
-        if let Some(countdown) = self.find(WARNING, ".sg-countdown") {
+        if let Some(warning) = self.shown.borrow()[WARNING].as_ref() {
+            let countdown = dom::query(warning, ".sg-countdown");
             let text = remaining_ms.map(format_countdown).unwrap_or_default();
-            if countdown.text_content().as_deref() != Some(text.as_str()) {
-                countdown.set_text_content(Some(&text));
+            if dom::get(&countdown, "textContent").as_string().as_deref() != Some(text.as_str()) {
+                dom::set_text(&countdown, &text);
             }
         }
-    }
-
-    /// The first element matching `selector` inside a shown part.
-    fn find(&self, part: usize, selector: &str) -> Option<web_sys::Element> {
-        self.shown.borrow()[part]
-            .as_ref()?
-            .query_selector(selector)
-            .ok()
-            .flatten()
     }
 
     /// Shows the lifetime notice for `warning` unless the user dismissed that one.
@@ -201,14 +200,14 @@ impl GuardParts {
         let Some(region) = self.shown.borrow()[LIFETIME_REGION].clone() else {
             return;
         };
-        region.set_text_content(None);
+        dom::set_text(&region, "");
         if let Some(w) = shown {
             let text = w.message(&format_clock_time(w.ends_at.as_millis()));
             if let Some(notice) = element_from(LIFETIME_MARKUP) {
                 if let Some(p) = notice.first_element_child() {
-                    p.set_text_content(Some(&text));
+                    dom::set_text(&p, &text);
                 }
-                let _ = region.append_child(&notice);
+                let _ = region.insert_before(&notice, None);
             }
         }
     }
@@ -220,8 +219,8 @@ impl GuardParts {
             return;
         };
         match part {
-            PAUSED => element.set_text_content(self.paused_text.borrow().as_deref()),
-            BLOCKED => element.set_text_content(Some(RECORDING_BLOCKED_TEXT)),
+            PAUSED => dom::set_text(&element, self.paused_text.borrow().as_deref().unwrap_or("")),
+            BLOCKED => dom::set_text(&element, RECORDING_BLOCKED_TEXT),
             _ => {}
         }
         let listener = self.listener.as_ref().unchecked_ref();
@@ -250,16 +249,18 @@ impl GuardParts {
             .cloned();
         let _ = self.root.insert_before(&element, next.as_deref());
         if matches!(part, CONSENT | WARNING) {
-            *self.focus_before.borrow_mut() = document().and_then(|d| d.active_element());
+            *self.focus_before.borrow_mut() = Some(dom::active_element());
             // The consent dialog takes the focus itself, so that a screen reader reads the
             // question first and a stray Enter cannot accept it unread; the warning focuses
             // "Stay signed in".
             let target = if part == CONSENT {
-                element.first_element_child()
+                element
+                    .first_element_child()
+                    .map_or(JsValue::UNDEFINED, Into::into)
             } else {
-                element.query_selector("button").ok().flatten()
+                dom::query(&element, "button")
             };
-            focus(target);
+            dom::focus(&target);
         }
         self.shown.borrow_mut()[part] = Some(element);
     }
@@ -274,9 +275,7 @@ impl GuardParts {
             return;
         };
         let had_focus = matches!(part, CONSENT | WARNING)
-            && document()
-                .and_then(|d| d.active_element())
-                .is_some_and(|active| element.contains(Some(&active)));
+            && dom::call(&element, "contains", &dom::active_element()).as_bool() == Some(true);
         element.remove();
         if part == CONTENT {
             if let Some((mut view, owner)) = self.content.take() {
@@ -284,32 +283,30 @@ impl GuardParts {
                 owner.cleanup();
             }
         }
-        if had_focus {
-            return_focus_soon(self.focus_before.take());
+        if let Some(before) = self.focus_before.take().filter(|_| had_focus) {
+            return_focus_soon(before);
         }
     }
 
     /// A click on a part's button, or a key in a dialog.
-    fn handle(&self, event: &web_sys::Event) {
-        if let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() {
-            trap_focus(key);
+    fn handle(&self, event: &JsValue) {
+        if dom::get(event, "type").as_string().as_deref() == Some("keydown") {
+            trap_focus(event);
             return;
         }
         let Some(button) = clicked_button(event) else {
             return;
         };
-        let Some(current) = event.current_target() else {
-            return;
-        };
+        let current = dom::get(event, "currentTarget");
         let is = |part: usize| {
-            self.shown.borrow()[part].as_ref().is_some_and(|element| {
-                AsRef::<JsValue>::as_ref(element) == AsRef::<JsValue>::as_ref(&current)
-            })
+            self.shown.borrow()[part]
+                .as_ref()
+                .is_some_and(|element| js_sys::Object::is(element, &current))
         };
         if is(CONSENT) {
-            with_runtime(self.runtime, |rt| rt.consent(button == 1));
+            with_runtime(self.runtime, &|rt| rt.consent(button == 1));
         } else if is(WARNING) {
-            with_runtime(self.runtime, |rt| {
+            with_runtime(self.runtime, &|rt| {
                 if button == 0 {
                     rt.stay_signed_in();
                 } else {
@@ -337,30 +334,19 @@ fn element_from(markup: &str) -> Option<web_sys::Element> {
     holder.first_element_child()
 }
 
-/// Moves the focus back to `before` in a later microtask, if it is still in the document
-/// and nothing took the focus meanwhile (a dialog opened in the same render keeps it).
-fn return_focus_soon(before: Option<web_sys::Element>) {
-    let (Some(before), Some(window)) = (before, web_sys::window()) else {
-        return;
-    };
+/// Moves the focus back to `before` in a microtask of its own, after the one that took the
+/// dialog out, if it is still in the document and nothing took the focus meanwhile (a
+/// dialog opened in the same render keeps it).
+fn return_focus_soon(before: JsValue) {
     let later = Closure::once_into_js(move || {
-        let focus_is_free = document()
-            .and_then(|d| d.active_element())
-            .is_none_or(|active| {
-                document()
-                    .and_then(|d| d.body())
-                    .is_some_and(|b| active == *b)
-            });
-        if focus_is_free && before.is_connected() {
-            focus(Some(before));
+        let active = dom::active_element();
+        let body = document().map_or(JsValue::UNDEFINED, |d| dom::get(&d, "body"));
+        let focus_is_free = active.is_null() || active.is_undefined() || active == body;
+        if focus_is_free && dom::get(&before, "isConnected").as_bool() == Some(true) {
+            dom::focus(&before);
         }
     });
-    window.queue_microtask(later.unchecked_ref());
-}
-
-/// Moves the focus to `target`, if it can take it.
-fn focus(target: Option<web_sys::Element>) {
-    if let Some(target) = target.and_then(|t| t.dyn_into::<web_sys::HtmlElement>().ok()) {
-        let _ = target.focus();
+    if let Some(window) = web_sys::window() {
+        dom::call(&window, "queueMicrotask", &later);
     }
 }
