@@ -41,6 +41,49 @@ fn envelope_message(text: &str) -> Option<String> {
     envelope.string("msg").ok()
 }
 
+/// Listens for `event` on `target`: a BroadcastChannel's `message` (`storage_key` `None`)
+/// or the window's `storage` for the fallback's key. One closure type for both transports.
+fn listen(
+    target: &web_sys::EventTarget,
+    event: &'static str,
+    storage_key: Option<String>,
+    on_message: Rc<dyn Fn(String)>,
+) -> Result<EventListener, BrowserError> {
+    EventListener::new(
+        target,
+        event,
+        Box::new(move |heard| {
+            if let Some(message) = message_of(&heard, storage_key.as_deref()) {
+                if message.len() <= MAX_MESSAGE_BYTES {
+                    on_message(message);
+                }
+            }
+        }),
+    )
+}
+
+/// The message an event carries: a BroadcastChannel's `message` events are `MessageEvent`s,
+/// whose data counts only as a string; the window's `storage` events are `StorageEvent`s,
+/// which count only for `storage_key` with a new value (one a script dispatched without a
+/// key or value has neither) holding a valid envelope.
+fn message_of(heard: &web_sys::Event, storage_key: Option<&str>) -> Option<String> {
+    let Some(storage_key) = storage_key else {
+        return heard
+            .unchecked_ref::<web_sys::MessageEvent>()
+            .data()
+            .as_string();
+    };
+    let event = heard.unchecked_ref::<web_sys::StorageEvent>();
+    if event.key().as_deref() != Some(storage_key) {
+        return None;
+    }
+    let value = event.new_value()?;
+    if value.len() > 2 * MAX_MESSAGE_BYTES {
+        return None;
+    }
+    envelope_message(&value)
+}
+
 enum Transport {
     Broadcast {
         channel: web_sys::BroadcastChannel,
@@ -74,20 +117,7 @@ impl TabChannel {
             .is_ok_and(|constructor| !constructor.is_undefined());
         let transport = if kind == ChannelKind::Auto && has_broadcast {
             let channel = web_sys::BroadcastChannel::new(&name).map_err(BrowserError::from_js)?;
-            // A channel's `message` events are `MessageEvent`s; anything but a string as
-            // their data is ignored.
-            let listener = EventListener::new(
-                &channel,
-                "message",
-                Box::new(move |event| {
-                    let data = event.unchecked_ref::<web_sys::MessageEvent>().data();
-                    if let Some(text) = data.as_string() {
-                        if text.len() <= MAX_MESSAGE_BYTES {
-                            on_message(text);
-                        }
-                    }
-                }),
-            )?;
+            let listener = listen(&channel, "message", None, on_message)?;
             Transport::Broadcast {
                 channel,
                 _listener: listener,
@@ -103,31 +133,8 @@ impl TabChannel {
             // binding every write reads with), so a tab that only listens still hears every
             // other tab.
             storage.get_item(&name).map_err(BrowserError::from_js)?;
+            let listener = listen(&window, "storage", Some(name.clone()), on_message)?;
             let key = name;
-            let listened_key = key.clone();
-            // The window's `storage` events are `StorageEvent`s; one a script dispatched
-            // without a key or value has neither and is ignored below.
-            let listener = EventListener::new(
-                &window,
-                "storage",
-                Box::new(move |event| {
-                    let event = event.unchecked_ref::<web_sys::StorageEvent>();
-                    if event.key().as_deref() != Some(listened_key.as_str()) {
-                        return;
-                    }
-                    let Some(value) = event.new_value() else {
-                        return;
-                    };
-                    if value.len() > 2 * MAX_MESSAGE_BYTES {
-                        return;
-                    }
-                    if let Some(message) = envelope_message(&value) {
-                        if message.len() <= MAX_MESSAGE_BYTES {
-                            on_message(message);
-                        }
-                    }
-                }),
-            )?;
             Transport::Storage {
                 storage,
                 key,
