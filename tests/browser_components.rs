@@ -310,6 +310,53 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
 }
 
 #[wasm_bindgen_test]
+async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_return_alone() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(10_000),
+        warning_lead: Some(9_000),
+    };
+    let (root, _handle) = guarded(server.clone(), Some(policy));
+    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
+    let field = document().create_element("input").expect("input");
+    find(&root, "#protected")
+        .expect("protected")
+        .append_child(&field)
+        .expect("append");
+    field
+        .dyn_ref::<web_sys::HtmlElement>()
+        .expect("input")
+        .focus()
+        .expect("focus");
+    assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
+    let stay = find(&root, "[role=alertdialog] button.sg-primary").expect("stay");
+    assert_eq!(document().active_element(), Some(stay.clone()));
+    // The connection banner comes and goes while the warning has the focus.
+    let window = web_sys::window().expect("window");
+    let online = || {
+        window
+            .dispatch_event(&web_sys::Event::new("online").expect("event"))
+            .expect("dispatch");
+    };
+    server.unreachable.set(true);
+    online();
+    assert!(wait_for(2_000, || find(&root, ".sg-connection").is_some()).await);
+    server.unreachable.set(false);
+    online();
+    assert!(wait_for(2_000, || find(&root, ".sg-connection").is_none()).await);
+    // The server's answer may have closed the warning already; otherwise the user does.
+    if find(&root, "[role=alertdialog]").is_some() {
+        click(&stay);
+    }
+    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
+    assert_eq!(
+        document().active_element(),
+        Some(field),
+        "the focus is back in the field"
+    );
+}
+
+#[wasm_bindgen_test]
 async fn the_idle_warning_takes_the_focus_and_returns_it_where_it_was_when_it_closes() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
     let policy = PolicyOverride {

@@ -152,7 +152,7 @@ impl GuardParts {
     /// the ones that should not, and writes the countdown (`remaining_ms`).
     pub(super) fn render(&self, snapshot: &GuardSnapshot, remaining_ms: Option<Millis>) {
         let paused = recording_paused_text(snapshot.recording);
-        if *self.paused_text.borrow() != paused {
+        if self.paused_text.borrow().as_deref() != paused.as_deref() {
             self.remove(PAUSED);
             *self.paused_text.borrow_mut() = paused;
         }
@@ -287,11 +287,13 @@ impl GuardParts {
                 owner.cleanup();
             }
         }
-        if let Some(before) = self.focus_before.take().filter(|_| had_focus) {
-            // In a microtask of its own, queued after this one: see `return_focus`.
-            *self.focus_return.borrow_mut() = Some(before);
-            if let Some(window) = web_sys::window() {
-                dom::call(&window, "queueMicrotask", self.listener.as_ref());
+        if had_focus {
+            if let Some(before) = self.focus_before.take() {
+                // In a microtask of its own, queued after this one: see `return_focus`.
+                *self.focus_return.borrow_mut() = Some(before);
+                if let Some(window) = web_sys::window() {
+                    dom::call(&window, "queueMicrotask", self.listener.as_ref());
+                }
             }
         }
     }
