@@ -281,6 +281,32 @@ async fn a_tab_ended_by_its_idle_timer_leaves_before_it_tells_the_other_tabs() {
 }
 
 #[wasm_bindgen_test]
+async fn a_tab_ended_by_its_idle_timer_leaves_before_its_engine_takes_the_wake_up() {
+    // The timer's callback asks the engine whether the clock alone ends the session now
+    // and, since it does, starts leaving before it feeds the engine: when the tab starts
+    // leaving, its engine still counts down (no time left) instead of having ended.
+    let (server, short) = idle_soon();
+    let runtime: Rc<RefCell<Option<GuardRuntime>>> = Rc::default();
+    let seen: Rc<RefCell<Vec<Option<Millis>>>> = Rc::default();
+    let hook: BeforeLogout = {
+        let (runtime, seen) = (runtime.clone(), seen.clone());
+        Box::new(move |_: &Reason| {
+            let left = runtime
+                .borrow()
+                .as_ref()
+                .and_then(GuardRuntime::remaining_ms);
+            seen.borrow_mut().push(left);
+        })
+    };
+    let a = start_with_hook(server, "tab_aaaaaaaa", short, true, Some(hook));
+    *runtime.borrow_mut() = Some(a.clone());
+    assert!(wait_for(4_000, || ended_with(&a, Reason::IdleTimeout)).await);
+    // The hook held the runtime: let it go.
+    runtime.borrow_mut().take();
+    assert_eq!(*seen.borrow(), [Some(0)], "left while the engine still ran");
+}
+
+#[wasm_bindgen_test]
 async fn a_tab_signed_out_by_the_user_tells_the_other_tabs_before_it_leaves() {
     // The other tabs end only because they hear it: the post goes out first.
     let log = spy_on_channel_posts();

@@ -1132,10 +1132,30 @@ impl Engine {
     }
 
     fn clock(&mut self, now: Now) -> ServerTime {
-        let Some(mut offset) = self.offset else {
+        let Some(reading) = self.read_clock(now) else {
             return ClockOffset::ZERO.to_server(now.wall);
         };
+        let (t, offset, jumped, went_back) = reading;
+        if jumped || went_back {
+            // How far the offset is off is unknown until the next answer.
+            self.offset = Some(offset);
+            self.offset_checked = false;
+        }
+        if jumped {
+            self.effects.push_back(Effect::FetchSession);
+        }
+        self.high_water = t;
+        self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
+        t
+    }
+
+    /// What [`Engine::clock`] makes of `now`, without keeping anything: engine time, the
+    /// offset from then on, whether the wall clock jumped ahead and whether it went back.
+    /// `None` before the first view (engine time is then the wall clock, and nothing is kept).
+    fn read_clock(&self, now: Now) -> Option<(ServerTime, ClockOffset, bool, bool)> {
+        let mut offset = self.offset?;
         let mut raw = offset.to_server(now.wall);
+        let mut jumped = false;
         if let (Some(mono), Some((anchor_mono, anchor_t))) = (now.monotonic, self.monotonic_anchor)
         {
             let monotonic = anchor_t.saturating_add(elapsed(anchor_mono, mono));
@@ -1144,24 +1164,16 @@ impl Engine {
                 // on a platform whose monotonic clock pauses. Only the server can tell, so time
                 // follows the monotonic clock and the server is asked for its own.
                 offset = offset.shifted(monotonic.since(raw));
-                self.offset = Some(offset);
-                self.offset_checked = false;
                 raw = monotonic;
-                self.effects.push_back(Effect::FetchSession);
+                jumped = true;
             }
         }
-        let t = if raw < self.high_water {
-            // The local clock went back: shift the offset so time resumes where it was. How
-            // far the offset is off is unknown until the next answer.
-            self.offset = Some(offset.shifted(self.high_water.since(raw)));
-            self.offset_checked = false;
-            self.high_water
-        } else {
-            self.high_water = raw;
-            raw
-        };
-        self.monotonic_anchor = now.monotonic.map(|mono| (mono, t));
-        t
+        // The local clock went back: shift the offset so time resumes where it was.
+        let went_back = raw < self.high_water;
+        if went_back {
+            offset = offset.shifted(self.high_water.since(raw));
+        }
+        Some((raw.max(self.high_water), offset, jumped, went_back))
     }
 
     fn peek_clock(&self, now: LocalTime) -> ServerTime {
@@ -1342,30 +1354,19 @@ impl Engine {
     /// whether the session ended.
     fn check_ending(&mut self, t: ServerTime) -> bool {
         self.ending_wait = None;
+        let monotonic = self.monotonic_anchor.map(|(monotonic, _)| monotonic);
         match self.due_ending(t) {
             Some((reason, deadline)) => {
-                // A deadline the server's own clock already passed ends here: a view came
-                // after it, or a view from at most `CONFIRM_AHEAD` before it, with the same
-                // activity and policy, and the monotonic time since that view arrived
-                // carries the server's clock past it (the server stamped the view before
-                // it arrived, so its clock is at least that far on). So is one the server
-                // left unanswered for too long. Any other is a question to the server
-                // first, whose answer decides.
-                let server_at_least = self.server_time_at_least();
-                let fresh = self.anchored_at >= deadline.saturating_sub(CONFIRM_AHEAD);
-                let answered = deadline <= self.anchored_at
-                    || (fresh && server_at_least.is_some_and(|at| deadline <= at));
-                let unanswered = self
-                    .confirming
-                    .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
-                if answered || unanswered {
+                if self.ends_at(t, monotonic, deadline) {
                     self.end(Some(reason), Notify::Everyone);
                     return true;
                 }
                 if self.confirming.is_none() {
                     // The wall clock ran ahead of the monotonic one by less than a jump
                     // (rounding, slewing): wait for the monotonic clock to get there.
-                    let behind = server_at_least
+                    let fresh = self.anchored_at >= deadline.saturating_sub(CONFIRM_AHEAD);
+                    let behind = self
+                        .server_time_at_least()
                         .filter(|_| fresh)
                         .map(|at| deadline.since(at))
                         .filter(|lag| *lag <= FORWARD_JUMP_TOLERANCE);
@@ -1382,13 +1383,55 @@ impl Engine {
         false
     }
 
+    /// Whether an ending due at engine time `t` with `deadline`, the monotonic clock reading
+    /// `monotonic`, ends the session without another word from the server.
+    ///
+    /// A deadline the server's own clock already passed ends here: a view came after it, or
+    /// a view from at most `CONFIRM_AHEAD` before it, with the same activity and policy, and
+    /// the monotonic time since that view arrived carries the server's clock past it (the
+    /// server stamped the view before it arrived, so its clock is at least that far on). So
+    /// is one the server left unanswered for too long. Any other is a question to the server
+    /// first, whose answer decides.
+    fn ends_at(&self, t: ServerTime, monotonic: Option<DurationMs>, deadline: ServerTime) -> bool {
+        let fresh = self.anchored_at >= deadline.saturating_sub(CONFIRM_AHEAD);
+        let answered = deadline <= self.anchored_at
+            || (fresh
+                && self
+                    .server_time_at(monotonic)
+                    .is_some_and(|at| deadline <= at));
+        let unanswered = self
+            .confirming
+            .is_some_and(|asked| t >= asked.saturating_add(CONFIRM_WAIT));
+        answered || unanswered
+    }
+
+    /// The ending a wake-up ([`Engine::handle_timeout`]) at `now` would carry out, and the
+    /// inactivity limit its [`Effect::Redirect`] would carry: `None` when it would not end
+    /// the session. A pure query, so that the browser layer can start leaving for the login
+    /// page the moment its timer fires and feed the engine right after, which then ends
+    /// the same way (the same rule as [`Engine::handle_timeout`], by the same code).
+    pub fn clock_ending(&self, now: impl Into<Now>) -> Option<(Reason, Option<DurationMs>)> {
+        if self.is_ended() {
+            return None;
+        }
+        let now = now.into();
+        let t = self.read_clock(now)?.0;
+        let (reason, deadline) = self.due_ending(t)?;
+        self.ends_at(t, now.monotonic, deadline)
+            .then(|| (reason, self.limits().and_then(|limits| limits.idle_timeout)))
+    }
+
     /// The least the server's clock can read now: the floor view's `server_time` plus the
     /// monotonic time since that view arrived, less what the clocks may have drifted
     /// apart meanwhile. `None` without a monotonic clock.
     fn server_time_at_least(&self) -> Option<ServerTime> {
+        self.server_time_at(self.monotonic_anchor.map(|(monotonic, _)| monotonic))
+    }
+
+    /// [`Engine::server_time_at_least`] when the monotonic clock reads `monotonic`.
+    fn server_time_at(&self, monotonic: Option<DurationMs>) -> Option<ServerTime> {
         let (stamped, arrived) = self.floor?;
-        let (now, _) = self.monotonic_anchor?;
-        let run = elapsed(arrived, now).as_millis();
+        let run = elapsed(arrived, monotonic?).as_millis();
         Some(stamped.saturating_add(DurationMs::from_millis(run - run / CLOCK_DRIFT_PARTS)))
     }
 

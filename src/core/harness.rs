@@ -239,7 +239,7 @@ impl Harness {
     pub fn resume(&mut self, i: usize) {
         self.tabs[i].stalled = false;
         if self.wake_at(i).is_some_and(|at| at <= self.now) {
-            self.input(i, |engine, now| engine.handle_timeout(now));
+            self.wake(i);
         }
         while let Some(input) = self.tabs[i].held.pop_front() {
             self.queue.push_back((i, input));
@@ -292,6 +292,25 @@ impl Harness {
             .map(|local| local.as_millis() - tab.skew)
     }
 
+    /// Wakes tab `i` by its timer. What the engine foretold a wake-up now would end
+    /// ([`Engine::clock_ending`], on which the browser layer starts leaving before it feeds
+    /// the engine) must be exactly what the wake-up does: the same ending, or none.
+    fn wake(&mut self, i: usize) {
+        self.input(i, |engine, now| {
+            let foretold = engine.clock_ending(now).map(|(reason, _)| Some(reason));
+            let was_ended = matches!(engine.state(), State::Ended { .. });
+            engine.handle_timeout(now);
+            let ended = match engine.state() {
+                State::Ended { reason } if !was_ended => Some(reason.clone()),
+                _ => None,
+            };
+            assert_eq!(
+                foretold, ended,
+                "the ending foretold for a wake-up at {now:?}"
+            );
+        });
+    }
+
     /// Advances real time to `end`, waking tabs exactly when they asked.
     pub fn run_until(&mut self, end: Millis) {
         for _ in 0..1_000_000 {
@@ -309,7 +328,7 @@ impl Harness {
                     for i in 0..self.tabs.len() {
                         if !self.tabs[i].stalled && self.wake_at(i).is_some_and(|at| at <= self.now)
                         {
-                            self.input(i, |engine, now| engine.handle_timeout(now));
+                            self.wake(i);
                             if let Some(again) = self.wake_at(i) {
                                 assert!(again > self.now, "tab {i} re-armed a past wake-up");
                             }

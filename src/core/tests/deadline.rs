@@ -162,3 +162,29 @@ fn without_a_fresh_view_the_deadline_still_asks_the_server() {
     assert!(!ended(&engine));
     assert_eq!(drain(&mut engine), [Effect::FetchSession]);
 }
+
+#[test]
+fn the_ending_a_wake_up_would_carry_out_is_foretold_exactly() {
+    let (mut engine, _server) = asked_ahead();
+    // Before the server's clock can be past the deadline, nothing is foretold, not even
+    // with the wall clock 600 ms ahead (the wake-up would wait for the monotonic clock)...
+    for jump in [0, 600] {
+        assert_eq!(engine.clock_ending(at(DEADLINE + TRANSIT - 1, jump)), None);
+    }
+    assert_eq!(engine.clock_ending(at(DEADLINE, 0)), None);
+    // ...nor with a jump the engine notices (it would ask the server).
+    assert_eq!(engine.clock_ending(at(DEADLINE + TRANSIT - 1, 5_000)), None);
+    // At the instant it ends, the query names the ending and the limit the engine's own
+    // redirect then carries.
+    let foretold = engine.clock_ending(at(DEADLINE + TRANSIT, 0));
+    let limit = Some(DurationMs::from_millis(15 * MINUTE));
+    assert_eq!(foretold, Some((Reason::IdleTimeout, limit)));
+    assert!(!ended(&engine), "a query changes nothing");
+    engine.handle_timeout(at(DEADLINE + TRANSIT, 0));
+    assert!(drain(&mut engine).contains(&Effect::Redirect {
+        reason: Some(Reason::IdleTimeout),
+        idle_limit: limit,
+    }));
+    // Once ended, nothing more is foretold.
+    assert_eq!(engine.clock_ending(at(DEADLINE + TRANSIT + 1, 0)), None);
+}
