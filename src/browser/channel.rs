@@ -91,7 +91,7 @@ enum Transport {
         _listener: EventListener,
     },
     Storage {
-        storage: web_sys::Storage,
+        storage: JsValue,
         key: String,
         _listener: EventListener,
     },
@@ -124,16 +124,14 @@ impl TabChannel {
                 _listener: listener,
             }
         } else {
-            let storage = window
-                .local_storage()
-                .map_err(BrowserError::from_js)?
-                .ok_or(BrowserError::Js("localStorage unavailable"))?;
+            let storage =
+                dom::storage("localStorage").ok_or(BrowserError::Js("localStorage unavailable"))?;
             // WebKit delivers `storage` events to a document only once that document has
             // read or written its storage area itself; obtaining `window.localStorage` is
             // not enough. Reading the channel's own key is the cheapest use (through the
             // binding every write reads with), so a tab that only listens still hears every
             // other tab.
-            storage.get_item(&name).map_err(BrowserError::from_js)?;
+            dom::storage_get(&storage, &name);
             let listener = listen(&window, "storage", Some(name.clone()), on_message)?;
             let key = name;
             Transport::Storage {
@@ -160,9 +158,9 @@ impl TabChannel {
             Transport::Broadcast { channel, .. } => channel
                 .post_message(&JsValue::from_str(message))
                 .map_err(BrowserError::from_js),
-            Transport::Storage { storage, key, .. } => storage
-                .set_item(key, &envelope(message))
-                .map_err(BrowserError::from_js),
+            Transport::Storage { storage, key, .. } => {
+                dom::storage_set(storage, key, &envelope(message)).map_err(BrowserError::from_js)
+            }
         }
     }
 }
@@ -176,7 +174,7 @@ impl Drop for TabChannel {
             }
             Transport::Storage { storage, key, .. } => {
                 // Not strictly needed, but leaves no session traces in localStorage.
-                let _ = storage.remove_item(key);
+                dom::storage_remove(storage, key);
             }
         }
     }

@@ -57,3 +57,33 @@ pub(crate) fn focus(target: &JsValue) {
 pub(crate) fn query(target: &JsValue, selector: &str) -> JsValue {
     call(target, "querySelector", &JsValue::from_str(selector))
 }
+
+/// The string `target[name]`, empty when it is none (a URL's `pathname`, `search`, `hash`
+/// or `origin`, which are always strings).
+pub(crate) fn text(target: &JsValue, name: &str) -> String {
+    get(target, name).as_string().unwrap_or_default()
+}
+
+/// One of the page's storage areas (`"localStorage"` or `"sessionStorage"`), `None` where
+/// the page has none (a sandboxed frame's getter throws, which reads as none).
+pub(crate) fn storage(area: &str) -> Option<JsValue> {
+    let storage = get(web_sys::window()?.as_ref(), area);
+    storage.is_object().then_some(storage)
+}
+
+/// `storage.getItem(key)`, `None` when there is no such item or the storage refuses.
+pub(crate) fn storage_get(storage: &JsValue, key: &str) -> Option<String> {
+    call(storage, "getItem", &JsValue::from_str(key)).as_string()
+}
+
+/// `storage[key] = value`, which a storage area carries out as `setItem(key, value)` (its
+/// named property setter; the guard's keys are none of `Storage`'s own members), through
+/// the one `Reflect.set` binding; `Err` with what it threw (a full storage area).
+pub(crate) fn storage_set(storage: &JsValue, key: &str, value: &str) -> Result<(), JsValue> {
+    js_sys::Reflect::set(storage, &JsValue::from_str(key), &JsValue::from_str(value)).map(drop)
+}
+
+/// `storage.removeItem(key)`.
+pub(crate) fn storage_remove(storage: &JsValue, key: &str) {
+    call(storage, "removeItem", &JsValue::from_str(key));
+}

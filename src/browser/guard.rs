@@ -937,8 +937,8 @@ const RECORDING_NEXT_SEQ_KEY: &str = "session-guard:recording-next-seq";
 /// The seq the next chunk of `tab_id` takes, when a page before this one in the tab sent
 /// chunks (anything unreadable counts as none).
 fn recording_next_seq(tab_id: &str) -> Option<u32> {
-    let storage = web_sys::window()?.session_storage().ok()??;
-    let stored = storage.get_item(RECORDING_NEXT_SEQ_KEY).ok()??;
+    let storage = super::dom::storage("sessionStorage")?;
+    let stored = super::dom::storage_get(&storage, RECORDING_NEXT_SEQ_KEY)?;
     let (stored_tab, seq) = stored.split_once(' ')?;
     (stored_tab == tab_id).then(|| seq.parse().ok())?
 }
@@ -950,12 +950,12 @@ fn recording_next_seq(tab_id: &str) -> Option<u32> {
 /// in the recording, a gap that is not there.
 fn remember_recording_seq(tab_id: &str, seq: u32) {
     let next = seq.saturating_add(1);
-    if let Some(storage) = web_sys::window().and_then(|w| w.session_storage().ok().flatten()) {
+    if let Some(storage) = super::dom::storage("sessionStorage") {
         // Written with the notices' number writer: no integer formatting in the wasm.
         let mut note = String::with_capacity(tab_id.len() + 11);
         note.push_str(tab_id);
         note.push(' ');
         crate::core::push_number(&mut note, i64::from(next), 1);
-        let _ = storage.set_item(RECORDING_NEXT_SEQ_KEY, &note);
+        let _ = super::dom::storage_set(&storage, RECORDING_NEXT_SEQ_KEY, &note);
     }
 }

@@ -165,8 +165,8 @@ fn own_tab_id(window: &web_sys::Window) -> Option<String> {
 }
 
 /// The still-fresh notes (anything unreadable, foreign or stale is dropped).
-fn read_handoffs(storage: &web_sys::Storage, now: f64) -> Vec<Handoff> {
-    let text = storage.get_item(OPENER_HANDOFF_KEY).ok().flatten();
+fn read_handoffs(storage: &JsValue, now: f64) -> Vec<Handoff> {
+    let text = dom::storage_get(storage, OPENER_HANDOFF_KEY);
     let mut notes: Vec<Handoff> = text
         .filter(|t| t.len() <= 16 * 1024)
         .and_then(|t| parse_handoffs(&t))
@@ -194,9 +194,9 @@ fn parse_handoffs(text: &str) -> Option<Vec<Handoff>> {
     Some(notes)
 }
 
-fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
+fn write_handoffs(storage: &JsValue, notes: &[Handoff]) {
     if notes.is_empty() {
-        let _ = storage.remove_item(OPENER_HANDOFF_KEY);
+        dom::storage_remove(storage, OPENER_HANDOFF_KEY);
         return;
     }
     let mut text = String::from("[");
@@ -213,7 +213,7 @@ fn write_handoffs(storage: &web_sys::Storage, notes: &[Handoff]) {
         text.push_str(&note);
     }
     text.push(']');
-    let _ = storage.set_item(OPENER_HANDOFF_KEY, &text);
+    let _ = dom::storage_set(storage, OPENER_HANDOFF_KEY, &text);
 }
 
 /// The page's address (`location.href`) and its parts. Read through the URL parser, whose
@@ -228,9 +228,9 @@ fn page_url(window: &web_sys::Window) -> Option<(String, web_sys::Url)> {
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
     let (base, page) = page_url(window)?;
     let url = web_sys::Url::new_with_base(href, &base).ok()?;
-    (url.origin() == page.origin()).then(|| {
-        let mut path = url.pathname();
-        path.push_str(&url.search());
+    (dom::text(&url, "origin") == dom::text(&page, "origin")).then(|| {
+        let mut path = dom::text(&url, "pathname");
+        path.push_str(&dom::text(&url, "search"));
         path
     })
 }
@@ -275,7 +275,7 @@ fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
     let (Some(opener_tab_id), Some(path), Some(storage)) = (
         own_tab_id(&window),
         attribute("href").and_then(|href| same_origin_link_path(&window, &href)),
-        window.local_storage().ok().flatten(),
+        dom::storage("localStorage"),
     ) else {
         return;
     };
@@ -294,10 +294,10 @@ fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
 /// The opener a new tab finds noted for its own path and query: the newest fresh note
 /// for it, which is then removed so no other tab takes it.
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
-    let storage = window.local_storage().ok().flatten()?;
+    let storage = dom::storage("localStorage")?;
     let (_, page) = page_url(window)?;
-    let mut here = page.pathname();
-    here.push_str(&page.search());
+    let mut here = dom::text(&page, "pathname");
+    here.push_str(&dom::text(&page, "search"));
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -318,10 +318,10 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
     let window = super::window()?;
     let existing = own_tab_id(&window);
     let new_tab = existing.is_none();
-    let storage = window.session_storage().ok().flatten();
+    let storage = dom::storage("sessionStorage");
     let stored = storage
         .as_ref()
-        .and_then(|s| s.get_item(LAST_TAB_KEY).ok().flatten())
+        .and_then(|s| dom::storage_get(s, LAST_TAB_KEY))
         .filter(|id| session_guard_contract::ids::is_tab_id(id));
     let tab_id = match existing {
         Some(id) => id,
@@ -338,7 +338,7 @@ pub fn tab_identity() -> Result<TabIdentity, BrowserError> {
         .filter(|id| *id != tab_id)
         .or_else(|| new_tab.then(|| claim_handoff(&window, &tab_id)).flatten());
     if let Some(storage) = storage {
-        let _ = storage.set_item(LAST_TAB_KEY, &tab_id);
+        let _ = dom::storage_set(&storage, LAST_TAB_KEY, &tab_id);
     }
     Ok(TabIdentity {
         tab_id,
@@ -368,9 +368,9 @@ pub fn current_path() -> String {
     let raw = web_sys::window()
         .and_then(|w| page_url(&w))
         .map(|(_, page)| {
-            let mut path = page.pathname();
-            path.push_str(&page.search());
-            path.push_str(&page.hash());
+            let mut path = dom::text(&page, "pathname");
+            path.push_str(&dom::text(&page, "search"));
+            path.push_str(&dom::text(&page, "hash"));
             path
         })
         .unwrap_or_default();
@@ -418,14 +418,14 @@ pub fn same_origin_target(candidate: &str) -> String {
     let resolved = web_sys::window()
         .and_then(|w| page_url(&w))
         .and_then(|(_, page)| {
-            let origin = page.origin();
+            let origin = dom::text(&page, "origin");
             let mut base = origin.clone();
             base.push('/');
             let url = web_sys::Url::new_with_base(checked, &base).ok()?;
-            (url.origin() == origin).then(|| {
-                let mut path = url.pathname();
-                path.push_str(&url.search());
-                path.push_str(&url.hash());
+            (dom::text(&url, "origin") == origin).then(|| {
+                let mut path = dom::text(&url, "pathname");
+                path.push_str(&dom::text(&url, "search"));
+                path.push_str(&dom::text(&url, "hash"));
                 path
             })
         });

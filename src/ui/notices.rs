@@ -114,7 +114,7 @@ pub fn LifetimeNotice(
 /// The page's own query string.
 fn page_search() -> String {
     web_sys::window()
-        .and_then(|w| w.location().search().ok())
+        .map(|w| crate::browser::dom::text(&w.location(), "search"))
         .unwrap_or_default()
 }
 
