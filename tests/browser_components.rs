@@ -309,14 +309,19 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
     assert!(find(&root, "#protected").is_some());
 }
 
-#[wasm_bindgen_test]
-async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_return_alone() {
-    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
-    let policy = PolicyOverride {
-        idle_timeout: Some(10_000),
-        warning_lead: Some(9_000),
-    };
-    let (root, _handle) = guarded(server.clone(), Some(policy));
+/// A guarded page whose idle warning (under `policy`) opened while a field of the protected
+/// content had the focus: the page, its handle, the field, and the warning's "Stay signed
+/// in", which is checked to have taken the focus.
+async fn warning_over_a_focused_field(
+    server: Rc<FakeServer>,
+    policy: PolicyOverride,
+) -> (
+    web_sys::HtmlElement,
+    impl Drop,
+    web_sys::Element,
+    web_sys::Element,
+) {
+    let (root, handle) = guarded(server, Some(policy));
     assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
     let field = document().create_element("input").expect("input");
     find(&root, "#protected")
@@ -330,7 +335,22 @@ async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_retur
         .expect("focus");
     assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
     let stay = find(&root, "[role=alertdialog] button.sg-primary").expect("stay");
-    assert_eq!(document().active_element(), Some(stay.clone()));
+    assert_eq!(
+        document().active_element(),
+        Some(stay.clone()),
+        "the warning focuses Stay signed in"
+    );
+    (root, handle, field, stay)
+}
+
+#[wasm_bindgen_test]
+async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_return_alone() {
+    let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
+    let policy = PolicyOverride {
+        idle_timeout: Some(10_000),
+        warning_lead: Some(9_000),
+    };
+    let (root, _handle, field, stay) = warning_over_a_focused_field(server.clone(), policy).await;
     // The connection banner comes and goes while the warning has the focus.
     let window = web_sys::window().expect("window");
     let online = || {
@@ -363,25 +383,7 @@ async fn the_idle_warning_takes_the_focus_and_returns_it_where_it_was_when_it_cl
         idle_timeout: Some(5_000),
         warning_lead: Some(4_000),
     };
-    let (root, _handle) = guarded(server, Some(policy));
-    assert!(wait_for(2_000, || find(&root, "#protected").is_some()).await);
-    let field = document().create_element("input").expect("input");
-    find(&root, "#protected")
-        .expect("protected")
-        .append_child(&field)
-        .expect("append");
-    field
-        .dyn_ref::<web_sys::HtmlElement>()
-        .expect("input")
-        .focus()
-        .expect("focus");
-    assert!(wait_for(3_000, || find(&root, "[role=alertdialog]").is_some()).await);
-    let stay = find(&root, "[role=alertdialog] button.sg-primary").expect("stay");
-    assert_eq!(
-        document().active_element(),
-        Some(stay.clone()),
-        "the warning focuses Stay signed in"
-    );
+    let (root, _handle, field, stay) = warning_over_a_focused_field(server, policy).await;
     // Escape does not dismiss it.
     press(&stay, "Escape");
     wait::sleep(100).await;
