@@ -343,6 +343,19 @@ async fn warning_over_a_focused_field(
     (root, handle, field, stay)
 }
 
+/// Waits for the warning to leave and checks that the focus went back to `field`.
+async fn assert_the_warning_closes_returning_the_focus_to(
+    root: &web_sys::HtmlElement,
+    field: web_sys::Element,
+) {
+    assert!(wait_for(1_000, || find(root, "[role=alertdialog]").is_none()).await);
+    assert_eq!(
+        document().active_element(),
+        Some(field),
+        "the focus is back in the field"
+    );
+}
+
 #[wasm_bindgen_test]
 async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_return_alone() {
     let server = FakeServer::new(ViewSpec::privileged(&unique("ses")));
@@ -368,12 +381,7 @@ async fn another_part_coming_and_going_during_the_warning_leaves_the_focus_retur
     if find(&root, "[role=alertdialog]").is_some() {
         click(&stay);
     }
-    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
-    assert_eq!(
-        document().active_element(),
-        Some(field),
-        "the focus is back in the field"
-    );
+    assert_the_warning_closes_returning_the_focus_to(&root, field).await;
 }
 
 #[wasm_bindgen_test]
@@ -389,12 +397,7 @@ async fn the_idle_warning_takes_the_focus_and_returns_it_where_it_was_when_it_cl
     wait::sleep(100).await;
     assert!(find(&root, "[role=alertdialog]").is_some());
     click(&stay);
-    assert!(wait_for(1_000, || find(&root, "[role=alertdialog]").is_none()).await);
-    assert_eq!(
-        document().active_element(),
-        Some(field),
-        "the focus is back in the field"
-    );
+    assert_the_warning_closes_returning_the_focus_to(&root, field).await;
 }
 
 #[wasm_bindgen_test]

@@ -95,6 +95,15 @@ async fn detail(t: &TestApp, admin: &str, sid: &str, tab: &str) -> Reply {
         .await
 }
 
+/// The recorded API requests of a tab's detail `actions` made after `start`, in order.
+fn actions_after(actions: &[Value], start: i64) -> Vec<Value> {
+    actions
+        .iter()
+        .filter(|a| a["at"].as_i64() > Some(start))
+        .cloned()
+        .collect()
+}
+
 // ---- upload ----
 
 #[tokio::test]
@@ -438,13 +447,7 @@ async fn api_requests_of_recorded_sessions_are_recorded_with_their_own_tab_only(
 
     let d = detail(&t, &admin, &sid, TAB).await;
     assert_eq!(d.status, StatusCode::OK, "{:?}", d.body);
-    let actions: Vec<Value> = d.body["actions"]
-        .as_array()
-        .expect("actions")
-        .iter()
-        .filter(|a| a["at"].as_i64() > Some(start))
-        .cloned()
-        .collect();
+    let actions = actions_after(d.body["actions"].as_array().expect("actions"), start);
     assert_eq!(
         actions,
         vec![
@@ -542,11 +545,7 @@ async fn requests_authentication_did_not_decide_on_are_recorded_by_their_cookie(
         ),
         "{actions:?}"
     );
-    let after: Vec<Value> = actions
-        .iter()
-        .filter(|a| a["at"].as_i64() > Some(start))
-        .cloned()
-        .collect();
+    let after = actions_after(actions, start);
     assert_eq!(
         after,
         vec![
