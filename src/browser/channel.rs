@@ -114,8 +114,7 @@ impl TabChannel {
         let mut name = String::from("session-guard:");
         name.push_str(session_id);
         let window = super::window()?;
-        let has_broadcast = js_sys::Reflect::get(&window, &JsValue::from_str("BroadcastChannel"))
-            .is_ok_and(|constructor| !constructor.is_undefined());
+        let has_broadcast = !dom::get(&window, "BroadcastChannel").is_undefined();
         let transport = if kind == ChannelKind::Auto && has_broadcast {
             let channel = web_sys::BroadcastChannel::new(&name).map_err(BrowserError::from_js)?;
             let listener = listen(&channel, "message", None, on_message)?;

@@ -3,10 +3,10 @@
 //!
 //! Why not web-sys for these: every distinct web-sys method or property is its own
 //! wasm-bindgen import (a JS shim, and its hashed name once in the JS glue and once in the
-//! wasm), about 45 B gzip each, and the renderer, the link-click reader and the options objects needed some thirty of
-//! them (focus,
-//! `activeElement`, `contains`, `isConnected`, `querySelector`, `closest`, `textContent`,
-//! `key`, `shiftKey`, `preventDefault`, ...). `Reflect.get`, `Reflect.set` and
+//! wasm), about 45 B gzip each, and the renderer, the link-click reader, the storage
+//! areas and the options objects needed some thirty of them (focus, `activeElement`,
+//! `contains`, `isConnected`, `querySelector`, `closest`, `textContent`, `key`,
+//! `shiftKey`, `preventDefault`, `getItem`, ...). `Reflect.get`, `Reflect.set` and
 //! `Function.prototype.call` are imported by every Leptos page already (tachys uses them),
 //! so going through them costs the page nothing. Only names and arguments fixed in this
 //! crate go through here, never outside input; a missing property reads as `undefined` and a

@@ -224,15 +224,22 @@ fn page_url(window: &web_sys::Window) -> Option<(String, web_sys::Url)> {
     Some((href, url))
 }
 
+/// `url`'s path and query, and its fragment when `with_fragment`: what a link or a return
+/// path keeps of an address.
+fn path_of(url: &web_sys::Url, with_fragment: bool) -> String {
+    let mut path = dom::text(url, "pathname");
+    path.push_str(&dom::text(url, "search"));
+    if with_fragment {
+        path.push_str(&dom::text(url, "hash"));
+    }
+    path
+}
+
 /// The path and query `href` leads to from this page, when it stays on this origin.
 fn same_origin_link_path(window: &web_sys::Window, href: &str) -> Option<String> {
     let (base, page) = page_url(window)?;
     let url = web_sys::Url::new_with_base(href, &base).ok()?;
-    (dom::text(&url, "origin") == dom::text(&page, "origin")).then(|| {
-        let mut path = dom::text(&url, "pathname");
-        path.push_str(&dom::text(&url, "search"));
-        path
-    })
+    (dom::text(&url, "origin") == dom::text(&page, "origin")).then(|| path_of(&url, false))
 }
 
 /// A `click` or `auxclick` on the page: when it opens a same-origin link in a new tab
@@ -296,8 +303,7 @@ fn note_link_opened(event: &web_sys::Event, auxiliary: bool) {
 fn claim_handoff(window: &web_sys::Window, tab_id: &str) -> Option<String> {
     let storage = dom::storage("localStorage")?;
     let (_, page) = page_url(window)?;
-    let mut here = dom::text(&page, "pathname");
-    here.push_str(&dom::text(&page, "search"));
+    let here = path_of(&page, false);
     let mut notes = read_handoffs(&storage, js_sys::Date::now());
     let index = notes
         .iter()
@@ -367,12 +373,7 @@ pub fn forget_tab_identity() {
 pub fn current_path() -> String {
     let raw = web_sys::window()
         .and_then(|w| page_url(&w))
-        .map(|(_, page)| {
-            let mut path = dom::text(&page, "pathname");
-            path.push_str(&dom::text(&page, "search"));
-            path.push_str(&dom::text(&page, "hash"));
-            path
-        })
+        .map(|(_, page)| path_of(&page, true))
         .unwrap_or_default();
     same_origin_target(&raw)
 }
@@ -422,12 +423,7 @@ pub fn same_origin_target(candidate: &str) -> String {
             let mut base = origin.clone();
             base.push('/');
             let url = web_sys::Url::new_with_base(checked, &base).ok()?;
-            (dom::text(&url, "origin") == origin).then(|| {
-                let mut path = dom::text(&url, "pathname");
-                path.push_str(&dom::text(&url, "search"));
-                path.push_str(&dom::text(&url, "hash"));
-                path
-            })
+            (dom::text(&url, "origin") == origin).then(|| path_of(&url, true))
         });
     match resolved {
         Some(path) => same_origin_path(&path).to_string(),

@@ -270,10 +270,7 @@ impl GuardParts {
     }
 
     /// Takes `part` out of the document; a dialog that had the focus returns it to where it
-    /// was before the dialog opened, in a microtask of its own: moving the focus makes the
-    /// browser update styles (0.1-0.3 ms in headless Chromium on this machine), and done in
-    /// the same microtask it would hold back everything that waits for the dialog to be
-    /// gone (mutation observers, the next paint's work).
+    /// was before the dialog opened, in a microtask of its own ([`Self::return_focus`]).
     fn remove(&self, part: usize) {
         let Some(element) = self.shown.borrow_mut()[part].take() else {
             return;
