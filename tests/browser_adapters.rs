@@ -323,6 +323,54 @@ async fn activity_is_throttled_and_element_scrolling_is_ignored() {
     assert_eq!(count.get(), 2, "removed on drop");
 }
 
+#[wasm_bindgen_test]
+async fn activity_the_report_itself_causes_is_not_reported_and_a_report_may_stop_the_listening() {
+    let window = web_sys::window().expect("window");
+    let count = Rc::new(Cell::new(0u32));
+    let slot: Rc<RefCell<Option<ActivityListener>>> = Rc::default();
+    let (counter, own, target) = (count.clone(), slot.clone(), window.clone());
+    let keydown = || web_sys::Event::new("keydown").expect("event");
+    let listener = ActivityListener::new(
+        &["keydown".to_string()],
+        300,
+        Rc::new(move || {
+            counter.set(counter.get() + 1);
+            if counter.get() == 1 {
+                // The report causes another activity event while it runs.
+                target.dispatch_event(&keydown()).expect("dispatch");
+            } else {
+                // The report ends the guarding (a session found over): the listener goes.
+                drop(own.borrow_mut().take());
+            }
+        }),
+    )
+    .expect("listener");
+    *slot.borrow_mut() = Some(listener);
+    window.dispatch_event(&keydown()).expect("dispatch");
+    assert_eq!(
+        count.get(),
+        1,
+        "the event the report caused is not reported"
+    );
+
+    wait::sleep(350).await;
+    window.dispatch_event(&keydown()).expect("dispatch");
+    assert_eq!(count.get(), 2, "the next window's first event is");
+    assert!(slot.borrow().is_none(), "that report dropped the listener");
+
+    wait::sleep(350).await;
+    let reads = Rc::new(Cell::new(0u32));
+    window
+        .dispatch_event(&counted_event("keydown", &reads))
+        .expect("dispatch");
+    assert_eq!(
+        reads.get(),
+        0,
+        "nothing re-attached a listener after its window"
+    );
+    assert_eq!(count.get(), 2);
+}
+
 /// An event whose `type` property counts how often a listener reads it: the dispatch itself
 /// uses the event's internal type, so only listeners touch the property.
 fn counted_event(kind: &str, reads: &Rc<Cell<u32>>) -> web_sys::Event {

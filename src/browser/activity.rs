@@ -32,7 +32,10 @@ pub const DEFAULT_THROTTLE_MS: Millis = 500;
 // nothing, while even an empty passive listener costs Chromium hundreds of nanoseconds per
 // event. The first event of a throttle window is reported and detaches the listeners; one
 // timer re-attaches them when the window ends, so the first event after it is heard at once.
-// While the user is idle the listeners are attached and no timer runs. Written in
+// While the user is idle the listeners are attached and no timer runs. The report comes
+// before the detaching, which updates the browser's event handler registry (about 0.1 ms
+// in Chromium here) and can wait until the other tabs were told; an event the report itself
+// causes falls in the window already open and is not reported again. Written in
 // JavaScript because calling into wasm costs several hundred nanoseconds per event, and
 // shipped as a wasm-bindgen snippet (a module file), so it works under a
 // Content-Security-Policy without 'unsafe-eval'. The returned function removes the
@@ -52,13 +55,20 @@ export function listen_for_activity(target, events, throttleMs, onActivity) {
     for (const type of events) target.removeEventListener(type, heard, options);
   };
   function heard(event) {
-    if (event.type === 'scroll' && event.target !== document) return;
-    detach();
-    timer = setTimeout(() => {
-      timer = null;
-      attach();
-    }, throttleMs);
-    onActivity();
+    if (timer !== null || (event.type === 'scroll' && event.target !== document)) return;
+    const open = (timer = {});
+    try {
+      onActivity();
+    } finally {
+      // Unless the report stopped the listening (the returned function ran).
+      if (timer === open) {
+        detach();
+        timer = setTimeout(() => {
+          timer = null;
+          attach();
+        }, throttleMs);
+      }
+    }
   }
   attach();
   return () => {

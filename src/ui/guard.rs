@@ -362,9 +362,21 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     // warning comes or goes (the runtime never holds the engine across this callback).
     let showed = Cell::new(false);
     let on_change = Box::new(move |next: &GuardSnapshot| {
-        snapshot.set(next.clone());
         let warning = matches!(next.state, State::Warning { .. });
-        if showed.replace(warning) != warning {
+        let toggled = showed.replace(warning) != warning;
+        // Drawn here, in the input that changed the snapshot, before the input's other
+        // effects run and before any reader is told: a request the input starts is then
+        // begun (about 1 ms in Chromium) after the dialogs and the content changed and
+        // after mutation observers and the focus return saw it, not before. The value is
+        // written first, without telling, so that the app's view built by this drawing
+        // reads the new snapshot.
+        if toggled {
+            read_remaining(runtime);
+        }
+        snapshot.try_update_untracked(|current| *current = next.clone());
+        draw(runtime, next);
+        snapshot.notify();
+        if toggled {
             refresh_countdown(runtime, tick, warning);
         }
     });
@@ -392,10 +404,8 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
 /// next refresh a tick later; otherwise stops the ticking. A timeout re-armed each tick
 /// rather than an interval: the browser adapters already import setTimeout.
 fn refresh_countdown(runtime: Runtime, tick: Tick, again: bool) {
-    let left = Cell::new(None);
-    with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
+    read_remaining(runtime);
     runtime.try_with_value(|cells| {
-        cells.remaining.set(left.get());
         if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
             *ticker = again.then(|| {
                 Timeout::new(COUNTDOWN_TICK_MS, move || {
@@ -405,6 +415,23 @@ fn refresh_countdown(runtime: Runtime, tick: Tick, again: bool) {
         }
     });
     tick.notify();
+}
+
+/// Reads the time left from the running guard into the hook's cells.
+fn read_remaining(runtime: Runtime) {
+    let left = Cell::new(None);
+    with_runtime(runtime, &|rt| left.set(rt.remaining_ms()));
+    runtime.try_with_value(|cells| cells.remaining.set(left.get()));
+}
+
+/// Draws `snapshot` with [`SessionGuard`]'s renderer, once its element exists.
+fn draw(runtime: Runtime, snapshot: &GuardSnapshot) {
+    let drawn = runtime
+        .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
+        .flatten();
+    if let Some(drawn) = drawn {
+        drawn.render(snapshot, remaining(runtime));
+    }
 }
 
 /// What the countdown notifies each second. An `RwSignal` of the snapshot's own type whose
@@ -592,12 +619,7 @@ pub fn SessionGuard(
         // A copy, so that nothing the app's view does while it is built can meet a borrowed
         // snapshot.
         let snapshot = snapshot.get();
-        let drawn = runtime
-            .try_with_value(|cells| cells.parts.try_borrow().ok()?.clone())
-            .flatten();
-        if let Some(drawn) = drawn {
-            drawn.render(&snapshot, remaining(runtime));
-        }
+        draw(runtime, &snapshot);
     });
     on_cleanup(move || drop(drawing));
     view! { <div class="sg-guard" node_ref=root></div> }

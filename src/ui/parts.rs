@@ -101,6 +101,9 @@ pub(super) struct GuardParts {
     lifetime: Cell<Option<LifetimeWarning>>,
     /// The `within` of the lifetime notice the user dismissed: the next one shows again.
     dismissed: Cell<Option<DurationMs>>,
+    /// Set while [`render`](Self::render) runs: the app's view, built inside it, may act on
+    /// the guard, whose new snapshot is then drawn after this render, not inside it.
+    drawing: Cell<bool>,
     /// What had the focus before a dialog opened, to return it there when it closes.
     focus_before: RefCell<Option<JsValue>>,
     /// Where the focus goes back once a dialog that had it is gone: the listener's next
@@ -141,6 +144,7 @@ impl GuardParts {
                 paused_text: RefCell::default(),
                 lifetime: Cell::default(),
                 dismissed: Cell::default(),
+                drawing: Cell::default(),
                 focus_before: RefCell::default(),
                 focus_return: RefCell::default(),
                 listener,
@@ -150,7 +154,11 @@ impl GuardParts {
 
     /// Brings the document in line with `snapshot`: adds the parts that should show, removes
     /// the ones that should not, and writes the countdown (`remaining_ms`).
+    /// Does nothing when called from inside a render (see `drawing`).
     pub(super) fn render(&self, snapshot: &GuardSnapshot, remaining_ms: Option<Millis>) {
+        if self.drawing.replace(true) {
+            return;
+        }
         let paused = recording_paused_text(snapshot.recording);
         if self.paused_text.borrow().as_deref() != paused.as_deref() {
             self.remove(PAUSED);
@@ -192,6 +200,7 @@ impl GuardParts {
                 dom::set_text(&countdown, &text);
             }
         }
+        self.drawing.set(false);
     }
 
     /// Shows the lifetime notice for `warning` unless the user dismissed that one.
@@ -253,7 +262,13 @@ impl GuardParts {
             .cloned();
         let _ = self.root.insert_before(&element, next.as_deref());
         if matches!(part, CONSENT | WARNING) {
-            *self.focus_before.borrow_mut() = Some(dom::active_element());
+            // Nothing to return to when the body had the focus (nothing did): it has it
+            // again once the dialog is gone, and focusing it only makes the browser update
+            // style and layout (about 0.3 ms in Chromium here).
+            let before = dom::active_element();
+            let body = document().map_or(JsValue::UNDEFINED, |d| dom::get(&d, "body"));
+            *self.focus_before.borrow_mut() =
+                (before.is_object() && !js_sys::Object::is(&before, &body)).then_some(before);
             // The consent dialog takes the focus itself, so that a screen reader reads the
             // question first and a stray Enter cannot accept it unread; the warning focuses
             // "Stay signed in".
