@@ -601,8 +601,9 @@ pub fn SessionGuard(
     let guard = session_return(snapshot, tick, runtime);
     provide_context(SessionContext(guard));
 
-    // Everything inside is drawn by one effect over the snapshot ([`GuardParts`]); the view
-    // is only the element it goes in, handed to the renderer when tachys builds it.
+    // Everything inside is drawn by one renderer ([`GuardParts`]): at once by the hook's
+    // snapshot callback, and by the render effect below; the view is only the element it
+    // goes in, handed to the renderer when tachys builds it.
     let root = GuardRoot {
         runtime,
         tick,
@@ -611,9 +612,10 @@ pub fn SessionGuard(
         // Weak: the renderer lives in this owner, so a strong handle would keep it alive.
         owner: Owner::current().map(|owner| owner.downgrade()),
     };
-    // A render effect: it runs at once (before the element exists, only subscribing) and
-    // again after the element was handed over, and its machinery is the one the views
-    // already carry.
+    // A render effect: it runs at once (before the element exists, only subscribing), again
+    // after the element was handed over, for each countdown tick, and after each new
+    // snapshot (which the callback drew already, unless a render was under way then); its
+    // machinery is the one the views already carry.
     let drawing = RenderEffect::new(move |_| {
         tick.track();
         // A copy, so that nothing the app's view does while it is built can meet a borrowed

@@ -4,9 +4,9 @@
 //!
 //! Why not `view!`: every reactive closure, memo and `Show` is its own monomorphised copy of
 //! the reactive graph and renderer code, and those copies were a quarter of the guard's
-//! bytes. Here one render effect over the snapshot adds and removes a handful of elements built
-//! from static markup (no outside input in it; text only ever goes in as text nodes), and one
-//! listener serves every button and the dialogs' keyboard handling.
+//! bytes. Here one renderer, called with each new snapshot, adds and removes a handful of
+//! elements built from static markup (no outside input in it; text only ever goes in as text
+//! nodes), and one listener serves every button and the dialogs' keyboard handling.
 //!
 //! [`SessionGuard`]: super::SessionGuard
 
