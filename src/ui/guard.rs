@@ -377,7 +377,7 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
         draw(runtime, next);
         snapshot.notify();
         if toggled {
-            refresh_countdown(runtime, tick, warning);
+            arm_countdown(runtime, tick, warning);
         }
     });
     match GuardRuntime::start(options.guard, on_change, options.on_before_logout) {
@@ -400,11 +400,17 @@ fn start_guard(options: UseSessionGuardOptions) -> StartedGuard {
     (snapshot, tick, runtime)
 }
 
-/// Writes the time left into `remaining` and, while the warning shows (`again`), arms the
-/// next refresh a tick later; otherwise stops the ticking. A timeout re-armed each tick
-/// rather than an interval: the browser adapters already import setTimeout.
+/// Writes the time left into `remaining`, then arms or stops the ticking
+/// ([`arm_countdown`]).
 fn refresh_countdown(runtime: Runtime, tick: Tick, again: bool) {
     read_remaining(runtime);
+    arm_countdown(runtime, tick, again);
+}
+
+/// While the warning shows (`again`), arms the next refresh a tick later; otherwise stops
+/// the ticking; then tells the countdown's readers. A timeout re-armed each tick rather than
+/// an interval: the browser adapters already import setTimeout.
+fn arm_countdown(runtime: Runtime, tick: Tick, again: bool) {
     runtime.try_with_value(|cells| {
         if let Ok(mut ticker) = cells.ticker.try_borrow_mut() {
             *ticker = again.then(|| {
