@@ -311,12 +311,14 @@ async fn idle_warning_counts_down_and_stay_signed_in_closes_it() {
         "the warning closes within the click"
     );
     assert!(find(&root, "#protected").is_some());
+    // The server's deadline is seconds away, so the keepalive follows one settle later.
     assert!(
-        server
+        wait_for(1_000, || server
             .calls
             .borrow()
             .iter()
-            .any(|c| c.starts_with("activity:")),
+            .any(|c| c.starts_with("activity:")))
+        .await,
         "the keepalive was asked for: {:?}",
         server.calls.borrow()
     );

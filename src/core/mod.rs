@@ -69,7 +69,7 @@ mod view;
 pub use config::{EngineConfig, LeaderMode, PolicyOverride};
 pub use engine::{
     Effect, Engine, LifetimeWarning, Now, State, LIFETIME_WARNING_LEADS, PUSH_REOPEN_DELAY,
-    REGISTRATION_RETRY_DELAY, SESSION_WAIT,
+    REGISTRATION_RETRY_DELAY, REPORT_SETTLE, SESSION_WAIT,
 };
 pub use error::CoreError;
 pub use peer::{

@@ -5,7 +5,7 @@ use crate::core::Millis;
 use crate::core::{
     ConsentState, DurationMs, Effect, Engine, EngineConfig, LeaderMode, LifetimeWarning, LocalTime,
     PeerBody, PeerMessage, PolicyOverride, Reason, RecordingStatus, ServerTime, State,
-    PROTOCOL_VERSION, SESSION_WAIT,
+    PROTOCOL_VERSION, REPORT_SETTLE, SESSION_WAIT,
 };
 
 const T0: i64 = 1_764_000_000_000;
@@ -217,9 +217,15 @@ fn activity_in_one_tab_cancels_the_warning_in_all() {
         .all(|s| matches!(s, State::Warning { .. })));
     h.activity(2);
     assert_eq!(h.states(), vec![State::Active; 3]);
+    // The server's deadline is 50 s away: the leader lets the tabs redraw first.
+    assert_eq!(h.tabs[0].keepalives, 0);
+    let settle = REPORT_SETTLE.as_millis();
+    h.run_until(T0 + 14 * MINUTE + 10_000 + settle - 1);
+    assert_eq!(h.tabs[0].keepalives, 0);
+    h.run_until(T0 + 14 * MINUTE + 10_000 + settle);
     assert_eq!(
         h.tabs[0].keepalives, 1,
-        "the leader reports the rescue at once"
+        "the leader reports the rescue one settle after it"
     );
     h.run_until(T0 + 29 * MINUTE);
     assert!(h.states().iter().all(|s| *s != State::Active));
@@ -232,6 +238,7 @@ fn stay_signed_in_from_a_follower_reaches_the_server_at_once() {
     h.start_all();
     h.run_until(T0 + 14 * MINUTE + 30_000);
     h.input(1, |engine, now| engine.handle_stay_signed_in(now));
+    h.run_until(T0 + 14 * MINUTE + 30_000 + REPORT_SETTLE.as_millis());
     assert_eq!(h.tabs[1].keepalives, 0, "only the leader sends keepalives");
     assert_eq!(h.tabs[0].keepalives, 1);
     assert_eq!(h.server.last_activity, T0 + 14 * MINUTE + 30_000);
@@ -249,10 +256,24 @@ fn keepalives_are_spaced_and_carry_idle_time() {
     );
     engine.handle_activity(local(T0 + 1_000));
     let effects = drain(&mut engine);
-    assert!(effects.contains(&Effect::SendKeepalive {
-        idle_ms: DurationMs::from_millis(0),
-        last_activity_at: ServerTime::from_millis(T0 + 1_000),
-    }));
+    assert!(!effects
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    // The report waits one settle, so the tabs redraw before the request starts; it says
+    // how long ago the activity was and when it was.
+    let settle = REPORT_SETTLE.as_millis();
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 1_000 + settle)
+    );
+    engine.handle_timeout(local(T0 + 1_000 + settle));
+    assert_eq!(
+        drain(&mut engine),
+        [Effect::SendKeepalive {
+            idle_ms: DurationMs::from_millis(settle),
+            last_activity_at: ServerTime::from_millis(T0 + 1_000),
+        }]
+    );
     engine.handle_activity(local(T0 + 2_000));
     assert!(drain(&mut engine).is_empty());
     assert_eq!(
@@ -269,14 +290,14 @@ fn keepalives_are_spaced_and_carry_idle_time() {
     );
     assert_eq!(
         engine.poll_timeout().map(LocalTime::as_millis),
-        Some(T0 + 61_000),
+        Some(T0 + 61_000 + settle),
         "next keepalive slot"
     );
-    engine.handle_timeout(local(T0 + 61_000));
+    engine.handle_timeout(local(T0 + 61_000 + settle));
     assert_eq!(
         drain(&mut engine),
         [Effect::SendKeepalive {
-            idle_ms: DurationMs::from_millis(59_000),
+            idle_ms: DurationMs::from_millis(59_000 + settle),
             last_activity_at: ServerTime::from_millis(T0 + 2_000),
         }]
     );
@@ -284,6 +305,66 @@ fn keepalives_are_spaced_and_carry_idle_time() {
         engine.poll_timeout().map(LocalTime::as_millis),
         Some(T0 + 2_000 + 14 * MINUTE)
     );
+}
+
+/// How many keepalives `engine` sends in the input `act` feeds it.
+fn keepalives_at_once(engine: &mut Engine, act: impl FnOnce(&mut Engine)) -> usize {
+    drain(engine);
+    act(engine);
+    drain(engine)
+        .iter()
+        .filter(|e| matches!(e, Effect::SendKeepalive { .. }))
+        .count()
+}
+
+#[test]
+fn a_report_waits_one_settle_unless_the_servers_deadline_is_near_or_the_tab_is_hidden() {
+    let server = Server::privileged(T0);
+    let in_warning = |at: Millis| {
+        let mut engine = engine(&server);
+        engine.handle_leadership(true, local(T0));
+        engine.handle_timeout(local(at));
+        assert!(matches!(engine.state(), State::Warning { .. }));
+        engine
+    };
+    // 50 s before the server's deadline: the tabs redraw first.
+    let far = T0 + 14 * MINUTE + 10_000;
+    let mut engine = in_warning(far);
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_activity(local(far))),
+        0
+    );
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(far + REPORT_SETTLE.as_millis())
+    );
+    // Half a second before it: waiting could let the report arrive too late.
+    let near = T0 + 15 * MINUTE - 500;
+    let mut engine = in_warning(near);
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_activity(local(near))),
+        1
+    );
+    // A hidden leader hears another tab's rescue: the browser may hold its timers back.
+    let mut engine = in_warning(far);
+    engine.handle_page_visibility(false, local(far));
+    let rescue = peer(PeerBody::Activity {
+        at: ServerTime::from_millis(far),
+    });
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_peer(&rescue, local(far))),
+        1
+    );
+    // The same message in a visible leader waits one settle.
+    let mut engine = in_warning(far);
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_peer(&rescue, local(far))),
+        0
+    );
+    engine.handle_timeout(local(far + REPORT_SETTLE.as_millis()));
+    assert!(drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
 }
 
 #[test]
@@ -330,9 +411,10 @@ fn no_keepalive_while_consent_is_pending_and_the_session_starts_when_the_server_
     );
     // Later activity is reported as usual.
     engine.handle_activity(local(T0 + 3 * MINUTE));
+    engine.handle_timeout(local(T0 + 3 * MINUTE + REPORT_SETTLE.as_millis()));
     assert!(drain(&mut engine).iter().any(|e| matches!(
         e,
-        Effect::SendKeepalive { idle_ms, .. } if idle_ms.as_millis() == 0
+        Effect::SendKeepalive { idle_ms, .. } if *idle_ms == REPORT_SETTLE
     )));
 }
 
