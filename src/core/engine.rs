@@ -28,12 +28,15 @@ const CONFIRM_WAIT: DurationMs = DurationMs::from_millis(15_000);
 /// this fresh whose server clock, advanced by the monotonic time since it arrived, has
 /// passed the deadline is the server's own agreement (see [`Engine::check_ending`]).
 const CONFIRM_AHEAD: DurationMs = DurationMs::SECOND;
-/// How long after the activity it reports a visible leader's keepalive waits (about one
-/// frame), so that what the activity changes on screen comes first: this tab's redraw and
-/// the other tabs' hearing of it. Starting the request in the same task as the message to
-/// the other tabs delayed their hearing of it (Chromium, 2 cores: median 1.2 against
-/// 0.5 ms, `cargo xtask bench --only "warning close"`). It does not wait when the server's
-/// deadline is near ([`CONFIRM_AHEAD`]), nor in a hidden tab, whose timers the browser may
+/// How long a visible leader's keepalive waits at least after the activity it reports
+/// (about one frame), so that what the activity changes on screen comes first: this tab's
+/// redraw and the other tabs' hearing of it. Starting the request in the same task as the
+/// message to the other tabs delayed their hearing of it (Chromium, 2 cores: median 1.2
+/// against 0.5 ms, `cargo xtask bench --only "warning close"`). It counts from the first
+/// activity the server has not heard of, so that activity going on does not put the report
+/// off, and a report that falls due later (a keepalive slot) does not wait. It does not
+/// wait when the server's deadline is near ([`CONFIRM_AHEAD`], the time the engine already
+/// allows a request before a deadline), nor in a hidden tab, whose timers the browser may
 /// hold back for a second.
 pub const REPORT_SETTLE: DurationMs = DurationMs::from_millis(16);
 /// How long the leader waits before opening again a push stream the browser gave up on
@@ -380,6 +383,9 @@ pub struct Engine {
     own_activity: ServerTime,
     /// Latest activity the server is known to have heard of.
     reported_activity: ServerTime,
+    /// The first activity the server has not heard of (meaningful while `last_activity`
+    /// is later than `reported_activity`): a keepalive's settle counts from it.
+    unreported_since: ServerTime,
     /// Latest activity the server must hear of at once rather than at the next keepalive
     /// slot (it ended a warning, or a user asked to stay signed in); done once
     /// `reported_activity` reaches it.
@@ -465,6 +471,7 @@ impl Engine {
             own_activity: EARLIEST,
             reported_activity: EARLIEST,
             prompt_report: EARLIEST,
+            unreported_since: EARLIEST,
             last_keepalive: None,
             last_activity_broadcast: None,
             activity_broadcast_pending: false,
@@ -546,7 +553,7 @@ impl Engine {
             // view's transit early.
             let later = self.own_activity.saturating_add(t.since(predicted)).min(t);
             self.own_activity = later;
-            self.last_activity = later;
+            self.note_activity(later);
         }
         self.offset = Some(offset);
         if learned {
@@ -815,7 +822,7 @@ impl Engine {
             return;
         }
         let warning = matches!(self.state, State::Warning { .. });
-        self.last_activity = self.last_activity.max(t);
+        self.note_activity(t);
         self.own_activity = t;
         let throttled = self
             .last_activity_broadcast
@@ -838,7 +845,7 @@ impl Engine {
         {
             return;
         }
-        self.last_activity = self.last_activity.max(t);
+        self.note_activity(t);
         self.own_activity = t;
         self.broadcast_activity(PeerBody::StaySignedIn { at: t }, t);
         self.report_promptly();
@@ -932,7 +939,7 @@ impl Engine {
                 }
                 let warning = matches!(self.state, State::Warning { .. });
                 let newer = at.min(t) > self.last_activity;
-                self.last_activity = self.last_activity.max(at.min(t));
+                self.note_activity(at.min(t));
                 let asked = matches!(body, PeerBody::StaySignedIn { .. });
                 if asked || (warning && newer) {
                     // The sender's user wants to stay: the server must hear it now, not at
@@ -1208,6 +1215,7 @@ impl Engine {
         self.own_activity = back(self.own_activity);
         self.reported_activity = back(self.reported_activity);
         self.prompt_report = back(self.prompt_report);
+        self.unreported_since = back(self.unreported_since);
         self.last_keepalive = self.last_keepalive.map(back);
         self.last_activity_broadcast = self.last_activity_broadcast.map(back);
         self.heartbeat_sent = back(self.heartbeat_sent);
@@ -1659,8 +1667,8 @@ impl Engine {
     /// When the leader owes the server a keepalive: after activity it has not reported, once
     /// the keepalive interval has passed, sooner if the server's own idle deadline (as of
     /// the last report) is about to enter its warning window, at once for activity that
-    /// must be reported promptly; in a visible tab, [`REPORT_SETTLE`] after the activity
-    /// at the earliest, unless the server's deadline is near.
+    /// must be reported promptly; in a visible tab, not before [`REPORT_SETTLE`] after the
+    /// first activity it reports, unless the server's deadline is near.
     /// None while consent is pending: the server refuses keepalives then (a pending session
     /// cannot be kept alive), and the activity is reported once consent is given.
     fn keepalive_due(&self) -> Option<ServerTime> {
@@ -1683,18 +1691,25 @@ impl Engine {
         } else {
             LATEST
         };
-        let settled = self.last_activity.saturating_add(REPORT_SETTLE);
-        let earliest = if self.hidden || settled.saturating_add(CONFIRM_AHEAD) >= server_deadline {
-            self.last_activity
+        let due = by_interval
+            .min(by_server_deadline)
+            .min(by_prompt)
+            .max(self.last_activity);
+        let settled = self.unreported_since.saturating_add(REPORT_SETTLE);
+        if self.hidden || settled.saturating_add(CONFIRM_AHEAD) >= server_deadline {
+            Some(due)
         } else {
-            settled
-        };
-        Some(
-            by_interval
-                .min(by_server_deadline)
-                .min(by_prompt)
-                .max(earliest),
-        )
+            Some(due.max(settled))
+        }
+    }
+
+    /// Activity at `at` in any tab; the first the server has not heard of starts the
+    /// keepalive's settle.
+    fn note_activity(&mut self, at: ServerTime) {
+        if self.last_activity <= self.reported_activity {
+            self.unreported_since = at;
+        }
+        self.last_activity = self.last_activity.max(at);
     }
 
     /// The activity so far must reach the server at once, not at the next keepalive slot,
@@ -1867,7 +1882,9 @@ mod tests {
         engine.handle_push_stream_closed(local(20));
         engine.handle_tab_registration_lost(local(30));
         engine.handle_activity(local(40));
-        engine.handle_activity(local(50));
+        // The keepalive for it goes out one settle later; the next activity waits for its slot.
+        engine.handle_timeout(local(40 + REPORT_SETTLE.as_millis()));
+        engine.handle_activity(local(57));
         engine.handle_server_unreachable(local(60));
         while engine.poll_effect().is_some() {}
         let running = |engine: &Engine| Timer::ALL.map(|timer| engine.deadline(timer));

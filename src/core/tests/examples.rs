@@ -345,6 +345,20 @@ fn a_report_waits_one_settle_unless_the_servers_deadline_is_near_or_the_tab_is_h
         keepalives_at_once(&mut engine, |e| e.handle_activity(local(near))),
         1
     );
+    // The edge: a report that would arrive a settle later waits only while the server's
+    // deadline is more than a second after it.
+    let settle = REPORT_SETTLE.as_millis();
+    let last_to_wait = T0 + 15 * MINUTE - 1_000 - settle - 1;
+    let mut engine = in_warning(last_to_wait);
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_activity(local(last_to_wait))),
+        0
+    );
+    let mut engine = in_warning(last_to_wait + 1);
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_activity(local(last_to_wait + 1))),
+        1
+    );
     // A hidden leader hears another tab's rescue: the browser may hold its timers back.
     let mut engine = in_warning(far);
     engine.handle_page_visibility(false, local(far));
@@ -365,6 +379,61 @@ fn a_report_waits_one_settle_unless_the_servers_deadline_is_near_or_the_tab_is_h
     assert!(drain(&mut engine)
         .iter()
         .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+}
+
+#[test]
+fn a_prompt_report_does_not_wait_for_the_keepalive_slot_nor_for_activity_to_stop() {
+    let server = Server::privileged(T0);
+    let settle = REPORT_SETTLE.as_millis();
+    let mut engine = engine(&server);
+    engine.handle_leadership(true, local(T0));
+    engine.handle_activity(local(T0 + 1_000));
+    engine.handle_timeout(local(T0 + 1_000 + settle));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(T0 + 1_000 + 14 * MINUTE),
+        "nothing left to report before the warning"
+    );
+    // Another tab's user asks to stay signed in, well before the next keepalive slot (a
+    // minute after the last) and before any warning: the report goes one settle later.
+    let asked = T0 + 5_000;
+    let stay = peer(PeerBody::StaySignedIn {
+        at: ServerTime::from_millis(asked),
+    });
+    assert_eq!(
+        keepalives_at_once(&mut engine, |e| e.handle_peer(&stay, local(asked))),
+        0
+    );
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(asked + settle)
+    );
+    engine.handle_timeout(local(asked + settle));
+    assert!(drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+
+    // Activity that goes on (a throttle of zero: an event every few milliseconds) does
+    // not put off the report that ends a warning; it carries the latest activity.
+    let far = T0 + 5_000 + 14 * MINUTE + 10_000;
+    engine.handle_timeout(local(far));
+    assert!(matches!(engine.state(), State::Warning { .. }));
+    drain(&mut engine);
+    for step in 0..4 {
+        engine.handle_activity(local(far + 5 * step));
+    }
+    assert!(!drain(&mut engine)
+        .iter()
+        .any(|e| matches!(e, Effect::SendKeepalive { .. })));
+    assert_eq!(
+        engine.poll_timeout().map(LocalTime::as_millis),
+        Some(far + settle)
+    );
+    engine.handle_timeout(local(far + settle));
+    assert!(drain(&mut engine).contains(&Effect::SendKeepalive {
+        idle_ms: DurationMs::from_millis(settle - 15),
+        last_activity_at: ServerTime::from_millis(far + 15),
+    }));
 }
 
 #[test]
