@@ -30,14 +30,14 @@ const CONFIRM_WAIT: DurationMs = DurationMs::from_millis(15_000);
 const CONFIRM_AHEAD: DurationMs = DurationMs::SECOND;
 /// How long a visible leader's keepalive waits at least after the activity it reports
 /// (about one frame), so that what the activity changes on screen comes first: this tab's
-/// redraw and the other tabs' hearing of it. Starting the request in the same task as the
-/// message to the other tabs delayed their hearing of it (Chromium, 2 cores: median 1.2
-/// against 0.5 ms, `cargo xtask bench --only "warning close"`). It counts from the first
-/// activity the server has not heard of, so that activity going on does not put the report
-/// off, and a report that falls due later (a keepalive slot) does not wait. It does not
-/// wait when the server's deadline is near ([`CONFIRM_AHEAD`], the time the engine already
-/// allows a request before a deadline), nor in a hidden tab, whose timers the browser may
-/// hold back for a second.
+/// redraw and the other tabs' hearing of it. Started in the same task as the leader's
+/// message to the other tabs, the request delayed their hearing of it (Chromium, 2 cores,
+/// the bench's warning closing: median transit 1.2 ms; 0.7 ms with the request 16 ms
+/// later). It counts from the first activity the server has not heard of, so that activity
+/// going on does not put the report off, and a report that falls due later (a keepalive
+/// slot) does not wait. It does not wait when the server's deadline is near
+/// (1 s, `CONFIRM_AHEAD`: the time the engine already allows a request before a deadline), nor
+/// in a hidden tab, whose timers the browser may hold back for a second.
 pub const REPORT_SETTLE: DurationMs = DurationMs::from_millis(16);
 /// How long the leader waits before opening again a push stream the browser gave up on
 /// (the server refused it, or it could not be created); polling covers the gap.
@@ -349,7 +349,7 @@ enum Notify {
 ///   after the deadline (the view re-anchors the clock and ends the session at once).
 ///
 /// Whatever the clocks say, a local idle or lifetime deadline ends the session only once the
-/// server confirms it: the tab asks (`FetchSession`) [`CONFIRM_AHEAD`] before the deadline,
+/// server confirms it: the tab asks (`FetchSession`) 1 s (`CONFIRM_AHEAD`) before the deadline,
 /// and a view that fresh, carried forward by the monotonic clock past the deadline, is the
 /// server's agreement, so the ending costs no round trip; otherwise it asks at the deadline
 /// and ends with the server's reason. It ends on its own only when the server cannot be
@@ -701,7 +701,7 @@ impl Engine {
 
     /// The request of [`Effect::AwaitSessionChange`] is over, whatever its outcome (fed
     /// before this as for [`Effect::FetchSession`]). The next one starts at once, or one
-    /// [`SESSION_WAIT_SPACING`] after this one started; after a failure the connection
+    /// `SESSION_WAIT_SPACING` (1 s) after this one started; after a failure the connection
     /// problem's polling takes over until the server answers again.
     pub fn handle_session_wait_over(&mut self, now: impl Into<Now>) {
         let Some(started) = self.session_wait.take() else {
